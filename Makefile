@@ -1,0 +1,38 @@
+# Faultline — see README.md.
+GO       ?= go
+BIN      ?= bin/faultline
+DEMO_DIR ?= demo-data
+PKGS     := ./...
+
+.PHONY: all build test test-short bench lint fmt demo fuzz clean
+
+all: build
+
+build: ## build bin/faultline
+	$(GO) build -o $(BIN) ./cmd/faultline
+
+test: ## all tests (starts a throwaway PostgreSQL unless FAULTLINE_TEST_DATABASE_URL is set)
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+test-short: ## unit tests that need no database
+	$(GO) test -short -count=1 $(PKGS)
+
+bench: ## benchmarks with their same-run references (psql \copy, COPY TO, XGBoost)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m $(PKGS)
+
+fuzz: ## a short fuzzing session on each parser
+	$(GO) test -run '^$$' -fuzz FuzzParseCSVRow -fuzztime 30s ./internal/history/importer
+
+lint: ## gofmt, go vet
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w .
+
+demo: build ## simulate a fleet into an embedded store and run the whole pipeline on it
+	./scripts/demo.sh $(BIN) $(DEMO_DIR)
+
+clean:
+	rm -rf bin $(DEMO_DIR)

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/faultline-dev/faultline/internal/config"
+	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/history/pgstore"
+	"github.com/faultline-dev/faultline/internal/progress"
+)
+
+// globals are the flags every command accepts.
+type globals struct {
+	db        string
+	home      string
+	config    string
+	logFormat string
+	verbose   bool
+}
+
+func (g *globals) addFlags(fs *flag.FlagSet) {
+	fs.StringVar(&g.db, "db", os.Getenv("FAULTLINE_DB"), "PostgreSQL `DSN` of the history store (default $FAULTLINE_DB; empty: embedded store in --home)")
+	fs.StringVar(&g.home, "home", envOr("FAULTLINE_HOME", "./faultline-data"), "`DIR` of the embedded store and of run outputs (default $FAULTLINE_HOME or ./faultline-data)")
+	fs.StringVar(&g.config, "config", os.Getenv("FAULTLINE_CONFIG"), "pipeline settings `FILE` (YAML; see docs/configuration.md)")
+	fs.StringVar(&g.logFormat, "log-format", "auto", "logs on stderr: `auto` (text on a terminal, JSON otherwise), text or json")
+	fs.BoolVar(&g.verbose, "verbose", false, "debug logging")
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// env is what a running command gets: output streams, logger, configuration
+// and a lazily opened history store.
+type env struct {
+	g        *globals
+	stdout   io.Writer
+	stderr   io.Writer
+	log      *slog.Logger
+	cfg      *config.File
+	terminal bool // stderr is a terminal: show progress bars
+
+	store history.Store
+}
+
+func newEnv(g *globals, stdout, stderr io.Writer) (*env, error) {
+	e := &env{g: g, stdout: stdout, stderr: stderr}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		e.terminal = true
+	}
+	level := slog.LevelInfo
+	if g.verbose {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch g.logFormat {
+	case "json":
+		e.log = slog.New(slog.NewJSONHandler(stderr, opts))
+	case "text":
+		e.log = slog.New(slog.NewTextHandler(stderr, opts))
+	case "auto", "":
+		if e.terminal {
+			e.log = slog.New(slog.NewTextHandler(stderr, opts))
+		} else {
+			e.log = slog.New(slog.NewJSONHandler(stderr, opts))
+		}
+	default:
+		return nil, fmt.Errorf("--log-format must be auto, text or json, not %q", g.logFormat)
+	}
+	cfg, err := config.Load(g.config)
+	if err != nil {
+		return nil, err
+	}
+	e.cfg = cfg
+	return e, nil
+}
+
+// openStore opens the history store selected by --db / --home, once.
+func (e *env) openStore(ctx context.Context) (history.Store, error) {
+	if e.store != nil {
+		return e.store, nil
+	}
+	var (
+		s   history.Store
+		err error
+	)
+	if e.g.db != "" {
+		s, err = pgstore.Open(ctx, e.g.db)
+	} else {
+		s, err = embedded.Open(ctx, e.g.home)
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.store = s
+	return s, nil
+}
+
+func (e *env) close() {
+	if e.store != nil {
+		if err := e.store.Close(); err != nil {
+			e.log.Warn("close store", slog.Any("error", err))
+		}
+	}
+}
+
+// progress returns a progress.Func: a redrawn line on a terminal, a log line
+// every few seconds otherwise.
+func (e *env) progress() progress.Func {
+	var (
+		mu        sync.Mutex
+		last      time.Time
+		lastStage string
+		start     = time.Now()
+	)
+	interval := 5 * time.Second
+	if e.terminal {
+		interval = 100 * time.Millisecond
+	}
+	return func(stage string, done, total int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		finished := total > 0 && done >= total
+		if stage != lastStage {
+			if e.terminal && lastStage != "" {
+				fmt.Fprintln(e.stderr)
+			}
+			lastStage, start = stage, now
+		} else if !finished && now.Sub(last) < interval {
+			return
+		}
+		last = now
+		el := now.Sub(start).Round(100 * time.Millisecond)
+		if e.terminal {
+			if total > 0 {
+				pct := float64(done) / float64(total) * 100
+				fmt.Fprintf(e.stderr, "\r\033[K%s: %d/%d (%.0f%%) %s", stage, done, total, pct, el)
+			} else {
+				fmt.Fprintf(e.stderr, "\r\033[K%s: %d %s", stage, done, el)
+			}
+			if finished {
+				fmt.Fprintln(e.stderr)
+				lastStage = ""
+			}
+			return
+		}
+		e.log.Info("progress", slog.String("stage", stage), slog.Int64("done", done), slog.Int64("total", total), slog.Duration("elapsed", el))
+	}
+}

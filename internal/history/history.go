@@ -1,0 +1,265 @@
+// Package history holds the deploy-history model that every Faultline stage
+// shares — services, deployments, per-minute per-version metrics, error
+// signatures, incidents and human annotations — and the Store interfaces that
+// the PostgreSQL backend (package pgstore) and the embedded, serverless backend
+// (package embedded) implement.
+//
+// All timestamps are UTC. Minutes are carried as Unix minutes (Unix seconds
+// divided by 60) in columnar series, because every consumer works on
+// per-minute arrays.
+package history
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Kind says whether a deployment rolls forward or back.
+type Kind string
+
+// Deployment kinds.
+const (
+	KindDeploy   Kind = "deploy"
+	KindRollback Kind = "rollback"
+)
+
+// Annotation labels.
+const (
+	LabelFaulty  = "faulty"
+	LabelHealthy = "healthy"
+)
+
+// Service is one service of the fleet.
+type Service struct {
+	Name string
+	Team string // empty when unknown
+	Tier string // empty when unknown
+}
+
+// Deployment is one rollout of a version of a service to an environment.
+type Deployment struct {
+	ID          string
+	Service     string
+	Environment string
+	Version     string
+	StartedAt   time.Time // rollout start, UTC
+	FinishedAt  time.Time // 100% on the new version; zero when unknown
+	CommitSHA   string
+	Author      string
+	// Change size; -1 when unknown.
+	FilesChanged int64
+	LinesAdded   int64
+	LinesDeleted int64
+	// Kind as imported, or inferred at import when the file had none
+	// (KindInferred is then true). An empty Kind given to an ImportTx asks
+	// for inference: a deployment of a version already deployed earlier to
+	// the same service and environment is a rollback.
+	Kind         Kind
+	KindInferred bool
+}
+
+// Metric is one minute of traffic served by one version.
+type Metric struct {
+	Service     string
+	Environment string
+	Version     string
+	Minute      time.Time // start of the minute, seconds zero
+	Requests    int64
+	Errors      int64
+	// Latency percentiles in milliseconds; NaN when absent.
+	LatencyP50 float64
+	LatencyP95 float64
+	LatencyP99 float64
+}
+
+// Signature is the count of one error fingerprint in one minute of one version.
+type Signature struct {
+	Service     string
+	Environment string
+	Version     string
+	Minute      time.Time
+	Fingerprint string
+	Count       int64
+	ErrorType   string // empty when absent
+	Endpoint    string // empty when absent
+	StatusCode  int32  // 0 when absent
+}
+
+// Incident is an incident opened on a service.
+type Incident struct {
+	ID           string
+	Service      string
+	Environment  string // empty: all environments
+	OpenedAt     time.Time
+	ResolvedAt   time.Time // zero when unknown or open
+	Severity     string
+	DeploymentID string // set when responders linked it to a deployment
+}
+
+// Annotation is a human verdict on a deployment. Annotations are gold labels
+// for evaluation; no feature or labeling function may read them.
+type Annotation struct {
+	DeploymentID string
+	Label        string // LabelFaulty or LabelHealthy
+	Annotator    string // empty when absent; part of the natural key
+	AnnotatedAt  time.Time
+	Note         string
+}
+
+// Series is the per-minute traffic of one version of a service in one
+// environment, sorted by minute. A minute absent from Minutes had no traffic
+// for that version. All slices have the same length.
+type Series struct {
+	Version  string
+	Minutes  []int64 // Unix minutes, strictly ascending
+	Requests []int64
+	Errors   []int64
+	P50      []float64 // NaN when absent
+	P95      []float64
+	P99      []float64
+}
+
+// Len returns the number of minutes in s.
+func (s *Series) Len() int { return len(s.Minutes) }
+
+// Stream names one (service, environment) pair: the unit in which metrics are
+// stored and read.
+type Stream struct {
+	Service     string
+	Environment string
+}
+
+// Range is the half-open time interval [From, Until). A zero From or Until
+// leaves that side open.
+type Range struct {
+	From  time.Time
+	Until time.Time
+}
+
+// Contains reports whether t lies in r.
+func (r Range) Contains(t time.Time) bool {
+	return (r.From.IsZero() || !t.Before(r.From)) && (r.Until.IsZero() || t.Before(r.Until))
+}
+
+// UnixMinute converts t to Unix minutes (floor).
+func UnixMinute(t time.Time) int64 {
+	s := t.Unix()
+	if s < 0 && s%60 != 0 {
+		return s/60 - 1
+	}
+	return s / 60
+}
+
+// MinuteTime converts Unix minutes to a UTC time.
+func MinuteTime(m int64) time.Time { return time.Unix(m*60, 0).UTC() }
+
+// Reader reads history. Both backends implement it; later stages depend on
+// this interface only.
+type Reader interface {
+	// Services lists the services, sorted by name.
+	Services(ctx context.Context) ([]Service, error)
+	// Deployments returns the deployments whose StartedAt lies in r, ordered
+	// by StartedAt, then ID.
+	Deployments(ctx context.Context, r Range) ([]Deployment, error)
+	// Streams lists every (service, environment) pair that has deployments or
+	// metrics, sorted by service, then environment.
+	Streams(ctx context.Context) ([]Stream, error)
+	// Metrics returns the series of every version of s with minutes in r,
+	// sorted by version.
+	Metrics(ctx context.Context, s Stream, r Range) ([]Series, error)
+	// Signatures returns the error-signature rows of s with minutes in r,
+	// ordered by minute, version, fingerprint.
+	Signatures(ctx context.Context, s Stream, r Range) ([]Signature, error)
+	// Incidents returns the incidents opened in r, ordered by OpenedAt, ID.
+	Incidents(ctx context.Context, r Range) ([]Incident, error)
+	// Annotations returns every annotation, ordered by deployment, annotator.
+	Annotations(ctx context.Context) ([]Annotation, error)
+}
+
+// ImportTx is one all-or-nothing import. Rows may be added in any number of
+// batches; nothing is visible to readers until Commit returns nil, and
+// Rollback (or a failed Commit) leaves the store as it was. Rows are upserted
+// by their natural keys (see docs/schema.md).
+type ImportTx interface {
+	AddServices(ctx context.Context, rows []Service) error
+	AddDeployments(ctx context.Context, rows []Deployment) error
+	AddMetrics(ctx context.Context, rows []Metric) error
+	AddSignatures(ctx context.Context, rows []Signature) error
+	AddIncidents(ctx context.Context, rows []Incident) error
+	AddAnnotations(ctx context.Context, rows []Annotation) error
+	// Commit creates services named but not given, infers the Kind of
+	// deployments added without one, checks that every annotation names an
+	// existing deployment (returning a *MissingDeploymentError otherwise),
+	// and makes the import visible atomically.
+	Commit(ctx context.Context) (ImportSummary, error)
+	// Rollback abandons the import. It is safe to call after Commit.
+	Rollback(ctx context.Context) error
+}
+
+// ImportSummary counts the rows an import wrote, by table.
+type ImportSummary struct {
+	Services    int64 `json:"services"`
+	Deployments int64 `json:"deployments"`
+	Metrics     int64 `json:"metrics"`
+	Signatures  int64 `json:"error_signatures"`
+	Incidents   int64 `json:"incidents"`
+	Annotations int64 `json:"annotations"`
+	// RollbacksInferred counts deployments whose kind was inferred as rollback.
+	RollbacksInferred int64 `json:"rollbacks_inferred"`
+}
+
+// MissingDeploymentError reports annotations that name deployments found
+// neither in the import nor in the store.
+type MissingDeploymentError struct {
+	DeploymentIDs []string
+}
+
+func (e *MissingDeploymentError) Error() string {
+	if len(e.DeploymentIDs) == 1 {
+		return "unknown deployment " + e.DeploymentIDs[0]
+	}
+	return "unknown deployments " + e.DeploymentIDs[0] + " and others"
+}
+
+// Truth is the simulator's ground truth for one deployment. It is written
+// apart from the history (see TruthStore) and no pipeline stage reads it as
+// input; evaluation reads it only to check itself on simulated history.
+type Truth struct {
+	DeploymentID string
+	Faulty       bool
+	// Shape of the fault: "step", "ramp", "delayed", "new_signature",
+	// "latency", or "" when healthy.
+	Shape string
+	// OnsetMinute is the minute after StartedAt at which the fault shows; -1 when healthy.
+	OnsetMinute int64
+	// Confounders present in the deploy's first hour: any of "blip",
+	// "outage", "low_traffic", "seasonal", "bursty", "overlap", joined by ','.
+	Confounders string
+	// Severity is the fault's multiplicative error-rate increase (or latency
+	// factor for "latency" faults); 0 when healthy.
+	Severity float64
+}
+
+// TruthStore stores simulator ground truth beside a history.
+type TruthStore interface {
+	PutTruth(ctx context.Context, rows []Truth) error
+	// Truth returns the stored truth, or ErrNoTruth when the history was
+	// not simulated.
+	Truth(ctx context.Context) ([]Truth, error)
+}
+
+// ErrNoTruth is returned by TruthStore.Truth when no ground truth exists.
+var ErrNoTruth = errors.New("no simulator ground truth in this history")
+
+// Store is a history backend: readable, importable, closable.
+type Store interface {
+	Reader
+	TruthStore
+	// BeginImport starts an all-or-nothing import.
+	BeginImport(ctx context.Context) (ImportTx, error)
+	// Describe names the backend for messages, e.g. "postgres://host/db" or
+	// "embedded:./faultline-data".
+	Describe() string
+	Close() error
+}
