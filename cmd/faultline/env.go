@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -160,4 +162,19 @@ func (e *env) progress() progress.Func {
 		}
 		e.log.Info("progress", slog.String("stage", stage), slog.Int64("done", done), slog.Int64("total", total), slog.Duration("elapsed", el))
 	}
+}
+
+// workdir resolves a --workdir flag value: the default is HOME/work.
+func (e *env) workdir(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return filepath.Join(e.g.home, "work")
+}
+
+// writeJSON writes v to stdout as indented JSON.
+func (e *env) writeJSON(v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
