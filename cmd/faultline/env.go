@@ -38,6 +38,26 @@ func (g *globals) addFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&g.verbose, "verbose", false, "debug logging")
 }
 
+// addFlagsWithDefaults registers the global flags on fs with the values
+// already in cur as defaults.
+func (g *globals) addFlagsWithDefaults(fs *flag.FlagSet, cur *globals) {
+	g.addFlags(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		switch f.Name {
+		case "db":
+			g.db = cur.db
+		case "home":
+			g.home = cur.home
+		case "config":
+			g.config = cur.config
+		case "log-format":
+			g.logFormat = cur.logFormat
+		case "verbose":
+			g.verbose = cur.verbose
+		}
+	})
+}
+
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v

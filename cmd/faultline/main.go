@@ -132,7 +132,10 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cfs := flag.NewFlagSet("faultline "+c.name, flag.ContinueOnError)
 	cfs.SetOutput(io.Discard)
-	g.addFlags(cfs) // global flags are accepted after the command name too
+	// Global flags are accepted after the command name too; they are parsed
+	// into a copy so that values given before the name are not reset.
+	cg := *g
+	cg.addFlagsWithDefaults(cfs, g)
 	if c.flags != nil {
 		c.flags(cfs)
 	}
@@ -147,6 +150,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printCommandHelp(stdout, c, g)
 		return exitOK
 	}
+	*g = cg
 	e, err := newEnv(g, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "faultline %s: %v\n", c.name, err)

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"text/tabwriter"
+
+	"github.com/faultline-dev/faultline/detector"
+	"github.com/faultline-dev/faultline/detector/batch"
+)
+
+func init() {
+	var (
+		deployment, model, workdir string
+		asJSON                     bool
+	)
+	register(&command{
+		name:    "check",
+		usage:   "--deployment ID [--model REF] [--json]",
+		summary: "judge one deployment for a CD pipeline: exit 0 healthy, 1 faulty, 3 inconclusive",
+		help: `Computes the deployment's features from the history store as of now, at
+every horizon that already has data, scores them with model REF (default:
+production; a bundle file .tar.gz also works) and applies the sequential
+policy. Prints the verdict, the probability at each horizon and the features
+that pushed the score most. A verdict is provisional ("so far") until the
+largest horizon has data or the deployment is flagged.
+
+Exit status, so that a deploy pipeline can halt a rollout:
+  0  healthy (so far)
+  1  faulty — or an error (the message is on standard error)
+  3  inconclusive: too little traffic or data to judge
+  2  usage error`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&deployment, "deployment", "", "deployment `ID` (required)")
+			fs.StringVar(&model, "model", "production", "model `REF` or bundle file")
+			fs.StringVar(&workdir, "workdir", "", "`DIR` for the temporary extraction (default HOME/work)")
+			fs.BoolVar(&asJSON, "json", false, "print the verdict, scores and reasons as JSON")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 0 {
+				return usageError("unexpected arguments %q", args)
+			}
+			if deployment == "" {
+				return usageError("--deployment is required")
+			}
+			d, err := e.loadDetector(ctx, model)
+			if err != nil {
+				return err
+			}
+			store, err := e.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			row, err := batch.Check(ctx, store, d, deployment, batch.Options{Scratch: e.workdir(workdir), Workers: 1})
+			if errors.Is(err, batch.ErrNoDeployment) {
+				return usageError("%v", err)
+			}
+			if err != nil {
+				return err
+			}
+			res := row.Result
+			if asJSON {
+				if err := e.writeJSON(struct {
+					DeploymentID string `json:"deployment_id"`
+					Service      string `json:"service"`
+					Environment  string `json:"environment"`
+					*detector.Result
+				}{row.DeploymentID, row.Service, row.Environment, res}); err != nil {
+					return err
+				}
+			} else {
+				so := ""
+				if !res.Final {
+					so = " so far"
+				}
+				fmt.Fprintf(e.stdout, "%s (%s/%s, started %s): %s%s", row.DeploymentID, row.Service, row.Environment, row.StartedAt.Format("2006-01-02T15:04Z07:00"), res.Verdict, so)
+				if res.DetectedAt > 0 {
+					fmt.Fprintf(e.stdout, " at %d min", res.DetectedAt)
+				}
+				fmt.Fprintf(e.stdout, "   [model %s@%d]\n", res.Model, res.Version)
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "HORIZON\tP(FAULTY)\tTHRESHOLD\tFLAGGED\tTHIN DATA")
+				for _, h := range d.Horizons() {
+					p := row.P[h]
+					if math.IsNaN(p) {
+						fmt.Fprintf(tw, "%d min\t-\t%.3f\t\t(no data yet)\n", h, d.Threshold(h))
+						continue
+					}
+					flag, thin := "", ""
+					for _, s := range res.Scores {
+						if s.Horizon == h {
+							if s.Flagged {
+								flag = "yes"
+							}
+							if s.Inconclusive {
+								thin = "yes"
+							}
+						}
+					}
+					fmt.Fprintf(tw, "%d min\t%.3f\t%.3f\t%s\t%s\n", h, p, d.Threshold(h), flag, thin)
+				}
+				tw.Flush()
+				if len(res.Reasons) > 0 {
+					fmt.Fprintf(e.stdout, "reasons (at %d min; contribution to the log-odds):\n", res.DecidingHorizon)
+					for _, r := range res.Reasons {
+						fmt.Fprintf(e.stdout, "  %-32s value %-12.4g %+.3f\n", r.Feature, r.Value, r.Contribution)
+					}
+				}
+			}
+			switch res.Verdict {
+			case detector.Faulty:
+				return &exitError{code: exitFailure}
+			case detector.Inconclusive:
+				return &exitError{code: exitInconclusive}
+			}
+			return nil
+		},
+	})
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/faultline-dev/faultline/detector"
+	"github.com/faultline-dev/faultline/detector/batch"
+	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/registry"
+)
+
+// loadDetector loads the detector of a model reference: a bundle file
+// (an existing path ending in .tar.gz or .tgz), or a registry reference
+// (NAME@VERSION, NAME@ALIAS, VERSION or ALIAS of registry.model).
+func (e *env) loadDetector(ctx context.Context, ref string) (*detector.Detector, error) {
+	if strings.HasSuffix(ref, ".tar.gz") || strings.HasSuffix(ref, ".tgz") {
+		if _, err := os.Stat(ref); err == nil {
+			return detector.Load(ref)
+		}
+	}
+	r, err := e.openRegistry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	pr, err := registry.ParseRef(ref, r.Config().Model)
+	if err != nil {
+		return nil, usageError("--model: %v", err)
+	}
+	v, err := r.Resolve(ctx, pr)
+	if err != nil {
+		return nil, err
+	}
+	b, err := r.Bundle(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	return detector.New(b)
+}
+
+func init() {
+	var (
+		model, out, from, until, workdir string
+		workers                          int
+		asJSON                           bool
+	)
+	register(&command{
+		name:    "predict",
+		usage:   "--model REF --out FILE.csv|FILE.parquet [--from T] [--until T] [--workdir DIR] [--json]",
+		summary: "score historical deployments with a registered model, as a detector would have",
+		help: `Scores every deployment that started in [--from, --until) with model REF
+(NAME@VERSION, NAME@ALIAS, a bare VERSION or ALIAS such as production, or a
+bundle file .tar.gz). Features are computed from the history store by the
+same extractor that feeds training and evaluation, with the feature settings
+recorded with the model, so p_H equal the evaluation stage's numbers for the
+same model and deployments. The extraction goes to a temporary folder under
+--workdir, removed afterwards.
+
+Output columns (../shared/spec/outputs.md): deployment_id, service,
+environment, started_at, p_H per horizon (empty when fewer than H minutes of
+data follow the deploy), verdict (faulty, healthy, inconclusive),
+detected_at_min (first horizon the sequential policy flagged), model_version.
+The extension of --out picks CSV or Parquet.`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&model, "model", "production", "model `REF` or bundle file")
+			fs.StringVar(&out, "out", "", "predictions `FILE` (.csv or .parquet; required)")
+			fs.StringVar(&from, "from", "", "first deployment start `T` (RFC 3339 or date; default: the beginning)")
+			fs.StringVar(&until, "until", "", "deployment start `T` to stop before (default: the end)")
+			fs.StringVar(&workdir, "workdir", "", "`DIR` for the temporary extraction (default HOME/work)")
+			fs.IntVar(&workers, "workers", 0, "streams extracted in parallel (default: number of CPUs)")
+			fs.BoolVar(&asJSON, "json", false, "print a summary as JSON")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 0 {
+				return usageError("unexpected arguments %q", args)
+			}
+			if out == "" {
+				return usageError("--out is required")
+			}
+			if ext := strings.ToLower(out); !strings.HasSuffix(ext, ".csv") && !strings.HasSuffix(ext, ".parquet") {
+				return usageError("--out %s: the name must end in .csv or .parquet", out)
+			}
+			var rng history.Range
+			var err error
+			if rng.From, err = parseExtractTime("from", from); err != nil {
+				return err
+			}
+			if rng.Until, err = parseExtractTime("until", until); err != nil {
+				return err
+			}
+			if !rng.From.IsZero() && !rng.Until.IsZero() && !rng.Until.After(rng.From) {
+				return usageError("--until must be after --from")
+			}
+			d, err := e.loadDetector(ctx, model)
+			if err != nil {
+				return err
+			}
+			store, err := e.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			rows, err := batch.Predict(ctx, store, d, batch.Options{Range: rng, Scratch: e.workdir(workdir), Workers: workers, Progress: e.progress()})
+			if err != nil {
+				return err
+			}
+			if err := batch.Write(out, d.Horizons(), rows); err != nil {
+				return err
+			}
+			counts := map[string]int{detector.Faulty: 0, detector.Healthy: 0, detector.Inconclusive: 0}
+			for _, r := range rows {
+				counts[r.Verdict]++
+			}
+			m := d.Manifest()
+			if asJSON {
+				return e.writeJSON(map[string]any{"model": m.Model, "model_version": m.Version, "out": out, "deployments": len(rows), "verdicts": counts})
+			}
+			fmt.Fprintf(e.stdout, "scored %d deployments with %s@%d into %s: %d faulty, %d healthy, %d inconclusive\n",
+				len(rows), m.Model, m.Version, out, counts[detector.Faulty], counts[detector.Healthy], counts[detector.Inconclusive])
+			return nil
+		},
+	})
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math"
+	"text/tabwriter"
+
+	"github.com/faultline-dev/faultline/models"
+)
+
+func init() {
+	var (
+		workdir string
+		labels  string
+		asJSON  bool
+	)
+	register(&command{
+		name:    "train",
+		usage:   "[--workdir DIR] [--labels weak|ensemble] [--json]",
+		summary: "train the 10/20/60-minute detectors and choose their thresholds",
+		help: `Reads deploys.parquet, features_hH.parquet for every horizon and the label
+source from the work directory, splits deployments by start time (oldest
+train, then validation, newest test; written to split.parquet, identical for
+both label sources), trains one gradient-boosted model per horizon with early
+stopping on validation, and picks each horizon's threshold on validation for
+the configured target precision (maximum recall with precision >= target).
+
+Label sources: weak (default) trains on labels.parquet (p_faulty as a soft
+target; deployments every labeling function abstained on are dropped);
+ensemble trains on the 60-minute statistical ensemble (features_h60
+ensemble_faulty; inconclusive deployments dropped) — the baseline approach.
+
+Writes models/SOURCE/model_hH.txt (LightGBM text v3, loadable by
+github.com/dmitryikh/leaves) and models/SOURCE/train.json (parameters,
+thresholds, sequential policy with its validation precision, recall, time to
+detection and false-alarm rates, feature schema, input hashes). Settings:
+config section "train" (docs/models.md).`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&workdir, "workdir", "", "work `DIR` holding the extract and label outputs (default HOME/work)")
+			fs.StringVar(&labels, "labels", "", "label `SOURCE`: weak or ensemble (default: config train.labels, else weak)")
+			fs.BoolVar(&asJSON, "json", false, "print train.json to standard output")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 0 {
+				return usageError("unexpected arguments %q", args)
+			}
+			if labels != "" && labels != models.LabelsWeak && labels != models.LabelsEnsemble {
+				return usageError("--labels must be weak or ensemble, not %q", labels)
+			}
+			cfg := models.DefaultConfig()
+			if err := e.cfg.Section("train", &cfg); err != nil {
+				return usageError("%v", err)
+			}
+			info, err := models.Run(ctx, cfg, models.RunOptions{Workdir: e.workdir(workdir), Labels: labels, Progress: e.progress()})
+			if err != nil {
+				return err
+			}
+			for _, h := range info.Horizons {
+				e.log.Info("trained", slog.Int("horizon", h.Horizon), slog.Int("trees", h.Trees),
+					slog.Float64("valid_auc", float64(h.ValidAUC)), slog.Float64("threshold", h.Threshold.Threshold),
+					slog.Bool("target_reached", h.Threshold.Reached))
+			}
+			if asJSON {
+				return e.writeJSON(info)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "labels: %s   split: %d train / %d valid / %d test deployments\n", info.LabelSource,
+				info.Split.Counts[models.SplitTrain], info.Split.Counts[models.SplitValid], info.Split.Counts[models.SplitTest])
+			fmt.Fprintln(tw, "HORIZON\tTRAIN ROWS\tVALID ROWS\tTREES\tVALID AUC\tLOGREG AUC\tTHRESHOLD\tPRECISION\tRECALL\tTARGET")
+			for _, h := range info.Horizons {
+				target := fmt.Sprintf("%.2f", h.Threshold.Target)
+				if !h.Threshold.Reached {
+					target += " (not reached: " + h.Threshold.Fallback + ")"
+				}
+				fmt.Fprintf(tw, "%d min\t%d\t%d\t%d\t%s\t%s\t%.4f\t%s\t%s\t%s\n", h.Horizon, h.Rows[models.SplitTrain], h.Rows[models.SplitValid],
+					h.Trees, trainFmtMetric(h.ValidAUC), trainFmtMetric(h.LogRegValidAUC), h.Threshold.Threshold, trainFmtMetric(h.Threshold.Precision),
+					trainFmtMetric(h.Threshold.Recall), target)
+			}
+			pv := info.PolicyValid
+			fmt.Fprintf(tw, "policy (validation): precision %s, recall %s, mean time to detection %s min, false alarms %s per healthy deploy, %s per look\n",
+				trainFmtMetric(pv.Precision), trainFmtMetric(pv.Recall), trainFmtMetric(pv.MeanTimeToDetection),
+				trainFmtMetric(pv.PerDeployFalseAlarmRate), trainFmtMetric(pv.PerLookFalseAlarmRate))
+			fmt.Fprintf(tw, "wrote %s\n", models.ModelDir(e.workdir(workdir), info.LabelSource))
+			return tw.Flush()
+		},
+	})
+}
+
+func trainFmtMetric(m models.Metric) string {
+	if math.IsNaN(float64(m)) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.3f", float64(m))
+}

@@ -1,0 +1,314 @@
+// Package batch scores historical deployments with a detector bundle, as a
+// detector would have seen them: `faultline predict` (every deploy in a
+// range) and `faultline check` (one deploy, for CD pipelines).
+//
+// Features come from features/extract — the offline extractor that feeds
+// training and evaluation — run over the history store into a scratch
+// folder with the bundle's feature settings, so that predict's p_H equal
+// what evaluation computes from features_hH.parquet for the same model and
+// deploys.
+package batch
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/faultline-dev/faultline/detector"
+	"github.com/faultline-dev/faultline/features/extract"
+	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/progress"
+)
+
+// Row is one scored deployment: a row of the predictions file
+// (../shared/spec/outputs.md).
+type Row struct {
+	DeploymentID string
+	Service      string
+	Environment  string
+	StartedAt    time.Time
+	// P maps a horizon to P(faulty); NaN when fewer than H minutes of data
+	// follow the deploy.
+	P          map[int]float64
+	Verdict    string
+	DetectedAt int // 0 when not flagged
+	// Result is the detector's full decision (scores and reasons).
+	Result       *detector.Result
+	ModelVersion string
+}
+
+// Options control Predict.
+type Options struct {
+	// Range selects deployments by start time.
+	Range history.Range
+	// Scratch is the folder under which a temporary extraction folder is
+	// made and removed (default os.TempDir()).
+	Scratch string
+	// Workers is passed to the extractor (0: GOMAXPROCS).
+	Workers  int
+	Progress progress.Func
+}
+
+// Predict scores every deployment of r that started in opts.Range.
+func Predict(ctx context.Context, r history.Reader, d *detector.Detector, opts Options) ([]Row, error) {
+	cfg := d.FeatureConfig()
+	for _, h := range d.Horizons() {
+		if !slices.Contains(cfg.Horizons, h) {
+			return nil, fmt.Errorf("predict: the model has a %d-minute horizon that its feature settings (horizons %v) do not compute", h, cfg.Horizons)
+		}
+	}
+	scratch := opts.Scratch
+	if scratch == "" {
+		scratch = os.TempDir()
+	}
+	if err := os.MkdirAll(scratch, 0o755); err != nil {
+		return nil, fmt.Errorf("predict: %w", err)
+	}
+	dir, err := os.MkdirTemp(scratch, ".predict-*")
+	if err != nil {
+		return nil, fmt.Errorf("predict: scratch folder: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	if _, err := extract.Run(ctx, r, dir, extract.Options{Range: opts.Range, Config: cfg, Workers: opts.Workers, Progress: opts.Progress}); err != nil {
+		return nil, fmt.Errorf("predict: %w", err)
+	}
+	return ScoreWorkdir(ctx, dir, d)
+}
+
+// ScoreWorkdir scores the deploys of an extraction folder (deploys.parquet
+// and features_hH.parquet as written by features/extract).
+func ScoreWorkdir(ctx context.Context, dir string, d *detector.Detector) ([]Row, error) {
+	deps, err := extract.ReadDeploys(filepath.Join(dir, "deploys.parquet"))
+	if err != nil {
+		return nil, fmt.Errorf("predict: %w", err)
+	}
+	rows := map[int]map[string][]float64{}
+	for _, h := range d.Horizons() {
+		path := filepath.Join(dir, fmt.Sprintf("features_h%d.parquet", h))
+		t, err := extract.ReadFeatures(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			rows[h] = map[string][]float64{}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("predict: %w", err)
+		}
+		m := make(map[string][]float64, len(t.IDs))
+		for i, id := range t.IDs {
+			m[id] = t.Rows[i]
+		}
+		rows[h] = m
+	}
+	version := strconv.Itoa(d.Manifest().Version)
+	out := make([]Row, 0, len(deps))
+	for i, dep := range deps {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		byH := map[int][]float64{}
+		for h, m := range rows {
+			if r, ok := m[dep.DeploymentID]; ok {
+				byH[h] = r
+			}
+		}
+		res, err := d.Decide(byH)
+		if err != nil {
+			return nil, fmt.Errorf("predict %s: %w", dep.DeploymentID, err)
+		}
+		row := Row{DeploymentID: dep.DeploymentID, Service: dep.Service, Environment: dep.Environment, StartedAt: dep.StartedAt.UTC(),
+			P: map[int]float64{}, Verdict: res.Verdict, DetectedAt: res.DetectedAt, Result: res, ModelVersion: version}
+		for _, h := range d.Horizons() {
+			row.P[h] = math.NaN()
+		}
+		for _, s := range res.Scores {
+			row.P[s.Horizon] = s.P
+		}
+		// Decide stops scoring at the flagging horizon; later horizons are
+		// still reported, as a detector would have seen them.
+		for h, r := range byH {
+			if math.IsNaN(row.P[h]) {
+				p, err := d.Predict(h, r)
+				if err != nil {
+					return nil, err
+				}
+				row.P[h] = p
+			}
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+// ErrNoDeployment is returned by Check for an unknown deployment id.
+var ErrNoDeployment = errors.New("no such deployment")
+
+// Check scores one deployment by id with the data the store holds now.
+func Check(ctx context.Context, r history.Reader, d *detector.Detector, id string, opts Options) (*Row, error) {
+	deps, err := r.Deployments(ctx, opts.Range)
+	if err != nil {
+		return nil, fmt.Errorf("check: read deployments: %w", err)
+	}
+	var dep *history.Deployment
+	for i := range deps {
+		if deps[i].ID == id {
+			dep = &deps[i]
+			break
+		}
+	}
+	if dep == nil {
+		return nil, fmt.Errorf("check: deployment %q: %w", id, ErrNoDeployment)
+	}
+	o := opts
+	o.Range = history.Range{From: dep.StartedAt, Until: dep.StartedAt.Add(time.Millisecond)}
+	rows, err := Predict(ctx, r, d, o)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		if rows[i].DeploymentID == id {
+			return &rows[i], nil
+		}
+	}
+	return nil, fmt.Errorf("check: deployment %q was not extracted: %w", id, ErrNoDeployment)
+}
+
+// Columns returns the predictions file's columns for horizons hs.
+func Columns(hs []int) []string {
+	cols := []string{"deployment_id", "service", "environment", "started_at"}
+	for _, h := range hs {
+		cols = append(cols, fmt.Sprintf("p_%d", h))
+	}
+	return append(cols, "verdict", "detected_at_min", "model_version")
+}
+
+// Write writes rows to path as CSV or Parquet, by its extension (.csv or
+// .parquet), through a temporary file renamed into place.
+func Write(path string, hs []int, rows []Row) error {
+	ext := strings.ToLower(filepath.Ext(path))
+	if ext != ".csv" && ext != ".parquet" {
+		return fmt.Errorf("%s: the output must end in .csv or .parquet", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if ext == ".csv" {
+		err = writeCSV(f, hs, rows)
+	} else {
+		err = writeParquet(f, hs, rows)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func writeCSV(f *os.File, hs []int, rows []Row) error {
+	w := csv.NewWriter(f)
+	if err := w.Write(Columns(hs)); err != nil {
+		return err
+	}
+	rec := make([]string, 0, 7+len(hs))
+	for _, r := range rows {
+		rec = append(rec[:0], r.DeploymentID, r.Service, r.Environment, r.StartedAt.UTC().Format(time.RFC3339))
+		for _, h := range hs {
+			p := r.P[h]
+			if math.IsNaN(p) {
+				rec = append(rec, "")
+			} else {
+				rec = append(rec, strconv.FormatFloat(p, 'g', -1, 64))
+			}
+		}
+		det := ""
+		if r.DetectedAt > 0 {
+			det = strconv.Itoa(r.DetectedAt)
+		}
+		rec = append(rec, r.Verdict, det, r.ModelVersion)
+		if err := w.Write(rec); err != nil {
+			return err
+		}
+	}
+	w.Flush()
+	return w.Error()
+}
+
+// predictionType builds the Parquet row type at run time so that the
+// columns keep the documented order (a parquet.Group would sort them).
+func predictionType(hs []int) reflect.Type {
+	fields := []reflect.StructField{
+		{Name: "DeploymentID", Type: reflect.TypeFor[string](), Tag: `parquet:"deployment_id"`},
+		{Name: "Service", Type: reflect.TypeFor[string](), Tag: `parquet:"service"`},
+		{Name: "Environment", Type: reflect.TypeFor[string](), Tag: `parquet:"environment"`},
+		{Name: "StartedAt", Type: reflect.TypeFor[time.Time](), Tag: `parquet:"started_at,timestamp(millisecond)"`},
+	}
+	for i, h := range hs {
+		fields = append(fields, reflect.StructField{Name: fmt.Sprintf("P%d", i), Type: reflect.TypeFor[*float64](),
+			Tag: reflect.StructTag(fmt.Sprintf(`parquet:"p_%d,optional"`, h))})
+	}
+	fields = append(fields,
+		reflect.StructField{Name: "Verdict", Type: reflect.TypeFor[string](), Tag: `parquet:"verdict"`},
+		reflect.StructField{Name: "DetectedAt", Type: reflect.TypeFor[*int32](), Tag: `parquet:"detected_at_min,optional"`},
+		reflect.StructField{Name: "ModelVersion", Type: reflect.TypeFor[string](), Tag: `parquet:"model_version"`},
+	)
+	return reflect.StructOf(fields)
+}
+
+func writeParquet(f *os.File, hs []int, rows []Row) error {
+	typ := predictionType(hs)
+	schema := parquet.SchemaOf(reflect.New(typ).Elem().Interface())
+	w := parquet.NewWriter(f, schema, parquet.Compression(&parquet.Zstd))
+	for _, r := range rows {
+		v := reflect.New(typ).Elem()
+		v.Field(0).SetString(r.DeploymentID)
+		v.Field(1).SetString(r.Service)
+		v.Field(2).SetString(r.Environment)
+		v.Field(3).Set(reflect.ValueOf(r.StartedAt.UTC()))
+		for i, h := range hs {
+			if p := r.P[h]; !math.IsNaN(p) {
+				v.Field(4 + i).Set(reflect.ValueOf(&p))
+			}
+		}
+		n := 4 + len(hs)
+		v.Field(n).SetString(r.Verdict)
+		if r.DetectedAt > 0 {
+			d := int32(r.DetectedAt)
+			v.Field(n + 1).Set(reflect.ValueOf(&d))
+		}
+		v.Field(n + 2).SetString(r.ModelVersion)
+		if err := w.Write(v.Addr().Interface()); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}

@@ -1,0 +1,262 @@
+package batch_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/faultline-dev/faultline/detector"
+	"github.com/faultline-dev/faultline/detector/batch"
+	"github.com/faultline-dev/faultline/evaluation"
+	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/features/extract"
+	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/simulate"
+	"github.com/faultline-dev/faultline/registry/bundle"
+	"github.com/faultline-dev/faultline/registry/registrytest"
+)
+
+// fleet simulates a small fleet into an embedded store.
+func fleet(t *testing.T) history.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := embedded.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := simulate.DefaultConfig()
+	cfg.Services, cfg.Environments, cfg.Days, cfg.Seed, cfg.Workers = 5, []string{"prod-us1"}, 3, 7, 1
+	cfg.FaultRate = 0.3
+	tx, err := st.BeginImport(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := simulate.Run(ctx, cfg, tx, st, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A deploy 15 minutes before the history ends: only its 10-minute
+	// window has data.
+	deps, err := st.Deployments(ctx, history.Range{})
+	if err != nil || len(deps) == 0 {
+		t.Fatalf("simulated deployments: %d, %v", len(deps), err)
+	}
+	late := deps[0]
+	late.ID, late.Version, late.Kind = "late-deploy", "v-late", history.KindDeploy
+	late.StartedAt = cfg.Start.Add(time.Duration(cfg.Days)*24*time.Hour - 15*time.Minute)
+	late.FinishedAt = time.Time{}
+	tx, err = st.BeginImport(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.AddDeployments(ctx, []history.Deployment{late}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+var hs = []int{10, 20, 60}
+
+// testDetector bundles random models over this build's schema, with the
+// default feature settings recorded.
+func testDetector(t *testing.T, dir string) (*detector.Detector, map[int]string) {
+	t.Helper()
+	cfg := features.DefaultConfig()
+	schema := detector.Schema()
+	schema.ConfigHash = cfg.ConfigHash()
+	b := &bundle.Bundle{
+		Manifest: bundle.Manifest{Model: "faultline", Version: 4, FeatureSchema: schema, Horizons: hs,
+			Thresholds: map[int]float64{10: 0.7, 20: 0.6, 60: 0.5}},
+		Files: map[string][]byte{},
+	}
+	paths := map[int]string{}
+	for _, h := range hs {
+		txt := registrytest.ModelText(uint64(100+h), features.Names(), 40, 8, h == 10)
+		b.Files[bundle.ModelFileName(h)] = txt
+		b.Manifest.Files = append(b.Manifest.Files, bundle.FileEntry{Path: bundle.ModelFileName(h), Horizon: h})
+		paths[h] = filepath.Join(dir, bundle.ModelFileName(h))
+		if err := os.WriteFile(paths[h], txt, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := bundle.Write(&buf, b); err != nil {
+		t.Fatal(err)
+	}
+	d, err := detector.LoadReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, paths
+}
+
+// Predict equals the evaluation stage: the extractor's features_hH.parquet
+// rows scored by evaluation's LightGBM loader give predict's p_H, for every
+// deploy, and a p_H is empty exactly when the deploy has no H-minute row.
+func TestPredictMatchesEvaluationScoring(t *testing.T) {
+	ctx := context.Background()
+	st := fleet(t)
+	d, paths := testDetector(t, t.TempDir())
+
+	// The evaluation stage's view: an extraction workdir scored by evaluation.
+	work := t.TempDir()
+	if _, err := extract.Run(ctx, st, work, extract.Options{Config: features.DefaultConfig(), Workers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]map[string]float64{}
+	for _, h := range hs {
+		pred, err := evaluation.LoadLightGBM(paths[h], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab, err := extract.ReadFeatures(filepath.Join(work, fmt.Sprintf("features_h%d.parquet", h)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[h] = map[string]float64{}
+		for i, id := range tab.IDs {
+			want[h][id] = pred.Predict(tab.Rows[i])
+		}
+	}
+
+	rows, err := batch.Predict(ctx, st, d, batch.Options{Scratch: t.TempDir(), Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps, err := st.Deployments(ctx, history.Range{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(deps) || len(rows) < 20 {
+		t.Fatalf("%d predictions for %d deployments", len(rows), len(deps))
+	}
+	scored, empty, flagged := 0, 0, 0
+	for _, r := range rows {
+		for _, h := range hs {
+			w, ok := want[h][r.DeploymentID]
+			got := r.P[h]
+			switch {
+			case !ok && !math.IsNaN(got):
+				t.Fatalf("%s h%d: predict %v, but the extractor has no row", r.DeploymentID, h, got)
+			case ok && got != w:
+				t.Fatalf("%s h%d: predict %v, evaluation %v", r.DeploymentID, h, got, w)
+			case ok:
+				scored++
+			default:
+				empty++
+			}
+		}
+		// The verdict follows evaluation's sequential threshold policy.
+		pol := evaluation.ThresholdPolicy{Thresholds: map[int]float64{10: 0.7, 20: 0.6, 60: 0.5}}
+		at := pol.Decide(r.P)
+		if at > 0 {
+			flagged++
+		}
+		if (at > 0) != (r.Verdict == detector.Faulty) || (at > 0 && at != r.DetectedAt) {
+			t.Fatalf("%s: verdict %s at %d, evaluation policy flags at %d (p=%v)", r.DeploymentID, r.Verdict, r.DetectedAt, at, r.P)
+		}
+		if r.ModelVersion != "4" {
+			t.Fatalf("model_version %q", r.ModelVersion)
+		}
+	}
+	t.Logf("%d deploys, %d scores equal, %d horizons without data, %d flagged", len(rows), scored, empty, flagged)
+	if scored == 0 || empty == 0 {
+		t.Errorf("test does not cover both scored and empty horizons: %d scored, %d empty", scored, empty)
+	}
+
+	// Check of one deploy agrees with the batch.
+	r0 := rows[len(rows)/2]
+	one, err := batch.Check(ctx, st, d, r0.DeploymentID, batch.Options{Scratch: t.TempDir(), Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.Verdict != r0.Verdict || one.DetectedAt != r0.DetectedAt {
+		t.Errorf("check %+v, predict %+v", one, r0)
+	}
+	// The fleet features need the environment's other streams: check reads
+	// them too, so its p equal the full extraction's.
+	for _, h := range hs {
+		if a, b := one.P[h], r0.P[h]; !(a == b || math.IsNaN(a) && math.IsNaN(b)) {
+			t.Errorf("check p_%d %v, predict %v", h, a, b)
+		}
+	}
+	if _, err := batch.Check(ctx, st, d, "no-such-deploy", batch.Options{Scratch: t.TempDir()}); err == nil {
+		t.Error("unknown deployment accepted")
+	}
+
+	// Output files.
+	dir := t.TempDir()
+	csvPath, pqPath := filepath.Join(dir, "p.csv"), filepath.Join(dir, "p.parquet")
+	if err := batch.Write(csvPath, hs, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := batch.Write(pqPath, hs, rows); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(recs[0]); got != fmt.Sprint(batch.Columns(hs)) || len(recs) != len(rows)+1 {
+		t.Fatalf("csv header %v, %d records", recs[0], len(recs))
+	}
+	for i, rec := range recs[1:] {
+		for j, h := range hs {
+			p := rows[i].P[h]
+			if math.IsNaN(p) != (rec[4+j] == "") {
+				t.Fatalf("csv row %d p_%d = %q for %v", i, h, rec[4+j], p)
+			}
+			if rec[4+j] != "" {
+				x, _ := strconv.ParseFloat(rec[4+j], 64)
+				if x != p {
+					t.Fatalf("csv row %d p_%d = %v, want %v", i, h, x, p)
+				}
+			}
+		}
+	}
+	type pqRow struct {
+		ID         string    `parquet:"deployment_id"`
+		StartedAt  time.Time `parquet:"started_at,timestamp(millisecond)"`
+		P20        *float64  `parquet:"p_20,optional"`
+		Verdict    string    `parquet:"verdict"`
+		DetectedAt *int32    `parquet:"detected_at_min,optional"`
+	}
+	pr, err := parquet.ReadFile[pqRow](pqPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pr) != len(rows) {
+		t.Fatalf("parquet has %d rows", len(pr))
+	}
+	for i, r := range pr {
+		if r.ID != rows[i].DeploymentID || r.Verdict != rows[i].Verdict || !r.StartedAt.Equal(rows[i].StartedAt.Truncate(time.Millisecond)) ||
+			(r.P20 == nil) != math.IsNaN(rows[i].P[20]) || (r.P20 != nil && *r.P20 != rows[i].P[20]) ||
+			(r.DetectedAt == nil) != (rows[i].DetectedAt == 0) {
+			t.Fatalf("parquet row %d = %+v, want %+v", i, r, rows[i])
+		}
+	}
+	if err := batch.Write(filepath.Join(dir, "p.txt"), hs, rows); err == nil {
+		t.Error(".txt output accepted")
+	}
+}

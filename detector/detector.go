@@ -1,0 +1,535 @@
+// Package detector is what an online detector service imports to run a
+// Faultline model: it loads an export bundle (refusing it when a checksum
+// or the feature schema does not match this build), computes a deploy's
+// features from a live window with package features — the very code the
+// offline extractor runs, so there is no training/serving skew — and returns
+// per-horizon P(faulty), the sequential policy's verdict and the features
+// that pushed the score most.
+//
+//	d, err := detector.Load("faultline-production.tar.gz")
+//	...
+//	res, err := d.Evaluate(input, time.Now()) // input: a features.Input
+//	switch res.Verdict { case detector.Faulty: ... }
+//
+// Inference goes through github.com/dmitryikh/leaves: P(faulty) is the
+// sigmoid of the model's raw score. Reasons are Saabas path attributions:
+// along the path the row takes through each tree, every split moves the
+// expected output from the node's value to the child's, and that change is
+// credited to the split's feature. Bias plus contributions equals the raw
+// score exactly.
+package detector
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/dmitryikh/leaves"
+
+	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/models"
+	"github.com/faultline-dev/faultline/registry/bundle"
+	"github.com/faultline-dev/faultline/registry/lgbtext"
+)
+
+// Verdicts.
+const (
+	Faulty       = "faulty"
+	Healthy      = "healthy"
+	Inconclusive = "inconclusive"
+)
+
+// ErrSchemaMismatch is returned (wrapped) by Load when the bundle's feature
+// schema is not the one compiled into this build.
+var ErrSchemaMismatch = errors.New("feature schema mismatch")
+
+// Schema returns the feature schema compiled into this build.
+func Schema() bundle.Schema {
+	return bundle.Schema{Version: features.SchemaVersion, Hash: features.SchemaHash(), Names: features.Names()}
+}
+
+// SchemaWithConfig is Schema with the feature settings cfg recorded (as
+// registered versions carry them), so that detectors compute features as
+// the training data was.
+func SchemaWithConfig(cfg features.Config) (bundle.Schema, error) {
+	s := Schema()
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return s, fmt.Errorf("encode feature settings: %w", err)
+	}
+	s.Config, s.ConfigHash = b, cfg.ConfigHash()
+	return s, nil
+}
+
+// Detector scores deploys with one bundle's models. It is safe for
+// concurrent use.
+type Detector struct {
+	manifest   bundle.Manifest
+	cfg        features.Config
+	horizons   []int
+	thresholds map[int]float64
+	policy     models.Policy
+	models     map[int]*model
+	inconcl    int // index of the inconclusive feature
+}
+
+type model struct {
+	raw    *leaves.Ensemble
+	leaf   *leaves.Ensemble
+	struc  *lgbtext.Model
+	nTrees int
+	// cols[j] is the schema column of the model's input j: models may be
+	// trained on a subset of the schema, named by their feature_names.
+	cols []int
+}
+
+// input picks the model's input columns out of a schema-ordered row.
+func (m *model) input(row []float64) []float64 {
+	in := make([]float64, len(m.cols))
+	for j, c := range m.cols {
+		in[j] = row[c]
+	}
+	return in
+}
+
+// Load reads and verifies the bundle at path.
+func Load(path string) (*Detector, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("detector: %w", err)
+	}
+	defer f.Close()
+	d, err := LoadReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return d, nil
+}
+
+// LoadReader reads and verifies a bundle from r.
+func LoadReader(r io.Reader) (*Detector, error) {
+	b, err := bundle.Read(r)
+	if err != nil {
+		return nil, fmt.Errorf("detector: %w", err)
+	}
+	return New(b)
+}
+
+// New builds a detector from a bundle already read (and so verified) by
+// bundle.Read, or assembled from the registry. It refuses a feature schema
+// other than this build's, and feature settings whose hash does not match
+// the one recorded.
+func New(b *bundle.Bundle) (*Detector, error) {
+	m := b.Manifest
+	want := Schema()
+	got := m.FeatureSchema
+	if !slices.Equal(got.Names, want.Names) {
+		return nil, fmt.Errorf("detector: %w: bundle %s@%d was trained on schema %s (%d features), this build computes %s (%d features)%s; retrain or use a matching build",
+			ErrSchemaMismatch, m.Model, m.Version, got.Version, len(got.Names), want.Version, len(want.Names), diff(got.Names, want.Names))
+	}
+	if got.Hash != "" && got.Hash != want.Hash {
+		return nil, fmt.Errorf("detector: %w: bundle schema hash %s, this build's %s", ErrSchemaMismatch, got.Hash, want.Hash)
+	}
+	cfg := features.DefaultConfig()
+	if len(got.Config) > 0 {
+		if err := json.Unmarshal(got.Config, &cfg); err != nil {
+			return nil, fmt.Errorf("detector: feature settings in the bundle: %w", err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("detector: feature settings in the bundle: %w", err)
+	}
+	if got.ConfigHash != "" && got.ConfigHash != cfg.ConfigHash() {
+		return nil, fmt.Errorf("detector: %w: the bundle's feature settings hash to %s, the bundle records %s", ErrSchemaMismatch, cfg.ConfigHash(), got.ConfigHash)
+	}
+	d := &Detector{manifest: m, cfg: cfg, horizons: slices.Clone(m.Horizons), thresholds: map[int]float64{}, models: map[int]*model{},
+		inconcl: features.Index("inconclusive")}
+	sort.Ints(d.horizons)
+	for _, h := range d.horizons {
+		data, ok := b.Model(h)
+		if !ok {
+			return nil, fmt.Errorf("detector: no model for horizon %d", h)
+		}
+		md, err := loadModel(data, want.Names)
+		if err != nil {
+			return nil, fmt.Errorf("detector: %s: %w", bundle.ModelFileName(h), err)
+		}
+		d.models[h] = md
+		t, ok := m.Thresholds[h]
+		if !ok {
+			return nil, fmt.Errorf("detector: no threshold for horizon %d", h)
+		}
+		d.thresholds[h] = t
+		d.policy.Horizons = append(d.policy.Horizons, h)
+		d.policy.Thresholds = append(d.policy.Thresholds, t)
+	}
+	if len(m.Policy) > 0 && string(m.Policy) != "null" {
+		var p models.Policy
+		if err := json.Unmarshal(m.Policy, &p); err == nil && p.Validate() == nil {
+			for _, h := range p.Horizons {
+				if d.models[h] == nil {
+					return nil, fmt.Errorf("detector: the policy looks at %d min but the bundle has no model for it", h)
+				}
+			}
+			d.policy = p
+		}
+	}
+	if err := d.policy.Validate(); err != nil {
+		return nil, fmt.Errorf("detector: %w", err)
+	}
+	return d, nil
+}
+
+func diff(a, b []string) string {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] != b[i] {
+			return fmt.Sprintf("; column %d is %q in the bundle, %q here", i, a[i], b[i])
+		}
+	}
+	return ""
+}
+
+func loadModel(data []byte, names []string) (*model, error) {
+	raw, err := leaves.LGEnsembleFromReader(bufio.NewReader(bytes.NewReader(data)), false)
+	if err != nil {
+		return nil, fmt.Errorf("load LightGBM model: %w", err)
+	}
+	if raw.NOutputGroups() != 1 {
+		return nil, fmt.Errorf("model has %d outputs, want 1", raw.NOutputGroups())
+	}
+	st, err := lgbtext.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("read model structure: %w", err)
+	}
+	cols, err := ModelColumns(st, names)
+	if err != nil {
+		return nil, err
+	}
+	if len(st.Trees) != raw.NEstimators() {
+		return nil, fmt.Errorf("model structure has %d trees, leaves read %d", len(st.Trees), raw.NEstimators())
+	}
+	return &model{raw: raw, leaf: raw.EnsembleWithLeafPredictions(), struc: st, nTrees: raw.NEstimators(), cols: cols}, nil
+}
+
+// ModelColumns maps a model's inputs to schema columns: by its
+// feature_names, each of which must be a schema feature (a model may use a
+// subset, in any order), or — without names — the schema's first columns in
+// order.
+func ModelColumns(st *lgbtext.Model, names []string) ([]int, error) {
+	n := st.MaxFeatureIdx + 1
+	if st.FeatureNames == nil {
+		if n > len(names) {
+			return nil, fmt.Errorf("%w: model reads %d features, schema has %d", ErrSchemaMismatch, n, len(names))
+		}
+		cols := make([]int, n)
+		for i := range cols {
+			cols[i] = i
+		}
+		return cols, nil
+	}
+	if len(st.FeatureNames) != n {
+		return nil, fmt.Errorf("model lists %d feature_names but max_feature_idx is %d", len(st.FeatureNames), st.MaxFeatureIdx)
+	}
+	idx := make(map[string]int, len(names))
+	for i, nm := range names {
+		idx[nm] = i
+	}
+	cols := make([]int, n)
+	seen := map[string]bool{}
+	for j, nm := range st.FeatureNames {
+		c, ok := idx[nm]
+		if !ok {
+			return nil, fmt.Errorf("%w: the model reads feature %q, which this build's schema does not compute", ErrSchemaMismatch, nm)
+		}
+		if seen[nm] {
+			return nil, fmt.Errorf("model lists feature %q twice", nm)
+		}
+		seen[nm] = true
+		cols[j] = c
+	}
+	return cols, nil
+}
+
+// Manifest returns the bundle's manifest.
+func (d *Detector) Manifest() bundle.Manifest { return d.manifest }
+
+// Horizons returns the model horizons, ascending.
+func (d *Detector) Horizons() []int { return slices.Clone(d.horizons) }
+
+// Threshold returns the policy's decision threshold at horizon h (NaN when
+// the policy does not look at h).
+func (d *Detector) Threshold(h int) float64 {
+	for i, ph := range d.policy.Horizons {
+		if ph == h {
+			return d.policy.Thresholds[i]
+		}
+	}
+	return math.NaN()
+}
+
+// FeatureConfig returns the feature settings the models were trained with;
+// features must be computed with them.
+func (d *Detector) FeatureConfig() features.Config { return d.cfg }
+
+// Sigmoid is the logistic function mapping a raw score to P(faulty).
+func Sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+
+// Predict returns P(faulty) of a feature row (features.Schema order, NaN
+// where undefined) at horizon h.
+func (d *Detector) Predict(h int, row []float64) (float64, error) {
+	md, ok := d.models[h]
+	if !ok {
+		return math.NaN(), fmt.Errorf("detector: no model for horizon %d", h)
+	}
+	if len(row) != len(d.manifest.FeatureSchema.Names) {
+		return math.NaN(), fmt.Errorf("detector: row has %d values, schema has %d", len(row), len(d.manifest.FeatureSchema.Names))
+	}
+	var out [1]float64
+	if err := md.raw.Predict(md.input(row), 0, out[:]); err != nil {
+		return math.NaN(), fmt.Errorf("detector: predict h%d: %w", h, err)
+	}
+	return Sigmoid(out[0]), nil
+}
+
+// Reason is one feature's contribution to a score.
+type Reason struct {
+	Feature string  `json:"feature"`
+	Value   float64 `json:"value"`
+	// Contribution is the change in raw score (log-odds) the feature caused;
+	// positive pushes towards faulty.
+	Contribution float64 `json:"contribution"`
+}
+
+// MarshalJSON writes NaN values as null.
+func (r Reason) MarshalJSON() ([]byte, error) {
+	type out struct {
+		Feature      string   `json:"feature"`
+		Value        *float64 `json:"value"`
+		Contribution float64  `json:"contribution"`
+	}
+	o := out{Feature: r.Feature, Contribution: r.Contribution}
+	if !math.IsNaN(r.Value) && !math.IsInf(r.Value, 0) {
+		v := r.Value
+		o.Value = &v
+	}
+	return json.Marshal(o)
+}
+
+// Explanation is a score with its attribution.
+type Explanation struct {
+	Horizon int     `json:"horizon"`
+	P       float64 `json:"p_faulty"`
+	Raw     float64 `json:"raw_score"`
+	// Bias is the raw score before any feature is seen.
+	Bias float64 `json:"bias"`
+	// Contributions are indexed like the schema; Bias + sum = Raw.
+	Contributions []float64 `json:"-"`
+	row           []float64
+}
+
+// Explain scores row at horizon h and attributes the raw score to features.
+func (d *Detector) Explain(h int, row []float64) (*Explanation, error) {
+	md, ok := d.models[h]
+	if !ok {
+		return nil, fmt.Errorf("detector: no model for horizon %d", h)
+	}
+	names := d.manifest.FeatureSchema.Names
+	if len(row) != len(names) {
+		return nil, fmt.Errorf("detector: row has %d values, schema has %d", len(row), len(names))
+	}
+	in := md.input(row)
+	var raw [1]float64
+	if err := md.raw.Predict(in, 0, raw[:]); err != nil {
+		return nil, fmt.Errorf("detector: predict h%d: %w", h, err)
+	}
+	lf := make([]float64, md.nTrees)
+	if err := md.leaf.Predict(in, 0, lf); err != nil {
+		return nil, fmt.Errorf("detector: leaves h%d: %w", h, err)
+	}
+	li := make([]int, len(lf))
+	for i, x := range lf {
+		li[i] = int(x)
+	}
+	e := &Explanation{Horizon: h, Raw: raw[0], P: Sigmoid(raw[0]), Contributions: make([]float64, len(names)), row: row}
+	mc := make([]float64, len(md.cols))
+	bias, err := md.struc.Contributions(li, mc)
+	if err != nil {
+		return nil, fmt.Errorf("detector: attribute h%d: %w", h, err)
+	}
+	for j, c := range md.cols {
+		e.Contributions[c] += mc[j]
+	}
+	e.Bias = bias
+	return e, nil
+}
+
+// Top returns the k features that pushed the score most in the direction
+// of dir (+1 towards faulty, -1 towards healthy, 0 by absolute size),
+// skipping features that contributed nothing in that direction.
+func (d *Detector) Top(e *Explanation, k int, dir int) []Reason {
+	names := d.manifest.FeatureSchema.Names
+	idx := make([]int, 0, len(names))
+	for i, c := range e.Contributions {
+		if (dir > 0 && c > 0) || (dir < 0 && c < 0) || (dir == 0 && c != 0) {
+			idx = append(idx, i)
+		}
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		ca, cb := e.Contributions[idx[a]], e.Contributions[idx[b]]
+		switch {
+		case dir > 0:
+			return ca > cb
+		case dir < 0:
+			return ca < cb
+		default:
+			return math.Abs(ca) > math.Abs(cb)
+		}
+	})
+	if len(idx) > k {
+		idx = idx[:k]
+	}
+	out := make([]Reason, len(idx))
+	for j, i := range idx {
+		out[j] = Reason{Feature: names[i], Value: e.row[i], Contribution: e.Contributions[i]}
+	}
+	return out
+}
+
+// HorizonScore is the score of one horizon.
+type HorizonScore struct {
+	Horizon   int     `json:"horizon"`
+	P         float64 `json:"p_faulty"`
+	Threshold float64 `json:"threshold"`
+	Flagged   bool    `json:"flagged"`
+	// Inconclusive reports the window's inconclusive feature (too little
+	// traffic or data to judge).
+	Inconclusive bool `json:"inconclusive"`
+}
+
+// Result is a deploy's verdict.
+type Result struct {
+	// Verdict is Faulty, Healthy or Inconclusive.
+	Verdict string `json:"verdict"`
+	// DetectedAt is the first horizon the policy flagged; 0 when none.
+	DetectedAt int `json:"detected_at_min,omitempty"`
+	// Final is false while later horizons could still flag the deploy
+	// (the verdict is then provisional).
+	Final bool `json:"final"`
+	// Scores has one entry per horizon with data, ascending.
+	Scores []HorizonScore `json:"scores"`
+	// DecidingHorizon is the horizon the verdict and reasons come from.
+	DecidingHorizon int `json:"deciding_horizon,omitempty"`
+	// Reasons are the features that pushed the deciding score most
+	// towards the verdict.
+	Reasons []Reason `json:"reasons"`
+	Model   string   `json:"model"`
+	Version int      `json:"model_version"`
+}
+
+// NumReasons is how many reasons Decide returns.
+const NumReasons = 5
+
+// Decide applies the sequential policy (models.Policy: the bundle's policy,
+// or its per-horizon thresholds) to the feature rows of one deploy (rows[h]
+// for each horizon with at least h minutes of data; absent otherwise): the
+// deploy is faulty at the first horizon, ascending, whose P(faulty) reaches
+// its threshold; otherwise inconclusive when the latest
+// scored window is inconclusive (or no horizon has data), else healthy.
+// The verdict is final once the largest horizon is scored or the deploy is
+// flagged.
+func (d *Detector) Decide(rows map[int][]float64) (*Result, error) {
+	res := &Result{Model: d.manifest.Model, Version: d.manifest.Version, Reasons: []Reason{}, Scores: []HorizonScore{}}
+	probs := make([]float64, len(d.policy.Horizons))
+	last := 0
+	for i, h := range d.policy.Horizons {
+		probs[i] = math.NaN()
+		row, ok := rows[h]
+		if !ok {
+			continue
+		}
+		p, err := d.Predict(h, row)
+		if err != nil {
+			return nil, err
+		}
+		probs[i] = p
+		last = h
+	}
+	flagged, at := d.policy.Decide(probs)
+	deciding := last
+	for i, h := range d.policy.Horizons {
+		if math.IsNaN(probs[i]) || (flagged && h > at) {
+			continue
+		}
+		row := rows[h]
+		res.Scores = append(res.Scores, HorizonScore{Horizon: h, P: probs[i], Threshold: d.policy.Thresholds[i],
+			Flagged: flagged && h == at, Inconclusive: d.inconcl >= 0 && row[d.inconcl] == 1})
+	}
+	switch {
+	case flagged:
+		res.Verdict, res.DetectedAt, res.Final = Faulty, at, true
+		deciding = at
+	case len(res.Scores) == 0:
+		res.Verdict = Inconclusive
+	case res.Scores[len(res.Scores)-1].Inconclusive:
+		res.Verdict = Inconclusive
+	default:
+		res.Verdict = Healthy
+	}
+	if !flagged {
+		_, res.Final = rows[d.policy.Horizons[len(d.policy.Horizons)-1]]
+	}
+	if deciding != 0 {
+		e, err := d.Explain(deciding, rows[deciding])
+		if err != nil {
+			return nil, err
+		}
+		res.DecidingHorizon = deciding
+		dir := -1
+		if res.Verdict == Faulty {
+			dir = 1
+		} else if res.Verdict == Inconclusive {
+			dir = 0
+		}
+		res.Reasons = d.Top(e, NumReasons, dir)
+	}
+	return res, nil
+}
+
+// Rows computes the feature rows of a live deploy: the window at every
+// horizon h whose end (deploy start + h minutes) is not after dataUntil, the
+// time up to which in holds data. It uses features.NewWindow and
+// features.Compute with the bundle's feature settings, exactly as the
+// offline extractor does.
+func (d *Detector) Rows(in *features.Input, dataUntil time.Time) (map[int][]float64, error) {
+	out := map[int][]float64{}
+	start := in.Deploy.StartedAt.Truncate(time.Minute)
+	for _, h := range d.horizons {
+		if start.Add(time.Duration(h) * time.Minute).After(dataUntil) {
+			break
+		}
+		w, err := features.NewWindow(in, h, &d.cfg)
+		if err != nil {
+			return nil, fmt.Errorf("detector: window h%d: %w", h, err)
+		}
+		out[h] = features.Compute(w, &d.cfg)
+	}
+	return out, nil
+}
+
+// Evaluate computes the features of a live deploy from in (data up to
+// dataUntil) and decides it.
+func (d *Detector) Evaluate(in *features.Input, dataUntil time.Time) (*Result, error) {
+	rows, err := d.Rows(in, dataUntil)
+	if err != nil {
+		return nil, err
+	}
+	return d.Decide(rows)
+}

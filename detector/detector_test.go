@@ -1,0 +1,364 @@
+package detector_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/faultline-dev/faultline/detector"
+	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/models"
+	"github.com/faultline-dev/faultline/registry/bundle"
+	"github.com/faultline-dev/faultline/registry/registrytest"
+)
+
+var horizons = []int{10, 20, 60}
+
+// makeBundle writes a bundle whose models come from gen(h).
+func makeBundle(t testing.TB, schema bundle.Schema, gen func(h int) []byte) []byte {
+	t.Helper()
+	b := &bundle.Bundle{
+		Manifest: bundle.Manifest{Model: "faultline", Version: 3, CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+			FeatureSchema: schema, Horizons: horizons, Thresholds: map[int]float64{10: 0.9, 20: 0.8, 60: 0.6}},
+		Files: map[string][]byte{bundle.MetricsName: []byte(`{"metrics":{}}`)},
+	}
+	for _, h := range horizons {
+		b.Files[bundle.ModelFileName(h)] = gen(h)
+		b.Manifest.Files = append(b.Manifest.Files, bundle.FileEntry{Path: bundle.ModelFileName(h), Horizon: h})
+	}
+	var buf bytes.Buffer
+	if err := bundle.Write(&buf, b); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func randomModels(h int) []byte {
+	return registrytest.ModelText(uint64(h), features.Names(), 30, 8, h != 20)
+}
+
+// randomRow draws a feature row with some NaNs.
+func randomRow(rng *rand.Rand) []float64 {
+	row := make([]float64, features.NumFeatures)
+	for i := range row {
+		switch rng.IntN(6) {
+		case 0:
+			row[i] = math.NaN()
+		case 1:
+			row[i] = 0
+		default:
+			row[i] = rng.NormFloat64() * 8
+		}
+	}
+	return row
+}
+
+func TestLoadRefusesTamperedBundle(t *testing.T) {
+	good := makeBundle(t, detector.Schema(), randomModels)
+	if _, err := detector.LoadReader(bytes.NewReader(good)); err != nil {
+		t.Fatalf("good bundle refused: %v", err)
+	}
+	for _, file := range []string{"model_h10.txt", "model_h60.txt", bundle.MetricsName, bundle.ManifestName, bundle.ManifestSumName} {
+		t.Run(file, func(t *testing.T) {
+			bad := registrytest.TamperGzip(t, good, file)
+			_, err := detector.LoadReader(bytes.NewReader(bad))
+			if err == nil {
+				t.Fatal("tampered bundle accepted")
+			}
+			var ce *bundle.ChecksumError
+			if file != bundle.ManifestName && file != bundle.ManifestSumName {
+				if !errors.As(err, &ce) || ce.File != file {
+					t.Errorf("error %v does not name %s", err, file)
+				}
+			} else if !errors.As(err, &ce) || ce.File != bundle.ManifestName {
+				t.Errorf("error %v does not name the manifest", err)
+			}
+		})
+	}
+	// A byte flipped in the compressed stream itself.
+	for _, pos := range []int{len(good) / 3, len(good) / 2, len(good) - 6} {
+		bad := slices.Clone(good)
+		bad[pos] ^= 0x20
+		if _, err := detector.LoadReader(bytes.NewReader(bad)); err == nil {
+			t.Errorf("byte %d of the gzip stream flipped: accepted", pos)
+		}
+	}
+}
+
+func TestLoadRefusesOtherSchema(t *testing.T) {
+	s := detector.Schema()
+	names := s.Names
+	cases := map[string]bundle.Schema{
+		"reordered": {Version: s.Version, Hash: s.Hash, Names: append([]string{names[1], names[0]}, names[2:]...)},
+		"missing":   {Version: "old", Hash: "x", Names: names[:len(names)-1]},
+		"extra":     {Version: "new", Hash: "y", Names: append(slices.Clone(names), "brand_new_feature")},
+		"hash":      {Version: s.Version, Hash: "0000000000000000", Names: names},
+		"config":    {Version: s.Version, Hash: s.Hash, Names: names, ConfigHash: "ffffffffffffffff"},
+	}
+	for name, sc := range cases {
+		t.Run(name, func(t *testing.T) {
+			b := makeBundle(t, sc, func(h int) []byte { return registrytest.ModelText(uint64(h), sc.Names, 3, 4, true) })
+			_, err := detector.LoadReader(bytes.NewReader(b))
+			if !errors.Is(err, detector.ErrSchemaMismatch) {
+				t.Fatalf("err = %v, want ErrSchemaMismatch", err)
+			}
+		})
+	}
+	// Bundle schema right, but a model file reading a column this build
+	// does not compute.
+	b := makeBundle(t, s, func(h int) []byte {
+		return registrytest.ModelText(uint64(h), append([]string{"brand_new_feature"}, names[1:]...), 3, 4, true)
+	})
+	if _, err := detector.LoadReader(bytes.NewReader(b)); !errors.Is(err, detector.ErrSchemaMismatch) {
+		t.Errorf("model reads an unknown feature: err = %v, want ErrSchemaMismatch", err)
+	}
+}
+
+// Predictions equal the model's own: a GBDT trained by package models,
+// exported to LightGBM text, bundled and loaded by the detector, scores
+// every row exactly as models.Model.Predict does; and the attribution adds
+// up to the raw score.
+func TestPredictionsEqualModel(t *testing.T) {
+	names := features.Names()
+	nf := len(names)
+	rng := rand.New(rand.NewPCG(1, 2))
+	n := 2000
+	data := &models.Data{Cols: make([][]float64, nf), Y: make([]float64, n)}
+	for f := range data.Cols {
+		data.Cols[f] = make([]float64, n)
+	}
+	for i := 0; i < n; i++ {
+		row := randomRow(rng)
+		for f := range row {
+			data.Cols[f][i] = row[f]
+		}
+		z := 0.0
+		if !math.IsNaN(row[3]) {
+			z += row[3] / 4
+		}
+		if !math.IsNaN(row[7]) && row[7] > 2 {
+			z += 1.5
+		}
+		if rng.Float64() < Sigmoid(z-0.5) {
+			data.Y[i] = 1
+		}
+	}
+	p := models.DefaultParams()
+	p.NumTrees, p.MaxLeaves, p.MinDataInLeaf, p.EarlyStoppingRounds, p.Threads = 40, 15, 10, 0, 1
+	ms := map[int]*models.Model{}
+	texts := map[int][]byte{}
+	// The 20-minute model reads a subset of the schema in another order,
+	// as models trained with excluded features do.
+	var sub []int
+	for f := nf - 1; f >= 0; f-- {
+		if f%3 == 0 || f == 7 {
+			sub = append(sub, f)
+		}
+	}
+	cols := map[int][]int{10: seq(nf), 20: sub, 60: seq(nf)}
+	for _, h := range horizons {
+		p.Seed = uint64(h)
+		hn := make([]string, len(cols[h]))
+		hd := &models.Data{Y: data.Y}
+		for j, c := range cols[h] {
+			hn[j] = names[c]
+			hd.Cols = append(hd.Cols, data.Cols[c])
+		}
+		m, _, err := models.Train(context.Background(), p, hn, hd, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		txt, err := m.MarshalLightGBM()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms[h], texts[h] = m, txt
+	}
+	d, err := detector.LoadReader(bytes.NewReader(makeBundle(t, detector.Schema(), func(h int) []byte { return texts[h] })))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for i := 0; i < 500; i++ {
+		row := randomRow(rng)
+		for _, h := range horizons {
+			got, err := d.Predict(h, row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := make([]float64, len(cols[h]))
+			for j, c := range cols[h] {
+				in[j] = row[c]
+			}
+			want := ms[h].Predict(in)
+			if math.Abs(got-want) > 1e-12 {
+				t.Fatalf("h%d row %d: detector %v, model %v", h, i, got, want)
+			}
+			e, err := d.Explain(h, row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := e.Bias
+			for _, c := range e.Contributions {
+				sum += c
+			}
+			if math.Abs(sum-e.Raw) > 1e-9 || math.Abs(e.P-want) > 1e-12 {
+				t.Fatalf("h%d row %d: bias+contributions %v, raw %v", h, i, sum, e.Raw)
+			}
+			checked++
+		}
+	}
+	if checked != 1500 {
+		t.Fatalf("checked %d", checked)
+	}
+}
+
+func Sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+
+func seq(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// Attribution on hand-made models: the reason for a flag is the feature
+// that moved the score, both with and without internal_value in the file.
+func TestReasonsNameTheDrivingFeature(t *testing.T) {
+	names := features.Names()
+	target := features.Index("inconclusive") - 1
+	// One tree: split on target at 0.5; leaves -2 / +3; internal value 0.5.
+	model := func(internal bool) []byte {
+		s := "tree\nversion=v3\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\n"
+		s += "max_feature_idx=" + itoa(len(names)-1) + "\nobjective=binary sigmoid:1\ntree_sizes=100\n\n"
+		s += "Tree=0\nnum_leaves=2\nnum_cat=0\nsplit_feature=" + itoa(target) + "\nsplit_gain=1\nthreshold=0.5\ndecision_type=2\n"
+		s += "left_child=-1\nright_child=-2\nleaf_value=-2 3\nleaf_weight=1 1\nleaf_count=1 1\n"
+		if internal {
+			s += "internal_value=0.5\ninternal_weight=2\ninternal_count=2\n"
+		}
+		s += "shrinkage=1\n\n\nend of trees\n"
+		return []byte(s)
+	}
+	for _, internal := range []bool{true, false} {
+		d, err := detector.LoadReader(bytes.NewReader(makeBundle(t, detector.Schema(), func(int) []byte { return model(internal) })))
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := make([]float64, len(names))
+		row[target] = 1
+		res, err := d.Decide(map[int][]float64{10: row})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Verdict != detector.Faulty || res.DetectedAt != 10 || !res.Final {
+			t.Fatalf("verdict %+v", res)
+		}
+		if len(res.Reasons) != 1 || res.Reasons[0].Feature != names[target] || math.Abs(res.Reasons[0].Contribution-2.5) > 1e-12 {
+			t.Errorf("reasons %+v, want %s +2.5", res.Reasons, names[target])
+		}
+		row[target] = 0
+		res, err = d.Decide(map[int][]float64{10: row, 20: row})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Verdict != detector.Healthy || res.Final || res.DecidingHorizon != 20 || len(res.Scores) != 2 {
+			t.Errorf("healthy so far: %+v", res)
+		}
+		if len(res.Reasons) != 1 || res.Reasons[0].Contribution != -2.5 {
+			t.Errorf("healthy reasons %+v", res.Reasons)
+		}
+		row[features.Index("inconclusive")] = 1
+		res, _ = d.Decide(map[int][]float64{10: row, 20: row, 60: row})
+		if res.Verdict != detector.Inconclusive || !res.Final {
+			t.Errorf("thin window: %+v", res)
+		}
+		res, _ = d.Decide(map[int][]float64{})
+		if res.Verdict != detector.Inconclusive || res.Final {
+			t.Errorf("no data: %+v", res)
+		}
+		if _, err := json.Marshal(res); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func itoa(i int) string { return string(mustJSON(i)) }
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Live windows: only horizons whose window has ended are computed, with
+// the same features.Compute the extractor runs.
+func TestEvaluateLiveWindow(t *testing.T) {
+	d, err := detector.LoadReader(bytes.NewReader(makeBundle(t, detector.Schema(), randomModels)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 3, 2, 10, 0, 30, 0, time.UTC)
+	s0 := start.Unix() / 60
+	var old, cur features.Series
+	old.Version, cur.Version = "v1", "v2"
+	for m := s0 - 120; m < s0+90; m++ {
+		old.Minutes = append(old.Minutes, m)
+		old.Requests = append(old.Requests, 1000)
+		old.Errors = append(old.Errors, 5)
+		if m >= s0 {
+			cur.Minutes = append(cur.Minutes, m)
+			cur.Requests = append(cur.Requests, 200)
+			cur.Errors = append(cur.Errors, 40)
+		}
+	}
+	in := &features.Input{Deploy: features.Deploy{ID: "d1", Service: "s", Environment: "e", Version: "v2", StartedAt: start,
+		FilesChanged: -1, LinesAdded: -1, LinesDeleted: -1}, Series: []features.Series{old, cur}}
+	cfg := d.FeatureConfig()
+	for _, tc := range []struct {
+		after time.Duration
+		want  []int
+	}{{5 * time.Minute, nil}, {15 * time.Minute, []int{10}}, {25 * time.Minute, []int{10, 20}}, {90 * time.Minute, []int{10, 20, 60}}} {
+		rows, err := d.Rows(in, start.Truncate(time.Minute).Add(tc.after))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int
+		for _, h := range horizons {
+			if row, ok := rows[h]; ok {
+				got = append(got, h)
+				w, err := features.NewWindow(in, h, &cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := features.Compute(w, &cfg)
+				for i := range want {
+					if !(want[i] == row[i] || math.IsNaN(want[i]) && math.IsNaN(row[i])) {
+						t.Fatalf("h%d %s: %v, want %v", h, features.Names()[i], row[i], want[i])
+					}
+				}
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("after %v: horizons %v, want %v", tc.after, got, tc.want)
+		}
+		res, err := d.Evaluate(in, start.Truncate(time.Minute).Add(tc.after))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tc.want) == 0 && res.Verdict != detector.Inconclusive {
+			t.Errorf("no data yet: %s", res.Verdict)
+		}
+		if res.Verdict != detector.Faulty && res.Final != (len(tc.want) == 3) {
+			t.Errorf("after %v: final %v", tc.after, res.Final)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package evaluation
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// QueueImportColumns are the annotations.csv columns (docs/evaluation.md):
+// the reviewer fills label (faulty or healthy) and annotator.
+var QueueImportColumns = []string{"deployment_id", "label", "annotator", "annotated_at", "note"}
+
+// QueueEvidenceColumns follow the import columns; `faultline import
+// --ignore-unknown-columns` skips them.
+var QueueEvidenceColumns = []string{
+	"service", "environment", "version", "started_at", "disagreement",
+	"verdict_baseline", "verdict_ensemble", "verdict_weak", "verdict_production",
+	"model_horizon", "p_model", "threshold", "p_faulty", "weak_label",
+	"requests_after", "error_rate_before", "error_rate_after", "excess_errors",
+	"uncertainty", "priority",
+}
+
+// QueueRows returns up to n disagreement deploys without a gold label, most
+// worth a human look first.
+func (rep *Report) QueueRows(n int) []*Candidate {
+	if n > len(rep.candidates) {
+		n = len(rep.candidates)
+	}
+	return rep.candidates[:n]
+}
+
+// WriteQueue writes the annotation queue (cfg.QueueSize rows) to path as
+// CSV in the annotations.csv import format plus evidence columns; label,
+// annotator, annotated_at and note are left empty for the reviewer. Call it
+// before Write for metrics.json and the summary to mention the queue.
+func (rep *Report) WriteQueue(path string) (int, error) {
+	rows := rep.QueueRows(rep.cfg.QueueSize)
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	header := append(append([]string{}, QueueImportColumns...), QueueEvidenceColumns...)
+	if err := w.Write(header); err != nil {
+		return 0, err
+	}
+	for _, c := range rows {
+		rec := []string{
+			c.Deploy.ID, "", "", "", "",
+			c.Deploy.Service, c.Deploy.Environment, c.Deploy.Version, c.Deploy.StartedAt.UTC().Format(time.RFC3339),
+			strings.Join(c.Pairs, " "),
+			c.Verdicts[ContenderBaseline], c.Verdicts[ContenderEnsemble], c.Verdicts[ContenderWeak], c.Verdicts[ContenderProduction],
+			intOrEmpty(c.ModelHorizon, c.Model != ""), fmtF(c.PModel, 4), fmtF(c.Threshold, 4), fmtF(c.PFaulty, 4), weakWord(c.WeakLabel),
+			strconv.FormatInt(c.RequestsAfter, 10), fmtF(c.RateBefore, 5), fmtF(c.RateAfter, 5), fmtF(c.ExcessErrors, 1),
+			fmtF(c.Uncertainty, 3), fmtF(c.Priority, 3),
+		}
+		if err := w.Write(rec); err != nil {
+			return 0, err
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return 0, err
+	}
+	if err := writeAtomic(path, buf.Bytes()); err != nil {
+		return 0, fmt.Errorf("write queue: %w", err)
+	}
+	rep.Queue = &QueueInfo{Path: path, Rows: len(rows), Candidates: len(rep.candidates)}
+	return len(rows), nil
+}
+
+func intOrEmpty(v int, ok bool) string {
+	if !ok {
+		return ""
+	}
+	return strconv.Itoa(v)
+}
+
+func weakWord(l int) string {
+	switch l {
+	case 1:
+		return "faulty"
+	case 0:
+		return "healthy"
+	default:
+		return "abstain"
+	}
+}
+
+// fmtF formats x with prec decimals; empty for NaN.
+func fmtF(x float64, prec int) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return ""
+	}
+	return strconv.FormatFloat(x, 'f', prec, 64)
+}
+
+// writeAtomic writes data to a temporary file beside path and renames it
+// into place.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,379 @@
+package evaluation
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/faultline-dev/faultline/internal/history"
+)
+
+// ReportSchemaVersion is the version of metrics.json; bumped when a field
+// is renamed or removed.
+const ReportSchemaVersion = 1
+
+// Report is the outcome of an evaluation; metrics.json is its JSON form.
+type Report struct {
+	SchemaVersion   int    `json:"schema_version"`
+	GeneratedAt     string `json:"generated_at"`
+	Split           string `json:"split"`
+	TestDeploys     int    `json:"test_deploys"`
+	Horizons        []int  `json:"horizons"`
+	BaselineMinutes int    `json:"baseline_minutes"`
+	// Headline names the reference of the headline table.
+	Headline      string            `json:"headline_reference"`
+	Simulated     bool              `json:"simulated"`
+	References    []Reference       `json:"references"`
+	Contenders    []ContenderInfo   `json:"contenders"`
+	Results       []Result          `json:"results"`
+	Disagreements []Disagreement    `json:"disagreements"`
+	Queue         *QueueInfo        `json:"queue,omitempty"`
+	Calibration   []Calibration     `json:"calibration"`
+	LF            *LFReport         `json:"lf_report,omitempty"`
+	Notes         []string          `json:"notes,omitempty"`
+	Lineage       Lineage           `json:"lineage"`
+	Outputs       map[string]string `json:"-"`
+
+	cfg        Config
+	in         *Inputs
+	ids        []string
+	contenders []*Contender
+	refs       []*Reference
+	gold       map[string]bool
+	truth      map[string]history.Truth
+	candidates []*Candidate // disagreements without gold, ranked
+	annotated  []*Candidate // disagreements with gold, ranked
+}
+
+// ContenderInfo describes a contender in metrics.json.
+type ContenderInfo struct {
+	Name        string             `json:"name"`
+	Description string             `json:"description"`
+	Source      string             `json:"source"`
+	Version     string             `json:"version,omitempty"`
+	Horizons    []int              `json:"horizons"`
+	Thresholds  map[string]float64 `json:"thresholds,omitempty"`
+}
+
+// QueueInfo records the annotation queue written with the report.
+type QueueInfo struct {
+	Path       string `json:"path"`
+	Rows       int    `json:"rows"`
+	Candidates int    `json:"candidates"`
+}
+
+// Lineage says what the evaluation read.
+type Lineage struct {
+	Workdir     string         `json:"workdir"`
+	Inputs      []InputFile    `json:"inputs"`
+	Models      []ModelLineage `json:"models"`
+	Store       string         `json:"store,omitempty"`
+	CodeVersion string         `json:"code_version,omitempty"`
+	Config      string         `json:"config,omitempty"`
+}
+
+// ModelLineage identifies the models of a contender.
+type ModelLineage struct {
+	Contender  string             `json:"contender"`
+	Source     string             `json:"source"`
+	Version    string             `json:"version"`
+	Thresholds map[string]float64 `json:"thresholds,omitempty"`
+	Files      []InputFile        `json:"files"`
+}
+
+// Result returns the result of contender against reference at scope
+// ("policy" or "hH").
+func (rep *Report) Result(contender, reference, scope string) (Result, bool) {
+	for _, r := range rep.Results {
+		if r.Contender == contender && r.Reference == reference && r.Scope == scope {
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+// HeadlineRow is one line of the headline table.
+type HeadlineRow struct {
+	Contender string
+	Policy    Result
+	PRAUC     Float // at the baseline horizon
+}
+
+// HeadlineRows returns the policy results of every contender against ref.
+func (rep *Report) HeadlineRows(ref string) []HeadlineRow {
+	var out []HeadlineRow
+	for _, c := range rep.contenders {
+		r, ok := rep.Result(c.Name, ref, "policy")
+		if !ok {
+			continue
+		}
+		row := HeadlineRow{Contender: c.Name, Policy: r, PRAUC: Float(math.NaN())}
+		if h, ok := rep.Result(c.Name, ref, fmt.Sprintf("h%d", rep.BaselineMinutes)); ok {
+			row.PRAUC = h.PRAUC
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// Reference returns the named reference.
+func (rep *Report) Reference(name string) (Reference, bool) {
+	for _, r := range rep.References {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Reference{}, false
+}
+
+// Calibration is the reliability of the label model's p_faulty against a
+// reference, over every labeled deploy (not only held-out ones).
+type Calibration struct {
+	Reference string   `json:"reference"`
+	Deploys   int      `json:"deploys"`
+	Brier     Float    `json:"brier"`
+	Bins      []CalBin `json:"bins"`
+}
+
+// CalBin is one bin of a reliability diagram.
+type CalBin struct {
+	Lo     float64  `json:"lo"`
+	Hi     float64  `json:"hi"`
+	MeanP  Float    `json:"mean_p"`
+	Faulty Estimate `json:"faulty"`
+}
+
+func calibrations(rep *Report, bins int) []Calibration {
+	if rep.in.Labels == nil {
+		return nil
+	}
+	var out []Calibration
+	sources := []struct {
+		name string
+		y    map[string]bool
+	}{{RefGold, rep.gold}}
+	if rep.truth != nil {
+		ty := make(map[string]bool, len(rep.truth))
+		for id, t := range rep.truth {
+			ty[id] = t.Faulty
+		}
+		sources = append(sources, struct {
+			name string
+			y    map[string]bool
+		}{RefTruth, ty})
+	}
+	for _, src := range sources {
+		cal := Calibration{Reference: src.name}
+		k := make([]int, bins)
+		n := make([]int, bins)
+		sp := make([]float64, bins)
+		brier := 0.0
+		ids := make([]string, 0, len(rep.in.Labels))
+		for id := range rep.in.Labels {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			l := rep.in.Labels[id]
+			y, ok := src.y[id]
+			if !ok || math.IsNaN(l.PFaulty) {
+				continue
+			}
+			b := int(l.PFaulty * float64(bins))
+			b = max(0, min(bins-1, b))
+			n[b]++
+			sp[b] += l.PFaulty
+			yf := 0.0
+			if y {
+				k[b]++
+				yf = 1
+			}
+			brier += (l.PFaulty - yf) * (l.PFaulty - yf)
+			cal.Deploys++
+		}
+		if cal.Deploys == 0 {
+			continue
+		}
+		cal.Brier = Float(brier / float64(cal.Deploys))
+		for b := 0; b < bins; b++ {
+			mp := math.NaN()
+			if n[b] > 0 {
+				mp = sp[b] / float64(n[b])
+			}
+			cal.Bins = append(cal.Bins, CalBin{Lo: round6(float64(b) / float64(bins)), Hi: round6(float64(b+1) / float64(bins)), MeanP: Float(mp), Faulty: Proportion(k[b], n[b])})
+		}
+		out = append(out, cal)
+	}
+	return out
+}
+
+// LFReport is what the report shows of lf_report.json.
+type LFReport struct {
+	Functions []LFRow         `json:"functions"`
+	Raw       json.RawMessage `json:"raw"`
+}
+
+// LFRow is one labeling function's diagnostics (NaN where not reported).
+// EmpiricalAccuracy is lf_report.json's, against annotations; TruthAccuracy
+// is computed here from the lf_ columns of labels.parquet against the
+// simulator's truth, with its count.
+type LFRow struct {
+	Name              string   `json:"name"`
+	Coverage          Float    `json:"coverage"`
+	Overlap           Float    `json:"overlap"`
+	Conflict          Float    `json:"conflict"`
+	EstimatedAccuracy Float    `json:"estimated_accuracy"`
+	EmpiricalAccuracy Float    `json:"empirical_accuracy"`
+	TruthAccuracy     Estimate `json:"truth_accuracy"`
+}
+
+// parseLFReport reads the per-function diagnostics from lf_report.json,
+// which lists them under "functions" (or "lfs"), as an array of objects with
+// a "name" or as an object keyed by name. Accuracies are read from
+// "estimated": {"accuracy"} and "empirical": {"accuracy"} (labeling.Report)
+// or from flat estimated_accuracy / empirical_accuracy fields.
+func parseLFReport(raw json.RawMessage) *LFReport {
+	if raw == nil {
+		return nil
+	}
+	rep := &LFReport{Raw: raw}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(raw, &top) != nil {
+		return rep
+	}
+	var list json.RawMessage
+	for _, k := range []string{"functions", "lfs", "labeling_functions"} {
+		if v, ok := top[k]; ok {
+			list = v
+			break
+		}
+	}
+	var objs []map[string]json.RawMessage
+	if json.Unmarshal(list, &objs) != nil {
+		var byName map[string]map[string]json.RawMessage
+		if json.Unmarshal(list, &byName) == nil {
+			names := make([]string, 0, len(byName))
+			for n := range byName {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				o := byName[n]
+				o["name"], _ = json.Marshal(n)
+				objs = append(objs, o)
+			}
+		}
+	}
+	// num finds the first key present; "a.b" reads field b of object a.
+	num := func(o map[string]json.RawMessage, keys ...string) Float {
+		for _, k := range keys {
+			obj, key := o, k
+			if i := strings.IndexByte(k, '.'); i > 0 {
+				if json.Unmarshal(o[k[:i]], &obj) != nil {
+					continue
+				}
+				key = k[i+1:]
+			}
+			var v *float64
+			if b, ok := obj[key]; ok && json.Unmarshal(b, &v) == nil && v != nil {
+				return Float(*v)
+			}
+		}
+		return Float(math.NaN())
+	}
+	for _, o := range objs {
+		var name string
+		_ = json.Unmarshal(o["name"], &name)
+		rep.Functions = append(rep.Functions, LFRow{
+			Name:              name,
+			Coverage:          num(o, "coverage"),
+			Overlap:           num(o, "overlap", "overlaps"),
+			Conflict:          num(o, "conflict", "conflicts"),
+			EstimatedAccuracy: num(o, "estimated.accuracy", "estimated_accuracy", "accuracy_estimated", "accuracy"),
+			EmpiricalAccuracy: num(o, "empirical.accuracy", "empirical_accuracy", "accuracy_empirical"),
+			TruthAccuracy:     Proportion(0, 0),
+		})
+	}
+	return rep
+}
+
+// lfTruthAccuracy fills TruthAccuracy of each function from its votes in
+// labels.parquet: the share of its non-abstaining votes that match the
+// simulator's truth. Functions absent from the report are added.
+func (rep *Report) lfTruthAccuracy() {
+	if rep.truth == nil || rep.in.Labels == nil || len(rep.in.LFNames) == 0 {
+		return
+	}
+	if rep.LF == nil {
+		rep.LF = &LFReport{}
+	}
+	idx := map[string]int{}
+	for i, f := range rep.LF.Functions {
+		idx[f.Name] = i
+	}
+	for j, name := range rep.in.LFNames {
+		short := strings.TrimPrefix(name, "lf_")
+		k, n := 0, 0
+		for id, l := range rep.in.Labels {
+			t, ok := rep.truth[id]
+			if !ok || j >= len(l.Votes) || l.Votes[j] < 0 {
+				continue
+			}
+			n++
+			if (l.Votes[j] == 1) == t.Faulty {
+				k++
+			}
+		}
+		i, ok := idx[short]
+		if !ok {
+			rep.LF.Functions = append(rep.LF.Functions, LFRow{Name: short, Coverage: Float(math.NaN()), Overlap: Float(math.NaN()), Conflict: Float(math.NaN()), EstimatedAccuracy: Float(math.NaN()), EmpiricalAccuracy: Float(math.NaN())})
+			i = len(rep.LF.Functions) - 1
+		}
+		rep.LF.Functions[i].TruthAccuracy = Proportion(k, n)
+	}
+}
+
+// Write writes metrics.json, summary.md and report.html to dir (created
+// when absent), each through a temporary file and a rename. It returns the
+// paths written by name.
+func (rep *Report) Write(dir string) (map[string]string, error) {
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode metrics.json: %w", err)
+	}
+	var html bytes.Buffer
+	if err := rep.renderHTML(&html); err != nil {
+		return nil, fmt.Errorf("render report.html: %w", err)
+	}
+	out := map[string]string{}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{
+		{"metrics.json", append(js, '\n')},
+		{"summary.md", []byte(rep.Markdown())},
+		{"report.html", html.Bytes()},
+	} {
+		p := filepath.Join(dir, f.name)
+		if err := writeAtomic(p, f.data); err != nil {
+			return nil, fmt.Errorf("write %s: %w", p, err)
+		}
+		out[f.name] = p
+	}
+	rep.Outputs = out
+	return out, nil
+}
+
+// Contender returns the named contender, or nil.
+func (rep *Report) Contender(name string) *Contender {
+	for _, c := range rep.contenders {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}

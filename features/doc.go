@@ -1,0 +1,15 @@
+// Package features computes point-in-time features of one deployment at a
+// horizon H minutes after its start: the statistical checks (impact,
+// temporal correlation, persistence), the unanimous-vote ensemble, and the
+// signals around them (new error signatures, latency, traffic, seasonality,
+// fleet control, deploy context).
+//
+// The package is pure computation: no I/O and no dependency on a history
+// store, so that online detectors import it and compute exactly what the
+// offline extractor (package features/extract) computed for training.
+//
+// A caller gathers what it holds about a deploy in an Input and calls
+// NewWindow, which cuts everything at start+H (data of later minutes, later
+// deploys, a rollout end after the cut), then Compute, which returns a
+// vector ordered as Schema. docs/features.md defines every column.
+package features

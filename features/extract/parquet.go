@@ -1,0 +1,219 @@
+package extract
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/faultline-dev/faultline/features"
+)
+
+// DeployRow is one row of deploys.parquet.
+type DeployRow struct {
+	DeploymentID string    `parquet:"deployment_id"`
+	Service      string    `parquet:"service"`
+	Environment  string    `parquet:"environment"`
+	Version      string    `parquet:"version"`
+	StartedAt    time.Time `parquet:"started_at,timestamp(millisecond)"`
+	Kind         string    `parquet:"kind"`
+}
+
+// atomicFile is a file written under a temporary name in its final folder
+// and renamed into place by commit.
+type atomicFile struct {
+	f    *os.File
+	path string
+}
+
+func createAtomic(path string) (*atomicFile, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	return &atomicFile{f: f, path: path}, nil
+}
+
+func (a *atomicFile) commit() error {
+	if err := a.f.Sync(); err != nil {
+		a.abort()
+		return fmt.Errorf("write %s: %w", a.path, err)
+	}
+	if err := a.f.Close(); err != nil {
+		os.Remove(a.f.Name())
+		return fmt.Errorf("write %s: %w", a.path, err)
+	}
+	if err := os.Rename(a.f.Name(), a.path); err != nil {
+		os.Remove(a.f.Name())
+		return fmt.Errorf("rename %s: %w", a.path, err)
+	}
+	return nil
+}
+
+func (a *atomicFile) abort() {
+	a.f.Close()
+	os.Remove(a.f.Name())
+}
+
+// featureSchema is the Parquet schema of features_hH.parquet: deployment_id,
+// then every feature of features.Schema in order (float64). A struct type
+// built at run time keeps the column order (parquet.Group would sort it).
+func featureSchema() *parquet.Schema {
+	fields := []reflect.StructField{{Name: "DeploymentID", Type: reflect.TypeFor[string](), Tag: `parquet:"deployment_id"`}}
+	for i, f := range features.Schema {
+		fields = append(fields, reflect.StructField{
+			Name: fmt.Sprintf("F%d", i),
+			Type: reflect.TypeFor[float64](),
+			Tag:  reflect.StructTag(fmt.Sprintf(`parquet:"%s"`, f.Name)),
+		})
+	}
+	return parquet.SchemaOf(reflect.New(reflect.StructOf(fields)).Elem().Interface())
+}
+
+// featureWriter writes features_hH.parquet rows.
+type featureWriter struct {
+	af  *atomicFile
+	w   *parquet.Writer
+	buf []parquet.Row
+}
+
+func newFeatureWriter(path string) (*featureWriter, error) {
+	af, err := createAtomic(path)
+	if err != nil {
+		return nil, err
+	}
+	w := parquet.NewWriter(af.f, featureSchema(), parquet.Compression(&parquet.Zstd))
+	return &featureWriter{af: af, w: w}, nil
+}
+
+func (fw *featureWriter) add(id string, v []float64) error {
+	row := make(parquet.Row, 0, 1+len(v))
+	row = append(row, parquet.ByteArrayValue([]byte(id)).Level(0, 0, 0))
+	for i, x := range v {
+		row = append(row, parquet.DoubleValue(x).Level(0, 0, i+1))
+	}
+	fw.buf = append(fw.buf, row)
+	if len(fw.buf) >= 1024 {
+		return fw.flush()
+	}
+	return nil
+}
+
+func (fw *featureWriter) flush() error {
+	if len(fw.buf) == 0 {
+		return nil
+	}
+	if _, err := fw.w.WriteRows(fw.buf); err != nil {
+		return fmt.Errorf("write %s: %w", fw.af.path, err)
+	}
+	fw.buf = fw.buf[:0]
+	return nil
+}
+
+func (fw *featureWriter) close() error {
+	if err := fw.flush(); err != nil {
+		fw.af.abort()
+		return err
+	}
+	if err := fw.w.Close(); err != nil {
+		fw.af.abort()
+		return fmt.Errorf("write %s: %w", fw.af.path, err)
+	}
+	return fw.af.commit()
+}
+
+func writeDeploys(path string, rows []DeployRow) error {
+	af, err := createAtomic(path)
+	if err != nil {
+		return err
+	}
+	w := parquet.NewGenericWriter[DeployRow](af.f, parquet.Compression(&parquet.Zstd))
+	if _, err := w.Write(rows); err != nil {
+		af.abort()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := w.Close(); err != nil {
+		af.abort()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return af.commit()
+}
+
+// FeatureTable is a features_hH.parquet file read back.
+type FeatureTable struct {
+	Columns []string // deployment_id excluded
+	IDs     []string
+	Rows    [][]float64
+}
+
+// ReadFeatures reads a features_hH.parquet file written by Run, checking
+// that its columns are those of features.Schema.
+func ReadFeatures(path string) (*FeatureTable, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read features: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read features: %w", err)
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	cols := pf.Schema().Columns()
+	names := features.Names()
+	if len(cols) != 1+len(names) || cols[0][0] != "deployment_id" {
+		return nil, fmt.Errorf("read %s: %d columns, want deployment_id and %d features of %s", path, len(cols), len(names), features.SchemaVersion)
+	}
+	t := &FeatureTable{}
+	for i, c := range cols[1:] {
+		if c[0] != names[i] {
+			return nil, fmt.Errorf("read %s: column %d is %q, want %q (schema %s)", path, i+1, c[0], names[i], features.SchemaVersion)
+		}
+		t.Columns = append(t.Columns, c[0])
+	}
+	r := parquet.NewReader(f, pf.Schema())
+	defer r.Close()
+	rows := make([]parquet.Row, 256)
+	rowNum := 0
+	for {
+		n, err := r.ReadRows(rows)
+		for _, row := range rows[:n] {
+			rowNum++
+			if len(row) != len(cols) {
+				return nil, fmt.Errorf("read %s: row %d: %d values, want %d", path, rowNum, len(row), len(cols))
+			}
+			v := make([]float64, len(names))
+			for _, val := range row {
+				if c := val.Column(); c == 0 {
+					t.IDs = append(t.IDs, string(val.ByteArray()))
+				} else {
+					v[c-1] = val.Double()
+				}
+			}
+			t.Rows = append(t.Rows, v)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: row %d: %w", path, rowNum+1, err)
+		}
+	}
+	return t, nil
+}
+
+// ReadDeploys reads deploys.parquet.
+func ReadDeploys(path string) ([]DeployRow, error) {
+	rows, err := parquet.ReadFile[DeployRow](path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return rows, nil
+}

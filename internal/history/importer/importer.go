@@ -1,0 +1,651 @@
+// Package importer loads a folder of history files (CSV or Parquet, format
+// in ../shared/spec/history-import.md and docs/history-import.md) into a
+// history.ImportTx: it parses and validates every row, reports bad rows as
+// `FILE:LINE: column: reason`, and commits only when everything is valid.
+//
+// Files are streamed: a reader cuts a CSV file into runs of whole records,
+// parser goroutines turn runs into validated rows, and rows are handed to
+// the transaction in batches while the next runs are parsed. Memory stays
+// bounded whatever the file size (apart from the duplicate-key index, a
+// bitmap of about one bit per (series, minute) of the metrics file's span).
+package importer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/progress"
+)
+
+// Options tune an import. The zero value is valid.
+type Options struct {
+	// MaxErrors stops validation after this many problems. Default 20.
+	MaxErrors int
+	// IgnoreUnknownColumns skips columns the format does not define instead
+	// of reporting them. Default false.
+	IgnoreUnknownColumns bool
+	// BatchRows is about the number of rows handed to the transaction at
+	// a time (a parsed run of at least half as many goes as it is).
+	// Default 50000.
+	BatchRows int
+	// Workers is the number of parser goroutines. Default GOMAXPROCS.
+	Workers int
+	// Progress receives progress per file (bytes for CSV, rows for
+	// Parquet). Default none.
+	Progress progress.Func
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxErrors <= 0 {
+		o.MaxErrors = 20
+	}
+	if o.BatchRows <= 0 {
+		o.BatchRows = 50000
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	o.Progress = progress.Or(o.Progress)
+	return o
+}
+
+// Problem is one reason a file was rejected.
+type Problem struct {
+	File   string `json:"file"`
+	Line   int64  `json:"line,omitempty"` // CSV line, or Parquet row (1-based); 0 for a whole file
+	Column string `json:"column,omitempty"`
+	Reason string `json:"reason"`
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ":%d", p.Line)
+	}
+	if p.Column != "" {
+		b.WriteString(": " + p.Column)
+	}
+	b.WriteString(": " + p.Reason)
+	return b.String()
+}
+
+// ValidationError lists the problems that stopped an import. Nothing was
+// committed.
+type ValidationError struct {
+	Problems []Problem
+	// Truncated: validation stopped at MaxErrors; there may be more.
+	Truncated bool
+}
+
+func (e *ValidationError) Error() string {
+	lines := make([]string, 0, len(e.Problems)+1)
+	for _, p := range e.Problems {
+		lines = append(lines, p.String())
+	}
+	if e.Truncated {
+		lines = append(lines, fmt.Sprintf("(stopped after %d errors; nothing was imported)", len(e.Problems)))
+	} else {
+		lines = append(lines, fmt.Sprintf("(%d errors; nothing was imported)", len(e.Problems)))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// column is one column of an import table.
+type column struct {
+	name     string
+	required bool
+}
+
+// Table names, in import order.
+var tableOrder = []string{"services", "deployments", "metrics", "error_signatures", "incidents", "annotations"}
+
+// requiredTables must be present in every import.
+var requiredTables = map[string]bool{"deployments": true, "metrics": true}
+
+// Files finds the import files in dir: table name -> path. Exactly one of
+// NAME.csv and NAME.parquet per table; deployments and metrics required.
+// Other files are ignored.
+func Files(dir string) (map[string]string, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("import folder: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("import folder %s: not a directory", dir)
+	}
+	out := map[string]string{}
+	for _, t := range tableOrder {
+		var found []string
+		for _, ext := range []string{".csv", ".parquet"} {
+			p := filepath.Join(dir, t+ext)
+			if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+				found = append(found, p)
+			}
+		}
+		switch {
+		case len(found) == 2:
+			return nil, fmt.Errorf("import folder %s: both %s.csv and %s.parquet: give one", dir, t, t)
+		case len(found) == 1:
+			out[t] = found[0]
+		case requiredTables[t]:
+			return nil, fmt.Errorf("import folder %s: %s.csv (or %s.parquet) is required", dir, t, t)
+		}
+	}
+	return out, nil
+}
+
+// state is shared by the tables of one import.
+type state struct {
+	opts     Options
+	tx       history.ImportTx
+	problems []Problem
+	trunc    bool
+	// annotation lines by deployment ID, to place unknown-deployment errors
+	annLines map[string][]int64
+	annFile  string
+}
+
+// add records a problem; it returns false once MaxErrors is exceeded.
+func (s *state) add(p Problem) bool {
+	if len(s.problems) >= s.opts.MaxErrors {
+		s.trunc = true
+		return false
+	}
+	s.problems = append(s.problems, p)
+	return true
+}
+
+// Import validates and loads the files of dir into tx and commits it.
+// On any problem it rolls tx back and returns a *ValidationError (bad
+// rows, including annotations of unknown deployments) or another error.
+func Import(ctx context.Context, dir string, tx history.ImportTx, opts Options) (history.ImportSummary, error) {
+	sum, err := doImport(ctx, dir, tx, opts.withDefaults())
+	if err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return history.ImportSummary{}, err
+	}
+	return sum, nil
+}
+
+func doImport(ctx context.Context, dir string, tx history.ImportTx, opts Options) (history.ImportSummary, error) {
+	files, err := Files(dir)
+	if err != nil {
+		return history.ImportSummary{}, err
+	}
+	st := &state{opts: opts, tx: tx, annLines: map[string][]int64{}}
+	for _, t := range tableOrder {
+		path, ok := files[t]
+		if !ok {
+			continue
+		}
+		if err := importTable(ctx, st, t, path); err != nil {
+			return history.ImportSummary{}, err
+		}
+		if st.trunc {
+			break
+		}
+	}
+	if len(st.problems) > 0 {
+		return history.ImportSummary{}, &ValidationError{Problems: st.problems, Truncated: st.trunc}
+	}
+	sum, err := tx.Commit(ctx)
+	var md *history.MissingDeploymentError
+	if errors.As(err, &md) {
+		return history.ImportSummary{}, st.unknownDeployments(md)
+	}
+	if err != nil {
+		return history.ImportSummary{}, err
+	}
+	return sum, nil
+}
+
+// unknownDeployments maps a MissingDeploymentError back to annotation lines.
+func (s *state) unknownDeployments(md *history.MissingDeploymentError) error {
+	var ps []Problem
+	for _, id := range md.DeploymentIDs {
+		for _, l := range s.annLines[id] {
+			ps = append(ps, Problem{File: s.annFile, Line: l, Column: "deployment_id", Reason: fmt.Sprintf("unknown deployment %q", id)})
+		}
+	}
+	if len(ps) == 0 { // not from this import's annotations: report as is
+		return md
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+	ve := &ValidationError{Problems: ps}
+	if len(ps) > s.opts.MaxErrors {
+		ve.Problems, ve.Truncated = ps[:s.opts.MaxErrors], true
+	}
+	return ve
+}
+
+func importTable(ctx context.Context, st *state, table, path string) error {
+	switch table {
+	case "services":
+		names := map[string]int64{}
+		return run(ctx, st, path, servicesCols, buildService,
+			func(ctx context.Context, rows []history.Service) error { return st.tx.AddServices(ctx, rows) },
+			func(v *history.Service, line int64) (int, string) {
+				return firstSeen(names, v.Name, line, svcService)
+			})
+	case "deployments":
+		ids := map[string]int64{}
+		return run(ctx, st, path, deploymentsCols, buildDeployment,
+			func(ctx context.Context, rows []history.Deployment) error { return st.tx.AddDeployments(ctx, rows) },
+			func(v *history.Deployment, line int64) (int, string) {
+				return firstSeen(ids, v.ID, line, depID)
+			})
+	case "metrics":
+		d := newMinuteSet()
+		return run(ctx, st, path, metricsCols, buildMetric,
+			func(ctx context.Context, rows []history.Metric) error { return st.tx.AddMetrics(ctx, rows) },
+			func(v *history.Metric, line int64) (int, string) {
+				if !d.add(v.Service, v.Environment, v.Version, history.UnixMinute(v.Minute)) {
+					return metMinute, "duplicate key: an earlier row has the same service, environment, version and minute"
+				}
+				return 0, ""
+			})
+	case "error_signatures":
+		type key struct {
+			service, environment, version, fingerprint string
+			minute                                     int64
+		}
+		seen := map[key]int64{}
+		return run(ctx, st, path, signaturesCols, buildSignature,
+			func(ctx context.Context, rows []history.Signature) error { return st.tx.AddSignatures(ctx, rows) },
+			func(v *history.Signature, line int64) (int, string) {
+				k := key{v.Service, v.Environment, v.Version, v.Fingerprint, history.UnixMinute(v.Minute)}
+				if first, dup := seen[k]; dup {
+					return sigFingerprint, fmt.Sprintf("duplicate key (service, environment, version, minute, fingerprint) (first at line %d)", first)
+				}
+				seen[k] = line
+				return 0, ""
+			})
+	case "incidents":
+		ids := map[string]int64{}
+		return run(ctx, st, path, incidentsCols, buildIncident,
+			func(ctx context.Context, rows []history.Incident) error { return st.tx.AddIncidents(ctx, rows) },
+			func(v *history.Incident, line int64) (int, string) {
+				return firstSeen(ids, v.ID, line, incID)
+			})
+	case "annotations":
+		type key struct{ dep, annotator string }
+		seen := map[key]int64{}
+		st.annFile = filepath.Base(path)
+		return run(ctx, st, path, annotationsCols, buildAnnotation,
+			func(ctx context.Context, rows []history.Annotation) error { return st.tx.AddAnnotations(ctx, rows) },
+			func(v *history.Annotation, line int64) (int, string) {
+				k := key{v.DeploymentID, v.Annotator}
+				if first, dup := seen[k]; dup {
+					return annAnnotator, fmt.Sprintf("duplicate key (deployment_id %q, annotator %q) (first at line %d)", v.DeploymentID, v.Annotator, first)
+				}
+				seen[k] = line
+				st.annLines[v.DeploymentID] = append(st.annLines[v.DeploymentID], line)
+				return 0, ""
+			})
+	}
+	return fmt.Errorf("unknown table %s", table)
+}
+
+func firstSeen(m map[string]int64, k string, line int64, col int) (int, string) {
+	if first, dup := m[k]; dup {
+		return col, fmt.Sprintf("duplicate key %q (first at line %d)", k, first)
+	}
+	m[k] = line
+	return 0, ""
+}
+
+// job is a run of records for a parser goroutine.
+type job struct {
+	seq  int
+	csv  csvChunk   // CSV: whole records
+	recs [][]string // Parquet: records already split
+	row0 int64      // Parquet: row number of recs[0]
+	done int64      // progress after this job
+}
+
+type result[T any] struct {
+	seq      int
+	rows     []T
+	lines    []int64
+	problems []Problem
+	done     int64
+}
+
+// source is an opened import file.
+type source struct {
+	header []string
+	total  int64 // progress total
+	// produce sends jobs (numbered from 0) until the file ends.
+	produce func(ctx context.Context, out chan<- job) error
+	close   func() error
+}
+
+// run streams one file through parsing, validation, duplicate detection
+// and, while no problem has been found, into the transaction.
+func run[T any](ctx context.Context, st *state, path string, cols []column, build func(*rowReader, *T),
+	add func(context.Context, []T) error, dedup func(*T, int64) (int, string)) error {
+	file := filepath.Base(path)
+	var src *source
+	var err error
+	if strings.HasSuffix(path, ".parquet") {
+		src, err = openParquet(path)
+	} else {
+		src, err = openCSV(path)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	defer src.close()
+
+	// Header: map columns to field positions.
+	idx, headerOK := mapHeader(st, file, src.header, cols)
+	if !headerOK {
+		return nil // problems recorded; rows cannot be read
+	}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.name
+	}
+	headerLen := len(src.header)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var prodErr, sendErr error
+
+	jobs := make(chan job, st.opts.Workers)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(jobs)
+		prodErr = src.produce(ctx, jobs)
+	}()
+
+	results := make(chan result[T], st.opts.Workers)
+	var pwg sync.WaitGroup
+	for range st.opts.Workers {
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			rr := &rowReader{file: file, cols: names, idx: idx, intern: map[string]string{}}
+			for j := range jobs {
+				res := parseJob(rr, j, build, headerLen)
+				select {
+				case results <- res:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	go func() { pwg.Wait(); close(results) }()
+
+	// Sender: hands batches to the transaction while parsing goes on.
+	batches := make(chan []T, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for b := range batches {
+			if sendErr != nil {
+				continue
+			}
+			if err := add(ctx, b); err != nil {
+				sendErr = err
+				cancel()
+			}
+		}
+	}()
+
+	// Collector: restore file order, check keys, batch.
+	stage := "import " + file
+	pending := map[int]result[T]{}
+	next := 0
+	var batch []T
+	stop := false
+	flush := func() {
+		if len(batch) > 0 && len(st.problems) == 0 {
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
+			}
+		}
+		batch = nil
+	}
+	for res := range results {
+		if stop {
+			continue
+		}
+		pending[res.seq] = res
+		for {
+			r, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			// Merge row problems and key problems in line order.
+			pi := 0
+			for i := range r.rows {
+				for pi < len(r.problems) && r.problems[pi].Line < r.lines[i] {
+					if !st.add(r.problems[pi]) {
+						stop = true
+					}
+					pi++
+				}
+				if col, reason := dedup(&r.rows[i], r.lines[i]); reason != "" {
+					if !st.add(Problem{File: file, Line: r.lines[i], Column: names[col], Reason: reason}) {
+						stop = true
+					}
+				}
+			}
+			for ; pi < len(r.problems); pi++ {
+				if !st.add(r.problems[pi]) {
+					stop = true
+				}
+			}
+			// Once a problem is found nothing more is sent: the
+			// transaction will be rolled back.
+			if len(st.problems) == 0 && len(r.rows) > 0 {
+				if len(batch) == 0 && len(r.rows) >= st.opts.BatchRows/2 {
+					batch = r.rows // a big run goes as is, without copying
+					flush()
+				} else {
+					batch = append(batch, r.rows...)
+					if len(batch) >= st.opts.BatchRows {
+						flush()
+					}
+				}
+			}
+			st.opts.Progress(stage, r.done, src.total)
+			if stop {
+				cancel()
+				break
+			}
+		}
+	}
+	if !stop {
+		flush()
+	}
+	close(batches)
+	wg.Wait()
+	if sendErr != nil {
+		return fmt.Errorf("%s: %w", file, sendErr)
+	}
+	if prodErr != nil && !errors.Is(prodErr, context.Canceled) {
+		return fmt.Errorf("%s: %w", file, prodErr)
+	}
+	if err := ctx.Err(); err != nil && !stop {
+		return err
+	}
+	return nil
+}
+
+// mapHeader maps table columns to positions in header and records header
+// problems. It returns false when rows cannot be read.
+func mapHeader(st *state, file string, header []string, cols []column) ([]int, bool) {
+	line := int64(1)
+	if strings.HasSuffix(file, ".parquet") {
+		line = 0
+	}
+	idx := make([]int, len(cols))
+	for i := range idx {
+		idx[i] = -1
+	}
+	byName := map[string]int{}
+	for i, c := range cols {
+		byName[c.name] = i
+	}
+	ok := true
+	seen := map[string]bool{}
+	for pos, h := range header {
+		if seen[h] {
+			st.add(Problem{File: file, Line: line, Column: h, Reason: "duplicate column"})
+			ok = false
+			continue
+		}
+		seen[h] = true
+		c, known := byName[h]
+		if !known {
+			if !st.opts.IgnoreUnknownColumns {
+				st.add(Problem{File: file, Line: line, Column: h, Reason: "unknown column (--ignore-unknown-columns skips it)"})
+				ok = false
+			}
+			continue
+		}
+		idx[c] = pos
+	}
+	for i, c := range cols {
+		if c.required && idx[i] < 0 {
+			st.add(Problem{File: file, Line: line, Column: c.name, Reason: "required column missing"})
+			ok = false
+		}
+	}
+	return idx, ok
+}
+
+// parseJob turns one job into rows and problems.
+func parseJob[T any](rr *rowReader, j job, build func(*rowReader, *T), headerLen int) result[T] {
+	res := result[T]{seq: j.seq, done: j.done}
+	rr.problems = rr.problems[:0]
+	one := func(fields []string, line int64) {
+		if len(fields) != headerLen {
+			rr.problems = append(rr.problems, Problem{File: rr.file, Line: line, Column: "(row)",
+				Reason: fmt.Sprintf("%d fields, header has %d", len(fields), headerLen)})
+			return
+		}
+		rr.fields, rr.line = fields, line
+		n := len(rr.problems)
+		// Build in place: a local would escape to the heap (one
+		// allocation per row).
+		var zero T
+		res.rows = append(res.rows, zero)
+		build(rr, &res.rows[len(res.rows)-1])
+		if len(rr.problems) == n {
+			res.lines = append(res.lines, line)
+		} else {
+			res.rows = res.rows[:len(res.rows)-1]
+		}
+	}
+	if j.recs != nil {
+		res.rows = make([]T, 0, len(j.recs))
+		res.lines = make([]int64, 0, len(j.recs))
+		for i, rec := range j.recs {
+			one(rec, j.row0+int64(i))
+		}
+	} else {
+		s := j.csv.text
+		line := j.csv.startLine
+		est := strings.Count(s, "\n") + 1
+		res.rows = make([]T, 0, est)
+		res.lines = make([]int64, 0, est)
+		var buf []string
+		for len(s) > 0 {
+			fields, n, err := parseCSVRow(s, buf)
+			rec := s[:n]
+			s = s[n:]
+			buf = fields
+			switch {
+			case err != nil:
+				col := "(row)"
+				var ce *csvError
+				if errors.As(err, &ce) {
+					col = fmt.Sprintf("field %d", ce.Field+1)
+				}
+				msg := err.Error()
+				if ce != nil {
+					msg = ce.Msg
+				}
+				rr.problems = append(rr.problems, Problem{File: rr.file, Line: line, Column: col, Reason: msg})
+			case len(fields) == 1 && fields[0] == "" && (rec == "\n" || rec == "\r\n" || rec == ""):
+				// blank line
+			default:
+				one(fields, line)
+			}
+			line += int64(strings.Count(rec, "\n"))
+		}
+	}
+	res.problems = append([]Problem(nil), rr.problems...)
+	return res
+}
+
+// openCSV opens a CSV file and reads its header.
+func openCSV(path string) (*source, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	br := bufio.NewReaderSize(f, 1<<20)
+	head, err := br.ReadString('\n')
+	if err != nil && head == "" {
+		f.Close()
+		return nil, errors.New("empty file: a header row is required")
+	}
+	offset := int64(len(head))
+	head = strings.TrimPrefix(head, "\ufeff")
+	fields, _, perr := parseCSVRow(head, nil)
+	if perr != nil {
+		f.Close()
+		return nil, fmt.Errorf("line 1: header: %v", perr)
+	}
+	header := make([]string, len(fields))
+	for i, h := range fields {
+		header[i] = strings.TrimSpace(h)
+	}
+	return &source{
+		header: header,
+		total:  fi.Size(),
+		produce: func(ctx context.Context, out chan<- job) error {
+			chunks := make(chan csvChunk)
+			errc := make(chan error, 1)
+			go func() {
+				defer close(chunks)
+				errc <- chunkCSV(ctx, br, csvChunkSize, 2, offset, chunks)
+			}()
+			seq := 0
+			for c := range chunks {
+				select {
+				case out <- job{seq: seq, csv: c, done: c.endOffset}:
+				case <-ctx.Done():
+				}
+				seq++
+			}
+			return <-errc
+		},
+		close: f.Close,
+	}, nil
+}

@@ -1,0 +1,316 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/faultline-dev/faultline/internal/history"
+)
+
+// pgEpochUnix is 2000-01-01T00:00:00Z in Unix seconds: PostgreSQL's epoch
+// for binary timestamps (microseconds since then).
+const pgEpochUnix = 946684800
+
+// rangeWhere appends "AND col >= $n" / "AND col < $n" for the bounds of r that
+// are set. Separate SQL texts per shape keep plans index-friendly and let
+// partition pruning work.
+func rangeWhere(col string, r history.Range, args []any) (string, []any) {
+	var b strings.Builder
+	if !r.From.IsZero() {
+		args = append(args, r.From)
+		fmt.Fprintf(&b, " AND %s >= $%d", col, len(args))
+	}
+	if !r.Until.IsZero() {
+		args = append(args, r.Until)
+		fmt.Fprintf(&b, " AND %s < $%d", col, len(args))
+	}
+	return b.String(), args
+}
+
+// Services lists the services, sorted by name.
+func (s *Store) Services(ctx context.Context) ([]history.Service, error) {
+	rows, err := s.pool.Query(ctx, `SELECT name, coalesce(team, ''), coalesce(tier, '') FROM services ORDER BY name COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("read services: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (history.Service, error) {
+		var v history.Service
+		err := r.Scan(&v.Name, &v.Team, &v.Tier)
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read services: %w", err)
+	}
+	return out, nil
+}
+
+const deploymentCols = `deployment_id, service, environment, version, started_at, finished_at,
+	coalesce(commit_sha, ''), coalesce(author, ''), coalesce(files_changed, -1), coalesce(lines_added, -1),
+	coalesce(lines_deleted, -1), kind, kind_inferred`
+
+func scanDeployment(r pgx.CollectableRow) (history.Deployment, error) {
+	var d history.Deployment
+	var fin *time.Time
+	var kind string
+	err := r.Scan(&d.ID, &d.Service, &d.Environment, &d.Version, &d.StartedAt, &fin, &d.CommitSHA, &d.Author,
+		&d.FilesChanged, &d.LinesAdded, &d.LinesDeleted, &kind, &d.KindInferred)
+	d.StartedAt = d.StartedAt.UTC()
+	if fin != nil {
+		d.FinishedAt = fin.UTC()
+	}
+	d.Kind = history.Kind(kind)
+	return d, err
+}
+
+// Deployments returns the deployments whose StartedAt lies in r, ordered by
+// StartedAt, then ID.
+func (s *Store) Deployments(ctx context.Context, r history.Range) ([]history.Deployment, error) {
+	where, args := rangeWhere("started_at", r, nil)
+	rows, err := s.pool.Query(ctx, `SELECT `+deploymentCols+` FROM deployments WHERE true`+where+
+		` ORDER BY started_at, deployment_id COLLATE "C"`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read deployments: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanDeployment)
+	if err != nil {
+		return nil, fmt.Errorf("read deployments: %w", err)
+	}
+	return out, nil
+}
+
+// Streams lists every (service, environment) pair that has deployments or
+// metrics, sorted by service, then environment.
+func (s *Store) Streams(ctx context.Context) ([]history.Stream, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT service, environment FROM (
+			SELECT DISTINCT service, environment FROM deployments
+			UNION
+			SELECT se.service, se.environment FROM series se
+			WHERE EXISTS (SELECT 1 FROM metrics m WHERE m.series_id = se.series_id)
+		) x ORDER BY service COLLATE "C", environment COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("read streams: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (history.Stream, error) {
+		var v history.Stream
+		err := r.Scan(&v.Service, &v.Environment)
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read streams: %w", err)
+	}
+	return out, nil
+}
+
+// Metrics returns the series of every version of st with minutes in r,
+// sorted by version. It is the hot read path of feature extraction: rows
+// come back in binary and are decoded straight into the columns.
+func (s *Store) Metrics(ctx context.Context, st history.Stream, r history.Range) ([]history.Series, error) {
+	where, args := rangeWhere("m.minute", r, []any{st.Service, st.Environment})
+	rows, err := s.pool.Query(ctx, `
+		SELECT se.version, m.minute, m.requests, m.errors, m.latency_p50_ms, m.latency_p95_ms, m.latency_p99_ms
+		FROM series se JOIN metrics m ON m.series_id = se.series_id
+		WHERE se.service = $1 AND se.environment = $2`+where+`
+		ORDER BY se.version COLLATE "C", m.minute`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read metrics of %s/%s: %w", st.Service, st.Environment, err)
+	}
+	defer rows.Close()
+	var out []history.Series
+	var cur *history.Series
+	binaryOK := false
+	for rows.Next() {
+		if !binaryOK {
+			for _, fd := range rows.FieldDescriptions()[1:] {
+				if fd.Format != pgx.BinaryFormatCode {
+					return nil, fmt.Errorf("read metrics: unexpected text format for %s", fd.Name)
+				}
+			}
+			binaryOK = true
+		}
+		raw := rows.RawValues()
+		if cur == nil || string(raw[0]) != cur.Version {
+			out = append(out, history.Series{Version: string(raw[0])})
+			cur = &out[len(out)-1]
+		}
+		ts, err := int8At(raw[1])
+		if err != nil {
+			return nil, fmt.Errorf("read metrics: minute: %w", err)
+		}
+		req, err1 := int8At(raw[2])
+		errs, err2 := int8At(raw[3])
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("read metrics: %w", err)
+		}
+		cur.Minutes = append(cur.Minutes, floorDiv(ts, 60_000_000)+pgEpochUnix/60)
+		cur.Requests = append(cur.Requests, req)
+		cur.Errors = append(cur.Errors, errs)
+		cur.P50 = append(cur.P50, float8At(raw[4]))
+		cur.P95 = append(cur.P95, float8At(raw[5]))
+		cur.P99 = append(cur.P99, float8At(raw[6]))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read metrics of %s/%s: %w", st.Service, st.Environment, err)
+	}
+	return out, nil
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func int8At(b []byte) (int64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("want 8 bytes, got %d", len(b))
+	}
+	return int64(binary.BigEndian.Uint64(b)), nil
+}
+
+// float8At decodes a binary float8; NULL (nil) is NaN.
+func float8At(b []byte) float64 {
+	if len(b) != 8 {
+		return math.NaN()
+	}
+	return math.Float64frombits(binary.BigEndian.Uint64(b))
+}
+
+// Signatures returns the error-signature rows of st with minutes in r,
+// ordered by minute, version, fingerprint.
+func (s *Store) Signatures(ctx context.Context, st history.Stream, r history.Range) ([]history.Signature, error) {
+	where, args := rangeWhere("g.minute", r, []any{st.Service, st.Environment})
+	rows, err := s.pool.Query(ctx, `
+		SELECT se.version, g.minute, f.fingerprint, g.count, coalesce(f.error_type, ''), coalesce(f.endpoint, ''),
+		       coalesce(f.status_code, 0)
+		FROM series se
+		JOIN error_signatures g ON g.series_id = se.series_id
+		JOIN error_fingerprints f ON f.fingerprint_id = g.fingerprint_id
+		WHERE se.service = $1 AND se.environment = $2`+where+`
+		ORDER BY g.minute, se.version COLLATE "C", f.fingerprint COLLATE "C"`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read error signatures of %s/%s: %w", st.Service, st.Environment, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (history.Signature, error) {
+		v := history.Signature{Service: st.Service, Environment: st.Environment}
+		err := r.Scan(&v.Version, &v.Minute, &v.Fingerprint, &v.Count, &v.ErrorType, &v.Endpoint, &v.StatusCode)
+		v.Minute = v.Minute.UTC()
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read error signatures of %s/%s: %w", st.Service, st.Environment, err)
+	}
+	return out, nil
+}
+
+// Incidents returns the incidents opened in r, ordered by OpenedAt, ID.
+func (s *Store) Incidents(ctx context.Context, r history.Range) ([]history.Incident, error) {
+	where, args := rangeWhere("opened_at", r, nil)
+	rows, err := s.pool.Query(ctx, `
+		SELECT incident_id, service, coalesce(environment, ''), opened_at, resolved_at, coalesce(severity, ''),
+		       coalesce(deployment_id, '')
+		FROM incidents WHERE true`+where+` ORDER BY opened_at, incident_id COLLATE "C"`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read incidents: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (history.Incident, error) {
+		var v history.Incident
+		var res *time.Time
+		err := r.Scan(&v.ID, &v.Service, &v.Environment, &v.OpenedAt, &res, &v.Severity, &v.DeploymentID)
+		v.OpenedAt = v.OpenedAt.UTC()
+		if res != nil {
+			v.ResolvedAt = res.UTC()
+		}
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read incidents: %w", err)
+	}
+	return out, nil
+}
+
+// Annotations returns every annotation, ordered by deployment, annotator.
+func (s *Store) Annotations(ctx context.Context) ([]history.Annotation, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT deployment_id, label, annotator, annotated_at, coalesce(note, '')
+		FROM annotations ORDER BY deployment_id COLLATE "C", annotator COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("read annotations: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (history.Annotation, error) {
+		var v history.Annotation
+		var at *time.Time
+		err := r.Scan(&v.DeploymentID, &v.Label, &v.Annotator, &at, &v.Note)
+		if at != nil {
+			v.AnnotatedAt = at.UTC()
+		}
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read annotations: %w", err)
+	}
+	return out, nil
+}
+
+// PutTruth upserts simulator ground truth by deployment ID, in one
+// transaction.
+func (s *Store) PutTruth(ctx context.Context, rows []history.Truth) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("put truth: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE stage_truth (LIKE simulation_truth) ON COMMIT DROP`); err != nil {
+		return fmt.Errorf("put truth: %w", err)
+	}
+	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+		t := rows[i]
+		return []any{t.DeploymentID, t.Faulty, t.Shape, t.OnsetMinute, t.Confounders, t.Severity}, nil
+	})
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_truth"},
+		[]string{"deployment_id", "faulty", "shape", "onset_minute", "confounders", "severity"}, src); err != nil {
+		return fmt.Errorf("put truth: copy: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO simulation_truth SELECT DISTINCT ON (deployment_id) * FROM stage_truth
+		ON CONFLICT (deployment_id) DO UPDATE SET faulty = EXCLUDED.faulty, shape = EXCLUDED.shape,
+		  onset_minute = EXCLUDED.onset_minute, confounders = EXCLUDED.confounders, severity = EXCLUDED.severity`); err != nil {
+		return fmt.Errorf("put truth: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("put truth: commit: %w", err)
+	}
+	return nil
+}
+
+// Truth returns the stored ground truth ordered by deployment ID, or
+// history.ErrNoTruth when there is none.
+func (s *Store) Truth(ctx context.Context) ([]history.Truth, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT deployment_id, faulty, shape, onset_minute, confounders, severity
+		FROM simulation_truth ORDER BY deployment_id COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("read truth: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (history.Truth, error) {
+		var v history.Truth
+		err := r.Scan(&v.DeploymentID, &v.Faulty, &v.Shape, &v.OnsetMinute, &v.Confounders, &v.Severity)
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read truth: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, history.ErrNoTruth
+	}
+	return out, nil
+}

@@ -1,0 +1,178 @@
+package simulate
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/faultline-dev/faultline/internal/history"
+)
+
+// Traffic patterns of services.
+const (
+	patternSteady   = "steady"
+	patternSeasonal = "seasonal"
+	patternLow      = "low_traffic"
+	patternBursty   = "bursty"
+)
+
+// Fault shapes (history.Truth.Shape).
+const (
+	ShapeStep         = "step"
+	ShapeRamp         = "ramp"
+	ShapeDelayed      = "delayed"
+	ShapeNewSignature = "new_signature"
+	ShapeLatency      = "latency"
+)
+
+// Shapes lists the fault shapes.
+var Shapes = []string{ShapeStep, ShapeRamp, ShapeDelayed, ShapeNewSignature, ShapeLatency}
+
+var serviceWords = []string{
+	"checkout", "payments", "cart", "search", "catalog", "inventory", "pricing", "auth", "users", "profile",
+	"orders", "shipping", "billing", "invoices", "notifications", "email", "sms", "recommendations", "reviews", "ratings",
+	"gateway", "frontend", "images", "media", "upload", "export", "reports", "analytics", "ledger", "fraud",
+	"risk", "tax", "coupons", "loyalty", "wishlist", "sessions", "feature-flags", "config", "geo", "maps",
+}
+
+var teams = []string{"commerce", "identity", "platform", "growth", "data", "fintech"}
+
+var teamAuthors = map[string][]string{
+	"commerce": {"alice", "bruno", "chen", "dara", "emil"},
+	"identity": {"farah", "goran", "hana", "ivan"},
+	"platform": {"jonas", "kiri", "lena", "mateo", "nadia", "omar"},
+	"growth":   {"priya", "quinn", "rosa"},
+	"data":     {"sven", "tara", "umar", "vera"},
+	"fintech":  {"wen", "xavi", "yara", "zoe"},
+}
+
+type fingerprint struct {
+	id, errorType, endpoint string
+	status                  int32
+}
+
+// service is one simulated service and its traffic, error and latency profile.
+type service struct {
+	idx     int
+	name    string
+	team    string
+	tier    string
+	pattern string
+	baseRPM float64 // mean requests per minute at the seasonal mean
+	diurnal float64 // amplitude of the daily cycle
+	weekend float64 // traffic factor on Saturdays and Sundays
+	peakH   float64 // hour of the daily peak, UTC
+	p0      float64 // base error rate
+	shape   float64 // gamma shape of the error overdispersion (smaller: noisier)
+	p50     float64 // latency, ms
+	r95     float64 // p95/p50
+	r99     float64 // p99/p95
+	bg      []fingerprint
+	bgW     []float64 // cumulative weights of bg
+	restart fingerprint
+	upstrm  fingerprint
+}
+
+var endpoints = []string{"/", "/api/v1/items", "/api/v1/orders", "/api/v2/search", "/login", "/health", "/api/v1/users", "/graphql"}
+var errorTypes = []struct {
+	t      string
+	status int32
+}{{"TimeoutError", 504}, {"NullPointerException", 500}, {"ValidationError", 400}, {"ConnectionReset", 502}, {"DeadlineExceeded", 504}, {"KeyError", 500}, {"RateLimited", 429}, {"SQLException", 500}}
+
+func newService(cfg *Config, idx int) *service {
+	r := newRNG(cfg.Seed, fmt.Sprintf("service/%d", idx))
+	name := serviceWords[idx%len(serviceWords)]
+	if idx >= len(serviceWords) {
+		name = fmt.Sprintf("%s-%d", name, idx/len(serviceWords)+1)
+	}
+	s := &service{idx: idx, name: name, team: pick(r, teams), peakH: r.uniform(13, 19)}
+	switch u := r.Float64(); {
+	case u < 0.15:
+		s.tier = "critical"
+	case u < 0.85:
+		s.tier = "standard"
+	default:
+		s.tier = "batch"
+	}
+	switch u := r.Float64(); {
+	case u < 0.40:
+		s.pattern, s.baseRPM, s.diurnal, s.weekend = patternSteady, r.logUniform(100, 3000), r.uniform(0, 0.1), r.uniform(0.9, 1)
+	case u < 0.70:
+		s.pattern, s.baseRPM, s.diurnal, s.weekend = patternSeasonal, r.logUniform(150, 4000), r.uniform(0.4, 0.85), r.uniform(0.4, 0.8)
+	case u < 0.85:
+		s.pattern, s.baseRPM, s.diurnal, s.weekend = patternLow, r.uniform(0.5, 6), r.uniform(0.2, 0.6), r.uniform(0.3, 0.8)
+	default:
+		s.pattern, s.baseRPM, s.diurnal, s.weekend = patternBursty, r.logUniform(40, 600), r.uniform(0.1, 0.5), r.uniform(0.6, 1)
+	}
+	s.p0 = r.logUniform(0.0002, 0.006)
+	s.shape = r.uniform(1.5, 12)
+	s.p50 = r.logUniform(4, 150)
+	s.r95 = r.uniform(2, 4)
+	s.r99 = r.uniform(1.3, 2.5)
+	n := 1 + r.IntN(4)
+	var cum float64
+	for i := 0; i < n; i++ {
+		et := pick(r, errorTypes)
+		s.bg = append(s.bg, fingerprint{id: s.name + "-" + r.hex(8), errorType: et.t, endpoint: pick(r, endpoints), status: et.status})
+		cum += 1 / math.Pow(float64(i+1), 2) // Zipf-like
+		s.bgW = append(s.bgW, cum)
+	}
+	for i := range s.bgW {
+		s.bgW[i] /= cum
+	}
+	s.restart = fingerprint{id: s.name + "-" + r.hex(8), errorType: "ConnectionReset", endpoint: "/", status: 503}
+	s.upstrm = fingerprint{id: s.name + "-" + r.hex(8), errorType: "UpstreamTimeout", endpoint: pick(r, endpoints), status: 504}
+	return s
+}
+
+// rate returns the expected requests per minute at Unix minute m, before
+// bursts and the environment's scale.
+func (s *service) rate(m int64) float64 {
+	t := time.Unix(m*60, 0).UTC()
+	h := float64(t.Hour()) + float64(t.Minute())/60
+	f := 1 + s.diurnal*math.Cos(2*math.Pi*(h-s.peakH)/24)
+	if wd := t.Weekday(); wd == time.Saturday || wd == time.Sunday {
+		f *= s.weekend
+	}
+	return s.baseRPM * f
+}
+
+// outage is a fleet-wide dependency outage in one environment.
+type outage struct {
+	env       string
+	idx       int
+	from, to  int64   // Unix minutes [from, to)
+	share     float64 // share of services affected
+	errAdd    float64 // absolute error rate added
+	latFactor float64
+}
+
+// affects reports whether service idx suffers the outage (deterministic).
+func (o *outage) affects(seed int64, idx int) bool {
+	return newRNG(seed, fmt.Sprintf("outage/%s/%d/%d", o.env, o.idx, idx)).Float64() < o.share
+}
+
+func makeOutages(cfg *Config) []*outage {
+	var out []*outage
+	start := history.UnixMinute(cfg.Start)
+	total := int64(cfg.Days) * 1440
+	for _, env := range cfg.Environments {
+		r := newRNG(cfg.Seed, "outages/"+env)
+		n := int(r.poisson(cfg.OutagesPerDay * float64(cfg.Days)))
+		for i := 0; i < n; i++ {
+			from := start + r.Int64N(total)
+			out = append(out, &outage{
+				env: env, idx: i, from: from, to: from + 5 + r.Int64N(40),
+				share: r.uniform(0.3, 0.8), errAdd: r.logUniform(0.01, 0.15), latFactor: r.uniform(1.3, 3),
+			})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].env != out[j].env {
+			return out[i].env < out[j].env
+		}
+		return out[i].from < out[j].from
+	})
+	return out
+}

@@ -1,0 +1,153 @@
+package labeling
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/faultline-dev/faultline/internal/history"
+)
+
+// memHistory is an in-memory history.Reader for unit tests of the labeling
+// functions (the PostgreSQL paths are tested against a real server).
+type memHistory struct {
+	deps      []history.Deployment
+	incidents []history.Incident
+	metrics   []history.Metric
+	sigs      []history.Signature
+	anns      []history.Annotation
+	annReads  int
+}
+
+var t0 = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+
+func at(h float64) time.Time { return t0.Add(time.Duration(h * float64(time.Hour))) }
+
+func dep(id, version string, h float64, kind history.Kind) history.Deployment {
+	return history.Deployment{ID: id, Service: "svc", Environment: "prod", Version: version, StartedAt: at(h), Kind: kind,
+		FilesChanged: -1, LinesAdded: -1, LinesDeleted: -1}
+}
+
+// traffic adds per-minute metrics of version on svc/prod over [from, to)
+// hours: rpm requests a minute, errPerMin errors, p95 latency.
+func (m *memHistory) traffic(version string, from, to float64, rpm, errPerMin int64, p95 float64) {
+	for t := at(from); t.Before(at(to)); t = t.Add(time.Minute) {
+		m.metrics = append(m.metrics, history.Metric{Service: "svc", Environment: "prod", Version: version, Minute: t,
+			Requests: rpm, Errors: errPerMin, LatencyP50: p95 / 2, LatencyP95: p95, LatencyP99: p95 * 1.5})
+	}
+}
+
+// signature adds count errors of fingerprint fp to version every minute of
+// [from, to) hours.
+func (m *memHistory) signature(version, fp string, from, to float64, count int64) {
+	for t := at(from); t.Before(at(to)); t = t.Add(time.Minute) {
+		m.sigs = append(m.sigs, history.Signature{Service: "svc", Environment: "prod", Version: version, Minute: t,
+			Fingerprint: fp, Count: count})
+	}
+}
+
+func (m *memHistory) Services(ctx context.Context) ([]history.Service, error) {
+	return []history.Service{{Name: "svc"}}, nil
+}
+
+func (m *memHistory) Deployments(ctx context.Context, r history.Range) ([]history.Deployment, error) {
+	var out []history.Deployment
+	for _, d := range m.deps {
+		if r.Contains(d.StartedAt) {
+			out = append(out, d)
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool {
+		if !out[a].StartedAt.Equal(out[b].StartedAt) {
+			return out[a].StartedAt.Before(out[b].StartedAt)
+		}
+		return out[a].ID < out[b].ID
+	})
+	return out, nil
+}
+
+func (m *memHistory) Streams(ctx context.Context) ([]history.Stream, error) {
+	seen := map[history.Stream]bool{}
+	var out []history.Stream
+	for _, d := range m.deps {
+		k := history.Stream{Service: d.Service, Environment: d.Environment}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+func (m *memHistory) Metrics(ctx context.Context, s history.Stream, r history.Range) ([]history.Series, error) {
+	by := map[string]*history.Series{}
+	for _, x := range m.metrics {
+		if x.Service != s.Service || x.Environment != s.Environment || !r.Contains(x.Minute) {
+			continue
+		}
+		se := by[x.Version]
+		if se == nil {
+			se = &history.Series{Version: x.Version}
+			by[x.Version] = se
+		}
+		se.Minutes = append(se.Minutes, history.UnixMinute(x.Minute))
+		se.Requests = append(se.Requests, x.Requests)
+		se.Errors = append(se.Errors, x.Errors)
+		se.P50 = append(se.P50, x.LatencyP50)
+		se.P95 = append(se.P95, x.LatencyP95)
+		se.P99 = append(se.P99, x.LatencyP99)
+	}
+	var out []history.Series
+	for _, se := range by {
+		out = append(out, *se)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Version < out[b].Version })
+	return out, nil
+}
+
+func (m *memHistory) Signatures(ctx context.Context, s history.Stream, r history.Range) ([]history.Signature, error) {
+	var out []history.Signature
+	for _, x := range m.sigs {
+		if x.Service == s.Service && x.Environment == s.Environment && r.Contains(x.Minute) {
+			out = append(out, x)
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].Minute.Before(out[b].Minute) })
+	return out, nil
+}
+
+func (m *memHistory) Incidents(ctx context.Context, r history.Range) ([]history.Incident, error) {
+	var out []history.Incident
+	for _, x := range m.incidents {
+		if r.Contains(x.OpenedAt) {
+			out = append(out, x)
+		}
+	}
+	return out, nil
+}
+
+func (m *memHistory) Annotations(ctx context.Context) ([]history.Annotation, error) {
+	m.annReads++
+	return slices.Clone(m.anns), nil
+}
+
+// only returns a configuration with just the named built-in functions enabled.
+func only(names ...string) Config {
+	c := DefaultConfig()
+	on := map[string]bool{}
+	for _, n := range names {
+		on[n] = true
+	}
+	c.Rollback.Enabled = on[FnRollback]
+	c.ShortLived.Enabled = on[FnShortLived]
+	c.NewSignatures.Enabled = on[FnNewSignatures]
+	c.Ensemble.Enabled = on[FnEnsemble]
+	c.Incident.Enabled = on[FnIncident]
+	c.Latency.Enabled = on[FnLatency]
+	c.Healthy.Enabled = on[FnHealthy]
+	return c
+}
+
+var nan = math.NaN()

@@ -1,0 +1,335 @@
+package labeling
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/labeling/labelmodel"
+)
+
+// ReportSchema identifies the lf_report.json format.
+const ReportSchema = "fl-lf-report-v1"
+
+// Num is a float64 that is written to JSON as null when NaN or infinite.
+type Num float64
+
+// MarshalJSON implements json.Marshaler.
+func (n Num) MarshalJSON() ([]byte, error) {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler: null reads as NaN.
+func (n *Num) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*n = Num(math.NaN())
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	*n = Num(f)
+	return err
+}
+
+// Report is lf_report.json: how each labeling function votes, what the label
+// model learned about it and, where annotations exist, how it fares against
+// them. Shares are of all rows unless said otherwise.
+type Report struct {
+	Schema string `json:"schema"`
+	// Rows counts the labelled deployments; Labelled those with label ≠ -1;
+	// Faulty those with label 1.
+	Rows     int `json:"rows"`
+	Labelled int `json:"labelled"`
+	Faulty   int `json:"faulty"`
+	// ClassBalance is the label model's estimate of the share of faulty deployments.
+	ClassBalance Num                 `json:"class_balance"`
+	Model        labelmodel.FitInfo  `json:"model"`
+	Functions    []FunctionReport    `json:"functions"`
+	Annotations  *AnnotationsSummary `json:"annotations"` // null when no annotated deployment was labelled
+}
+
+// FunctionReport describes one labeling function.
+type FunctionReport struct {
+	Name        string `json:"name"`
+	Kind        string `json:"kind"` // "builtin" or "sql"
+	Description string `json:"description"`
+	// Polarity: "faulty" (votes faulty only), "healthy", "both" or "none".
+	Polarity string `json:"polarity"`
+	Votes    struct {
+		Faulty  int `json:"faulty"`
+		Healthy int `json:"healthy"`
+		Abstain int `json:"abstain"`
+	} `json:"votes"`
+	// Coverage: share of rows it votes on. Overlap: share of rows where it
+	// and at least one other function vote. Conflict: share of rows where it
+	// votes and another function votes the other class.
+	Coverage Num `json:"coverage"`
+	Overlap  Num `json:"overlap"`
+	Conflict Num `json:"conflict"`
+	// Group lists the functions the label model models jointly with this one.
+	Group     []string   `json:"group"`
+	Estimated Estimated  `json:"estimated"`
+	Empirical *Empirical `json:"empirical"` // null without annotated deployments it voted on
+	// UnknownDeployments counts ids returned by an SQL function that are not
+	// among the labelled deployments.
+	UnknownDeployments int `json:"unknown_deployments,omitempty"`
+}
+
+// Estimated is the label model's view of a function. GivenFaulty is the
+// distribution of its vote on faulty deployments (GivenFaulty.Faulty is
+// P(vote=faulty | faulty)), GivenHealthy on healthy ones. FaultyPrecision is
+// P(faulty | vote=faulty), HealthyPrecision P(healthy | vote=healthy) — the
+// per-class accuracy of its votes, null when it never votes that class;
+// Accuracy is P(vote correct | it votes).
+type Estimated struct {
+	GivenFaulty      Dist `json:"given_faulty"`
+	GivenHealthy     Dist `json:"given_healthy"`
+	FaultyPrecision  Num  `json:"faulty_precision"`
+	HealthyPrecision Num  `json:"healthy_precision"`
+	Accuracy         Num  `json:"accuracy"`
+}
+
+// Dist is a vote distribution.
+type Dist struct {
+	Faulty  Num `json:"faulty"`
+	Healthy Num `json:"healthy"`
+	Abstain Num `json:"abstain"`
+}
+
+// Empirical measures a function against annotations: among the annotated
+// deployments it voted on, how many votes were right, overall and per class
+// of vote (FaultyPrecision = right faulty votes / faulty votes).
+type Empirical struct {
+	Annotated        int `json:"annotated"`
+	Correct          int `json:"correct"`
+	Accuracy         Num `json:"accuracy"`
+	FaultyVotes      int `json:"faulty_votes"`
+	FaultyCorrect    int `json:"faulty_correct"`
+	FaultyPrecision  Num `json:"faulty_precision"`
+	HealthyVotes     int `json:"healthy_votes"`
+	HealthyCorrect   int `json:"healthy_correct"`
+	HealthyPrecision Num `json:"healthy_precision"`
+}
+
+// AnnotationsSummary measures the labels against annotations. A deployment
+// counts when it is among the rows and its annotators' majority verdict is
+// clear (an even split is skipped and counted in Conflicting).
+type AnnotationsSummary struct {
+	Deployments  int          `json:"deployments"`
+	Faulty       int          `json:"faulty"`
+	Healthy      int          `json:"healthy"`
+	Conflicting  int          `json:"conflicting"`
+	LabelModel   LabelQuality `json:"label_model"`
+	MajorityVote LabelQuality `json:"majority_vote"`
+}
+
+// LabelQuality is hard-label quality against a reference (rows labelled -1
+// are not counted but reported as Unlabelled) and the AUC of the score over
+// every annotated row.
+type LabelQuality struct {
+	Unlabelled int `json:"unlabelled"`
+	TP         int `json:"tp"`
+	FP         int `json:"fp"`
+	TN         int `json:"tn"`
+	FN         int `json:"fn"`
+	Accuracy   Num `json:"accuracy"`
+	Precision  Num `json:"precision"`
+	Recall     Num `json:"recall"`
+	F1         Num `json:"f1"`
+	AUC        Num `json:"auc"`
+}
+
+// Quality measures hard labels and scores against truth.
+func Quality(label []int8, score []float64, truth []bool) LabelQuality {
+	c := labelmodel.Count(label, truth)
+	q := LabelQuality{TP: c.TP, FP: c.FP, TN: c.TN, FN: c.FN, Accuracy: Num(c.Accuracy()), Precision: Num(c.Precision()),
+		Recall: Num(c.Recall()), F1: Num(c.F1()), AUC: Num(labelmodel.AUC(score, truth))}
+	for _, l := range label {
+		if l == labelmodel.Abstain {
+			q.Unlabelled++
+		}
+	}
+	return q
+}
+
+var descriptions = map[string]string{
+	FnRollback:      "the next deployment of another version rolled back (explicit kind or return to an earlier version) within rollback.within_hours",
+	FnShortLived:    "replaced within short_lived.within_hours by a deployment of another version that is not a rollback",
+	FnNewSignatures: "new error fingerprints on the stream that persist after the deploy",
+	FnEnsemble:      "the unanimous impact/temporal/persistence ensemble at statistical_ensemble.horizon_minutes (faulty 1, healthy 0)",
+	FnIncident:      "an incident linked to the deployment or opened on its service soon after",
+	FnLatency:       "p95/p99 latency of the new version well above the baseline",
+	FnHealthy:       "served for healthy_evidence.min_hours without rollback, incident, error or latency degradation",
+}
+
+func buildReport(cfg *Config, res *Result, anns []history.Annotation, sqlRes map[string]sqlResult) *Report {
+	m := res.Votes
+	n, k := m.Rows(), len(m.Names)
+	rep := &Report{Schema: ReportSchema, Rows: n, ClassBalance: Num(res.Model.ClassBalance()), Model: res.Model.Info()}
+	for _, l := range res.Label {
+		if l != labelmodel.Abstain {
+			rep.Labelled++
+		}
+		if l == labelmodel.Positive {
+			rep.Faulty++
+		}
+	}
+	// Annotated truth per row: majority of annotators.
+	verdict := annotationVerdicts(anns)
+	truthRow := make([]int8, n) // 1 faulty, 0 healthy, -1 none
+	var annRows []int
+	summary := &AnnotationsSummary{}
+	for i, id := range res.IDs {
+		truthRow[i] = -1
+		v, ok := verdict[id]
+		switch {
+		case !ok:
+		case v == 0:
+			summary.Conflicting++
+		case v > 0:
+			truthRow[i] = 1
+			summary.Faulty++
+			annRows = append(annRows, i)
+		default:
+			truthRow[i] = 0
+			summary.Healthy++
+			annRows = append(annRows, i)
+		}
+	}
+	// Per-row count of positive and negative votes, for overlap and conflict.
+	pos := make([]int16, n)
+	neg := make([]int16, n)
+	for _, c := range m.Cols {
+		for i, v := range c {
+			switch v {
+			case faulty:
+				pos[i]++
+			case healthy:
+				neg[i]++
+			}
+		}
+	}
+	est := res.Model.Functions()
+	sqlDesc := map[string]string{}
+	for _, f := range cfg.SQLFunctions {
+		sqlDesc[f.Name] = f.Description
+	}
+	for j := range k {
+		name := m.Names[j]
+		fr := FunctionReport{Name: name, Kind: "builtin", Description: descriptions[name]}
+		if d, ok := sqlDesc[name]; ok {
+			fr.Kind, fr.Description = "sql", d
+			fr.UnknownDeployments = sqlRes[name].unknown
+		}
+		var overlap, conflict int
+		emp := Empirical{}
+		for i, v := range m.Cols[j] {
+			switch v {
+			case faulty:
+				fr.Votes.Faulty++
+				if pos[i]+neg[i] > 1 {
+					overlap++
+				}
+				if neg[i] > 0 {
+					conflict++
+				}
+			case healthy:
+				fr.Votes.Healthy++
+				if pos[i]+neg[i] > 1 {
+					overlap++
+				}
+				if pos[i] > 0 {
+					conflict++
+				}
+			default:
+				fr.Votes.Abstain++
+				continue
+			}
+			if t := truthRow[i]; t >= 0 {
+				emp.Annotated++
+				if v == faulty {
+					emp.FaultyVotes++
+				} else {
+					emp.HealthyVotes++
+				}
+				if v == t {
+					emp.Correct++
+					if v == faulty {
+						emp.FaultyCorrect++
+					} else {
+						emp.HealthyCorrect++
+					}
+				}
+			}
+		}
+		fr.Coverage = Num(float64(fr.Votes.Faulty+fr.Votes.Healthy) / float64(n))
+		fr.Overlap = Num(float64(overlap) / float64(n))
+		fr.Conflict = Num(float64(conflict) / float64(n))
+		e := est[j]
+		switch e.Polarity {
+		case "positive":
+			fr.Polarity = "faulty"
+		case "negative":
+			fr.Polarity = "healthy"
+		default:
+			fr.Polarity = e.Polarity
+		}
+		fr.Group = e.Group
+		fr.Estimated = Estimated{
+			GivenFaulty:      Dist{Faulty: Num(e.GivenPositive.Positive), Healthy: Num(e.GivenPositive.Negative), Abstain: Num(e.GivenPositive.Abstain)},
+			GivenHealthy:     Dist{Faulty: Num(e.GivenNegative.Positive), Healthy: Num(e.GivenNegative.Negative), Abstain: Num(e.GivenNegative.Abstain)},
+			FaultyPrecision:  Num(e.PositivePrecision),
+			HealthyPrecision: Num(e.NegativePrecision),
+			Accuracy:         Num(e.Accuracy),
+		}
+		if emp.Annotated > 0 {
+			emp.Accuracy = Num(ratio(emp.Correct, emp.Annotated))
+			emp.FaultyPrecision = Num(ratio(emp.FaultyCorrect, emp.FaultyVotes))
+			emp.HealthyPrecision = Num(ratio(emp.HealthyCorrect, emp.HealthyVotes))
+			fr.Empirical = &emp
+		}
+		rep.Functions = append(rep.Functions, fr)
+	}
+	if len(annRows) > 0 {
+		summary.Deployments = len(annRows)
+		truth := make([]bool, len(annRows))
+		lab := make([]int8, len(annRows))
+		p := make([]float64, len(annRows))
+		mvl := make([]int8, len(annRows))
+		mvs := make([]float64, len(annRows))
+		for a, i := range annRows {
+			truth[a] = truthRow[i] == 1
+			lab[a], p[a] = res.Label[i], res.PFaulty[i]
+			mvl[a], mvs[a] = res.MajorityLabel[i], res.MajorityScore[i]
+		}
+		summary.LabelModel = Quality(lab, p, truth)
+		summary.MajorityVote = Quality(mvl, mvs, truth)
+		rep.Annotations = summary
+	}
+	return rep
+}
+
+// annotationVerdicts returns per deployment the number of faulty minus
+// healthy annotations.
+func annotationVerdicts(anns []history.Annotation) map[string]int {
+	out := map[string]int{}
+	for _, a := range anns {
+		switch a.Label {
+		case history.LabelFaulty:
+			out[a.DeploymentID]++
+		case history.LabelHealthy:
+			out[a.DeploymentID]--
+		}
+	}
+	return out
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return float64(a) / float64(b)
+}

@@ -1,0 +1,936 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// Params are the gradient-boosting settings. The zero value is not useful:
+// start from DefaultParams. YAML keys are those of the "train" config section.
+type Params struct {
+	// NumTrees is the maximum number of boosting rounds (default 300).
+	NumTrees int `yaml:"num_trees" json:"num_trees"`
+	// LearningRate is the shrinkage applied to every tree (default 0.05).
+	LearningRate float64 `yaml:"learning_rate" json:"learning_rate"`
+	// MaxLeaves bounds the leaves of a tree grown leaf-wise (default 31).
+	MaxLeaves int `yaml:"max_leaves" json:"max_leaves"`
+	// MaxDepth bounds the depth of a tree; 0 means unlimited (default 0).
+	MaxDepth int `yaml:"max_depth" json:"max_depth"`
+	// MinDataInLeaf is the minimum number of training rows in a leaf (default 20).
+	MinDataInLeaf int `yaml:"min_data_in_leaf" json:"min_data_in_leaf"`
+	// MinSumHessian is the minimum sum of hessians (weights × p(1−p)) in a leaf (default 1e-3).
+	MinSumHessian float64 `yaml:"min_sum_hessian" json:"min_sum_hessian"`
+	// Lambda is the L2 regularisation of leaf values (default 1).
+	Lambda float64 `yaml:"lambda" json:"lambda"`
+	// MinGain is the minimum gain of a split (default 0: any positive gain).
+	MinGain float64 `yaml:"min_gain" json:"min_gain"`
+	// Subsample is the fraction of rows drawn (without replacement) for each tree (default 1).
+	Subsample float64 `yaml:"subsample" json:"subsample"`
+	// ColsampleByTree is the fraction of features offered to each tree (default 1).
+	ColsampleByTree float64 `yaml:"colsample_bytree" json:"colsample_bytree"`
+	// MaxBins is the number of value bins per feature, at most 255; missing values get a bin of their own (default 255).
+	MaxBins int `yaml:"max_bins" json:"max_bins"`
+	// BinSampleRows is the number of rows sampled to find bin boundaries (default 200000).
+	BinSampleRows int `yaml:"bin_sample_rows" json:"bin_sample_rows"`
+	// EarlyStoppingRounds stops training when the validation log-loss has not
+	// improved for this many rounds; 0 disables early stopping (default 30).
+	EarlyStoppingRounds int `yaml:"early_stopping_rounds" json:"early_stopping_rounds"`
+	// Threads is the number of goroutines building histograms; 0 means GOMAXPROCS.
+	// Results do not depend on it.
+	Threads int `yaml:"threads" json:"threads"`
+	// Seed drives bagging, feature sampling and the bin sample (default 1).
+	Seed uint64 `yaml:"seed" json:"seed"`
+}
+
+// DefaultParams returns the documented defaults.
+func DefaultParams() Params {
+	return Params{
+		NumTrees:            300,
+		LearningRate:        0.05,
+		MaxLeaves:           31,
+		MaxDepth:            0,
+		MinDataInLeaf:       20,
+		MinSumHessian:       1e-3,
+		Lambda:              1,
+		Subsample:           1,
+		ColsampleByTree:     1,
+		MaxBins:             255,
+		BinSampleRows:       200000,
+		EarlyStoppingRounds: 30,
+		Seed:                1,
+	}
+}
+
+func (p Params) validate() error {
+	switch {
+	case p.NumTrees < 1:
+		return fmt.Errorf("num_trees must be ≥ 1, got %d", p.NumTrees)
+	case !(p.LearningRate > 0):
+		return fmt.Errorf("learning_rate must be > 0, got %v", p.LearningRate)
+	case p.MaxLeaves < 2:
+		return fmt.Errorf("max_leaves must be ≥ 2, got %d", p.MaxLeaves)
+	case p.MaxDepth < 0:
+		return fmt.Errorf("max_depth must be ≥ 0, got %d", p.MaxDepth)
+	case p.MinDataInLeaf < 0 || p.MinSumHessian < 0 || p.Lambda < 0 || p.MinGain < 0:
+		return errors.New("min_data_in_leaf, min_sum_hessian, lambda and min_gain must be ≥ 0")
+	case !(p.Subsample > 0 && p.Subsample <= 1):
+		return fmt.Errorf("subsample must be in (0, 1], got %v", p.Subsample)
+	case !(p.ColsampleByTree > 0 && p.ColsampleByTree <= 1):
+		return fmt.Errorf("colsample_bytree must be in (0, 1], got %v", p.ColsampleByTree)
+	case p.MaxBins < 2 || p.MaxBins > 255:
+		return fmt.Errorf("max_bins must be in [2, 255], got %d", p.MaxBins)
+	case p.EarlyStoppingRounds < 0:
+		return fmt.Errorf("early_stopping_rounds must be ≥ 0, got %d", p.EarlyStoppingRounds)
+	}
+	return nil
+}
+
+// Data is a column-major table for training or scoring: Cols[f][i] is
+// feature f of row i (NaN when missing; ±Inf are ordinary, extreme values). Y holds targets in [0, 1] (soft
+// labels allowed) and W optional non-negative row weights (nil: all 1).
+type Data struct {
+	Cols [][]float64
+	Y    []float64
+	W    []float64
+}
+
+// Rows returns the number of rows.
+func (d *Data) Rows() int {
+	if len(d.Cols) > 0 {
+		return len(d.Cols[0])
+	}
+	return len(d.Y)
+}
+
+func (d *Data) check(name string, nf int, needY bool) error {
+	if len(d.Cols) != nf {
+		return fmt.Errorf("%s: %d feature columns, want %d", name, len(d.Cols), nf)
+	}
+	n := d.Rows()
+	for f, c := range d.Cols {
+		if len(c) != n {
+			return fmt.Errorf("%s: column %d has %d rows, want %d", name, f, len(c), n)
+		}
+	}
+	if needY {
+		if len(d.Y) != n {
+			return fmt.Errorf("%s: %d targets for %d rows", name, len(d.Y), n)
+		}
+		for i, y := range d.Y {
+			if !(y >= 0 && y <= 1) {
+				return fmt.Errorf("%s: row %d: target %v outside [0, 1]", name, i, y)
+			}
+		}
+	}
+	if d.W != nil {
+		if len(d.W) != n {
+			return fmt.Errorf("%s: %d weights for %d rows", name, len(d.W), n)
+		}
+		for i, w := range d.W {
+			if !(w >= 0) || math.IsInf(w, 0) {
+				return fmt.Errorf("%s: row %d: weight %v is not a finite non-negative number", name, i, w)
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Data) weight(i int) float64 {
+	if d.W == nil {
+		return 1
+	}
+	return d.W[i]
+}
+
+// TrainResult describes a training run.
+type TrainResult struct {
+	// BestIteration is the number of trees kept (the best validation round, or all).
+	BestIteration int `json:"best_iteration"`
+	// TrainLogLoss and ValidLogLoss are the weighted log-losses per round (ValidLogLoss empty without validation data).
+	TrainLogLoss []float64 `json:"-"`
+	ValidLogLoss []float64 `json:"-"`
+	// BestValidLogLoss is the validation log-loss of the kept model (NaN without validation data).
+	BestValidLogLoss float64 `json:"best_valid_logloss"`
+	// InitScore is the log-odds of the weighted mean target, folded into the first tree.
+	InitScore float64 `json:"init_score"`
+}
+
+// histEntry accumulates one bin: sums of gradients, hessians and the row count.
+type histEntry struct {
+	G, H, C float64
+}
+
+type gradPair struct {
+	G, H float64
+}
+
+// binsPerFeature is the fixed histogram stride: 255 value bins at most plus the missing bin.
+const binsPerFeature = 256
+
+// binMapper holds the bin boundaries of every feature. A value v goes to the
+// first bin b with v <= upper[b]; NaN goes to bin len(upper) (the missing bin).
+// The last upper bound is +Inf.
+type binMapper struct {
+	upper [][]float64
+	min   []float64 // smallest and largest finite value seen (feature_infos); NaN if none
+	max   []float64
+}
+
+func (m *binMapper) numBins(f int) int { return len(m.upper[f]) }
+
+func (m *binMapper) bin(f int, v float64) uint8 {
+	if v != v {
+		return uint8(len(m.upper[f]))
+	}
+	u := m.upper[f]
+	// first index with v <= u[i]; u[len-1] is +Inf.
+	lo, hi := 0, len(u)-1
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if v <= u[mid] {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return uint8(lo)
+}
+
+// findBins computes bin boundaries of one column from a sample of its values:
+// all distinct values get a bin when there are at most maxBins of them,
+// otherwise greedy quantiles. Boundaries are midpoints between neighbouring
+// distinct values, as LightGBM does.
+func findBins(vals []float64, maxBins int) (upper []float64, lo, hi float64) {
+	vals = slices.DeleteFunc(vals, func(v float64) bool { return v != v })
+	if len(vals) == 0 {
+		return []float64{math.Inf(1)}, math.NaN(), math.NaN()
+	}
+	slices.Sort(vals)
+	lo, hi = vals[0], vals[len(vals)-1]
+	distinct := make([]float64, 0, 64)
+	counts := make([]int, 0, 64)
+	for i, v := range vals {
+		if i == 0 || v != vals[i-1] {
+			distinct = append(distinct, v)
+			counts = append(counts, 0)
+		}
+		counts[len(counts)-1]++
+	}
+	mid := func(i int) float64 { // boundary between distinct[i] and distinct[i+1]
+		m := distinct[i] + (distinct[i+1]-distinct[i])/2
+		if !(m < distinct[i+1] && m >= distinct[i]) || math.IsInf(m, 0) {
+			// rounding, or an infinite neighbour: cut right after distinct[i]
+			m = distinct[i]
+		}
+		return m
+	}
+	if len(distinct) <= maxBins {
+		for i := 0; i+1 < len(distinct); i++ {
+			upper = append(upper, mid(i))
+		}
+	} else {
+		rest := len(vals)
+		binsLeft := maxBins
+		acc := 0
+		for i := 0; i+1 < len(distinct) && binsLeft > 1; i++ {
+			acc += counts[i]
+			target := float64(rest) / float64(binsLeft)
+			// cut when this bin is full, or when the next value alone would overfill it
+			if float64(acc) >= target || float64(acc+counts[i+1]) > 1.5*target && acc > 0 && float64(acc) >= 0.5*target {
+				upper = append(upper, mid(i))
+				rest -= acc
+				acc = 0
+				binsLeft--
+			}
+		}
+	}
+	upper = slices.Compact(upper)
+	upper = append(upper, math.Inf(1))
+	return upper, lo, hi
+}
+
+func newBinMapper(cols [][]float64, maxBins, sampleRows int, seed uint64, threads int) *binMapper {
+	nf := len(cols)
+	n := 0
+	if nf > 0 {
+		n = len(cols[0])
+	}
+	var sample []int
+	if sampleRows > 0 && n > sampleRows {
+		// deterministic sample without replacement (selection sampling)
+		rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+		sample = make([]int, 0, sampleRows)
+		need := sampleRows
+		for i := 0; i < n && need > 0; i++ {
+			if rng.IntN(n-i) < need {
+				sample = append(sample, i)
+				need--
+			}
+		}
+	}
+	m := &binMapper{upper: make([][]float64, nf), min: make([]float64, nf), max: make([]float64, nf)}
+	parallelFor(nf, threads, func(f int) {
+		var vals []float64
+		if sample != nil {
+			vals = make([]float64, len(sample))
+			for k, i := range sample {
+				vals[k] = cols[f][i]
+			}
+		} else {
+			vals = slices.Clone(cols[f])
+		}
+		m.upper[f], m.min[f], m.max[f] = findBins(vals, maxBins)
+	})
+	return m
+}
+
+// binColumns maps every column to bins.
+func (m *binMapper) binColumns(cols [][]float64, threads int) [][]uint8 {
+	out := make([][]uint8, len(cols))
+	parallelFor(len(cols), threads, func(f int) {
+		c := cols[f]
+		b := make([]uint8, len(c))
+		for i, v := range c {
+			b[i] = m.bin(f, v)
+		}
+		out[f] = b
+	})
+	return out
+}
+
+// parallelFor runs fn(0..n-1) on up to threads goroutines. Each index runs
+// exactly once; results must not depend on which goroutine ran it.
+func parallelFor(n, threads int, fn func(i int)) {
+	if threads <= 1 || n <= 1 {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
+	}
+	if threads > n {
+		threads = n
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// splitInfo is the best split found for a leaf.
+type splitInfo struct {
+	gain        float64
+	feature     int
+	bin         int // rows with bin <= this go left
+	defaultLeft bool
+	lG, lH, lC  float64
+}
+
+type leafState struct {
+	start, cnt int
+	g, h       float64
+	depth      int
+	best       splitInfo
+}
+
+// trainer holds the buffers reused across trees: nothing is allocated per node.
+type trainer struct {
+	p        Params
+	threads  int
+	n, nf    int
+	bins     [][]uint8
+	mapper   *binMapper
+	gh       []gradPair
+	ordered  []gradPair
+	rows     []int32
+	tmpRows  []int32
+	hists    [][]histEntry // one per leaf slot, nf*256
+	leaves   []leafState
+	active   []int // features offered to this tree
+	bagged   bool  // this tree sees a row sample; otherwise the root holds all rows in order
+	featBest []splitInfo
+	lossSums []float64
+}
+
+// Train fits a binary log-loss GBDT on train and, when valid is not nil,
+// stops early on its log-loss. names labels the feature columns in the model
+// file. Training is deterministic for Params.Seed and independent of
+// Params.Threads.
+func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*Model, *TrainResult, error) {
+	if err := p.validate(); err != nil {
+		return nil, nil, fmt.Errorf("gbdt params: %w", err)
+	}
+	nf := len(train.Cols)
+	if nf == 0 {
+		return nil, nil, errors.New("train: no feature columns")
+	}
+	if len(names) != nf {
+		return nil, nil, fmt.Errorf("train: %d feature names for %d columns", len(names), nf)
+	}
+	if err := train.check("train", nf, true); err != nil {
+		return nil, nil, err
+	}
+	n := train.Rows()
+	if n == 0 {
+		return nil, nil, errors.New("train: no rows")
+	}
+	if valid != nil {
+		if err := valid.check("validation", nf, true); err != nil {
+			return nil, nil, err
+		}
+		if valid.Rows() == 0 {
+			valid = nil
+		}
+	}
+	threads := p.Threads
+	if threads <= 0 {
+		threads = defaultThreads()
+	}
+	t := &trainer{p: p, threads: threads, n: n, nf: nf}
+	t.mapper = newBinMapper(train.Cols, p.MaxBins, p.BinSampleRows, p.Seed, threads)
+	t.bins = t.mapper.binColumns(train.Cols, threads)
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+
+	// init score: log-odds of the weighted mean target
+	var sw, swy float64
+	for i := 0; i < n; i++ {
+		w := train.weight(i)
+		sw += w
+		swy += w * train.Y[i]
+	}
+	if !(sw > 0) {
+		return nil, nil, errors.New("train: weights sum to zero")
+	}
+	mean := swy / sw
+	mean = min(max(mean, 1e-15), 1-1e-15)
+	init := math.Log(mean / (1 - mean))
+
+	model := &Model{FeatureNames: slices.Clone(names), FeatureInfos: make([]string, nf)}
+	for f := range nf {
+		if math.IsNaN(t.mapper.min[f]) || t.mapper.min[f] == t.mapper.max[f] && len(t.mapper.upper[f]) == 1 {
+			model.FeatureInfos[f] = "none"
+		} else {
+			model.FeatureInfos[f] = "[" + fmtFloat(t.mapper.min[f]) + ":" + fmtFloat(t.mapper.max[f]) + "]"
+		}
+	}
+	model.Parameters = p.lightGBMParameters()
+
+	score := make([]float64, n)
+	for i := range score {
+		score[i] = init
+	}
+	var vscore []float64
+	if valid != nil {
+		vscore = make([]float64, valid.Rows())
+		for i := range vscore {
+			vscore[i] = init
+		}
+	}
+	t.gh = make([]gradPair, n)
+	t.ordered = make([]gradPair, n)
+	t.rows = make([]int32, n)
+	t.tmpRows = make([]int32, n)
+	t.hists = make([][]histEntry, p.MaxLeaves)
+	for i := range t.hists {
+		t.hists[i] = make([]histEntry, nf*binsPerFeature)
+	}
+	t.leaves = make([]leafState, p.MaxLeaves)
+	t.featBest = make([]splitInfo, nf)
+
+	res := &TrainResult{InitScore: init, BestValidLogLoss: math.NaN()}
+	best, bestRound := math.Inf(1), 0
+	for round := 0; round < p.NumTrees; round++ {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		rng := rand.New(rand.NewPCG(p.Seed, uint64(round)+1))
+		// gradients of the log-loss at the current scores, and the loss itself
+		if ll := t.gradients(score, train); round > 0 {
+			res.TrainLogLoss = append(res.TrainLogLoss, ll)
+		}
+		tree := t.growTree(rng)
+		shrink := p.LearningRate
+		tree.scale(shrink)
+		if round == 0 {
+			tree.addBias(init)
+			// the scores already hold init; add only the tree's own part below
+		}
+		// update training scores
+		if !t.bagged {
+			for l := 0; l < tree.NumLeaves; l++ {
+				v := tree.LeafValue[l]
+				if round == 0 {
+					v -= init
+				}
+				ls := t.leaves[l]
+				for _, r := range t.rows[ls.start : ls.start+ls.cnt] {
+					score[r] += v
+				}
+			}
+		} else {
+			bt := t.binnedTree(&tree)
+			parallelChunks(n, t.threads, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					l := bt.leaf(t.bins, i)
+					v := tree.LeafValue[l]
+					if round == 0 {
+						v -= init
+					}
+					score[i] += v
+				}
+			})
+		}
+		model.Trees = append(model.Trees, tree)
+		if valid != nil {
+			vr := valid.Rows()
+			tr := &model.Trees[len(model.Trees)-1]
+			parallelChunks(vr, t.threads, func(lo, hi int) {
+				row := make([]float64, nf)
+				for i := lo; i < hi; i++ {
+					for f := range nf {
+						row[f] = valid.Cols[f][i]
+					}
+					v := tr.predict(row)
+					if round == 0 {
+						v -= init
+					}
+					vscore[i] += v
+				}
+			})
+			ll := logLossScores(vscore, valid.Y, valid.W)
+			res.ValidLogLoss = append(res.ValidLogLoss, ll)
+			if ll < best-1e-12 {
+				best, bestRound = ll, round+1
+			} else if p.EarlyStoppingRounds > 0 && round+1-bestRound >= p.EarlyStoppingRounds {
+				break
+			}
+		}
+	}
+	res.TrainLogLoss = append(res.TrainLogLoss, t.gradients(score, train))
+	if valid != nil {
+		model.Trees = model.Trees[:bestRound]
+		res.BestIteration = bestRound
+		res.BestValidLogLoss = best
+	} else {
+		res.BestIteration = len(model.Trees)
+	}
+	return model, res, nil
+}
+
+// gradients fills t.gh at the scores and returns the weighted mean log-loss
+// there. Chunk sums are added in chunk order: deterministic for any Threads.
+func (t *trainer) gradients(score []float64, d *Data) float64 {
+	n := len(score)
+	nc := (n + gradChunk - 1) / gradChunk
+	if cap(t.lossSums) < 2*nc {
+		t.lossSums = make([]float64, 2*nc)
+	}
+	sums := t.lossSums[:2*nc]
+	parallelFor(nc, t.threads, func(c int) {
+		lo, hi := c*gradChunk, min(n, (c+1)*gradChunk)
+		var ls, ws float64
+		for i := lo; i < hi; i++ {
+			s := score[i]
+			y := d.Y[i]
+			w := d.weight(i)
+			e := math.Exp(-s)
+			pr := 1 / (1 + e)
+			var loss float64
+			if s > -30 {
+				loss = (1-y)*s + math.Log1p(e) // log(1+e^s) − y·s
+			} else {
+				loss = math.Log1p(math.Exp(s)) - y*s
+			}
+			ls += w * loss
+			ws += w
+			t.gh[i] = gradPair{G: w * (pr - y), H: w * max(pr*(1-pr), 1e-16)}
+		}
+		sums[2*c], sums[2*c+1] = ls, ws
+	})
+	var ls, ws float64
+	for c := 0; c < nc; c++ {
+		ls += sums[2*c]
+		ws += sums[2*c+1]
+	}
+	return ls / ws
+}
+
+const gradChunk = 16384
+
+func parallelChunks(n, threads int, fn func(lo, hi int)) {
+	const chunk = 16384
+	nc := (n + chunk - 1) / chunk
+	parallelFor(nc, threads, func(c int) {
+		fn(c*chunk, min(n, (c+1)*chunk))
+	})
+}
+
+func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+
+func logLossScores(score, y, w []float64) float64 {
+	var s, sw float64
+	for i, sc := range score {
+		wi := 1.0
+		if w != nil {
+			wi = w[i]
+		}
+		s += wi * logLossOne(sc, y[i])
+		sw += wi
+	}
+	if sw == 0 {
+		return math.NaN()
+	}
+	return s / sw
+}
+
+// logLossOne is the log-loss of raw score sc against target y, computed stably.
+func logLossOne(sc, y float64) float64 {
+	// -y log σ(s) - (1-y) log(1-σ(s)) = log(1+e^s) - y s
+	var sp float64
+	if sc > 0 {
+		sp = sc + math.Log1p(math.Exp(-sc))
+	} else {
+		sp = math.Log1p(math.Exp(sc))
+	}
+	return sp - y*sc
+}
+
+// growTree grows one tree leaf-wise on the current gradients.
+func (t *trainer) growTree(rng *rand.Rand) Tree {
+	p := t.p
+	// feature subsample
+	t.active = t.active[:0]
+	if p.ColsampleByTree < 1 {
+		k := max(1, int(math.Round(p.ColsampleByTree*float64(t.nf))))
+		perm := rng.Perm(t.nf)
+		t.active = append(t.active, perm[:k]...)
+		sort.Ints(t.active)
+	} else {
+		for f := 0; f < t.nf; f++ {
+			t.active = append(t.active, f)
+		}
+	}
+	// row subsample
+	nRoot := t.n
+	if p.Subsample < 1 {
+		nRoot = 0
+		for i := 0; i < t.n; i++ {
+			if rng.Float64() < p.Subsample {
+				t.rows[nRoot] = int32(i)
+				nRoot++
+			}
+		}
+		t.bagged = true
+	} else {
+		for i := range t.rows {
+			t.rows[i] = int32(i)
+		}
+		t.bagged = false
+	}
+	tree := newTree(p.MaxLeaves)
+	root := &t.leaves[0]
+	*root = leafState{start: 0, cnt: nRoot}
+	for _, r := range t.rows[:nRoot] {
+		root.g += t.gh[r].G
+		root.h += t.gh[r].H
+	}
+	tree.LeafValue[0] = t.leafOutput(root.g, root.h)
+	tree.LeafWeight[0] = root.h
+	tree.LeafCount[0] = int64(root.cnt)
+	if nRoot == 0 {
+		return tree
+	}
+	t.buildHist(t.hists[0], 0, nRoot, true)
+	t.findBest(0)
+	for tree.NumLeaves < p.MaxLeaves {
+		// the leaf with the largest gain; ties go to the lowest index
+		bl, bg := -1, 0.0
+		for l := 0; l < tree.NumLeaves; l++ {
+			if g := t.leaves[l].best.gain; g > bg {
+				bl, bg = l, g
+			}
+		}
+		if bl < 0 {
+			break
+		}
+		t.split(&tree, bl)
+	}
+	return tree
+}
+
+func (t *trainer) leafOutput(g, h float64) float64 {
+	return -g / (h + t.p.Lambda)
+}
+
+// split applies the best split of leaf l: l becomes the left child, a new leaf the right.
+func (t *trainer) split(tree *Tree, l int) {
+	ls := &t.leaves[l]
+	s := ls.best
+	r := tree.NumLeaves
+	// partition rows, stable
+	col := t.bins[s.feature]
+	missBin := uint8(t.mapper.numBins(s.feature))
+	thr := uint8(s.bin)
+	seg := t.rows[ls.start : ls.start+ls.cnt]
+	nl, nr := 0, 0
+	tmp := t.tmpRows
+	for _, row := range seg {
+		b := col[row]
+		var left bool
+		if b == missBin {
+			left = s.defaultLeft
+		} else {
+			left = b <= thr
+		}
+		if left {
+			seg[nl] = row
+			nl++
+		} else {
+			tmp[nr] = row
+			nr++
+		}
+	}
+	copy(seg[nl:], tmp[:nr])
+
+	parentG, parentH := ls.g, ls.h
+	upper := t.mapper.upper[s.feature][s.bin]
+	tree.split(l, s.feature, upper, s.bin, s.defaultLeft, s.gain,
+		t.leafOutput(parentG, parentH), parentH, int64(ls.cnt),
+		t.leafOutput(s.lG, s.lH), s.lH, int64(nl),
+		t.leafOutput(parentG-s.lG, parentH-s.lH), parentH-s.lH, int64(nr))
+
+	depth := ls.depth + 1
+	t.leaves[r] = leafState{start: ls.start + nl, cnt: nr, g: parentG - s.lG, h: parentH - s.lH, depth: depth}
+	*ls = leafState{start: ls.start, cnt: nl, g: s.lG, h: s.lH, depth: depth}
+	t.leaves[r].best.gain = 0
+
+	canSplit := tree.NumLeaves < t.p.MaxLeaves && (t.p.MaxDepth == 0 || depth < t.p.MaxDepth)
+	if !canSplit {
+		return
+	}
+	canL := nl >= 2*max(1, t.p.MinDataInLeaf)
+	canR := nr >= 2*max(1, t.p.MinDataInLeaf)
+	if !canL && !canR {
+		return
+	}
+	// build the smaller child, subtract for the sibling
+	hl, hr := t.hists[l], t.hists[r]
+	if nl <= nr {
+		t.buildHist(hr, ls.start, nl, false) // left's histogram, temporarily in r's slot
+		for _, f := range t.active {
+			nb := t.mapper.numBins(f) + 1
+			a := hl[f*binsPerFeature : f*binsPerFeature+nb]
+			b := hr[f*binsPerFeature : f*binsPerFeature+nb]
+			for i := range a {
+				pa, pb := a[i], b[i]
+				a[i] = pb
+				b[i] = histEntry{pa.G - pb.G, pa.H - pb.H, pa.C - pb.C}
+			}
+		}
+	} else {
+		t.buildHist(hr, t.leaves[r].start, nr, false)
+		for _, f := range t.active {
+			nb := t.mapper.numBins(f) + 1
+			a := hl[f*binsPerFeature : f*binsPerFeature+nb]
+			b := hr[f*binsPerFeature : f*binsPerFeature+nb]
+			for i := range a {
+				a[i].G -= b[i].G
+				a[i].H -= b[i].H
+				a[i].C -= b[i].C
+			}
+		}
+	}
+	if canL {
+		t.findBest(l)
+	}
+	if canR {
+		t.findBest(r)
+	}
+}
+
+// buildHist fills dst with the histograms of the active features over rows[start:start+cnt].
+func (t *trainer) buildHist(dst []histEntry, start, cnt int, root bool) {
+	rows := t.rows[start : start+cnt]
+	ident := root && !t.bagged
+	og := t.ordered[:cnt]
+	if !ident {
+		gh := t.gh
+		for k, r := range rows {
+			og[k] = gh[r]
+		}
+	} else {
+		og = t.gh
+	}
+	work := func(k int) {
+		f := t.active[k]
+		h := (*[binsPerFeature]histEntry)(dst[f*binsPerFeature : f*binsPerFeature+binsPerFeature])
+		clear(h[:t.mapper.numBins(f)+1])
+		if ident {
+			histIdentity(h, t.bins[f], og)
+		} else {
+			histRows(h, t.bins[f], rows, og)
+		}
+	}
+	threads := t.threads
+	if cnt*len(t.active) < 65536 {
+		threads = 1
+	}
+	parallelFor(len(t.active), threads, work)
+}
+
+func histIdentity(h *[binsPerFeature]histEntry, col []uint8, og []gradPair) {
+	og = og[:len(col)]
+	for i, b := range col {
+		e := &h[b]
+		g := og[i]
+		e.G += g.G
+		e.H += g.H
+		e.C++
+	}
+}
+
+func histRows(h *[binsPerFeature]histEntry, col []uint8, rows []int32, og []gradPair) {
+	og = og[:len(rows)]
+	for k, r := range rows {
+		e := &h[col[r]]
+		g := og[k]
+		e.G += g.G
+		e.H += g.H
+		e.C++
+	}
+}
+
+// findBest finds the best split of leaf l over the active features.
+func (t *trainer) findBest(l int) {
+	ls := &t.leaves[l]
+	hist := t.hists[l]
+	p := t.p
+	parentScore := ls.g * ls.g / (ls.h + p.Lambda)
+	minData := float64(max(1, p.MinDataInLeaf))
+	total := float64(ls.cnt)
+	work := func(k int) {
+		f := t.active[k]
+		best := splitInfo{gain: 0, feature: -1}
+		nb := t.mapper.numBins(f)
+		if nb < 2 {
+			t.featBest[f] = best
+			return
+		}
+		h := hist[f*binsPerFeature : f*binsPerFeature+binsPerFeature]
+		miss := h[nb]
+		var cg, ch, cc float64
+		for b := 0; b < nb-1; b++ {
+			e := h[b]
+			if e.C == 0 && b > 0 {
+				continue
+			}
+			cg += e.G
+			ch += e.H
+			cc += e.C
+			// missing right
+			if cc >= minData && total-cc >= minData {
+				lG, lH := cg, ch
+				rG, rH := ls.g-lG, ls.h-lH
+				if lH >= p.MinSumHessian && rH >= p.MinSumHessian {
+					gain := lG*lG/(lH+p.Lambda) + rG*rG/(rH+p.Lambda) - parentScore
+					if gain > best.gain {
+						dl := false
+						if miss.C == 0 {
+							dl = lH > rH // no missing values here: send them to the heavier side
+						}
+						best = splitInfo{gain: gain, feature: f, bin: b, defaultLeft: dl, lG: lG, lH: lH, lC: cc}
+					}
+				}
+			}
+			// missing left
+			if miss.C > 0 {
+				lc := cc + miss.C
+				if lc >= minData && total-lc >= minData {
+					lG, lH := cg+miss.G, ch+miss.H
+					rG, rH := ls.g-lG, ls.h-lH
+					if lH >= p.MinSumHessian && rH >= p.MinSumHessian {
+						gain := lG*lG/(lH+p.Lambda) + rG*rG/(rH+p.Lambda) - parentScore
+						if gain > best.gain {
+							best = splitInfo{gain: gain, feature: f, bin: b, defaultLeft: true, lG: lG, lH: lH, lC: lc}
+						}
+					}
+				}
+			}
+		}
+		t.featBest[f] = best
+	}
+	threads := t.threads
+	if len(t.active) < 8 {
+		threads = 1
+	}
+	parallelFor(len(t.active), threads, work)
+	best := splitInfo{gain: 0, feature: -1}
+	for _, f := range t.active {
+		if s := t.featBest[f]; s.feature >= 0 && s.gain > best.gain {
+			best = s
+		}
+	}
+	if best.feature >= 0 && !(best.gain > p.MinGain) {
+		best = splitInfo{gain: 0, feature: -1}
+	}
+	ls.best = best
+}
+
+// binnedTree is a tree over bin indices, for scoring training rows.
+type binnedTree struct {
+	t       *Tree
+	missBin []uint8
+}
+
+func (t *trainer) binnedTree(tr *Tree) binnedTree {
+	mb := make([]uint8, len(tr.SplitFeature))
+	for i, f := range tr.SplitFeature {
+		mb[i] = uint8(t.mapper.numBins(int(f)))
+	}
+	return binnedTree{t: tr, missBin: mb}
+}
+
+func (b binnedTree) leaf(bins [][]uint8, i int) int {
+	tr := b.t
+	if tr.NumLeaves == 1 {
+		return 0
+	}
+	node := int32(0)
+	for {
+		v := bins[tr.SplitFeature[node]][i]
+		var left bool
+		if v == b.missBin[node] {
+			left = tr.DefaultLeft[node]
+		} else {
+			left = v <= tr.thresholdBin[node]
+		}
+		if left {
+			node = tr.LeftChild[node]
+		} else {
+			node = tr.RightChild[node]
+		}
+		if node < 0 {
+			return int(^node)
+		}
+	}
+}

@@ -1,0 +1,191 @@
+package models
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+func TestLightGBMRoundTrip(t *testing.T) {
+	for seed := uint64(1); seed <= 4; seed++ {
+		nf := 4 + int(seed)
+		d := synthData(4000, nf, seed, 0.25)
+		p := smallParams()
+		p.Seed = seed
+		p.Subsample = 0.8
+		m, _, err := Train(context.Background(), p, featureNames(nf), d, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := m.MarshalLightGBM()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParseLightGBM(data)
+		if err != nil {
+			t.Fatalf("parse own output: %v", err)
+		}
+		again, err := back.MarshalLightGBM()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(again, data) {
+			t.Fatalf("re-serialised model differs")
+		}
+		row := make([]float64, nf)
+		for i := 0; i < d.Rows(); i++ {
+			for f := range row {
+				row[f] = d.Cols[f][i]
+			}
+			if a, b := m.PredictRaw(row), back.PredictRaw(row); a != b {
+				t.Fatalf("row %d: parsed model predicts %v, original %v", i, b, a)
+			}
+		}
+	}
+}
+
+func TestTreeSizesAreExact(t *testing.T) {
+	d := synthData(2000, 6, 3, 0.1)
+	m, _, err := Train(context.Background(), smallParams(), featureNames(6), d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := m.MarshalLightGBM()
+	s := string(data)
+	var sizes []int
+	for _, l := range strings.Split(s, "\n") {
+		if v, ok := strings.CutPrefix(l, "tree_sizes="); ok {
+			for _, f := range strings.Fields(v) {
+				n, _ := strconv.Atoi(f)
+				sizes = append(sizes, n)
+			}
+		}
+	}
+	if len(sizes) != len(m.Trees) {
+		t.Fatalf("%d tree sizes for %d trees", len(sizes), len(m.Trees))
+	}
+	off := strings.Index(s, "Tree=0\n")
+	for i, n := range sizes {
+		block := s[off : off+n]
+		if !strings.HasPrefix(block, "Tree="+strconv.Itoa(i)+"\n") || !strings.HasSuffix(block, "\n\n\n") {
+			t.Fatalf("tree %d: block of %d bytes is not one tree: %q...", i, n, block[:min(20, len(block))])
+		}
+		off += n
+	}
+	if !strings.HasPrefix(s[off:], "end of trees\n") {
+		t.Errorf("after the trees: %q", s[off:min(off+20, len(s))])
+	}
+	// a wrong size is caught
+	bad := strings.Replace(s, "tree_sizes="+strconv.Itoa(sizes[0]), "tree_sizes="+strconv.Itoa(sizes[0]+1), 1)
+	if _, err := ParseLightGBM([]byte(bad)); err == nil || !strings.Contains(err.Error(), "tree_sizes") {
+		t.Errorf("wrong tree size: err = %v", err)
+	}
+}
+
+func TestLightGBMGolden(t *testing.T) {
+	// a small fixed model: guards the exact text format
+	x := []float64{0, 1, 2, 3, math.NaN(), 5, 6, 7, 8, 9, math.NaN(), 11}
+	z := []float64{1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0}
+	y := []float64{0, 0, 0, 1, 1, 0, 1, 1, 1, 0, 1, 1}
+	p := oneSplitParams()
+	p.NumTrees = 3
+	p.LearningRate = 0.3
+	p.MaxLeaves = 3
+	m, _, err := Train(context.Background(), p, []string{"x", "z"}, &Data{Cols: [][]float64{x, z}, Y: y}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.MarshalLightGBM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "small_model.txt")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("model text differs from %s (run with -update if the change is intended):\n%s", path, got)
+	}
+	// leaves reads the golden file
+	e := leavesFromModel(t, m)
+	if e.NEstimators() != 3 {
+		t.Errorf("leaves sees %d trees", e.NEstimators())
+	}
+}
+
+func TestParseLightGBMErrors(t *testing.T) {
+	d := synthData(500, 3, 1, 0.1)
+	p := smallParams()
+	p.NumTrees = 2
+	m, _, err := Train(context.Background(), p, featureNames(3), d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := m.MarshalLightGBM()
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"version", "version=v3", "version=v9", "version"},
+		{"objective", "objective=binary sigmoid:1", "objective=regression", "objective"},
+		{"names", "feature_names=f0 f1 f2", "feature_names=f0 f1", "feature names"},
+		{"categorical", "num_cat=0", "num_cat=1", "categorical"},
+		{"linear", "is_linear=0", "is_linear=1", "linear"},
+	} {
+		bad := strings.Replace(string(good), tc.from, tc.to, 1)
+		_, err := ParseLightGBM([]byte(bad))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "line") && tc.name != "names" {
+			t.Errorf("%s: err = %v, want mention of %q and a line", tc.name, err, tc.want)
+		}
+	}
+	if _, err := ParseLightGBM([]byte("hello\n")); err == nil {
+		t.Error("garbage accepted")
+	}
+}
+
+func TestSingleLeafTreesExport(t *testing.T) {
+	// a constant target grows no splits: every tree is a single leaf
+	d := synthData(300, 3, 4, 0.1)
+	for i := range d.Y {
+		d.Y[i] = 1
+	}
+	p := smallParams()
+	p.NumTrees = 3
+	m, _, err := Train(context.Background(), p, featureNames(3), d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tr := range m.Trees {
+		if tr.NumLeaves != 1 {
+			t.Fatalf("tree %d has %d leaves", i, tr.NumLeaves)
+		}
+	}
+	e := leavesFromModel(t, m)
+	row := []float64{1, math.NaN(), 3}
+	if a, b := e.PredictSingle(row, 0), m.PredictRaw(row); a != b {
+		t.Errorf("leaves %v, trainer %v", a, b)
+	}
+	if m.Predict(row) < 0.99 {
+		t.Errorf("P = %v for an all-positive target", m.Predict(row))
+	}
+	data, _ := m.MarshalLightGBM()
+	back, err := ParseLightGBM(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := back.MarshalLightGBM()
+	if !bytes.Equal(again, data) {
+		t.Error("single-leaf model does not round-trip")
+	}
+}

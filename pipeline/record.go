@@ -1,0 +1,156 @@
+// Package pipeline runs Faultline's stages in order as one nightly job —
+// extract, label, train, evaluate, register, promote, export — and keeps a
+// record of every run: per-stage status, timings, row counts, outputs with
+// checksums and errors. Runs hold a store-wide lock so that two never
+// overlap, and a run that died can be resumed from its first unfinished stage,
+// reusing the outputs of finished stages once their checksums verify.
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Status of a run or stage.
+type Status string
+
+// Statuses.
+const (
+	StatusPending   Status = "pending"
+	StatusRunning   Status = "running"
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+	// StatusReused marks a stage whose outputs, from an earlier attempt of the
+	// same run, were verified by checksum and kept.
+	StatusReused Status = "reused"
+	// StatusSkipped marks a stage that had nothing to do (e.g. promotion
+	// when the gate refused: the run still succeeds).
+	StatusSkipped Status = "skipped"
+)
+
+// Record is the record of one run.
+type Record struct {
+	ID          string    `json:"id"`
+	Status      Status    `json:"status"`
+	StartedAt   time.Time `json:"started_at"`
+	FinishedAt  time.Time `json:"finished_at,omitzero"`
+	Attempts    int       `json:"attempts"`
+	CodeVersion string    `json:"code_version"`
+	Store       string    `json:"store"`
+	// Dir is the run's folder, holding every output file.
+	Dir string `json:"dir"`
+	// Config is the resolved configuration (YAML) the run used.
+	Config string         `json:"config"`
+	Error  string         `json:"error,omitempty"`
+	Stages []*StageRecord `json:"stages"`
+}
+
+// StageRecord is the record of one stage of a run.
+type StageRecord struct {
+	Name       string             `json:"name"`
+	Status     Status             `json:"status"`
+	StartedAt  time.Time          `json:"started_at,omitzero"`
+	FinishedAt time.Time          `json:"finished_at,omitzero"`
+	Seconds    float64            `json:"seconds"`
+	Rows       map[string]int64   `json:"rows,omitempty"`
+	Metrics    map[string]float64 `json:"metrics,omitempty"`
+	Notes      map[string]string  `json:"notes,omitempty"`
+	Inputs     []File             `json:"inputs,omitempty"`
+	Outputs    []File             `json:"outputs,omitempty"`
+	Error      string             `json:"error,omitempty"`
+}
+
+// File is an input or output of a stage: its path relative to the run folder
+// (or absolute, outside it) and its SHA-256.
+type File struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// Stage returns the record of the named stage, or nil.
+func (r *Record) Stage(name string) *StageRecord {
+	for _, s := range r.Stages {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Duration is the run's wall time so far (or in total, once finished).
+func (r *Record) Duration() time.Duration {
+	end := r.FinishedAt
+	if end.IsZero() {
+		end = time.Now()
+	}
+	return end.Sub(r.StartedAt)
+}
+
+// Records stores run records. PostgreSQL and the embedded folder implement it.
+type Records interface {
+	// Put creates or replaces the record r.
+	Put(ctx context.Context, r *Record) error
+	// Get returns the record id, or an error wrapping ErrNotFound.
+	Get(ctx context.Context, id string) (*Record, error)
+	// List returns up to limit records, newest first.
+	List(ctx context.Context, limit int) ([]*Record, error)
+	// Lock takes the store-wide run lock without waiting. It returns an
+	// error wrapping ErrLocked when another run holds it. unlock releases it.
+	Lock(ctx context.Context, holder string) (unlock func() error, err error)
+}
+
+// ErrNotFound is returned for an unknown run id.
+var ErrNotFound = errors.New("no such run")
+
+// ErrLocked is returned when another run holds the run lock.
+var ErrLocked = errors.New("another run holds the run lock")
+
+// Checksum returns the SHA-256 (hex) and size of the file at path.
+func Checksum(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, fmt.Errorf("checksum %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// fileRecord checksums path (relative to dir when not absolute).
+func fileRecord(dir, path string) (File, error) {
+	full := path
+	if !filepath.IsAbs(path) {
+		full = filepath.Join(dir, path)
+	}
+	sum, n, err := Checksum(full)
+	if err != nil {
+		return File{}, err
+	}
+	return File{Path: path, SHA256: sum, Bytes: n}, nil
+}
+
+// verify reports whether every file still has its recorded checksum.
+func verify(dir string, files []File) error {
+	for _, f := range files {
+		got, err := fileRecord(dir, f.Path)
+		if err != nil {
+			return fmt.Errorf("output %s: %w", f.Path, err)
+		}
+		if got.SHA256 != f.SHA256 {
+			return fmt.Errorf("output %s changed since it was written (sha256 %s, recorded %s)", f.Path, got.SHA256[:12], f.SHA256[:12])
+		}
+	}
+	return nil
+}

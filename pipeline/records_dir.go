@@ -1,0 +1,151 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// DirRecords keeps run records in a folder: ROOT/ID/run.json, written
+// atomically, and the run lock as an flock on ROOT/run.lock. It is the
+// backend of the embedded store.
+type DirRecords struct {
+	Root string
+}
+
+var _ Records = (*DirRecords)(nil)
+
+// Put writes r to ROOT/ID/run.json through a temp file and a rename.
+func (d *DirRecords) Put(ctx context.Context, r *Record) error {
+	dir := filepath.Join(d.Root, r.ID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write run record: %w", err)
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode run record: %w", err)
+	}
+	return WriteFileAtomic(filepath.Join(dir, "run.json"), append(data, '\n'))
+}
+
+// Get reads ROOT/ID/run.json.
+func (d *DirRecords) Get(ctx context.Context, id string) (*Record, error) {
+	if id == "" || strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
+		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
+	}
+	data, err := os.ReadFile(filepath.Join(d.Root, id, "run.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("run %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read run record: %w", err)
+	}
+	var r Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("read run record %s: %w", id, err)
+	}
+	return &r, nil
+}
+
+// List returns up to limit records, newest first (run ids sort by time).
+func (d *DirRecords) List(ctx context.Context, limit int) ([]*Record, error) {
+	ents, err := os.ReadDir(d.Root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() {
+			if _, err := os.Stat(filepath.Join(d.Root, e.Name(), "run.json")); err == nil {
+				ids = append(ids, e.Name())
+			}
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(ids)))
+	if limit > 0 && len(ids) > limit {
+		ids = ids[:limit]
+	}
+	out := make([]*Record, 0, len(ids))
+	for _, id := range ids {
+		r, err := d.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Lock takes an exclusive, non-blocking flock on ROOT/run.lock. The lock
+// dies with the process, so a crashed run never leaves it stuck.
+func (d *DirRecords) Lock(ctx context.Context, holder string) (func() error, error) {
+	if err := os.MkdirAll(d.Root, 0o755); err != nil {
+		return nil, fmt.Errorf("run lock: %w", err)
+	}
+	path := filepath.Join(d.Root, "run.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("run lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		prev, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			who := strings.TrimSpace(string(prev))
+			if who == "" {
+				who = "unknown process"
+			}
+			return nil, fmt.Errorf("%w (%s; lock file %s)", ErrLocked, who, path)
+		}
+		return nil, fmt.Errorf("run lock %s: %w", path, err)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(holder+"\n"), 0)
+	return func() error {
+		_ = f.Truncate(0)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_UN); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}, nil
+}
+
+// WriteFileAtomic writes data to a temp file beside path, syncs it and
+// renames it over path, so readers see the old or the new file, never half.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}

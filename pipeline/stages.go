@@ -1,0 +1,325 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/faultline-dev/faultline/detector"
+	"github.com/faultline-dev/faultline/evaluation"
+	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/features/extract"
+	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/labeling"
+	"github.com/faultline-dev/faultline/models"
+	"github.com/faultline-dev/faultline/registry"
+)
+
+// Config is the "run" section of the configuration: what the nightly job
+// does beyond the stages' own settings.
+type Config struct {
+	// Promote moves the production alias to the new version when the
+	// promotion gate passes (default true). When false the version is only
+	// registered as candidate.
+	Promote bool `yaml:"promote"`
+	// ExportDir receives the production bundle after each run, as
+	// MODEL-production.tar.gz (default HOME/export).
+	ExportDir string `yaml:"export_dir"`
+	// Source is the label source of the model registered and promoted:
+	// "weak" (default) or "ensemble".
+	Source string `yaml:"source"`
+	// From and Until bound the deployments used, RFC 3339; empty: all.
+	From  string `yaml:"from"`
+	Until string `yaml:"until"`
+}
+
+// DefaultConfig returns the defaults documented on Config. ExportDir is
+// resolved against HOME by the caller.
+func DefaultConfig() Config {
+	return Config{Promote: true, Source: "weak"}
+}
+
+// Deps are what the default stages work with. Each stage's settings are the
+// decoded sections of the configuration file.
+type Deps struct {
+	History  history.Store
+	DSN      string // PostgreSQL DSN for SQL labeling functions; empty with the embedded store
+	Registry *registry.Registry
+
+	Run      Config
+	Features features.Config
+	Labeling labeling.Config
+	Train    models.Config
+	Evaluate evaluation.Config
+
+	// Range bounds the deployments extracted.
+	Range history.Range
+	// ConfigYAML is the resolved configuration, recorded in the report's lineage.
+	ConfigYAML  string
+	CodeVersion string
+	// By names who runs the pipeline, for the registry's records.
+	By string
+}
+
+// Stage names of the default pipeline, in order.
+const (
+	StageExtract       = "extract"
+	StageLabel         = "label"
+	StageTrainWeak     = "train-weak"
+	StageTrainEnsemble = "train-ensemble"
+	StageEvaluate      = "evaluate"
+	StageRegister      = "register"
+	StagePromote       = "promote"
+	StageExport        = "export"
+)
+
+// Notes keys that later stages and users read.
+const (
+	NoteModel    = "model"
+	NoteVersion  = "version"
+	NoteDecision = "decision"
+	NoteBundle   = "bundle"
+)
+
+// DefaultStages returns extract → label → train (weak and ensemble labels)
+// → evaluate → register → promote → export.
+func DefaultStages(d *Deps) []Stage {
+	return []Stage{
+		{Name: StageExtract, Run: d.extract},
+		{Name: StageLabel, Run: d.label},
+		{Name: StageTrainWeak, Run: d.train("weak")},
+		{Name: StageTrainEnsemble, Run: d.train("ensemble")},
+		{Name: StageEvaluate, Run: d.evaluate},
+		{Name: StageRegister, Run: d.register},
+		{Name: StagePromote, Run: d.promote},
+		{Name: StageExport, Run: d.export},
+	}
+}
+
+func (d *Deps) extract(ctx context.Context, rc *RunContext) (*Result, error) {
+	sum, err := extract.Run(ctx, d.History, rc.Dir, extract.Options{Range: d.Range, Config: d.Features, Progress: rc.Progress})
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Rows: map[string]int64{"deployments": sum.Deployments}}
+	res.Outputs = append(res.Outputs, sum.Files...)
+	for _, h := range sum.Horizons {
+		res.Rows[fmt.Sprintf("features_h%d", h.Horizon)] = h.Rows
+		res.Rows[fmt.Sprintf("skipped_h%d", h.Horizon)] = h.Skipped
+	}
+	res.Outputs = relativeTo(rc.Dir, withFile(res.Outputs, "extract.json"))
+	return res, nil
+}
+
+func (d *Deps) label(ctx context.Context, rc *RunContext) (*Result, error) {
+	lr, err := labeling.Run(ctx, d.Labeling, labeling.Input{History: d.History, Workdir: rc.Dir, DSN: d.DSN, Progress: rc.Progress})
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{
+		Outputs: []string{labeling.LabelsFile, labeling.ReportFile},
+		Rows:    map[string]int64{"labels": int64(len(lr.IDs))},
+		Metrics: map[string]float64{},
+	}
+	var pos, abstain int64
+	for _, l := range lr.Label {
+		switch l {
+		case 1:
+			pos++
+		case -1:
+			abstain++
+		}
+	}
+	res.Rows["labels_faulty"], res.Rows["labels_all_abstain"] = pos, abstain
+	if lr.Model != nil {
+		res.Metrics["class_balance"] = lr.Model.ClassBalance()
+	}
+	return res, nil
+}
+
+func (d *Deps) train(source string) func(ctx context.Context, rc *RunContext) (*Result, error) {
+	return func(ctx context.Context, rc *RunContext) (*Result, error) {
+		// The run's start time stands in for "now" so that a resumed run
+		// writes the same train.json as an uninterrupted one.
+		start := rc.Record.StartedAt
+		info, err := models.Run(ctx, d.Train, models.RunOptions{Workdir: rc.Dir, Labels: source, Progress: rc.Progress, Now: func() time.Time { return start }})
+		if err != nil {
+			return nil, err
+		}
+		res := &Result{Rows: map[string]int64{}, Metrics: map[string]float64{}}
+		res.Outputs = append(res.Outputs, "split.parquet")
+		dir := models.ModelDir(rc.Dir, source)
+		res.Outputs = append(res.Outputs, filepath.Join(dir, "train.json"))
+		for _, h := range info.Horizons {
+			res.Outputs = append(res.Outputs, filepath.Join(dir, models.ModelFile(h.Horizon)))
+			for split, n := range h.Rows {
+				res.Rows[fmt.Sprintf("%s_h%d", split, h.Horizon)] = int64(n)
+			}
+			putFinite(res.Metrics, fmt.Sprintf("%s_h%d_valid_auc", source, h.Horizon), float64(h.ValidAUC))
+			putFinite(res.Metrics, fmt.Sprintf("%s_h%d_threshold", source, h.Horizon), h.Threshold.Threshold)
+		}
+		res.Outputs = relativeTo(rc.Dir, res.Outputs)
+		return res, nil
+	}
+}
+
+func (d *Deps) evaluate(ctx context.Context, rc *RunContext) (*Result, error) {
+	rep, err := evaluation.Run(ctx, evaluation.Options{
+		Workdir:     rc.Dir,
+		Config:      d.Evaluate,
+		History:     d.History,
+		Truth:       d.History,
+		Production:  ProductionLoader(d.Registry, d.Run.Source),
+		StoreName:   d.History.Describe(),
+		CodeVersion: d.CodeVersion,
+		ConfigYAML:  d.ConfigYAML,
+		Now:         rc.Record.StartedAt,
+		Progress:    rc.Progress,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out, err := rep.Write(filepath.Join(rc.Dir, "evaluation"))
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Metrics: headlineMetrics(rep), Notes: map[string]string{"reference": rep.Headline}}
+	for k, p := range out {
+		res.Outputs = append(res.Outputs, p)
+		res.Notes["file_"+k] = p
+	}
+	sort.Strings(res.Outputs)
+	res.Outputs = relativeTo(rc.Dir, res.Outputs)
+	return res, nil
+}
+
+func (d *Deps) register(ctx context.Context, rc *RunContext) (*Result, error) {
+	schema, err := detector.SchemaWithConfig(d.Features)
+	if err != nil {
+		return nil, err
+	}
+	v, err := d.Registry.RegisterFromDir(ctx, rc.Dir, registry.DirOptions{
+		Source: d.Run.Source, Schema: schema, RunID: rc.ID, CodeVersion: d.CodeVersion, By: d.By, Alias: "candidate",
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Notes: map[string]string{NoteModel: v.Name, NoteVersion: strconv.Itoa(v.Version)}}, nil
+}
+
+func (d *Deps) promote(ctx context.Context, rc *RunContext) (*Result, error) {
+	reg := rc.Record.Stage(StageRegister)
+	if reg == nil || reg.Notes[NoteVersion] == "" {
+		return nil, errors.New("no registered version to promote")
+	}
+	if !d.Run.Promote {
+		return &Result{Skipped: true, Notes: map[string]string{NoteDecision: "promotion disabled (run.promote: false)"}}, nil
+	}
+	name := reg.Notes[NoteModel]
+	version, err := strconv.Atoi(reg.Notes[NoteVersion])
+	if err != nil {
+		return nil, fmt.Errorf("registered version %q: %w", reg.Notes[NoteVersion], err)
+	}
+	mv, err := d.Registry.Promote(ctx, name, version, "production", registry.PromoteOptions{By: d.By, Reason: "nightly run " + rc.ID})
+	var gate *registry.GateError
+	if errors.As(err, &gate) {
+		// A refusal is the gate doing its job, not a failed run.
+		return &Result{Skipped: true, Notes: map[string]string{NoteDecision: gate.Error()}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Notes: map[string]string{NoteDecision: fmt.Sprintf("promoted %s@%d to production", name, version), "move": strconv.FormatInt(mv.Seq, 10)}}, nil
+}
+
+func (d *Deps) export(ctx context.Context, rc *RunContext) (*Result, error) {
+	name := d.Registry.Config().Model
+	if reg := rc.Record.Stage(StageRegister); reg != nil && reg.Notes[NoteModel] != "" {
+		name = reg.Notes[NoteModel]
+	}
+	ref := registry.Ref{Name: name, Alias: "production"}
+	if _, err := d.Registry.Resolve(ctx, ref); errors.Is(err, registry.ErrNotFound) {
+		return &Result{Skipped: true, Notes: map[string]string{NoteBundle: "no production model yet"}}, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(d.Run.ExportDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create export folder: %w", err)
+	}
+	dst := filepath.Join(d.Run.ExportDir, name+"-production.tar.gz")
+	f, err := os.CreateTemp(d.Run.ExportDir, "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("export bundle: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	m, err := d.Registry.Export(ctx, ref, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("export bundle: %w", err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return nil, fmt.Errorf("export bundle: %w", err)
+	}
+	return &Result{Inputs: []string{dst}, Notes: map[string]string{NoteBundle: dst, NoteVersion: strconv.Itoa(m.Version)}}, nil
+}
+
+// withFile appends name when absent.
+func withFile(paths []string, name string) []string {
+	for _, p := range paths {
+		if filepath.Base(p) == name {
+			return paths
+		}
+	}
+	return append(paths, name)
+}
+
+// relativeTo makes paths under dir relative to it.
+func relativeTo(dir string, paths []string) []string {
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if filepath.IsAbs(p) {
+			if r, err := filepath.Rel(dir, p); err == nil && !filepath.IsAbs(r) && r != ".." && !startsWithDotDot(r) {
+				p = r
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func startsWithDotDot(p string) bool {
+	return len(p) >= 3 && p[:3] == ".."+string(filepath.Separator)
+}
+
+func putFinite(m map[string]float64, k string, v float64) {
+	if !math.IsNaN(v) && !math.IsInf(v, 0) {
+		m[k] = v
+	}
+}
+
+// headlineMetrics picks, for each contender, the sequential policy's
+// precision, recall and time-to-detection ratio against the headline
+// reference (and against the simulator's truth when there is one).
+func headlineMetrics(rep *evaluation.Report) map[string]float64 {
+	m := map[string]float64{}
+	for _, r := range rep.Results {
+		if r.Scope != "policy" || (r.Reference != rep.Headline && r.Reference != "truth") {
+			continue
+		}
+		p := r.Contender + "_" + r.Reference + "_"
+		putFinite(m, p+"precision", r.Precision.Value)
+		putFinite(m, p+"recall", r.Recall.Value)
+		putFinite(m, p+"false_alarm_rate", r.FalseAlarmRate.Value)
+		putFinite(m, p+"ttd_ratio", float64(r.TTDRatio))
+	}
+	return m
+}

@@ -1,0 +1,106 @@
+package lgbtext_test
+
+import (
+	"bufio"
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/dmitryikh/leaves"
+
+	"github.com/faultline-dev/faultline/registry/lgbtext"
+	"github.com/faultline-dev/faultline/registry/registrytest"
+)
+
+// Attribution adds up to leaves' raw score on random models, with node
+// values from internal_value and computed from leaf weights.
+func TestContributionsSumToRawScore(t *testing.T) {
+	names := []string{"a", "b", "c", "d", "e"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, internal := range []bool{true, false} {
+		for seed := uint64(0); seed < 5; seed++ {
+			text := registrytest.ModelText(seed, names, 20, 10, internal)
+			ens, err := leaves.LGEnsembleFromReader(bufio.NewReader(bytes.NewReader(text)), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := lgbtext.Parse(text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Trees) != ens.NEstimators() || m.MaxFeatureIdx != 4 || strings.Join(m.FeatureNames, ",") != "a,b,c,d,e" {
+				t.Fatalf("header %+v", m)
+			}
+			leafEns := ens.EnsembleWithLeafPredictions()
+			for i := 0; i < 200; i++ {
+				row := make([]float64, len(names))
+				for j := range row {
+					row[j] = rng.NormFloat64() * 6
+					if rng.IntN(5) == 0 {
+						row[j] = math.NaN()
+					}
+				}
+				var raw [1]float64
+				if err := ens.Predict(row, 0, raw[:]); err != nil {
+					t.Fatal(err)
+				}
+				lf := make([]float64, ens.NEstimators())
+				if err := leafEns.Predict(row, 0, lf); err != nil {
+					t.Fatal(err)
+				}
+				li := make([]int, len(lf))
+				for k, x := range lf {
+					li[k] = int(x)
+				}
+				c := make([]float64, len(names))
+				bias, err := m.Contributions(li, c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sum := bias
+				for _, x := range c {
+					sum += x
+				}
+				if math.Abs(sum-raw[0]) > 1e-9 {
+					t.Fatalf("internal=%v seed %d row %d: bias+contributions %v, raw %v", internal, seed, i, sum, raw[0])
+				}
+			}
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	good := string(registrytest.ModelText(1, []string{"a", "b"}, 5, 6, true))
+	if !strings.Contains(good, "split_feature=") {
+		t.Fatal("test model has no split")
+	}
+	cases := map[string]string{
+		"empty":         "",
+		"no version":    strings.Replace(good, "version=v3\n", "", 1),
+		"bad version":   strings.Replace(good, "version=v3", "version=v9", 1),
+		"feature range": strings.Replace(good, "max_feature_idx=1", "max_feature_idx=0", 1),
+		"leaf count":    strings.Replace(good, "num_leaves=", "num_leaves=1", 1),
+	}
+	for name, text := range cases {
+		if _, err := lgbtext.Parse([]byte(text)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(registrytest.ModelText(1, []string{"a", "b"}, 2, 4, true))
+	f.Add(registrytest.ModelText(2, []string{"a"}, 1, 1, false))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := lgbtext.Parse(data)
+		if err != nil {
+			return
+		}
+		// Any accepted model attributes its first leaves without panicking.
+		leaves := make([]int, len(m.Trees))
+		c := make([]float64, m.MaxFeatureIdx+1)
+		m.Contributions(leaves, c)
+	})
+}
