@@ -163,11 +163,11 @@ func ComputeInto(v []float64, w *Window, cfg *Config) {
 	// Otherwise the change point decides.
 	switch {
 	case overlapOK && pPrev < cfg.Temporal.Alpha && v[VsPrevRatio] >= cfg.Impact.MinRatio:
-		v[TemporalPass] = 1
+		v[TemporalPass], v[TemporalByChangePoint] = 1, 0
 	case overlapOK && pPrev >= noEvidenceP:
-		v[TemporalPass] = 0
+		v[TemporalPass], v[TemporalByChangePoint] = 0, 0
 	case Rb+Rs > 0:
-		v[TemporalPass] = b2f(cpOK)
+		v[TemporalPass], v[TemporalByChangePoint] = b2f(cpOK), 1
 	}
 
 	// Persistence.
@@ -254,16 +254,7 @@ func ComputeInto(v []float64, w *Window, cfg *Config) {
 	// Unanimous ensemble.
 	inconc := Rn < cfg.MinRequests || Rb < cfg.MinBaselineRequests
 	v[Inconclusive] = b2f(inconc)
-	passed := 0.0
-	for _, k := range []int{ImpactPass, TemporalPass, PersistencePass} {
-		if v[k] == 1 {
-			passed++
-		}
-	}
-	v[ChecksPassed] = passed
-	if !inconc {
-		v[EnsembleFaulty] = b2f(passed == 3)
-	}
+	vote(v)
 
 	// New error signatures.
 	var nsErr float64
@@ -331,14 +322,12 @@ func ComputeInto(v []float64, w *Window, cfg *Config) {
 	v[LatencyPass] = b2f(v[P95Ratio] >= cfg.Latency.MinRatio && v[P95Z] >= cfg.Latency.MinZ)
 
 	// Traffic.
+	const minTrafficRatio = 1e-4
 	if Rb > 0 {
 		tr := (Rs / float64(H)) / (Rb / float64(B)) / tf
 		v[TrafficRatio] = tr
-		if tr > 0 {
-			v[TrafficLogRatio] = math.Log(tr)
-		} else {
-			v[TrafficLogRatio] = math.Inf(-1)
-		}
+		// Floored so that a version that served nothing yet stays finite.
+		v[TrafficLogRatio] = math.Log(math.Max(tr, minTrafficRatio))
 		v[TrafficChangePass] = b2f(tr >= cfg.Traffic.Ratio || tr <= 1/cfg.Traffic.Ratio)
 	}
 
@@ -369,9 +358,25 @@ func FillFleet(v []float64, start int64, h int, f *Fleet, cfg *Config) {
 	fillFleet(v, counts, total, B, h, cfg)
 }
 
+// vote sets checks_passed and the unanimous ensemble from the three pass
+// columns and inconclusive.
+func vote(v []float64) {
+	passed := 0.0
+	for _, k := range []int{ImpactPass, TemporalPass, PersistencePass} {
+		if v[k] == 1 {
+			passed++
+		}
+	}
+	v[ChecksPassed] = passed
+	v[EnsembleFaulty] = math.NaN()
+	if v[Inconclusive] != 1 {
+		v[EnsembleFaulty] = b2f(passed == 3)
+	}
+}
+
 func fillFleet(v []float64, counts []float64, total, B, H int, cfg *Config) {
 	v[FleetServices] = float64(total)
-	for _, k := range []int{FleetElevatedFrac, FleetElevatedMaxFrac, FleetElevatedBaseFrac, FleetOutage, FleetAdjustedLogRatio} {
+	for _, k := range []int{FleetElevatedFrac, FleetElevatedMaxFrac, FleetElevatedBaseFrac, FleetOutage, FleetAdjustedLogRatio, FleetElevatedAtCP} {
 		v[k] = math.NaN()
 	}
 	if total <= 0 {
@@ -403,6 +408,17 @@ func fillFleet(v []float64, counts []float64, total, B, H int, cfg *Config) {
 	if !math.IsNaN(post) {
 		v[FleetOutage] = b2f(post >= cfg.Fleet.OutageShare)
 		v[FleetAdjustedLogRatio] = v[ImpactLogRatio] * (1 - post)
+	}
+	// A change point that came with other services' elevation is the
+	// fleet's, not the deploy's: the temporal check then fails.
+	if cp := v[CPOffset]; !math.IsNaN(cp) {
+		c := B + int(cp)
+		_, atCP := meanFrac(max(0, c-2), min(B+H, c+3))
+		v[FleetElevatedAtCP] = atCP
+		if v[TemporalByChangePoint] == 1 && v[TemporalPass] == 1 && atCP >= cfg.Fleet.ChangePointShare {
+			v[TemporalPass] = 0
+			vote(v)
+		}
 	}
 }
 

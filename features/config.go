@@ -135,6 +135,10 @@ type FleetConfig struct {
 	// OutageShare is the mean share of other services elevated during the
 	// window above which fleet_outage is 1 (default 0.3).
 	OutageShare float64 `yaml:"outage_share"`
+	// ChangePointShare: when the temporal check rests on the change point
+	// and at least this share of the other services was elevated within 2
+	// minutes of it, the check fails (default 0.05).
+	ChangePointShare float64 `yaml:"change_point_share"`
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -154,7 +158,7 @@ func DefaultConfig() Config {
 		Signatures:               SignatureConfig{MinErrors: 5},
 		Latency:                  LatencyConfig{MinRatio: 1.3, MinZ: 3},
 		Traffic:                  TrafficConfig{Ratio: 2},
-		Fleet:                    FleetConfig{ElevatedRatio: 2, ElevatedAlpha: 0.001, OutageShare: 0.3},
+		Fleet:                    FleetConfig{ElevatedRatio: 2, ElevatedAlpha: 0.001, OutageShare: 0.3, ChangePointShare: 0.05},
 		BlockDays:                28,
 	}
 }
@@ -200,6 +204,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("features: persistence.buckets must be ≥ 1 and min_fraction in (0, 1]")
 	case c.Temporal.MinutesBefore < 0 || c.Temporal.MinutesAfter < 0:
 		return fmt.Errorf("features: temporal.minutes_before/after must be ≥ 0")
+	case c.Fleet.OutageShare <= 0 || c.Fleet.ChangePointShare <= 0:
+		return fmt.Errorf("features: fleet.outage_share and fleet.change_point_share must be > 0")
 	case c.BlockDays < 1:
 		return fmt.Errorf("features: block_days must be ≥ 1")
 	}

@@ -202,6 +202,16 @@ func TestChecksOnHandMadeSeries(t *testing.T) {
 				return 0
 			}, seed: 9}, 60,
 			want{TemporalPass: 0, EnsembleFaulty: 0, FleetOutage: 1}},
+		{"fleet outage after the rollout (change point)", scenario{rpm: 1000, rate: 0.01, rolloutMin: 0, allMult: step(20, 5),
+			fleetOthers: func(k int) int32 {
+				if k >= 20 {
+					return 8
+				}
+				return 0
+			}, seed: 15}, 60,
+			want{TemporalByChangePoint: 1, TemporalPass: 0, EnsembleFaulty: 0, FleetElevatedAtCP: 0.4}},
+		{"same outage, fleet unseen", scenario{rpm: 1000, rate: 0.01, rolloutMin: 0, allMult: step(20, 5), seed: 15}, 60,
+			want{TemporalByChangePoint: 1, TemporalPass: 1, CPOffset: 20, FleetElevatedAtCP: 0, EnsembleFaulty: 1}},
 		{"new signature", scenario{rpm: 1000, rate: 0.01, rolloutMin: 10, newSig: func(k int) int64 { return 3 }, seed: 10}, 20,
 			want{NewSigPass: 1, NewSigFingerprints: 1, NewSigPersist: 1, KnownFingerprints: 1}},
 		{"step rolled back at 25 min", scenario{rpm: 1000, rate: 0.01, rolloutMin: 10, newMult: step(0, 5), rollbackAt: 25, seed: 13}, 60,

@@ -8,7 +8,7 @@ import (
 
 // SchemaVersion names the feature list below. Change it whenever a feature
 // is added, removed, reordered or redefined.
-const SchemaVersion = "fl-features-v1"
+const SchemaVersion = "fl-features-v2"
 
 // Feature describes one column of the feature vector.
 type Feature struct {
@@ -56,6 +56,7 @@ const (
 	OverlapMinutes
 	VsPrevRatio
 	VsPrevNegLog10P
+	TemporalByChangePoint
 	TemporalPass
 
 	ElevatedMinutesFrac
@@ -101,6 +102,7 @@ const (
 	FleetElevatedBaseFrac
 	FleetOutage
 	FleetAdjustedLogRatio
+	FleetElevatedAtCP
 	ServiceElevatedFrac
 
 	// NumFeatures is the length of a feature vector.
@@ -138,13 +140,14 @@ var schemaList = [NumFeatures]Feature{
 	ImpactNegLog10P: {"impact_neglog10_p", "-log10 p", "conditional binomial test of new-version errors against baseline errors (exposures scaled by the seasonal factor); capped at 50"},
 	ImpactPass:      {"impact_pass", "1/0/NaN", "1 when p < impact.alpha, impact_ratio ≥ impact.min_ratio and impact_excess ≥ impact.min_excess; NaN when the new version or the baseline served no requests"},
 
-	CPOffset:        {"cp_offset_min", "minutes", "offset from the start minute of the best upward change point of the service's error rate over baseline+window; NaN when none"},
-	CPLLR:           {"cp_llr", "log-likelihood ratio", "binomial log-likelihood ratio of that change point (0 when none)"},
-	CPRatio:         {"cp_ratio", "ratio", "shrunk error-rate ratio after / before the change point"},
-	OverlapMinutes:  {"overlap_minutes", "minutes", "window minutes in which both the new and the previous version served requests"},
-	VsPrevRatio:     {"vs_prev_ratio", "ratio", "shrunk error-rate ratio of new to previous version over the overlap minutes from the new version's first elevated minute on (all overlap minutes when none); NaN without such overlap"},
-	VsPrevNegLog10P: {"vs_prev_neglog10_p", "-log10 p", "conditional binomial test new > previous over the overlap minutes; NaN without overlap"},
-	TemporalPass:    {"temporal_pass", "1/0/NaN", "with enough overlap traffic, new significantly worse than previous in the same minutes passes and no sign of it (p ≥ 0.2) fails; otherwise an upward change point within [-minutes_before, +minutes_after] of the start passes; NaN when nothing can be judged"},
+	CPOffset:              {"cp_offset_min", "minutes", "offset from the start minute of the best upward change point of the service's error rate over baseline+window; NaN when none"},
+	CPLLR:                 {"cp_llr", "log-likelihood ratio", "binomial log-likelihood ratio of that change point (0 when none)"},
+	CPRatio:               {"cp_ratio", "ratio", "shrunk error-rate ratio after / before the change point"},
+	OverlapMinutes:        {"overlap_minutes", "minutes", "window minutes in which both the new and the previous version served requests"},
+	VsPrevRatio:           {"vs_prev_ratio", "ratio", "shrunk error-rate ratio of new to previous version over the overlap minutes from the new version's first elevated minute on (all overlap minutes when none); NaN without such overlap"},
+	VsPrevNegLog10P:       {"vs_prev_neglog10_p", "-log10 p", "conditional binomial test new > previous over the overlap minutes; NaN without overlap"},
+	TemporalByChangePoint: {"temporal_by_change_point", "1/0/NaN", "1 when the change point decided the temporal check, 0 when the same-minute comparison did, NaN when neither could"},
+	TemporalPass:          {"temporal_pass", "1/0/NaN", "with enough overlap traffic, new significantly worse than previous in the same minutes passes and no sign of it (p ≥ 0.2) fails; otherwise an upward change point within [-minutes_before, +minutes_after] of the start passes, unless fleet_elevated_at_cp ≥ fleet.change_point_share (the change came with a fleet-wide event); NaN when nothing can be judged"},
 
 	ElevatedMinutesFrac: {"elevated_minutes_frac", "share 0-1", "share of window minutes where the new version is elevated (Poisson p < persistence.alpha and shrunk ratio ≥ impact.min_ratio)"},
 	ElevatedMaxRun:      {"elevated_max_run", "minutes", "longest run of consecutive elevated minutes"},
@@ -174,7 +177,7 @@ var schemaList = [NumFeatures]Feature{
 	LatencyPass:    {"latency_pass", "0/1", "1 when p95_ratio ≥ latency.min_ratio and p95_z ≥ latency.min_z"},
 
 	TrafficRatio:      {"traffic_ratio", "ratio", "service requests per minute in the window / baseline, divided by the seasonal traffic factor when known"},
-	TrafficLogRatio:   {"traffic_log_ratio", "ln ratio", "natural log of traffic_ratio"},
+	TrafficLogRatio:   {"traffic_log_ratio", "ln ratio", "natural log of traffic_ratio, floored at ln(1e-4) so that no traffic stays finite"},
 	TrafficChangePass: {"traffic_change_pass", "0/1", "1 when traffic_ratio ≥ traffic.ratio or ≤ 1/traffic.ratio"},
 
 	SeasonalDaysUsed:      {"seasonal_days_used", "days", "previous days with traffic at the same time of day"},
@@ -189,6 +192,7 @@ var schemaList = [NumFeatures]Feature{
 	FleetElevatedBaseFrac: {"fleet_elevated_base_frac", "share 0-1", "mean share of other services elevated over the baseline"},
 	FleetOutage:           {"fleet_outage", "0/1", "1 when fleet_elevated_frac ≥ fleet.outage_share"},
 	FleetAdjustedLogRatio: {"fleet_adjusted_log_ratio", "ln ratio", "impact_log_ratio × (1 - fleet_elevated_frac): impact discounted by a fleet-wide problem"},
+	FleetElevatedAtCP:     {"fleet_elevated_at_cp", "share 0-1", "largest share of other services elevated within 2 minutes of the change point (window minutes only); NaN without change point or fleet data"},
 	ServiceElevatedFrac:   {"service_elevated_frac", "share 0-1", "share of window minutes in which the whole service is elevated by the fleet definition (same rule the fleet counts use)"},
 }
 
