@@ -16,9 +16,7 @@ import (
 
 // reviewQueue plays the reviewer: it reads the queue, labels the first
 // `judge` rows (faulty, then healthy, alternately), blanks or keeps the
-// rest, and writes annotations.csv — plus header-only deployments.csv and
-// metrics.csv, which the importer requires in every folder — into a new
-// folder that it returns.
+// rest, and writes annotations.csv alone into a new folder that it returns.
 func reviewQueue(t *testing.T, queue string, judge int, keepUnjudged bool) (string, map[string]string) {
 	t.Helper()
 	f, err := os.Open(queue)
@@ -56,8 +54,6 @@ func reviewQueue(t *testing.T, queue string, judge int, keepUnjudged bool) (stri
 		t.Fatal(err)
 	}
 	af.Close()
-	mustWrite(t, filepath.Join(dir, "deployments.csv"), "deployment_id,service,environment,version,started_at\n")
-	mustWrite(t, filepath.Join(dir, "metrics.csv"), "service,environment,version,minute,requests,errors\n")
 	return dir, want
 }
 
@@ -102,7 +98,7 @@ func TestQueueImportsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = importer.Import(ctx, bad, tx, importer.Options{IgnoreUnknownColumns: true})
+	_, err = importer.Import(ctx, bad, tx, importer.Options{IgnoreUnknownColumns: true, HistoryExists: true})
 	var ve *importer.ValidationError
 	if !errors.As(err, &ve) || !strings.Contains(err.Error(), "annotations.csv:4: label") {
 		t.Fatalf("import with an empty label: %v; want a validation error at annotations.csv:4: label", err)
@@ -117,7 +113,7 @@ func TestQueueImportsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := importer.Import(ctx, good, tx, importer.Options{IgnoreUnknownColumns: true})
+	sum, err := importer.Import(ctx, good, tx, importer.Options{IgnoreUnknownColumns: true, HistoryExists: true})
 	if err != nil {
 		t.Fatalf("import reviewed queue: %v", err)
 	}

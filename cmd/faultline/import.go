@@ -22,9 +22,11 @@ func init() {
 		summary: "load a folder of history files (CSV or Parquet) into the history store",
 		usage:   "--from DIR",
 		help: `Loads DIR/services, deployments, metrics, error_signatures, incidents and
-annotations (each NAME.csv or NAME.parquet; deployments and metrics required)
-into the history store: PostgreSQL with --db, otherwise the embedded store in
---home. The format is in docs/history-import.md.
+annotations (each NAME.csv or NAME.parquet). deployments and metrics are required
+while the store is empty; later imports may carry only some tables, e.g. the
+reviewed annotation queue of 'faultline evaluate --queue' (as annotations.csv).
+Rows go into the history store: PostgreSQL with --db, otherwise the embedded
+store in --home. The format is in docs/history-import.md.
 
 The import is all-or-nothing: every row is validated, bad rows are reported
 as FILE:LINE: column: reason (up to --max-errors), and then nothing is
@@ -50,12 +52,17 @@ scripts). Exit status 1 when the files are rejected.`,
 			if maxErrors < 1 {
 				return usageError("--max-errors must be at least 1")
 			}
-			if _, err := importer.Files(from); err != nil {
-				return usageError("%v", err)
-			}
 			store, err := e.openStore(ctx)
 			if err != nil {
 				return err
+			}
+			streams, err := store.Streams(ctx)
+			if err != nil {
+				return err
+			}
+			historyExists := len(streams) > 0
+			if _, err := importer.FindFiles(from, !historyExists); err != nil {
+				return usageError("%v", err)
 			}
 			start := time.Now()
 			tx, err := store.BeginImport(ctx)
@@ -66,6 +73,7 @@ scripts). Exit status 1 when the files are rejected.`,
 				MaxErrors:            maxErrors,
 				IgnoreUnknownColumns: ignoreCols,
 				Progress:             e.progress(),
+				HistoryExists:        historyExists,
 			})
 			elapsed := time.Since(start)
 			var ve *importer.ValidationError

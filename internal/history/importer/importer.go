@@ -42,6 +42,11 @@ type Options struct {
 	// Progress receives progress per file (bytes for CSV, rows for
 	// Parquet). Default none.
 	Progress progress.Func
+	// HistoryExists says the store already holds a history, so that
+	// deployments and metrics files may be absent: an import of only
+	// annotations (the reviewed annotation queue) or incidents. Default
+	// false: both are required.
+	HistoryExists bool
 }
 
 func (o Options) withDefaults() Options {
@@ -116,6 +121,12 @@ var requiredTables = map[string]bool{"deployments": true, "metrics": true}
 // NAME.csv and NAME.parquet per table; deployments and metrics required.
 // Other files are ignored.
 func Files(dir string) (map[string]string, error) {
+	return FindFiles(dir, true)
+}
+
+// FindFiles is Files; with requireHistory false, deployments and metrics may
+// be absent, but at least one table must be present.
+func FindFiles(dir string, requireHistory bool) (map[string]string, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("import folder: %w", err)
@@ -137,9 +148,12 @@ func Files(dir string) (map[string]string, error) {
 			return nil, fmt.Errorf("import folder %s: both %s.csv and %s.parquet: give one", dir, t, t)
 		case len(found) == 1:
 			out[t] = found[0]
-		case requiredTables[t]:
+		case requiredTables[t] && requireHistory:
 			return nil, fmt.Errorf("import folder %s: %s.csv (or %s.parquet) is required", dir, t, t)
 		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("import folder %s: no import files (want NAME.csv or NAME.parquet for %s)", dir, strings.Join(tableOrder, ", "))
 	}
 	return out, nil
 }
@@ -178,7 +192,7 @@ func Import(ctx context.Context, dir string, tx history.ImportTx, opts Options) 
 }
 
 func doImport(ctx context.Context, dir string, tx history.ImportTx, opts Options) (history.ImportSummary, error) {
-	files, err := Files(dir)
+	files, err := FindFiles(dir, !opts.HistoryExists)
 	if err != nil {
 		return history.ImportSummary{}, err
 	}

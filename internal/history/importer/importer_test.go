@@ -427,3 +427,40 @@ func TestFilesDiscovery(t *testing.T) {
 		t.Error("missing folder accepted")
 	}
 }
+
+func TestHeaderOnlyAndEmptyFiles(t *testing.T) {
+	s := newStore(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"deployments.csv": "\ufeffdeployment_id,service,environment,version,started_at\r\n",
+		"metrics.csv":     "service,environment,version,minute,requests,errors",
+	})
+	sum, err := importDir(t, s, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum != (history.ImportSummary{}) {
+		t.Errorf("header-only import wrote %+v", sum)
+	}
+	writeFiles(t, dir, map[string]string{"metrics.csv": ""})
+	_, err = importDir(t, s, dir, Options{})
+	if err == nil || err.Error() != "metrics.csv: empty file: a header row is required" {
+		t.Errorf("empty file: %v", err)
+	}
+}
+
+func TestFindFilesPartial(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"annotations.csv": "deployment_id,label\nd1,faulty\n"})
+	if _, err := FindFiles(dir, true); err == nil || !strings.Contains(err.Error(), "deployments.csv (or deployments.parquet) is required") {
+		t.Errorf("empty store, annotations only: err = %v", err)
+	}
+	got, err := FindFiles(dir, false)
+	if err != nil || len(got) != 1 || got["annotations"] == "" {
+		t.Errorf("history exists, annotations only: %v, %v", got, err)
+	}
+	empty := t.TempDir()
+	if _, err := FindFiles(empty, false); err == nil || !strings.Contains(err.Error(), "no import files") {
+		t.Errorf("empty folder: err = %v", err)
+	}
+}
