@@ -219,7 +219,7 @@ table.dis{font-size:12px}table.dis td,table.dis th{padding:4px 6px}
 <tbody>{{range .R.Contenders}}<tr><td>{{.Name}}</td><td><code>{{.Source}}</code></td><td><code>{{.Version}}</code></td><td>{{range $h, $t := .Thresholds}}{{$h}}: {{$t}} {{end}}</td></tr>
 {{end}}</tbody>
 </table>
-<p class="muted">Workdir <code>{{.R.Lineage.Workdir}}</code>{{if .R.Lineage.Store}} · store <code>{{.R.Lineage.Store}}</code>{{end}}{{if .R.Lineage.CodeVersion}} · faultline {{.R.Lineage.CodeVersion}}{{end}}</p>
+<p class="muted">Inputs are the files of the run folder below{{if .R.Lineage.Store}} · store <code>{{.R.Lineage.Store}}</code>{{end}}{{if .R.Lineage.CodeVersion}} · faultline {{.R.Lineage.CodeVersion}}{{end}}</p>
 {{if .R.Lineage.Config}}<h3>Configuration</h3><pre>{{.R.Lineage.Config}}</pre>{{end}}
 </main>
 </body>

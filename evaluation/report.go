@@ -68,7 +68,9 @@ type QueueInfo struct {
 
 // Lineage says what the evaluation read.
 type Lineage struct {
-	Workdir     string         `json:"workdir"`
+	// Workdir is the folder read. It is left out of the written files so
+	// that the same inputs give byte-identical outputs in any folder.
+	Workdir     string         `json:"-"`
 	Inputs      []InputFile    `json:"inputs"`
 	Models      []ModelLineage `json:"models"`
 	Store       string         `json:"store,omitempty"`

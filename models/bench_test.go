@@ -57,6 +57,8 @@ func benchParams(threads int) Params {
 	p.Lambda = 1
 	p.MaxBins = 255
 	p.EarlyStoppingRounds = 0
+	p.Subsample = 1
+	p.ColsampleByTree = 1
 	p.Threads = threads
 	return p
 }
@@ -96,35 +98,34 @@ func BenchmarkGBDTvsXGBoost(b *testing.B) {
 
 func benchCompare(b *testing.B, bf *benchFiles, p Params) {
 	b.ReportAllocs()
-	var ours, ref float64
-	var aucOurs, aucRef float64
+	var ours, oursCPU, aucOurs float64
+	var ref *xgbref.Result
 	for i := 0; i < b.N; i++ {
-		t0 := time.Now()
+		t0, c0 := time.Now(), xgbref.CPUTime()
 		m, _, err := Train(context.Background(), p, featureNames(len(bf.train.Cols)), bf.train, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		ours = time.Since(t0).Seconds()
+		ours, oursCPU = time.Since(t0).Seconds(), xgbref.CPUTime()-c0
 		b.StopTimer()
 		pred, err := m.PredictCols(bf.test.Cols)
 		if err != nil {
 			b.Fatal(err)
 		}
 		aucOurs = AUC(pred, bf.test.Y)
-		xpred, secs, err := bf.job.Train(XGBoostParams(p), p.NumTrees)
-		if err != nil {
+		if ref, err = bf.job.Train(XGBoostParams(p), p.NumTrees); err != nil {
 			b.Fatal(err)
 		}
-		ref = secs
-		aucRef = AUC(xpred, bf.test.Y)
 		b.StartTimer()
 	}
+	aucRef := AUC(ref.Pred, bf.test.Y)
 	b.ReportMetric(aucOurs, "auc_ours")
 	b.ReportMetric(aucRef, "auc_xgb")
 	b.ReportMetric(aucOurs-aucRef, "auc_diff")
 	b.ReportMetric(ours, "s_ours")
-	b.ReportMetric(ref, "s_xgb")
-	b.ReportMetric(ours/ref, "x_vs_ref")
-	b.Logf("threads=%d: ours %.2fs AUC %.5f; xgboost %.2fs AUC %.5f; time ratio %.3f, AUC diff %+.5f",
-		p.Threads, ours, aucOurs, ref, aucRef, ours/ref, aucOurs-aucRef)
+	b.ReportMetric(ref.Seconds, "s_xgb")
+	b.ReportMetric(ours/ref.Seconds, "x_vs_ref")
+	b.ReportMetric(oursCPU/ref.CPUSeconds, "cpu_x_vs_ref")
+	b.Logf("threads=%d: ours %.2fs (cpu %.2fs) AUC %.5f; xgboost %.2fs (cpu %.2fs) AUC %.5f; time ratio %.3f (cpu %.3f), AUC diff %+.5f",
+		p.Threads, ours, oursCPU, aucOurs, ref.Seconds, ref.CPUSeconds, aucRef, ours/ref.Seconds, oursCPU/ref.CPUSeconds, aucOurs-aucRef)
 }

@@ -15,11 +15,11 @@ import (
 // Params are the gradient-boosting settings. The zero value is not useful:
 // start from DefaultParams. YAML keys are those of the "train" config section.
 type Params struct {
-	// NumTrees is the maximum number of boosting rounds (default 300).
+	// NumTrees is the maximum number of boosting rounds (default 500).
 	NumTrees int `yaml:"num_trees" json:"num_trees"`
 	// LearningRate is the shrinkage applied to every tree (default 0.05).
 	LearningRate float64 `yaml:"learning_rate" json:"learning_rate"`
-	// MaxLeaves bounds the leaves of a tree grown leaf-wise (default 31).
+	// MaxLeaves bounds the leaves of a tree grown leaf-wise (default 15).
 	MaxLeaves int `yaml:"max_leaves" json:"max_leaves"`
 	// MaxDepth bounds the depth of a tree; 0 means unlimited (default 0).
 	MaxDepth int `yaml:"max_depth" json:"max_depth"`
@@ -27,20 +27,20 @@ type Params struct {
 	MinDataInLeaf int `yaml:"min_data_in_leaf" json:"min_data_in_leaf"`
 	// MinSumHessian is the minimum sum of hessians (weights × p(1−p)) in a leaf (default 1e-3).
 	MinSumHessian float64 `yaml:"min_sum_hessian" json:"min_sum_hessian"`
-	// Lambda is the L2 regularisation of leaf values (default 1).
+	// Lambda is the L2 regularisation of leaf values (default 5).
 	Lambda float64 `yaml:"lambda" json:"lambda"`
 	// MinGain is the minimum gain of a split (default 0: any positive gain).
 	MinGain float64 `yaml:"min_gain" json:"min_gain"`
-	// Subsample is the fraction of rows drawn (without replacement) for each tree (default 1).
+	// Subsample is the fraction of rows drawn (without replacement) for each tree (default 0.8).
 	Subsample float64 `yaml:"subsample" json:"subsample"`
-	// ColsampleByTree is the fraction of features offered to each tree (default 1).
+	// ColsampleByTree is the fraction of features offered to each tree (default 0.5).
 	ColsampleByTree float64 `yaml:"colsample_bytree" json:"colsample_bytree"`
 	// MaxBins is the number of value bins per feature, at most 255; missing values get a bin of their own (default 255).
 	MaxBins int `yaml:"max_bins" json:"max_bins"`
 	// BinSampleRows is the number of rows sampled to find bin boundaries (default 200000).
 	BinSampleRows int `yaml:"bin_sample_rows" json:"bin_sample_rows"`
 	// EarlyStoppingRounds stops training when the validation log-loss has not
-	// improved for this many rounds; 0 disables early stopping (default 30).
+	// improved for this many rounds; 0 disables early stopping (default 50).
 	EarlyStoppingRounds int `yaml:"early_stopping_rounds" json:"early_stopping_rounds"`
 	// Threads is the number of goroutines building histograms; 0 means GOMAXPROCS.
 	// Results do not depend on it.
@@ -49,21 +49,23 @@ type Params struct {
 	Seed uint64 `yaml:"seed" json:"seed"`
 }
 
-// DefaultParams returns the documented defaults.
+// DefaultParams returns the documented defaults. They are regularised for
+// the few thousand deployments (a few hundred faulty) of a typical history;
+// chosen on the validation split of a simulated fleet (docs/models.md).
 func DefaultParams() Params {
 	return Params{
-		NumTrees:            300,
+		NumTrees:            500,
 		LearningRate:        0.05,
-		MaxLeaves:           31,
+		MaxLeaves:           15,
 		MaxDepth:            0,
 		MinDataInLeaf:       20,
 		MinSumHessian:       1e-3,
-		Lambda:              1,
-		Subsample:           1,
-		ColsampleByTree:     1,
+		Lambda:              5,
+		Subsample:           0.8,
+		ColsampleByTree:     0.5,
 		MaxBins:             255,
 		BinSampleRows:       200000,
-		EarlyStoppingRounds: 30,
+		EarlyStoppingRounds: 50,
 		Seed:                1,
 	}
 }
@@ -153,8 +155,10 @@ func (d *Data) weight(i int) float64 {
 type TrainResult struct {
 	// BestIteration is the number of trees kept (the best validation round, or all).
 	BestIteration int `json:"best_iteration"`
-	// TrainLogLoss and ValidLogLoss are the weighted log-losses per round (ValidLogLoss empty without validation data).
-	TrainLogLoss []float64 `json:"-"`
+	// TrainLogLoss is the weighted training log-loss of the final model
+	// (before cutting back to BestIteration).
+	TrainLogLoss float64 `json:"train_logloss"`
+	// ValidLogLoss is the weighted validation log-loss after each round (empty without validation data).
 	ValidLogLoss []float64 `json:"-"`
 	// BestValidLogLoss is the validation log-loss of the kept model (NaN without validation data).
 	BestValidLogLoss float64 `json:"best_valid_logloss"`
@@ -162,14 +166,19 @@ type TrainResult struct {
 	InitScore float64 `json:"init_score"`
 }
 
-// histEntry accumulates one bin: sums of gradients, hessians and the row count.
+// histEntry accumulates one bin: sums of gradients and hessians. Row counts,
+// needed only for min_data_in_leaf > 1, are kept apart (trainer.counts) so
+// that the common path adds 16 bytes per row and feature.
 type histEntry struct {
-	G, H, C float64
+	G, H float64
 }
 
 type gradPair struct {
 	G, H float64
 }
+
+// forceCounts makes every training keep row counts (tests compare both paths).
+var forceCounts = false
 
 // binsPerFeature is the fixed histogram stride: 255 value bins at most plus the missing bin.
 const binsPerFeature = 256
@@ -341,7 +350,7 @@ type splitInfo struct {
 	feature     int
 	bin         int // rows with bin <= this go left
 	defaultLeft bool
-	lG, lH, lC  float64
+	lG, lH      float64
 }
 
 type leafState struct {
@@ -353,21 +362,26 @@ type leafState struct {
 
 // trainer holds the buffers reused across trees: nothing is allocated per node.
 type trainer struct {
-	p        Params
-	threads  int
-	n, nf    int
-	bins     [][]uint8
-	mapper   *binMapper
-	gh       []gradPair
-	ordered  []gradPair
-	rows     []int32
-	tmpRows  []int32
-	hists    [][]histEntry // one per leaf slot, nf*256
-	leaves   []leafState
-	active   []int // features offered to this tree
-	bagged   bool  // this tree sees a row sample; otherwise the root holds all rows in order
-	featBest []splitInfo
-	lossSums []float64
+	p       Params
+	threads int
+	n, nf   int
+	bins    [][]uint8
+	mapper  *binMapper
+	gh      []gradPair
+	ordered []gradPair
+	rows    []int32
+	tmpRows []int32
+	hists   [][]histEntry // one per leaf slot, nf*256
+	counts  [][]uint32    // row counts per bin, like hists; nil unless useCounts
+	// useCounts: min_data_in_leaf > 1 needs exact row counts per bin;
+	// otherwise a side is non-empty when it holds a row of positive hessian.
+	useCounts bool
+	leaves    []leafState
+	active    []int // features offered to this tree
+	bagged    bool  // this tree sees a row sample; otherwise the root holds all rows in order
+	featBest  []splitInfo
+	lossSums  []float64
+	chunkLeft []int
 }
 
 // Train fits a binary log-loss GBDT on train and, when valid is not nil,
@@ -454,6 +468,12 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 	for i := range t.hists {
 		t.hists[i] = make([]histEntry, nf*binsPerFeature)
 	}
+	if t.useCounts = p.MinDataInLeaf > 1 || forceCounts; t.useCounts {
+		t.counts = make([][]uint32, p.MaxLeaves)
+		for i := range t.counts {
+			t.counts[i] = make([]uint32, nf*binsPerFeature)
+		}
+	}
 	t.leaves = make([]leafState, p.MaxLeaves)
 	t.featBest = make([]splitInfo, nf)
 
@@ -465,9 +485,7 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 		}
 		rng := rand.New(rand.NewPCG(p.Seed, uint64(round)+1))
 		// gradients of the log-loss at the current scores, and the loss itself
-		if ll := t.gradients(score, train); round > 0 {
-			res.TrainLogLoss = append(res.TrainLogLoss, ll)
-		}
+		t.gradients(score, train, false)
 		tree := t.growTree(rng)
 		shrink := p.LearningRate
 		tree.scale(shrink)
@@ -477,7 +495,8 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 		}
 		// update training scores
 		if !t.bagged {
-			for l := 0; l < tree.NumLeaves; l++ {
+			// leaves hold disjoint rows: update them in parallel
+			parallelFor(tree.NumLeaves, t.threads, func(l int) {
 				v := tree.LeafValue[l]
 				if round == 0 {
 					v -= init
@@ -486,7 +505,7 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 				for _, r := range t.rows[ls.start : ls.start+ls.cnt] {
 					score[r] += v
 				}
-			}
+			})
 		} else {
 			bt := t.binnedTree(&tree)
 			parallelChunks(n, t.threads, func(lo, hi int) {
@@ -526,7 +545,7 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 			}
 		}
 	}
-	res.TrainLogLoss = append(res.TrainLogLoss, t.gradients(score, train))
+	res.TrainLogLoss = t.gradients(score, train, true)
 	if valid != nil {
 		model.Trees = model.Trees[:bestRound]
 		res.BestIteration = bestRound
@@ -537,9 +556,10 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 	return model, res, nil
 }
 
-// gradients fills t.gh at the scores and returns the weighted mean log-loss
-// there. Chunk sums are added in chunk order: deterministic for any Threads.
-func (t *trainer) gradients(score []float64, d *Data) float64 {
+// gradients fills t.gh at the scores and, when withLoss, returns the weighted
+// mean log-loss there (NaN otherwise). Chunk sums are added in chunk order:
+// deterministic for any Threads.
+func (t *trainer) gradients(score []float64, d *Data, withLoss bool) float64 {
 	n := len(score)
 	nc := (n + gradChunk - 1) / gradChunk
 	if cap(t.lossSums) < 2*nc {
@@ -555,18 +575,23 @@ func (t *trainer) gradients(score []float64, d *Data) float64 {
 			w := d.weight(i)
 			e := math.Exp(-s)
 			pr := 1 / (1 + e)
-			var loss float64
-			if s > -30 {
-				loss = (1-y)*s + math.Log1p(e) // log(1+e^s) − y·s
-			} else {
-				loss = math.Log1p(math.Exp(s)) - y*s
+			if withLoss {
+				var loss float64
+				if s > -30 {
+					loss = (1-y)*s + math.Log1p(e) // log(1+e^s) − y·s
+				} else {
+					loss = math.Log1p(math.Exp(s)) - y*s
+				}
+				ls += w * loss
+				ws += w
 			}
-			ls += w * loss
-			ws += w
 			t.gh[i] = gradPair{G: w * (pr - y), H: w * max(pr*(1-pr), 1e-16)}
 		}
 		sums[2*c], sums[2*c+1] = ls, ws
 	})
+	if !withLoss {
+		return math.NaN()
+	}
 	var ls, ws float64
 	for c := 0; c < nc; c++ {
 		ls += sums[2*c]
@@ -660,7 +685,11 @@ func (t *trainer) growTree(rng *rand.Rand) Tree {
 	if nRoot == 0 {
 		return tree
 	}
-	t.buildHist(t.hists[0], 0, nRoot, true)
+	var c0 []uint32
+	if t.useCounts {
+		c0 = t.counts[0]
+	}
+	t.buildHist(t.hists[0], c0, 0, nRoot, true)
 	t.findBest(0)
 	for tree.NumLeaves < p.MaxLeaves {
 		// the leaf with the largest gain; ties go to the lowest index
@@ -688,29 +717,8 @@ func (t *trainer) split(tree *Tree, l int) {
 	s := ls.best
 	r := tree.NumLeaves
 	// partition rows, stable
-	col := t.bins[s.feature]
-	missBin := uint8(t.mapper.numBins(s.feature))
-	thr := uint8(s.bin)
-	seg := t.rows[ls.start : ls.start+ls.cnt]
-	nl, nr := 0, 0
-	tmp := t.tmpRows
-	for _, row := range seg {
-		b := col[row]
-		var left bool
-		if b == missBin {
-			left = s.defaultLeft
-		} else {
-			left = b <= thr
-		}
-		if left {
-			seg[nl] = row
-			nl++
-		} else {
-			tmp[nr] = row
-			nr++
-		}
-	}
-	copy(seg[nl:], tmp[:nr])
+	nl := t.partition(ls.start, ls.cnt, s)
+	nr := ls.cnt - nl
 
 	parentG, parentH := ls.g, ls.h
 	upper := t.mapper.upper[s.feature][s.bin]
@@ -735,28 +743,39 @@ func (t *trainer) split(tree *Tree, l int) {
 	}
 	// build the smaller child, subtract for the sibling
 	hl, hr := t.hists[l], t.hists[r]
-	if nl <= nr {
-		t.buildHist(hr, ls.start, nl, false) // left's histogram, temporarily in r's slot
-		for _, f := range t.active {
-			nb := t.mapper.numBins(f) + 1
-			a := hl[f*binsPerFeature : f*binsPerFeature+nb]
-			b := hr[f*binsPerFeature : f*binsPerFeature+nb]
+	var cl, cr []uint32
+	if t.useCounts {
+		cl, cr = t.counts[l], t.counts[r]
+	}
+	leftSmaller := nl <= nr
+	if leftSmaller {
+		t.buildHist(hr, cr, ls.start, nl, false) // left's histogram, temporarily in r's slot
+	} else {
+		t.buildHist(hr, cr, t.leaves[r].start, nr, false)
+	}
+	for _, f := range t.active {
+		o, nb := f*binsPerFeature, t.mapper.numBins(f)+1
+		a, b := hl[o:o+nb], hr[o:o+nb]
+		if leftSmaller { // r's slot holds the left child: swap, then subtract
 			for i := range a {
 				pa, pb := a[i], b[i]
 				a[i] = pb
-				b[i] = histEntry{pa.G - pb.G, pa.H - pb.H, pa.C - pb.C}
+				b[i] = histEntry{pa.G - pb.G, pa.H - pb.H}
 			}
-		}
-	} else {
-		t.buildHist(hr, t.leaves[r].start, nr, false)
-		for _, f := range t.active {
-			nb := t.mapper.numBins(f) + 1
-			a := hl[f*binsPerFeature : f*binsPerFeature+nb]
-			b := hr[f*binsPerFeature : f*binsPerFeature+nb]
+		} else {
 			for i := range a {
 				a[i].G -= b[i].G
 				a[i].H -= b[i].H
-				a[i].C -= b[i].C
+			}
+		}
+		if cl != nil {
+			ca, cb := cl[o:o+nb], cr[o:o+nb]
+			for i := range ca {
+				if leftSmaller {
+					ca[i], cb[i] = cb[i], ca[i]-cb[i]
+				} else {
+					ca[i] -= cb[i]
+				}
 			}
 		}
 	}
@@ -768,27 +787,123 @@ func (t *trainer) split(tree *Tree, l int) {
 	}
 }
 
-// buildHist fills dst with the histograms of the active features over rows[start:start+cnt].
-func (t *trainer) buildHist(dst []histEntry, start, cnt int, root bool) {
+// partitionChunk is the row count per goroutine of a parallel partition.
+const partitionChunk = 1 << 15
+
+// partition reorders rows[start:start+cnt] stably so that the rows going
+// left under split s come first, and returns their number. Large segments
+// are partitioned in parallel chunks; a stable partition is unique, so the
+// result does not depend on the chunking.
+func (t *trainer) partition(start, cnt int, s splitInfo) int {
+	col := t.bins[s.feature]
+	missBin := uint8(t.mapper.numBins(s.feature))
+	thr := uint8(s.bin)
+	dl := s.defaultLeft
+	goLeft := func(row int32) bool {
+		b := col[row]
+		if b == missBin {
+			return dl
+		}
+		return b <= thr
+	}
+	seg := t.rows[start : start+cnt]
+	if t.threads <= 1 || cnt < 2*partitionChunk {
+		nl, nr := 0, 0
+		tmp := t.tmpRows
+		for _, row := range seg {
+			if goLeft(row) {
+				seg[nl] = row
+				nl++
+			} else {
+				tmp[nr] = row
+				nr++
+			}
+		}
+		copy(seg[nl:], tmp[:nr])
+		return nl
+	}
+	nc := (cnt + partitionChunk - 1) / partitionChunk
+	if cap(t.chunkLeft) < nc {
+		t.chunkLeft = make([]int, nc)
+	}
+	left := t.chunkLeft[:nc]
+	src := t.tmpRows[:cnt]
+	parallelFor(nc, t.threads, func(c int) {
+		lo, hi := c*partitionChunk, min(cnt, (c+1)*partitionChunk)
+		copy(src[lo:hi], seg[lo:hi])
+		k := 0
+		for _, row := range src[lo:hi] {
+			if goLeft(row) {
+				k++
+			}
+		}
+		left[c] = k
+	})
+	nl := 0
+	for _, k := range left {
+		nl += k
+	}
+	parallelFor(nc, t.threads, func(c int) {
+		lo, hi := c*partitionChunk, min(cnt, (c+1)*partitionChunk)
+		lOff := 0
+		for _, k := range left[:c] {
+			lOff += k
+		}
+		rOff := nl + lo - lOff // rows before this chunk that went right, after all lefts
+		for _, row := range src[lo:hi] {
+			if goLeft(row) {
+				seg[lOff] = row
+				lOff++
+			} else {
+				seg[rOff] = row
+				rOff++
+			}
+		}
+	})
+	return nl
+}
+
+// buildHist fills dst (and cdst, the row counts, when not nil) with the
+// histograms of the active features over rows[start:start+cnt].
+func (t *trainer) buildHist(dst []histEntry, cdst []uint32, start, cnt int, root bool) {
 	rows := t.rows[start : start+cnt]
 	ident := root && !t.bagged
 	og := t.ordered[:cnt]
 	if !ident {
 		gh := t.gh
-		for k, r := range rows {
-			og[k] = gh[r]
+		gather := func(lo, hi int) {
+			for k := lo; k < hi; k++ {
+				og[k] = gh[rows[k]]
+			}
+		}
+		if cnt >= 2*partitionChunk && t.threads > 1 {
+			parallelChunks(cnt, t.threads, gather)
+		} else {
+			gather(0, cnt)
 		}
 	} else {
 		og = t.gh
 	}
 	work := func(k int) {
 		f := t.active[k]
-		h := (*[binsPerFeature]histEntry)(dst[f*binsPerFeature : f*binsPerFeature+binsPerFeature])
-		clear(h[:t.mapper.numBins(f)+1])
+		o, nb := f*binsPerFeature, t.mapper.numBins(f)+1
+		h := (*[binsPerFeature]histEntry)(dst[o : o+binsPerFeature])
+		clear(h[:nb])
+		col := t.bins[f]
+		if cdst != nil {
+			c := (*[binsPerFeature]uint32)(cdst[o : o+binsPerFeature])
+			clear(c[:nb])
+			if ident {
+				histIdentityCounts(h, c, col, og)
+			} else {
+				histRowsCounts(h, c, col, rows, og)
+			}
+			return
+		}
 		if ident {
-			histIdentity(h, t.bins[f], og)
+			histIdentity(h, col, og)
 		} else {
-			histRows(h, t.bins[f], rows, og)
+			histRows(h, col, rows, og)
 		}
 	}
 	threads := t.threads
@@ -805,7 +920,6 @@ func histIdentity(h *[binsPerFeature]histEntry, col []uint8, og []gradPair) {
 		g := og[i]
 		e.G += g.G
 		e.H += g.H
-		e.C++
 	}
 }
 
@@ -816,7 +930,29 @@ func histRows(h *[binsPerFeature]histEntry, col []uint8, rows []int32, og []grad
 		g := og[k]
 		e.G += g.G
 		e.H += g.H
-		e.C++
+	}
+}
+
+func histIdentityCounts(h *[binsPerFeature]histEntry, c *[binsPerFeature]uint32, col []uint8, og []gradPair) {
+	og = og[:len(col)]
+	for i, b := range col {
+		e := &h[b]
+		g := og[i]
+		e.G += g.G
+		e.H += g.H
+		c[b]++
+	}
+}
+
+func histRowsCounts(h *[binsPerFeature]histEntry, c *[binsPerFeature]uint32, col []uint8, rows []int32, og []gradPair) {
+	og = og[:len(rows)]
+	for k, r := range rows {
+		b := col[r]
+		e := &h[b]
+		g := og[k]
+		e.G += g.G
+		e.H += g.H
+		c[b]++
 	}
 }
 
@@ -836,42 +972,76 @@ func (t *trainer) findBest(l int) {
 			t.featBest[f] = best
 			return
 		}
-		h := hist[f*binsPerFeature : f*binsPerFeature+binsPerFeature]
+		o := f * binsPerFeature
+		h := hist[o : o+nb+1]
+		var cnt []uint32
+		if t.useCounts {
+			cnt = t.counts[l][o : o+nb+1]
+		}
+		nonEmpty := func(b int) bool { return h[b].H > 0 || cnt != nil && cnt[b] > 0 }
+		lastNZ := -1 // highest non-empty value bin
+		for b := nb - 1; b >= 0; b-- {
+			if nonEmpty(b) {
+				lastNZ = b
+				break
+			}
+		}
 		miss := h[nb]
+		missNZ := nonEmpty(nb)
+		var missC float64
+		if cnt != nil {
+			missC = float64(cnt[nb])
+		}
 		var cg, ch, cc float64
+		seen := false
 		for b := 0; b < nb-1; b++ {
 			e := h[b]
-			if e.C == 0 && b > 0 {
+			nz := nonEmpty(b)
+			if !nz && b > 0 {
 				continue
 			}
+			seen = seen || nz
 			cg += e.G
 			ch += e.H
-			cc += e.C
+			if cnt != nil {
+				cc += float64(cnt[b])
+			}
 			// missing right
-			if cc >= minData && total-cc >= minData {
+			var ok bool
+			if cnt != nil {
+				ok = cc >= minData && total-cc >= minData
+			} else {
+				ok = seen && (b < lastNZ || missNZ)
+			}
+			if ok {
 				lG, lH := cg, ch
 				rG, rH := ls.g-lG, ls.h-lH
 				if lH >= p.MinSumHessian && rH >= p.MinSumHessian {
 					gain := lG*lG/(lH+p.Lambda) + rG*rG/(rH+p.Lambda) - parentScore
 					if gain > best.gain {
 						dl := false
-						if miss.C == 0 {
+						if !missNZ {
 							dl = lH > rH // no missing values here: send them to the heavier side
 						}
-						best = splitInfo{gain: gain, feature: f, bin: b, defaultLeft: dl, lG: lG, lH: lH, lC: cc}
+						best = splitInfo{gain: gain, feature: f, bin: b, defaultLeft: dl, lG: lG, lH: lH}
 					}
 				}
 			}
 			// missing left
-			if miss.C > 0 {
-				lc := cc + miss.C
-				if lc >= minData && total-lc >= minData {
+			if missNZ {
+				if cnt != nil {
+					lc := cc + missC
+					ok = lc >= minData && total-lc >= minData
+				} else {
+					ok = b < lastNZ
+				}
+				if ok {
 					lG, lH := cg+miss.G, ch+miss.H
 					rG, rH := ls.g-lG, ls.h-lH
 					if lH >= p.MinSumHessian && rH >= p.MinSumHessian {
 						gain := lG*lG/(lH+p.Lambda) + rG*rG/(rH+p.Lambda) - parentScore
 						if gain > best.gain {
-							best = splitInfo{gain: gain, feature: f, bin: b, defaultLeft: true, lG: lG, lH: lH, lC: lc}
+							best = splitInfo{gain: gain, feature: f, bin: b, defaultLeft: true, lG: lG, lH: lH}
 						}
 					}
 				}

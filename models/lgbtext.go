@@ -505,5 +505,40 @@ func parseTree(kv map[string]string, kvLine map[string]lgbLine, nf, idx int) (Tr
 		t.LeftChild[i] = int32(lc[i])
 		t.RightChild[i] = int32(rc[i])
 	}
+	// the nodes must form one tree: from the root, every node and leaf is reached exactly once
+	if ni > 0 {
+		seenNode := make([]bool, ni)
+		seenLeaf := make([]bool, t.NumLeaves)
+		stack := []int32{0}
+		seenNode[0] = true
+		for len(stack) > 0 {
+			n := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			for _, c := range []int32{t.LeftChild[n], t.RightChild[n]} {
+				if c < 0 {
+					if seenLeaf[^c] {
+						return t, fail("left_child", "leaf %d reached twice", ^c)
+					}
+					seenLeaf[^c] = true
+					continue
+				}
+				if seenNode[c] {
+					return t, fail("left_child", "node %d reached twice", c)
+				}
+				seenNode[c] = true
+				stack = append(stack, c)
+			}
+		}
+		for i, ok := range seenNode {
+			if !ok {
+				return t, fail("left_child", "node %d unreachable from the root", i)
+			}
+		}
+		for i, ok := range seenLeaf {
+			if !ok {
+				return t, fail("left_child", "leaf %d unreachable from the root", i)
+			}
+		}
+	}
 	return t, nil
 }

@@ -189,3 +189,34 @@ func TestSingleLeafTreesExport(t *testing.T) {
 		t.Error("single-leaf model does not round-trip")
 	}
 }
+
+func FuzzParseLightGBM(f *testing.F) {
+	if b, err := os.ReadFile(filepath.Join("testdata", "small_model.txt")); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("tree\nversion=v3\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := ParseLightGBM(data)
+		if err != nil {
+			return
+		}
+		// whatever parses is a usable model: it predicts and round-trips
+		row := make([]float64, m.NumFeatures())
+		for i := range row {
+			row[i] = float64(i) - 1
+		}
+		_ = m.PredictRaw(row)
+		out, err := m.MarshalLightGBM()
+		if err != nil {
+			return // e.g. feature names with characters the writer refuses
+		}
+		m2, err := ParseLightGBM(out)
+		if err != nil {
+			t.Fatalf("re-parse of re-serialised model: %v", err)
+		}
+		out2, err := m2.MarshalLightGBM()
+		if err != nil || !bytes.Equal(out, out2) {
+			t.Fatalf("second round trip differs: %v", err)
+		}
+	})
+}

@@ -118,22 +118,25 @@ func (c Config) Validate() error {
 
 // HorizonInfo describes the model of one horizon in train.json.
 type HorizonInfo struct {
-	Horizon          int             `json:"horizon"`
-	ModelFile        string          `json:"model_file"`
-	ModelSHA256      string          `json:"model_sha256"`
-	Features         []string        `json:"features"`
-	ExcludedFeatures []string        `json:"excluded_features"`
-	Rows             map[string]int  `json:"rows"`
-	Positives        map[string]int  `json:"positives"`
-	ClassWeights     [2]float64      `json:"class_weights"` // negative, positive
-	Trees            int             `json:"trees"`
-	InitScore        float64         `json:"init_score"`
-	TrainSeconds     float64         `json:"train_seconds"`
-	ValidAUC         Metric          `json:"valid_auc"`
-	ValidLogLoss     Metric          `json:"valid_logloss"`
-	Threshold        ThresholdChoice `json:"threshold"`
-	LogRegValidAUC   Metric          `json:"logreg_valid_auc"`
-	TopFeatures      []string        `json:"top_features"`
+	Horizon          int            `json:"horizon"`
+	ModelFile        string         `json:"model_file"`
+	ModelSHA256      string         `json:"model_sha256"`
+	Features         []string       `json:"features"`
+	ExcludedFeatures []string       `json:"excluded_features"`
+	Rows             map[string]int `json:"rows"`
+	Positives        map[string]int `json:"positives"`
+	ClassWeights     [2]float64     `json:"class_weights"` // negative, positive
+	Trees            int            `json:"trees"`
+	InitScore        float64        `json:"init_score"`
+	// TrainSeconds is the wall time of training. It is not written to
+	// train.json, so that the same inputs give byte-identical files; run
+	// records keep timings.
+	TrainSeconds   float64         `json:"-"`
+	ValidAUC       Metric          `json:"valid_auc"`
+	ValidLogLoss   Metric          `json:"valid_logloss"`
+	Threshold      ThresholdChoice `json:"threshold"`
+	LogRegValidAUC Metric          `json:"logreg_valid_auc"`
+	TopFeatures    []string        `json:"top_features"`
 }
 
 // SplitInfo describes the time split in train.json.
@@ -170,6 +173,12 @@ func ReadTrainInfo(path string) (*TrainInfo, error) {
 	var ti TrainInfo
 	if err := json.Unmarshal(data, &ti); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := ti.Policy.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(ti.Horizons) != len(ti.Policy.Horizons) {
+		return nil, fmt.Errorf("%s: %d horizon models for a policy of %d horizons", path, len(ti.Horizons), len(ti.Policy.Horizons))
 	}
 	return &ti, nil
 }

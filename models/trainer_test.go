@@ -17,6 +17,8 @@ func oneSplitParams() Params {
 	p.Lambda = 1
 	p.EarlyStoppingRounds = 0
 	p.Threads = 1
+	p.Subsample = 1
+	p.ColsampleByTree = 1
 	return p
 }
 
@@ -334,6 +336,69 @@ func TestInfiniteValues(t *testing.T) {
 	for _, c := range lr.Coef {
 		if math.IsNaN(c) || math.IsInf(c, 0) {
 			t.Fatalf("logreg coefficients %v", lr.Coef)
+		}
+	}
+}
+
+func TestCountFreePathMatchesCounts(t *testing.T) {
+	// with min_data_in_leaf ≤ 1 the trainer skips row counts and tests
+	// emptiness by hessian; forcing counts must give the same model
+	d := synthData(5000, 8, 17, 0.3)
+	p := smallParams()
+	p.MinDataInLeaf = 1
+	p.MinSumHessian = 0
+	p.Subsample = 0.7
+	m1, _, err := Train(context.Background(), p, featureNames(8), d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forceCounts = true
+	defer func() { forceCounts = false }()
+	m2, _, err := Train(context.Background(), p, featureNames(8), d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1, _ := m1.MarshalLightGBM()
+	b2, _ := m2.MarshalLightGBM()
+	if !bytes.Equal(b1, b2) {
+		t.Error("count-free and counting paths grew different models")
+	}
+}
+
+func TestDeterminismLargeParallelPaths(t *testing.T) {
+	// enough rows for the parallel partition, gather and score paths
+	d := synthData(200000, 6, 23, 0.2)
+	p := smallParams()
+	p.NumTrees = 4
+	p.MaxLeaves = 31
+	p.MinDataInLeaf = 0
+	var ref []byte
+	for _, threads := range []int{1, 2, 5} {
+		p.Threads = threads
+		m, res, err := Train(context.Background(), p, featureNames(6), d, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := m.MarshalLightGBM()
+		if ref == nil {
+			ref = b
+			// leaf counts add up: the partition lost no row
+			for i, tr := range m.Trees {
+				var sum int64
+				for _, c := range tr.LeafCount {
+					sum += c
+				}
+				if sum != int64(d.Rows()) {
+					t.Fatalf("tree %d: leaf counts sum to %d, want %d", i, sum, d.Rows())
+				}
+			}
+			// training scores (kept via the partition) match predictions
+			pr, _ := m.PredictCols(d.Cols)
+			if ll := LogLoss(pr, d.Y, nil); math.Abs(ll-res.TrainLogLoss) > 1e-9 {
+				t.Fatalf("train log-loss %v, from predictions %v", res.TrainLogLoss, ll)
+			}
+		} else if !bytes.Equal(b, ref) {
+			t.Fatalf("threads=%d: model differs from threads=1", threads)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"syscall"
 )
 
 // Python is the interpreter that has Debian's python3-xgboost.
@@ -83,9 +84,15 @@ func writeFloats(path string, v []float64) error {
 	return os.WriteFile(path, buf, 0o644)
 }
 
-// Train runs XGBoost with params for rounds and returns the test
-// probabilities and the seconds spent building the DMatrix and training.
-func (j *Job) Train(params map[string]any, rounds int) ([]float64, float64, error) {
+// Result is one reference run.
+type Result struct {
+	Pred []float64 // test probabilities
+	// Seconds and CPUSeconds are the wall and process CPU time of building the DMatrix and training.
+	Seconds, CPUSeconds float64
+}
+
+// Train runs XGBoost with params for rounds.
+func (j *Job) Train(params map[string]any, rounds int) (*Result, error) {
 	job := map[string]any{
 		"train_x": filepath.Join(j.Dir, "train_x.f64"), "train_y": filepath.Join(j.Dir, "train_y.f64"),
 		"n": j.N, "nf": j.F, "test_x": filepath.Join(j.Dir, "test_x.f64"), "n_test": j.NTest,
@@ -93,7 +100,7 @@ func (j *Job) Train(params map[string]any, rounds int) ([]float64, float64, erro
 	}
 	in, err := json.Marshal(job)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	cmd := exec.Command(Python, Script())
 	cmd.Stdin = bytes.NewReader(in)
@@ -101,21 +108,31 @@ func (j *Job) Train(params map[string]any, rounds int) ([]float64, float64, erro
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, 0, fmt.Errorf("xgboost reference: %v: %s", err, stderr.String())
+		return nil, fmt.Errorf("xgboost reference: %v: %s", err, stderr.String())
 	}
 	var res struct {
 		Secs float64 `json:"train_seconds"`
+		CPU  float64 `json:"train_cpu_seconds"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
-		return nil, 0, fmt.Errorf("xgboost reference output %q: %v", out, err)
+		return nil, fmt.Errorf("xgboost reference output %q: %v", out, err)
 	}
 	b, err := os.ReadFile(filepath.Join(j.Dir, "pred.f64"))
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	pred := make([]float64, len(b)/8)
 	for i := range pred {
 		pred[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 	}
-	return pred, res.Secs, nil
+	return &Result{Pred: pred, Seconds: res.Secs, CPUSeconds: res.CPU}, nil
+}
+
+// CPUTime returns the CPU time (user + system) this process has used so far.
+func CPUTime() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return math.NaN()
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
