@@ -25,15 +25,15 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// fleet is a migrated PostgreSQL database holding a small simulated fleet,
-// with everything a pipeline run needs.
-type fleet struct {
-	deps    *pipeline.Deps
+// history is a migrated PostgreSQL database holding a small simulated
+// fleet, shared by the runs of a test.
+type history struct {
+	store   *pgstore.Store
+	dsn     string
 	records *pipeline.PGRecords
-	root    string
 }
 
-func newFleet(t *testing.T) *fleet {
+func newHistory(t *testing.T) *history {
 	t.Helper()
 	ctx := context.Background()
 	dsn := pgtest.DSN(t)
@@ -57,28 +57,53 @@ func newFleet(t *testing.T) *fleet {
 	if _, err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rb, err := pgregistry.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := registry.New(rb, registry.DefaultConfig())
-	t.Cleanup(func() { reg.Close() })
 	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
+	return &history{store: store, dsn: dsn, records: &pipeline.PGRecords{Pool: pool}}
+}
+
+// fleet is one pipeline over the shared history with a registry of its
+// own (in PostgreSQL when pg is set, else an embedded folder), so that two
+// runs of a test start from the same state.
+type fleet struct {
+	deps    *pipeline.Deps
+	records *pipeline.PGRecords
+	root    string
+}
+
+func (h *history) newFleet(t *testing.T, pg bool) *fleet {
+	t.Helper()
+	ctx := context.Background()
 	root := t.TempDir()
+	var backend registry.Backend
+	if pg {
+		rb, err := pgregistry.Open(ctx, h.dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		backend = rb
+	} else {
+		rb, err := registry.OpenDir(filepath.Join(root, "registry"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		backend = rb
+	}
+	reg := registry.New(backend, registry.DefaultConfig())
+	t.Cleanup(func() { reg.Close() })
 	run := pipeline.DefaultConfig()
 	run.ExportDir = filepath.Join(root, "export")
 	return &fleet{
 		deps: &pipeline.Deps{
-			History: store, DSN: dsn, Registry: reg, Run: run,
+			History: h.store, DSN: h.dsn, Registry: reg, Run: run,
 			Features: features.DefaultConfig(), Labeling: labeling.DefaultConfig(),
 			Train: models.DefaultConfig(), Evaluate: evaluation.DefaultConfig(),
 			CodeVersion: "test", By: "test",
 		},
-		records: &pipeline.PGRecords{Pool: pool},
+		records: h.records,
 		root:    filepath.Join(root, "runs"),
 	}
 }
@@ -103,8 +128,9 @@ func TestRunEndToEndResumeAndLock(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	// An uninterrupted run on fleet A.
-	a := newFleet(t)
+	// An uninterrupted run, everything in PostgreSQL.
+	h := newHistory(t)
+	a := h.newFleet(t, true)
 	recA, err := a.runner(pipeline.DefaultStages(a.deps)).Run(ctx, pipeline.Options{Config: "test: 1\n"})
 	if err != nil {
 		t.Fatal(err)
@@ -125,8 +151,9 @@ func TestRunEndToEndResumeAndLock(t *testing.T) {
 		t.Fatalf("saved record: %v %+v", err, saved)
 	}
 
-	// The same history in fleet B, killed in the middle of train-weak.
-	b := newFleet(t)
+	// A run on the same history with a fresh registry, killed in the
+	// middle of train-weak.
+	b := h.newFleet(t, false)
 	stages := pipeline.DefaultStages(b.deps)
 	killCtx, kill := context.WithCancel(ctx)
 	defer kill()

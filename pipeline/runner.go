@@ -121,6 +121,10 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Record, error) {
 		}
 	}()
 
+	root, err := filepath.Abs(r.Root)
+	if err != nil {
+		return nil, fmt.Errorf("run folder: %w", err)
+	}
 	var rec *Record
 	if opts.ResumeID != "" {
 		rec, err = r.Records.Get(ctx, opts.ResumeID)
@@ -142,7 +146,7 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Record, error) {
 		rec = &Record{
 			ID: id, StartedAt: start, Attempts: 1,
 			CodeVersion: r.CodeVersion, Store: r.StoreName,
-			Dir: filepath.Join(r.Root, id), Config: opts.Config,
+			Dir: filepath.Join(root, id), Config: opts.Config,
 		}
 		for _, s := range r.Stages {
 			rec.Stages = append(rec.Stages, &StageRecord{Name: s.Name, Status: StatusPending})
@@ -238,7 +242,9 @@ func (r *Runner) runStage(ctx context.Context, rec *Record, st Stage, sr *StageR
 	for _, p := range res.Inputs {
 		f, err := fileRecord(rec.Dir, p)
 		if err != nil {
-			return fmt.Errorf("checksum input: %w", err)
+			sr.Status = StatusFailed
+			sr.Error = fmt.Sprintf("checksum input: %v", err)
+			return errors.New(sr.Error)
 		}
 		sr.Inputs = append(sr.Inputs, f)
 	}

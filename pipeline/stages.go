@@ -163,6 +163,7 @@ func (d *Deps) train(source string) func(ctx context.Context, rc *RunContext) (*
 			}
 			putFinite(res.Metrics, fmt.Sprintf("%s_h%d_valid_auc", source, h.Horizon), float64(h.ValidAUC))
 			putFinite(res.Metrics, fmt.Sprintf("%s_h%d_threshold", source, h.Horizon), h.Threshold.Threshold)
+			putFinite(res.Metrics, fmt.Sprintf("%s_h%d_train_seconds", source, h.Horizon), h.TrainSeconds)
 		}
 		res.Outputs = relativeTo(rc.Dir, res.Outputs)
 		return res, nil
@@ -249,11 +250,15 @@ func (d *Deps) export(ctx context.Context, rc *RunContext) (*Result, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(d.Run.ExportDir, 0o755); err != nil {
+	dir, err := filepath.Abs(d.Run.ExportDir)
+	if err != nil {
+		return nil, fmt.Errorf("export folder: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create export folder: %w", err)
 	}
-	dst := filepath.Join(d.Run.ExportDir, name+"-production.tar.gz")
-	f, err := os.CreateTemp(d.Run.ExportDir, "."+filepath.Base(dst)+".tmp-*")
+	dst := filepath.Join(dir, name+"-production.tar.gz")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("export bundle: %w", err)
 	}

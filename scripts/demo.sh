@@ -3,7 +3,13 @@
 #
 # Usage: scripts/demo.sh BIN DIR
 #   BIN  the faultline binary (make builds bin/faultline)
-#   DIR  a scratch folder; DIR/home is the embedded store (recreated each run)
+#   DIR  a scratch folder; DIR/home is the embedded store and run folder
+#        (recreated each time)
+#
+# Without FAULTLINE_DB everything lives in DIR/home: no database server.
+# With FAULTLINE_DB set, the history, run records and registry go to that
+# PostgreSQL database instead (it is migrated and the simulated fleet is
+# upserted into it: use a scratch database).
 #
 # Settings through the environment: DEMO_SERVICES (40), DEMO_DAYS (14), DEMO_SEED (1).
 set -euo pipefail
@@ -21,11 +27,34 @@ HOME_DIR="$DIR/home"
 
 mkdir -p "$DIR"
 rm -rf "$HOME_DIR"
+start=$(date +%s)
 
-echo "== 1. simulate $SERVICES services × $DAYS days (seed $SEED) into the embedded store $HOME_DIR"
-# Global flags are given after the command name: until main.go keeps flags given
-# before it, those would be reset to their defaults.
-"$BIN" simulate --home "$HOME_DIR" --log-format text --services "$SERVICES" --days "$DAYS" --seed "$SEED"
+if [[ -n "${FAULTLINE_DB:-}" ]]; then
+	echo "== 0. PostgreSQL from FAULTLINE_DB: migrate"
+	"$BIN" --home "$HOME_DIR" db migrate
+	where="PostgreSQL (FAULTLINE_DB)"
+else
+	where="the embedded store $HOME_DIR/history"
+fi
+
+echo "== 1. simulate $SERVICES services × $DAYS days (seed $SEED) into $where"
+"$BIN" --home "$HOME_DIR" --log-format text simulate --services "$SERVICES" --days "$DAYS" --seed "$SEED"
 echo
-echo "history folder:"
-du -sh "$HOME_DIR/history" | sed 's/^/  /'
+
+echo "== 2. faultline run: extract → label → train → evaluate → register → promote → export"
+"$BIN" --home "$HOME_DIR" --log-format text run --metrics-file "$HOME_DIR/metrics/faultline.prom" 2>"$DIR/run.log" || {
+	echo "the run failed; its log is $DIR/run.log" >&2
+	tail -n 20 "$DIR/run.log" >&2
+	exit 1
+}
+
+run_dir=$(ls -d "$HOME_DIR"/runs/2*/ | tail -n 1)
+report="${run_dir%/}/evaluation/report.html"
+echo
+echo "== done in $(( $(date +%s) - start ))s"
+echo "report:        $report"
+echo "summary:       ${run_dir%/}/evaluation/summary.md"
+echo "bundle:        $HOME_DIR/export/faultline-production.tar.gz"
+echo "run log:       $DIR/run.log"
+echo "metrics file:  $HOME_DIR/metrics/faultline.prom"
+echo "next:          $BIN --home $HOME_DIR runs show $(basename "$run_dir")"

@@ -32,7 +32,7 @@ type globals struct {
 
 func (g *globals) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&g.db, "db", os.Getenv("FAULTLINE_DB"), "PostgreSQL `DSN` of the history store (default $FAULTLINE_DB; empty: embedded store in --home)")
-	fs.StringVar(&g.home, "home", envOr("FAULTLINE_HOME", "./faultline-data"), "`DIR` of the embedded store and of run outputs (default $FAULTLINE_HOME or ./faultline-data)")
+	fs.StringVar(&g.home, "home", envOr("FAULTLINE_HOME", "./faultline-data"), "`DIR` of the embedded store and of run outputs ($FAULTLINE_HOME overrides the default)")
 	fs.StringVar(&g.config, "config", os.Getenv("FAULTLINE_CONFIG"), "pipeline settings `FILE` (YAML; see docs/configuration.md)")
 	fs.StringVar(&g.logFormat, "log-format", "auto", "logs on stderr: `auto` (text on a terminal, JSON otherwise), text or json")
 	fs.BoolVar(&g.verbose, "verbose", false, "debug logging")
@@ -196,5 +196,6 @@ func (e *env) workdir(flagValue string) string {
 func (e *env) writeJSON(v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }

@@ -21,7 +21,7 @@ import (
 // other top-level key in --config is an error for 'faultline run'.
 var knownSections = map[string]bool{
 	"run": true, "features": true, "labeling": true, "train": true, "evaluate": true,
-	"registry": true, "simulate": true, "import": true,
+	"registry": true, "simulate": true,
 }
 
 func init() {
