@@ -20,6 +20,3 @@ CREATE TABLE error_signatures (
 ) PARTITION BY RANGE (minute);
 
 CREATE TABLE error_signatures_default PARTITION OF error_signatures DEFAULT;
-
--- "Which series first showed this fingerprint, and when": new-signature checks.
-CREATE INDEX error_signatures_fingerprint_idx ON error_signatures (fingerprint_id, minute);

@@ -233,10 +233,15 @@ func (c *cluster) dsn(db string) string {
 // command builds a command running a server binary, as c.asUser when set.
 func (c *cluster) command(name string, args ...string) *exec.Cmd {
 	path := filepath.Join(c.bin, name)
+	var cmd *exec.Cmd
 	if c.asUser != nil {
-		return exec.Command("runuser", append([]string{"-u", c.asUser.Username, "--", path}, args...)...)
+		cmd = exec.Command("runuser", append([]string{"-u", c.asUser.Username, "--", path}, args...)...)
+	} else {
+		cmd = exec.Command(path, args...)
 	}
-	return exec.Command(path, args...)
+	// The test's working directory may be closed to the postgres user.
+	cmd.Dir = c.dir
+	return cmd
 }
 
 func startCluster() (*cluster, error) {
@@ -328,6 +333,7 @@ func (c *cluster) startWatchdog() error {
 	script := fmt.Sprintf(`while kill -0 %d 2>/dev/null; do sleep 1; done; if [ -d %q ]; then %s >/dev/null 2>&1; rm -rf %q; fi`,
 		os.Getpid(), c.dataDir(), pgctl, c.dir)
 	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start watchdog: %w", err)

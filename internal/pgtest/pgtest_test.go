@@ -56,6 +56,9 @@ func TestDSNGivesFreshEmptyDatabase(t *testing.T) {
 }
 
 func TestDatabaseDroppedAtCleanup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
 	ctx := context.Background()
 	var name string
 	t.Run("inner", func(t *testing.T) {
@@ -84,6 +87,9 @@ func TestDatabaseDroppedAtCleanup(t *testing.T) {
 }
 
 func TestDropForcesOpenSessions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
 	ctx := context.Background()
 	var name string
 	var leaked *pgx.Conn
@@ -111,6 +117,9 @@ func TestDropForcesOpenSessions(t *testing.T) {
 }
 
 func TestFastSettings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
 	if _, err := get(); err == nil && srv.cluster == nil {
 		t.Skip("settings are the external server's when " + EnvURL + " is set")
 	}
