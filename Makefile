@@ -21,8 +21,8 @@ test-short: ## unit tests that need no database
 bench: ## benchmarks with their same-run references (psql \copy, COPY TO, XGBoost)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m $(PKGS)
 
-fuzz: ## a short fuzzing session on each parser
-	$(GO) test -run '^$$' -fuzz FuzzParseCSVRow -fuzztime 30s ./internal/history/importer
+fuzz: ## a short fuzzing session on every parser (FUZZTIME each, default 20s)
+	./scripts/fuzz.sh $(or $(FUZZTIME),20s)
 
 lint: ## gofmt, go vet
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the module for FUZZTIME each (default 20s).
+# Usage: scripts/fuzz.sh [FUZZTIME]     (called by `make fuzz`)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime=${1:-20s}
+status=0
+while IFS=: read -r file _ decl; do
+	name=$(sed -E 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/' <<<"$decl")
+	pkg=./$(dirname "$file")
+	echo "== $pkg $name ($fuzztime)"
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" || status=1
+done < <(grep -rn --include='*_test.go' '^func Fuzz' . | sed 's|^\./||')
+exit $status
