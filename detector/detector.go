@@ -37,7 +37,6 @@ import (
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/models"
 	"github.com/faultline-dev/faultline/registry/bundle"
-	"github.com/faultline-dev/faultline/registry/lgbtext"
 )
 
 // Verdicts.
@@ -84,7 +83,7 @@ type Detector struct {
 type model struct {
 	raw    *leaves.Ensemble
 	leaf   *leaves.Ensemble
-	struc  *lgbtext.Model
+	struc  *models.LightGBMText
 	nTrees int
 	// cols[j] is the schema column of the model's input j: models may be
 	// trained on a subset of the schema, named by their feature_names.
@@ -205,7 +204,7 @@ func loadModel(data []byte, names []string) (*model, error) {
 	if raw.NOutputGroups() != 1 {
 		return nil, fmt.Errorf("model has %d outputs, want 1", raw.NOutputGroups())
 	}
-	st, err := lgbtext.Parse(data)
+	st, err := models.ParseLightGBMText(data)
 	if err != nil {
 		return nil, fmt.Errorf("read model structure: %w", err)
 	}
@@ -223,7 +222,7 @@ func loadModel(data []byte, names []string) (*model, error) {
 // feature_names, each of which must be a schema feature (a model may use a
 // subset, in any order), or — without names — the schema's first columns in
 // order.
-func ModelColumns(st *lgbtext.Model, names []string) ([]int, error) {
+func ModelColumns(st *models.LightGBMText, names []string) ([]int, error) {
 	n := st.MaxFeatureIdx + 1
 	if st.FeatureNames == nil {
 		if n > len(names) {

@@ -1,7 +1,6 @@
 package evaluation
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -318,27 +317,6 @@ func (in *Inputs) TestIDs(name string) []string {
 		return ids[i] < ids[j]
 	})
 	return ids
-}
-
-// modelFeatureNames reads the feature_names= line of a LightGBM text model.
-func modelFeatureNames(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "feature_names=") {
-			return strings.Fields(strings.TrimPrefix(line, "feature_names=")), nil
-		}
-		if strings.HasPrefix(line, "Tree=") {
-			break
-		}
-	}
-	return nil, sc.Err()
 }
 
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }

@@ -83,19 +83,31 @@ func (p *leavesPredictor) Predict(row []float64) float64 {
 // transformation. fallbackNames are used when the file lists no
 // feature_names.
 func LoadLightGBM(path string, fallbackNames []string) (Predictor, error) {
-	ens, err := leaves.LGEnsembleFromFile(path, true)
+	txt, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read model %s: %w", path, err)
 	}
-	names, err := modelFeatureNames(path)
+	p, err := newLeavesPredictor(txt, fallbackNames)
 	if err != nil {
-		return nil, fmt.Errorf("read model %s: %w", path, err)
+		return nil, fmt.Errorf("model %s: %w", path, err)
 	}
+	return p, nil
+}
+
+// newLeavesPredictor loads a LightGBM text model with its sigmoid
+// transformation; fallbackNames name its features when the text lists no
+// feature_names.
+func newLeavesPredictor(txt []byte, fallbackNames []string) (*leavesPredictor, error) {
+	ens, err := leaves.LGEnsembleFromReader(bufio.NewReader(bytes.NewReader(txt)), true)
+	if err != nil {
+		return nil, err
+	}
+	names := featureNamesOf(txt)
 	if len(names) == 0 {
 		names = fallbackNames
 	}
 	if len(names) < ens.NFeatures() {
-		return nil, fmt.Errorf("model %s: %d features but %d names", path, ens.NFeatures(), len(names))
+		return nil, fmt.Errorf("%d features but %d names", ens.NFeatures(), len(names))
 	}
 	return &leavesPredictor{names: names, ens: ens}, nil
 }
@@ -209,18 +221,11 @@ func versionHash(files []InputFile) string {
 func ModelSetFromTexts(name, source, version string, texts map[int][]byte, thresholds map[int]float64, featureNames []string) (*ModelSet, error) {
 	ms := &ModelSet{Name: name, Source: source, Version: version, Predictors: map[int]Predictor{}, Thresholds: map[int]float64{}}
 	for h, txt := range texts {
-		ens, err := leaves.LGEnsembleFromReader(bufio.NewReader(bytes.NewReader(txt)), true)
+		p, err := newLeavesPredictor(txt, featureNames)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %d-minute model: %w", source, h, err)
 		}
-		names := featureNamesOf(txt)
-		if len(names) == 0 {
-			names = featureNames
-		}
-		if len(names) < ens.NFeatures() {
-			return nil, fmt.Errorf("%s: %d-minute model: %d features but %d names", source, h, ens.NFeatures(), len(names))
-		}
-		ms.Predictors[h] = &leavesPredictor{names: names, ens: ens}
+		ms.Predictors[h] = p
 		th, ok := thresholds[h]
 		if !ok {
 			return nil, fmt.Errorf("%s: no threshold for the %d-minute model", source, h)

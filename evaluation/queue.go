@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/faultline-dev/faultline/internal/atomicfile"
 )
 
 // QueueImportColumns are the annotations.csv columns (docs/evaluation.md):
@@ -65,7 +67,10 @@ func (rep *Report) WriteQueue(path string) (int, error) {
 	if err := w.Error(); err != nil {
 		return 0, err
 	}
-	if err := writeAtomic(path, buf.Bytes()); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return 0, fmt.Errorf("write queue: %w", err)
+	}
+	if err := atomicfile.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		return 0, fmt.Errorf("write queue: %w", err)
 	}
 	rep.Queue = &QueueInfo{Path: path, Rows: len(rows), Candidates: len(rep.candidates)}
@@ -96,36 +101,4 @@ func fmtF(x float64, prec int) string {
 		return ""
 	}
 	return strconv.FormatFloat(x, 'f', prec, 64)
-}
-
-// writeAtomic writes data to a temporary file beside path and renames it
-// into place.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
 }

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/faultline-dev/faultline/internal/atomicfile"
 	"github.com/faultline-dev/faultline/internal/history"
 )
 
@@ -351,6 +353,9 @@ func (rep *Report) Write(dir string) (map[string]string, error) {
 	if err := rep.renderHTML(&html); err != nil {
 		return nil, fmt.Errorf("render report.html: %w", err)
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("write report: %w", err)
+	}
 	out := map[string]string{}
 	for _, f := range []struct {
 		name string
@@ -361,8 +366,8 @@ func (rep *Report) Write(dir string) (map[string]string, error) {
 		{"report.html", html.Bytes()},
 	} {
 		p := filepath.Join(dir, f.name)
-		if err := writeAtomic(p, f.data); err != nil {
-			return nil, fmt.Errorf("write %s: %w", p, err)
+		if err := atomicfile.WriteFile(p, f.data, 0o644); err != nil {
+			return nil, err
 		}
 		out[f.name] = p
 	}

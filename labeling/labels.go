@@ -161,6 +161,9 @@ func targetDeployments(workdir string, all []history.Deployment) ([]history.Depl
 
 // Write writes labels.parquet and lf_report.json into dir.
 func (r *Result) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write labels: %w", err)
+	}
 	if err := writeLabels(filepath.Join(dir, LabelsFile), r.IDs, r.Votes, r.PFaulty, r.Label); err != nil {
 		return err
 	}

@@ -7,11 +7,11 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"reflect"
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/faultline-dev/faultline/internal/atomicfile"
 	"github.com/faultline-dev/faultline/labeling/labelmodel"
 )
 
@@ -156,7 +156,7 @@ func labelsRowType(functions []string) reflect.Type {
 func writeLabels(path string, ids []string, m *labelmodel.Matrix, p []float64, label []int8) error {
 	typ := labelsRowType(m.Names)
 	schema := parquet.SchemaOf(reflect.New(typ).Interface())
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		pw := parquet.NewWriter(w, schema)
 		row := reflect.New(typ).Elem()
 		k := len(m.Names)
@@ -177,40 +177,9 @@ func writeLabels(path string, ids []string, m *labelmodel.Matrix, p []float64, l
 
 // writeJSONFile writes v as indented JSON atomically.
 func writeJSONFile(path string, v any) error {
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	})
-}
-
-// writeAtomic writes a temporary file in path's folder and renames it to
-// path once write and close succeeded.
-func writeAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := write(tmp); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	ok = true
-	return nil
 }

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/faultline-dev/faultline/internal/atomicfile"
 )
 
 // LightGBM decision_type bits (see LightGBM's tree.h).
@@ -155,30 +156,7 @@ func (m *Model) WriteLightGBMFile(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, data)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, data, 0o644)
 }
 
 // ReadLightGBMFile reads a model written by MarshalLightGBM.
@@ -306,16 +284,14 @@ func ParseLightGBM(data []byte) (*Model, error) {
 		if startLine.text != "Tree="+strconv.Itoa(i) {
 			return nil, errAt(startLine, "want Tree=%d, got %q", i, startLine.text)
 		}
-		kv := map[string]string{}
-		kvLine := map[string]lgbLine{}
+		b := &lgbBlock{idx: i, kv: map[string]string{}, line: map[string]int{}, exact: true}
 		pos++
 		for ; pos < len(lines) && lines[pos].text != ""; pos++ {
 			k, v, ok := strings.Cut(lines[pos].text, "=")
 			if !ok {
 				return nil, errAt(lines[pos], "tree %d: expected key=value", i)
 			}
-			kv[k] = v
-			kvLine[k] = lines[pos]
+			b.kv[k], b.line[k] = v, lines[pos].no
 		}
 		// the block ends with two blank lines
 		for j := 0; j < 2 && pos < len(lines) && lines[pos].text == ""; j++ {
@@ -328,7 +304,7 @@ func ParseLightGBM(data []byte) (*Model, error) {
 		if got := end - startLine.start; got != size {
 			return nil, errAt(startLine, "tree %d is %d bytes, tree_sizes says %d", i, got, size)
 		}
-		t, err := parseTree(kv, kvLine, nf, i)
+		t, err := parseTree(b, nf)
 		if err != nil {
 			return nil, err
 		}
@@ -357,188 +333,64 @@ func ParseLightGBM(data []byte) (*Model, error) {
 	return m, nil
 }
 
-func parseTree(kv map[string]string, kvLine map[string]lgbLine, nf, idx int) (Tree, error) {
-	fail := func(key, format string, a ...any) error {
-		if l, ok := kvLine[key]; ok {
-			return fmt.Errorf("line %d: tree %d: %s: %s", l.no, idx, key, fmt.Sprintf(format, a...))
-		}
-		return fmt.Errorf("tree %d: %s: %s", idx, key, fmt.Sprintf(format, a...))
-	}
-	get := func(key string) (string, error) {
-		v, ok := kv[key]
-		if !ok {
-			return "", fail(key, "missing")
-		}
-		return v, nil
-	}
-	fields := func(key string, want int) ([]string, error) {
-		v, err := get(key)
-		if err != nil {
-			return nil, err
-		}
-		if v == "" {
-			if want != 0 {
-				return nil, fail(key, "empty, want %d values", want)
-			}
-			return nil, nil
-		}
-		f := strings.Split(v, " ")
-		if len(f) != want {
-			return nil, fail(key, "%d values, want %d", len(f), want)
-		}
-		return f, nil
-	}
-	floats := func(key string, want int) ([]float64, error) {
-		f, err := fields(key, want)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]float64, len(f))
-		for i, s := range f {
-			v, err := strconv.ParseFloat(s, 64)
-			if err != nil {
-				return nil, fail(key, "value %d: %v", i, err)
-			}
-			out[i] = v
-		}
-		return out, nil
-	}
-	ints := func(key string, want int) ([]int64, error) {
-		f, err := fields(key, want)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]int64, len(f))
-		for i, s := range f {
-			v, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				return nil, fail(key, "value %d: %v", i, err)
-			}
-			out[i] = v
-		}
-		return out, nil
-	}
+// parseTree reads a tree block as MarshalLightGBM writes it: the shared
+// structure (parseTextTree) plus every value a round trip needs; only
+// numerical splits with missing type NaN.
+func parseTree(b *lgbBlock, nf int) (Tree, error) {
 	var t Tree
-	nl, err := get("num_leaves")
+	if v, _ := b.get("num_cat"); v != "0" {
+		return t, b.fail("num_cat", "categorical splits are not supported")
+	}
+	if v, ok := b.kv["is_linear"]; ok && v != "0" {
+		return t, b.fail("is_linear", "linear trees are not supported")
+	}
+	tt, err := parseTextTree(b, nf)
 	if err != nil {
 		return t, err
 	}
-	t.NumLeaves, err = strconv.Atoi(nl)
-	if err != nil || t.NumLeaves < 1 {
-		return t, fail("num_leaves", "bad value %q", nl)
-	}
-	if v, _ := get("num_cat"); v != "0" {
-		return t, fail("num_cat", "categorical splits are not supported")
-	}
-	if v, ok := kv["is_linear"]; ok && v != "0" {
-		return t, fail("is_linear", "linear trees are not supported")
-	}
+	t.NumLeaves, t.LeafValue, t.Threshold = tt.NumLeaves, tt.LeafValue, tt.Threshold
 	ni := t.NumLeaves - 1
-	sf, err := ints("split_feature", ni)
-	if err != nil {
+	if t.SplitGain, err = b.floats("split_gain", ni); err != nil {
 		return t, err
 	}
-	dt, err := ints("decision_type", ni)
-	if err != nil {
+	if t.LeafWeight, err = b.floats("leaf_weight", t.NumLeaves); err != nil {
 		return t, err
 	}
-	lc, err := ints("left_child", ni)
-	if err != nil {
+	if t.LeafCount, err = b.ints("leaf_count", t.NumLeaves); err != nil {
 		return t, err
 	}
-	rc, err := ints("right_child", ni)
-	if err != nil {
+	if t.InternalValue, err = b.floats("internal_value", ni); err != nil {
 		return t, err
 	}
-	if t.SplitGain, err = floats("split_gain", ni); err != nil {
+	if t.InternalWeight, err = b.floats("internal_weight", ni); err != nil {
 		return t, err
 	}
-	if t.Threshold, err = floats("threshold", ni); err != nil {
+	if t.InternalCount, err = b.ints("internal_count", ni); err != nil {
 		return t, err
 	}
-	if t.LeafValue, err = floats("leaf_value", t.NumLeaves); err != nil {
-		return t, err
-	}
-	if t.LeafWeight, err = floats("leaf_weight", t.NumLeaves); err != nil {
-		return t, err
-	}
-	if t.LeafCount, err = ints("leaf_count", t.NumLeaves); err != nil {
-		return t, err
-	}
-	if t.InternalValue, err = floats("internal_value", ni); err != nil {
-		return t, err
-	}
-	if t.InternalWeight, err = floats("internal_weight", ni); err != nil {
-		return t, err
-	}
-	if t.InternalCount, err = ints("internal_count", ni); err != nil {
-		return t, err
-	}
-	sh, err := get("shrinkage")
+	sh, err := b.get("shrinkage")
 	if err != nil {
 		return t, err
 	}
 	if t.Shrinkage, err = strconv.ParseFloat(sh, 64); err != nil {
-		return t, fail("shrinkage", "%v", err)
+		return t, b.fail("shrinkage", "%v", err)
 	}
 	t.SplitFeature = make([]int32, ni)
 	t.DefaultLeft = make([]bool, ni)
 	t.LeftChild = make([]int32, ni)
 	t.RightChild = make([]int32, ni)
 	for i := 0; i < ni; i++ {
-		if sf[i] < 0 || sf[i] >= int64(nf) {
-			return t, fail("split_feature", "node %d: feature %d out of range", i, sf[i])
+		dt := tt.DecisionType[i]
+		if dt&1 != 0 {
+			return t, b.fail("decision_type", "node %d: categorical split not supported", i)
 		}
-		t.SplitFeature[i] = int32(sf[i])
-		if dt[i]&1 != 0 {
-			return t, fail("decision_type", "node %d: categorical split not supported", i)
+		if mt := (dt >> 2) & 3; mt != 2 {
+			return t, b.fail("decision_type", "node %d: missing type %d not supported (only NaN)", i, mt)
 		}
-		if mt := (dt[i] >> 2) & 3; mt != 2 {
-			return t, fail("decision_type", "node %d: missing type %d not supported (only NaN)", i, mt)
-		}
-		t.DefaultLeft[i] = dt[i]&lgbDefaultLeftMask != 0
-		for _, c := range []int64{lc[i], rc[i]} {
-			if c >= int64(ni) || c < 0 && ^c >= int64(t.NumLeaves) || c == 0 {
-				return t, fail("left_child", "node %d: child %d out of range", i, c)
-			}
-		}
-		t.LeftChild[i] = int32(lc[i])
-		t.RightChild[i] = int32(rc[i])
-	}
-	// the nodes must form one tree: from the root, every node and leaf is reached exactly once
-	if ni > 0 {
-		seenNode := make([]bool, ni)
-		seenLeaf := make([]bool, t.NumLeaves)
-		stack := []int32{0}
-		seenNode[0] = true
-		for len(stack) > 0 {
-			n := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			for _, c := range []int32{t.LeftChild[n], t.RightChild[n]} {
-				if c < 0 {
-					if seenLeaf[^c] {
-						return t, fail("left_child", "leaf %d reached twice", ^c)
-					}
-					seenLeaf[^c] = true
-					continue
-				}
-				if seenNode[c] {
-					return t, fail("left_child", "node %d reached twice", c)
-				}
-				seenNode[c] = true
-				stack = append(stack, c)
-			}
-		}
-		for i, ok := range seenNode {
-			if !ok {
-				return t, fail("left_child", "node %d unreachable from the root", i)
-			}
-		}
-		for i, ok := range seenLeaf {
-			if !ok {
-				return t, fail("left_child", "leaf %d unreachable from the root", i)
-			}
-		}
+		t.DefaultLeft[i] = dt&lgbDefaultLeftMask != 0
+		t.SplitFeature[i] = int32(tt.SplitFeature[i])
+		t.LeftChild[i] = int32(tt.Left[i])
+		t.RightChild[i] = int32(tt.Right[i])
 	}
 	return t, nil
 }

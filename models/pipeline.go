@@ -16,16 +16,26 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/faultline-dev/faultline/internal/atomicfile"
 	"github.com/faultline-dev/faultline/internal/progress"
 )
 
 // Label sources.
 const (
-	// LabelsWeak trains on labels.parquet: p_faulty as a soft target, rows with label -1 dropped.
+	// LabelsWeak trains on labels.parquet: p_faulty as a soft target; rows
+	// with label -1 (every labeling function abstained) per Config.Abstained.
 	LabelsWeak = "weak"
 	// LabelsEnsemble trains on the 60-minute statistical ensemble
 	// (features_h60 ensemble_faulty), inconclusive rows dropped.
 	LabelsEnsemble = "ensemble"
+)
+
+// Values of Config.Abstained.
+const (
+	// AbstainedPrior trains on all-abstain deployments with their p_faulty.
+	AbstainedPrior = "prior"
+	// AbstainedDrop leaves all-abstain deployments out of training and validation.
+	AbstainedDrop = "drop"
 )
 
 // ensembleHorizon is the horizon whose features carry the ensemble label.
@@ -59,6 +69,14 @@ type Config struct {
 	ClassWeight string `yaml:"class_weight" json:"class_weight"`
 	// MaxClassWeight caps the balanced weight ratio between the classes (default 50).
 	MaxClassWeight float64 `yaml:"max_class_weight" json:"max_class_weight"`
+	// Abstained says what weak-label training does with deployments on which
+	// every labeling function abstained (label -1): "prior" keeps them with
+	// their p_faulty — the label model's class balance, so they count as
+	// healthy in validation — and "drop" leaves them out (default prior).
+	// Dropping them trains the model on a different population from the one
+	// it scores: the detectors then flag many of those deployments (quiet,
+	// low-traffic ones), and thresholds never see them.
+	Abstained string `yaml:"abstained" json:"abstained"`
 	// ExcludeFeatures are feature columns never used (default none).
 	ExcludeFeatures []string `yaml:"exclude_features" json:"exclude_features"`
 	// GBDT are the trainer settings.
@@ -78,6 +96,7 @@ func DefaultConfig() Config {
 		MinFlagged:      3,
 		ClassWeight:     "balanced",
 		MaxClassWeight:  50,
+		Abstained:       AbstainedPrior,
 		GBDT:            DefaultParams(),
 		LogReg:          DefaultLogRegParams(),
 	}
@@ -106,6 +125,9 @@ func (c Config) Validate() error {
 	}
 	if !(c.TrainFraction > 0 && c.ValidFraction > 0 && c.TrainFraction+c.ValidFraction < 1) {
 		return fmt.Errorf("train: fractions train %v and valid %v must be positive and leave room for test", c.TrainFraction, c.ValidFraction)
+	}
+	if c.Abstained != AbstainedPrior && c.Abstained != AbstainedDrop {
+		return fmt.Errorf("train: abstained must be %s or %s, got %q", AbstainedPrior, AbstainedDrop, c.Abstained)
 	}
 	if c.ClassWeight != "balanced" && c.ClassWeight != "none" {
 		return fmt.Errorf("train: class_weight must be balanced or none, got %q", c.ClassWeight)
@@ -312,7 +334,7 @@ func Run(ctx context.Context, cfg Config, opt RunOptions) (*TrainInfo, error) {
 		}
 		labels = labelSet{}
 		for id, l := range wl {
-			if l.label != -1 {
+			if (l.label != -1 || cfg.Abstained == AbstainedPrior) && !math.IsNaN(l.pFaulty) {
 				labels[id] = l.pFaulty
 			}
 		}
@@ -406,7 +428,7 @@ func Run(ctx context.Context, cfg Config, opt RunOptions) (*TrainInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: encode train.json: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(outDir, "train.json"), append(data, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(outDir, "train.json"), append(data, '\n'), 0o644); err != nil {
 		return nil, err
 	}
 	return info, nil

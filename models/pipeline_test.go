@@ -264,3 +264,41 @@ func TestMakeSplitTies(t *testing.T) {
 		t.Errorf("oldest/newest: %v", got)
 	}
 }
+
+// TestRunAbstainedRows checks both treatments of deployments on which every
+// labeling function abstained (label -1): "prior" trains and validates on
+// them with their p_faulty, "drop" leaves them out; anything else is refused.
+func TestRunAbstainedRows(t *testing.T) {
+	const n = 600
+	abstained := 0
+	for i := 0; i < n; i++ {
+		if i%29 == 0 { // writeFixture's all-abstain rows, every one with features at 10 min
+			abstained++
+		}
+	}
+	rows := map[string]int{}
+	for _, mode := range []string{AbstainedPrior, AbstainedDrop} {
+		dir := t.TempDir()
+		writeFixture(t, dir, n)
+		cfg := DefaultConfig()
+		cfg.Abstained = mode
+		cfg.GBDT.NumTrees = 20
+		info, err := Run(context.Background(), cfg, RunOptions{Workdir: dir})
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		h10 := info.Horizons[0]
+		rows[mode] = h10.Rows[SplitTrain] + h10.Rows[SplitValid] + h10.Rows[SplitTest]
+	}
+	if rows[AbstainedPrior] != n {
+		t.Errorf("prior: %d rows at 10 min, want all %d", rows[AbstainedPrior], n)
+	}
+	if got := rows[AbstainedPrior] - rows[AbstainedDrop]; got != abstained {
+		t.Errorf("drop left out %d rows, want the %d all-abstain ones", got, abstained)
+	}
+	bad := DefaultConfig()
+	bad.Abstained = "keep"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "abstained") {
+		t.Errorf("abstained %q: err = %v", bad.Abstained, err)
+	}
+}

@@ -6,8 +6,8 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 
+	"github.com/faultline-dev/faultline/internal/atomicfile"
 	"github.com/parquet-go/parquet-go"
 )
 
@@ -268,31 +268,13 @@ const (
 )
 
 func writeSplit(path string, rows []SplitRow) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	w := parquet.NewGenericWriter[SplitRow](f, parquet.Compression(&parquet.Zstd))
-	if _, err := w.Write(rows); err != nil {
-		return fail(err)
-	}
-	if err := w.Close(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, func(f io.Writer) error {
+		w := parquet.NewGenericWriter[SplitRow](f, parquet.Compression(&parquet.Zstd))
+		if _, err := w.Write(rows); err != nil {
+			return err
+		}
+		return w.Close()
+	})
 }
 
 // ReadSplit reads split.parquet into deployment_id → split.

@@ -3,10 +3,13 @@ package pipeline
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
+
+	"github.com/faultline-dev/faultline/internal/atomicfile"
 )
 
 // WritePromFile writes the run's metrics in the Prometheus text exposition
@@ -51,20 +54,20 @@ func WritePromFile(path string, r *Record) error {
 	}
 	help("faultline_stage_rows", "gauge", "Rows each stage read or wrote, by table.")
 	for _, s := range r.Stages {
-		for _, k := range sortedKeys(s.Rows) {
+		for _, k := range slices.Sorted(maps.Keys(s.Rows)) {
 			fmt.Fprintf(&b, "faultline_stage_rows{stage=%q,table=%q} %d\n", s.Name, k, s.Rows[k])
 		}
 	}
 	help("faultline_stage_metric", "gauge", "Model, label and evaluation metrics reported by each stage.")
 	for _, s := range r.Stages {
-		for _, k := range sortedKeys(s.Metrics) {
+		for _, k := range slices.Sorted(maps.Keys(s.Metrics)) {
 			fmt.Fprintf(&b, "faultline_stage_metric{stage=%q,metric=%q} %g\n", s.Name, sanitizeLabel(k), s.Metrics[k])
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write metrics file: %w", err)
 	}
-	if err := WriteFileAtomic(path, b.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("write metrics file: %w", err)
 	}
 	return nil
@@ -73,12 +76,3 @@ func WritePromFile(path string, r *Record) error {
 var labelRe = regexp.MustCompile(`[^a-zA-Z0-9_:.\-/]`)
 
 func sanitizeLabel(s string) string { return labelRe.ReplaceAllString(s, "_") }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/faultline-dev/faultline/internal/atomicfile"
 )
 
 // DirRecords keeps run records in a folder: ROOT/ID/run.json, written
@@ -31,7 +33,7 @@ func (d *DirRecords) Put(ctx context.Context, r *Record) error {
 	if err != nil {
 		return fmt.Errorf("encode run record: %w", err)
 	}
-	return WriteFileAtomic(filepath.Join(dir, "run.json"), append(data, '\n'))
+	return atomicfile.WriteFile(filepath.Join(dir, "run.json"), append(data, '\n'), 0o644)
 }
 
 // Get reads ROOT/ID/run.json.
@@ -118,34 +120,4 @@ func (d *DirRecords) Lock(ctx context.Context, holder string) (func() error, err
 		}
 		return f.Close()
 	}, nil
-}
-
-// WriteFileAtomic writes data to a temp file beside path, syncs it and
-// renames it over path, so readers see the old or the new file, never half.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
 }

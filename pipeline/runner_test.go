@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/faultline-dev/faultline/internal/atomicfile"
 )
 
 // writeStage returns a stage that writes name with content derived from the
@@ -25,7 +27,7 @@ func writeStage(name string, deps []string, runs *atomic.Int32) Stage {
 			}
 			content += "|" + string(b)
 		}
-		if err := WriteFileAtomic(filepath.Join(rc.Dir, name+".out"), []byte(content)); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(rc.Dir, name+".out"), []byte(content), 0o644); err != nil {
 			return nil, err
 		}
 		return &Result{Outputs: []string{name + ".out"}, Rows: map[string]int64{name: int64(len(content))}}, nil

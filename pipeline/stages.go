@@ -15,6 +15,7 @@ import (
 	"github.com/faultline-dev/faultline/evaluation"
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/features/extract"
+	"github.com/faultline-dev/faultline/internal/atomicfile"
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/labeling"
 	"github.com/faultline-dev/faultline/models"
@@ -258,20 +259,16 @@ func (d *Deps) export(ctx context.Context, rc *RunContext) (*Result, error) {
 		return nil, fmt.Errorf("create export folder: %w", err)
 	}
 	dst := filepath.Join(dir, name+"-production.tar.gz")
-	f, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".tmp-*")
+	f, err := atomicfile.Create(dst)
 	if err != nil {
 		return nil, fmt.Errorf("export bundle: %w", err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
+	defer f.Abort()
 	m, err := d.Registry.Export(ctx, ref, f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return nil, fmt.Errorf("export bundle: %w", err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := f.Commit(); err != nil {
 		return nil, fmt.Errorf("export bundle: %w", err)
 	}
 	return &Result{Inputs: []string{dst}, Notes: map[string]string{NoteBundle: dst, NoteVersion: strconv.Itoa(m.Version)}}, nil

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/faultline-dev/faultline/internal/atomicfile"
 )
 
 // Dir is the embedded registry backend: a folder (by default HOME/registry)
@@ -81,39 +83,17 @@ func (d *Dir) lock(ctx context.Context) (func(), error) {
 	}, nil
 }
 
-// writeAtomic writes data to path through a synced temporary file and a
-// rename. With exclusive, an existing path is an error (numbered records
+// writeAtomic writes data to path (creating its folder) through
+// atomicfile. With exclusive, an existing path is an error (numbered records
 // are never rewritten).
 func writeAtomic(path string, data []byte, exclusive bool) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if exclusive {
-		if _, err := os.Lstat(path); err == nil {
-			return fmt.Errorf("%s already exists", path)
-		}
-	}
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return nil
+	if exclusive {
+		return atomicfile.WriteFileExclusive(path, data, 0o644)
+	}
+	return atomicfile.WriteFile(path, data, 0o644)
 }
 
 var shaRE = regexp.MustCompile(`^[0-9a-f]{64}$`)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/dmitryikh/leaves"
 
-	"github.com/faultline-dev/faultline/registry/lgbtext"
+	"github.com/faultline-dev/faultline/models"
 )
 
 // CheckModelText checks that data is a single-output LightGBM text model
@@ -19,7 +19,7 @@ func CheckModelText(data []byte, names []string) error {
 	if _, err := leaves.LGEnsembleFromReader(bufio.NewReader(bytes.NewReader(data)), false); err != nil {
 		return fmt.Errorf("not a loadable LightGBM text model: %w", err)
 	}
-	m, err := lgbtext.Parse(data)
+	m, err := models.ParseLightGBMText(data)
 	if err != nil {
 		return fmt.Errorf("LightGBM text: %w", err)
 	}

@@ -25,6 +25,23 @@ func parseExtractTime(flagName, s string) (time.Time, error) {
 	return time.Time{}, usageError("--%s %q: want an RFC 3339 time (2026-06-01T07:10:00Z) or a date (2026-06-01)", flagName, s)
 }
 
+// parseRange parses --from and --until (either may be empty) into a range
+// of deployment starts; until must come after from.
+func parseRange(from, until string) (history.Range, error) {
+	var rng history.Range
+	var err error
+	if rng.From, err = parseExtractTime("from", from); err != nil {
+		return rng, err
+	}
+	if rng.Until, err = parseExtractTime("until", until); err != nil {
+		return rng, err
+	}
+	if !rng.From.IsZero() && !rng.Until.IsZero() && !rng.Until.After(rng.From) {
+		return rng, usageError("--until must be after --from")
+	}
+	return rng, nil
+}
+
 func init() {
 	var (
 		from, until, workdir, shard string
@@ -62,16 +79,9 @@ are disjoint and together complete.`,
 			if len(args) != 0 {
 				return usageError("unexpected arguments %q", args)
 			}
-			var rng history.Range
-			var err error
-			if rng.From, err = parseExtractTime("from", from); err != nil {
+			rng, err := parseRange(from, until)
+			if err != nil {
 				return err
-			}
-			if rng.Until, err = parseExtractTime("until", until); err != nil {
-				return err
-			}
-			if !rng.From.IsZero() && !rng.Until.IsZero() && !rng.Until.After(rng.From) {
-				return usageError("--until must be after --from")
 			}
 			opt := extract.Options{Range: rng, Workers: workers, Progress: e.progress(), Config: features.DefaultConfig()}
 			if shard != "" {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/faultline-dev/faultline/detector"
 	"github.com/faultline-dev/faultline/detector/batch"
-	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/registry"
 )
 
@@ -84,16 +83,9 @@ The extension of --out picks CSV or Parquet.`,
 			if ext := strings.ToLower(out); !strings.HasSuffix(ext, ".csv") && !strings.HasSuffix(ext, ".parquet") {
 				return usageError("--out %s: the name must end in .csv or .parquet", out)
 			}
-			var rng history.Range
-			var err error
-			if rng.From, err = parseExtractTime("from", from); err != nil {
+			rng, err := parseRange(from, until)
+			if err != nil {
 				return err
-			}
-			if rng.Until, err = parseExtractTime("until", until); err != nil {
-				return err
-			}
-			if !rng.From.IsZero() && !rng.Until.IsZero() && !rng.Until.After(rng.From) {
-				return usageError("--until must be after --from")
 			}
 			d, err := e.loadDetector(ctx, model)
 			if err != nil {

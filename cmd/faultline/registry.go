@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/faultline-dev/faultline/pipeline"
 	"io"
 	"os"
 	"os/user"
@@ -19,6 +18,8 @@ import (
 	"github.com/faultline-dev/faultline/detector"
 	"github.com/faultline-dev/faultline/evaluation"
 	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/internal/atomicfile"
+	"github.com/faultline-dev/faultline/pipeline"
 	"github.com/faultline-dev/faultline/registry"
 	"github.com/faultline-dev/faultline/registry/bundle"
 	"github.com/faultline-dev/faultline/registry/pgregistry"
@@ -487,25 +488,17 @@ refuses a bundle whose checksums or feature schema do not match.`,
 			if err != nil {
 				return usageError("%v", err)
 			}
-			dir := filepath.Dir(exportOut)
-			f, err := os.CreateTemp(dir, "."+filepath.Base(exportOut)+".tmp-*")
+			f, err := atomicfile.Create(exportOut)
 			if err != nil {
 				return fmt.Errorf("export: %w", err)
 			}
-			tmp := f.Name()
+			defer f.Abort()
 			m, err := r.Export(ctx, ref, f)
-			if err == nil {
-				err = f.Sync()
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err == nil {
-				err = os.Rename(tmp, exportOut)
-			}
 			if err != nil {
-				os.Remove(tmp)
 				return err
+			}
+			if err := f.Commit(); err != nil {
+				return fmt.Errorf("export: %w", err)
 			}
 			if exportJSON {
 				return e.writeJSON(m)

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -217,7 +219,7 @@ func printHeadline(e *env, ev *pipeline.StageRecord) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONTENDER\tREFERENCE\tPRECISION\tRECALL\tFALSE ALARMS\tTTD / 60 MIN")
 	seen := map[string]bool{}
-	for _, k := range sortedKeys(ev.Metrics) {
+	for _, k := range slices.Sorted(maps.Keys(ev.Metrics)) {
 		if !strings.HasSuffix(k, "_precision") {
 			continue
 		}

@@ -4,8 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -113,7 +114,7 @@ func printRecord(e *env, r *pipeline.Record) {
 	fmt.Fprintln(tw, "\nSTAGE\tSTATUS\tSECONDS\tROWS\tOUTPUTS")
 	for _, s := range r.Stages {
 		var rows []string
-		for _, k := range sortedKeys(s.Rows) {
+		for _, k := range slices.Sorted(maps.Keys(s.Rows)) {
 			rows = append(rows, fmt.Sprintf("%s=%d", k, s.Rows[k]))
 		}
 		var outs []string
@@ -131,7 +132,7 @@ func printRecord(e *env, r *pipeline.Record) {
 			continue
 		}
 		fmt.Fprintf(e.stdout, "\n%s metrics:\n", s.Name)
-		for _, k := range sortedKeys(s.Metrics) {
+		for _, k := range slices.Sorted(maps.Keys(s.Metrics)) {
 			fmt.Fprintf(e.stdout, "  %-40s %.4g\n", k, s.Metrics[k])
 		}
 	}
@@ -152,13 +153,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/faultline-dev/faultline/detector"
 	"github.com/faultline-dev/faultline/features/extract"
+	"github.com/faultline-dev/faultline/internal/atomicfile"
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/progress"
 )
@@ -202,39 +204,15 @@ func Write(path string, hs []int, rows []Row) error {
 	if ext != ".csv" && ext != ".parquet" {
 		return fmt.Errorf("%s: the output must end in .csv or .parquet", path)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if ext == ".csv" {
-		err = writeCSV(f, hs, rows)
-	} else {
-		err = writeParquet(f, hs, rows)
-	}
-	if err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, func(w io.Writer) error {
+		if ext == ".csv" {
+			return writeCSV(w, hs, rows)
+		}
+		return writeParquet(w, hs, rows)
+	})
 }
 
-func writeCSV(f *os.File, hs []int, rows []Row) error {
+func writeCSV(f io.Writer, hs []int, rows []Row) error {
 	w := csv.NewWriter(f)
 	if err := w.Write(Columns(hs)); err != nil {
 		return err
@@ -284,7 +262,7 @@ func predictionType(hs []int) reflect.Type {
 	return reflect.StructOf(fields)
 }
 
-func writeParquet(f *os.File, hs []int, rows []Row) error {
+func writeParquet(f io.Writer, hs []int, rows []Row) error {
 	typ := predictionType(hs)
 	schema := parquet.SchemaOf(reflect.New(typ).Elem().Interface())
 	w := parquet.NewWriter(f, schema, parquet.Compression(&parquet.Zstd))

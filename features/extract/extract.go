@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/internal/atomicfile"
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/progress"
 )
@@ -453,7 +454,7 @@ func (x *run) write(ctx context.Context, workdir string, selected []int, sum *Su
 	abort := func() {
 		for _, w := range writers {
 			if w != nil {
-				w.af.abort()
+				w.af.Abort()
 			}
 		}
 	}
@@ -530,17 +531,17 @@ func (x *run) write(ctx context.Context, workdir string, selected []int, sum *Su
 }
 
 func writeJSON(path string, v any) error {
-	af, err := createAtomic(path)
+	af, err := atomicfile.Create(path)
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(af.f)
+	enc := json.NewEncoder(af)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
-		af.abort()
+		af.Abort()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return af.commit()
+	return af.Commit()
 }
 
 // ReadSummary reads extract.json from workdir.

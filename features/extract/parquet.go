@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/internal/atomicfile"
 )
 
 // DeployRow is one row of deploys.parquet.
@@ -21,42 +21,6 @@ type DeployRow struct {
 	Version      string    `parquet:"version"`
 	StartedAt    time.Time `parquet:"started_at,timestamp(millisecond)"`
 	Kind         string    `parquet:"kind"`
-}
-
-// atomicFile is a file written under a temporary name in its final folder
-// and renamed into place by commit.
-type atomicFile struct {
-	f    *os.File
-	path string
-}
-
-func createAtomic(path string) (*atomicFile, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", path, err)
-	}
-	return &atomicFile{f: f, path: path}, nil
-}
-
-func (a *atomicFile) commit() error {
-	if err := a.f.Sync(); err != nil {
-		a.abort()
-		return fmt.Errorf("write %s: %w", a.path, err)
-	}
-	if err := a.f.Close(); err != nil {
-		os.Remove(a.f.Name())
-		return fmt.Errorf("write %s: %w", a.path, err)
-	}
-	if err := os.Rename(a.f.Name(), a.path); err != nil {
-		os.Remove(a.f.Name())
-		return fmt.Errorf("rename %s: %w", a.path, err)
-	}
-	return nil
-}
-
-func (a *atomicFile) abort() {
-	a.f.Close()
-	os.Remove(a.f.Name())
 }
 
 // featureSchema is the Parquet schema of features_hH.parquet: deployment_id,
@@ -76,17 +40,17 @@ func featureSchema() *parquet.Schema {
 
 // featureWriter writes features_hH.parquet rows.
 type featureWriter struct {
-	af  *atomicFile
+	af  *atomicfile.File
 	w   *parquet.Writer
 	buf []parquet.Row
 }
 
 func newFeatureWriter(path string) (*featureWriter, error) {
-	af, err := createAtomic(path)
+	af, err := atomicfile.Create(path)
 	if err != nil {
 		return nil, err
 	}
-	w := parquet.NewWriter(af.f, featureSchema(), parquet.Compression(&parquet.Zstd))
+	w := parquet.NewWriter(af, featureSchema(), parquet.Compression(&parquet.Zstd))
 	return &featureWriter{af: af, w: w}, nil
 }
 
@@ -108,7 +72,7 @@ func (fw *featureWriter) flush() error {
 		return nil
 	}
 	if _, err := fw.w.WriteRows(fw.buf); err != nil {
-		return fmt.Errorf("write %s: %w", fw.af.path, err)
+		return fmt.Errorf("write %s: %w", fw.af.Path(), err)
 	}
 	fw.buf = fw.buf[:0]
 	return nil
@@ -116,31 +80,31 @@ func (fw *featureWriter) flush() error {
 
 func (fw *featureWriter) close() error {
 	if err := fw.flush(); err != nil {
-		fw.af.abort()
+		fw.af.Abort()
 		return err
 	}
 	if err := fw.w.Close(); err != nil {
-		fw.af.abort()
-		return fmt.Errorf("write %s: %w", fw.af.path, err)
+		fw.af.Abort()
+		return fmt.Errorf("write %s: %w", fw.af.Path(), err)
 	}
-	return fw.af.commit()
+	return fw.af.Commit()
 }
 
 func writeDeploys(path string, rows []DeployRow) error {
-	af, err := createAtomic(path)
+	af, err := atomicfile.Create(path)
 	if err != nil {
 		return err
 	}
-	w := parquet.NewGenericWriter[DeployRow](af.f, parquet.Compression(&parquet.Zstd))
+	w := parquet.NewGenericWriter[DeployRow](af, parquet.Compression(&parquet.Zstd))
 	if _, err := w.Write(rows); err != nil {
-		af.abort()
+		af.Abort()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := w.Close(); err != nil {
-		af.abort()
+		af.Abort()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return af.commit()
+	return af.Commit()
 }
 
 // FeatureTable is a features_hH.parquet file read back.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faultline-dev/faultline/internal/atomicfile"
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/progress"
 )
@@ -64,19 +65,19 @@ func WriteFilesProgress(ctx context.Context, cfg Config, dir string, p progress.
 }
 
 type csvFile struct {
-	final, tmp string
-	f          *os.File
-	w          *bufio.Writer
-	b          []byte
+	final string
+	f     *atomicfile.File
+	w     *bufio.Writer
+	b     []byte
 }
 
 func newCSVFile(dir, name, header string) (*csvFile, error) {
 	final := filepath.Join(dir, name)
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	f, err := atomicfile.Create(final)
 	if err != nil {
 		return nil, fmt.Errorf("simulate: %w", err)
 	}
-	c := &csvFile{final: final, tmp: f.Name(), f: f, w: bufio.NewWriterSize(f, 1<<20)}
+	c := &csvFile{final: final, f: f, w: bufio.NewWriterSize(f, 1<<20)}
 	c.w.WriteString(header + "\n")
 	return c, nil
 }
@@ -225,17 +226,11 @@ func (s *fileSink) finish(ctx context.Context, incidents []history.Incident) err
 	return nil
 }
 
-// commit flushes, syncs and renames every file into place.
+// commit flushes every file, then syncs and renames each into place.
 func (s *fileSink) commit() error {
 	var errs []error
 	for _, c := range s.w {
 		if err := c.w.Flush(); err != nil {
-			errs = append(errs, err)
-		}
-		if err := c.f.Sync(); err != nil {
-			errs = append(errs, err)
-		}
-		if err := c.f.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -245,11 +240,7 @@ func (s *fileSink) commit() error {
 	}
 	for _, name := range FileNames {
 		if c := s.w[name]; c != nil {
-			if err := os.Chmod(c.tmp, 0o644); err != nil {
-				s.abort()
-				return fmt.Errorf("simulate: %w", err)
-			}
-			if err := os.Rename(c.tmp, c.final); err != nil {
+			if err := c.f.Commit(); err != nil {
 				s.abort()
 				return fmt.Errorf("simulate: %w", err)
 			}
@@ -258,9 +249,9 @@ func (s *fileSink) commit() error {
 	return nil
 }
 
+// abort removes the files not yet committed.
 func (s *fileSink) abort() {
 	for _, c := range s.w {
-		c.f.Close()
-		os.Remove(c.tmp)
+		c.f.Abort()
 	}
 }

@@ -1,16 +1,19 @@
-package lgbtext_test
+package models_test
 
 import (
 	"bufio"
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/dmitryikh/leaves"
 
-	"github.com/faultline-dev/faultline/registry/lgbtext"
+	"github.com/faultline-dev/faultline/models"
 	"github.com/faultline-dev/faultline/registry/registrytest"
 )
 
@@ -26,7 +29,7 @@ func TestContributionsSumToRawScore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := lgbtext.Parse(text)
+			m, err := models.ParseLightGBMText(text)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +74,7 @@ func TestContributionsSumToRawScore(t *testing.T) {
 	}
 }
 
-func TestParseErrors(t *testing.T) {
+func TestParseLightGBMTextErrors(t *testing.T) {
 	good := string(registrytest.ModelText(1, []string{"a", "b"}, 5, 6, true))
 	if !strings.Contains(good, "split_feature=") {
 		t.Fatal("test model has no split")
@@ -84,17 +87,64 @@ func TestParseErrors(t *testing.T) {
 		"leaf count":    strings.Replace(good, "num_leaves=", "num_leaves=1", 1),
 	}
 	for name, text := range cases {
-		if _, err := lgbtext.Parse([]byte(text)); err == nil {
+		if _, err := models.ParseLightGBMText([]byte(text)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 }
 
-func FuzzParse(f *testing.F) {
+// The structure reader accepts what the strict reader does and agrees with
+// it on every tree; it also accepts LightGBM files the strict reader
+// rejects (other versions, no internal values, no feature names).
+func TestParseLightGBMTextAcceptsBoth(t *testing.T) {
+	own, err := os.ReadFile(filepath.Join("testdata", "small_model.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	strict, err := models.ParseLightGBM(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := models.ParseLightGBMText(own)
+	if err != nil {
+		t.Fatalf("structure reader rejects MarshalLightGBM output: %v", err)
+	}
+	if !slices.Equal(st.FeatureNames, strict.FeatureNames) || st.MaxFeatureIdx+1 != strict.NumFeatures() || len(st.Trees) != len(strict.Trees) {
+		t.Fatalf("header differs: %v/%d/%d trees vs %v/%d/%d", st.FeatureNames, st.MaxFeatureIdx+1, len(st.Trees), strict.FeatureNames, strict.NumFeatures(), len(strict.Trees))
+	}
+	for i, tt := range st.Trees {
+		tr := strict.Trees[i]
+		for j := range tt.SplitFeature {
+			if int32(tt.SplitFeature[j]) != tr.SplitFeature[j] || int32(tt.Left[j]) != tr.LeftChild[j] || int32(tt.Right[j]) != tr.RightChild[j] ||
+				tt.Threshold[j] != tr.Threshold[j] || (tt.DecisionType[j]&2 != 0) != tr.DefaultLeft[j] || tt.NodeValue[j] != tr.InternalValue[j] {
+				t.Fatalf("tree %d node %d differs", i, j)
+			}
+		}
+		if tt.NumLeaves != tr.NumLeaves || !slices.Equal(tt.LeafValue, tr.LeafValue) {
+			t.Fatalf("tree %d leaves differ", i)
+		}
+	}
+
+	lgb := registrytest.ModelText(7, []string{"a", "b", "c"}, 4, 6, false)
+	for name, text := range map[string]string{
+		"no internal values": string(lgb),
+		"version v4":         strings.Replace(string(lgb), "version=v3", "version=v4", 1),
+		"no feature names":   strings.Replace(string(lgb), "feature_names=a b c\n", "", 1),
+	} {
+		if _, err := models.ParseLightGBM([]byte(text)); err == nil {
+			t.Errorf("%s: the strict reader accepts it; the test needs a file it rejects", name)
+		}
+		if _, err := models.ParseLightGBMText([]byte(text)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func FuzzParseLightGBMText(f *testing.F) {
 	f.Add(registrytest.ModelText(1, []string{"a", "b"}, 2, 4, true))
 	f.Add(registrytest.ModelText(2, []string{"a"}, 1, 1, false))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := lgbtext.Parse(data)
+		m, err := models.ParseLightGBMText(data)
 		if err != nil {
 			return
 		}
