@@ -500,3 +500,49 @@ func TestRollbackAbandonsImport(t *testing.T) {
 		t.Errorf("after rollback: %v %v", got, err)
 	}
 }
+
+// Two imports at once into the same new month, on different streams: the
+// second waits for the first's partition and merges into it.
+func TestConcurrentImportsSameNewMonth(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	mk := func(svc string) []history.Metric {
+		var out []history.Metric
+		for i := range 100 {
+			out = append(out, history.Metric{Service: svc, Environment: "e", Version: "v", Minute: ts("2026-09-01T00:00:00Z").Add(time.Duration(i) * time.Minute),
+				Requests: 5, LatencyP50: math.NaN(), LatencyP95: math.NaN(), LatencyP99: math.NaN()})
+		}
+		return out
+	}
+	errs := make(chan error, 2)
+	for _, svc := range []string{"a", "b"} {
+		go func() {
+			tx, err := s.BeginImport(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if err := tx.AddMetrics(ctx, mk(svc)); err != nil {
+				tx.Rollback(ctx)
+				errs <- err
+				return
+			}
+			_, err = tx.Commit(ctx)
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, svc := range []string{"a", "b"} {
+		got, err := s.Metrics(ctx, history.Stream{Service: svc, Environment: "e"}, history.Range{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Len() != 100 {
+			t.Errorf("stream %s: %d series", svc, len(got))
+		}
+	}
+}

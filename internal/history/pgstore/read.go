@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -109,59 +108,6 @@ func (s *Store) Streams(ctx context.Context) ([]history.Stream, error) {
 	return out, nil
 }
 
-// Metrics returns the series of every version of st with minutes in r,
-// sorted by version. It is the hot read path of feature extraction: rows
-// come back in binary and are decoded straight into the columns.
-func (s *Store) Metrics(ctx context.Context, st history.Stream, r history.Range) ([]history.Series, error) {
-	where, args := rangeWhere("m.minute", r, []any{st.Service, st.Environment})
-	rows, err := s.pool.Query(ctx, `
-		SELECT se.version, m.minute, m.requests, m.errors, m.latency_p50_ms, m.latency_p95_ms, m.latency_p99_ms
-		FROM series se JOIN metrics m ON m.series_id = se.series_id
-		WHERE se.service = $1 AND se.environment = $2`+where+`
-		ORDER BY se.version COLLATE "C", m.minute`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read metrics of %s/%s: %w", st.Service, st.Environment, err)
-	}
-	defer rows.Close()
-	var out []history.Series
-	var cur *history.Series
-	binaryOK := false
-	for rows.Next() {
-		if !binaryOK {
-			for _, fd := range rows.FieldDescriptions()[1:] {
-				if fd.Format != pgx.BinaryFormatCode {
-					return nil, fmt.Errorf("read metrics: unexpected text format for %s", fd.Name)
-				}
-			}
-			binaryOK = true
-		}
-		raw := rows.RawValues()
-		if cur == nil || string(raw[0]) != cur.Version {
-			out = append(out, history.Series{Version: string(raw[0])})
-			cur = &out[len(out)-1]
-		}
-		ts, err := int8At(raw[1])
-		if err != nil {
-			return nil, fmt.Errorf("read metrics: minute: %w", err)
-		}
-		req, err1 := int8At(raw[2])
-		errs, err2 := int8At(raw[3])
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, fmt.Errorf("read metrics: %w", err)
-		}
-		cur.Minutes = append(cur.Minutes, floorDiv(ts, 60_000_000)+pgEpochUnix/60)
-		cur.Requests = append(cur.Requests, req)
-		cur.Errors = append(cur.Errors, errs)
-		cur.P50 = append(cur.P50, float8At(raw[4]))
-		cur.P95 = append(cur.P95, float8At(raw[5]))
-		cur.P99 = append(cur.P99, float8At(raw[6]))
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read metrics of %s/%s: %w", st.Service, st.Environment, err)
-	}
-	return out, nil
-}
-
 func floorDiv(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && (a < 0) != (b < 0) {
@@ -183,33 +129,6 @@ func float8At(b []byte) float64 {
 		return math.NaN()
 	}
 	return math.Float64frombits(binary.BigEndian.Uint64(b))
-}
-
-// Signatures returns the error-signature rows of st with minutes in r,
-// ordered by minute, version, fingerprint.
-func (s *Store) Signatures(ctx context.Context, st history.Stream, r history.Range) ([]history.Signature, error) {
-	where, args := rangeWhere("g.minute", r, []any{st.Service, st.Environment})
-	rows, err := s.pool.Query(ctx, `
-		SELECT se.version, g.minute, f.fingerprint, g.count, coalesce(f.error_type, ''), coalesce(f.endpoint, ''),
-		       coalesce(f.status_code, 0)
-		FROM series se
-		JOIN error_signatures g ON g.series_id = se.series_id
-		JOIN error_fingerprints f ON f.fingerprint_id = g.fingerprint_id
-		WHERE se.service = $1 AND se.environment = $2`+where+`
-		ORDER BY g.minute, se.version COLLATE "C", f.fingerprint COLLATE "C"`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read error signatures of %s/%s: %w", st.Service, st.Environment, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (history.Signature, error) {
-		v := history.Signature{Service: st.Service, Environment: st.Environment}
-		err := r.Scan(&v.Version, &v.Minute, &v.Fingerprint, &v.Count, &v.ErrorType, &v.Endpoint, &v.StatusCode)
-		v.Minute = v.Minute.UTC()
-		return v, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read error signatures of %s/%s: %w", st.Service, st.Environment, err)
-	}
-	return out, nil
 }
 
 // Incidents returns the incidents opened in r, ordered by OpenedAt, ID.
