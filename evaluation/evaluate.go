@@ -306,7 +306,7 @@ func baselineContender(in *Inputs, ids []string, h int) (*Contender, error) {
 	if _, ok := in.features[h]; !ok {
 		return nil, fmt.Errorf("%s: no features_h%d.parquet for the baseline (evaluate.baseline_minutes)", in.Dir, h)
 	}
-	if !in.features[h].t.has("ensemble_faulty") {
+	if in.features[h].t.Column("ensemble_faulty") == nil {
 		return nil, fmt.Errorf("features_h%d.parquet: column ensemble_faulty: missing", h)
 	}
 	c := &Contender{

@@ -14,8 +14,11 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/faultline-dev/faultline/features/extract"
+	"github.com/faultline-dev/faultline/labeling"
+	"github.com/faultline-dev/faultline/models"
 )
 
 // Deploy is one row of deploys.parquet.
@@ -45,7 +48,7 @@ type InputFile struct {
 // featureTable is one features_hH.parquet: rows by deployment id.
 type featureTable struct {
 	horizon int
-	t       *table
+	t       *extract.FeatureColumns
 	row     map[string]int
 }
 
@@ -70,40 +73,16 @@ var featuresName = regexp.MustCompile(`^features_h(\d+)\.parquet$`)
 func ReadInputs(dir string) (*Inputs, error) {
 	in := &Inputs{Dir: dir, Deploys: map[string]Deploy{}, features: map[int]*featureTable{}, Split: map[string]string{}}
 	// deploys
-	dt, err := in.read("deploys.parquet")
+	if err := in.record("deploys.parquet"); err != nil {
+		return nil, err
+	}
+	deploys, err := extract.ReadDeploys(filepath.Join(dir, "deploys.parquet"))
 	if err != nil {
 		return nil, err
 	}
-	ids, err := dt.str("deployment_id")
-	if err != nil {
-		return nil, err
-	}
-	svc, _ := dt.str("service")
-	env, _ := dt.str("environment")
-	ver, _ := dt.str("version")
-	kind, _ := dt.str("kind")
-	started := dt.times["started_at"]
-	if started == nil {
-		return nil, fmt.Errorf("%s: column started_at: missing or not a timestamp", dt.path)
-	}
-	for i, id := range ids {
-		if id == "" {
-			return nil, fmt.Errorf("%s: row %d: empty deployment_id", dt.path, i+1)
-		}
-		d := Deploy{ID: id, StartedAt: started[i]}
-		if svc != nil {
-			d.Service = svc[i]
-		}
-		if env != nil {
-			d.Environment = env[i]
-		}
-		if ver != nil {
-			d.Version = ver[i]
-		}
-		if kind != nil {
-			d.Kind = kind[i]
-		}
-		in.Deploys[id] = d
+	for _, d := range deploys {
+		in.Deploys[d.DeploymentID] = Deploy{ID: d.DeploymentID, Service: d.Service, Environment: d.Environment,
+			Version: d.Version, StartedAt: d.StartedAt.UTC(), Kind: d.Kind}
 	}
 	// features
 	entries, err := os.ReadDir(dir)
@@ -116,16 +95,15 @@ func ReadInputs(dir string) (*Inputs, error) {
 			continue
 		}
 		h, _ := strconv.Atoi(m[1])
-		t, err := in.read(e.Name())
+		if err := in.record(e.Name()); err != nil {
+			return nil, err
+		}
+		t, err := extract.ReadFeatureColumns(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return nil, err
 		}
-		fids, err := t.str("deployment_id")
-		if err != nil {
-			return nil, err
-		}
-		ft := &featureTable{horizon: h, t: t, row: make(map[string]int, len(fids))}
-		for i, id := range fids {
+		ft := &featureTable{horizon: h, t: t, row: make(map[string]int, len(t.IDs))}
+		for i, id := range t.IDs {
 			ft.row[id] = i
 		}
 		in.features[h] = ft
@@ -136,54 +114,24 @@ func ReadInputs(dir string) (*Inputs, error) {
 		return nil, fmt.Errorf("%s: no features_hH.parquet (run faultline extract first)", dir)
 	}
 	// split
-	st, err := in.read("split.parquet")
-	if err != nil {
+	if err := in.record("split.parquet"); err != nil {
 		return nil, err
 	}
-	sids, err := st.str("deployment_id")
-	if err != nil {
+	if in.Split, err = models.ReadSplit(filepath.Join(dir, "split.parquet")); err != nil {
 		return nil, err
-	}
-	sp, err := st.str("split")
-	if err != nil {
-		return nil, err
-	}
-	for i, id := range sids {
-		in.Split[id] = sp[i]
 	}
 	// labels (optional)
-	if lt, err := in.read("labels.parquet"); err == nil {
-		lids, err := lt.str("deployment_id")
+	if err := in.record("labels.parquet"); err == nil {
+		lt, err := labeling.ReadLabels(filepath.Join(dir, "labels.parquet"))
 		if err != nil {
 			return nil, err
 		}
-		p, err := lt.num("p_faulty")
-		if err != nil {
-			return nil, err
-		}
-		lab, err := lt.num("label")
-		if err != nil {
-			return nil, err
-		}
-		var votes [][]float64
-		for _, n := range lt.names {
-			if strings.HasPrefix(n, "lf_") && lt.floats[n] != nil {
-				in.LFNames = append(in.LFNames, n)
-				votes = append(votes, lt.floats[n])
-			}
-		}
-		in.Labels = make(map[string]WeakLabel, len(lids))
-		for i, id := range lids {
-			l := WeakLabel{PFaulty: p[i], Label: int(lab[i])}
-			if math.IsNaN(lab[i]) {
-				l.Label = -1
-			}
-			for _, v := range votes {
-				vote := int8(-1)
-				if v[i] == 0 || v[i] == 1 {
-					vote = int8(v[i])
-				}
-				l.Votes = append(l.Votes, vote)
+		in.LFNames = lt.LFNames
+		in.Labels = make(map[string]WeakLabel, len(lt.IDs))
+		for i, id := range lt.IDs {
+			l := WeakLabel{PFaulty: lt.PFaulty[i], Label: lt.Label[i]}
+			for _, v := range lt.Votes {
+				l.Votes = append(l.Votes, v[i])
 			}
 			in.Labels[id] = l
 		}
@@ -200,19 +148,6 @@ func ReadInputs(dir string) (*Inputs, error) {
 		return nil, err
 	}
 	return in, nil
-}
-
-// read reads a Parquet file of the workdir and records it in the lineage.
-func (in *Inputs) read(name string) (*table, error) {
-	path := filepath.Join(in.Dir, name)
-	if err := in.record(name); err != nil {
-		return nil, err
-	}
-	t, err := readTable(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	return t, nil
 }
 
 // readFile reads a whole workdir file and records it in the lineage.
@@ -253,7 +188,7 @@ func (in *Inputs) Feature(h int, id, col string) (float64, bool) {
 	if !ok {
 		return math.NaN(), false
 	}
-	c := ft.t.floats[col]
+	c := ft.t.Column(col)
 	if c == nil {
 		return math.NaN(), true
 	}
@@ -274,7 +209,7 @@ func (in *Inputs) FeatureRow(h int, id string, cols []string, dst []float64) ([]
 	dst = dst[:0]
 	for _, c := range cols {
 		v := math.NaN()
-		if col := ft.t.floats[c]; col != nil {
+		if col := ft.t.Column(c); col != nil {
 			v = col[i]
 		}
 		dst = append(dst, v)
@@ -289,13 +224,7 @@ func (in *Inputs) FeatureColumns(h int) []string {
 	if ft == nil {
 		return nil
 	}
-	var out []string
-	for _, n := range ft.t.names {
-		if _, ok := ft.t.floats[n]; ok {
-			out = append(out, n)
-		}
-	}
-	return out
+	return append([]string(nil), ft.t.Names...)
 }
 
 // TestIDs returns the ids of deploys whose split is name, ordered by start

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/dmitryikh/leaves"
+
+	"github.com/faultline-dev/faultline/models"
 )
 
 // Predictor scores one feature row of one horizon: P(faulty).
@@ -114,20 +117,6 @@ func newLeavesPredictor(txt []byte, fallbackNames []string) (*leavesPredictor, e
 
 var modelName = regexp.MustCompile(`^model_h(\d+)\.txt$`)
 
-// trainJSON is the part of models/SOURCE/train.json that evaluation reads.
-// Thresholds may be keyed "10", "h10" or "10m".
-// The sequential policy of models.Policy ("policy": {"horizons": [...],
-// "thresholds": [...]}) takes precedence.
-type trainJSON struct {
-	Thresholds map[string]float64 `json:"thresholds"`
-	Policy     *struct {
-		Horizons   []int     `json:"horizons"`
-		Thresholds []float64 `json:"thresholds"`
-	} `json:"policy"`
-}
-
-var digits = regexp.MustCompile(`\d+`)
-
 // LoadModelSet reads workdir models/SOURCE: model_hH.txt per horizon and the
 // thresholds of train.json (0.5 where absent). It returns fs.ErrNotExist
 // (wrapped) when the folder holds no model.
@@ -162,24 +151,11 @@ func LoadModelSet(in *Inputs, source string) (*ModelSet, error) {
 	b, err := sub.readFile(filepath.Join(rel, "train.json"))
 	switch {
 	case err == nil:
-		var tj trainJSON
-		if err := json.Unmarshal(b, &tj); err != nil {
+		th, err := models.ReadThresholds(b)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", filepath.Join(rel, "train.json"), err)
 		}
-		for k, v := range tj.Thresholds {
-			if d := digits.FindString(k); d != "" {
-				h, _ := strconv.Atoi(d)
-				ms.Thresholds[h] = v
-			}
-		}
-		if tj.Policy != nil {
-			if len(tj.Policy.Horizons) != len(tj.Policy.Thresholds) {
-				return nil, fmt.Errorf("%s: policy: %d horizons and %d thresholds", filepath.Join(rel, "train.json"), len(tj.Policy.Horizons), len(tj.Policy.Thresholds))
-			}
-			for i, h := range tj.Policy.Horizons {
-				ms.Thresholds[h] = tj.Policy.Thresholds[i]
-			}
-		}
+		maps.Copy(ms.Thresholds, th)
 		ms.Train = b
 	case errors.Is(err, fs.ErrNotExist):
 	default:

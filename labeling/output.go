@@ -2,16 +2,16 @@ package labeling
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"reflect"
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/faultline-dev/faultline/features/extract"
 	"github.com/faultline-dev/faultline/internal/atomicfile"
+	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/labeling/labelmodel"
 )
 
@@ -26,113 +26,50 @@ const (
 // FeaturesFile returns the name of the features file of horizon h minutes.
 func FeaturesFile(h int) string { return fmt.Sprintf(featuresFile, h) }
 
-// readParquetColumns reads the named top-level columns of a Parquet file.
-// Every value of a column is returned in row order; an absent column is an
-// error naming the file.
+// readParquetColumns reads the named top-level columns of a Parquet file
+// (through workdir.ReadColumns). Every value of a column is returned in row
+// order; an absent column is an error naming the file.
 func readParquetColumns(path string, names ...string) (map[string][]parquet.Value, int, error) {
-	f, err := os.Open(path)
+	c, err := workdir.ReadColumns(path, names...)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
+	out := make(map[string][]parquet.Value, len(c.Names))
+	for i, name := range c.Names {
+		out[name] = c.Vals[i]
 	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", path, err)
-	}
-	out := make(map[string][]parquet.Value, len(names))
-	for _, name := range names {
-		leaf, ok := pf.Schema().Lookup(name)
-		if !ok {
-			return nil, 0, fmt.Errorf("%s: no column %q", path, name)
-		}
-		var vals []parquet.Value
-		for _, rg := range pf.RowGroups() {
-			pages := rg.ColumnChunks()[leaf.ColumnIndex].Pages()
-			for {
-				page, err := pages.ReadPage()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					pages.Close()
-					return nil, 0, fmt.Errorf("%s: column %s: %w", path, name, err)
-				}
-				buf := make([]parquet.Value, page.NumValues())
-				vr := page.Values()
-				got := 0
-				for got < len(buf) {
-					k, err := vr.ReadValues(buf[got:])
-					got += k
-					if errors.Is(err, io.EOF) {
-						break
-					}
-					if err != nil {
-						parquet.Release(page)
-						pages.Close()
-						return nil, 0, fmt.Errorf("%s: column %s: %w", path, name, err)
-					}
-					if k == 0 {
-						break
-					}
-				}
-				for i := range buf[:got] {
-					buf[i] = buf[i].Clone()
-				}
-				vals = append(vals, buf[:got]...)
-				parquet.Release(page)
-			}
-			pages.Close()
-		}
-		if int64(len(vals)) != pf.NumRows() {
-			return nil, 0, fmt.Errorf("%s: column %s has %d values for %d rows", path, name, len(vals), pf.NumRows())
-		}
-		out[name] = vals
-	}
-	return out, int(pf.NumRows()), nil
+	return out, c.Rows, nil
 }
 
-// readDeployIDs reads the deployment_id column of deploys.parquet.
+// readDeployIDs reads the deployment_id column of deploys.parquet (through
+// extract.ReadDeploys, the shared reader).
 func readDeployIDs(path string) ([]string, error) {
-	cols, n, err := readParquetColumns(path, "deployment_id")
+	rows, err := extract.ReadDeploys(path)
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, n)
-	seen := make(map[string]bool, n)
-	for i, v := range cols["deployment_id"] {
-		if v.IsNull() || v.String() == "" {
-			return nil, fmt.Errorf("%s: row %d: empty deployment_id", path, i+1)
-		}
-		ids[i] = v.String()
-		if seen[ids[i]] {
-			return nil, fmt.Errorf("%s: row %d: deployment %s listed twice", path, i+1, ids[i])
-		}
-		seen[ids[i]] = true
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.DeploymentID
 	}
 	return ids, nil
 }
 
-// readEnsemble reads deployment_id → ensemble_faulty from a features file.
+// readEnsemble reads deployment_id → ensemble_faulty from a features file
+// (through extract.ReadFeatureColumns, the shared reader).
 func readEnsemble(path string) (map[string]float64, error) {
-	cols, n, err := readParquetColumns(path, "deployment_id", "ensemble_faulty")
+	fc, err := extract.ReadFeatureColumns(path, "ensemble_faulty")
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]float64, n)
-	ids, ens := cols["deployment_id"], cols["ensemble_faulty"]
-	for i := range n {
-		v := math.NaN()
-		if !ens[i].IsNull() {
-			v = ens[i].Double()
-		}
+	out := make(map[string]float64, len(fc.IDs))
+	ens := fc.Column("ensemble_faulty")
+	for i, id := range fc.IDs {
+		v := ens[i]
 		if !math.IsNaN(v) && v != 0 && v != 1 {
 			return nil, fmt.Errorf("%s: row %d: ensemble_faulty %v is not 0, 1 or NaN", path, i+1, v)
 		}
-		out[ids[i].String()] = v
+		out[id] = v
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/faultline-dev/faultline/features/extract"
+	"github.com/faultline-dev/faultline/models"
 	"github.com/faultline-dev/faultline/registry/bundle"
 )
 
@@ -116,12 +119,8 @@ func (r *Registry) RegisterFromDir(ctx context.Context, workdir string, opts Dir
 	// extract.json
 	epath := filepath.Join(workdir, "extract.json")
 	if edata, err := os.ReadFile(epath); err == nil {
-		var ex struct {
-			SchemaVersion string `json:"schema_version"`
-			SchemaHash    string `json:"schema_hash"`
-			ConfigHash    string `json:"config_hash"`
-		}
-		if err := json.Unmarshal(edata, &ex); err != nil {
+		ex, err := extract.ParseSummary(edata)
+		if err != nil {
 			return nil, fmt.Errorf("register: %s: %w", epath, err)
 		}
 		if ex.SchemaVersion != "" && ex.SchemaVersion != opts.Schema.Version || ex.SchemaHash != "" && ex.SchemaHash != opts.Schema.Hash {
@@ -180,11 +179,11 @@ func (r *Registry) RegisterFromDir(ctx context.Context, workdir string, opts Dir
 }
 
 var modelFileRE = regexp.MustCompile(`^model_h(\d+)\.txt$`)
-var digitsRE = regexp.MustCompile(`\d+`)
 
-// applyTrainJSON reads the parts of train.json the registry records. Keys
-// are read leniently: thresholds keyed "10", "h10" or "10m", or a policy
-// with horizons and thresholds lists.
+// applyTrainJSON reads the parts of train.json the registry records. The
+// thresholds are read by models.ReadThresholds (the policy wins over a
+// plain thresholds map; a policy whose lists differ in length is an error);
+// the other keys are read leniently.
 func applyTrainJSON(nv *NewVersion, data []byte) error {
 	var tj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &tj); err != nil {
@@ -199,30 +198,13 @@ func applyTrainJSON(nv *NewVersion, data []byte) error {
 		}
 		return ""
 	}
-	if raw, ok := tj["thresholds"]; ok {
-		var byKey map[string]float64
-		if err := json.Unmarshal(raw, &byKey); err == nil {
-			for k, x := range byKey {
-				if d := digitsRE.FindString(k); d != "" {
-					h, _ := strconv.Atoi(d)
-					nv.Thresholds[h] = x
-				}
-			}
-		}
+	th, err := models.ReadThresholds(data)
+	if err != nil {
+		return err
 	}
+	maps.Copy(nv.Thresholds, th)
 	if raw, ok := tj["policy"]; ok && string(raw) != "null" {
 		nv.Policy = raw
-		var p struct {
-			Horizons   []int     `json:"horizons"`
-			Thresholds []float64 `json:"thresholds"`
-		}
-		if json.Unmarshal(raw, &p) == nil && len(p.Horizons) == len(p.Thresholds) {
-			for i, h := range p.Horizons {
-				if _, ok := nv.Thresholds[h]; !ok {
-					nv.Thresholds[h] = p.Thresholds[i]
-				}
-			}
-		}
 	}
 	if raw, ok := tj["params"]; ok {
 		nv.Params = raw

@@ -15,17 +15,21 @@ import (
 func init() {
 	var (
 		deployment, model, workdir string
+		workers                    int
 		asJSON                     bool
 	)
 	register(&command{
 		name:    "check",
-		usage:   "--deployment ID [--model REF] [--json]",
+		usage:   "--deployment ID [--model REF] [--workers N] [--json]",
 		summary: "judge one deployment for a CD pipeline: exit 0 healthy, 1 faulty, 3 inconclusive",
 		help: `Computes the deployment's features from the history store as of now, at
 every horizon that already has data, scores them with model REF (default:
 production; a bundle file .tar.gz also works) and applies the sequential
-policy. Prints the verdict, the probability at each horizon and the features
-that pushed the score most. A verdict is provisional ("so far") until the
+policy. Only this deployment's windows are computed: its stream neighbours
+and its environment's other streams (for the fleet features) are read over
+the minutes those windows need, and the features equal the offline
+extraction's for the same deployment. Prints the verdict, the probability at
+each horizon and the features that pushed the score most. A verdict is provisional ("so far") until the
 largest horizon has data or the deployment is flagged.
 
 Exit status, so that a deploy pipeline can halt a rollout:
@@ -36,7 +40,8 @@ Exit status, so that a deploy pipeline can halt a rollout:
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&deployment, "deployment", "", "deployment `ID` (required)")
 			fs.StringVar(&model, "model", "production", "model `REF` or bundle file")
-			fs.StringVar(&workdir, "workdir", "", "`DIR` for the temporary extraction (default HOME/work)")
+			fs.StringVar(&workdir, "workdir", "", "`DIR` for a temporary spill file, if one is needed (default HOME/work)")
+			fs.IntVar(&workers, "workers", 0, "streams read in parallel (default: number of CPUs)")
 			fs.BoolVar(&asJSON, "json", false, "print the verdict, scores and reasons as JSON")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
@@ -54,7 +59,7 @@ Exit status, so that a deploy pipeline can halt a rollout:
 			if err != nil {
 				return err
 			}
-			row, err := batch.Check(ctx, store, d, deployment, batch.Options{Scratch: e.workdir(workdir), Workers: 1})
+			row, err := batch.Check(ctx, store, d, deployment, batch.Options{Scratch: e.workdir(workdir), Workers: workers})
 			if errors.Is(err, batch.ErrNoDeployment) {
 				return usageError("%v", err)
 			}

@@ -56,8 +56,10 @@ func init() {
 bundle file .tar.gz). Features are computed from the history store by the
 same extractor that feeds training and evaluation, with the feature settings
 recorded with the model, so p_H equal the evaluation stage's numbers for the
-same model and deployments. The extraction goes to a temporary folder under
---workdir, removed afterwards.
+same model and deployments. Only the environments of the selected
+deployments are read, over the minutes their windows need; the rows stay in
+memory (a large range spills feature vectors to a temporary file under
+--workdir, removed afterwards).
 
 Output columns (../shared/spec/outputs.md): deployment_id, service,
 environment, started_at, p_H per horizon (empty when fewer than H minutes of
@@ -69,7 +71,7 @@ The extension of --out picks CSV or Parquet.`,
 			fs.StringVar(&out, "out", "", "predictions `FILE` (.csv or .parquet; required)")
 			fs.StringVar(&from, "from", "", "first deployment start `T` (RFC 3339 or date; default: the beginning)")
 			fs.StringVar(&until, "until", "", "deployment start `T` to stop before (default: the end)")
-			fs.StringVar(&workdir, "workdir", "", "`DIR` for the temporary extraction (default HOME/work)")
+			fs.StringVar(&workdir, "workdir", "", "`DIR` for a temporary spill file of a large range (default HOME/work)")
 			fs.IntVar(&workers, "workers", 0, "streams extracted in parallel (default: number of CPUs)")
 			fs.BoolVar(&asJSON, "json", false, "print a summary as JSON")
 		},

@@ -3,10 +3,13 @@
 // range) and `faultline check` (one deploy, for CD pipelines).
 //
 // Features come from features/extract — the offline extractor that feeds
-// training and evaluation — run over the history store into a scratch
-// folder with the bundle's feature settings, so that predict's p_H equal
-// what evaluation computes from features_hH.parquet for the same model and
-// deploys.
+// training and evaluation — run over the history store with the bundle's
+// feature settings (extract.Extract: the same computation as extract.Run,
+// rows kept in memory), so that predict's p_H equal what evaluation
+// computes from features_hH.parquet for the same model and deploys. The
+// extractor reads only the environments of the selected deploys, over the
+// minutes their windows need, so check and a short predict range cost in
+// proportion to what they score.
 package batch
 
 import (
@@ -17,7 +20,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -28,6 +30,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/faultline-dev/faultline/detector"
+	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/features/extract"
 	"github.com/faultline-dev/faultline/internal/atomicfile"
 	"github.com/faultline-dev/faultline/internal/history"
@@ -55,8 +58,9 @@ type Row struct {
 type Options struct {
 	// Range selects deployments by start time.
 	Range history.Range
-	// Scratch is the folder under which a temporary extraction folder is
-	// made and removed (default os.TempDir()).
+	// Scratch is the folder where the extractor may spill feature vectors
+	// of a large selection to a temporary file, removed afterwards
+	// (default os.TempDir()). Small selections stay in memory.
 	Scratch string
 	// Workers is passed to the extractor (0: GOMAXPROCS).
 	Workers  int
@@ -66,27 +70,56 @@ type Options struct {
 // Predict scores every deployment of r that started in opts.Range.
 func Predict(ctx context.Context, r history.Reader, d *detector.Detector, opts Options) ([]Row, error) {
 	cfg := d.FeatureConfig()
+	if err := checkHorizons(d, "predict"); err != nil {
+		return nil, err
+	}
+	return predict(ctx, r, d, predictExtractOptions(cfg, opts), opts.Scratch)
+}
+
+// predictExtractOptions are the extractor's options for Predict.
+func predictExtractOptions(cfg features.Config, opts Options) extract.Options {
+	return extract.Options{Range: opts.Range, Config: cfg, Workers: opts.Workers, Progress: opts.Progress}
+}
+
+// checkExtractOptions are the extractor's options for Check of dep: that
+// deploy alone.
+func checkExtractOptions(dep history.Deployment, cfg features.Config, opts Options) extract.Options {
+	return extract.Options{
+		Range:  history.Range{From: dep.StartedAt, Until: dep.StartedAt.Add(time.Millisecond)},
+		IDs:    []string{dep.ID},
+		Config: cfg, Workers: opts.Workers, Progress: opts.Progress,
+	}
+}
+
+// checkHorizons fails when the model has a horizon its feature settings do
+// not compute.
+func checkHorizons(d *detector.Detector, op string) error {
+	cfg := d.FeatureConfig()
 	for _, h := range d.Horizons() {
 		if !slices.Contains(cfg.Horizons, h) {
-			return nil, fmt.Errorf("predict: the model has a %d-minute horizon that its feature settings (horizons %v) do not compute", h, cfg.Horizons)
+			return fmt.Errorf("%s: the model has a %d-minute horizon that its feature settings (horizons %v) do not compute", op, h, cfg.Horizons)
 		}
 	}
-	scratch := opts.Scratch
-	if scratch == "" {
-		scratch = os.TempDir()
-	}
-	if err := os.MkdirAll(scratch, 0o755); err != nil {
-		return nil, fmt.Errorf("predict: %w", err)
-	}
-	dir, err := os.MkdirTemp(scratch, ".predict-*")
+	return nil
+}
+
+// predict extracts the deploys selected by xo in memory and scores them.
+func predict(ctx context.Context, r history.Reader, d *detector.Detector, xo extract.Options, scratch string) ([]Row, error) {
+	res, err := extract.Extract(ctx, r, xo, extract.ExtractOptions{SpillDir: scratch})
 	if err != nil {
-		return nil, fmt.Errorf("predict: scratch folder: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	if _, err := extract.Run(ctx, r, dir, extract.Options{Range: opts.Range, Config: cfg, Workers: opts.Workers, Progress: opts.Progress}); err != nil {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
-	return ScoreWorkdir(ctx, dir, d)
+	rows := map[int]map[string][]float64{}
+	for _, h := range d.Horizons() {
+		m := map[string][]float64{}
+		if t := res.Features[h]; t != nil {
+			for i, id := range t.IDs {
+				m[id] = t.Rows[i]
+			}
+		}
+		rows[h] = m
+	}
+	return score(ctx, res.Deploys, rows, d)
 }
 
 // ScoreWorkdir scores the deploys of an extraction folder (deploys.parquet
@@ -113,6 +146,11 @@ func ScoreWorkdir(ctx context.Context, dir string, d *detector.Detector) ([]Row,
 		}
 		rows[h] = m
 	}
+	return score(ctx, deps, rows, d)
+}
+
+// score scores deps with the feature rows of each horizon (by deploy id).
+func score(ctx context.Context, deps []extract.DeployRow, rows map[int]map[string][]float64, d *detector.Detector) ([]Row, error) {
 	version := strconv.Itoa(d.Manifest().Version)
 	out := make([]Row, 0, len(deps))
 	for i, dep := range deps {
@@ -158,25 +196,56 @@ func ScoreWorkdir(ctx context.Context, dir string, d *detector.Detector) ([]Row,
 // ErrNoDeployment is returned by Check for an unknown deployment id.
 var ErrNoDeployment = errors.New("no such deployment")
 
-// Check scores one deployment by id with the data the store holds now.
-func Check(ctx context.Context, r history.Reader, d *detector.Detector, id string, opts Options) (*Row, error) {
-	deps, err := r.Deployments(ctx, opts.Range)
+// DeploymentFinder is implemented by history readers that can look one
+// deployment up by id without listing the others. Check uses it when the
+// reader has it.
+type DeploymentFinder interface {
+	// DeploymentByID returns the deployment with the id; ok is false when
+	// there is none.
+	DeploymentByID(ctx context.Context, id string) (dep history.Deployment, ok bool, err error)
+}
+
+// findDeployment looks a deployment up by id within rng: through
+// DeploymentFinder when r has it, else by listing the deployments of rng.
+func findDeployment(ctx context.Context, r history.Reader, id string, rng history.Range) (*history.Deployment, error) {
+	if f, ok := r.(DeploymentFinder); ok {
+		dep, ok, err := f.DeploymentByID(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("check: find deployment %q: %w", id, err)
+		}
+		if !ok || !rng.Contains(dep.StartedAt) {
+			return nil, nil
+		}
+		return &dep, nil
+	}
+	deps, err := r.Deployments(ctx, rng)
 	if err != nil {
 		return nil, fmt.Errorf("check: read deployments: %w", err)
 	}
-	var dep *history.Deployment
 	for i := range deps {
 		if deps[i].ID == id {
-			dep = &deps[i]
-			break
+			return &deps[i], nil
 		}
+	}
+	return nil, nil
+}
+
+// Check scores one deployment by id with the data the store holds now. Only
+// that deploy is extracted (with its stream neighbours and its
+// environment's fleet over the minutes its windows read).
+func Check(ctx context.Context, r history.Reader, d *detector.Detector, id string, opts Options) (*Row, error) {
+	cfg := d.FeatureConfig()
+	if err := checkHorizons(d, "check"); err != nil {
+		return nil, err
+	}
+	dep, err := findDeployment(ctx, r, id, opts.Range)
+	if err != nil {
+		return nil, err
 	}
 	if dep == nil {
 		return nil, fmt.Errorf("check: deployment %q: %w", id, ErrNoDeployment)
 	}
-	o := opts
-	o.Range = history.Range{From: dep.StartedAt, Until: dep.StartedAt.Add(time.Millisecond)}
-	rows, err := Predict(ctx, r, d, o)
+	rows, err := predict(ctx, r, d, checkExtractOptions(*dep, cfg, opts), opts.Scratch)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -258,5 +259,159 @@ func TestPredictMatchesEvaluationScoring(t *testing.T) {
 	}
 	if err := batch.Write(filepath.Join(dir, "p.txt"), hs, rows); err == nil {
 		t.Error(".txt output accepted")
+	}
+}
+
+// Check and predict compute a deploy's features exactly as the offline
+// extraction does: the rows the extractor returns with the options Check
+// (one deploy) and Predict (a short range) use are bit-for-bit the rows
+// of features_hH.parquet from a full extraction — no training/serving skew.
+func TestCheckAndPredictFeaturesMatchFullExtraction(t *testing.T) {
+	ctx := context.Background()
+	st := fleet(t)
+	d, _ := testDetector(t, t.TempDir())
+	cfg := d.FeatureConfig()
+	work := t.TempDir()
+	if _, err := extract.Run(ctx, st, work, extract.Options{Config: cfg, Workers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]map[string][]float64{}
+	for _, h := range hs {
+		tab, err := extract.ReadFeatures(filepath.Join(work, fmt.Sprintf("features_h%d.parquet", h)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[h] = map[string][]float64{}
+		for i, id := range tab.IDs {
+			want[h][id] = tab.Rows[i]
+		}
+	}
+	same := func(a, b []float64) int {
+		if len(a) != len(b) {
+			return 0
+		}
+		for i := range a {
+			if math.Float64bits(a[i]) != math.Float64bits(b[i]) && !(math.IsNaN(a[i]) && math.IsNaN(b[i])) {
+				return i
+			}
+		}
+		return -1
+	}
+	compare := func(name string, res *extract.Result, ids []string) {
+		t.Helper()
+		for _, h := range hs {
+			got := map[string][]float64{}
+			for i, id := range res.Features[h].IDs {
+				got[id] = res.Features[h].Rows[i]
+			}
+			if len(got) != len(res.Features[h].IDs) {
+				t.Fatalf("%s h%d: duplicate rows", name, h)
+			}
+			for _, id := range ids {
+				w, okw := want[h][id]
+				g, okg := got[id]
+				if okw != okg {
+					t.Fatalf("%s h%d %s: row present %v, full extraction %v", name, h, id, okg, okw)
+				}
+				if f := same(g, w); okw && f >= 0 {
+					t.Fatalf("%s h%d %s: feature %d = %v, full extraction %v", name, h, id, f, g[f], w[f])
+				}
+			}
+			if len(got) > len(ids) {
+				t.Fatalf("%s h%d: %d rows for %d deploys", name, h, len(got), len(ids))
+			}
+		}
+	}
+	deps, err := st.Deployments(ctx, history.Range{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []int{0, len(deps) / 4, len(deps) / 2, 3 * len(deps) / 4, len(deps) - 1} {
+		dep := deps[k]
+		res, err := extract.Extract(ctx, st, batch.CheckExtractOptions(dep, cfg, batch.Options{Workers: 1}), extract.ExtractOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Deploys) != 1 || res.Deploys[0].DeploymentID != dep.ID {
+			t.Fatalf("check of %s extracted %v", dep.ID, res.Deploys)
+		}
+		compare("check "+dep.ID, res, []string{dep.ID})
+	}
+	mid := deps[len(deps)/2].StartedAt
+	rng := history.Range{From: mid, Until: mid.Add(6 * time.Hour)}
+	res, err := extract.Extract(ctx, st, batch.PredictExtractOptions(cfg, batch.Options{Range: rng, Workers: 2}), extract.ExtractOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, dep := range deps {
+		if rng.Contains(dep.StartedAt) {
+			ids = append(ids, dep.ID)
+		}
+	}
+	if len(ids) < 3 || len(res.Deploys) != len(ids) {
+		t.Fatalf("predict range: %d deploys extracted, %d in range", len(res.Deploys), len(ids))
+	}
+	compare("predict", res, ids)
+}
+
+// finderReader is a reader with a by-id lookup; it records whether the
+// whole deployment list was asked for.
+type finderReader struct {
+	history.Reader
+	byID       map[string]history.Deployment
+	listedAll  bool
+	lookedUpBy []string
+}
+
+func (f *finderReader) Deployments(ctx context.Context, r history.Range) ([]history.Deployment, error) {
+	if r.From.IsZero() || r.Until.IsZero() {
+		f.listedAll = true
+	}
+	return f.Reader.Deployments(ctx, r)
+}
+
+func (f *finderReader) DeploymentByID(_ context.Context, id string) (history.Deployment, bool, error) {
+	f.lookedUpBy = append(f.lookedUpBy, id)
+	d, ok := f.byID[id]
+	return d, ok, nil
+}
+
+// Check uses a reader's by-id lookup instead of listing every deployment,
+// with the same result.
+func TestCheckUsesDeploymentFinder(t *testing.T) {
+	ctx := context.Background()
+	st := fleet(t)
+	d, _ := testDetector(t, t.TempDir())
+	deps, err := st.Deployments(ctx, history.Range{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &finderReader{Reader: st, byID: map[string]history.Deployment{}}
+	for _, dep := range deps {
+		f.byID[dep.ID] = dep
+	}
+	id := deps[len(deps)/3].ID
+	want, err := batch.Check(ctx, st, d, id, batch.Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := batch.Check(ctx, f, d, id, batch.Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.listedAll || len(f.lookedUpBy) != 1 || f.lookedUpBy[0] != id {
+		t.Errorf("listed all: %v, looked up %v", f.listedAll, f.lookedUpBy)
+	}
+	if got.DeploymentID != id || got.Verdict != want.Verdict || got.DetectedAt != want.DetectedAt {
+		t.Errorf("check with finder %+v, without %+v", got, want)
+	}
+	for _, h := range hs {
+		if a, b := got.P[h], want.P[h]; !(a == b || math.IsNaN(a) && math.IsNaN(b)) {
+			t.Errorf("p_%d: with finder %v, without %v", h, a, b)
+		}
+	}
+	if _, err := batch.Check(ctx, f, d, "no-such-deploy", batch.Options{}); !errors.Is(err, batch.ErrNoDeployment) {
+		t.Errorf("unknown deployment: %v", err)
 	}
 }

@@ -1,7 +1,11 @@
 // Package extract is the offline driver of feature computation: it reads a
 // history (history.Reader), builds every deploy's window at each horizon
 // with package features, and writes deploys.parquet, features_hH.parquet
-// and extract.json to a work directory (docs/architecture.md).
+// and extract.json to a work directory (docs/architecture.md). Extract is
+// the same computation returning the rows in memory, for `faultline check`
+// and `predict`: a selection of a few deploys (Options.Range, Options.IDs)
+// reads only their environments' streams over the minutes their windows
+// need, and gives the rows a full extraction would.
 //
 // Memory stays bounded whatever the history's length: streams (service,
 // environment) are read one block of block_days at a time, feature vectors
@@ -18,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -45,6 +50,11 @@ type Options struct {
 	// Workers is the number of streams processed in parallel (default
 	// GOMAXPROCS).
 	Workers int
+	// IDs, when not empty, restricts the selection to the deployments with
+	// these ids (among those in Range and Shard). Neighbouring deploys and
+	// the environment's fleet are read as for a full extraction, so the
+	// selected rows equal a full extraction's.
+	IDs []string
 	// Config is the "features" configuration section.
 	Config features.Config
 	// Progress receives progress; may be nil.
@@ -119,8 +129,8 @@ type run struct {
 	done   int64
 	total  int64
 	mu     sync.Mutex // guards spill, offsets, done
-	spill  *bufio.Writer
-	spillF *os.File
+	spill  io.Writer
+	spillR io.ReaderAt
 	off    int64
 	offs   map[int]int64 // deploy index → record offset
 	recLen int
@@ -138,17 +148,51 @@ type envFleet struct {
 
 // Run extracts features for the deployments selected by opt into workdir.
 func Run(ctx context.Context, r history.Reader, workdir string, opt Options) (*Summary, error) {
-	cfg := opt.Config
-	if err := cfg.Validate(); err != nil {
+	if err := checkOptions(opt); err != nil {
 		return nil, err
-	}
-	if opt.Shards > 1 && (opt.Shard < 0 || opt.Shard >= opt.Shards) {
-		return nil, fmt.Errorf("extract: shard %d of %d out of range", opt.Shard, opt.Shards)
 	}
 	if err := os.MkdirAll(workdir, 0o755); err != nil {
 		return nil, fmt.Errorf("extract: work directory: %w", err)
 	}
-	x := &run{r: r, cfg: cfg, hs: cfg.SortedHorizons(), B: cfg.BaselineMinutes, prog: progress.Or(opt.Progress)}
+	x, selected, sum, cleanup, err := compute(ctx, r, opt, workdir, false)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	if err := x.write(ctx, workdir, selected, sum); err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+func checkOptions(opt Options) error {
+	if err := opt.Config.Validate(); err != nil {
+		return err
+	}
+	if opt.Shards > 1 && (opt.Shard < 0 || opt.Shard >= opt.Shards) {
+		return fmt.Errorf("extract: shard %d of %d out of range", opt.Shard, opt.Shards)
+	}
+	return nil
+}
+
+// memSpillMax is the largest spill (bytes) that compute keeps in memory
+// when asked to (a variable for tests).
+var memSpillMax int64 = 64 << 20
+
+// compute runs pass 1 (deployments, streams, per-stream feature vectors
+// spilled to a file in spillDir, or to memory when inMemory and small) and
+// returns the run ready for pass 2, the selected deploy indices in deploy
+// order and the summary so far. cleanup removes the spill.
+func compute(ctx context.Context, r history.Reader, opt Options, spillDir string, inMemory bool) (x *run, selected []int, sum *Summary, cleanup func(), err error) {
+	cfg := opt.Config
+	cleanup = func() {}
+	defer func() {
+		if err != nil {
+			cleanup()
+			cleanup = func() {}
+		}
+	}()
+	x = &run{r: r, cfg: cfg, hs: cfg.SortedHorizons(), B: cfg.BaselineMinutes, prog: progress.Or(opt.Progress)}
 	x.hmax = x.hs[len(x.hs)-1]
 	x.recLen = 4 + len(x.hs)*features.NumFeatures*8 + x.B + x.hmax
 
@@ -163,19 +207,25 @@ func Run(ctx context.Context, r history.Reader, workdir string, opt Options) (*S
 	}
 	all, err := r.Deployments(ctx, rr)
 	if err != nil {
-		return nil, fmt.Errorf("extract: read deployments: %w", err)
+		return nil, nil, nil, cleanup, fmt.Errorf("extract: read deployments: %w", err)
+	}
+	var ids map[string]bool
+	if len(opt.IDs) > 0 {
+		ids = make(map[string]bool, len(opt.IDs))
+		for _, id := range opt.IDs {
+			ids[id] = true
+		}
 	}
 	x.all = all
 	x.start = make([]int64, len(all))
 	x.byStr = map[history.Stream][]int{}
 	x.sel = map[history.Stream][]int{}
-	var selected []int
 	fleetLo, fleetHi := int64(math.MaxInt64), int64(math.MinInt64)
 	for i, d := range all {
 		st := history.Stream{Service: d.Service, Environment: d.Environment}
 		x.start[i] = history.UnixMinute(d.StartedAt)
 		x.byStr[st] = append(x.byStr[st], i)
-		if !opt.Range.Contains(d.StartedAt) || ShardOf(st, opt.Shards) != opt.Shard && opt.Shards > 1 {
+		if !opt.Range.Contains(d.StartedAt) || ShardOf(st, opt.Shards) != opt.Shard && opt.Shards > 1 || ids != nil && !ids[d.ID] {
 			continue
 		}
 		x.sel[st] = append(x.sel[st], i)
@@ -187,7 +237,7 @@ func Run(ctx context.Context, r history.Reader, workdir string, opt Options) (*S
 
 	streams, err := r.Streams(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("extract: list streams: %w", err)
+		return nil, nil, nil, cleanup, fmt.Errorf("extract: list streams: %w", err)
 	}
 	known := map[history.Stream]bool{}
 	for _, s := range streams {
@@ -221,23 +271,36 @@ func Run(ctx context.Context, r history.Reader, workdir string, opt Options) (*S
 		}
 	}
 
-	// Pass 1: per stream, features without the fleet, spilled to disk.
-	spillF, err := os.CreateTemp(workdir, ".extract-spill-*")
-	if err != nil {
-		return nil, fmt.Errorf("extract: spill file: %w", err)
+	// Pass 1: per stream, features without the fleet, spilled to disk (or
+	// memory).
+	x.offs = map[int]int64{}
+	var flush func() error
+	if inMemory && x.total*int64(x.recLen) <= memSpillMax {
+		buf := &memSpill{}
+		x.spill, x.spillR, flush = buf, buf, func() error { return nil }
+	} else {
+		if spillDir == "" {
+			spillDir = os.TempDir()
+		} else if err := os.MkdirAll(spillDir, 0o755); err != nil {
+			return nil, nil, nil, cleanup, fmt.Errorf("extract: spill folder: %w", err)
+		}
+		spillF, err := os.CreateTemp(spillDir, ".extract-spill-*")
+		if err != nil {
+			return nil, nil, nil, cleanup, fmt.Errorf("extract: spill file: %w", err)
+		}
+		cleanup = func() { spillF.Close(); os.Remove(spillF.Name()) }
+		bw := bufio.NewWriterSize(spillF, 1<<20)
+		x.spill, x.spillR, flush = bw, spillF, bw.Flush
 	}
-	defer func() { spillF.Close(); os.Remove(spillF.Name()) }()
-	x.spillF, x.spill, x.offs = spillF, bufio.NewWriterSize(spillF, 1<<20), map[int]int64{}
 	x.prog("extract", 0, x.total)
 	if err := x.runStreams(ctx, tasks, opt.Workers); err != nil {
-		return nil, err
+		return nil, nil, nil, cleanup, err
 	}
-	if err := x.spill.Flush(); err != nil {
-		return nil, fmt.Errorf("extract: spill: %w", err)
+	if err := flush(); err != nil {
+		return nil, nil, nil, cleanup, fmt.Errorf("extract: spill: %w", err)
 	}
 
-	// Pass 2: complete the fleet columns and write the files in deploy order.
-	sum := &Summary{
+	sum = &Summary{
 		SchemaVersion: features.SchemaVersion, SchemaHash: features.SchemaHash(), ConfigHash: cfg.ConfigHash(),
 		Features: features.NumFeatures, Deployments: x.total, Streams: len(tasks),
 	}
@@ -250,10 +313,26 @@ func Run(ctx context.Context, r history.Reader, workdir string, opt Options) (*S
 	if opt.Shards > 1 {
 		sum.Shard = fmt.Sprintf("%d/%d", opt.Shard, opt.Shards)
 	}
-	if err := x.write(ctx, workdir, selected, sum); err != nil {
-		return nil, err
+	for _, h := range x.hs {
+		sum.Horizons = append(sum.Horizons, HorizonCount{Horizon: h, File: fmt.Sprintf("features_h%d.parquet", h)})
 	}
-	return sum, nil
+	return x, selected, sum, cleanup, nil
+}
+
+// memSpill is an in-memory spill: appended to, read at offsets.
+type memSpill struct{ b []byte }
+
+func (m *memSpill) Write(p []byte) (int, error) { m.b = append(m.b, p...); return len(p), nil }
+
+func (m *memSpill) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off > int64(len(m.b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, m.b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 func (x *run) runStreams(ctx context.Context, tasks []history.Stream, workers int) error {
@@ -444,12 +523,9 @@ func (x *run) emit(di int, rec []byte) error {
 	return nil
 }
 
-// write is pass 2: it reads the spilled vectors in deploy order, fills the
-// fleet columns and writes the output files.
+// write is pass 2 for Run: it completes the rows (finish) and writes the
+// output files.
 func (x *run) write(ctx context.Context, workdir string, selected []int, sum *Summary) error {
-	cfg := &x.cfg
-	B := int64(x.B)
-	var deploys []DeployRow
 	writers := make([]*featureWriter, len(x.hs))
 	abort := func() {
 		for _, w := range writers {
@@ -458,16 +534,45 @@ func (x *run) write(ctx context.Context, workdir string, selected []int, sum *Su
 			}
 		}
 	}
-	for i, h := range x.hs {
-		name := fmt.Sprintf("features_h%d.parquet", h)
-		w, err := newFeatureWriter(filepath.Join(workdir, name))
+	for i := range x.hs {
+		w, err := newFeatureWriter(filepath.Join(workdir, sum.Horizons[i].File))
 		if err != nil {
 			abort()
 			return err
 		}
 		writers[i] = w
-		sum.Horizons = append(sum.Horizons, HorizonCount{Horizon: h, File: name})
 	}
+	deploys, err := x.finish(ctx, selected, sum, func(i int, id string, vec []float64) error {
+		return writers[i].add(id, vec)
+	})
+	if err != nil {
+		abort()
+		return err
+	}
+	for i, w := range writers {
+		writers[i] = nil
+		if err := w.close(); err != nil {
+			abort()
+			return err
+		}
+		sum.Files = append(sum.Files, sum.Horizons[i].File)
+	}
+	if err := writeDeploys(filepath.Join(workdir, "deploys.parquet"), deploys); err != nil {
+		return err
+	}
+	sum.Files = append([]string{"deploys.parquet"}, sum.Files...)
+	sum.Files = append(sum.Files, "extract.json")
+	return writeJSON(filepath.Join(workdir, "extract.json"), sum)
+}
+
+// finish is pass 2: it reads the spilled vectors in deploy order, fills the
+// fleet columns, counts rows and skips in sum.Horizons and passes each
+// complete row to add (i indexes x.hs; vec is reused after add returns).
+// It returns the selected deploys' rows.
+func (x *run) finish(ctx context.Context, selected []int, sum *Summary, add func(i int, id string, vec []float64) error) ([]DeployRow, error) {
+	cfg := &x.cfg
+	B := int64(x.B)
+	deploys := make([]DeployRow, 0, len(selected))
 	rec := make([]byte, x.recLen)
 	others := make([]int32, x.B+x.hmax)
 	vec := make([]float64, features.NumFeatures)
@@ -475,17 +580,15 @@ func (x *run) write(ctx context.Context, workdir string, selected []int, sum *Su
 	for k, di := range selected {
 		if k%1024 == 0 {
 			if err := ctx.Err(); err != nil {
-				abort()
-				return err
+				return nil, err
 			}
 			x.prog("write", int64(k), int64(len(selected)))
 		}
 		d := &x.all[di]
 		deploys = append(deploys, DeployRow{DeploymentID: d.ID, Service: d.Service, Environment: d.Environment,
 			Version: d.Version, StartedAt: d.StartedAt.UTC(), Kind: string(d.Kind)})
-		if _, err := x.spillF.ReadAt(rec, x.offs[di]); err != nil {
-			abort()
-			return fmt.Errorf("extract: read spill: %w", err)
+		if _, err := x.spillR.ReadAt(rec, x.offs[di]); err != nil {
+			return nil, fmt.Errorf("extract: read spill: %w", err)
 		}
 		env := x.envs[d.Environment]
 		s := x.start[di]
@@ -506,28 +609,14 @@ func (x *run) write(ctx context.Context, workdir string, selected []int, sum *Su
 				continue
 			}
 			features.FillFleet(vec, s, h, fleet, cfg)
-			if err := writers[i].add(d.ID, vec); err != nil {
-				abort()
-				return err
+			if err := add(i, d.ID, vec); err != nil {
+				return nil, err
 			}
 			sum.Horizons[i].Rows++
 		}
 	}
 	x.prog("write", int64(len(selected)), int64(len(selected)))
-	for i, w := range writers {
-		writers[i] = nil
-		if err := w.close(); err != nil {
-			abort()
-			return err
-		}
-		sum.Files = append(sum.Files, sum.Horizons[i].File)
-	}
-	if err := writeDeploys(filepath.Join(workdir, "deploys.parquet"), deploys); err != nil {
-		return err
-	}
-	sum.Files = append([]string{"deploys.parquet"}, sum.Files...)
-	sum.Files = append(sum.Files, "extract.json")
-	return writeJSON(filepath.Join(workdir, "extract.json"), sum)
+	return deploys, nil
 }
 
 func writeJSON(path string, v any) error {
@@ -550,12 +639,12 @@ func ReadSummary(workdir string) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read extract summary: %w", err)
 	}
-	var s Summary
-	if err := json.Unmarshal(b, &s); err != nil {
+	s, err := ParseSummary(b)
+	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(workdir, "extract.json"), err)
 	}
 	if s.SchemaVersion == "" {
 		return nil, errors.New("read extract.json: no schema_version")
 	}
-	return &s, nil
+	return s, nil
 }

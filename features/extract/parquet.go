@@ -1,9 +1,9 @@
 package extract
 
 import (
+	"errors"
 	"fmt"
-	"io"
-	"os"
+	"io/fs"
 	"reflect"
 	"time"
 
@@ -115,69 +115,57 @@ type FeatureTable struct {
 }
 
 // ReadFeatures reads a features_hH.parquet file written by Run, checking
-// that its columns are those of features.Schema.
+// that its columns are those of features.Schema. It shares its reading
+// with ReadFeatureColumns and returns the rows, not the columns.
 func ReadFeatures(path string) (*FeatureTable, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read features: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read features: %w", err)
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	cols := pf.Schema().Columns()
 	names := features.Names()
-	if len(cols) != 1+len(names) || cols[0][0] != "deployment_id" {
-		return nil, fmt.Errorf("read %s: %d columns, want deployment_id and %d features of %s", path, len(cols), len(names), features.SchemaVersion)
-	}
 	t := &FeatureTable{}
-	for i, c := range cols[1:] {
-		if c[0] != names[i] {
-			return nil, fmt.Errorf("read %s: column %d is %q, want %q (schema %s)", path, i+1, c[0], names[i], features.SchemaVersion)
+	ids, cols, err := scanFeatures(path, func(cols []string) error {
+		if len(cols) != 1+len(names) || cols[0] != "deployment_id" {
+			return fmt.Errorf("read %s: %d columns, want deployment_id and %d features of %s", path, len(cols), len(names), features.SchemaVersion)
 		}
-		t.Columns = append(t.Columns, c[0])
-	}
-	r := parquet.NewReader(f, pf.Schema())
-	defer r.Close()
-	rows := make([]parquet.Row, 256)
-	rowNum := 0
-	for {
-		n, err := r.ReadRows(rows)
-		for _, row := range rows[:n] {
-			rowNum++
-			if len(row) != len(cols) {
-				return nil, fmt.Errorf("read %s: row %d: %d values, want %d", path, rowNum, len(row), len(cols))
+		for i, c := range cols[1:] {
+			if c != names[i] {
+				return fmt.Errorf("read %s: column %d is %q, want %q (schema %s)", path, i+1, c, names[i], features.SchemaVersion)
 			}
-			v := make([]float64, len(names))
-			for _, val := range row {
-				if c := val.Column(); c == 0 {
-					t.IDs = append(t.IDs, string(val.ByteArray()))
-				} else {
-					v[c-1] = val.Double()
-				}
-			}
-			t.Rows = append(t.Rows, v)
 		}
-		if err == io.EOF {
-			break
+		return nil
+	}, nil, func(rows int, cols []string) {
+		flat := make([]float64, rows*len(cols))
+		t.Rows = make([][]float64, rows)
+		for i := range t.Rows {
+			t.Rows[i] = flat[i*len(cols) : (i+1)*len(cols) : (i+1)*len(cols)]
 		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: row %d: %w", path, rowNum+1, err)
+	}, func(f, i int, x float64) { t.Rows[i][f] = x })
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("read features: %w", err)
 		}
+		return nil, err
 	}
+	t.IDs, t.Columns = ids, cols
 	return t, nil
 }
 
-// ReadDeploys reads deploys.parquet.
+// ReadDeploys reads deploys.parquet, in file order. It is the one reader of
+// that file for every stage. Columns other than deployment_id that the file
+// lacks read as zero values. An empty or repeated deployment_id is an error
+// naming the file and row; a missing file gives an error wrapping
+// fs.ErrNotExist.
 func ReadDeploys(path string) ([]DeployRow, error) {
 	rows, err := parquet.ReadFile[DeployRow](path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	seen := make(map[string]bool, len(rows))
+	for i, r := range rows {
+		if r.DeploymentID == "" {
+			return nil, fmt.Errorf("%s: row %d: empty deployment_id", path, i+1)
+		}
+		if seen[r.DeploymentID] {
+			return nil, fmt.Errorf("%s: row %d: deployment %q appears twice", path, i+1, r.DeploymentID)
+		}
+		seen[r.DeploymentID] = true
 	}
 	return rows, nil
 }

@@ -1,0 +1,7 @@
+package batch
+
+// Exported for tests: the extractor options Check and Predict use.
+var (
+	CheckExtractOptions   = checkExtractOptions
+	PredictExtractOptions = predictExtractOptions
+)
