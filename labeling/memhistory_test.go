@@ -82,28 +82,13 @@ func (m *memHistory) Streams(ctx context.Context) ([]history.Stream, error) {
 }
 
 func (m *memHistory) Metrics(ctx context.Context, s history.Stream, r history.Range) ([]history.Series, error) {
-	by := map[string]*history.Series{}
+	var rows []history.Metric
 	for _, x := range m.metrics {
-		if x.Service != s.Service || x.Environment != s.Environment || !r.Contains(x.Minute) {
-			continue
+		if x.Service == s.Service && x.Environment == s.Environment && r.Contains(x.Minute) {
+			rows = append(rows, x)
 		}
-		se := by[x.Version]
-		if se == nil {
-			se = &history.Series{Version: x.Version}
-			by[x.Version] = se
-		}
-		se.Minutes = append(se.Minutes, history.UnixMinute(x.Minute))
-		se.Requests = append(se.Requests, x.Requests)
-		se.Errors = append(se.Errors, x.Errors)
-		se.P50 = append(se.P50, x.LatencyP50)
-		se.P95 = append(se.P95, x.LatencyP95)
-		se.P99 = append(se.P99, x.LatencyP99)
 	}
-	var out []history.Series
-	for _, se := range by {
-		out = append(out, *se)
-	}
-	sort.Slice(out, func(a, b int) bool { return out[a].Version < out[b].Version })
+	out := history.SeriesOf(rows)
 	return out, nil
 }
 

@@ -12,6 +12,7 @@ package history
 import (
 	"context"
 	"errors"
+	"sort"
 	"time"
 )
 
@@ -262,4 +263,32 @@ type Store interface {
 	// "embedded:./faultline-data".
 	Describe() string
 	Close() error
+}
+
+// SeriesOf groups metric rows into columnar series, one per version, sorted
+// by version. Rows keep their given order within a series (callers pass them
+// sorted by minute); rows of other streams must be filtered out first.
+func SeriesOf(rows []Metric) []Series {
+	by := map[string]*Series{}
+	var versions []string
+	for _, m := range rows {
+		s := by[m.Version]
+		if s == nil {
+			s = &Series{Version: m.Version}
+			by[m.Version] = s
+			versions = append(versions, m.Version)
+		}
+		s.Minutes = append(s.Minutes, UnixMinute(m.Minute))
+		s.Requests = append(s.Requests, m.Requests)
+		s.Errors = append(s.Errors, m.Errors)
+		s.P50 = append(s.P50, m.LatencyP50)
+		s.P95 = append(s.P95, m.LatencyP95)
+		s.P99 = append(s.P99, m.LatencyP99)
+	}
+	sort.Strings(versions)
+	out := make([]Series, 0, len(versions))
+	for _, v := range versions {
+		out = append(out, *by[v])
+	}
+	return out
 }

@@ -190,29 +190,14 @@ func expected(f fixture) dump {
 	d.Metrics = map[history.Stream][]history.Series{}
 	d.Signatures = map[history.Stream][]history.Signature{}
 	for _, st := range d.Streams {
-		by := map[string]*history.Series{}
-		var versions []string
+		var rows []history.Metric
 		for _, m := range f.metrics {
-			if m.Service != st.Service || m.Environment != st.Environment {
-				continue
+			if m.Service == st.Service && m.Environment == st.Environment {
+				rows = append(rows, m)
 			}
-			s := by[m.Version]
-			if s == nil {
-				s = &history.Series{Version: m.Version}
-				by[m.Version] = s
-				versions = append(versions, m.Version)
-			}
-			s.Minutes = append(s.Minutes, history.UnixMinute(m.Minute))
-			s.Requests = append(s.Requests, m.Requests)
-			s.Errors = append(s.Errors, m.Errors)
-			s.P50 = append(s.P50, m.LatencyP50)
-			s.P95 = append(s.P95, m.LatencyP95)
-			s.P99 = append(s.P99, m.LatencyP99)
 		}
-		sort.Strings(versions)
 		var ser []history.Series
-		for _, v := range versions {
-			s := *by[v]
+		for _, s := range history.SeriesOf(rows) {
 			denan(s.P50)
 			denan(s.P95)
 			denan(s.P99)

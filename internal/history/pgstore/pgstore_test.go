@@ -216,7 +216,7 @@ func checkContents(t *testing.T, s history.Reader, services []history.Service, d
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantSeries := seriesOf(metrics)
+	wantSeries := history.SeriesOf(metrics)
 	if !seriesEqual(series, wantSeries) {
 		t.Errorf("metrics\n got %+v\nwant %+v", series, wantSeries)
 	}
@@ -251,32 +251,6 @@ func checkContents(t *testing.T, s history.Reader, services []history.Service, d
 	if !reflect.DeepEqual(gotAnns, wantAnns) {
 		t.Errorf("annotations\n got %+v\nwant %+v", gotAnns, wantAnns)
 	}
-}
-
-// seriesOf builds the expected columnar series of metrics (one stream).
-func seriesOf(ms []history.Metric) []history.Series {
-	by := map[string]*history.Series{}
-	var order []string
-	for _, m := range ms {
-		s := by[m.Version]
-		if s == nil {
-			s = &history.Series{Version: m.Version}
-			by[m.Version] = s
-			order = append(order, m.Version)
-		}
-		s.Minutes = append(s.Minutes, history.UnixMinute(m.Minute))
-		s.Requests = append(s.Requests, m.Requests)
-		s.Errors = append(s.Errors, m.Errors)
-		s.P50 = append(s.P50, m.LatencyP50)
-		s.P95 = append(s.P95, m.LatencyP95)
-		s.P99 = append(s.P99, m.LatencyP99)
-	}
-	slices.Sort(order)
-	var out []history.Series
-	for _, v := range order {
-		out = append(out, *by[v])
-	}
-	return out
 }
 
 func seriesEqual(a, b []history.Series) bool {

@@ -109,7 +109,7 @@ func TestStreamReadsOrderAndRanges(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if want := seriesOf(wantM); !seriesEqual(gotM, want) {
+				if want := history.SeriesOf(wantM); !seriesEqual(gotM, want) {
 					t.Errorf("%s: metrics\n got %+v\nwant %+v", name, gotM, want)
 				}
 				wantS := []history.Signature{}
