@@ -12,6 +12,12 @@ import (
 	"github.com/faultline-dev/faultline/detector/batch"
 )
 
+// Sources of a verdict, the "source" field of check's and predict's JSON.
+const (
+	sourceModel      = "model"
+	sourceStatistics = batch.StatisticalChecks
+)
+
 func init() {
 	var (
 		deployment, model, workdir string
@@ -21,7 +27,7 @@ func init() {
 	register(&command{
 		name:    "check",
 		usage:   "--deployment ID [--model REF] [--workers N] [--json]",
-		summary: "judge one deployment for a CD pipeline: exit 0 healthy, 1 faulty, 3 inconclusive",
+		summary: "judge one deployment for a CD pipeline: exit 0 healthy, 1 faulty, 3 inconclusive, 5 error",
 		help: `Computes the deployment's features from the history store as of now, at
 every horizon that already has data, scores them with model REF (default:
 production; a bundle file .tar.gz also works) and applies the sequential
@@ -32,11 +38,21 @@ extraction's for the same deployment. Prints the verdict, the probability at
 each horizon and the features that pushed the score most. A verdict is provisional ("so far") until the
 largest horizon has data or the deployment is flagged.
 
+With no production model in the registry (nothing promoted yet, or every
+candidate refused by the promotion gate) and --model left at production,
+the deployment is judged by the statistical checks instead — the unanimous
+ensemble of the impact, temporal-correlation and persistence checks,
+computed with the "features" settings and looked at over the horizons that
+have data: faulty at the first horizon where all three pass. The output
+says so ("source": "statistical-checks" with --json).
+
 Exit status, so that a deploy pipeline can halt a rollout:
   0  healthy (so far)
-  1  faulty — or an error (the message is on standard error)
+  1  faulty
   3  inconclusive: too little traffic or data to judge
-  2  usage error`,
+  5  error: nothing was judged (unknown model, tampered bundle, unreadable
+     store; the message is on standard error)
+  2  usage error (unknown deployment, bad flags)`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&deployment, "deployment", "", "deployment `ID` (required)")
 			fs.StringVar(&model, "model", "production", "model `REF` or bundle file")
@@ -44,84 +60,174 @@ Exit status, so that a deploy pipeline can halt a rollout:
 			fs.IntVar(&workers, "workers", 0, "streams read in parallel (default: number of CPUs)")
 			fs.BoolVar(&asJSON, "json", false, "print the verdict, scores and reasons as JSON")
 		},
-		run: func(ctx context.Context, e *env, args []string) error {
+		run: func(ctx context.Context, e *env, args []string) (err error) {
+			defer func() { err = checkExit(err) }()
 			if len(args) != 0 {
 				return usageError("unexpected arguments %q", args)
 			}
 			if deployment == "" {
 				return usageError("--deployment is required")
 			}
-			d, err := e.loadDetector(ctx, model)
+			d, fallback, store, err := e.detectorAndStore(ctx, model)
 			if err != nil {
 				return err
 			}
-			store, err := e.openStore(ctx)
-			if err != nil {
-				return err
+			opts := batch.Options{Scratch: e.workdir(workdir), Workers: workers}
+			var row *batch.Row
+			if fallback {
+				row, err = batch.CheckStatistical(ctx, store, e.set.Features, deployment, opts)
+			} else {
+				row, err = batch.Check(ctx, store, d, deployment, opts)
 			}
-			row, err := batch.Check(ctx, store, d, deployment, batch.Options{Scratch: e.workdir(workdir), Workers: workers})
 			if errors.Is(err, batch.ErrNoDeployment) {
 				return usageError("%v", err)
 			}
 			if err != nil {
 				return err
 			}
-			res := row.Result
+			source := sourceModel
+			if fallback {
+				source = sourceStatistics
+			}
 			if asJSON {
 				if err := e.writeJSON(struct {
 					DeploymentID string `json:"deployment_id"`
 					Service      string `json:"service"`
 					Environment  string `json:"environment"`
+					Source       string `json:"source"`
 					*detector.Result
-				}{row.DeploymentID, row.Service, row.Environment, res}); err != nil {
+				}{row.DeploymentID, row.Service, row.Environment, source, row.Result}); err != nil {
 					return err
 				}
+			} else if fallback {
+				printStatisticalCheck(e, row)
 			} else {
-				so := ""
-				if !res.Final {
-					so = " so far"
-				}
-				fmt.Fprintf(e.stdout, "%s (%s/%s, started %s): %s%s", row.DeploymentID, row.Service, row.Environment, row.StartedAt.Format("2006-01-02T15:04Z07:00"), res.Verdict, so)
-				if res.DetectedAt > 0 {
-					fmt.Fprintf(e.stdout, " at %d min", res.DetectedAt)
-				}
-				fmt.Fprintf(e.stdout, "   [model %s@%d]\n", res.Model, res.Version)
-				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "HORIZON\tP(FAULTY)\tTHRESHOLD\tFLAGGED\tTHIN DATA")
-				for _, h := range d.Horizons() {
-					p := row.P[h]
-					if math.IsNaN(p) {
-						fmt.Fprintf(tw, "%d min\t-\t%.3f\t\t(no data yet)\n", h, d.Threshold(h))
-						continue
-					}
-					flag, thin := "", ""
-					for _, s := range res.Scores {
-						if s.Horizon == h {
-							if s.Flagged {
-								flag = "yes"
-							}
-							if s.Inconclusive {
-								thin = "yes"
-							}
-						}
-					}
-					fmt.Fprintf(tw, "%d min\t%.3f\t%.3f\t%s\t%s\n", h, p, d.Threshold(h), flag, thin)
-				}
-				tw.Flush()
-				if len(res.Reasons) > 0 {
-					fmt.Fprintf(e.stdout, "reasons (at %d min; contribution to the log-odds):\n", res.DecidingHorizon)
-					for _, r := range res.Reasons {
-						fmt.Fprintf(e.stdout, "  %-32s value %-12.4g %+.3f\n", r.Feature, r.Value, r.Contribution)
-					}
-				}
+				printCheck(e, d, row)
 			}
-			switch res.Verdict {
-			case detector.Faulty:
-				return &exitError{code: exitFailure}
-			case detector.Inconclusive:
-				return &exitError{code: exitInconclusive}
-			}
-			return nil
+			return verdictExit(row.Result)
 		},
 	})
+}
+
+// verdictExit maps a verdict to check's exit status.
+func verdictExit(res *detector.Result) error {
+	switch res.Verdict {
+	case detector.Faulty:
+		return &exitError{code: exitFailure}
+	case detector.Inconclusive:
+		return &exitError{code: exitInconclusive}
+	}
+	return nil
+}
+
+// checkExit gives check's errors their own exit status, apart from the
+// faulty verdict's 1: usage errors keep 2, verdicts their codes.
+func checkExit(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) && (ee.err == nil || ee.code != exitFailure) {
+		return err
+	}
+	return &exitError{code: exitCheckError, err: err}
+}
+
+// verdictLine prints the first line of a verdict.
+func verdictLine(e *env, row *batch.Row, by string) {
+	res := row.Result
+	so := ""
+	if !res.Final {
+		so = " so far"
+	}
+	fmt.Fprintf(e.stdout, "%s (%s/%s, started %s): %s%s", row.DeploymentID, row.Service, row.Environment, row.StartedAt.Format("2006-01-02T15:04Z07:00"), res.Verdict, so)
+	if res.DetectedAt > 0 {
+		fmt.Fprintf(e.stdout, " at %d min", res.DetectedAt)
+	}
+	fmt.Fprintf(e.stdout, "   [%s]\n", by)
+}
+
+// printCheck prints a model's verdict, the probability at each horizon and
+// the reasons.
+func printCheck(e *env, d *detector.Detector, row *batch.Row) {
+	res := row.Result
+	verdictLine(e, row, fmt.Sprintf("model %s@%d", res.Model, res.Version))
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HORIZON\tP(FAULTY)\tTHRESHOLD\tFLAGGED\tTHIN DATA")
+	for _, h := range d.Horizons() {
+		p := row.P[h]
+		if math.IsNaN(p) {
+			fmt.Fprintf(tw, "%d min\t-\t%.3f\t\t(no data yet)\n", h, d.Threshold(h))
+			continue
+		}
+		flag, thin := "", ""
+		for _, s := range res.Scores {
+			if s.Horizon == h {
+				if s.Flagged {
+					flag = "yes"
+				}
+				if s.Inconclusive {
+					thin = "yes"
+				}
+			}
+		}
+		fmt.Fprintf(tw, "%d min\t%.3f\t%.3f\t%s\t%s\n", h, p, d.Threshold(h), flag, thin)
+	}
+	tw.Flush()
+	if len(res.Reasons) > 0 {
+		fmt.Fprintf(e.stdout, "reasons (at %d min; contribution to the log-odds):\n", res.DecidingHorizon)
+		for _, r := range res.Reasons {
+			fmt.Fprintf(e.stdout, "  %-32s value %-12.4g %+.3f\n", r.Feature, r.Value, r.Contribution)
+		}
+	}
+}
+
+// printStatisticalCheck prints the statistical checks' verdict: the
+// ensemble's vote at each horizon with data and the checks at the
+// deciding horizon.
+func printStatisticalCheck(e *env, row *batch.Row) {
+	res := row.Result
+	verdictLine(e, row, "no production model: statistical checks")
+	fmt.Fprintln(e.stdout, "no model is in production, so the statistical checks judged: faulty when the impact, temporal and persistence checks all pass")
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HORIZON\tALL CHECKS PASS\tTHIN DATA")
+	for _, h := range horizonsSorted(e.set.Features.Horizons) {
+		var s *detector.HorizonScore
+		for i := range res.Scores {
+			if res.Scores[i].Horizon == h {
+				s = &res.Scores[i]
+			}
+		}
+		switch {
+		case s == nil && math.IsNaN(row.P[h]):
+			fmt.Fprintf(tw, "%d min\t-\t(no data yet)\n", h)
+		case s == nil:
+			fmt.Fprintf(tw, "%d min\t(not looked at: flagged earlier)\t\n", h)
+		default:
+			flag, thin := "no", ""
+			if s.Flagged {
+				flag = "yes"
+			}
+			if s.Inconclusive {
+				thin = "yes"
+			}
+			fmt.Fprintf(tw, "%d min\t%s\t%s\n", h, flag, thin)
+		}
+	}
+	tw.Flush()
+	if len(res.Reasons) > 0 {
+		fmt.Fprintf(e.stdout, "checks (at %d min):\n", res.DecidingHorizon)
+		for _, r := range res.Reasons {
+			verdict := ""
+			switch {
+			case r.Contribution > 0:
+				verdict = "pass"
+			case r.Contribution < 0:
+				verdict = "fail"
+			case math.IsNaN(r.Value):
+				verdict = "no data"
+			}
+			fmt.Fprintf(e.stdout, "  %-32s value %-12.4g %s\n", r.Feature, r.Value, verdict)
+		}
+	}
 }
