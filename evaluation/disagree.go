@@ -9,6 +9,7 @@ import (
 
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/internal/workdir"
 )
 
 // Disagreement is the set of held-out deploys on which the sequential
@@ -103,7 +104,7 @@ func disagreements(rep *Report) []Disagreement {
 
 // Candidate is a disagreement deploy, with the evidence a reviewer needs.
 type Candidate struct {
-	Deploy Deploy
+	Deploy workdir.DeployRow
 	// Pairs names the disagreeing pairs, e.g. "baseline≠weak".
 	Pairs []string
 	// Verdicts gives each contender's sequential decision: "flagged@20" or "-".
@@ -241,7 +242,7 @@ func (rep *Report) buildCandidates(ctx context.Context, h HistoryReader) error {
 			if cs[i].Priority != cs[j].Priority {
 				return cs[i].Priority > cs[j].Priority
 			}
-			return cs[i].Deploy.ID < cs[j].Deploy.ID
+			return cs[i].Deploy.DeploymentID < cs[j].Deploy.DeploymentID
 		})
 	}
 	rank(rep.candidates)
@@ -264,7 +265,7 @@ func (rep *Report) impact(ctx context.Context, h HistoryReader, c *Candidate) er
 	r := history.Range{From: start.Add(-time.Duration(w) * time.Minute), Until: start.Add(time.Duration(w) * time.Minute)}
 	series, err := h.Metrics(ctx, history.Stream{Service: c.Deploy.Service, Environment: c.Deploy.Environment}, r)
 	if err != nil {
-		return fmt.Errorf("read metrics of %s/%s for deploy %s: %w", c.Deploy.Service, c.Deploy.Environment, c.Deploy.ID, err)
+		return fmt.Errorf("read metrics of %s/%s for deploy %s: %w", c.Deploy.Service, c.Deploy.Environment, c.Deploy.DeploymentID, err)
 	}
 	m0 := history.UnixMinute(start) - int64(w)
 	req := make([]float64, 2*w)

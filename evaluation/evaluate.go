@@ -201,8 +201,52 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		ids:             ids,
 	}
 
-	// Contenders.
 	prog("evaluate: score contenders", 0, 0)
+	models, err := rep.addContenders(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	prog("evaluate: references", 0, 0)
+	if err := rep.addReferences(ctx, o); err != nil {
+		return nil, err
+	}
+
+	// Metrics.
+	prog("evaluate: metrics", 0, 0)
+	for _, r := range rep.refs {
+		for _, c := range rep.contenders {
+			for _, h := range c.Horizons {
+				rep.Results = append(rep.Results, score(c, r, ids, h, o.Config.BaselineMinutes, in.Horizons))
+			}
+			rep.Results = append(rep.Results, score(c, r, ids, 0, o.Config.BaselineMinutes, in.Horizons))
+		}
+	}
+
+	// Disagreements, queue candidates, calibration, sparklines.
+	rep.Disagreements = disagreements(rep)
+	if err := rep.buildCandidates(ctx, o.History); err != nil {
+		return nil, err
+	}
+	rep.Calibration = calibrations(rep, o.Config.CalibrationBins)
+	rep.Targets = rep.targetReports(models)
+	rep.ModelCalibration = modelCalibrations(models)
+	rep.LF = lfReport(in.LFReport, in.lf)
+	rep.lfTruthAccuracy()
+
+	rep.Lineage.Inputs = in.Files
+	rep.Lineage.Store = o.StoreName
+	rep.Lineage.CodeVersion = o.CodeVersion
+	rep.Lineage.Config = o.ConfigYAML
+	rep.Lineage.Workdir = o.Workdir
+	return rep, nil
+}
+
+// addContenders scores the contenders on the report's deploys: the
+// statistical baseline, the workdir's model sets (skipped with a note when
+// absent) and the production model of o.Production (a note when it fails).
+// It returns the model sets.
+func (rep *Report) addContenders(ctx context.Context, o Options) ([]*ModelSet, error) {
+	in, ids := rep.in, rep.ids
 	base, err := baselineContender(in, ids, o.Config.BaselineMinutes)
 	if err != nil {
 		return nil, err
@@ -240,14 +284,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	for _, c := range rep.contenders {
 		rep.Contenders = append(rep.Contenders, ContenderInfo{Name: c.Name, Description: c.Description, Source: c.Source, Version: c.Version, Horizons: c.Horizons, Thresholds: jsonThresholds(c.Thresholds)})
 	}
+	return models, nil
+}
 
-	// References.
-	prog("evaluate: references", 0, 0)
+// addReferences reads the annotations and the simulator's truth, where
+// o offers them, and sets the report's references, headline first.
+func (rep *Report) addReferences(ctx context.Context, o Options) error {
 	var anns []history.Annotation
+	var err error
 	if o.History != nil {
 		anns, err = o.History.Annotations(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("read annotations: %w", err)
+			return fmt.Errorf("read annotations: %w", err)
 		}
 	}
 	var truth []history.Truth
@@ -256,13 +304,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if errors.Is(err, history.ErrNoTruth) {
 			truth = nil
 		} else if err != nil {
-			return nil, fmt.Errorf("read truth: %w", err)
+			return fmt.Errorf("read truth: %w", err)
 		}
 	}
 	rep.gold = history.GoldLabels(anns)
-	rep.refs = buildReferences(in, ids, rep.gold, truth)
+	rep.refs = buildReferences(rep.in, rep.ids, rep.gold, truth)
 	if len(rep.refs) == 0 {
-		return nil, fmt.Errorf("%s: no reference labels for the %s deploys: no annotations, no labels.parquet and no simulator truth", o.Workdir, o.Config.Split)
+		return fmt.Errorf("%s: no reference labels for the %s deploys: no annotations, no labels.parquet and no simulator truth", o.Workdir, o.Config.Split)
 	}
 	rep.Headline = rep.refs[0].Name
 	for _, r := range rep.refs {
@@ -277,35 +325,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			rep.truth[t.DeploymentID] = t
 		}
 	}
-
-	// Metrics.
-	prog("evaluate: metrics", 0, 0)
-	for _, r := range rep.refs {
-		for _, c := range rep.contenders {
-			for _, h := range c.Horizons {
-				rep.Results = append(rep.Results, score(c, r, ids, h, o.Config.BaselineMinutes, in.Horizons))
-			}
-			rep.Results = append(rep.Results, score(c, r, ids, 0, o.Config.BaselineMinutes, in.Horizons))
-		}
-	}
-
-	// Disagreements, queue candidates, calibration, sparklines.
-	rep.Disagreements = disagreements(rep)
-	if err := rep.buildCandidates(ctx, o.History); err != nil {
-		return nil, err
-	}
-	rep.Calibration = calibrations(rep, o.Config.CalibrationBins)
-	rep.Targets = rep.targetReports(models)
-	rep.ModelCalibration = modelCalibrations(models)
-	rep.LF = lfReport(in.LFReport, in.lf)
-	rep.lfTruthAccuracy()
-
-	rep.Lineage.Inputs = in.Files
-	rep.Lineage.Store = o.StoreName
-	rep.Lineage.CodeVersion = o.CodeVersion
-	rep.Lineage.Config = o.ConfigYAML
-	rep.Lineage.Workdir = o.Workdir
-	return rep, nil
+	return nil
 }
 
 func jsonThresholds(m map[int]float64) map[string]float64 {

@@ -255,7 +255,7 @@ table.dis{font-size:12px}table.dis td,table.dis th{padding:4px 6px}
 <table class="dis">
 <thead><tr><th>deploy</th><th>service / env</th><th>started</th><th>disagreement</th><th>verdicts</th><th>p model (thr)</th><th>p_faulty</th><th>gold</th>{{if .R.Simulated}}<th>truth</th>{{end}}<th>excess errors</th><th>priority</th><th>error rate</th></tr></thead>
 <tbody>
-{{range .Disagreements}}<tr><td><code>{{.C.Deploy.ID}}</code></td><td>{{.C.Deploy.Service}} / {{.C.Deploy.Environment}}</td><td class="n">{{when .C.Deploy.StartedAt}}</td><td>{{join .C.Pairs " "}}</td><td class="v">{{range $i, $v := verdicts .C}}{{if $i}}<br/>{{end}}{{$v}}{{end}}</td><td class="n">{{f .C.PModel 3}} ({{f .C.Threshold 2}})</td><td class="n">{{f .C.PFaulty 3}}</td><td>{{.C.Gold}}</td>{{if $.R.Simulated}}<td>{{.C.Truth}}</td>{{end}}<td class="n">{{f .C.ExcessErrors 0}}</td><td class="n">{{f .C.Priority 3}}</td><td>{{.Spark}}</td></tr>
+{{range .Disagreements}}<tr><td><code>{{.C.Deploy.DeploymentID}}</code></td><td>{{.C.Deploy.Service}} / {{.C.Deploy.Environment}}</td><td class="n">{{when .C.Deploy.StartedAt}}</td><td>{{join .C.Pairs " "}}</td><td class="v">{{range $i, $v := verdicts .C}}{{if $i}}<br/>{{end}}{{$v}}{{end}}</td><td class="n">{{f .C.PModel 3}} ({{f .C.Threshold 2}})</td><td class="n">{{f .C.PFaulty 3}}</td><td>{{.C.Gold}}</td>{{if $.R.Simulated}}<td>{{.C.Truth}}</td>{{end}}<td class="n">{{f .C.ExcessErrors 0}}</td><td class="n">{{f .C.Priority 3}}</td><td>{{.Spark}}</td></tr>
 {{end}}</tbody>
 </table>
 {{else}}<p class="muted">No disagreements.</p>{{end}}

@@ -6,26 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
-	"time"
 
 	"github.com/faultline-dev/faultline/internal/workdir"
 )
-
-// Deploy is one row of deploys.parquet.
-type Deploy struct {
-	ID          string
-	Service     string
-	Environment string
-	Version     string
-	StartedAt   time.Time
-	Kind        string
-}
 
 // WeakLabel is one row of labels.parquet.
 type WeakLabel struct {
@@ -51,8 +39,8 @@ type featureTable struct {
 // Inputs are the workdir files an evaluation reads.
 type Inputs struct {
 	Dir      string
-	Deploys  map[string]Deploy
-	Horizons []int // horizons with a features file, ascending
+	Deploys  map[string]workdir.DeployRow // deploys.parquet by deployment id, StartedAt in UTC
+	Horizons []int                        // horizons with a features file, ascending
 	features map[int]*featureTable
 	Labels   map[string]WeakLabel // nil when labels.parquet is absent
 	LFNames  []string             // lf_ columns of labels.parquet, in file order
@@ -66,7 +54,7 @@ type Inputs struct {
 // features_hH.parquet, split.parquet, and when present labels.parquet and
 // lf_report.json. Model files are read by LoadModelSet.
 func ReadInputs(dir string) (*Inputs, error) {
-	in := &Inputs{Dir: dir, Deploys: map[string]Deploy{}, features: map[int]*featureTable{}, Split: map[string]string{}}
+	in := &Inputs{Dir: dir, Deploys: map[string]workdir.DeployRow{}, features: map[int]*featureTable{}, Split: map[string]string{}}
 	// deploys
 	if err := in.record(workdir.DeploysFile); err != nil {
 		return nil, err
@@ -76,8 +64,8 @@ func ReadInputs(dir string) (*Inputs, error) {
 		return nil, err
 	}
 	for _, d := range deploys {
-		in.Deploys[d.DeploymentID] = Deploy{ID: d.DeploymentID, Service: d.Service, Environment: d.Environment,
-			Version: d.Version, StartedAt: d.StartedAt.UTC(), Kind: d.Kind}
+		d.StartedAt = d.StartedAt.UTC()
+		in.Deploys[d.DeploymentID] = d
 	}
 	// features
 	entries, err := os.ReadDir(dir)
@@ -159,17 +147,11 @@ func (in *Inputs) readFile(name string) ([]byte, error) {
 
 // record hashes a workdir file into the lineage.
 func (in *Inputs) record(name string) error {
-	f, err := os.Open(filepath.Join(in.Dir, name))
+	sum, n, err := workdir.Checksum(filepath.Join(in.Dir, name))
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", name, err)
-	}
-	in.Files = append(in.Files, InputFile{Path: filepath.ToSlash(name), SHA256: hex.EncodeToString(h.Sum(nil)), Bytes: n})
+	in.Files = append(in.Files, InputFile{Path: filepath.ToSlash(name), SHA256: sum, Bytes: n})
 	return nil
 }
 

@@ -51,7 +51,7 @@ func (rep *Report) WriteQueue(path string) (int, error) {
 	}
 	for _, c := range rows {
 		rec := []string{
-			c.Deploy.ID, "", "", "", "",
+			c.Deploy.DeploymentID, "", "", "", "",
 			c.Deploy.Service, c.Deploy.Environment, c.Deploy.Version, c.Deploy.StartedAt.UTC().Format(time.RFC3339),
 			strings.Join(c.Pairs, " "),
 			c.Verdicts[ContenderBaseline], c.Verdicts[ContenderEnsemble], c.Verdicts[ContenderWeak], c.Verdicts[ContenderProduction],

@@ -145,8 +145,8 @@ func TestQueueImportsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range rep2.QueueRows(100) {
-		if _, ok := want[c.Deploy.ID]; ok {
-			t.Errorf("annotated deploy %s still queued", c.Deploy.ID)
+		if _, ok := want[c.Deploy.DeploymentID]; ok {
+			t.Errorf("annotated deploy %s still queued", c.Deploy.DeploymentID)
 		}
 	}
 	if g, _ := rep2.Reference(RefGold); g.Deploys != len(want) {

@@ -167,6 +167,48 @@ func TestQualityOnSimulatedFleet(t *testing.T) {
 	if d := math.Abs(res.Model.ClassBalance() - float64(q.Faulty)/float64(q.Rows)); d > 0.03 {
 		t.Errorf("estimated class balance %.4f, true %.4f", res.Model.ClassBalance(), float64(q.Faulty)/float64(q.Rows))
 	}
+	// The deployments on which every function abstained get the estimated
+	// share of faulty deployments among them (docs/labeling.md, "Rows
+	// without a vote"), not a class of their own.
+	if share, n := allAbstainShare(t, st, res); n == 0 || math.Abs(res.Model.QuietPositive()-share) > 0.02 {
+		t.Errorf("%d all-abstain deployments get p_faulty %.4f, true faulty share among them %.4f", n, res.Model.QuietPositive(), share)
+	}
+}
+
+// allAbstainShare returns the share of faulty deployments, by the
+// simulator's truth, among the n deployments on which every function
+// abstained, and checks that they were given QuietPositive and label -1.
+func allAbstainShare(t testing.TB, st history.Store, res *Result) (share float64, n int) {
+	t.Helper()
+	rows, err := st.Truth(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		tm[r.DeploymentID] = r.Faulty
+	}
+	var faulty int
+	for i, id := range res.IDs {
+		quiet := true
+		for _, c := range res.Votes.Cols {
+			quiet = quiet && c[i] == abstain
+		}
+		if !quiet {
+			continue
+		}
+		n++
+		if tm[id] {
+			faulty++
+		}
+		if res.Label[i] != abstain || res.PFaulty[i] != res.Model.QuietPositive() {
+			t.Fatalf("%s: every function abstained, but label %d and p_faulty %v (want -1 and %v)", id, res.Label[i], res.PFaulty[i], res.Model.QuietPositive())
+		}
+	}
+	if n == 0 {
+		return math.NaN(), 0
+	}
+	return float64(faulty) / float64(n), n
 }
 
 // checkHealthyVotes checks that every function's healthy votes rest on
@@ -334,7 +376,9 @@ func TestQualityAcrossRegimes(t *testing.T) {
 				t.Logf("%s seed %d: %s", name, seed, l)
 			}
 			checkHealthyVotes(t, fmt.Sprintf("%s seed %d: ", name, seed), fq)
-			t.Logf("%s seed %d: class balance %.4f; label model %v; majority vote %v", name, seed, res.Model.ClassBalance(), fq.LabelModel, fq.Major)
+			share, quiet := allAbstainShare(t, st, res)
+			t.Logf("%s seed %d: class balance %.4f (true %.4f); %d all-abstain deployments, p_faulty %.4f (true %.4f); label model %v; majority vote %v",
+				name, seed, res.Model.ClassBalance(), float64(fq.Faulty)/float64(fq.Rows), quiet, res.Model.QuietPositive(), share, fq.LabelModel, fq.Major)
 		}
 	}
 	t.Log("\n" + strings.Join(lines, "\n"))

@@ -18,6 +18,9 @@ var registry = []Function{
 	LatencyLF{},
 	HealthyLF{},
 	EarlyImpactLF{},
+	BeforeAfterShiftLF{},
+	KPIBreachLF{},
+	BeforeAfterHealthyLF{},
 }
 
 // Builtins returns the built-in labeling functions with their default

@@ -51,7 +51,8 @@ func TestBuiltinsAreTheDefaults(t *testing.T) {
 	for _, f := range c.enabledBuiltins() {
 		names = append(names, f.Name())
 	}
-	if !slices.Equal(names, []string{FnRollback, FnNewSignatures, FnEnsemble, FnIncident, FnLatency, FnHealthy, FnEarlyImpact}) {
+	if !slices.Equal(names, []string{FnRollback, FnNewSignatures, FnEnsemble, FnIncident, FnLatency, FnHealthy, FnEarlyImpact,
+		FnBeforeAfterShift, FnKPIBreach, FnBeforeAfterHealthy}) {
 		t.Errorf("enabled by default: %v; the column order of the outputs changed", names)
 	}
 }

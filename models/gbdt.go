@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -473,26 +474,40 @@ type trainer struct {
 	p       Params
 	threads int
 	n, nf   int
-	bins    [][]uint8 // column-major: bins[f][i] (partition, scoring)
-	rowBins []uint8   // row-major: rowBins[i*nf+f] (histograms)
+	bins    [][]uint8 // column-major: bins[f][i] (scoring a row sample's tree)
+	rowBins []uint8   // row-major, in row order: rowBins[i*nf+f]
 	mapper  *binMapper
-	gh      []gradPair
-	ordered []gradPair // the gradient pairs of a node's rows, in its row order
-	rows    []int32
-	tmpRows []int32
-	hists   [][]featHist   // one per leaf slot, nf features
-	counts  [][]featCounts // row counts per bin, like hists; nil unless useCounts
+	gh      []gradPair // gradient pairs, in row order
+	// A tree's rows, with their bins and gradient pairs, in node order: the
+	// node holding rows[start:start+cnt] has the bins of the k active
+	// features at nodeBins[start*k:(start+cnt)*k] (column j is feature
+	// active[j]) and its gradient pairs at nodeGH[start:start+cnt].
+	// Partitions move all three, so that a node's histograms are built from
+	// contiguous memory. While rootInRowBins, the root's bins are still
+	// those of rowBins (all features active, no row sample): the root's
+	// partition is then also the copy to nodeBins.
+	rows          []int32
+	nodeBins      []uint8
+	nodeGH        []gradPair // gh itself without a row sample, else ghSample
+	ghSample      []gradPair
+	rootInRowBins bool
+	k             int     // number of active features
+	col           []int32 // col[f]: feature f's column in nodeBins, −1 when not active
+	tmpRows       []int32 // partition scratch, like rows, nodeBins and nodeGH
+	tmpBins       []uint8
+	tmpGH         []gradPair
+	hists         [][]featHist   // one per leaf slot; hists[l][j] is feature active[j]
+	counts        [][]featCounts // row counts per bin, like hists; nil unless useCounts
 	// useCounts: min_data_in_leaf > 1 needs exact row counts per bin;
 	// otherwise a side is non-empty when it holds a row of positive hessian.
 	useCounts bool
 	leaves    []leafState
 	active    []int // features offered to this tree
-	// histFeats is active as int32 and histGroups splits it into
-	// contiguous groups, one histogram task each (see buildHist).
-	histFeats  []int32
+	// histGroups splits the columns of nodeBins into the histogram tasks of buildHist.
 	histGroups []histGroup
-	bagged     bool // this tree sees a row sample; otherwise the root holds all rows in order
-	featBest   []splitInfo
+	bagged     bool        // this tree sees a row sample; otherwise the root holds all rows in order
+	featBest   []splitInfo // per feature: the split search of a leaf
+	featBestR  []splitInfo // and of its sibling
 	lossSums   []float64
 	chunkLeft  []int
 	// mono is Params.Monotone, nil when no feature is constrained: the
@@ -591,9 +606,15 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 		}
 	}
 	t.gh = make([]gradPair, n)
-	t.ordered = make([]gradPair, n)
 	t.rows = make([]int32, n)
+	t.nodeBins = make([]uint8, n*nf)
+	if p.Subsample < 1 {
+		t.ghSample = make([]gradPair, n)
+	}
+	t.col = make([]int32, nf)
 	t.tmpRows = make([]int32, n)
+	t.tmpBins = make([]uint8, n*nf)
+	t.tmpGH = make([]gradPair, n)
 	t.hists = make([][]featHist, p.MaxLeaves)
 	for i := range t.hists {
 		t.hists[i] = make([]featHist, nf)
@@ -606,6 +627,7 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 	}
 	t.leaves = make([]leafState, p.MaxLeaves)
 	t.featBest = make([]splitInfo, nf)
+	t.featBestR = make([]splitInfo, nf)
 
 	res := &TrainResult{InitScore: init, BestValidLogLoss: math.NaN()}
 	best, bestRound := math.Inf(1), 0
@@ -783,6 +805,13 @@ func (t *trainer) growTree(rng *rand.Rand) Tree {
 			t.active = append(t.active, f)
 		}
 	}
+	t.k = len(t.active)
+	for f := range t.col {
+		t.col[f] = -1
+	}
+	for j, f := range t.active {
+		t.col[f] = int32(j)
+	}
 	t.setHistGroups()
 	// row subsample
 	nRoot := t.n
@@ -796,17 +825,29 @@ func (t *trainer) growTree(rng *rand.Rand) Tree {
 		}
 		t.bagged = true
 	} else {
-		for i := range t.rows {
-			t.rows[i] = int32(i)
-		}
+		parallelChunks(t.n, t.threads, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				t.rows[i] = int32(i)
+			}
+		})
 		t.bagged = false
 	}
 	tree := newTree(p.MaxLeaves)
 	root := &t.leaves[0]
 	*root = leafState{start: 0, cnt: nRoot, lo: math.Inf(-1), hi: math.Inf(1)}
+	var g, h float64 // in row order, on one goroutine: the same sums for any Threads
 	for _, r := range t.rows[:nRoot] {
-		root.g += t.gh[r].G
-		root.h += t.gh[r].H
+		g += t.gh[r].G
+		h += t.gh[r].H
+	}
+	root.g, root.h = g, h
+	t.nodeGH = t.gh
+	if t.bagged {
+		t.nodeGH = t.ghSample
+	}
+	t.rootInRowBins = !t.bagged && t.k == t.nf
+	if !t.rootInRowBins {
+		t.gatherRoot(nRoot)
 	}
 	tree.LeafValue[0] = t.boundedOutput(root.g, root.h, root.lo, root.hi)
 	tree.LeafWeight[0] = root.h
@@ -818,8 +859,9 @@ func (t *trainer) growTree(rng *rand.Rand) Tree {
 	if t.useCounts {
 		c0 = t.counts[0]
 	}
-	t.buildHist(t.hists[0], c0, 0, nRoot)
-	t.findBest(0)
+	sRoot := t.newLeafSearch(0, t.featBest)
+	t.buildHist(t.hists[0], c0, 0, nRoot, func(j int) { t.searchFeature(&sRoot, j) })
+	t.finishSearch(&sRoot)
 	for tree.NumLeaves < p.MaxLeaves {
 		// the leaf with the largest gain; ties go to the lowest index
 		bl, bg := -1, 0.0
@@ -834,6 +876,25 @@ func (t *trainer) growTree(rng *rand.Rand) Tree {
 		t.split(&tree, bl)
 	}
 	return tree
+}
+
+// gatherRoot fills nodeBins (and nodeGH, with a row sample) with the
+// active features' bins (and gradient pairs) of rows[:nRoot].
+func (t *trainer) gatherRoot(nRoot int) {
+	k, nf := t.k, t.nf
+	parallelChunks(nRoot, t.threads, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			r := int(t.rows[i])
+			src := t.rowBins[r*nf : r*nf+nf]
+			dst := t.nodeBins[i*k : i*k+k]
+			for j, f := range t.active {
+				dst[j] = src[f]
+			}
+			if t.bagged {
+				t.nodeGH[i] = t.gh[r]
+			}
+		}
+	})
 }
 
 func (t *trainer) leafOutput(g, h float64) float64 {
@@ -898,21 +959,29 @@ func (t *trainer) split(tree *Tree, l int) {
 	if !canL && !canR {
 		return
 	}
-	// build the smaller child, subtract for the sibling
+	// Build the smaller child, subtract it from the parent (in l's slot)
+	// for the sibling, and search both children's splits: one parallel
+	// pass, each task finishing the features whose histograms it built.
 	hl, hr := t.hists[l], t.hists[r]
 	var cl, cr []featCounts
 	if t.useCounts {
 		cl, cr = t.counts[l], t.counts[r]
 	}
 	leftSmaller := nl <= nr
+	start, cnt := t.leaves[r].start, nr
 	if leftSmaller {
-		t.buildHist(hr, cr, ls.start, nl) // left's histogram, temporarily in r's slot
-	} else {
-		t.buildHist(hr, cr, t.leaves[r].start, nr)
+		start, cnt = ls.start, nl // left's histogram, temporarily in r's slot
 	}
-	for _, f := range t.active {
-		nb := t.mapper.numBins(f) + 1
-		a, b := hl[f][:nb], hr[f][:nb]
+	var sl, sr leafSearch
+	if canL {
+		sl = t.newLeafSearch(l, t.featBest)
+	}
+	if canR {
+		sr = t.newLeafSearch(r, t.featBestR)
+	}
+	t.buildHist(hr, cr, start, cnt, func(j int) {
+		nb := t.mapper.numBins(t.active[j]) + 1
+		a, b := hl[j][:nb], hr[j][:nb]
 		if leftSmaller { // r's slot holds the left child: swap, then subtract
 			for i := range a {
 				pa, pb := a[i], b[i]
@@ -926,7 +995,7 @@ func (t *trainer) split(tree *Tree, l int) {
 			}
 		}
 		if cl != nil {
-			ca, cb := cl[f][:nb], cr[f][:nb]
+			ca, cb := cl[j][:nb], cr[j][:nb]
 			for i := range ca {
 				if leftSmaller {
 					ca[i], cb[i] = cb[i], ca[i]-cb[i]
@@ -935,48 +1004,79 @@ func (t *trainer) split(tree *Tree, l int) {
 				}
 			}
 		}
-	}
+		if canL {
+			t.searchFeature(&sl, j)
+		}
+		if canR {
+			t.searchFeature(&sr, j)
+		}
+	})
 	if canL {
-		t.findBest(l)
+		t.finishSearch(&sl)
 	}
 	if canR {
-		t.findBest(r)
+		t.finishSearch(&sr)
 	}
 }
 
 // partitionChunk is the row count per goroutine of a parallel partition.
 const partitionChunk = 1 << 15
 
-// partition reorders rows[start:start+cnt] stably so that the rows going
-// left under split s come first, and returns their number. Large segments
-// are partitioned in parallel chunks; a stable partition is unique, so the
-// result does not depend on the chunking.
+// partition reorders rows[start:start+cnt], with their bins and gradient
+// pairs, stably so that the rows going left under split s come first, and
+// returns their number. Large segments are partitioned in parallel chunks;
+// a stable partition is unique, so the result does not depend on the
+// chunking.
 func (t *trainer) partition(start, cnt int, s splitInfo) int {
-	col := t.bins[s.feature]
+	k := t.k
+	j := int(t.col[s.feature])
 	missBin := uint8(t.mapper.numBins(s.feature))
 	thr := uint8(s.bin)
 	dl := s.defaultLeft
-	goLeft := func(row int32) bool {
-		b := col[row]
+	goLeft := func(b uint8) bool {
 		if b == missBin {
 			return dl
 		}
 		return b <= thr
 	}
-	seg := t.rows[start : start+cnt]
-	if t.threads <= 1 || cnt < 2*partitionChunk {
-		nl, nr := 0, 0
-		tmp := t.tmpRows
-		for _, row := range seg {
-			if goLeft(row) {
-				seg[nl] = row
-				nl++
+	inPlace := !t.rootInRowBins
+	src := t.nodeBins
+	if !inPlace {
+		src = t.rowBins // the root's first partition: copy as we go
+	}
+	t.rootInRowBins = false
+	rows, gh := t.rows[start:start+cnt], t.nodeGH[start:start+cnt]
+	sb, db := src[start*k:(start+cnt)*k], t.nodeBins[start*k:(start+cnt)*k]
+	// split [lo, hi): the left rows to [lo, lo+nl) of rows, gh and db; the
+	// right ones to tmp from lo forward (reversed: from hi−1 backward).
+	split := func(lo, hi int, reversed bool) (nl int) {
+		l, r, dr := lo, lo, 1
+		if reversed {
+			r, dr = hi-1, -1
+		}
+		for i := lo; i < hi; i++ {
+			if goLeft(sb[i*k+j]) {
+				if l != i {
+					rows[l], gh[l] = rows[i], gh[i]
+				}
+				if l != i || !inPlace {
+					copyRow(db[l*k:l*k+k], sb[i*k:i*k+k])
+				}
+				l++
 			} else {
-				tmp[nr] = row
-				nr++
+				t.tmpRows[r], t.tmpGH[r] = rows[i], gh[i]
+				copyRow(t.tmpBins[r*k:r*k+k], sb[i*k:i*k+k])
+				r += dr
 			}
 		}
-		copy(seg[nl:], tmp[:nr])
+		return l - lo
+	}
+	if t.threads <= 1 || cnt < 2*partitionChunk {
+		nl := split(0, cnt, false)
+		nr := cnt - nl
+		copy(rows[nl:], t.tmpRows[:nr])
+		copy(gh[nl:], t.tmpGH[:nr])
+		copy(db[nl*k:], t.tmpBins[:nr*k])
 		return nl
 	}
 	nc := (cnt + partitionChunk - 1) / partitionChunk
@@ -984,242 +1084,150 @@ func (t *trainer) partition(start, cnt int, s splitInfo) int {
 		t.chunkLeft = make([]int, nc)
 	}
 	left := t.chunkLeft[:nc]
-	tmp := t.tmpRows[:cnt]
-	// pass 1: each chunk splits its rows into tmp, the left ones forward
-	// from the chunk's start, the right ones backward from its end
+	// pass 1: every chunk puts its left rows at its start and its right
+	// ones in tmp, backward from its end
 	parallelFor(nc, t.threads, func(c int) {
-		lo, hi := c*partitionChunk, min(cnt, (c+1)*partitionChunk)
-		l, r := lo, hi-1
-		for _, row := range seg[lo:hi] {
-			if goLeft(row) {
-				tmp[l] = row
-				l++
-			} else {
-				tmp[r] = row
-				r--
-			}
-		}
-		left[c] = l - lo
+		left[c] = split(c*partitionChunk, min(cnt, (c+1)*partitionChunk), true)
 	})
+	// pass 2: the left runs move down, in chunk order (each run lands at
+	// or below where it is, after the runs before it)
 	nl := 0
-	for _, k := range left {
-		nl += k
+	for c, kl := range left {
+		lo := c * partitionChunk
+		if nl != lo {
+			copy(rows[nl:nl+kl], rows[lo:lo+kl])
+			copy(gh[nl:nl+kl], gh[lo:lo+kl])
+			copy(db[nl*k:(nl+kl)*k], db[lo*k:(lo+kl)*k])
+		}
+		nl += kl
 	}
-	// pass 2: copy every chunk's two runs to their places
+	// pass 3: the right runs follow, in parallel
 	parallelFor(nc, t.threads, func(c int) {
 		lo, hi := c*partitionChunk, min(cnt, (c+1)*partitionChunk)
-		lOff := 0
-		for _, k := range left[:c] {
-			lOff += k
+		lBefore := 0
+		for _, kl := range left[:c] {
+			lBefore += kl
 		}
-		rOff := nl + lo - lOff // rows before this chunk that went right, after all lefts
-		k := left[c]
-		copy(seg[lOff:lOff+k], tmp[lo:lo+k])
-		dst := seg[rOff : rOff+hi-lo-k]
-		for i := range dst {
-			dst[i] = tmp[hi-1-i]
+		d := nl + lo - lBefore // right rows before this chunk, after all left ones
+		for i := hi - 1; i >= lo+left[c]; i-- {
+			rows[d], gh[d] = t.tmpRows[i], t.tmpGH[i]
+			copyRow(db[d*k:d*k+k], t.tmpBins[i*k:i*k+k])
+			d++
 		}
 	})
 	return nl
 }
 
+// copyRow copies src to dst, which has the same length: one row's bins,
+// too short for a call to memmove to pay.
+func copyRow(dst, src []uint8) {
+	dst = dst[:len(src)]
+	for len(src) >= 8 {
+		binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(src))
+		dst, src = dst[8:], src[8:]
+	}
+	for i, b := range src {
+		dst[i] = b
+	}
+}
+
 // Histogram construction. Every bin is the sum of its rows' gradient pairs
-// in row order, whichever kernel and grouping builds it, so the histograms
-// (hence the model) are the same for any Threads and any choice below.
+// in row order (the node's rows stay in row order: partitions are stable),
+// whichever grouping builds it, so the histograms, hence the model, are the
+// same for any Threads.
 //
-// Large nodes (at least n/rowWiseDiv rows, the root among them) are built
-// row-wise from the row-major bins: a row's gradient pair is loaded once and
-// added to the bins of a group of features, whose bin indices share a cache
-// line. Groups hold at most histGroupWidth features, so that their
-// histograms stay in L1/L2, and there are at least Threads of them: threads
-// build disjoint features, with no reduction and no shared cache lines.
-// Smaller nodes, whose rows are sparse in the table, are built column-wise
-// (one pass over the node's gathered gradients per feature), which streams
-// each column instead of touching one or two cache lines per row.
+// A node's rows are contiguous in nodeBins and nodeGH: a row's gradient
+// pair is loaded once and added to the bins of a group of features, which
+// share one cache line, and the node is one sequential stream. Groups hold
+// at most histGroupWidth features (40 × 4 KiB of histogram stays in L2) and
+// there are at least Threads of them: threads build disjoint features, with
+// no reduction and no shared cache lines.
 const (
 	// histTaskRows is the least rows × features worth a second goroutine.
 	histTaskRows = 1 << 16
+	// histGroupWidth bounds the features of a histogram task.
+	histGroupWidth = 40
 )
 
-var (
-	// rowWiseDiv: nodes of at least n/rowWiseDiv rows are built row-wise.
-	rowWiseDiv = 8
-	// histGroupWidth bounds the features of a row-wise group: 20 features
-	// hold 20 × 4 KiB of histogram.
-	histGroupWidth = 20
-	colOnly        = false
-)
+// histGroup is a range of nodeBins columns that one task builds.
+type histGroup struct{ j0, j1 int }
 
-// histGroup is a run of active features that one task builds row-wise;
-// contiguous says they are f0, f0+1, ….
-type histGroup struct {
-	feats      []int32
-	contiguous bool
-}
-
-// setHistGroups splits the active features into the row-wise groups of
-// buildHist.
+// setHistGroups splits the k columns into the tasks of buildHist.
 func (t *trainer) setHistGroups() {
-	t.histFeats = t.histFeats[:0]
-	for _, f := range t.active {
-		t.histFeats = append(t.histFeats, int32(f))
-	}
-	k := len(t.histFeats)
+	k := t.k
 	g := min(k, max(t.threads, (k+histGroupWidth-1)/histGroupWidth))
 	t.histGroups = t.histGroups[:0]
 	for i := 0; i < g; i++ {
-		fs := t.histFeats[i*k/g : (i+1)*k/g]
-		t.histGroups = append(t.histGroups, histGroup{feats: fs, contiguous: int(fs[len(fs)-1]-fs[0]) == len(fs)-1})
+		t.histGroups = append(t.histGroups, histGroup{i * k / g, (i + 1) * k / g})
 	}
 }
 
 // buildHist fills dst (and cdst, the row counts, when not nil) with the
-// histograms of the active features over rows[start:start+cnt].
-func (t *trainer) buildHist(dst []featHist, cdst []featCounts, start, cnt int) {
-	rows := t.rows[start : start+cnt]
+// histograms of the node rows[start:start+cnt], then calls done(j) for each
+// column j, on the goroutine that built it, as soon as its histogram is
+// complete.
+func (t *trainer) buildHist(dst []featHist, cdst []featCounts, start, cnt int, done func(j int)) {
+	k := t.k
+	bins := t.nodeBins
+	if t.rootInRowBins {
+		bins = t.rowBins
+	}
+	bins = bins[start*k : (start+cnt)*k]
+	gh := t.nodeGH[start : start+cnt]
 	threads := t.threads
-	if cnt*len(t.histFeats) < histTaskRows {
+	if cnt*k < histTaskRows {
 		threads = 1
 	}
-	if cnt*rowWiseDiv >= t.n && !colOnly {
-		parallelFor(len(t.histGroups), threads, func(k int) {
-			t.buildGroup(dst, cdst, t.histGroups[k], rows)
-		})
-		return
-	}
-	og := t.ordered[:cnt]
-	gh := t.gh
-	gather := func(lo, hi int) {
-		for k, r := range rows[lo:hi] {
-			og[lo+k] = gh[r]
+	parallelFor(len(t.histGroups), threads, func(g int) {
+		j0, j1 := t.histGroups[g].j0, t.histGroups[g].j1
+		for j := j0; j < j1; j++ {
+			nb := t.mapper.numBins(t.active[j]) + 1
+			clear(dst[j][:nb])
+			if cdst != nil {
+				clear(cdst[j][:nb])
+			}
 		}
-	}
-	if threads > 1 && cnt >= 2*partitionChunk {
-		parallelChunks(cnt, threads, gather)
-	} else {
-		gather(0, cnt)
-	}
-	parallelFor(len(t.histFeats), threads, func(k int) {
-		f := t.histFeats[k]
-		nb := t.mapper.numBins(int(f)) + 1
-		h := &dst[f]
-		clear(h[:nb])
 		if cdst != nil {
-			c := &cdst[f]
-			clear(c[:nb])
-			histColCounts(h, c, t.bins[f], rows, og)
-			return
+			histNodeCounts(dst[j0:j1], cdst[j0:j1], bins, k, j0, gh)
+		} else {
+			histNode(dst[j0:j1], bins, k, j0, gh)
 		}
-		histCol(h, t.bins[f], rows, og)
+		for j := j0; j < j1; j++ {
+			done(j)
+		}
 	})
 }
 
-// buildGroup builds the histograms of one row-wise group.
-func (t *trainer) buildGroup(dst []featHist, cdst []featCounts, g histGroup, rows []int32) {
-	for _, f := range g.feats {
-		nb := t.mapper.numBins(int(f)) + 1
-		clear(dst[f][:nb])
-		if cdst != nil {
-			clear(cdst[f][:nb])
-		}
-	}
-	switch f0, f1 := int(g.feats[0]), int(g.feats[len(g.feats)-1])+1; {
-	case g.contiguous && cdst == nil:
-		histRange(dst[f0:f1], t.rowBins, t.nf, f0, rows, t.gh)
-	case g.contiguous:
-		histRangeCounts(dst[f0:f1], cdst[f0:f1], t.rowBins, t.nf, f0, rows, t.gh)
-	case cdst == nil:
-		histList(dst, t.rowBins, t.nf, g.feats, rows, t.gh)
-	default:
-		histListCounts(dst, cdst, t.rowBins, t.nf, g.feats, rows, t.gh)
-	}
-}
-
-// histRange adds the gradient pair of every row to the bins of features
-// f0, f0+1, …, f0+len(h)-1; h[j] is feature f0+j.
-func histRange(h []featHist, rowBins []uint8, nf, f0 int, rows []int32, gh []gradPair) {
+// histNode adds gh[i] to the bins of columns j0, j0+1, …, j0+len(h)−1 of
+// row i of bins (k columns), for every i; h[c] is column j0+c.
+func histNode(h []featHist, bins []uint8, k, j0 int, gh []gradPair) {
 	w := len(h)
-	for _, r := range rows {
-		g := gh[r]
-		o := int(r)*nf + f0
-		rb := rowBins[o : o+w]
+	for i, g := range gh {
+		o := i*k + j0
+		rb := bins[o : o+w]
 		hh := h[:len(rb)]
-		for j, b := range rb {
-			e := &hh[j][b]
+		for c, b := range rb {
+			e := &hh[c][b]
 			e.G += g.G
 			e.H += g.H
 		}
 	}
 }
 
-// histRangeCounts is histRange that also counts rows per bin.
-func histRangeCounts(h []featHist, c []featCounts, rowBins []uint8, nf, f0 int, rows []int32, gh []gradPair) {
+// histNodeCounts is histNode that also counts rows per bin.
+func histNodeCounts(h []featHist, cn []featCounts, bins []uint8, k, j0 int, gh []gradPair) {
 	w := len(h)
-	c = c[:w]
-	for _, r := range rows {
-		g := gh[r]
-		o := int(r)*nf + f0
-		rb := rowBins[o : o+w]
-		hh, cc := h[:len(rb)], c[:len(rb)]
-		for j, b := range rb {
-			e := &hh[j][b]
+	cn = cn[:w]
+	for i, g := range gh {
+		o := i*k + j0
+		rb := bins[o : o+w]
+		hh, cc := h[:len(rb)], cn[:len(rb)]
+		for c, b := range rb {
+			e := &hh[c][b]
 			e.G += g.G
 			e.H += g.H
-			cc[j][b]++
+			cc[c][b]++
 		}
-	}
-}
-
-// histList is histRange for any list of features.
-func histList(h []featHist, rowBins []uint8, nf int, feats, rows []int32, gh []gradPair) {
-	for _, r := range rows {
-		g := gh[r]
-		rb := rowBins[int(r)*nf : int(r)*nf+nf]
-		for _, f := range feats {
-			e := &h[f][rb[f]]
-			e.G += g.G
-			e.H += g.H
-		}
-	}
-}
-
-// histListCounts is histList that also counts rows per bin.
-func histListCounts(h []featHist, c []featCounts, rowBins []uint8, nf int, feats, rows []int32, gh []gradPair) {
-	for _, r := range rows {
-		g := gh[r]
-		rb := rowBins[int(r)*nf : int(r)*nf+nf]
-		for _, f := range feats {
-			b := rb[f]
-			e := &h[f][b]
-			e.G += g.G
-			e.H += g.H
-			c[f][b]++
-		}
-	}
-}
-
-// histCol adds the gathered gradient pairs og (og[k] is row rows[k]) to
-// the bins of one column.
-func histCol(h *featHist, col []uint8, rows []int32, og []gradPair) {
-	og = og[:len(rows)]
-	for k, r := range rows {
-		e := &h[col[r]]
-		g := og[k]
-		e.G += g.G
-		e.H += g.H
-	}
-}
-
-// histColCounts is histCol that also counts rows per bin.
-func histColCounts(h *featHist, c *featCounts, col []uint8, rows []int32, og []gradPair) {
-	og = og[:len(rows)]
-	for k, r := range rows {
-		b := col[r]
-		e := &h[b]
-		g := og[k]
-		e.G += g.G
-		e.H += g.H
-		c[b]++
 	}
 }
 
@@ -1238,14 +1246,20 @@ func rowMajor(cols [][]uint8, n, threads int) []uint8 {
 	return out
 }
 
-// findBest finds the best split of leaf l over the active features.
-func (t *trainer) findBest(l int) {
+// leafSearch is the split search of one leaf: newLeafSearch, then
+// searchFeature for every active feature (in any order, on any goroutine),
+// then finishSearch.
+type leafSearch struct {
+	l                           int
+	parentScore, minData, total float64
+	bc                          boundedGain
+	best                        []splitInfo // per feature
+}
+
+func (t *trainer) newLeafSearch(l int, best []splitInfo) leafSearch {
 	ls := &t.leaves[l]
-	hist := t.hists[l]
 	p := t.p
 	parentScore := ls.g * ls.g / (ls.h + p.Lambda)
-	minData := float64(max(1, p.MinDataInLeaf))
-	total := float64(ls.cnt)
 	// With monotone constraints, a leaf with a finite bound scores every
 	// split with outputs clamped to its bounds, against its own (clamped)
 	// output; a constrained feature's splits must also keep the outputs in
@@ -1257,64 +1271,100 @@ func (t *trainer) findBest(l int) {
 			bc.parent = gainAt(ls.g, ls.h, p.Lambda, t.boundedOutput(ls.g, ls.h, ls.lo, ls.hi))
 		}
 	}
-	work := func(k int) {
-		f := t.active[k]
-		best := splitInfo{gain: 0, feature: -1}
-		// useMC: score with bc (the feature is constrained, or the leaf is
-		// bounded); mc is the feature's constraint, 0 for clamping only.
-		var mc int8
-		useMC := false
-		if t.mono != nil {
-			mc = t.mono[f]
-			useMC = mc != 0 || bc.bounded
+	return leafSearch{l: l, parentScore: parentScore, minData: float64(max(1, p.MinDataInLeaf)), total: float64(ls.cnt), bc: bc, best: best}
+}
+
+// searchFeature finds the best split of the leaf on feature active[j],
+// from its complete histogram, into s.best[active[j]].
+func (t *trainer) searchFeature(s *leafSearch, j int) {
+	f := t.active[j]
+	ls := &t.leaves[s.l]
+	hist := t.hists[s.l]
+	p := t.p
+	parentScore, minData, total, bc := s.parentScore, s.minData, s.total, &s.bc
+	best := splitInfo{gain: 0, feature: -1}
+	// useMC: score with bc (the feature is constrained, or the leaf is
+	// bounded); mc is the feature's constraint, 0 for clamping only.
+	var mc int8
+	useMC := false
+	if t.mono != nil {
+		mc = t.mono[f]
+		useMC = mc != 0 || bc.bounded
+	}
+	nb := t.mapper.numBins(f)
+	if nb < 2 {
+		s.best[f] = best
+		return
+	}
+	h := hist[j][:nb+1]
+	var cnt []uint32
+	if t.useCounts {
+		cnt = t.counts[s.l][j][:nb+1]
+	}
+	nonEmpty := func(b int) bool { return h[b].H > 0 || cnt != nil && cnt[b] > 0 }
+	lastNZ := -1 // highest non-empty value bin
+	for b := nb - 1; b >= 0; b-- {
+		if nonEmpty(b) {
+			lastNZ = b
+			break
 		}
-		nb := t.mapper.numBins(f)
-		if nb < 2 {
-			t.featBest[f] = best
-			return
+	}
+	miss := h[nb]
+	missNZ := nonEmpty(nb)
+	var missC float64
+	if cnt != nil {
+		missC = float64(cnt[nb])
+	}
+	var cg, ch, cc float64
+	seen := false
+	for b := 0; b < nb-1; b++ {
+		e := h[b]
+		nz := nonEmpty(b)
+		if !nz && b > 0 {
+			continue
 		}
-		h := hist[f][:nb+1]
-		var cnt []uint32
-		if t.useCounts {
-			cnt = t.counts[l][f][:nb+1]
-		}
-		nonEmpty := func(b int) bool { return h[b].H > 0 || cnt != nil && cnt[b] > 0 }
-		lastNZ := -1 // highest non-empty value bin
-		for b := nb - 1; b >= 0; b-- {
-			if nonEmpty(b) {
-				lastNZ = b
-				break
-			}
-		}
-		miss := h[nb]
-		missNZ := nonEmpty(nb)
-		var missC float64
+		seen = seen || nz
+		cg += e.G
+		ch += e.H
 		if cnt != nil {
-			missC = float64(cnt[nb])
+			cc += float64(cnt[b])
 		}
-		var cg, ch, cc float64
-		seen := false
-		for b := 0; b < nb-1; b++ {
-			e := h[b]
-			nz := nonEmpty(b)
-			if !nz && b > 0 {
-				continue
+		// missing right
+		var ok bool
+		if cnt != nil {
+			ok = cc >= minData && total-cc >= minData
+		} else {
+			ok = seen && (b < lastNZ || missNZ)
+		}
+		if ok {
+			lG, lH := cg, ch
+			rG, rH := ls.g-lG, ls.h-lH
+			if lH >= p.MinSumHessian && rH >= p.MinSumHessian {
+				var gain float64
+				if !useMC {
+					gain = lG*lG/(lH+p.Lambda) + rG*rG/(rH+p.Lambda) - parentScore
+				} else {
+					gain = bc.gain(lG, lH, rG, rH, mc)
+				}
+				if gain > best.gain {
+					dl := false
+					if !missNZ {
+						dl = lH > rH // no missing values here: send them to the heavier side
+					}
+					best = splitInfo{gain: gain, feature: f, bin: b, defaultLeft: dl, lG: lG, lH: lH}
+				}
 			}
-			seen = seen || nz
-			cg += e.G
-			ch += e.H
+		}
+		// missing left
+		if missNZ {
 			if cnt != nil {
-				cc += float64(cnt[b])
-			}
-			// missing right
-			var ok bool
-			if cnt != nil {
-				ok = cc >= minData && total-cc >= minData
+				lc := cc + missC
+				ok = lc >= minData && total-lc >= minData
 			} else {
-				ok = seen && (b < lastNZ || missNZ)
+				ok = b < lastNZ
 			}
 			if ok {
-				lG, lH := cg, ch
+				lG, lH := cg+miss.G, ch+miss.H
 				rG, rH := ls.g-lG, ls.h-lH
 				if lH >= p.MinSumHessian && rH >= p.MinSumHessian {
 					var gain float64
@@ -1324,56 +1374,28 @@ func (t *trainer) findBest(l int) {
 						gain = bc.gain(lG, lH, rG, rH, mc)
 					}
 					if gain > best.gain {
-						dl := false
-						if !missNZ {
-							dl = lH > rH // no missing values here: send them to the heavier side
-						}
-						best = splitInfo{gain: gain, feature: f, bin: b, defaultLeft: dl, lG: lG, lH: lH}
-					}
-				}
-			}
-			// missing left
-			if missNZ {
-				if cnt != nil {
-					lc := cc + missC
-					ok = lc >= minData && total-lc >= minData
-				} else {
-					ok = b < lastNZ
-				}
-				if ok {
-					lG, lH := cg+miss.G, ch+miss.H
-					rG, rH := ls.g-lG, ls.h-lH
-					if lH >= p.MinSumHessian && rH >= p.MinSumHessian {
-						var gain float64
-						if !useMC {
-							gain = lG*lG/(lH+p.Lambda) + rG*rG/(rH+p.Lambda) - parentScore
-						} else {
-							gain = bc.gain(lG, lH, rG, rH, mc)
-						}
-						if gain > best.gain {
-							best = splitInfo{gain: gain, feature: f, bin: b, defaultLeft: true, lG: lG, lH: lH}
-						}
+						best = splitInfo{gain: gain, feature: f, bin: b, defaultLeft: true, lG: lG, lH: lH}
 					}
 				}
 			}
 		}
-		t.featBest[f] = best
 	}
-	threads := t.threads
-	if len(t.active) < 8 {
-		threads = 1
-	}
-	parallelFor(len(t.active), threads, work)
+	s.best[f] = best
+}
+
+// finishSearch sets the leaf's best split: the best over the active
+// features, the lowest feature on ties.
+func (t *trainer) finishSearch(s *leafSearch) {
 	best := splitInfo{gain: 0, feature: -1}
 	for _, f := range t.active {
-		if s := t.featBest[f]; s.feature >= 0 && s.gain > best.gain {
-			best = s
+		if b := s.best[f]; b.feature >= 0 && b.gain > best.gain {
+			best = b
 		}
 	}
-	if best.feature >= 0 && !(best.gain > p.MinGain) {
+	if best.feature >= 0 && !(best.gain > t.p.MinGain) {
 		best = splitInfo{gain: 0, feature: -1}
 	}
-	ls.best = best
+	t.leaves[s.l].best = best
 }
 
 // boundedGain scores splits under monotone constraints (LightGBM's "basic"

@@ -8,15 +8,13 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/faultline-dev/faultline/internal/workdir"
 )
 
 // Status of a run or stage.
@@ -190,28 +188,13 @@ func MarkDead(ctx context.Context, recs Records, list []*Record) error {
 	return nil
 }
 
-// Checksum returns the SHA-256 (hex) and size of the file at path.
-func Checksum(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, fmt.Errorf("checksum %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
 // fileRecord checksums path (relative to dir when not absolute).
 func fileRecord(dir, path string) (File, error) {
 	full := path
 	if !filepath.IsAbs(path) {
 		full = filepath.Join(dir, path)
 	}
-	sum, n, err := Checksum(full)
+	sum, n, err := workdir.Checksum(full)
 	if err != nil {
 		return File{}, err
 	}

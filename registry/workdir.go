@@ -111,27 +111,8 @@ func (r *Registry) RegisterFromDir(ctx context.Context, dir string, opts DirOpti
 		}
 	}
 
-	// extract.json
-	epath := filepath.Join(dir, workdir.ExtractFile)
-	if edata, err := os.ReadFile(epath); err == nil {
-		ex, err := workdir.ParseExtract(edata)
-		if err != nil {
-			return nil, fmt.Errorf("register: %s: %w", epath, err)
-		}
-		if ex.SchemaVersion != opts.Schema.Version || ex.SchemaHash != "" && ex.SchemaHash != opts.Schema.Hash {
-			return nil, fmt.Errorf("register: %s: %w: features were extracted with schema %s (%s), this build's is %s (%s)",
-				epath, ErrSchemaMismatch, ex.SchemaVersion, ex.SchemaHash, opts.Schema.Version, opts.Schema.Hash)
-		}
-		if ex.ConfigHash != "" && opts.Schema.ConfigHash != "" && ex.ConfigHash != opts.Schema.ConfigHash {
-			return nil, fmt.Errorf("register: %s: features were extracted with settings %s, but the \"features\" configuration given hashes to %s; register with the configuration the run used",
-				epath, ex.ConfigHash, opts.Schema.ConfigHash)
-		}
-		if ex.ConfigHash != "" && opts.Schema.ConfigHash == "" {
-			nv.FeatureSchema.ConfigHash = ex.ConfigHash
-		}
-		nv.Files[workdir.ExtractFile] = edata
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("register: %w", err)
+	if err := applyExtract(&nv, dir, opts.Schema); err != nil {
+		return nil, err
 	}
 
 	// evaluation/metrics.json
@@ -180,6 +161,37 @@ func (r *Registry) RegisterFromDir(ctx context.Context, dir string, opts DirOpti
 		}
 	}
 	return v, nil
+}
+
+// applyExtract checks the extract.json of dir, when there is one, against
+// schema (this build's feature schema and settings), keeps the file with
+// the version and takes its settings hash when schema has none.
+func applyExtract(nv *NewVersion, dir string, schema bundle.Schema) error {
+	epath := filepath.Join(dir, workdir.ExtractFile)
+	edata, err := os.ReadFile(epath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	ex, err := workdir.ParseExtract(edata)
+	if err != nil {
+		return fmt.Errorf("register: %s: %w", epath, err)
+	}
+	if ex.SchemaVersion != schema.Version || ex.SchemaHash != "" && ex.SchemaHash != schema.Hash {
+		return fmt.Errorf("register: %s: %w: features were extracted with schema %s (%s), this build's is %s (%s)",
+			epath, ErrSchemaMismatch, ex.SchemaVersion, ex.SchemaHash, schema.Version, schema.Hash)
+	}
+	if ex.ConfigHash != "" && schema.ConfigHash != "" && ex.ConfigHash != schema.ConfigHash {
+		return fmt.Errorf("register: %s: features were extracted with settings %s, but the \"features\" configuration given hashes to %s; register with the configuration the run used",
+			epath, ex.ConfigHash, schema.ConfigHash)
+	}
+	if ex.ConfigHash != "" && schema.ConfigHash == "" {
+		nv.FeatureSchema.ConfigHash = ex.ConfigHash
+	}
+	nv.Files[workdir.ExtractFile] = edata
+	return nil
 }
 
 // applyTrain records what the registry keeps of a train.json (read by

@@ -54,7 +54,11 @@ echo
 echo "== done in $(( $(date +%s) - start ))s"
 echo "report:        $report"
 echo "summary:       ${run_dir%/}/evaluation/summary.md"
-echo "bundle:        $HOME_DIR/export/faultline-production.tar.gz"
+if [ -f "$HOME_DIR/export/faultline-production.tar.gz" ]; then
+  echo "bundle:        $HOME_DIR/export/faultline-production.tar.gz"
+else
+  echo "bundle:        none (the promotion gate refused the candidate; see the promote line above)"
+fi
 echo "run log:       $DIR/run.log"
 echo "metrics file:  $HOME_DIR/metrics/faultline.prom"
 echo "next:          $BIN --home $HOME_DIR runs show $(basename "$run_dir")"

@@ -156,6 +156,14 @@ func (r *Result) Markdown() []byte {
 		w("\n")
 	}
 
+	r.bandTables(&b)
+	r.confounderTable(&b)
+	return b.Bytes()
+}
+
+// bandTables writes the recall per severity band of every fleet, per scope.
+func (r *Result) bandTables(b *bytes.Buffer) {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("## Recall per severity band\n\n")
 	for _, scope := range []struct{ id, title string }{{ScopeTest, "Test split"}, {ScopeAll, "Every deploy"}} {
 		w("%s:\n\n| regime | seed |", scope.title)
@@ -182,6 +190,12 @@ func (r *Result) Markdown() []byte {
 		w("\n\n")
 	}
 
+}
+
+// confounderTable writes the false alarms per confounder, pooled and per
+// regime.
+func (r *Result) confounderTable(b *bytes.Buffer) {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("## False alarms per confounder\n\n")
 	w("Every deploy, seeds pooled: the share of *healthy* deploys with the confounder that were flagged. The\n")
 	w("confounders are listed by `faultline help simulate` (overlap: replaced within 60 minutes).\n\n")
@@ -212,7 +226,6 @@ func (r *Result) Markdown() []byte {
 		w("\n")
 	}
 	w("\n")
-	return b.Bytes()
 }
 
 // mainTable writes the per-fleet table of scope with its mean and pooled rows.

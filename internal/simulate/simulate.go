@@ -58,54 +58,14 @@ func generate(ctx context.Context, cfg Config, out sink, p progress.Func) (Summa
 	if err := cfg.Validate(); err != nil {
 		return sum, err
 	}
-	svcs := make([]*service, cfg.Services)
-	rows := make([]history.Service, cfg.Services)
-	for i := range svcs {
-		svcs[i] = newService(&cfg, i)
-		rows[i] = history.Service{Name: svcs[i].name, Team: svcs[i].team, Tier: svcs[i].tier}
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
-	if err := out.services(ctx, rows); err != nil {
+	svcs, err := emitServices(ctx, &cfg, out)
+	if err != nil {
 		return sum, err
 	}
-	if cfg.KPIs {
-		var decls []history.KPI
-		for _, r := range rows {
-			decls = append(decls, kpiDeclarations(r.Name)...)
-		}
-		if err := out.kpis(ctx, decls); err != nil {
-			return sum, err
-		}
-	}
-	sum.Services = int64(len(rows))
+	sum.Services = int64(len(svcs))
 	outages := makeOutages(&cfg)
 	sum.Outages = int64(len(outages))
-	// Incidents opened around outages: on up to cfg.OutageIncidents of the
-	// affected services (the first two a minute apart, further ones within
-	// five minutes of the outage's start).
-	var incs []history.Incident
-	outageInc := map[string][]int64{} // stream "svc/env" → minutes opened
-	for _, o := range outages {
-		n := 0
-		for _, s := range svcs {
-			if n == cfg.OutageIncidents || !o.affects(cfg.Seed, s.idx) {
-				continue
-			}
-			n++
-			delay := int64(n)
-			if n > 2 {
-				delay = 1 + int64(n%4)
-			}
-			m := o.from + 2 + delay
-			incs = append(incs, history.Incident{
-				ID:      fmt.Sprintf("inc-outage-%s-%03d-%d", o.env, o.idx, n),
-				Service: s.name, Environment: o.env, OpenedAt: history.MinuteTime(m),
-				ResolvedAt: history.MinuteTime(o.to + 10), Severity: "sev1",
-			})
-			key := s.name + "/" + o.env
-			outageInc[key] = append(outageInc[key], m)
-		}
-	}
+	incs, outageInc := outageIncidents(&cfg, svcs, outages)
 
 	nenv := len(cfg.Environments)
 	total := cfg.Services * nenv
@@ -195,29 +155,7 @@ func generate(ctx context.Context, cfg Config, out sink, p progress.Func) (Summa
 		emitted = i + 1
 		cond.Broadcast()
 		mu.Unlock()
-		sum.Rollbacks += res.rollbacks
-		for _, d := range res.deployments {
-			if d.Kind == "" {
-				sum.KindOmitted++
-			}
-		}
-		for _, t := range res.truth {
-			if t.Faulty {
-				sum.Faulty++
-				sum.FaultyByShape[t.Shape]++
-			}
-			if t.Confounders != "" {
-				for _, c := range strings.Split(t.Confounders, ",") {
-					sum.Confounders[c]++
-				}
-			}
-		}
-		sum.Deployments += int64(len(res.deployments))
-		sum.MetricRows += int64(len(res.metrics))
-		sum.SignatureRows += int64(len(res.signatures))
-		sum.KPIValueRows += int64(len(res.kpiValues))
-		sum.Incidents += int64(len(res.incidents))
-		sum.Annotations += int64(len(res.annotations))
+		sum.add(res)
 		p("simulate", int64(i+1), int64(total))
 	}
 	stop()
@@ -228,6 +166,90 @@ func generate(ctx context.Context, cfg Config, out sink, p progress.Func) (Summa
 	}
 	sum.Elapsed = time.Since(begin)
 	return sum, nil
+}
+
+// emitServices makes the fleet's services and hands them to out, sorted by
+// name, with their KPI declarations when cfg.KPIs. It returns the services
+// by index.
+func emitServices(ctx context.Context, cfg *Config, out sink) ([]*service, error) {
+	svcs := make([]*service, cfg.Services)
+	rows := make([]history.Service, cfg.Services)
+	for i := range svcs {
+		svcs[i] = newService(cfg, i)
+		rows[i] = history.Service{Name: svcs[i].name, Team: svcs[i].team, Tier: svcs[i].tier}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
+	if err := out.services(ctx, rows); err != nil {
+		return nil, err
+	}
+	if cfg.KPIs {
+		var decls []history.KPI
+		for _, r := range rows {
+			decls = append(decls, kpiDeclarations(r.Name)...)
+		}
+		if err := out.kpis(ctx, decls); err != nil {
+			return nil, err
+		}
+	}
+	return svcs, nil
+}
+
+// outageIncidents returns the incidents opened around outages, on up to
+// cfg.OutageIncidents of the affected services (the first two a minute
+// apart, further ones within five minutes of the outage's start), and the
+// minutes they were opened by stream ("svc/env").
+func outageIncidents(cfg *Config, svcs []*service, outages []*outage) ([]history.Incident, map[string][]int64) {
+	var incs []history.Incident
+	outageInc := map[string][]int64{}
+	for _, o := range outages {
+		n := 0
+		for _, s := range svcs {
+			if n == cfg.OutageIncidents || !o.affects(cfg.Seed, s.idx) {
+				continue
+			}
+			n++
+			delay := int64(n)
+			if n > 2 {
+				delay = 1 + int64(n%4)
+			}
+			m := o.from + 2 + delay
+			incs = append(incs, history.Incident{
+				ID:      fmt.Sprintf("inc-outage-%s-%03d-%d", o.env, o.idx, n),
+				Service: s.name, Environment: o.env, OpenedAt: history.MinuteTime(m),
+				ResolvedAt: history.MinuteTime(o.to + 10), Severity: "sev1",
+			})
+			key := s.name + "/" + o.env
+			outageInc[key] = append(outageInc[key], m)
+		}
+	}
+	return incs, outageInc
+}
+
+// add counts one stream's rows, faults, confounders and rollbacks.
+func (sum *Summary) add(res *streamResult) {
+	sum.Rollbacks += res.rollbacks
+	for _, d := range res.deployments {
+		if d.Kind == "" {
+			sum.KindOmitted++
+		}
+	}
+	for _, t := range res.truth {
+		if t.Faulty {
+			sum.Faulty++
+			sum.FaultyByShape[t.Shape]++
+		}
+		if t.Confounders != "" {
+			for _, c := range strings.Split(t.Confounders, ",") {
+				sum.Confounders[c]++
+			}
+		}
+	}
+	sum.Deployments += int64(len(res.deployments))
+	sum.MetricRows += int64(len(res.metrics))
+	sum.SignatureRows += int64(len(res.signatures))
+	sum.KPIValueRows += int64(len(res.kpiValues))
+	sum.Incidents += int64(len(res.incidents))
+	sum.Annotations += int64(len(res.annotations))
 }
 
 // txSink streams the history into an import transaction.

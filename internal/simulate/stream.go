@@ -219,16 +219,16 @@ func (g *streamGen) makeKPIFault(v *version, shift bool) {
 	}
 }
 
-// timeline plans the stream's deployments and the operators' reactions.
-func (g *streamGen) timeline() []*event {
-	r := g.r
-	cfg := g.cfg
-	cul := cultures[cfg.Reactions]
+// plannedDeploys returns the planned deploy times, in seconds since the
+// start, ascending: a Poisson number a day (a quarter on weekends), mostly
+// in working hours.
+func (g *streamGen) plannedDeploys() []float64 {
+	r, cfg := g.r, g.cfg
 	perDay := cfg.DeploysPerDay
 	if cfg.DeploysPerDayMax > cfg.DeploysPerDay {
 		perDay = newRNG(cfg.Seed, fmt.Sprintf("cadence/%d/%s", g.s.idx, g.env)).logUniform(cfg.DeploysPerDay, cfg.DeploysPerDayMax)
 	}
-	var planned []float64 // seconds since start
+	var planned []float64
 	for d := 0; d < cfg.Days; d++ {
 		day := cfg.Start.Add(time.Duration(d) * 24 * time.Hour)
 		rate := perDay
@@ -245,7 +245,15 @@ func (g *streamGen) timeline() []*event {
 		}
 	}
 	sort.Float64s(planned)
+	return planned
+}
 
+// timeline plans the stream's deployments and the operators' reactions.
+func (g *streamGen) timeline() []*event {
+	r := g.r
+	cfg := g.cfg
+	cul := cultures[cfg.Reactions]
+	planned := g.plannedDeploys()
 	cur := &version{name: "1.0.0", sha: r.hex(40)}
 	curStart := g.start - 10000
 	var events []*event
@@ -351,7 +359,9 @@ func (g *streamGen) timeline() []*event {
 	return events
 }
 
-// run generates the stream.
+// run generates the stream, minute by minute. Every random draw comes from
+// g.r in a fixed order (the helpers are called in that order), so that a
+// seed always gives the same history.
 func (g *streamGen) run(idx int) *streamResult {
 	res := &streamResult{idx: idx}
 	events := g.timeline()
@@ -360,29 +370,16 @@ func (g *streamGen) run(idx int) *streamResult {
 		res.signatures = make([]history.Signature, 0, (g.end-g.start)/2)
 	}
 	s, r := g.s, g.r
-	envStr, svcStr := g.env, s.name
+	var initial *version // the version serving before the first event
+	if len(events) > 0 {
+		initial = events[0].old
+	}
 
 	var burstUntil int64
 	var burstF float64 = 1
 	var bursts []int64 // minutes at which bursts started
 	e := -1            // last event started at or before m
-	type fpCount struct {
-		fp *fingerprint
-		n  int64
-	}
-	var fps []fpCount
-	addFP := func(fp *fingerprint, n int64) {
-		if n <= 0 {
-			return
-		}
-		for i := range fps {
-			if fps[i].fp == fp {
-				fps[i].n += n
-				return
-			}
-		}
-		fps = append(fps, fpCount{fp, n})
-	}
+	var fps fpCounts
 	oi := 0
 	for m := g.start; m < g.end; m++ {
 		for e+1 < len(events) && events[e+1].start <= m {
@@ -414,176 +411,12 @@ func (g *streamGen) run(idx int) *streamResult {
 		if oi < len(g.outages) && g.outages[oi].from <= m {
 			out = g.outages[oi]
 		}
-		// Versions serving this minute.
-		type serving struct {
-			v     *version
-			since int64 // minutes since the event that deployed v
-			ev    *event
-			req   int64
-		}
-		var sv [2]serving
-		n := 0
-		if e < 0 {
-			sv[0] = serving{v: nil, req: total}
-			n = 1
-		} else {
-			ev := events[e]
-			tau := m - ev.start
-			if tau < ev.rollout {
-				share := float64(tau+1) / float64(ev.rollout+1)
-				newReq := r.binomial(total, share)
-				sv[0] = serving{v: ev.old, since: m - ev.oldStart, req: total - newReq}
-				sv[1] = serving{v: ev.ver, since: tau, ev: ev, req: newReq}
-				n = 2
-			} else {
-				sv[0] = serving{v: ev.ver, since: tau, ev: ev, req: total}
-				n = 1
-			}
-		}
+		sv, n := g.servingAt(m, events, e, total)
 		minute := history.MinuteTime(m)
 		var agg minuteAgg // of the versions serving this minute
 		for i := 0; i < n; i++ {
-			x := sv[i]
-			if x.req == 0 {
-				continue
-			}
-			v := x.v
-			vname := "1.0.0"
-			if v != nil {
-				vname = v.name
-			} else if len(events) > 0 {
-				vname = events[0].old.name
-				v = events[0].old
-			}
-			kActive := v.kpiActive(x.since)
-			if kActive && v.kpi == KPIThroughput {
-				if v.up {
-					x.req += r.poisson(float64(x.req) * v.kpiSize)
-				} else if x.req = r.binomial(x.req, 1-v.kpiSize); x.req == 0 {
-					continue
-				}
-			}
-			req := float64(x.req)
-			G := r.gamma(s.shape)
-			bgRate := s.p0
-			var faultRate, nsRate, harmRate, blipRate, outRate float64
-			latF50, latF95 := 1.0, 1.0
-			active := v != nil && v.faulty && x.since >= v.onset
-			if active {
-				switch v.shape {
-				case ShapeStep, ShapeDelayed:
-					faultRate = s.p0 * (v.severity - 1)
-				case ShapeRamp:
-					faultRate = s.p0 * (v.severity - 1) * math.Min(1, float64(x.since+1)/v.rampLen)
-				case ShapeNewSignature:
-					nsRate = v.share
-				case ShapeLatency:
-					ramp := math.Min(1, float64(x.since+1)/5)
-					latF95 = 1 + (v.severity-1)*ramp
-					latF50 = 1 + (v.severity-1)*0.25*ramp
-					faultRate = s.p0 * (v.latErr - 1)
-				}
-			}
-			if kActive {
-				switch v.kpi {
-				case KPISuccessRatio:
-					faultRate = v.kpiSize // a failed share of the requests
-				case KPILatencyP95:
-					latF95 *= 1 + v.kpiSize
-					latF50 *= 1 + v.kpiSize/4
-				}
-			}
-			if v != nil && v.harmless != nil {
-				harmRate = v.harmRate
-			}
-			if x.ev != nil && x.ev.blip && x.ev.ver == v && x.since < 15 {
-				blipRate = x.ev.blipAmp * math.Exp(-float64(x.since)/x.ev.blipTau)
-			}
-			if out != nil {
-				outRate = out.errAdd
-				latF50 *= math.Sqrt(out.latFactor)
-				latF95 *= out.latFactor
-			}
-			eBg := r.poisson(req * bgRate * G)
-			eFault := r.poisson(req * faultRate * G)
-			eNS := r.poisson(req * nsRate * G)
-			eHarm := r.poisson(req * harmRate * G)
-			eBlip := r.poisson(req * blipRate)
-			eOut := r.poisson(req * outRate * G)
-			// Never more errors than requests.
-			for _, p := range []*int64{&eBg, &eHarm, &eBlip, &eNS, &eFault, &eOut} {
-				if over := eBg + eFault + eNS + eHarm + eBlip + eOut - x.req; over > 0 {
-					*p -= min(*p, over)
-				}
-			}
-			errs := eBg + eFault + eNS + eHarm + eBlip + eOut
-			// Latency: noisier with few requests.
-			noise := 1 / math.Sqrt(req+1)
-			p50 := s.p50 * latF50 * r.lognormal(0.04+0.3*noise)
-			// The p95 factor of a latency fault is its severity: undo the p50 one.
-			p95 := math.Max(p50, p50*s.r95*latF95/latF50*r.lognormal(0.06+0.5*noise))
-			p99 := math.Max(p95, p95*s.r99*r.lognormal(0.08+0.7*noise))
-			if blipRate > 0 {
-				p99 *= 1 + 20*blipRate
-			}
-			p50, p95, p99 = round2(p50), round2(p95), round2(p99)
-			agg.add(req, float64(errs), p50, p95, p99)
-			if kActive && v.kpi == KPISaturation {
-				agg.sat += req * v.kpiSize
-			}
-			if !g.cfg.AggregateMetrics {
-				res.metrics = append(res.metrics, g.exportMetric(history.Metric{
-					Service: svcStr, Environment: envStr, Version: vname, Minute: minute,
-					Requests: req, Errors: float64(errs), LatencyP50: p50, LatencyP95: p95, LatencyP99: p99,
-				}))
-			}
-			if !g.cfg.Signatures || errs == 0 {
-				continue
-			}
-			fps = fps[:0]
-			// Background errors spread over the service's fingerprints.
-			if eBg < 16 {
-				for k := int64(0); k < eBg; k++ {
-					u := r.Float64()
-					j := 0
-					for j < len(s.bgW)-1 && u > s.bgW[j] {
-						j++
-					}
-					addFP(&s.bg[j], 1)
-				}
-			} else {
-				left, prevW := eBg, 0.0
-				for j := range s.bg {
-					w := s.bgW[j] - prevW
-					prevW = s.bgW[j]
-					k := left
-					if j < len(s.bg)-1 {
-						k = r.binomial(left, w/(1-(prevW-w)))
-					}
-					addFP(&s.bg[j], k)
-					left -= k
-				}
-			}
-			if eFault > 0 {
-				if v.newFP != nil {
-					addFP(v.newFP, eFault)
-				} else {
-					addFP(&s.bg[0], eFault)
-				}
-			}
-			if eNS > 0 {
-				addFP(v.newFP, eNS)
-			}
-			if eHarm > 0 {
-				addFP(v.harmless, eHarm)
-			}
-			addFP(&s.restart, eBlip)
-			addFP(&s.upstrm, eOut)
-			for _, fc := range fps {
-				res.signatures = append(res.signatures, history.Signature{
-					Service: svcStr, Environment: envStr, Version: vname, Minute: minute,
-					Fingerprint: fc.fp.id, Count: fc.n, ErrorType: fc.fp.errorType, Endpoint: fc.fp.endpoint, StatusCode: fc.fp.status,
-				})
+			if sv[i].req > 0 {
+				g.versionMinute(res, &agg, &fps, sv[i], initial, minute, out)
 			}
 		}
 		if agg.req == 0 {
@@ -591,7 +424,7 @@ func (g *streamGen) run(idx int) *streamResult {
 		}
 		if g.cfg.AggregateMetrics {
 			res.metrics = append(res.metrics, g.exportMetric(history.Metric{
-				Service: svcStr, Environment: envStr, Version: history.AggregateVersion, Minute: minute,
+				Service: s.name, Environment: g.env, Version: history.AggregateVersion, Minute: minute,
 				Requests: agg.req, Errors: agg.errs,
 				LatencyP50: round2(agg.w50 / agg.req), LatencyP95: round2(agg.w95 / agg.req), LatencyP99: round2(agg.w99 / agg.req),
 			}))
@@ -603,6 +436,224 @@ func (g *streamGen) run(idx int) *streamResult {
 	g.finish(res, events, bursts)
 	res.rollbacks = g.rollbacks
 	return res
+}
+
+// serving is a version serving requests in one minute.
+type serving struct {
+	v     *version
+	since int64 // minutes since the event that deployed v
+	ev    *event
+	req   int64
+}
+
+// servingAt splits minute m's total requests between the versions serving
+// it, given e, the last event started at or before m (-1: none): the new
+// and the old version while the event rolls out, else the event's version.
+func (g *streamGen) servingAt(m int64, events []*event, e int, total int64) ([2]serving, int) {
+	var sv [2]serving
+	if e < 0 {
+		sv[0] = serving{v: nil, req: total}
+		return sv, 1
+	}
+	ev := events[e]
+	tau := m - ev.start
+	if tau < ev.rollout {
+		share := float64(tau+1) / float64(ev.rollout+1)
+		newReq := g.r.binomial(total, share)
+		sv[0] = serving{v: ev.old, since: m - ev.oldStart, req: total - newReq}
+		sv[1] = serving{v: ev.ver, since: tau, ev: ev, req: newReq}
+		return sv, 2
+	}
+	sv[0] = serving{v: ev.ver, since: tau, ev: ev, req: total}
+	return sv, 1
+}
+
+// versionMinute simulates one minute of x (x.req > 0; x.v nil is initial,
+// the version serving before the first event): its errors and latencies,
+// added to agg, its metric row (unless the metrics are aggregated) and its
+// error signatures.
+func (g *streamGen) versionMinute(res *streamResult, agg *minuteAgg, fps *fpCounts, x serving, initial *version, minute time.Time, out *outage) {
+	s, r := g.s, g.r
+	v := x.v
+	vname := "1.0.0"
+	if v != nil {
+		vname = v.name
+	} else if initial != nil {
+		vname = initial.name
+		v = initial
+	}
+	kActive := v.kpiActive(x.since)
+	if kActive && v.kpi == KPIThroughput {
+		if v.up {
+			x.req += r.poisson(float64(x.req) * v.kpiSize)
+		} else if x.req = r.binomial(x.req, 1-v.kpiSize); x.req == 0 {
+			return
+		}
+	}
+	req := float64(x.req)
+	G := r.gamma(s.shape)
+	rt := s.rates(v, x, kActive, out)
+	eBg := r.poisson(req * s.p0 * G)
+	eFault := r.poisson(req * rt.fault * G)
+	eNS := r.poisson(req * rt.newSig * G)
+	eHarm := r.poisson(req * rt.harmless * G)
+	eBlip := r.poisson(req * rt.blip)
+	eOut := r.poisson(req * rt.outage * G)
+	// Never more errors than requests.
+	for _, p := range []*int64{&eBg, &eHarm, &eBlip, &eNS, &eFault, &eOut} {
+		if over := eBg + eFault + eNS + eHarm + eBlip + eOut - x.req; over > 0 {
+			*p -= min(*p, over)
+		}
+	}
+	errs := eBg + eFault + eNS + eHarm + eBlip + eOut
+	// Latency: noisier with few requests.
+	noise := 1 / math.Sqrt(req+1)
+	p50 := s.p50 * rt.lat50 * r.lognormal(0.04+0.3*noise)
+	// The p95 factor of a latency fault is its severity: undo the p50 one.
+	p95 := math.Max(p50, p50*s.r95*rt.lat95/rt.lat50*r.lognormal(0.06+0.5*noise))
+	p99 := math.Max(p95, p95*s.r99*r.lognormal(0.08+0.7*noise))
+	if rt.blip > 0 {
+		p99 *= 1 + 20*rt.blip
+	}
+	p50, p95, p99 = round2(p50), round2(p95), round2(p99)
+	agg.add(req, float64(errs), p50, p95, p99)
+	if kActive && v.kpi == KPISaturation {
+		agg.sat += req * v.kpiSize
+	}
+	if !g.cfg.AggregateMetrics {
+		res.metrics = append(res.metrics, g.exportMetric(history.Metric{
+			Service: s.name, Environment: g.env, Version: vname, Minute: minute,
+			Requests: req, Errors: float64(errs), LatencyP50: p50, LatencyP95: p95, LatencyP99: p99,
+		}))
+	}
+	if !g.cfg.Signatures || errs == 0 {
+		return
+	}
+	*fps = (*fps)[:0]
+	g.spreadBackground(fps, eBg)
+	if eFault > 0 {
+		if v.newFP != nil {
+			fps.add(v.newFP, eFault)
+		} else {
+			fps.add(&s.bg[0], eFault)
+		}
+	}
+	if eNS > 0 {
+		fps.add(v.newFP, eNS)
+	}
+	if eHarm > 0 {
+		fps.add(v.harmless, eHarm)
+	}
+	fps.add(&s.restart, eBlip)
+	fps.add(&s.upstrm, eOut)
+	for _, fc := range *fps {
+		res.signatures = append(res.signatures, history.Signature{
+			Service: s.name, Environment: g.env, Version: vname, Minute: minute,
+			Fingerprint: fc.fp.id, Count: fc.n, ErrorType: fc.fp.errorType, Endpoint: fc.fp.endpoint, StatusCode: fc.fp.status,
+		})
+	}
+}
+
+// minuteRates are one version's error rates per request in one minute
+// (besides the service's background rate) and its latency factors.
+type minuteRates struct {
+	fault, newSig, harmless, blip, outage float64
+	lat50, lat95                          float64
+}
+
+// rates returns the rates of v (x's version, or the initial one) in x's
+// minute: its fault's once active, its KPI fault's (kActive), its harmless
+// new errors, the restart blip of x's event and the outage out (nil: none).
+func (s *service) rates(v *version, x serving, kActive bool, out *outage) minuteRates {
+	rt := minuteRates{lat50: 1, lat95: 1}
+	if v != nil && v.faulty && x.since >= v.onset {
+		switch v.shape {
+		case ShapeStep, ShapeDelayed:
+			rt.fault = s.p0 * (v.severity - 1)
+		case ShapeRamp:
+			rt.fault = s.p0 * (v.severity - 1) * math.Min(1, float64(x.since+1)/v.rampLen)
+		case ShapeNewSignature:
+			rt.newSig = v.share
+		case ShapeLatency:
+			ramp := math.Min(1, float64(x.since+1)/5)
+			rt.lat95 = 1 + (v.severity-1)*ramp
+			rt.lat50 = 1 + (v.severity-1)*0.25*ramp
+			rt.fault = s.p0 * (v.latErr - 1)
+		}
+	}
+	if kActive {
+		switch v.kpi {
+		case KPISuccessRatio:
+			rt.fault = v.kpiSize // a failed share of the requests
+		case KPILatencyP95:
+			rt.lat95 *= 1 + v.kpiSize
+			rt.lat50 *= 1 + v.kpiSize/4
+		}
+	}
+	if v != nil && v.harmless != nil {
+		rt.harmless = v.harmRate
+	}
+	if x.ev != nil && x.ev.blip && x.ev.ver == v && x.since < 15 {
+		rt.blip = x.ev.blipAmp * math.Exp(-float64(x.since)/x.ev.blipTau)
+	}
+	if out != nil {
+		rt.outage = out.errAdd
+		rt.lat50 *= math.Sqrt(out.latFactor)
+		rt.lat95 *= out.latFactor
+	}
+	return rt
+}
+
+// fpCounts counts one version-minute's errors by fingerprint, in the
+// order the fingerprints first got errors.
+type fpCounts []fpCount
+
+type fpCount struct {
+	fp *fingerprint
+	n  int64
+}
+
+// add counts n errors (none when n ≤ 0) of fp.
+func (c *fpCounts) add(fp *fingerprint, n int64) {
+	if n <= 0 {
+		return
+	}
+	for i := range *c {
+		if (*c)[i].fp == fp {
+			(*c)[i].n += n
+			return
+		}
+	}
+	*c = append(*c, fpCount{fp, n})
+}
+
+// spreadBackground spreads n background errors over the service's
+// fingerprints by their weights: one draw per error when few, else a
+// binomial split.
+func (g *streamGen) spreadBackground(fps *fpCounts, n int64) {
+	s, r := g.s, g.r
+	if n < 16 {
+		for k := int64(0); k < n; k++ {
+			u := r.Float64()
+			j := 0
+			for j < len(s.bgW)-1 && u > s.bgW[j] {
+				j++
+			}
+			fps.add(&s.bg[j], 1)
+		}
+		return
+	}
+	left, prevW := n, 0.0
+	for j := range s.bg {
+		w := s.bgW[j] - prevW
+		prevW = s.bgW[j]
+		k := left
+		if j < len(s.bg)-1 {
+			k = r.binomial(left, w/(1-(prevW-w)))
+		}
+		fps.add(&s.bg[j], k)
+		left -= k
+	}
 }
 
 // minuteAgg sums one minute of the versions serving it.
@@ -672,65 +723,8 @@ func (g *streamGen) finish(res *streamResult, events []*event, bursts []int64) {
 	for i, ev := range events {
 		res.deployments = append(res.deployments, ev.dep)
 		v := ev.ver
-		tr := history.Truth{DeploymentID: ev.dep.ID, OnsetMinute: -1}
-		if v.faulty {
-			tr.Faulty, tr.Shape, tr.OnsetMinute, tr.Severity = true, v.shape, v.onset, v.severity
-			if v.kpi != "" {
-				tr.KPI, tr.Direction = v.kpi, "down"
-				if v.up {
-					tr.Direction = "up"
-				}
-			}
-		}
-		var conf []string
-		if ev.blip {
-			conf = append(conf, ConfoundBlip)
-		}
-		for _, o := range g.outages {
-			if o.from < ev.start+60 && o.to > ev.start {
-				conf = append(conf, ConfoundOutage)
-				break
-			}
-		}
-		switch g.s.pattern {
-		case patternLow:
-			conf = append(conf, ConfoundLowTraffic)
-		case patternSeasonal:
-			conf = append(conf, ConfoundSeasonal)
-		case patternBursty:
-			for _, b := range bursts {
-				if b >= ev.start-20 && b < ev.start+60 {
-					conf = append(conf, ConfoundBursty)
-					break
-				}
-			}
-		}
-		if i+1 < len(events) && events[i+1].start < ev.start+60 {
-			conf = append(conf, ConfoundOverlap)
-		}
-		if ev.kind == history.KindRollback {
-			conf = append(conf, ConfoundRollback)
-		}
-		if ev.hotfix {
-			conf = append(conf, ConfoundHotfix)
-		}
-		if i+1 < len(events) && events[i+1].kind == history.KindRollback {
-			conf = append(conf, ConfoundRolledBack)
-		}
-		if ev.kind == history.KindDeploy && v.harmless != nil {
-			conf = append(conf, ConfoundBenignSignature)
-		}
-		if ev.noCanary {
-			conf = append(conf, ConfoundNoCanary)
-		}
-		for _, m := range g.outageInc {
-			if m >= ev.start && m < ev.start+incidentWindow {
-				conf = append(conf, ConfoundOutageIncident)
-				break
-			}
-		}
-		confs[i] = conf
-		res.truth = append(res.truth, tr)
+		confs[i] = g.confounders(events, i, bursts)
+		res.truth = append(res.truth, truthOf(ev))
 
 		// Incidents responders opened on noticed faults.
 		if v.faulty && ev.detected >= 0 && r.chance(cul.incident) {
@@ -766,10 +760,93 @@ func (g *streamGen) finish(res *streamResult, events []*event, bursts []int64) {
 			})
 		}
 	}
-	// Incidents unrelated to deployments. The mean is written so that the
-	// default rate (0.05 a day) gives Days/20 bit for bit.
+	g.noiseIncidents(res, events, confs, cul.noise)
+	for i := range res.truth {
+		res.truth[i].Confounders = strings.Join(confs[i], ",")
+	}
+	sort.Slice(res.incidents, func(i, j int) bool { return res.incidents[i].ID < res.incidents[j].ID })
+}
+
+// truthOf is the ground truth of ev's deployment, without confounders.
+func truthOf(ev *event) history.Truth {
+	v := ev.ver
+	tr := history.Truth{DeploymentID: ev.dep.ID, OnsetMinute: -1}
+	if v.faulty {
+		tr.Faulty, tr.Shape, tr.OnsetMinute, tr.Severity = true, v.shape, v.onset, v.severity
+		if v.kpi != "" {
+			tr.KPI, tr.Direction = v.kpi, "down"
+			if v.up {
+				tr.Direction = "up"
+			}
+		}
+	}
+	return tr
+}
+
+// confounders lists what could mislead a detector about events[i] (the
+// Confound constants, in a fixed order); bursts are the minutes at which
+// the stream's traffic bursts started.
+func (g *streamGen) confounders(events []*event, i int, bursts []int64) []string {
+	ev, v := events[i], events[i].ver
+	var conf []string
+	if ev.blip {
+		conf = append(conf, ConfoundBlip)
+	}
+	for _, o := range g.outages {
+		if o.from < ev.start+60 && o.to > ev.start {
+			conf = append(conf, ConfoundOutage)
+			break
+		}
+	}
+	switch g.s.pattern {
+	case patternLow:
+		conf = append(conf, ConfoundLowTraffic)
+	case patternSeasonal:
+		conf = append(conf, ConfoundSeasonal)
+	case patternBursty:
+		for _, b := range bursts {
+			if b >= ev.start-20 && b < ev.start+60 {
+				conf = append(conf, ConfoundBursty)
+				break
+			}
+		}
+	}
+	if i+1 < len(events) && events[i+1].start < ev.start+60 {
+		conf = append(conf, ConfoundOverlap)
+	}
+	if ev.kind == history.KindRollback {
+		conf = append(conf, ConfoundRollback)
+	}
+	if ev.hotfix {
+		conf = append(conf, ConfoundHotfix)
+	}
+	if i+1 < len(events) && events[i+1].kind == history.KindRollback {
+		conf = append(conf, ConfoundRolledBack)
+	}
+	if ev.kind == history.KindDeploy && v.harmless != nil {
+		conf = append(conf, ConfoundBenignSignature)
+	}
+	if ev.noCanary {
+		conf = append(conf, ConfoundNoCanary)
+	}
+	for _, m := range g.outageInc {
+		if m >= ev.start && m < ev.start+incidentWindow {
+			conf = append(conf, ConfoundOutageIncident)
+			break
+		}
+	}
+	return conf
+}
+
+// noiseIncidents adds the stream's incidents unrelated to deployments (at
+// the culture's noise factor times NoiseIncidentsPerDay) and marks the
+// confounders they make in confs.
+func (g *streamGen) noiseIncidents(res *streamResult, events []*event, confs [][]string, noise float64) {
+	r := g.r
+	// The mean is written so that the default rate (0.05 a day) gives
+	// Days/20 bit for bit.
 	var n int64
-	if rate := g.cfg.NoiseIncidentsPerDay * cul.noise; rate > 0 {
+	if rate := g.cfg.NoiseIncidentsPerDay * noise; rate > 0 {
 		n = r.poisson(float64(g.cfg.Days) / (1 / rate))
 	}
 	for i := int64(0); i < n; i++ {
@@ -801,10 +878,6 @@ func (g *streamGen) finish(res *streamResult, events []*event, bursts []int64) {
 		}
 		res.incidents = append(res.incidents, in)
 	}
-	for i := range res.truth {
-		res.truth[i].Confounders = strings.Join(confs[i], ",")
-	}
-	sort.Slice(res.incidents, func(i, j int) bool { return res.incidents[i].ID < res.incidents[j].ID })
 }
 
 func appendOnce(xs []string, x string) []string {

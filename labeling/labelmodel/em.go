@@ -565,10 +565,12 @@ type emResult struct {
 }
 
 // em runs EM on ds from the parameters start, or when start is nil from
-// the M-step of the responsibilities r0. The all-abstain units, if any,
-// enter each M-step with their share of positives (quiet.go) rather than
-// the model's posterior. It stops when the penalised log-likelihood changes
-// by less than Tolerance nats per unit of weight, or after MaxIterations.
+// the M-step of the responsibilities r0. It stops when the penalised
+// log-likelihood gains less than Tolerance nats per unit of weight, or
+// after MaxIterations. All-abstain units, if any (dependency detection
+// fits every row), enter each M-step with their share of positives
+// (quiet.go) rather than the model's posterior, and EM stops when the
+// penalised log-likelihood changes by less than Tolerance.
 func (e *engine) em(ds *dataset, start *params, r0 []float64) emResult {
 	p := start
 	if p == nil {
@@ -581,9 +583,12 @@ func (e *engine) em(ds *dataset, start *params, r0 []float64) emResult {
 		hist, out := accumulate(ds, nil, p, e)
 		ll, lp := e.objective(ds, p, out.sp)
 		res = emResult{p: p, ll: ll, iterations: it}
+		gain := ll + lp - prev
 		if q := e.quiet(ds); q > 0 && q < ds.total {
 			// Replace the all-abstain units' posterior by their share: they
-			// all add to code 0 of every slot.
+			// all add to code 0 of every slot. That is not the E-step of
+			// the penalised likelihood, which then need not grow
+			// monotonically: stop when it settles.
 			pq := e.quietModelPosterior(p)
 			n1 := out.n1 - q*pq
 			rq := e.quietShare(p, n1, ds.total-q, q)
@@ -591,11 +596,9 @@ func (e *engine) em(ds *dataset, start *params, r0 []float64) emResult {
 				hist[si][0] += q * (rq - pq)
 			}
 			out.n1 = n1 + q*rq
+			gain = math.Abs(gain)
 		}
-		// The all-abstain units' share is not the E-step of the penalised
-		// likelihood, which need not grow monotonically: stop when it
-		// settles.
-		if math.Abs(ll+lp-prev) < e.cfg.Tolerance*ds.total {
+		if gain < e.cfg.Tolerance*ds.total {
 			res.converged = true
 			break
 		}

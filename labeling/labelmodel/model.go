@@ -161,10 +161,12 @@ const stageMinRows = 1 << 16
 // Fit fits a label model to m: it validates m, models the declared groups
 // jointly, looks for dependencies (near-duplicate functions by default, all
 // pairs with DetectDependencies) and keeps those that improve the held-out
-// likelihood, then runs EM from the majority-vote responsibilities — over
-// the distinct vote patterns when there are few, otherwise over the rows,
-// warm-started on growing subsamples. Nothing is random: the fit does not
-// depend on the number of CPUs.
+// likelihood, then runs EM from the majority-vote responsibilities over
+// the rows on which some function voted (the all-abstain rows get their
+// share of positives apart: quiet.go) — over their distinct vote patterns
+// when there are few, otherwise over the rows, warm-started on growing
+// subsamples. Nothing is random: the fit does not depend on the number of
+// CPUs.
 func Fit(m *Matrix, cfg Config) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("label model config: %w", err)

@@ -88,14 +88,15 @@ func (e *engine) votedUnits(pk *packed) []int {
 	if !e.quietOK {
 		return nil
 	}
-	var out []int
+	nq := int(quietWeight(pk, nil))
+	if nq == 0 || nq == pk.units {
+		return nil
+	}
+	out := make([]int, 0, pk.units-nq)
 	for i := range pk.units {
 		if !pk.quietUnit(i) {
 			out = append(out, i)
 		}
-	}
-	if len(out) == 0 || len(out) == pk.units {
-		return nil
 	}
 	return out
 }

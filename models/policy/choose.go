@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -30,6 +31,20 @@ const (
 // 100 candidates each.
 const MaxGrid = 1 << 20
 
+// DefaultConfidence is the confidence Choose judges a target at: the
+// target is met when the Wilson 95% interval of the achieved figure lies
+// on its side, as Target.Assess judges it.
+const DefaultConfidence = 0.95
+
+// ValidateConfidence checks a confidence for ChooseAt: 0 (the point
+// estimate) or in [0.5, 1).
+func ValidateConfidence(c float64) error {
+	if c == 0 || c >= 0.5 && c < 1 {
+		return nil
+	}
+	return fmt.Errorf("confidence %v: must be 0 (point estimate) or in [0.5, 1)", c)
+}
+
 // Choice is the outcome of Choose: the thresholds of every look, chosen
 // together, and how the policy they make does on the data it was chosen on.
 type Choice struct {
@@ -39,10 +54,13 @@ type Choice struct {
 	// flag to be considered.
 	MinFlagged int       `json:"min_flagged"`
 	Thresholds []float64 `json:"thresholds"`
-	// Met tells whether the policy meets the target by Target.Assess
-	// (verdict Met); Verdict is that verdict.
-	Met     bool   `json:"target_met"`
-	Verdict string `json:"verdict"`
+	// Confidence is the level of the Wilson interval the target was judged
+	// by (0: the point estimate). Met tells whether the policy meets the
+	// target at that confidence (verdict Met, as Target.Assess judges it at
+	// 0.95); Verdict is that verdict. The Rates below are always Wilson 95%.
+	Confidence float64 `json:"confidence"`
+	Met        bool    `json:"target_met"`
+	Verdict    string  `json:"verdict"`
 	// Fallback names the rule used when the target was not met.
 	Fallback string `json:"fallback,omitempty"`
 	// The chosen policy on the choice data: precision TP/(TP+FP), false
@@ -58,6 +76,38 @@ type Choice struct {
 	Searched   int   `json:"policies_searched"`
 }
 
+// UnmarshalJSON reads a Choice; one recorded before Confidence existed
+// (no "confidence" key) was judged at DefaultConfidence.
+func (c *Choice) UnmarshalJSON(b []byte) error {
+	type plain Choice
+	p := struct {
+		*plain
+		Confidence *float64 `json:"confidence"`
+	}{plain: (*plain)(c)}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	c.Confidence = DefaultConfidence
+	if p.Confidence != nil {
+		c.Confidence = *p.Confidence
+	}
+	return nil
+}
+
+// AssessAt is Target.Assess with the verdict judged on the Wilson interval
+// at confidence (0: the point estimate) instead of 95%, as ChooseAt judges
+// it; Achieved keeps its Wilson 95% interval. An invalid confidence gives
+// Undecided.
+func AssessAt(t Target, tp, fp, healthy int, confidence float64) Assessment {
+	a := t.Assess(tp, fp, healthy)
+	if ValidateConfidence(confidence) != nil {
+		a.Verdict = Undecided
+		return a
+	}
+	a.Verdict = verdictAt(t, tp, fp, healthy, confidenceZ(confidence))
+	return a
+}
+
 // Assessment returns the chosen policy's result against its target.
 func (c Choice) Assessment() Assessment {
 	a := Assessment{Target: c.Target, Verdict: c.Verdict, Achieved: c.Precision}
@@ -67,17 +117,25 @@ func (c Choice) Assessment() Assessment {
 	return a
 }
 
-// Choose picks the thresholds of all of a policy's looks together, so that
+// Choose is ChooseAt at DefaultConfidence.
+func Choose(horizons []int, probs [][]float64, y []float64, target Target, minFlagged int) (Choice, error) {
+	return ChooseAt(horizons, probs, y, target, minFlagged, DefaultConfidence)
+}
+
+// ChooseAt picks the thresholds of all of a policy's looks together, so that
 // the policy as a whole — a deployment is flagged at the first look whose
 // probability reaches its threshold — meets target on labelled data:
 // probs[d][i] is deployment d's probability at horizons[i] (NaN without a
 // score), y[d] its label (>= 0.5 faulty; NaN skipped). Meeting the target is
-// judged by Target.Assess, on the Wilson 95% interval rather than the point
-// estimate, so that a few lucky flags do not pass. Among the policies that
+// judged on the Wilson interval at confidence (AssessAt): a precision target
+// is met when the interval's lower bound reaches it, a false-alarm target
+// when its upper bound stays within it, so that a few lucky flags do not
+// pass; confidence 0 judges the point estimate. Among the policies that
 // flag at least minFlagged faulty deployments and meet the target it takes
 // the best by Objective; when none meets it, the one whose precision has
-// the highest Wilson lower bound (FallbackMaxPrecision); when none flags
-// minFlagged faulty deployments, thresholds of 1 (FallbackNone).
+// the highest Wilson lower bound at that confidence (FallbackMaxPrecision);
+// when none flags minFlagged faulty deployments, thresholds of 1
+// (FallbackNone).
 //
 // The search is exhaustive over a grid: each look is either off (threshold
 // 1) or at the probability of one of its faulty deployments. No other
@@ -87,10 +145,14 @@ func (c Choice) Assessment() Assessment {
 // vectors, the largest candidate lists are thinned to evenly spaced ranks.
 // Every vector is counted in O(horizons) from cumulative counts of
 // deployments by the first candidate each look would flag them at.
-func Choose(horizons []int, probs [][]float64, y []float64, target Target, minFlagged int) (Choice, error) {
+func ChooseAt(horizons []int, probs [][]float64, y []float64, target Target, minFlagged int, confidence float64) (Choice, error) {
 	if err := target.Validate(); err != nil {
 		return Choice{}, err
 	}
+	if err := ValidateConfidence(confidence); err != nil {
+		return Choice{}, fmt.Errorf("choose thresholds: %w", err)
+	}
+	z := confidenceZ(confidence)
 	if len(horizons) == 0 {
 		return Choice{}, errors.New("choose thresholds: no horizons")
 	}
@@ -101,9 +163,9 @@ func Choose(horizons []int, probs [][]float64, y []float64, target Target, minFl
 	nh := len(horizons)
 	cand := candidates(nh, probs, y)
 	g := newGrid(cand, probs, y)
-	bestMet, bestFallback, searched := g.search(cand, horizons, target, minFlagged)
+	bestMet, bestFallback, searched := g.search(cand, horizons, target, minFlagged, z)
 
-	out := Choice{Target: target, Objective: Objective, MinFlagged: minFlagged, Searched: searched, Thresholds: make([]float64, nh)}
+	out := Choice{Target: target, Confidence: confidence, Objective: Objective, MinFlagged: minFlagged, Searched: searched, Thresholds: make([]float64, nh)}
 	for i := range cand {
 		out.Candidates = append(out.Candidates, len(cand[i])-1)
 	}
@@ -129,7 +191,7 @@ func Choose(horizons []int, probs [][]float64, y []float64, target Target, minFl
 	out.FalseAlarmsPerHealthy = NewRate(r.FP, r.FP+r.TN)
 	out.Recall = NewRate(r.TP, r.TP+r.FN)
 	out.MeanTimeToDetection = r.MeanTimeToDetection
-	out.Verdict = target.Assess(r.TP, r.FP, r.FP+r.TN).Verdict
+	out.Verdict = verdictAt(target, r.TP, r.FP, r.FP+r.TN, z)
 	out.Met = out.Verdict == Met && out.Fallback == ""
 	return out, nil
 }
@@ -233,10 +295,11 @@ func (a choiceScore) better(b choiceScore) bool {
 }
 
 // search visits every vector of candidate indexes and returns the best
-// one that flags minFlagged faulty deployments and meets target (by
-// Objective), the best of the others by precision lower bound then
-// Objective, and the number of vectors visited.
-func (g *grid) search(cand [][]float64, horizons []int, target Target, minFlagged int) (bestMet, bestFallback choiceScore, searched int) {
+// one that flags minFlagged faulty deployments and meets target at the
+// Wilson interval of half-width z (by Objective), the best of the others by
+// precision lower bound at z then Objective, and the number of vectors
+// visited.
+func (g *grid) search(cand [][]float64, horizons []int, target Target, minFlagged int, z float64) (bestMet, bestFallback choiceScore, searched int) {
 	nh := len(cand)
 	c := make([]int, nh) // candidate index per look
 	for {
@@ -252,13 +315,13 @@ func (g *grid) search(cand [][]float64, horizons []int, target Target, minFlagge
 		}
 		s := choiceScore{tp: g.nPos - int(g.pos[flat]), fp: g.nNeg - int(g.neg[flat]), ttd: ttd, present: true}
 		if s.tp >= minFlagged {
-			if target.Assess(s.tp, s.fp, g.nNeg).Verdict == Met {
+			if verdictAt(target, s.tp, s.fp, g.nNeg, z) == Met {
 				if !bestMet.present || s.better(bestMet) {
 					s.c = append([]int(nil), c...)
 					bestMet = s
 				}
 			} else {
-				s.lb = precisionLowerBound(s.tp, s.fp)
+				s.lb = precisionLowerBoundZ(s.tp, s.fp, z)
 				if !bestFallback.present || s.lb > bestFallback.lb || s.lb == bestFallback.lb && s.better(bestFallback) {
 					s.c = append([]int(nil), c...)
 					bestFallback = s
@@ -335,4 +398,77 @@ func thinToGrid(cand [][]float64) {
 		}
 		cand[longest] = kept
 	}
+}
+
+// confidenceZ is the standard normal quantile of a two-sided interval at
+// confidence c (0 for c = 0, the point estimate).
+func confidenceZ(c float64) float64 {
+	if c == DefaultConfidence {
+		return wilson95Z
+	}
+	return math.Sqrt2 * math.Erfinv(c)
+}
+
+// wilson95Z is the z of metrics.Wilson, so that DefaultConfidence judges
+// exactly as Target.Assess.
+const wilson95Z = 1.959963984540054
+
+// wilsonZ returns the Wilson score interval of k successes in n > 0 trials
+// at normal quantile z (z = 0: the point k/n).
+func wilsonZ(k, n int, z float64) (lo, hi float64) {
+	fn := float64(n)
+	p := float64(k) / fn
+	z2 := z * z
+	den := 1 + z2/fn
+	center := (p + z2/(2*fn)) / den
+	half := z * math.Sqrt(p*(1-p)/fn+z2/(4*fn*fn)) / den
+	return math.Max(0, center-half), math.Min(1, center+half)
+}
+
+// verdictAt judges a policy that flagged tp faulty and fp healthy
+// deployments out of healthy healthy ones against t, as Target.Assess does
+// but on the Wilson interval at normal quantile z: Met when the interval
+// lies on the target's side (precision: lower bound ≥ target; false alarms:
+// upper bound ≤ target), Missed when on the wrong side, else Undecided.
+func verdictAt(t Target, tp, fp, healthy int, z float64) string {
+	if z == wilson95Z {
+		return t.Assess(tp, fp, healthy).Verdict
+	}
+	if t.Kind() == TargetFalseAlarmsPerHealthy {
+		if healthy == 0 {
+			return Undecided
+		}
+		lo, hi := wilsonZ(fp, healthy, z)
+		switch {
+		case hi <= t.FalseAlarmsPerHealthy:
+			return Met
+		case lo > t.FalseAlarmsPerHealthy:
+			return Missed
+		}
+		return Undecided
+	}
+	if tp+fp == 0 {
+		return Undecided
+	}
+	lo, hi := wilsonZ(tp, tp+fp, z)
+	switch {
+	case lo >= t.Precision:
+		return Met
+	case hi < t.Precision:
+		return Missed
+	}
+	return Undecided
+}
+
+// precisionLowerBoundZ is the lower end of the Wilson interval at z of
+// tp/(tp+fp), the ordering of Choose's fallback.
+func precisionLowerBoundZ(tp, fp int, z float64) float64 {
+	if z == wilson95Z {
+		return precisionLowerBound(tp, fp)
+	}
+	if tp+fp == 0 {
+		return math.Inf(-1)
+	}
+	lo, _ := wilsonZ(tp, tp+fp, z)
+	return lo
 }

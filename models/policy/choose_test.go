@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -297,5 +298,134 @@ func TestTargetAssess(t *testing.T) {
 	}
 	if s := (Target{FalseAlarmsPerHealthy: 0.01}).String(); s != "false alarms per healthy deploy ≤ 0.01" {
 		t.Errorf("String %q", s)
+	}
+}
+
+// TestChooseAtConfidence: on a small validation split no policy can show
+// precision ≥ 0.95 by the Wilson 95% lower bound (it takes 73 clean
+// flags), so Choose falls back; judged at a lower confidence or on the
+// point estimate the same data meets the target, and "met" says so only
+// at the confidence asked for. Higher confidence never flags more.
+func TestChooseAtConfidence(t *testing.T) {
+	// 40 faulty deploys at 0.6..0.99, 1 healthy at 0.55 and 400 quiet ones.
+	var probs [][]float64
+	var y []float64
+	for d := 0; d < 40; d++ {
+		p := 0.6 + 0.39*float64(d)/39
+		probs = append(probs, []float64{p})
+		y = append(y, 1)
+	}
+	probs = append(probs, []float64{0.55})
+	y = append(y, 0)
+	for d := 0; d < 400; d++ {
+		probs = append(probs, []float64{0.1})
+		y = append(y, 0)
+	}
+	target := Target{Precision: 0.95}
+	prevTP := -1
+	for _, tc := range []float64{0.99, 0.95, 0.80, 0.5, 0} {
+		c, err := ChooseAt([]int{10}, probs, y, target, 3, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Confidence != tc {
+			t.Errorf("confidence %v: choice records %v", tc, c.Confidence)
+		}
+		// "Met" must mean the bound asked for.
+		lo := float64(c.Precision.Value)
+		if tc != 0 {
+			lo, _ = wilsonZ(c.Precision.K, c.Precision.N, math.Sqrt2*math.Erfinv(tc))
+		}
+		if c.Met != (lo >= target.Precision) || c.Met != (c.Verdict == Met) {
+			t.Errorf("confidence %v: met %v verdict %s with bound %v on %d/%d", tc, c.Met, c.Verdict, lo, c.Precision.K, c.Precision.N)
+		}
+		if c.Met && c.Fallback != "" || !c.Met && c.Fallback == "" {
+			t.Errorf("confidence %v: met %v with fallback %q", tc, c.Met, c.Fallback)
+		}
+		if prevTP > c.Precision.K {
+			t.Errorf("confidence %v flags %d faulty, a higher confidence flagged %d", tc, c.Precision.K, prevTP)
+		}
+		prevTP = c.Precision.K
+	}
+	// At 0.95 the result is exactly Choose's.
+	a, err := Choose([]int{10}, probs, y, target, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ChooseAt([]int{10}, probs, y, target, 3, DefaultConfidence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Thresholds[0] != b.Thresholds[0] || a.Verdict != b.Verdict || a.Met {
+		t.Errorf("Choose %v %s, ChooseAt 0.95 %v %s; want equal and not met (40 clean flags < 73)", a.Thresholds, a.Verdict, b.Thresholds, b.Verdict)
+	}
+	// The point estimate meets 0.95 with every faulty deploy and no false alarm.
+	p, err := ChooseAt([]int{10}, probs, y, target, 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Met || p.Precision.K != 40 || p.Precision.N != 40 {
+		t.Errorf("point estimate: met %v with %d/%d, want met with 40/40", p.Met, p.Precision.K, p.Precision.N)
+	}
+	for _, bad := range []float64{-0.1, 0.3, 1, 1.5, math.NaN()} {
+		if _, err := ChooseAt([]int{10}, probs, y, target, 3, bad); err == nil {
+			t.Errorf("confidence %v accepted", bad)
+		}
+	}
+}
+
+// TestVerdictAtMatchesAssessAt95: at the default confidence the verdict is
+// Target.Assess's, for both kinds of target.
+func TestVerdictAtMatchesAssessAt95(t *testing.T) {
+	z := confidenceZ(DefaultConfidence)
+	for _, tg := range []Target{{Precision: 0.9}, {FalseAlarmsPerHealthy: 0.02}} {
+		for tp := 0; tp < 30; tp += 3 {
+			for fp := 0; fp < 6; fp++ {
+				if got, want := verdictAt(tg, tp, fp, 300, z), tg.Assess(tp, fp, 300).Verdict; got != want {
+					t.Errorf("%v tp %d fp %d: %s, Assess says %s", tg, tp, fp, got, want)
+				}
+			}
+		}
+	}
+	// The general formula at z ≈ 1.96 agrees with metrics.Wilson's bound.
+	lo, _ := wilsonZ(40, 40, math.Sqrt2*math.Erfinv(0.95))
+	if math.Abs(lo-precisionLowerBound(40, 0)) > 1e-9 {
+		t.Errorf("Wilson lower bound of 40/40 at 0.95: %v, metrics says %v", lo, precisionLowerBound(40, 0))
+	}
+}
+
+// TestChoiceConfidenceJSON: a Choice round-trips its confidence, 0 (the
+// point estimate) included, and one recorded without the key was judged at
+// the default.
+func TestChoiceConfidenceJSON(t *testing.T) {
+	for _, c := range []float64{0, 0.8, 0.95} {
+		b, err := json.Marshal(Choice{Confidence: c, Thresholds: []float64{0.5}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Choice
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if back.Confidence != c || len(back.Thresholds) != 1 {
+			t.Errorf("confidence %v: read back %+v from %s", c, back, b)
+		}
+	}
+	var old Choice
+	if err := json.Unmarshal([]byte(`{"target":{"precision":0.95},"target_met":true,"verdict":"met"}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	if old.Confidence != DefaultConfidence || !old.Met || old.Target.Precision != 0.95 {
+		t.Errorf("old choice read as %+v", old)
+	}
+	// AssessAt: 40/40 meets 0.95 on the point estimate and at 0.80, not at 0.95.
+	tg := Target{Precision: 0.95}
+	for _, tc := range []struct {
+		conf float64
+		want string
+	}{{0, Met}, {0.8, Met}, {0.95, Undecided}} {
+		if got := AssessAt(tg, 40, 0, 100, tc.conf); got.Verdict != tc.want || got.Achieved.K != 40 {
+			t.Errorf("AssessAt 40/40 at %v: %+v, want %s", tc.conf, got, tc.want)
+		}
 	}
 }

@@ -24,7 +24,7 @@ func choosePolicy(cfg Config, info *workdir.Train, v *validation, y []float64) e
 		info.Policy.Calibration = append(info.Policy.Calibration, c)
 		info.Horizons[i].Calibration = &rep
 	}
-	choice, err := policy.Choose(info.Policy.Horizons, v.probs, y, cfg.Target.Policy(), cfg.MinFlagged)
+	choice, err := policy.ChooseAt(info.Policy.Horizons, v.probs, y, cfg.Target.Policy(), cfg.MinFlagged, cfg.TargetConfidence)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}

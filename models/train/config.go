@@ -8,6 +8,7 @@ import (
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/config"
 	"github.com/faultline-dev/faultline/models"
+	"github.com/faultline-dev/faultline/models/policy"
 )
 
 // Label sources.
@@ -57,8 +58,16 @@ type Config struct {
 	// whole (a deployment is flagged if any look flags it): precision or
 	// false alarms per healthy deployment, exactly one of them (default
 	// precision 0.95). The thresholds of all looks are chosen together on
-	// validation to meet it by its Wilson 95% bound (policy.Choose).
+	// validation to meet it by the Wilson bound at TargetConfidence
+	// (policy.ChooseAt).
 	Target Target `yaml:"target" json:"target"`
+	// TargetConfidence is how meeting Target is judged on validation when
+	// the thresholds are chosen, and what "met" means in train.json and the
+	// report: the level of the Wilson interval whose bound must reach the
+	// target (precision: the lower bound ≥ target; false alarms: the upper
+	// bound ≤ target), or 0 to judge the point estimate. 0 or in [0.5, 1)
+	// (default 0.95).
+	TargetConfidence float64 `yaml:"target_confidence" json:"target_confidence"`
 	// TargetPrecision is the retired per-look target: setting it is an
 	// error that names Target's keys. It is never written.
 	TargetPrecision retiredKey `yaml:"target_precision,omitempty" json:"-"`
@@ -96,19 +105,20 @@ type Config struct {
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Horizons:        []int{10, 20, 60},
-		Labels:          LabelsWeak,
-		EnsembleHorizon: 60,
-		TrainFraction:   0.70,
-		ValidFraction:   0.15,
-		Target:          Target{Precision: 0.95},
-		MinFlagged:      3,
-		ClassWeight:     "balanced",
-		MaxClassWeight:  50,
-		Abstained:       AbstainedPrior,
-		Monotone:        DefaultMonotone(),
-		GBDT:            models.DefaultParams(),
-		LogReg:          models.DefaultLogRegParams(),
+		Horizons:         []int{10, 20, 60},
+		Labels:           LabelsWeak,
+		EnsembleHorizon:  60,
+		TrainFraction:    0.70,
+		ValidFraction:    0.15,
+		Target:           Target{Precision: 0.95},
+		TargetConfidence: policy.DefaultConfidence,
+		MinFlagged:       3,
+		ClassWeight:      "balanced",
+		MaxClassWeight:   50,
+		Abstained:        AbstainedPrior,
+		Monotone:         DefaultMonotone(),
+		GBDT:             models.DefaultParams(),
+		LogReg:           models.DefaultLogRegParams(),
 	}
 }
 
@@ -127,6 +137,9 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateTarget()...)
+	if policy.ValidateConfidence(c.TargetConfidence) != nil {
+		bad("target_confidence", "%v is not 0 (point estimate) or in [0.5, 1)", c.TargetConfidence)
+	}
 	if c.Labels != LabelsWeak && c.Labels != LabelsEnsemble {
 		bad("labels", "must be %s or %s, got %q", LabelsWeak, LabelsEnsemble, c.Labels)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -98,17 +97,13 @@ func (in *inputs) schema() (version, hash string, err error) {
 	return ex.SchemaVersion, ex.SchemaHash, nil
 }
 
+// fileSHA256 is the SHA-256 (hex) of the file at path (workdir.Checksum).
 func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	sum, _, err := workdir.Checksum(path)
 	if err != nil {
 		return "", fmt.Errorf("hash input: %w", err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return sum, nil
 }
 
 func sha256Hex(b []byte) string {

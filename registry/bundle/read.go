@@ -38,30 +38,61 @@ func ReadWithLimits(r io.Reader, lim Limits) (*Bundle, error) {
 	}
 	defer gz.Close()
 	br := &budgetReader{r: gz}
-	tr := tar.NewReader(br)
-	entries := 0
-	// next returns the next entry's header, checked, or io.EOF at the end.
-	next := func() (*tar.Header, error) {
-		br.set(headerBudget, "tar headers and padding before one entry")
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil, io.EOF
-		}
-		if err != nil {
-			return nil, fmt.Errorf("bundle: read archive: %w", err)
-		}
-		entries++
-		if entries > lim.MaxEntries {
-			return nil, fmt.Errorf("bundle: more than %d entries in the archive: %w", lim.MaxEntries, ErrLimit)
-		}
-		if err := checkHeader(hdr); err != nil {
-			return nil, err
-		}
-		return hdr, nil
+	ar := &archive{br: br, tr: tar.NewReader(br), lim: lim}
+	m, err := ar.manifest()
+	if err != nil {
+		return nil, err
 	}
+	files, err := ar.files(m)
+	if err != nil {
+		return nil, err
+	}
+	// Drain to the end so that gzip verifies its CRC and size trailer.
+	br.set(trailerBudget, "data after the end of the archive")
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return nil, fmt.Errorf("bundle: read archive: %w", err)
+	}
+	for _, f := range m.Files {
+		if _, ok := files[f.Path]; !ok {
+			return nil, &ChecksumError{File: f.Path, Missing: true}
+		}
+	}
+	return &Bundle{Manifest: *m, Files: files}, nil
+}
 
-	// manifest.json, then manifest.sha256.
-	hdr, err := next()
+// archive reads a bundle's tar entries within the limits.
+type archive struct {
+	br      *budgetReader
+	tr      *tar.Reader
+	lim     Limits
+	entries int
+}
+
+// next returns the next entry's header, checked, or io.EOF at the end.
+func (a *archive) next() (*tar.Header, error) {
+	a.br.set(headerBudget, "tar headers and padding before one entry")
+	hdr, err := a.tr.Next()
+	if errors.Is(err, io.EOF) {
+		return nil, io.EOF
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bundle: read archive: %w", err)
+	}
+	a.entries++
+	if a.entries > a.lim.MaxEntries {
+		return nil, fmt.Errorf("bundle: more than %d entries in the archive: %w", a.lim.MaxEntries, ErrLimit)
+	}
+	if err := checkHeader(hdr); err != nil {
+		return nil, err
+	}
+	return hdr, nil
+}
+
+// manifest reads the first two entries, manifest.json then
+// manifest.sha256, checks the one against the other and returns the
+// manifest, validated.
+func (a *archive) manifest() (*Manifest, error) {
+	hdr, err := a.next()
 	if errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("bundle: no %s: the archive is empty (not a Faultline bundle)", ManifestName)
 	}
@@ -71,14 +102,14 @@ func ReadWithLimits(r io.Reader, lim Limits) (*Bundle, error) {
 	if hdr.Name != ManifestName {
 		return nil, fmt.Errorf("bundle: no %s as the first entry (found %q): not a Faultline bundle, or %s and %s are not the first two entries of the archive", ManifestName, hdr.Name, ManifestName, ManifestSumName)
 	}
-	if hdr.Size > lim.MaxManifestSize {
-		return nil, fmt.Errorf("bundle: %s: %d bytes exceeds the %d-byte limit: %w", ManifestName, hdr.Size, lim.MaxManifestSize, ErrLimit)
+	if hdr.Size > a.lim.MaxManifestSize {
+		return nil, fmt.Errorf("bundle: %s: %d bytes exceeds the %d-byte limit: %w", ManifestName, hdr.Size, a.lim.MaxManifestSize, ErrLimit)
 	}
-	mdata, err := readBody(tr, br, ManifestName, hdr.Size)
+	mdata, err := readBody(a.tr, a.br, ManifestName, hdr.Size)
 	if err != nil {
 		return nil, err
 	}
-	hdr, err = next()
+	hdr, err = a.next()
 	if errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("bundle: no %s", ManifestSumName)
 	}
@@ -91,7 +122,7 @@ func ReadWithLimits(r io.Reader, lim Limits) (*Bundle, error) {
 	if hdr.Size > maxSumSize {
 		return nil, fmt.Errorf("bundle: %s: %d bytes exceeds the %d-byte limit: %w", ManifestSumName, hdr.Size, maxSumSize, ErrLimit)
 	}
-	sum, err := readBody(tr, br, ManifestSumName, hdr.Size)
+	sum, err := readBody(a.tr, a.br, ManifestSumName, hdr.Size)
 	if err != nil {
 		return nil, err
 	}
@@ -102,20 +133,25 @@ func ReadWithLimits(r io.Reader, lim Limits) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.validate(lim, int64(len(mdata)+len(sum))); err != nil {
+	if err := m.validate(a.lim, int64(len(mdata)+len(sum))); err != nil {
 		return nil, err
 	}
+	return m, nil
+}
 
-	// The listed files, in any order, each checked before it is read.
+// files reads the remaining entries: the files m lists, in any order, each
+// checked (listed, once, size as listed) before it is read and against its
+// checksum after.
+func (a *archive) files(m *Manifest) (map[string][]byte, error) {
 	listed := make(map[string]FileEntry, len(m.Files))
 	for _, f := range m.Files {
 		listed[f.Path] = f
 	}
 	files := make(map[string][]byte, len(m.Files))
 	for {
-		hdr, err := next()
+		hdr, err := a.next()
 		if errors.Is(err, io.EOF) {
-			break
+			return files, nil
 		}
 		if err != nil {
 			return nil, err
@@ -131,7 +167,7 @@ func ReadWithLimits(r io.Reader, lim Limits) (*Bundle, error) {
 		if hdr.Size != f.Size {
 			return nil, &ChecksumError{File: name, Want: f.SHA256, WantSize: f.Size, GotSize: hdr.Size}
 		}
-		data, err := readBody(tr, br, name, f.Size)
+		data, err := readBody(a.tr, a.br, name, f.Size)
 		if err != nil {
 			return nil, err
 		}
@@ -140,17 +176,6 @@ func ReadWithLimits(r io.Reader, lim Limits) (*Bundle, error) {
 		}
 		files[name] = data
 	}
-	// Drain to the end so that gzip verifies its CRC and size trailer.
-	br.set(trailerBudget, "data after the end of the archive")
-	if _, err := io.Copy(io.Discard, br); err != nil {
-		return nil, fmt.Errorf("bundle: read archive: %w", err)
-	}
-	for _, f := range m.Files {
-		if _, ok := files[f.Path]; !ok {
-			return nil, &ChecksumError{File: f.Path, Missing: true}
-		}
-	}
-	return &Bundle{Manifest: *m, Files: files}, nil
 }
 
 // checkHeader refuses an entry that is not a regular file with a valid name.

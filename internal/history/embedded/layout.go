@@ -13,10 +13,14 @@ import (
 // reader selects by the row groups' min/max statistics of the time column
 // (minute, or started_at) the few it needs for a range:
 //
-//   - a row group closes at the first day boundary at which it holds at
-//     least minGroupRows rows (sparse streams get groups of several days,
-//     so that footers stay small); a day of more than rowsPerGroup rows is
-//     split by the writer;
+//   - over the file's last recentDays days (where `faultline check` reads),
+//     a row group closes at the first day boundary at which it holds at
+//     least minGroupRows rows: one row group a day for a dense stream;
+//   - before that, at the first day boundary past minOldGroupRows rows:
+//     every opened file's footer is parsed whole, and its cost grows with
+//     the number of row groups, so old days are grouped coarser (a year of
+//     a dense stream is about 60 row groups, not 365);
+//   - a day of more than rowsPerGroup rows is split by the writer;
 //   - within a row group, rows keep the file's order (metrics by version,
 //     minute; KPI values by name, version, minute; signatures by minute,
 //     version, fingerprint; deployments by started_at, ID), so that a
@@ -28,10 +32,12 @@ import (
 // files and the deployments table were always in time order, so every row
 // group of any format can be selected by its statistics.
 const (
-	minGroupRows = 1024
-	dayMinutes   = 1440
-	layoutKey    = "faultline.row_groups"
-	layoutByDay  = "by_day"
+	minGroupRows    = 1024
+	minOldGroupRows = 16 * 1024
+	recentDays      = 32
+	dayMinutes      = 1440
+	layoutKey       = "faultline.row_groups"
+	layoutByDay     = "by_day"
 )
 
 // dayOfMinute returns the UTC day (days since the Unix epoch) of Unix
@@ -46,23 +52,29 @@ func dayOfMinute(m int64) int64 {
 
 // groupDays splits rows, in ascending order of dayOf, into row groups:
 // each closes at the first change of day at which it holds at least
-// minGroupRows rows.
+// minGroupRows rows (minOldGroupRows before the last recentDays days).
 func groupDays[T any](rows []T, dayOf func(*T) int64) [][]T {
+	if len(rows) == 0 {
+		return nil
+	}
+	recent := dayOf(&rows[len(rows)-1]) - recentDays // days after this are recent
 	var out [][]T
 	start := 0
-	for i := 1; i <= len(rows); i++ {
-		if i == len(rows) {
-			if i > start {
-				out = append(out, rows[start:i])
-			}
-			break
+	for i := 1; i < len(rows); i++ {
+		d := dayOf(&rows[i])
+		if d == dayOf(&rows[i-1]) {
+			continue
 		}
-		if i-start >= minGroupRows && dayOf(&rows[i]) != dayOf(&rows[i-1]) {
+		need := minOldGroupRows
+		if d > recent {
+			need = minGroupRows
+		}
+		if i-start >= need {
 			out = append(out, rows[start:i])
 			start = i
 		}
 	}
-	return out
+	return append(out, rows[start:])
 }
 
 // byDay reorders rows, sorted by some key, into (day, key) order: stable,

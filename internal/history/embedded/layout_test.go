@@ -422,3 +422,52 @@ func writeParquetGroups(path string, rows []metricRow, n int) error {
 	}
 	return w.Close()
 }
+
+// TestGroupDays: row groups close at day boundaries, past minGroupRows
+// rows over the last recentDays days and past minOldGroupRows before.
+func TestGroupDays(t *testing.T) {
+	// perDay[i] rows on day i.
+	days := func(perDay ...int) []int64 {
+		var out []int64
+		for d, n := range perDay {
+			for range n {
+				out = append(out, int64(d))
+			}
+		}
+		return out
+	}
+	repeat := func(n, rows int) []int {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = rows
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		rows []int64
+		want []int // rows per group
+	}{
+		{"empty", nil, nil},
+		{"one day", days(5000), []int{5000}},
+		{"dense recent days: a group a day", days(1500, 1500, 1024), []int{1500, 1500, 1024}},
+		{"sparse days join until 1024 rows", days(400, 400, 400, 400, 100), []int{1200, 500}},
+		{"a day is never split", days(100, 3000, 10), []int{3100, 10}},
+		{"old days coarser", days(append(repeat(40, 1500), repeat(recentDays, 1500)...)...),
+			// 40 old days of 1,500 rows: groups of 11 days (16,500 rows), the
+			// last old one closing where the recent days begin; then a group
+			// a day.
+			append([]int{16500, 16500, 16500, 7 * 1500}, repeat(recentDays, 1500)...)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []int
+			for _, g := range groupDays(tc.rows, func(d *int64) int64 { return *d }) {
+				got = append(got, len(g))
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("groups %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

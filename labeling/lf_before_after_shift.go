@@ -1,0 +1,283 @@
+package labeling
+
+import (
+	"math"
+	"slices"
+
+	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/internal/config"
+)
+
+// FnBeforeAfterShift names the before/after shift function.
+const FnBeforeAfterShift = "before_after_shift"
+
+// baSeries is one series group of the before/after checks of
+// features_hH.parquet: the columns of its level (shift) test, its sustained
+// (sign) test and its level change.
+type baSeries struct {
+	shiftP, sustainedP, level string
+}
+
+func baSeriesOf(shiftP, sustainedP, level int) baSeries {
+	return baSeries{features.Schema[shiftP].Name, features.Schema[sustainedP].Name, features.Schema[level].Name}
+}
+
+// The series groups the before/after functions read, and the other columns.
+var (
+	baErrSeries  = baSeriesOf(features.BAErrShiftP, features.BAErrSustainedP, features.BAErrLevelChange)
+	baLatSeries  = baSeriesOf(features.BALatShiftP, features.BALatSustainedP, features.BALatLevelChange)
+	baTputSeries = baSeriesOf(features.BATputShiftP, features.BATputSustainedP, features.BATputLevelChange)
+	baKPISeries  = baSeriesOf(features.BAKPIShiftP, features.BAKPISustainedP, features.BAKPILevelChange)
+
+	baTputShiftZColumn     = features.Schema[features.BATputShiftStat].Name
+	baTputSustainedZColumn = features.Schema[features.BATputSustainedStat].Name
+	overlapMinutesColumn   = features.Schema[features.OverlapMinutes].Name
+)
+
+// BeforeAfterShiftLF is the before/after shift function and its settings
+// (labeling.before_after_shift): a deployment votes faulty when one of the
+// service's own series — its error rate, p95 latency or throughput, each in
+// its bad direction — shifted at the change, against its own past, and
+// stayed shifted (see baShift for the rule). It needs no canary, no version
+// in the metrics and no fleet: the before/after checks of
+// docs/features.md compare the service after the change with its own
+// recent past, calibrated by replay on its history. It never votes healthy:
+// a missing look, a check that could not judge, or no shift abstains.
+type BeforeAfterShiftLF struct {
+	Enabled bool `yaml:"enabled" json:"enabled"` // default true
+	baShift `yaml:",inline"`
+}
+
+// baShift is the rule of the before/after evidence functions
+// (before_after_shift and kpi_breach), over the series groups they read.
+// For one series group:
+//
+//   - no canary: the new version served beside the previous one in at
+//     most MaxOverlapMinutes minutes of the first horizon (overlap_minutes;
+//     aggregate metrics have none). Where a canary ran, the version-level
+//     functions judge the version itself, and the service's series mix
+//     both versions;
+//   - served: the version served the whole first of Horizons alone (no
+//     other deploy of the stream started in it, overlap_deploy = 0). It is
+//     judged at every horizon it served whole; later horizons in which
+//     another deploy started are skipped (a version replaced at minute 45
+//     is judged at 20 minutes);
+//   - shifted: at each of those horizons, the level (shift) test and the
+//     sustained (sign) test of the group have replay p-values ≤ MaxP / n,
+//     n being the groups of the function that judged at the first horizon
+//     (Bonferroni: the function keeps MaxP per deployment over its groups,
+//     as ba_min_p keeps the features' budget over the checks);
+//   - not decaying: between consecutive looks a < b (EarlyMinutes, then
+//     the horizons judged), the mean level of the minutes after a, derived
+//     from the two window means as (b·level_b − a·level_a)/(b − a), is at
+//     least MinLateToEarly times level_a, both oriented by the sign of the
+//     level at the first horizon (a later look that is not worse is never
+//     decaying). A restart blip or a burst that fades fails it;
+//   - no fleet event at any horizon judged (fleetEvent, MaxFleetShare).
+//
+// Every comparison is written so that a NaN or a missing row fails it.
+type baShift struct {
+	// Horizons are the looks, in minutes, at which the shift must show;
+	// features_hH.parquet must exist for each. Default [20, 60]: at 10
+	// minutes restart blips are still under way, and a version that served
+	// the hour must still be shifted at its end.
+	Horizons []int `yaml:"horizons" json:"horizons"`
+	// EarlyMinutes is an earlier look used only to check that the shift
+	// is not decaying by the first horizon; 0 turns it off. Default 10.
+	EarlyMinutes int `yaml:"early_minutes" json:"early_minutes"`
+	// MaxP is the largest replay p-value, shared by the function's series
+	// groups (Bonferroni), of both tests at every horizon. Default 0.01,
+	// the features' default before_after.budget: each function keeps it
+	// per deployment.
+	MaxP float64 `yaml:"max_p" json:"max_p"`
+	// MinLateToEarly is the least ratio of the level after a look to the
+	// level up to it. Default 0.5, as early_impact's min_last_to_first.
+	MinLateToEarly float64 `yaml:"min_late_to_early" json:"min_late_to_early"`
+	// MaxFleetShare: abstain when at least this share of the environment's
+	// other services was elevated in one minute of a horizon judged (see
+	// fleetEvent); 0 turns the guard off. Default 0.1.
+	MaxFleetShare float64 `yaml:"max_fleet_share" json:"max_fleet_share"`
+	// MaxOverlapMinutes: abstain when the new and the previous version
+	// both served in more than this many minutes of the first horizon (a
+	// canary). Default 0: only changes without a canary, as the
+	// before/after checks are meant for.
+	MaxOverlapMinutes float64 `yaml:"max_overlap_minutes" json:"max_overlap_minutes"`
+}
+
+func defaultBAShift() baShift {
+	return baShift{Horizons: []int{20, 60}, EarlyMinutes: 10, MaxP: 0.01, MinLateToEarly: 0.5, MaxFleetShare: 0.1}
+}
+
+func (BeforeAfterShiftLF) defaults() Function {
+	return BeforeAfterShiftLF{Enabled: true, baShift: defaultBAShift()}
+}
+
+// Name implements Function.
+func (BeforeAfterShiftLF) Name() string { return FnBeforeAfterShift }
+
+// Description implements Function.
+func (BeforeAfterShiftLF) Description() string {
+	return "the service's error rate, p95 latency or throughput shifted in its bad direction at the change, " +
+		"by the level and sustained before/after tests at every before_after_shift.horizons the version served, " +
+		"and did not fade"
+}
+
+// Assumption implements Function.
+func (BeforeAfterShiftLF) Assumption() string {
+	return "when the service's error rate, p95 latency or throughput moves in its bad direction at the change — " +
+		"beyond what its own history makes likely at that hour (the level and sustained tests, at p ≤ max_p shared by " +
+		"the three series), at every horizon the version served alone, without fading like a restart blip, while " +
+		"the rest of the environment was not elevated — the version caused it; no such shift says nothing " +
+		"(the fault may be small, short, delayed or elsewhere): abstain"
+}
+
+// Validate implements Function.
+func (f BeforeAfterShiftLF) Validate() error { return f.baShift.validate() }
+
+func (f baShift) validate() error {
+	if len(f.Horizons) == 0 {
+		return config.Errorf("horizons", "empty; list at least one horizon in minutes")
+	}
+	for i, h := range f.Horizons {
+		if h <= 0 {
+			return config.Errorf("horizons", "%d must be > 0", h)
+		}
+		if slices.Contains(f.Horizons[:i], h) {
+			return config.Errorf("horizons", "%d is listed twice", h)
+		}
+	}
+	if e := f.EarlyMinutes; e < 0 || (e > 0 && e >= slices.Min(f.Horizons)) {
+		return config.Errorf("early_minutes", "%d must be 0 (off) or between 0 and the first horizon (%d)", e, slices.Min(f.Horizons))
+	}
+	if p := f.MaxP; !(p > 0 && p <= 1) {
+		return config.Errorf("max_p", "%v must be in (0, 1]", p)
+	}
+	if !(f.MinLateToEarly >= 0) {
+		return config.Errorf("min_late_to_early", "%v must be ≥ 0", f.MinLateToEarly)
+	}
+	if s := f.MaxFleetShare; !(s >= 0 && s <= 1) {
+		return config.Errorf("max_fleet_share", "%v must be in [0, 1]", s)
+	}
+	if !(f.MaxOverlapMinutes >= 0) {
+		return config.Errorf("max_overlap_minutes", "%v must be ≥ 0", f.MaxOverlapMinutes)
+	}
+	return nil
+}
+
+func (f BeforeAfterShiftLF) enabled() bool { return f.Enabled }
+
+// baBuiltinSeries are the series before_after_shift reads.
+var baBuiltinSeries = []baSeries{baErrSeries, baLatSeries, baTputSeries}
+
+func (f BeforeAfterShiftLF) needs() needs {
+	return needs{features: f.baShift.columns(baBuiltinSeries, nil)}
+}
+
+func (f BeforeAfterShiftLF) vote(d *deploy) int8 {
+	if f.baShift.fires(d, baBuiltinSeries, nil) {
+		return faulty
+	}
+	return abstain
+}
+
+// columns returns the features columns the rule reads for the series, and
+// extra columns at every horizon.
+func (f baShift) columns(series []baSeries, extra []string) []featureColumn {
+	var cols []featureColumn
+	for _, h := range f.Horizons {
+		cols = append(cols, featureColumn{horizon: h, column: overlapColumn, allowed: []float64{0, 1}})
+		if f.MaxFleetShare > 0 {
+			cols = append(cols, featureColumn{horizon: h, column: fleetMaxColumn})
+		}
+		for _, s := range series {
+			cols = append(cols, featureColumn{horizon: h, column: s.shiftP}, featureColumn{horizon: h, column: s.sustainedP},
+				featureColumn{horizon: h, column: s.level})
+		}
+		for _, c := range extra {
+			cols = append(cols, featureColumn{horizon: h, column: c})
+		}
+	}
+	if f.EarlyMinutes > 0 {
+		for _, s := range series {
+			cols = append(cols, featureColumn{horizon: f.EarlyMinutes, column: s.level})
+		}
+	}
+	return append(cols, featureColumn{horizon: slices.Min(f.Horizons), column: overlapMinutesColumn})
+}
+
+// fires reports the rule of baShift on d for the series. guard, when not
+// nil, is given the horizons judged and the per-group p-value threshold,
+// and vetoes the vote when it returns true.
+func (f baShift) fires(d *deploy, series []baSeries, guard func(d *deploy, looks []int, p float64) bool) bool {
+	col := func(h int, c string) float64 {
+		v, ok := d.feature(h, c)
+		if !ok {
+			return math.NaN()
+		}
+		return v
+	}
+	hs := slices.Sorted(slices.Values(f.Horizons))
+	if col(hs[0], overlapMinutesColumn) > f.MaxOverlapMinutes {
+		return false // a canary (NaN: no per-version data, no canary seen)
+	}
+	var looks []int
+	for _, h := range hs {
+		if col(h, overlapColumn) != 0 {
+			break // another deploy started within h: it and the later horizons are not the version's alone
+		}
+		if f.MaxFleetShare > 0 && fleetEvent(d, h, f.MaxFleetShare) {
+			return false
+		}
+		looks = append(looks, h)
+	}
+	if len(looks) == 0 {
+		return false // replaced (or redeployed) within the first horizon
+	}
+	judged := 0
+	for _, s := range series {
+		if !math.IsNaN(col(looks[0], s.shiftP)) {
+			judged++
+		}
+	}
+	if judged == 0 {
+		return false
+	}
+	p := f.MaxP / float64(judged)
+	if guard != nil && guard(d, looks, p) {
+		return false
+	}
+	points := looks
+	if f.EarlyMinutes > 0 {
+		points = append([]int{f.EarlyMinutes}, looks...)
+	}
+	for _, s := range series {
+		if f.shifted(col, s, looks, points, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// shifted reports whether series s passes both tests at every look and does
+// not decay between consecutive points.
+func (f baShift) shifted(col func(int, string) float64, s baSeries, looks, points []int, p float64) bool {
+	for _, h := range looks {
+		if !(col(h, s.shiftP) <= p && col(h, s.sustainedP) <= p) {
+			return false
+		}
+	}
+	sign := 1.0
+	if col(looks[0], s.level) < 0 {
+		sign = -1 // a series whose bad direction is down (throughput, a lower-is-worse KPI)
+	}
+	for i := 1; i < len(points); i++ {
+		a, b := points[i-1], points[i]
+		la, lb := col(a, s.level), col(b, s.level)
+		early := sign * la
+		late := sign * (float64(b)*lb - float64(a)*la) / float64(b-a)
+		if math.IsNaN(late) || (early > 0 && late < f.MinLateToEarly*early) {
+			return false
+		}
+	}
+	return true
+}
