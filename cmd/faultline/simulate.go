@@ -19,11 +19,12 @@ func init() {
 		deploysPerDay  float64
 		faultRate      float64
 		start, out     string
+		openMetrics    string
 		asJSON         bool
 	)
 	register(&command{
 		name:    "simulate",
-		usage:   "[--services N] [--days D] [--seed S] [--deploys-per-day F] [--fault-rate P] [--start T] [--out DIR] [--json]",
+		usage:   "[--services N] [--days D] [--seed S] [--deploys-per-day F] [--fault-rate P] [--start T] [--out DIR] [--openmetrics FILE] [--json]",
 		summary: "simulate a realistic fleet's deploy history (with ground truth) for demos and tests",
 		help: `Generates a reproducible deploy history for N services in each environment
 over D days: deployments with per-version canary rollouts, per-minute
@@ -41,6 +42,10 @@ beside it (never read by the pipeline as input). With --out DIR it is
 written as import files (services.csv, deployments.csv, metrics.csv,
 error_signatures.csv, incidents.csv, annotations.csv; see
 docs/history-import.md) plus truth.csv, for 'faultline import --from DIR'.
+With --openmetrics FILE the same history's per-minute series (metrics and
+error signatures) are also written in the OpenMetrics text format, for
+'promtool tsdb create-blocks-from openmetrics' and 'faultline import
+prometheus' (metric names in docs/prometheus.md).
 
 Settings: section "simulate" of --config; flags override it. Keys and
 defaults:
@@ -62,6 +67,7 @@ The model is described in 'go doc ./internal/simulate'.`,
 			fs.Float64Var(&faultRate, "fault-rate", -1, "share `P` of planned deploys that are faulty (default 0.05)")
 			fs.StringVar(&start, "start", "", "first minute `T` of history, RFC 3339 (default 2026-01-05T00:00:00Z)")
 			fs.StringVar(&out, "out", "", "write import files to `DIR` instead of the store")
+			fs.StringVar(&openMetrics, "openmetrics", "", "also write the per-minute series to `FILE` in OpenMetrics text format")
 			fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
@@ -134,6 +140,12 @@ The model is described in 'go doc ./internal/simulate'.`,
 				}
 				res.Summary, res.Store, res.Import = sum, st.Describe(), &isum
 			}
+			if openMetrics != "" {
+				if _, err := simulate.WriteOpenMetrics(ctx, cfg, openMetrics, e.progress()); err != nil {
+					return err
+				}
+				res.OpenMetrics = openMetrics
+			}
 			res.Seconds = time.Since(began).Seconds()
 			if asJSON {
 				return e.writeJSON(res)
@@ -151,6 +163,7 @@ type simulateResult struct {
 	Environments []string               `json:"environments"`
 	Store        string                 `json:"store,omitempty"`
 	Out          string                 `json:"out,omitempty"`
+	OpenMetrics  string                 `json:"openmetrics,omitempty"`
 	Import       *history.ImportSummary `json:"import,omitempty"`
 	Seconds      float64                `json:"seconds"`
 }
@@ -160,6 +173,9 @@ func printSimulateSummary(e *env, r simulateResult) error {
 	dest := r.Store
 	if r.Out != "" {
 		dest = r.Out + " (import files + truth.csv)"
+	}
+	if r.OpenMetrics != "" {
+		dest += " and " + r.OpenMetrics + " (OpenMetrics)"
 	}
 	fmt.Fprintf(tw, "simulated\t%d services × %d environments × %d days (seed %d) into %s\n", r.Services, len(r.Environments), r.Days, r.Seed, dest)
 	fmt.Fprintf(tw, "deployments\t%d (%d rollbacks, %d without kind)\n", r.Deployments, r.Rollbacks, r.KindOmitted)
