@@ -196,13 +196,23 @@ func doImport(ctx context.Context, dir string, tx history.ImportTx, opts Options
 	if err != nil {
 		return history.ImportSummary{}, err
 	}
+	return importTables(ctx, tx, files, nil, opts)
+}
+
+// importTables imports the tables, in table order, each from its file or
+// its records, and commits.
+func importTables(ctx context.Context, tx history.ImportTx, files map[string]string, recs map[string]*Records, opts Options) (history.ImportSummary, error) {
 	st := &state{opts: opts, tx: tx, annLines: map[string][]int64{}}
 	for _, t := range tableOrder {
-		path, ok := files[t]
-		if !ok {
+		var err error
+		if r := recs[t]; r != nil {
+			err = importTable(ctx, st, t, r.Name, r.open)
+		} else if path, ok := files[t]; ok {
+			err = importTable(ctx, st, t, filepath.Base(path), func() (*source, error) { return openFile(path) })
+		} else {
 			continue
 		}
-		if err := importTable(ctx, st, t, path); err != nil {
+		if err != nil {
 			return history.ImportSummary{}, err
 		}
 		if st.trunc {
@@ -242,25 +252,27 @@ func (s *state) unknownDeployments(md *history.MissingDeploymentError) error {
 	return ve
 }
 
-func importTable(ctx context.Context, st *state, table, path string) error {
+// importTable imports one table from the source that open opens; file
+// names it in problems.
+func importTable(ctx context.Context, st *state, table, file string, open func() (*source, error)) error {
 	switch table {
 	case "services":
 		names := map[string]int64{}
-		return run(ctx, st, path, servicesCols, buildService,
+		return run(ctx, st, file, open, servicesCols, buildService,
 			func(ctx context.Context, rows []history.Service) error { return st.tx.AddServices(ctx, rows) },
 			func(v *history.Service, line int64) (int, string) {
 				return firstSeen(names, v.Name, line, svcService)
 			})
 	case "deployments":
 		ids := map[string]int64{}
-		return run(ctx, st, path, deploymentsCols, buildDeployment,
+		return run(ctx, st, file, open, deploymentsCols, buildDeployment,
 			func(ctx context.Context, rows []history.Deployment) error { return st.tx.AddDeployments(ctx, rows) },
 			func(v *history.Deployment, line int64) (int, string) {
 				return firstSeen(ids, v.ID, line, depID)
 			})
 	case "metrics":
 		d := newMinuteSet()
-		return run(ctx, st, path, metricsCols, buildMetric,
+		return run(ctx, st, file, open, metricsCols, buildMetric,
 			func(ctx context.Context, rows []history.Metric) error { return st.tx.AddMetrics(ctx, rows) },
 			func(v *history.Metric, line int64) (int, string) {
 				if !d.add(v.Service, v.Environment, v.Version, history.UnixMinute(v.Minute)) {
@@ -274,7 +286,7 @@ func importTable(ctx context.Context, st *state, table, path string) error {
 			minute                                     int64
 		}
 		seen := map[key]int64{}
-		return run(ctx, st, path, signaturesCols, buildSignature,
+		return run(ctx, st, file, open, signaturesCols, buildSignature,
 			func(ctx context.Context, rows []history.Signature) error { return st.tx.AddSignatures(ctx, rows) },
 			func(v *history.Signature, line int64) (int, string) {
 				k := key{v.Service, v.Environment, v.Version, v.Fingerprint, history.UnixMinute(v.Minute)}
@@ -286,7 +298,7 @@ func importTable(ctx context.Context, st *state, table, path string) error {
 			})
 	case "incidents":
 		ids := map[string]int64{}
-		return run(ctx, st, path, incidentsCols, buildIncident,
+		return run(ctx, st, file, open, incidentsCols, buildIncident,
 			func(ctx context.Context, rows []history.Incident) error { return st.tx.AddIncidents(ctx, rows) },
 			func(v *history.Incident, line int64) (int, string) {
 				return firstSeen(ids, v.ID, line, incID)
@@ -294,8 +306,8 @@ func importTable(ctx context.Context, st *state, table, path string) error {
 	case "annotations":
 		type key struct{ dep, annotator string }
 		seen := map[key]int64{}
-		st.annFile = filepath.Base(path)
-		return run(ctx, st, path, annotationsCols, buildAnnotation,
+		st.annFile = file
+		return run(ctx, st, file, open, annotationsCols, buildAnnotation,
 			func(ctx context.Context, rows []history.Annotation) error { return st.tx.AddAnnotations(ctx, rows) },
 			func(v *history.Annotation, line int64) (int, string) {
 				k := key{v.DeploymentID, v.Annotator}
@@ -335,10 +347,16 @@ type result[T any] struct {
 	done     int64
 }
 
-// source is an opened import file.
+// source is an opened import file, or records.
 type source struct {
 	header []string
-	total  int64 // progress total
+	// headerLine is the line of the header, for problems (1 for CSV, 0
+	// when the header is not a line).
+	headerLine int64
+	// where, when set, names the place of a record in problems instead of
+	// the file name.
+	where func(rec []string) string
+	total int64 // progress total
 	// produce sends jobs (numbered from 0) until the file ends.
 	produce func(ctx context.Context, out chan<- job) error
 	close   func() error
@@ -346,23 +364,16 @@ type source struct {
 
 // run streams one file through parsing, validation, duplicate detection
 // and, while no problem has been found, into the transaction.
-func run[T any](ctx context.Context, st *state, path string, cols []column, build func(*rowReader, *T),
+func run[T any](ctx context.Context, st *state, file string, open func() (*source, error), cols []column, build func(*rowReader, *T),
 	add func(context.Context, []T) error, dedup func(*T, int64) (int, string)) error {
-	file := filepath.Base(path)
-	var src *source
-	var err error
-	if strings.HasSuffix(path, ".parquet") {
-		src, err = openParquet(path)
-	} else {
-		src, err = openCSV(path)
-	}
+	src, err := open()
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	defer src.close()
 
 	// Header: map columns to field positions.
-	idx, headerOK := mapHeader(st, file, src.header, cols)
+	idx, headerOK := mapHeader(st, file, src.headerLine, src.header, cols)
 	if !headerOK {
 		return nil // problems recorded; rows cannot be read
 	}
@@ -391,7 +402,7 @@ func run[T any](ctx context.Context, st *state, path string, cols []column, buil
 		pwg.Add(1)
 		go func() {
 			defer pwg.Done()
-			rr := &rowReader{file: file, cols: names, idx: idx, intern: map[string]string{}}
+			rr := &rowReader{file: file, cols: names, idx: idx, intern: map[string]string{}, where: src.where}
 			for j := range jobs {
 				res := parseJob(rr, j, build, headerLen)
 				select {
@@ -506,11 +517,7 @@ func run[T any](ctx context.Context, st *state, path string, cols []column, buil
 
 // mapHeader maps table columns to positions in header and records header
 // problems. It returns false when rows cannot be read.
-func mapHeader(st *state, file string, header []string, cols []column) ([]int, bool) {
-	line := int64(1)
-	if strings.HasSuffix(file, ".parquet") {
-		line = 0
-	}
+func mapHeader(st *state, file string, line int64, header []string, cols []column) ([]int, bool) {
 	idx := make([]int, len(cols))
 	for i := range idx {
 		idx[i] = -1
@@ -558,6 +565,9 @@ func parseJob[T any](rr *rowReader, j job, build func(*rowReader, *T), headerLen
 			return
 		}
 		rr.fields, rr.line = fields, line
+		if rr.where != nil {
+			rr.file = rr.where(fields)
+		}
 		n := len(rr.problems)
 		// Build in place: a local would escape to the heap (one
 		// allocation per row).
@@ -612,6 +622,14 @@ func parseJob[T any](rr *rowReader, j job, build func(*rowReader, *T), headerLen
 	return res
 }
 
+// openFile opens an import file by its extension.
+func openFile(path string) (*source, error) {
+	if strings.HasSuffix(path, ".parquet") {
+		return openParquet(path)
+	}
+	return openCSV(path)
+}
+
 // openCSV opens a CSV file and reads its header.
 func openCSV(path string) (*source, error) {
 	f, err := os.Open(path)
@@ -641,8 +659,9 @@ func openCSV(path string) (*source, error) {
 		header[i] = strings.TrimSpace(h)
 	}
 	return &source{
-		header: header,
-		total:  fi.Size(),
+		header:     header,
+		headerLine: 1,
+		total:      fi.Size(),
 		produce: func(ctx context.Context, out chan<- job) error {
 			chunks := make(chan csvChunk)
 			errc := make(chan error, 1)
