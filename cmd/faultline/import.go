@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/history/importer"
 )
 
@@ -101,22 +102,28 @@ scripts). Exit status 1 when the files are rejected.`,
 				}{true, store.Describe(), elapsed.Seconds(), sum})
 			}
 			fmt.Fprintf(e.stdout, "imported %s into %s in %s\n\n", from, store.Describe(), elapsed.Round(time.Millisecond))
-			fmt.Fprintf(e.stdout, "%-18s %12s\n", "TABLE", "ROWS")
-			for _, r := range []struct {
-				name string
-				n    int64
-			}{
-				{"services", sum.Services},
-				{"deployments", sum.Deployments},
-				{"metrics", sum.Metrics},
-				{"error_signatures", sum.Signatures},
-				{"incidents", sum.Incidents},
-				{"annotations", sum.Annotations},
-			} {
-				fmt.Fprintf(e.stdout, "%-18s %12d\n", r.name, r.n)
-			}
-			fmt.Fprintf(e.stdout, "\n%d deployments inferred as rollbacks\n", sum.RollbacksInferred)
+			printImportSummary(e, sum)
 			return nil
 		},
 	})
+}
+
+// printImportSummary prints the rows written per table: the summary of
+// every import (files, Prometheus).
+func printImportSummary(e *env, sum history.ImportSummary) {
+	fmt.Fprintf(e.stdout, "%-18s %12s\n", "TABLE", "ROWS")
+	for _, r := range []struct {
+		name string
+		n    int64
+	}{
+		{"services", sum.Services},
+		{"deployments", sum.Deployments},
+		{"metrics", sum.Metrics},
+		{"error_signatures", sum.Signatures},
+		{"incidents", sum.Incidents},
+		{"annotations", sum.Annotations},
+	} {
+		fmt.Fprintf(e.stdout, "%-18s %12d\n", r.name, r.n)
+	}
+	fmt.Fprintf(e.stdout, "\n%d deployments inferred as rollbacks\n", sum.RollbacksInferred)
 }
