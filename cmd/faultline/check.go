@@ -17,11 +17,12 @@ func init() {
 		deployment, model, workdir string
 		workers                    int
 		asJSON                     bool
+		live                       liveCheckFlags
 	)
 	register(&command{
 		name:    "check",
-		usage:   "--deployment ID [--model REF] [--workers N] [--json]",
-		summary: "judge one deployment for a CD pipeline: exit 0 healthy, 1 faulty, 3 inconclusive",
+		usage:   "--deployment ID [--model REF] [--workers N] [--json] [--prometheus URL --mapping FILE [--wait] ...]",
+		summary: "judge one deployment for a CD pipeline: exit 0 healthy, 1 faulty, 3 inconclusive, 5 error",
 		help: `Computes the deployment's features from the history store as of now, at
 every horizon that already has data, scores them with model REF (default:
 production; a bundle file .tar.gz also works) and applies the sequential
@@ -32,10 +33,22 @@ extraction's for the same deployment. Prints the verdict, the probability at
 each horizon and the features that pushed the score most. A verdict is provisional ("so far") until the
 largest horizon has data or the deployment is flagged.
 
+With --prometheus URL (or --mapping FILE naming server.url) the deploy is
+judged live from a Prometheus-compatible server: its series, and those of
+its environment's other services, are read through the mapping
+(docs/prometheus.md) up to the last complete minute, while the deployments
+around it come from the history store. The deployment is the store's
+(--deployment ID) or given by --service, --environment, --version and
+--started-at (its id is then --deployment, or one made of those). --wait
+looks again at each horizon of the model (10, 20 and 60 minutes after the
+start), printing each look, until the verdict is final. --at T judges as of
+T instead of now (a replay).
+
 Exit status, so that a deploy pipeline can halt a rollout:
   0  healthy (so far)
-  1  faulty — or an error (the message is on standard error)
+  1  faulty
   3  inconclusive: too little traffic or data to judge
+  5  error: nothing was judged (the message is on standard error)
   2  usage error`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&deployment, "deployment", "", "deployment `ID` (required)")
@@ -43,10 +56,18 @@ Exit status, so that a deploy pipeline can halt a rollout:
 			fs.StringVar(&workdir, "workdir", "", "`DIR` for a temporary spill file, if one is needed (default HOME/work)")
 			fs.IntVar(&workers, "workers", 0, "streams read in parallel (default: number of CPUs)")
 			fs.BoolVar(&asJSON, "json", false, "print the verdict, scores and reasons as JSON")
+			live.addFlags(fs)
 		},
-		run: func(ctx context.Context, e *env, args []string) error {
+		run: func(ctx context.Context, e *env, args []string) (err error) {
+			defer func() { err = checkExit(err) }()
 			if len(args) != 0 {
 				return usageError("unexpected arguments %q", args)
+			}
+			if live.enabled() {
+				return runLiveCheck(ctx, e, &live, deployment, model, workdir, workers, asJSON)
+			}
+			if live.given() {
+				return usageError("--service, --environment, --version, --started-at, --at and --wait need --prometheus or --mapping")
 			}
 			if deployment == "" {
 				return usageError("--deployment is required")
@@ -77,51 +98,76 @@ Exit status, so that a deploy pipeline can halt a rollout:
 					return err
 				}
 			} else {
-				so := ""
-				if !res.Final {
-					so = " so far"
-				}
-				fmt.Fprintf(e.stdout, "%s (%s/%s, started %s): %s%s", row.DeploymentID, row.Service, row.Environment, row.StartedAt.Format("2006-01-02T15:04Z07:00"), res.Verdict, so)
-				if res.DetectedAt > 0 {
-					fmt.Fprintf(e.stdout, " at %d min", res.DetectedAt)
-				}
-				fmt.Fprintf(e.stdout, "   [model %s@%d]\n", res.Model, res.Version)
-				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "HORIZON\tP(FAULTY)\tTHRESHOLD\tFLAGGED\tTHIN DATA")
-				for _, h := range d.Horizons() {
-					p := row.P[h]
-					if math.IsNaN(p) {
-						fmt.Fprintf(tw, "%d min\t-\t%.3f\t\t(no data yet)\n", h, d.Threshold(h))
-						continue
-					}
-					flag, thin := "", ""
-					for _, s := range res.Scores {
-						if s.Horizon == h {
-							if s.Flagged {
-								flag = "yes"
-							}
-							if s.Inconclusive {
-								thin = "yes"
-							}
-						}
-					}
-					fmt.Fprintf(tw, "%d min\t%.3f\t%.3f\t%s\t%s\n", h, p, d.Threshold(h), flag, thin)
-				}
-				tw.Flush()
-				if len(res.Reasons) > 0 {
-					fmt.Fprintf(e.stdout, "reasons (at %d min; contribution to the log-odds):\n", res.DecidingHorizon)
-					for _, r := range res.Reasons {
-						fmt.Fprintf(e.stdout, "  %-32s value %-12.4g %+.3f\n", r.Feature, r.Value, r.Contribution)
-					}
-				}
+				printCheck(e, d, row)
 			}
-			switch res.Verdict {
-			case detector.Faulty:
-				return &exitError{code: exitFailure}
-			case detector.Inconclusive:
-				return &exitError{code: exitInconclusive}
-			}
-			return nil
+			return verdictExit(res)
 		},
 	})
+}
+
+// verdictExit maps a verdict to check's exit status.
+func verdictExit(res *detector.Result) error {
+	switch res.Verdict {
+	case detector.Faulty:
+		return &exitError{code: exitFailure}
+	case detector.Inconclusive:
+		return &exitError{code: exitInconclusive}
+	}
+	return nil
+}
+
+// checkExit gives check's errors their own exit status, apart from the
+// faulty verdict's 1: usage errors keep 2, verdicts their codes.
+func checkExit(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) && (ee.err == nil || ee.code != exitFailure) {
+		return err
+	}
+	return &exitError{code: exitCheckError, err: err}
+}
+
+// printCheck prints a verdict, the probability at each horizon and the
+// reasons.
+func printCheck(e *env, d *detector.Detector, row *batch.Row) {
+	res := row.Result
+	so := ""
+	if !res.Final {
+		so = " so far"
+	}
+	fmt.Fprintf(e.stdout, "%s (%s/%s, started %s): %s%s", row.DeploymentID, row.Service, row.Environment, row.StartedAt.Format("2006-01-02T15:04Z07:00"), res.Verdict, so)
+	if res.DetectedAt > 0 {
+		fmt.Fprintf(e.stdout, " at %d min", res.DetectedAt)
+	}
+	fmt.Fprintf(e.stdout, "   [model %s@%d]\n", res.Model, res.Version)
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HORIZON\tP(FAULTY)\tTHRESHOLD\tFLAGGED\tTHIN DATA")
+	for _, h := range d.Horizons() {
+		p := row.P[h]
+		if math.IsNaN(p) {
+			fmt.Fprintf(tw, "%d min\t-\t%.3f\t\t(no data yet)\n", h, d.Threshold(h))
+			continue
+		}
+		flag, thin := "", ""
+		for _, s := range res.Scores {
+			if s.Horizon == h {
+				if s.Flagged {
+					flag = "yes"
+				}
+				if s.Inconclusive {
+					thin = "yes"
+				}
+			}
+		}
+		fmt.Fprintf(tw, "%d min\t%.3f\t%.3f\t%s\t%s\n", h, p, d.Threshold(h), flag, thin)
+	}
+	tw.Flush()
+	if len(res.Reasons) > 0 {
+		fmt.Fprintf(e.stdout, "reasons (at %d min; contribution to the log-odds):\n", res.DecidingHorizon)
+		for _, r := range res.Reasons {
+			fmt.Fprintf(e.stdout, "  %-32s value %-12.4g %+.3f\n", r.Feature, r.Value, r.Contribution)
+		}
+	}
 }

@@ -10,6 +10,7 @@
 //	2  usage error: bad flags or arguments
 //	3  `check` only: inconclusive (too little traffic or data to judge)
 //	4  another pipeline run holds the store's run lock
+//	5  `check` only: an error; nothing was judged (other commands exit 1)
 package main
 
 import (
@@ -33,6 +34,7 @@ const (
 	exitUsage        = 2
 	exitInconclusive = 3
 	exitLocked       = 4
+	exitCheckError   = 5
 )
 
 // command is one subcommand. Each lives in its own file and registers itself
@@ -239,6 +241,7 @@ Exit codes:
   2  usage error
   3  check: inconclusive
   4  another pipeline run holds the run lock
+  5  check: an error, nothing was judged
 
 Run 'faultline help COMMAND' for a command's flags and details.
 `)

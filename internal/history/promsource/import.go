@@ -99,9 +99,9 @@ func Import(ctx context.Context, c *Client, tx history.ImportTx, o ImportOptions
 	}
 	res := &Result{From: history.MinuteTime(w.from), To: history.MinuteTime(w.to), DeploymentsFrom: "none"}
 	var files map[string]string
-	recs := []importer.Records{c.metricRecords(w)}
+	recs := []importer.Records{c.metricRecords(w, want{})}
 	if c.m.Signatures != nil {
-		recs = append(recs, c.signatureRecords(w))
+		recs = append(recs, c.signatureRecords(w, want{}))
 	}
 	switch {
 	case o.DeploymentsFile != "":
@@ -137,9 +137,18 @@ func where(rec []string) string {
 	return fmt.Sprintf("prometheus %s/%s version %s at %s", rec[0], rec[1], rec[2], rec[3])
 }
 
-func (c *Client) metricRecords(w *window) importer.Records {
+// records returns the metrics records of w (or its signature records,
+// when sig) restricted to wt.
+func (c *Client) records(w *window, wt want, sig bool) []importer.Records {
+	if sig {
+		return []importer.Records{c.signatureRecords(w, wt)}
+	}
+	return []importer.Records{c.metricRecords(w, wt)}
+}
+
+func (c *Client) metricRecords(w *window, wt want) importer.Records {
 	s := c.m.Series
-	f := c.m.matchers()
+	f := c.filterFor(wt)
 	exprs := []string{expand(s.Requests, f), expand(s.Errors, f), expand(s.LatencyP50, f), expand(s.LatencyP95, f), expand(s.LatencyP99, f)}
 	raw := []string{s.Requests, s.Errors, s.LatencyP50, s.LatencyP95, s.LatencyP99}
 	header := c.metricHeader()
@@ -159,7 +168,7 @@ func (c *Client) metricRecords(w *window) importer.Records {
 					if exprs[j] == "" {
 						continue
 					}
-					g, err := collect(res[j], kr, want{}, sp, raw[j])
+					g, err := collect(res[j], kr, wt, sp, raw[j])
 					if err != nil {
 						return err
 					}
@@ -182,9 +191,9 @@ func (c *Client) metricRecords(w *window) importer.Records {
 	}
 }
 
-func (c *Client) signatureRecords(w *window) importer.Records {
+func (c *Client) signatureRecords(w *window, wt want) importer.Records {
 	sg := c.m.Signatures
-	expr := expand(sg.Query, c.m.matchers())
+	expr := expand(sg.Query, c.filterFor(wt))
 	header := []string{"service", "environment", "version", "minute", "fingerprint", "count"}
 	attrs := []struct{ col, label string }{{"error_type", sg.ErrorTypeLabel}, {"endpoint", sg.EndpointLabel}, {"status_code", sg.StatusCodeLabel}}
 	for _, a := range attrs {
@@ -203,7 +212,7 @@ func (c *Client) signatureRecords(w *window) importer.Records {
 			kr := c.m.signatureKeyer()
 			return c.fetch(ctx, []string{expr}, chunks, func(i int, res []model.Matrix) error {
 				sp := chunks[i]
-				g, err := collect(res[0], kr, want{}, sp, sg.Query)
+				g, err := collect(res[0], kr, wt, sp, sg.Query)
 				if err != nil {
 					return err
 				}
