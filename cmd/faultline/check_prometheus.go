@@ -30,7 +30,7 @@ func (l *liveCheckFlags) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&l.service, "service", "", "the deploy's `SERVICE` (with --prometheus, when it is not in the store)")
 	fs.StringVar(&l.environment, "environment", "", "the deploy's `ENV`")
 	fs.StringVar(&l.version, "version", "", "the `VERSION` it rolls out")
-	fs.StringVar(&l.startedAt, "started-at", "", "rollout start `T`, RFC 3339")
+	fs.StringVar(&l.startedAt, "started-at", "", "rollout start `T`, RFC 3339, or now (when the check starts with the rollout)")
 	fs.StringVar(&l.at, "at", "", "judge as of `T` (RFC 3339) instead of now: a replay")
 	fs.BoolVar(&l.wait, "wait", false, "look at each horizon (10, 20, 60 min) until the verdict is final, printing each look")
 }
@@ -203,11 +203,14 @@ func liveDeployment(ctx context.Context, store history.Reader, l *liveCheckFlags
 		return history.Deployment{}, usageError("give all of --service, --environment, --version and --started-at, or none (to take --deployment from the store)")
 	}
 	if n == len(given) {
-		start, err := time.Parse(time.RFC3339, l.startedAt)
-		if err != nil {
-			return history.Deployment{}, usageError("--started-at %q: want RFC 3339", l.startedAt)
+		start := time.Now().UTC().Truncate(time.Second)
+		if l.startedAt != "now" {
+			t, err := time.Parse(time.RFC3339, l.startedAt)
+			if err != nil {
+				return history.Deployment{}, usageError("--started-at %q: want RFC 3339 or now", l.startedAt)
+			}
+			start = t.UTC()
 		}
-		start = start.UTC()
 		if id == "" {
 			id = promsource.DeploymentID(l.service, l.environment, l.version, start.Truncate(time.Minute))
 		}

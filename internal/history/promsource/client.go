@@ -69,7 +69,7 @@ func NewClient(m *Mapping, serverURL string) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("prometheus URL %q: want http(s)://host[:port][/path]", serverURL)
 	}
-	rt, err := transport(m.Server)
+	rt, err := transport(m.Server, u.Hostname())
 	if err != nil {
 		return nil, err
 	}
@@ -100,9 +100,15 @@ func (t *authTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(r)
 }
 
-// transport builds the HTTP transport for s.
-func transport(s Server) (http.RoundTripper, error) {
+// transport builds the HTTP transport for s at host.
+func transport(s Server, host string) (http.RoundTripper, error) {
 	base := http.DefaultTransport.(*http.Transport).Clone()
+	switch s.Compression {
+	case "off":
+		base.DisableCompression = true
+	case "auto", "":
+		base.DisableCompression = isLoopback(host)
+	}
 	if s.CAFile != "" {
 		pem, err := os.ReadFile(s.CAFile)
 		if err != nil {
@@ -154,6 +160,15 @@ func transport(s Server) (http.RoundTripper, error) {
 		t.user, t.pass, t.basic = b.Username, pass, true
 	}
 	return t, nil
+}
+
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // QueryError is a query the server refused (a 4xx answer) or that kept

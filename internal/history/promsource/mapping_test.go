@@ -38,7 +38,8 @@ func TestParseMappingErrors(t *testing.T) {
 		{"no requests", "series:\n  errors: x\n", "series.requests: required"},
 		{"bad label", minimal + "labels:\n  service: app-name\n", `labels.service: "app-name" is not a label name`},
 		{"same labels", minimal + "labels:\n  environment: service\n", "three different labels"},
-		{"placeholder", "series:\n  requests: x{$service}\n  errors: y\n", "unknown placeholder"},
+		{"placeholder", "series:\n  requests: x{$service}\n  errors: y\n", "unknown placeholder $service"},
+		{"longer placeholder", "series:\n  requests: x{$filter_ksm}\n  errors: y\n", "unknown placeholder $filter_ksm"},
 		{"chunk", minimal + "query:\n  chunk: 90s\n", "query.chunk"},
 		{"two tokens", minimal + "server:\n  bearer_token_file: a\n  bearer_token_env: B\n", "exclusive"},
 		{"basic without user", minimal + "server:\n  basic_auth:\n    password_env: P\n", "username: required"},
@@ -50,6 +51,15 @@ func TestParseMappingErrors(t *testing.T) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestParseMappingKeepsLabelReplaceReferences(t *testing.T) {
+	y := minimal + `deployments:
+  query: max by (service, environment, version) (label_replace(kube_replicaset_labels{$filter}, "version", "$1", "label_v", "(.*)") or label_replace(x, "version", "${1}", "y", "(.*)"))
+`
+	if _, err := ParseMapping([]byte(y)); err != nil {
+		t.Fatal(err)
 	}
 }
 
