@@ -62,6 +62,7 @@ func runLiveCheck(ctx context.Context, e *env, l *liveCheckFlags, deployment, mo
 	if err != nil {
 		return usageError("%v", err)
 	}
+	client.OnRetry = e.logRetry
 	var replay time.Time
 	if l.at != "" {
 		t, err := time.Parse(time.RFC3339, l.at)

@@ -5,11 +5,18 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/history/importer"
 	"github.com/faultline-dev/faultline/internal/history/promsource"
 )
+
+// logRetry logs a query that failed and will be retried.
+func (e *env) logRetry(query string, attempt int, wait time.Duration, err error) {
+	e.log.Warn("prometheus query failed; retrying", slog.Int("attempt", attempt), slog.Duration("wait", wait),
+		slog.String("error", err.Error()), slog.String("query", query))
+}
 
 // parseMinute parses an RFC 3339 flag value that must be a whole minute.
 func parseMinute(flagName, v string) (time.Time, error) {
@@ -107,6 +114,7 @@ Exit status 1 when the import fails or is rejected, 2 for usage errors.`,
 			if err != nil {
 				return usageError("%v", err)
 			}
+			client.OnRetry = e.logRetry
 			store, err := e.openStore(ctx)
 			if err != nil {
 				return err

@@ -35,6 +35,10 @@ type Client struct {
 	queries atomic.Int64
 	retries atomic.Int64
 	samples atomic.Int64
+
+	// OnRetry, when set, is told of each failed attempt that will be
+	// retried after wait (for logs; it must be safe for concurrent use).
+	OnRetry func(query string, attempt int, wait time.Duration, err error)
 }
 
 // Stats counts what a client did.
@@ -274,6 +278,9 @@ func (c *Client) rangeQuery(ctx context.Context, expr string, from, to int64) (m
 			return nil, &QueryError{Query: expr, Start: r.Start, End: r.End, Attempts: attempt, Err: describe(err)}
 		}
 		c.retries.Add(1)
+		if c.OnRetry != nil {
+			c.OnRetry(expr, attempt, wait, describe(err))
+		}
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():

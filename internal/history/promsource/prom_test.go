@@ -489,12 +489,18 @@ func testFailures(t *testing.T, url, deployments string) {
 		m.Query.Concurrency = 1
 		got := newStore(t)
 		c := newClient(t, m, p.URL)
+		var told atomic.Int32
+		c.OnRetry = func(q string, attempt int, wait time.Duration, err error) {
+			if strings.Contains(err.Error(), "503") && q != "" {
+				told.Add(1)
+			}
+		}
 		res, err := promImport(got, c, ImportOptions{From: histStart, To: histEnd, DeploymentsFile: deployments})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Stats.Retries != 2 {
-			t.Fatalf("%d retries, want the 2 injected 503s retried", res.Stats.Retries)
+		if res.Stats.Retries != 2 || told.Load() != 2 {
+			t.Fatalf("%d retries, %d reported, want the 2 injected 503s retried and reported", res.Stats.Retries, told.Load())
 		}
 		want := newStore(t)
 		fileImport(t, want, filepath.Dir(deployments))
