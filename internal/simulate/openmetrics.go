@@ -24,9 +24,10 @@ const (
 	// counts the requests that succeeded, {code="500"} those that failed,
 	// so that requests = sum over codes and errors = code 5xx.
 	OMRequests = "http_requests"
-	// OMDuration is a summary family of request latency in seconds with
-	// quantiles 0.5, 0.95 and 0.99 (latency_p50_ms, _p95_ms, _p99_ms / 1000).
-	OMDuration = "http_request_duration_seconds"
+	// OMDuration is a summary family of request latency in milliseconds
+	// (as Istio's) with quantiles 0.5, 0.95 and 0.99: latency_p50_ms,
+	// _p95_ms and _p99_ms unchanged, so that the round trip is exact.
+	OMDuration = "http_request_duration_milliseconds"
 	// OMSignatures is a counter family: log_errors_total counts errors by
 	// fingerprint, with labels fingerprint, error_type, endpoint and
 	// status_code (the error_signatures table).
@@ -78,7 +79,7 @@ func WriteOpenMetrics(ctx context.Context, cfg Config, path string, p progress.F
 	bw := bufio.NewWriterSize(out, 1<<20)
 	heads := [3]string{
 		"# TYPE " + OMRequests + " counter\n# HELP " + OMRequests + " Requests served, by version and status code (simulated).\n",
-		"# TYPE " + OMDuration + " summary\n# UNIT " + OMDuration + " seconds\n# HELP " + OMDuration + " Request latency quantiles per minute (simulated).\n",
+		"# TYPE " + OMDuration + " summary\n# UNIT " + OMDuration + " milliseconds\n# HELP " + OMDuration + " Request latency quantiles per minute (simulated).\n",
 		"# TYPE " + OMSignatures + " counter\n# HELP " + OMSignatures + " Errors by fingerprint (simulated).\n",
 	}
 	for i, f := range s.tmp {
@@ -176,7 +177,7 @@ func (s *omSink) stream(ctx context.Context, res *streamResult) error {
 				s.b = append(s.b[:0], OMDuration...)
 				s.b = append(s.b, l...)
 				s.b = append(s.b, ' ')
-				s.b = strconv.AppendFloat(s.b, ms/1000, 'g', -1, 64)
+				s.b = strconv.AppendFloat(s.b, ms, 'g', -1, 64)
 				s.b = append(s.b, ' ')
 				s.b = strconv.AppendInt(s.b, (history.UnixMinute(m.Minute)+1)*60, 10)
 				s.b = append(s.b, '\n')

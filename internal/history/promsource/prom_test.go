@@ -183,16 +183,18 @@ func dump(t *testing.T, s history.Reader) content {
 	return c
 }
 
-// close reports whether a and b agree within float tolerance (NaN = NaN).
+// closeTo reports whether a and b are equal (NaN = NaN). The simulator's
+// values go through Prometheus unchanged (latency in milliseconds, counts
+// as integers), so the round trip is exact; a looser tolerance would hide
+// a timing or rounding error.
 func closeTo(a, b float64) bool {
 	if math.IsNaN(a) || math.IsNaN(b) {
 		return math.IsNaN(a) && math.IsNaN(b)
 	}
-	return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b))
+	return a == b
 }
 
-// sameSeries compares the metrics and signatures of two stores: counts
-// exactly, latencies within float tolerance.
+// sameSeries compares the metrics and signatures of two stores, exactly.
 func sameSeries(t *testing.T, got, want content) {
 	t.Helper()
 	if len(got.series) != len(want.series) {
@@ -319,7 +321,7 @@ func TestAgainstPrometheus(t *testing.T) {
 }
 
 // sameFeatures extracts every deploy's features from both stores and
-// compares them within float tolerance.
+// compares them (exactly: the inputs are equal).
 func sameFeatures(t *testing.T, got, want history.Reader) {
 	t.Helper()
 	ctx := context.Background()
