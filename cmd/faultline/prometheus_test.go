@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"math"
 	"net"
@@ -183,6 +184,55 @@ func TestPrometheusCommands(t *testing.T) {
 		t.Errorf("text output without looks or table:\n%s", text)
 	}
 
+	// Round trip: the whole history through Prometheus, with the tables it
+	// does not hold (services, incidents, annotations) from files, gives
+	// the pipeline exactly the results of the file import.
+	viaProm := "--home=" + filepath.Join(dir, "viaprom")
+	mustCLI(t, "import", "prometheus", viaProm, "--mapping", mapping, "--prometheus", srv.URL,
+		"--from", cfg.Start.Format(time.RFC3339), "--to", cfg.Start.Add(72*time.Hour).Format(time.RFC3339),
+		"--deployments", filepath.Join(sim, "deployments.csv"))
+	rest := filepath.Join(dir, "rest")
+	if err := os.MkdirAll(rest, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"services.csv", "incidents.csv", "annotations.csv"} {
+		b, err := os.ReadFile(filepath.Join(sim, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(rest, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCLI(t, "import", viaProm, "--from", rest)
+	runDir := func(home string) string {
+		mustCLI(t, "run", home, "--no-promote")
+		dirs, err := filepath.Glob(filepath.Join(strings.TrimPrefix(home, "--home="), "runs", "2*"))
+		if err != nil || len(dirs) != 1 {
+			t.Fatalf("run folders %v (%v)", dirs, err)
+		}
+		return dirs[0]
+	}
+	a, b := runDir(full), runDir(viaProm)
+	for _, f := range []string{"deploys.parquet", "features_h10.parquet", "features_h20.parquet", "features_h60.parquet",
+		"labels.parquet", "split.parquet", "models/weak/model_h10.txt", "models/weak/model_h20.txt", "models/weak/model_h60.txt",
+		"evaluation/metrics.json"} {
+		x, err := os.ReadFile(filepath.Join(a, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := os.ReadFile(filepath.Join(b, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(f, ".json") { // lineage names each store's folder
+			x, y = withoutLineage(t, x), withoutLineage(t, y)
+		}
+		if !bytes.Equal(x, y) {
+			t.Errorf("run output %s differs between the file import and the Prometheus import", f)
+		}
+	}
+
 	// Errors exit 5, apart from verdicts; usage errors 2.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -202,6 +252,37 @@ func TestPrometheusCommands(t *testing.T) {
 	if code, _, errs := cli(t, "check", full, "--deployment", "no-such-deploy", "--model", model); code != exitUsage {
 		t.Errorf("unknown deployment: exit %d, want %d\n%s", code, exitUsage, errs)
 	}
+}
+
+// withoutLineage drops the "store" and "config" keys (which hold the
+// store's folder) from a JSON document.
+func withoutLineage(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			delete(x, "store")
+			delete(x, "config")
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	out, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // writeSimConfig writes a configuration with one environment.
