@@ -51,7 +51,7 @@ Exit status, so that a deploy pipeline can halt a rollout:
   5  error: nothing was judged (the message is on standard error)
   2  usage error`,
 		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&deployment, "deployment", "", "deployment `ID` (required)")
+			fs.StringVar(&deployment, "deployment", "", "deployment `ID` (required, except with --prometheus and --service, --environment, --version, --started-at)")
 			fs.StringVar(&model, "model", "production", "model `REF` or bundle file")
 			fs.StringVar(&workdir, "workdir", "", "`DIR` for a temporary spill file, if one is needed (default HOME/work)")
 			fs.IntVar(&workers, "workers", 0, "streams read in parallel (default: number of CPUs)")
