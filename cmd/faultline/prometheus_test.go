@@ -225,8 +225,8 @@ func TestPrometheusCommands(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.HasSuffix(f, ".json") { // lineage names each store's folder
-			x, y = withoutLineage(t, x), withoutLineage(t, y)
+		if strings.HasSuffix(f, ".json") { // the run's time, folders and file hashes differ
+			x, y = withoutRunMetadata(t, x), withoutRunMetadata(t, y)
 		}
 		if !bytes.Equal(x, y) {
 			t.Errorf("run output %s differs between the file import and the Prometheus import", f)
@@ -254,9 +254,11 @@ func TestPrometheusCommands(t *testing.T) {
 	}
 }
 
-// withoutLineage drops the "store" and "config" keys (which hold the
-// store's folder) from a JSON document.
-func withoutLineage(t *testing.T, b []byte) []byte {
+// withoutRunMetadata drops from evaluation/metrics.json what names the
+// run rather than its results: the time it was generated, the lineage
+// (store folder, configuration, hashes of files that hold the run's time
+// and folder) and the contenders' versions (hashes of those files).
+func withoutRunMetadata(t *testing.T, b []byte) []byte {
 	t.Helper()
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil {
@@ -266,8 +268,9 @@ func withoutLineage(t *testing.T, b []byte) []byte {
 	walk = func(v any) {
 		switch x := v.(type) {
 		case map[string]any:
-			delete(x, "store")
-			delete(x, "config")
+			delete(x, "generated_at")
+			delete(x, "lineage")
+			delete(x, "version")
 			for _, e := range x {
 				walk(e)
 			}
