@@ -4,7 +4,7 @@ BIN      ?= bin/faultline
 DEMO_DIR ?= demo-data
 PKGS     := ./...
 
-.PHONY: all build test test-short bench lint fmt demo fuzz clean
+.PHONY: all build test test-short bench lint fmt demo quality fuzz clean
 
 all: build
 
@@ -34,6 +34,9 @@ fmt:
 
 demo: build ## simulate a fleet into an embedded store and run the whole pipeline on it
 	./scripts/demo.sh $(BIN) $(DEMO_DIR)
+
+quality: build ## detection-quality benchmark: every simulator regime × 2 seeds, writes docs/quality.md (not part of test)
+	$(BIN) --log-format text quality --workdir $(DEMO_DIR)/quality --out docs/quality.md $(QUALITY_FLAGS)
 
 clean:
 	rm -rf bin $(DEMO_DIR)

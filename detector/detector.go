@@ -12,30 +12,38 @@
 //	switch res.Verdict { case detector.Faulty: ... }
 //
 // Inference goes through github.com/dmitryikh/leaves: P(faulty) is the
-// sigmoid of the model's raw score. Reasons are Saabas path attributions:
+// sigmoid of the model's raw score, calibrated by the bundle policy's
+// calibrator when it has one (decisions are taken on the model's own
+// probability, the scale training chose the thresholds on). Reasons are Saabas path attributions:
 // along the path the row takes through each tree, every split moves the
 // expected output from the node's value to the child's, and that change is
 // credited to the split's feature. Bias plus contributions equals the raw
-// score exactly.
+// score exactly — except for the features a model is monotone in
+// (monotone_constraints): their contribution is how much the raw score
+// moved from the feature's least alarming training value to the row's,
+// so that a fault signal never counts towards healthy.
 package detector
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dmitryikh/leaves"
 
 	"github.com/faultline-dev/faultline/features"
-	"github.com/faultline-dev/faultline/models"
+	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/models/lightgbm"
+	"github.com/faultline-dev/faultline/models/policy"
 	"github.com/faultline-dev/faultline/registry/bundle"
 )
 
@@ -47,25 +55,13 @@ const (
 )
 
 // ErrSchemaMismatch is returned (wrapped) by Load when the bundle's feature
-// schema is not the one compiled into this build.
-var ErrSchemaMismatch = errors.New("feature schema mismatch")
+// schema is not the one compiled into this build, or a model reads features
+// the schema does not have. It is lightgbm.ErrSchemaMismatch.
+var ErrSchemaMismatch = lightgbm.ErrSchemaMismatch
 
 // Schema returns the feature schema compiled into this build.
 func Schema() bundle.Schema {
 	return bundle.Schema{Version: features.SchemaVersion, Hash: features.SchemaHash(), Names: features.Names()}
-}
-
-// SchemaWithConfig is Schema with the feature settings cfg recorded (as
-// registered versions carry them), so that detectors compute features as
-// the training data was.
-func SchemaWithConfig(cfg features.Config) (bundle.Schema, error) {
-	s := Schema()
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		return s, fmt.Errorf("encode feature settings: %w", err)
-	}
-	s.Config, s.ConfigHash = b, cfg.ConfigHash()
-	return s, nil
 }
 
 // Detector scores deploys with one bundle's models. It is safe for
@@ -75,7 +71,7 @@ type Detector struct {
 	cfg        features.Config
 	horizons   []int
 	thresholds map[int]float64
-	policy     models.Policy
+	policy     policy.Policy
 	models     map[int]*model
 	inconcl    int // index of the inconclusive feature
 }
@@ -83,11 +79,14 @@ type Detector struct {
 type model struct {
 	raw    *leaves.Ensemble
 	leaf   *leaves.Ensemble
-	struc  *models.LightGBMText
+	struc  *lightgbm.Model
 	nTrees int
 	// cols[j] is the schema column of the model's input j: models may be
 	// trained on a subset of the schema, named by their feature_names.
 	cols []int
+	// ref[j] is the reference value of input j when the model is monotone
+	// in it (see monotoneRefs), NaN otherwise.
+	ref []float64
 }
 
 // input picks the model's input columns out of a schema-ordered row.
@@ -150,7 +149,7 @@ func New(b *bundle.Bundle) (*Detector, error) {
 		return nil, fmt.Errorf("detector: %w: the bundle's feature settings hash to %s, the bundle records %s", ErrSchemaMismatch, cfg.ConfigHash(), got.ConfigHash)
 	}
 	d := &Detector{manifest: m, cfg: cfg, horizons: slices.Clone(m.Horizons), thresholds: map[int]float64{}, models: map[int]*model{},
-		inconcl: features.Index("inconclusive")}
+		inconcl: features.Inconclusive}
 	sort.Ints(d.horizons)
 	for _, h := range d.horizons {
 		data, ok := b.Model(h)
@@ -171,7 +170,7 @@ func New(b *bundle.Bundle) (*Detector, error) {
 		d.policy.Thresholds = append(d.policy.Thresholds, t)
 	}
 	if len(m.Policy) > 0 && string(m.Policy) != "null" {
-		var p models.Policy
+		var p policy.Policy
 		if err := json.Unmarshal(m.Policy, &p); err == nil && p.Validate() == nil {
 			for _, h := range p.Horizons {
 				if d.models[h] == nil {
@@ -196,65 +195,50 @@ func diff(a, b []string) string {
 	return ""
 }
 
+// loadModel reads a model with leaves (inference) and lightgbm.Load (its
+// structure, for reasons, and the check that it reads schema features).
 func loadModel(data []byte, names []string) (*model, error) {
 	raw, err := leaves.LGEnsembleFromReader(bufio.NewReader(bytes.NewReader(data)), false)
 	if err != nil {
 		return nil, fmt.Errorf("load LightGBM model: %w", err)
 	}
-	if raw.NOutputGroups() != 1 {
-		return nil, fmt.Errorf("model has %d outputs, want 1", raw.NOutputGroups())
-	}
-	st, err := models.ParseLightGBMText(data)
+	st, cols, err := lightgbm.Load(data, names)
 	if err != nil {
 		return nil, fmt.Errorf("read model structure: %w", err)
-	}
-	cols, err := ModelColumns(st, names)
-	if err != nil {
-		return nil, err
 	}
 	if len(st.Trees) != raw.NEstimators() {
 		return nil, fmt.Errorf("model structure has %d trees, leaves read %d", len(st.Trees), raw.NEstimators())
 	}
-	return &model{raw: raw, leaf: raw.EnsembleWithLeafPredictions(), struc: st, nTrees: raw.NEstimators(), cols: cols}, nil
+	return &model{raw: raw, leaf: raw.EnsembleWithLeafPredictions(), struc: st, nTrees: raw.NEstimators(), cols: cols,
+		ref: monotoneRefs(st)}, nil
 }
 
-// ModelColumns maps a model's inputs to schema columns: by its
-// feature_names, each of which must be a schema feature (a model may use a
-// subset, in any order), or — without names — the schema's first columns in
-// order.
-func ModelColumns(st *models.LightGBMText, names []string) ([]int, error) {
-	n := st.MaxFeatureIdx + 1
-	if st.FeatureNames == nil {
-		if n > len(names) {
-			return nil, fmt.Errorf("%w: model reads %d features, schema has %d", ErrSchemaMismatch, n, len(names))
+// monotoneRefs returns, for each input of m, the value a monotone
+// feature's contribution is measured from: its least alarming value in
+// training, the minimum of its feature_infos "[min:max]" when P(faulty)
+// is non-decreasing in it (+1), the maximum when non-increasing (−1). It
+// is NaN for unconstrained inputs and for inputs without a usable range
+// (never split on), which keep their path attribution.
+func monotoneRefs(m *lightgbm.Model) []float64 {
+	ref := make([]float64, m.NumFeatures())
+	for j := range ref {
+		ref[j] = math.NaN()
+		if j >= len(m.MonotoneConstraints) || m.MonotoneConstraints[j] == 0 || j >= len(m.FeatureInfos) {
+			continue
 		}
-		cols := make([]int, n)
-		for i := range cols {
-			cols[i] = i
-		}
-		return cols, nil
-	}
-	if len(st.FeatureNames) != n {
-		return nil, fmt.Errorf("model lists %d feature_names but max_feature_idx is %d", len(st.FeatureNames), st.MaxFeatureIdx)
-	}
-	idx := make(map[string]int, len(names))
-	for i, nm := range names {
-		idx[nm] = i
-	}
-	cols := make([]int, n)
-	seen := map[string]bool{}
-	for j, nm := range st.FeatureNames {
-		c, ok := idx[nm]
+		lo, hi, ok := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(m.FeatureInfos[j], "["), "]"), ":")
 		if !ok {
-			return nil, fmt.Errorf("%w: the model reads feature %q, which this build's schema does not compute", ErrSchemaMismatch, nm)
+			continue
 		}
-		if seen[nm] {
-			return nil, fmt.Errorf("model lists feature %q twice", nm)
+		v := lo
+		if m.MonotoneConstraints[j] < 0 {
+			v = hi
 		}
-		seen[nm] = true
-		cols[j] = c
+		if x, err := strconv.ParseFloat(v, 64); err == nil && !math.IsNaN(x) {
+			ref[j] = x
+		}
 	}
-	return cols, nil
+	return ref
 }
 
 // Manifest returns the bundle's manifest.
@@ -263,12 +247,14 @@ func (d *Detector) Manifest() bundle.Manifest { return d.manifest }
 // Horizons returns the model horizons, ascending.
 func (d *Detector) Horizons() []int { return slices.Clone(d.horizons) }
 
-// Threshold returns the policy's decision threshold at horizon h (NaN when
-// the policy does not look at h).
+// Threshold returns the policy's decision threshold at horizon h on the
+// scale of Predict — calibrated when the bundle's policy has a calibrator
+// (policy.Policy.CalibratedThreshold) — NaN when the policy does not look
+// at h.
 func (d *Detector) Threshold(h int) float64 {
 	for i, ph := range d.policy.Horizons {
 		if ph == h {
-			return d.policy.Thresholds[i]
+			return d.policy.CalibratedThreshold(i)
 		}
 	}
 	return math.NaN()
@@ -278,12 +264,29 @@ func (d *Detector) Threshold(h int) float64 {
 // features must be computed with them.
 func (d *Detector) FeatureConfig() features.Config { return d.cfg }
 
-// Sigmoid is the logistic function mapping a raw score to P(faulty).
-func Sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
-
 // Predict returns P(faulty) of a feature row (features.Schema order, NaN
-// where undefined) at horizon h.
+// where undefined) at horizon h: the model's probability through the
+// policy's calibrator of that horizon when the bundle has one (train.json's
+// policy calibration: Platt scaling fitted on validation), so that 0.8 means
+// about 80 % of such deploys were labelled faulty. Calibration is strictly
+// increasing: compared with Threshold it flags what the model's own
+// probability flags against the trained threshold.
 func (d *Detector) Predict(h int, row []float64) (float64, error) {
+	p, err := d.predictModel(h, row)
+	if err != nil {
+		return p, err
+	}
+	for i, ph := range d.policy.Horizons {
+		if ph == h {
+			return d.policy.Calibrate(i, p), nil
+		}
+	}
+	return p, nil
+}
+
+// predictModel returns the model's own probability, the sigmoid of its raw
+// score: the scale the policy's thresholds were chosen on.
+func (d *Detector) predictModel(h int, row []float64) (float64, error) {
 	md, ok := d.models[h]
 	if !ok {
 		return math.NaN(), fmt.Errorf("detector: no model for horizon %d", h)
@@ -295,7 +298,7 @@ func (d *Detector) Predict(h int, row []float64) (float64, error) {
 	if err := md.raw.Predict(md.input(row), 0, out[:]); err != nil {
 		return math.NaN(), fmt.Errorf("detector: predict h%d: %w", h, err)
 	}
-	return Sigmoid(out[0]), nil
+	return metrics.Sigmoid(out[0]), nil
 }
 
 // Reason is one feature's contribution to a score.
@@ -303,7 +306,9 @@ type Reason struct {
 	Feature string  `json:"feature"`
 	Value   float64 `json:"value"`
 	// Contribution is the change in raw score (log-odds) the feature caused;
-	// positive pushes towards faulty.
+	// positive pushes towards faulty. For a feature the model is monotone
+	// in it is measured from the feature's reference (Explain), so a fault
+	// signal's is never negative.
 	Contribution float64 `json:"contribution"`
 }
 
@@ -314,12 +319,7 @@ func (r Reason) MarshalJSON() ([]byte, error) {
 		Value        *float64 `json:"value"`
 		Contribution float64  `json:"contribution"`
 	}
-	o := out{Feature: r.Feature, Contribution: r.Contribution}
-	if !math.IsNaN(r.Value) && !math.IsInf(r.Value, 0) {
-		v := r.Value
-		o.Value = &v
-	}
-	return json.Marshal(o)
+	return json.Marshal(out{Feature: r.Feature, Value: metrics.OrNull(r.Value), Contribution: r.Contribution})
 }
 
 // Explanation is a score with its attribution.
@@ -329,12 +329,20 @@ type Explanation struct {
 	Raw     float64 `json:"raw_score"`
 	// Bias is the raw score before any feature is seen.
 	Bias float64 `json:"bias"`
-	// Contributions are indexed like the schema; Bias + sum = Raw.
+	// Contributions are indexed like the schema. Bias + sum = Raw when the
+	// model has no monotone constraint; a feature the model is monotone in
+	// contributes Raw minus the raw score with the feature at its least
+	// alarming training value (Explain).
 	Contributions []float64 `json:"-"`
 	row           []float64
 }
 
-// Explain scores row at horizon h and attributes the raw score to features.
+// Explain scores row at horizon h and attributes the raw score to
+// features: path attribution (Saabas), except that a feature the model is
+// monotone in gets raw(row) − raw(row with the feature at its reference),
+// the reference being its least alarming training value (monotoneRefs).
+// By monotonicity that is ≥ 0 for a non-decreasing feature at any value
+// that is not missing: a fault signal never counts towards healthy.
 func (d *Detector) Explain(h int, row []float64) (*Explanation, error) {
 	md, ok := d.models[h]
 	if !ok {
@@ -357,11 +365,25 @@ func (d *Detector) Explain(h int, row []float64) (*Explanation, error) {
 	for i, x := range lf {
 		li[i] = int(x)
 	}
-	e := &Explanation{Horizon: h, Raw: raw[0], P: Sigmoid(raw[0]), Contributions: make([]float64, len(names)), row: row}
+	e := &Explanation{Horizon: h, Raw: raw[0], P: metrics.Sigmoid(raw[0]), Contributions: make([]float64, len(names)), row: row}
 	mc := make([]float64, len(md.cols))
 	bias, err := md.struc.Contributions(li, mc)
 	if err != nil {
 		return nil, fmt.Errorf("detector: attribute h%d: %w", h, err)
+	}
+	for j, r := range md.ref {
+		if math.IsNaN(r) {
+			continue
+		}
+		v := in[j]
+		in[j] = r
+		var at [1]float64
+		err := md.raw.Predict(in, 0, at[:])
+		in[j] = v
+		if err != nil {
+			return nil, fmt.Errorf("detector: predict h%d: %w", h, err)
+		}
+		mc[j] = raw[0] - at[0]
 	}
 	for j, c := range md.cols {
 		e.Contributions[c] += mc[j]
@@ -436,7 +458,7 @@ type Result struct {
 // NumReasons is how many reasons Decide returns.
 const NumReasons = 5
 
-// Decide applies the sequential policy (models.Policy: the bundle's policy,
+// Decide applies the sequential policy (policy.Policy: the bundle's policy,
 // or its per-horizon thresholds) to the feature rows of one deploy (rows[h]
 // for each horizon with at least h minutes of data; absent otherwise): the
 // deploy is faulty at the first horizon, ascending, whose P(faulty) reaches
@@ -454,7 +476,7 @@ func (d *Detector) Decide(rows map[int][]float64) (*Result, error) {
 		if !ok {
 			continue
 		}
-		p, err := d.Predict(h, row)
+		p, err := d.predictModel(h, row)
 		if err != nil {
 			return nil, err
 		}
@@ -468,7 +490,8 @@ func (d *Detector) Decide(rows map[int][]float64) (*Result, error) {
 			continue
 		}
 		row := rows[h]
-		res.Scores = append(res.Scores, HorizonScore{Horizon: h, P: probs[i], Threshold: d.policy.Thresholds[i],
+		// decided on the model's probability; reported calibrated
+		res.Scores = append(res.Scores, HorizonScore{Horizon: h, P: d.policy.Calibrate(i, probs[i]), Threshold: d.policy.CalibratedThreshold(i),
 			Flagged: flagged && h == at, Inconclusive: d.inconcl >= 0 && row[d.inconcl] == 1})
 	}
 	switch {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/faultline-dev/faultline/detector"
 	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/internal/metrics"
 	"github.com/faultline-dev/faultline/models"
 	"github.com/faultline-dev/faultline/registry/bundle"
 	"github.com/faultline-dev/faultline/registry/registrytest"
@@ -145,7 +147,7 @@ func TestPredictionsEqualModel(t *testing.T) {
 		if !math.IsNaN(row[7]) && row[7] > 2 {
 			z += 1.5
 		}
-		if rng.Float64() < Sigmoid(z-0.5) {
+		if rng.Float64() < metrics.Sigmoid(z-0.5) {
 			data.Y[i] = 1
 		}
 	}
@@ -218,8 +220,6 @@ func TestPredictionsEqualModel(t *testing.T) {
 		t.Fatalf("checked %d", checked)
 	}
 }
-
-func Sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
 func seq(n int) []int {
 	out := make([]int, n)
@@ -361,4 +361,148 @@ func TestEvaluateLiveWindow(t *testing.T) {
 			t.Errorf("after %v: final %v", tc.after, res.Final)
 		}
 	}
+}
+
+// faultSignals are features a constrained test model is monotone in.
+var faultSignals = []string{"impact_ratio", "impact_z", "impact_vs_seasonal_ratio", "cp_llr", "new_sig_rate", "p95_ratio", "impact_pass"}
+
+// constrainedModel trains a model on schema rows whose label rises and
+// then falls with impact_ratio (as weak labels do for faults replaced
+// before anyone reacted), constrained non-decreasing in faultSignals.
+func constrainedModel(t *testing.T) (*models.Model, []byte) {
+	t.Helper()
+	names := features.Names()
+	nf := len(names)
+	rng := rand.New(rand.NewPCG(7, 8))
+	n := 4000
+	data := &models.Data{Cols: make([][]float64, nf), Y: make([]float64, n)}
+	for f := range data.Cols {
+		data.Cols[f] = make([]float64, n)
+	}
+	ir, z, cp := features.Index("impact_ratio"), features.Index("impact_z"), features.Index("cp_llr")
+	for i := 0; i < n; i++ {
+		row := randomRow(rng)
+		for f := range row {
+			data.Cols[f][i] = row[f]
+		}
+		s := -1.0
+		if x := row[ir]; x > 2 && x < 8 {
+			s += 3
+		} else if x >= 8 {
+			s -= 1 // the inversion the constraint must not learn
+		}
+		if row[z] > 4 {
+			s += 1
+		}
+		if row[cp] < -6 { // a fault signal whose label falls at the low end
+			s += 1.5
+		}
+		if rng.Float64() < metrics.Sigmoid(s) {
+			data.Y[i] = 1
+		}
+	}
+	p := models.DefaultParams()
+	p.NumTrees, p.MaxLeaves, p.MinDataInLeaf, p.EarlyStoppingRounds, p.Threads, p.LearningRate = 60, 15, 10, 0, 1, 0.1
+	p.Monotone = make([]int8, nf)
+	for _, n := range faultSignals {
+		p.Monotone[features.Index(n)] = 1
+	}
+	m, _, err := models.Train(context.Background(), p, names, data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txt, err := m.MarshalLightGBM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, txt
+}
+
+// Reasons never show a fault signal pushing towards healthy: for a model
+// monotone in a feature, that feature's contribution is measured from its
+// least alarming training value (the minimum), so it is ≥ 0 at every value
+// that is not missing, and a faulty-looking row's reasons name the signals.
+// Path attribution of the very same model does show such signals pushing
+// towards healthy, which is why the rule exists. Unconstrained features
+// keep their path attribution.
+func TestReasonsMonotoneFeatures(t *testing.T) {
+	m, txt := constrainedModel(t)
+	d, err := detector.LoadReader(bytes.NewReader(makeBundle(t, detector.Schema(), func(int) []byte { return txt })))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the same trees without the constraints line: plain path attribution
+	plain := bytes.Replace(txt, []byte("\nmonotone_constraints="), []byte("\nignored_constraints="), 1)
+	dp, err := detector.LoadReader(bytes.NewReader(makeBundle(t, detector.Schema(), func(int) []byte { return plain })))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := features.Names()
+	constrained := map[int]bool{}
+	ref := map[int]float64{}
+	for _, n := range faultSignals {
+		f := features.Index(n)
+		constrained[f] = true
+		var lo, hi float64
+		if _, err := fmt.Sscanf(m.FeatureInfos[f], "[%g:%g]", &lo, &hi); err != nil {
+			t.Fatalf("%s: feature_infos %q: %v", n, m.FeatureInfos[f], err)
+		}
+		ref[f] = lo
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	pathNegative, flagged := 0, 0
+	for i := 0; i < 400; i++ {
+		row := randomRow(rng)
+		if i%2 == 0 { // faulty-looking: a large error ratio and change point
+			row[features.Index("impact_ratio")] = 5 + 20*rng.Float64()
+			row[features.Index("impact_z")] = 10 + 20*rng.Float64()
+			row[features.Index("cp_llr")] = 30 * rng.Float64()
+		}
+		e, err := d.Explain(60, row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep, err := dp.Explain(60, row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Raw != ep.Raw || e.Bias != ep.Bias {
+			t.Fatalf("row %d: the constraints line changed the score", i)
+		}
+		for f, c := range e.Contributions {
+			switch {
+			case !constrained[f]:
+				if c != ep.Contributions[f] {
+					t.Fatalf("row %d: unconstrained %s contributes %v, path attribution %v", i, names[f], c, ep.Contributions[f])
+				}
+			case math.IsNaN(row[f]):
+			case c < 0:
+				t.Fatalf("row %d: %s = %v (reference %v) contributes %v towards healthy", i, names[f], row[f], ref[f], c)
+			case row[f] > ref[f] && ep.Contributions[f] < 0:
+				pathNegative++
+			}
+		}
+		res, err := d.Decide(map[int][]float64{60: row})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res.Reasons {
+			if f := features.Index(r.Feature); constrained[f] && !math.IsNaN(r.Value) && r.Contribution < 0 {
+				t.Fatalf("row %d: %s verdict lists %s = %v at %v", i, res.Verdict, r.Feature, r.Value, r.Contribution)
+			}
+		}
+		if i%2 == 0 && res.Verdict == detector.Faulty {
+			flagged++
+			if len(res.Reasons) == 0 || !constrained[features.Index(res.Reasons[0].Feature)] {
+				t.Errorf("row %d: faulty-looking row flagged, top reason %+v is not a fault signal", i, res.Reasons)
+			}
+		}
+	}
+	if flagged < 100 {
+		t.Errorf("%d of 200 faulty-looking rows flagged", flagged)
+	}
+	if pathNegative == 0 {
+		t.Error("path attribution never pushed a fault signal above its reference towards healthy: the test does not exercise the rule")
+	}
+	t.Logf("path attribution pushed a fault signal above its reference towards healthy %d times; %d faulty-looking rows flagged", pathNegative, flagged)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/metrics"
 )
 
 // Disagreement is the set of held-out deploys on which the sequential
@@ -36,9 +37,9 @@ type DisagreementScore struct {
 
 // SideScore is one contender's precision and recall on disagreements.
 type SideScore struct {
-	Confusion Confusion `json:"confusion"`
-	Precision Estimate  `json:"precision"`
-	Recall    Estimate  `json:"recall"`
+	Confusion metrics.Confusion `json:"confusion"`
+	Precision metrics.Estimate  `json:"precision"`
+	Recall    metrics.Estimate  `json:"recall"`
 }
 
 // disagreementPairs lists the pairs compared, the primary pair (baseline
@@ -90,8 +91,8 @@ func disagreements(rep *Report) []Disagreement {
 				s.B.Confusion.Add(b.decisions[id].DetectedAt >= 0, y)
 			}
 			for _, side := range []*SideScore{&s.A, &s.B} {
-				side.Precision = side.Confusion.Precision()
-				side.Recall = side.Confusion.Recall()
+				side.Precision = side.Confusion.PrecisionEstimate()
+				side.Recall = side.Confusion.RecallEstimate()
 			}
 			d.ByReference = append(d.ByReference, s)
 		}
@@ -120,7 +121,7 @@ type Candidate struct {
 	// Impact over SparklineMinutes either side of the deploy, all versions
 	// of the service in the environment: requests after, error rates before
 	// and after, and the excess errors after (errors beyond the rate before).
-	RequestsAfter int64
+	RequestsAfter float64
 	RateBefore    float64
 	RateAfter     float64
 	ExcessErrors  float64
@@ -266,8 +267,8 @@ func (rep *Report) impact(ctx context.Context, h HistoryReader, c *Candidate) er
 		return fmt.Errorf("read metrics of %s/%s for deploy %s: %w", c.Deploy.Service, c.Deploy.Environment, c.Deploy.ID, err)
 	}
 	m0 := history.UnixMinute(start) - int64(w)
-	req := make([]int64, 2*w)
-	errs := make([]int64, 2*w)
+	req := make([]float64, 2*w)
+	errs := make([]float64, 2*w)
 	for _, s := range series {
 		for i, m := range s.Minutes {
 			k := int(m - m0)
@@ -279,11 +280,11 @@ func (rep *Report) impact(ctx context.Context, h HistoryReader, c *Candidate) er
 		}
 	}
 	c.Spark = make([]float64, 2*w)
-	var rb, eb, ra, ea int64
+	var rb, eb, ra, ea float64
 	for k := range req {
 		c.Spark[k] = math.NaN()
 		if req[k] > 0 {
-			c.Spark[k] = float64(errs[k]) / float64(req[k])
+			c.Spark[k] = errs[k] / req[k]
 		}
 		if k < w {
 			rb, eb = rb+req[k], eb+errs[k]
@@ -294,15 +295,15 @@ func (rep *Report) impact(ctx context.Context, h HistoryReader, c *Candidate) er
 	c.RequestsAfter = ra
 	c.RateBefore, c.RateAfter = math.NaN(), math.NaN()
 	if rb > 0 {
-		c.RateBefore = float64(eb) / float64(rb)
+		c.RateBefore = eb / rb
 	}
 	if ra > 0 {
-		c.RateAfter = float64(ea) / float64(ra)
+		c.RateAfter = ea / ra
 	}
 	base := c.RateBefore
 	if math.IsNaN(base) {
 		base = 0
 	}
-	c.ExcessErrors = math.Max(0, float64(ea)-base*float64(ra))
+	c.ExcessErrors = math.Max(0, ea-base*ra)
 	return nil
 }

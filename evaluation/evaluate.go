@@ -9,8 +9,12 @@ import (
 	"sort"
 	"time"
 
+	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/internal/config"
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/metrics"
 	"github.com/faultline-dev/faultline/internal/progress"
+	"github.com/faultline-dev/faultline/internal/workdir"
 )
 
 // Config is the `evaluate` section of the settings file.
@@ -19,8 +23,10 @@ type Config struct {
 	// Default "test".
 	Split string `yaml:"split"`
 	// BaselineMinutes is the horizon at which the unsupervised ensemble
-	// decides, and the denominator of the time-to-detection ratio. Default 60.
-	BaselineMinutes int `yaml:"baseline_minutes"`
+	// decides, and the denominator of the time-to-detection ratio. Default
+	// 60. It is not a key of the evaluate section: the caller sets it from
+	// features.ensemble_horizon, the one setting of the ensemble horizon.
+	BaselineMinutes int `yaml:"-"`
 	// QueueSize is the number of rows written by --queue. Default 50.
 	QueueSize int `yaml:"queue_size"`
 	// ReportDisagreements is the number of disagreements listed (with
@@ -39,20 +45,32 @@ func DefaultConfig() Config {
 	return Config{Split: "test", BaselineMinutes: 60, QueueSize: 50, ReportDisagreements: 25, SparklineMinutes: 60, CalibrationBins: 10}
 }
 
-func (c *Config) validate() error {
-	switch {
-	case c.Split == "":
-		return errors.New("evaluate.split: must not be empty")
-	case c.BaselineMinutes <= 0:
-		return errors.New("evaluate.baseline_minutes: must be positive")
-	case c.QueueSize < 0, c.ReportDisagreements < 0:
-		return errors.New("evaluate.queue_size, report_disagreements: must not be negative")
-	case c.SparklineMinutes <= 0:
-		return errors.New("evaluate.sparkline_minutes: must be positive")
-	case c.CalibrationBins < 2:
-		return errors.New("evaluate.calibration_bins: must be at least 2")
+// Validate reports every invalid setting, as *config.FieldError values
+// (joined) whose paths start with "evaluate.".
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, a ...any) {
+		errs = append(errs, config.Errorf("evaluate."+path, format, a...))
 	}
-	return nil
+	if c.Split == "" {
+		bad("split", "must not be empty")
+	}
+	if c.BaselineMinutes <= 0 {
+		bad("baseline_minutes", "must be positive, not %d", c.BaselineMinutes)
+	}
+	if c.QueueSize < 0 {
+		bad("queue_size", "must not be negative, not %d", c.QueueSize)
+	}
+	if c.ReportDisagreements < 0 {
+		bad("report_disagreements", "must not be negative, not %d", c.ReportDisagreements)
+	}
+	if c.SparklineMinutes <= 0 {
+		bad("sparkline_minutes", "must be positive, not %d", c.SparklineMinutes)
+	}
+	if c.CalibrationBins < 2 {
+		bad("calibration_bins", "must be at least 2, not %d", c.CalibrationBins)
+	}
+	return errors.Join(errs...)
 }
 
 // HistoryReader is the part of the history store evaluation reads: human
@@ -154,7 +172,7 @@ const (
 // Run evaluates the workdir and returns the report (nothing is written;
 // see Write and WriteQueue).
 func Run(ctx context.Context, o Options) (*Report, error) {
-	if err := o.Config.validate(); err != nil {
+	if err := o.Config.Validate(); err != nil {
 		return nil, err
 	}
 	prog := progress.Or(o.Progress)
@@ -241,7 +259,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("read truth: %w", err)
 		}
 	}
-	rep.gold = goldLabels(anns)
+	rep.gold = history.GoldLabels(anns)
 	rep.refs = buildReferences(in, ids, rep.gold, truth)
 	if len(rep.refs) == 0 {
 		return nil, fmt.Errorf("%s: no reference labels for the %s deploys: no annotations, no labels.parquet and no simulator truth", o.Workdir, o.Config.Split)
@@ -277,7 +295,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Calibration = calibrations(rep, o.Config.CalibrationBins)
-	rep.LF = parseLFReport(in.LFReport)
+	rep.Targets = rep.targetReports(models)
+	rep.ModelCalibration = modelCalibrations(models)
+	rep.LF = lfReport(in.LFReport, in.lf)
 	rep.lfTruthAccuracy()
 
 	rep.Lineage.Inputs = in.Files
@@ -294,7 +314,7 @@ func jsonThresholds(m map[int]float64) map[string]float64 {
 	}
 	out := make(map[string]float64, len(m))
 	for h, v := range m {
-		out[fmt.Sprint(h)] = round6(v)
+		out[fmt.Sprint(h)] = metrics.Round6(v)
 	}
 	return out
 }
@@ -303,21 +323,22 @@ func jsonThresholds(m map[int]float64) map[string]float64 {
 // the baseline horizon: flagged when ensemble_faulty is 1; inconclusive
 // (NaN) and missing rows are not flagged.
 func baselineContender(in *Inputs, ids []string, h int) (*Contender, error) {
+	file, ens := workdir.FeaturesFile(h), features.Schema[features.EnsembleFaulty].Name
 	if _, ok := in.features[h]; !ok {
-		return nil, fmt.Errorf("%s: no features_h%d.parquet for the baseline (evaluate.baseline_minutes)", in.Dir, h)
+		return nil, fmt.Errorf("%s: no %s for the baseline (evaluate.baseline_minutes)", in.Dir, file)
 	}
-	if in.features[h].t.Column("ensemble_faulty") == nil {
-		return nil, fmt.Errorf("features_h%d.parquet: column ensemble_faulty: missing", h)
+	if in.features[h].t.Column(ens) == nil {
+		return nil, fmt.Errorf("%s: column %s: missing", file, ens)
 	}
 	c := &Contender{
 		Name:        ContenderBaseline,
 		Description: fmt.Sprintf("unsupervised ensemble (impact ∧ temporal ∧ persistence) at %d min; inconclusive = not flagged", h),
-		Source:      fmt.Sprintf("features_h%d.parquet:ensemble_faulty", h),
+		Source:      file + ":" + ens,
 		Horizons:    []int{h},
 		decisions:   make(map[string]Decision, len(ids)),
 	}
 	for _, id := range ids {
-		v, ok := in.Feature(h, id, "ensemble_faulty")
+		v, ok := in.Feature(h, id, ens)
 		d := Decision{P: map[int]float64{h: math.NaN()}, Flag: map[int]bool{h: false}, DetectedAt: -1}
 		if ok {
 			if math.IsNaN(v) {
@@ -374,7 +395,10 @@ func modelContender(ctx context.Context, in *Inputs, ids []string, ms *ModelSet)
 			d.P[h] = v
 			d.Flag[h] = !math.IsNaN(v) && v >= ms.Thresholds[h]
 		}
-		d.DetectedAt = ms.Policy.Decide(d.P)
+		d.DetectedAt = -1
+		if flagged, at := ms.Policy.DecideByHorizon(d.P); flagged {
+			d.DetectedAt = at
+		}
 		c.decisions[id] = d
 	}
 	return c, nil

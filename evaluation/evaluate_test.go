@@ -3,6 +3,7 @@ package evaluation
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
 	"encoding/json"
 	"encoding/xml"
@@ -16,6 +17,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/internal/workdir"
+	"github.com/faultline-dev/faultline/models/policy"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -52,9 +57,9 @@ func expectedDetectedAt(contender string, i int) int {
 			p := fxWeakP(r)
 			th := fxWeakThresholds[h]
 			if contender == ContenderEnsemble {
-				p, th = sigmoid(-2), fxEnsembleThresholds[h]
+				p, th = metrics.Sigmoid(-2), fxEnsembleThresholds[h]
 				if r > 1.45 {
-					p = sigmoid(2)
+					p = metrics.Sigmoid(2)
 				}
 			}
 			if p >= th {
@@ -74,7 +79,7 @@ func TestRunAgainstTruth(t *testing.T) {
 		t.Fatalf("simulated %v headline %q; want true, %q", rep.Simulated, rep.Headline, RefGoldOrWeak)
 	}
 	for _, c := range []string{ContenderBaseline, ContenderEnsemble, ContenderWeak} {
-		var want Confusion
+		var want metrics.Confusion
 		var ttd []int
 		for i := fixtureTrain + fixtureValid; i < fixtureN; i++ {
 			at := expectedDetectedAt(c, i)
@@ -155,7 +160,7 @@ func TestDisagreementsAndQueue(t *testing.T) {
 		t.Fatal("no baseline vs weak disagreement")
 	}
 	wantIDs := map[string]bool{}
-	var truthA, truthB Confusion
+	var truthA, truthB metrics.Confusion
 	for i := fixtureTrain + fixtureValid; i < fixtureN; i++ {
 		a, b := expectedDetectedAt(ContenderBaseline, i) >= 0, expectedDetectedAt(ContenderWeak, i) >= 0
 		if a != b {
@@ -396,6 +401,33 @@ func TestSampleReport(t *testing.T) {
 	t.Log(out)
 }
 
+// modelSetFromTexts builds a contender from LightGBM text models held in
+// memory (by horizon), e.g. the artifacts of a registered version, with
+// their thresholds and the sequential policy of those thresholds. featureNames are
+// used for texts that list no feature_names.
+func modelSetFromTexts(name, source, version string, texts map[int][]byte, thresholds map[int]float64, featureNames []string) (*ModelSet, error) {
+	ms := &ModelSet{Name: name, Source: source, Version: version, Predictors: map[int]Predictor{}, Thresholds: map[int]float64{}}
+	for h, txt := range texts {
+		p, err := newLeavesPredictor(txt, featureNames)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %d-minute model: %w", source, h, err)
+		}
+		ms.Predictors[h] = p
+		th, ok := thresholds[h]
+		if !ok {
+			return nil, fmt.Errorf("%s: no threshold for the %d-minute model", source, h)
+		}
+		ms.Thresholds[h] = th
+		sum := sha256.Sum256(txt)
+		ms.Files = append(ms.Files, InputFile{Path: source + "/" + workdir.ModelFile(h), SHA256: fmt.Sprintf("%x", sum), Bytes: int64(len(txt))})
+	}
+	if len(ms.Predictors) == 0 {
+		return nil, fmt.Errorf("%s: no models", source)
+	}
+	ms.Policy = policy.FromThresholds(ms.Thresholds)
+	return ms, nil
+}
+
 // TestProductionHook registers the weak models' texts as the production
 // model: the fourth contender must decide exactly as the weak one.
 func TestProductionHook(t *testing.T) {
@@ -404,7 +436,7 @@ func TestProductionHook(t *testing.T) {
 	prod := func(ctx context.Context, in *Inputs) (*ModelSet, error) {
 		called = true
 		texts := map[int][]byte{10: []byte(fxWeakModel), 20: []byte(fxWeakModel), 60: []byte(fxWeakModel)}
-		return ModelSetFromTexts("registered", "registry:faultline@production", "7", texts, fxWeakThresholds, nil)
+		return modelSetFromTexts("registered", "registry:faultline@production", "7", texts, fxWeakThresholds, nil)
 	}
 	rep, err := Run(context.Background(), Options{Workdir: dir, Config: DefaultConfig(), Production: prod})
 	if err != nil {
@@ -433,7 +465,7 @@ func TestProductionHook(t *testing.T) {
 	if !found {
 		t.Error("no baseline vs production disagreement set")
 	}
-	if _, err := ModelSetFromTexts("x", "registry:x", "1", map[int][]byte{10: []byte(fxWeakModel)}, map[int]float64{}, nil); err == nil {
+	if _, err := modelSetFromTexts("x", "registry:x", "1", map[int][]byte{10: []byte(fxWeakModel)}, map[int]float64{}, nil); err == nil {
 		t.Error("a model without a threshold was accepted")
 	}
 }

@@ -6,13 +6,15 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/internal/workdir"
+	"github.com/faultline-dev/faultline/models/policy"
 )
 
 // The fixture: fixtureN deploys of three services, one an hour, the
@@ -182,17 +184,15 @@ shrinkage=1
 end of trees
 `
 
-func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
-
 // fxWeakP is what the weak model must give for an error ratio.
 func fxWeakP(r float64) float64 {
 	switch {
 	case math.IsNaN(r), r <= 1.1:
-		return sigmoid(-3)
+		return metrics.Sigmoid(-3)
 	case r <= 1.35:
-		return sigmoid(0.2)
+		return metrics.Sigmoid(0.2)
 	}
-	return sigmoid(3)
+	return metrics.Sigmoid(3)
 }
 
 var fxWeakThresholds = map[int]float64{10: 0.9, 20: 0.6, 60: 0.5}
@@ -241,7 +241,7 @@ func writeFixture(t testing.TB) string {
 	}
 	lf := `{"functions":[
  {"name":"statistical_ensemble","coverage":0.85,"overlap":0.3,"conflict":0.1,"estimated":{"accuracy":0.8},"empirical":{"accuracy":0.75}},
- {"name":"rollback","coverage":0.05,"overlap":0.04,"conflict":0.01,"estimated_accuracy":0.9,"empirical_accuracy":null}],
+ {"name":"rollback","coverage":0.05,"overlap":0.04,"conflict":0.01,"estimated":{"accuracy":0.9},"empirical":null}],
  "class_balance":0.3}`
 	mustWrite(t, filepath.Join(dir, "lf_report.json"), lf)
 	for src, m := range map[string]string{"weak": fxWeakModel, "ensemble": fxEnsembleModel} {
@@ -253,16 +253,18 @@ func writeFixture(t testing.TB) string {
 		if err := os.MkdirAll(md, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		var kv []string
+		tr := &workdir.Train{LabelSource: src}
 		for _, h := range []int{10, 20, 60} {
-			mustWrite(t, filepath.Join(md, fmt.Sprintf("model_h%d.txt", h)), m)
-			kv = append(kv, fmt.Sprintf(`"%d": %g`, h, th[h]))
+			mustWrite(t, filepath.Join(md, workdir.ModelFile(h)), m)
+			tr.Horizons = append(tr.Horizons, workdir.HorizonInfo{Horizon: h, ModelFile: workdir.ModelFile(h)})
+			tr.Policy.Horizons = append(tr.Policy.Horizons, h)
+			tr.Policy.Thresholds = append(tr.Policy.Thresholds, th[h])
 		}
 		if src == "weak" {
-			// models.TrainInfo's form: the sequential policy.
-			mustWrite(t, filepath.Join(md, "train.json"), fmt.Sprintf(`{"label_source":"weak","policy":{"horizons":[10,20,60],"thresholds":[%g,%g,%g]}}`, th[10], th[20], th[60]))
-		} else {
-			mustWrite(t, filepath.Join(md, "train.json"), `{"label_source":"`+src+`","thresholds":{`+strings.Join(kv, ",")+`}}`)
+			fxWeakChoice(tr)
+		}
+		if err := workdir.WriteTrain(filepath.Join(md, workdir.TrainFile), tr); err != nil {
+			t.Fatal(err)
 		}
 	}
 	return dir
@@ -312,7 +314,7 @@ func (m *memHistory) Metrics(ctx context.Context, s history.Stream, r history.Ra
 		}
 		ser.Minutes = append(ser.Minutes, history.UnixMinute(t))
 		ser.Requests = append(ser.Requests, 100)
-		ser.Errors = append(ser.Errors, errs)
+		ser.Errors = append(ser.Errors, float64(errs))
 		ser.P50, ser.P95, ser.P99 = append(ser.P50, math.NaN()), append(ser.P95, math.NaN()), append(ser.P99, math.NaN())
 	}
 	return []history.Series{ser}, nil
@@ -331,4 +333,26 @@ func (m *memHistory) Truth(ctx context.Context) ([]history.Truth, error) {
 		out = append(out, tr)
 	}
 	return out, nil
+}
+
+// fxWeakPlatt are the weak model's calibrators in the fixture's train.json.
+var fxWeakPlatt = []policy.Platt{{A: 0.8, B: -1.5}, {A: 1.1, B: -1}, {A: 0.6, B: -0.2}}
+
+// fxWeakChoice records in the weak model's train.json an operating target
+// that validation did not meet (precision 9/10 cannot show ≥ 0.95) and a
+// calibrator per horizon with its validation diagnostics.
+func fxWeakChoice(tr *workdir.Train) {
+	tr.Choice = &policy.Choice{
+		Target: policy.Target{Precision: 0.95}, Objective: policy.Objective, MinFlagged: 3,
+		Thresholds: append([]float64(nil), tr.Policy.Thresholds...), Verdict: policy.Undecided, Fallback: policy.FallbackMaxPrecision,
+		Precision: policy.NewRate(9, 10), FalseAlarmsPerHealthy: policy.NewRate(1, 20), Recall: policy.NewRate(9, 12),
+		MeanTimeToDetection: 20, Candidates: []int{5, 5, 5}, Searched: 216,
+	}
+	tr.Policy.Calibration = fxWeakPlatt
+	p := []float64{0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.7, 0.8, 0.9, 0.95, 0.15, 0.85}
+	y := []float64{0, 0, 0, 1, 0, 1, 0, 1, 1, 1, 0, 1}
+	for i := range tr.Horizons {
+		_, rep := policy.FitCalibration(p, y, 10)
+		tr.Horizons[i].Calibration = &rep
+	}
 }

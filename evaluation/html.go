@@ -5,6 +5,9 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/models/policy"
 )
 
 // headlineView is one table of the report's top.
@@ -25,6 +28,7 @@ func (rep *Report) renderHTML(w io.Writer) error {
 		"est":   fmtEst,
 		"pct":   fmtPct,
 		"num":   fmtNum,
+		"flt":   func(f metrics.Float) Float { return Float(f) },
 		"mins":  fmtMin,
 		"ratio": fmtRatio,
 		"cov":   rep.coverageText,
@@ -46,6 +50,23 @@ func (rep *Report) renderHTML(w io.Writer) error {
 			return parts
 		},
 		"weak": weakWord,
+		"verdict": func(v string) template.HTML {
+			col := map[string]string{policy.Met: "#166534", policy.Missed: "#b91c1c"}[v]
+			if col == "" {
+				col = "#92400e"
+			}
+			return template.HTML(`<b style="color:` + col + `">` + template.HTMLEscapeString(v) + `</b>`) //nolint:gosec // escaped
+		},
+		"achieved": func(c TargetCheck, t policy.Target) metrics.Estimate { return c.Achieved(t) },
+		"fallbackText": func(f string) string {
+			switch f {
+			case policy.FallbackMaxPrecision:
+				return "no policy met the target on validation; training took the most precise one by its Wilson lower bound"
+			case policy.FallbackNone:
+				return "too few faulty validation deploys to flag min_flagged of them; the policy flags nothing"
+			}
+			return f
+		},
 	}
 	t, err := template.New("report").Funcs(funcs).Parse(reportTemplate)
 	if err != nil {
@@ -68,6 +89,15 @@ func (rep *Report) renderHTML(w io.Writer) error {
 	for _, c := range rep.Calibration {
 		cals = append(cals, rep.calibrationChart(c))
 	}
+	var rels []template.HTML
+	for _, c := range rep.contenders {
+		for _, mc := range rep.ModelCalibration {
+			if mc.Contender == c.Name {
+				rels = append(rels, rep.reliabilityChart(c.Name))
+				break
+			}
+		}
+	}
 	shown := append(append([]*Candidate{}, rep.candidates...), rep.annotated...)
 	if len(shown) > rep.cfg.ReportDisagreements {
 		shown = shown[:rep.cfg.ReportDisagreements]
@@ -89,6 +119,7 @@ func (rep *Report) renderHTML(w io.Writer) error {
 		"ChartRef":      chartRef,
 		"LFChart":       rep.lfChart(),
 		"Calibrations":  cals,
+		"Reliability":   rels,
 		"Disagreements": drows,
 		"Candidates":    len(rep.candidates),
 		"Annotated":     len(rep.annotated),
@@ -151,6 +182,18 @@ table.dis{font-size:12px}table.dis td,table.dis th{padding:4px 6px}
 {{end}}</tbody>
 </table>
 {{end}}
+{{if .R.Targets}}
+<h2>Operating target</h2>
+{{range .R.Targets}}{{$t := .Target}}
+<p class="ref"><b>{{.Contender}}</b>: target <b>{{.Statement}}</b> for the sequential policy as a whole (a deploy counts once, at the first look that flags it), thresholds of all looks chosen together on validation to meet it by the Wilson 95% bound (objective: {{.Objective}}). Thresholds on the model's probability: {{range $h, $v := .Thresholds}}{{$h}} min: {{$v}} {{end}}{{if .CalibratedThresholds}}(calibrated: {{range $h, $v := .CalibratedThresholds}}{{$h}} min: {{$v}} {{end}}){{end}}.{{if .Fallback}} <b>Not met on validation</b>: {{fallbackText .Fallback}}.{{end}}</p>
+<table>
+<thead><tr><th>data</th><th>precision</th><th>false alarms per healthy deploy</th><th>recall</th><th>{{.Statement}}?</th></tr></thead>
+<tbody>{{range .Checks}}<tr><td>{{.Data}}<br/><span class="muted">{{.Description}}</span></td><td class="n">{{est .Precision}}</td><td class="n">{{est .FalseAlarmsPerHealthy}}</td><td class="n">{{est .Recall}}</td><td>{{verdict .Verdict}}<br/><span class="muted">{{est (achieved . $t)}}</span></td></tr>
+{{end}}</tbody>
+</table>
+{{end}}
+<p class="muted">Met: the whole 95% interval of the constrained figure is on the target's side; missed: it is all on the wrong side; undecided: the interval contains the target (too few deploys to tell) or nothing was flagged.</p>
+{{end}}
 <p class="muted">Sequential policy: a deploy is flagged at the first horizon whose model reaches its threshold. TTD ratio = mean time to detection of detected faulty deploys ÷ {{.R.BaselineMinutes}} min (the baseline's). PR-AUC is the step-wise average precision of the {{.R.BaselineMinutes}}-minute scores.</p>
 
 <h2>Disagreements</h2>
@@ -195,6 +238,16 @@ table.dis{font-size:12px}table.dis td,table.dis th{padding:4px 6px}
 {{if .Calibrations}}<div class="charts">{{range .Calibrations}}{{.}}{{end}}</div>
 <p class="muted">Reliability of p_faulty over every labeled deploy with a reference: bin mean against share faulty, with Wilson intervals; the dashed diagonal is perfect calibration.{{range .R.Calibration}} Brier score vs {{.Reference}}: {{num .Brier 4}}.{{end}}</p>
 {{else}}<p class="muted">No calibration: needs labels.parquet and gold annotations or simulator truth.</p>{{end}}
+
+<h2>Model calibration (validation)</h2>
+{{if .R.ModelCalibration}}<div class="charts">{{range .Reliability}}{{.}}{{end}}</div>
+<table>
+<thead><tr><th>contender</th><th>horizon</th><th>method</th><th>a</th><th>b</th><th>validation deploys (faulty)</th><th>ECE model → calibrated</th><th>Brier model → calibrated</th></tr></thead>
+<tbody>{{range .R.ModelCalibration}}<tr><td>{{.Contender}}</td><td class="n">{{.Horizon}} min</td><td>{{.Method}}</td>{{with .Platt}}<td class="n">{{f .A 3}}</td><td class="n">{{f .B 3}}</td>{{else}}<td></td><td></td>{{end}}<td class="n">{{.Rows}} ({{.Positives}})</td><td class="n">{{num (flt .ECEModel) 3}} → {{num (flt .ECECalibrated) 3}}</td><td class="n">{{num (flt .BrierModel) 4}} → {{num (flt .BrierCalibrated) 4}}</td></tr>
+{{end}}</tbody>
+</table>
+<p class="muted">Calibrated P(faulty) = σ(a·logit(p) + b), p the model's probability (Platt scaling), fitted by training on the validation split against its labels (deploys labelled faulty when the label is ≥ 0.5). Points: bins of calibrated probability, mean against the share labelled faulty, with Wilson intervals; dashed: the model's probabilities before calibration (trained with class weights, they are not probabilities of the data). ECE: expected calibration error over 10 bins. The fit and the diagram use the same deploys: expect slightly better calibration here than on new deploys.</p>
+{{else}}<p class="muted">No calibration recorded in the contenders' train.json.</p>{{end}}
 
 <h2>Disagreements worth a look</h2>
 <p class="muted">{{.Candidates}} unannotated and {{.Annotated}} annotated disagreements; the most uncertain and most impactful first. Sparkline: error rate of the service in its environment, all versions, {{.Spark}} min either side of the deploy (red dashes).</p>

@@ -11,14 +11,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"time"
 
-	"github.com/faultline-dev/faultline/features/extract"
-	"github.com/faultline-dev/faultline/labeling"
-	"github.com/faultline-dev/faultline/models"
+	"github.com/faultline-dev/faultline/internal/workdir"
 )
 
 // Deploy is one row of deploys.parquet.
@@ -48,7 +44,7 @@ type InputFile struct {
 // featureTable is one features_hH.parquet: rows by deployment id.
 type featureTable struct {
 	horizon int
-	t       *extract.FeatureColumns
+	t       *workdir.Features
 	row     map[string]int
 }
 
@@ -61,11 +57,10 @@ type Inputs struct {
 	Labels   map[string]WeakLabel // nil when labels.parquet is absent
 	LFNames  []string             // lf_ columns of labels.parquet, in file order
 	Split    map[string]string
-	LFReport json.RawMessage // nil when absent
+	LFReport json.RawMessage // lf_report.json as read; nil when absent
+	lf       *workdir.LFReport
 	Files    []InputFile
 }
-
-var featuresName = regexp.MustCompile(`^features_h(\d+)\.parquet$`)
 
 // ReadInputs reads the workdir files evaluation needs: deploys.parquet,
 // features_hH.parquet, split.parquet, and when present labels.parquet and
@@ -73,10 +68,10 @@ var featuresName = regexp.MustCompile(`^features_h(\d+)\.parquet$`)
 func ReadInputs(dir string) (*Inputs, error) {
 	in := &Inputs{Dir: dir, Deploys: map[string]Deploy{}, features: map[int]*featureTable{}, Split: map[string]string{}}
 	// deploys
-	if err := in.record("deploys.parquet"); err != nil {
+	if err := in.record(workdir.DeploysFile); err != nil {
 		return nil, err
 	}
-	deploys, err := extract.ReadDeploys(filepath.Join(dir, "deploys.parquet"))
+	deploys, err := workdir.ReadDeploys(filepath.Join(dir, workdir.DeploysFile))
 	if err != nil {
 		return nil, err
 	}
@@ -90,15 +85,14 @@ func ReadInputs(dir string) (*Inputs, error) {
 		return nil, fmt.Errorf("read workdir: %w", err)
 	}
 	for _, e := range entries {
-		m := featuresName.FindStringSubmatch(e.Name())
-		if m == nil {
+		h, ok := workdir.FeaturesHorizon(e.Name())
+		if !ok {
 			continue
 		}
-		h, _ := strconv.Atoi(m[1])
 		if err := in.record(e.Name()); err != nil {
 			return nil, err
 		}
-		t, err := extract.ReadFeatureColumns(filepath.Join(dir, e.Name()))
+		t, err := workdir.ReadFeatures(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return nil, err
 		}
@@ -114,22 +108,24 @@ func ReadInputs(dir string) (*Inputs, error) {
 		return nil, fmt.Errorf("%s: no features_hH.parquet (run faultline extract first)", dir)
 	}
 	// split
-	if err := in.record("split.parquet"); err != nil {
+	if err := in.record(workdir.SplitFile); err != nil {
 		return nil, err
 	}
-	if in.Split, err = models.ReadSplit(filepath.Join(dir, "split.parquet")); err != nil {
+	if in.Split, err = workdir.ReadSplit(filepath.Join(dir, workdir.SplitFile)); err != nil {
 		return nil, err
 	}
 	// labels (optional)
-	if err := in.record("labels.parquet"); err == nil {
-		lt, err := labeling.ReadLabels(filepath.Join(dir, "labels.parquet"))
+	if err := in.record(workdir.LabelsFile); err == nil {
+		lt, err := workdir.ReadLabels(filepath.Join(dir, workdir.LabelsFile))
 		if err != nil {
 			return nil, err
 		}
-		in.LFNames = lt.LFNames
+		for _, f := range lt.Functions {
+			in.LFNames = append(in.LFNames, workdir.LFPrefix+f)
+		}
 		in.Labels = make(map[string]WeakLabel, len(lt.IDs))
 		for i, id := range lt.IDs {
-			l := WeakLabel{PFaulty: lt.PFaulty[i], Label: lt.Label[i]}
+			l := WeakLabel{PFaulty: lt.PFaulty[i], Label: int(lt.Label[i])}
 			for _, v := range lt.Votes {
 				l.Votes = append(l.Votes, v[i])
 			}
@@ -139,9 +135,9 @@ func ReadInputs(dir string) (*Inputs, error) {
 		return nil, err
 	}
 	// lf_report (optional)
-	if b, err := in.readFile("lf_report.json"); err == nil {
-		if !json.Valid(b) {
-			return nil, fmt.Errorf("%s: not valid JSON", filepath.Join(dir, "lf_report.json"))
+	if b, err := in.readFile(workdir.LFReportFile); err == nil {
+		if in.lf, err = workdir.ParseLFReport(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, workdir.LFReportFile), err)
 		}
 		in.LFReport = b
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -247,5 +243,3 @@ func (in *Inputs) TestIDs(name string) []string {
 	})
 	return ids
 }
-
-func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }

@@ -1,112 +1,11 @@
 package evaluation
 
 import (
-	"encoding/json"
 	"math"
 	"sort"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
 )
-
-// wilsonZ is the standard-normal quantile of a two-sided 95% interval.
-const wilsonZ = 1.959963984540054
-
-// Interval is a closed interval [Lo, Hi].
-type Interval struct {
-	Lo float64
-	Hi float64
-}
-
-// Wilson returns the Wilson score 95% interval of a proportion of k successes
-// in n trials. With n = 0 the interval is [0, 1].
-func Wilson(k, n int) Interval {
-	if n <= 0 {
-		return Interval{0, 1}
-	}
-	z2 := wilsonZ * wilsonZ
-	fn := float64(n)
-	p := float64(k) / fn
-	den := 1 + z2/fn
-	center := (p + z2/(2*fn)) / den
-	half := wilsonZ * math.Sqrt(p*(1-p)/fn+z2/(4*fn*fn)) / den
-	return Interval{Lo: math.Max(0, center-half), Hi: math.Min(1, center+half)}
-}
-
-// Estimate is a proportion K/N with its Wilson 95% interval. It is undefined
-// (Value NaN, JSON null) when N is 0.
-type Estimate struct {
-	K     int
-	N     int
-	Value float64
-	Lo    float64
-	Hi    float64
-}
-
-// Proportion returns the estimate k/n with its Wilson interval.
-func Proportion(k, n int) Estimate {
-	if n <= 0 {
-		return Estimate{K: k, N: n, Value: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
-	}
-	iv := Wilson(k, n)
-	return Estimate{K: k, N: n, Value: float64(k) / float64(n), Lo: iv.Lo, Hi: iv.Hi}
-}
-
-// Defined reports whether the estimate has a denominator.
-func (e Estimate) Defined() bool { return e.N > 0 }
-
-// MarshalJSON writes {"value","lo","hi","k","n"}, with null value and
-// interval when undefined.
-func (e Estimate) MarshalJSON() ([]byte, error) {
-	type est struct {
-		Value *float64 `json:"value"`
-		Lo    *float64 `json:"lo"`
-		Hi    *float64 `json:"hi"`
-		K     int      `json:"k"`
-		N     int      `json:"n"`
-	}
-	out := est{K: e.K, N: e.N}
-	if e.Defined() {
-		v, lo, hi := round6(e.Value), round6(e.Lo), round6(e.Hi)
-		out.Value, out.Lo, out.Hi = &v, &lo, &hi
-	}
-	return json.Marshal(out)
-}
-
-// round6 rounds to 6 decimals so that JSON output is stable across
-// platforms' last-bit differences.
-func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }
-
-// Confusion counts binary decisions against a reference.
-type Confusion struct {
-	TP int `json:"tp"`
-	FP int `json:"fp"`
-	TN int `json:"tn"`
-	FN int `json:"fn"`
-}
-
-// Add counts one decision (flagged) against its reference (faulty).
-func (c *Confusion) Add(flagged, faulty bool) {
-	switch {
-	case flagged && faulty:
-		c.TP++
-	case flagged && !faulty:
-		c.FP++
-	case !flagged && faulty:
-		c.FN++
-	default:
-		c.TN++
-	}
-}
-
-// N is the number of decisions counted.
-func (c Confusion) N() int { return c.TP + c.FP + c.TN + c.FN }
-
-// Precision is TP / (TP + FP): the share of flagged deploys that are faulty.
-func (c Confusion) Precision() Estimate { return Proportion(c.TP, c.TP+c.FP) }
-
-// Recall is TP / (TP + FN): the share of faulty deploys that are flagged.
-func (c Confusion) Recall() Estimate { return Proportion(c.TP, c.TP+c.FN) }
-
-// FalseAlarmRate is FP / (FP + TN): the share of healthy deploys flagged.
-func (c Confusion) FalseAlarmRate() Estimate { return Proportion(c.FP, c.FP+c.TN) }
 
 // PRPoint is one point of a precision-recall curve: flagging every deploy
 // whose score is at least Threshold.
@@ -182,8 +81,8 @@ func AveragePrecision(scores []float64, faulty []bool) float64 {
 // minute of each detected faulty deploy. Minutes matching no horizon are
 // counted in the denominator only. Undefined estimates when detectedAt is
 // empty.
-func Coverage(detectedAt []int, horizons []int) []Estimate {
-	out := make([]Estimate, len(horizons))
+func Coverage(detectedAt []int, horizons []int) []metrics.Estimate {
+	out := make([]metrics.Estimate, len(horizons))
 	for i, h := range horizons {
 		k := 0
 		for _, m := range detectedAt {
@@ -191,7 +90,7 @@ func Coverage(detectedAt []int, horizons []int) []Estimate {
 				k++
 			}
 		}
-		out[i] = Proportion(k, len(detectedAt))
+		out[i] = metrics.Proportion(k, len(detectedAt))
 	}
 	return out
 }

@@ -1,7 +1,6 @@
 package evaluation
 
 import (
-	"encoding/json"
 	"math"
 	"testing"
 )
@@ -11,73 +10,6 @@ func near(a, b, tol float64) bool {
 		return math.IsNaN(a) && math.IsNaN(b)
 	}
 	return math.Abs(a-b) <= tol
-}
-
-func TestWilson(t *testing.T) {
-	// Hand-computed with z = 1.96: center = (p + z²/2n)/(1 + z²/n),
-	// half-width = z·sqrt(p(1−p)/n + z²/4n²)/(1 + z²/n).
-	tests := []struct {
-		k, n   int
-		lo, hi float64
-	}{
-		{8, 10, 0.4902, 0.9433},
-		{5, 10, 0.2366, 0.7634},
-		{0, 10, 0, 0.2775},
-		{10, 10, 0.7225, 1},
-		{1, 1, 0.2065, 1},
-		{39, 50, 0.6476, 0.8725},
-		{0, 0, 0, 1},
-	}
-	for _, tt := range tests {
-		iv := Wilson(tt.k, tt.n)
-		if !near(iv.Lo, tt.lo, 5e-4) || !near(iv.Hi, tt.hi, 5e-4) {
-			t.Errorf("Wilson(%d,%d) = [%.4f, %.4f], want [%.4f, %.4f]", tt.k, tt.n, iv.Lo, iv.Hi, tt.lo, tt.hi)
-		}
-	}
-}
-
-func TestConfusionRates(t *testing.T) {
-	tests := []struct {
-		name                 string
-		flagged, faulty      []bool
-		want                 Confusion
-		prec, rec, falseRate float64
-	}{
-		{
-			name:    "mixed",
-			flagged: []bool{true, true, true, false, false, false, true},
-			faulty:  []bool{true, true, false, true, false, false, false},
-			want:    Confusion{TP: 2, FP: 2, FN: 1, TN: 2},
-			prec:    0.5, rec: 2.0 / 3, falseRate: 0.5,
-		},
-		{
-			name:    "nothing flagged",
-			flagged: []bool{false, false},
-			faulty:  []bool{true, false},
-			want:    Confusion{FN: 1, TN: 1},
-			prec:    math.NaN(), rec: 0, falseRate: 0,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var c Confusion
-			for i := range tt.flagged {
-				c.Add(tt.flagged[i], tt.faulty[i])
-			}
-			if c != tt.want {
-				t.Fatalf("confusion %+v, want %+v", c, tt.want)
-			}
-			if got := c.Precision().Value; !near(got, tt.prec, 1e-12) {
-				t.Errorf("precision %v, want %v", got, tt.prec)
-			}
-			if got := c.Recall().Value; !near(got, tt.rec, 1e-12) {
-				t.Errorf("recall %v, want %v", got, tt.rec)
-			}
-			if got := c.FalseAlarmRate().Value; !near(got, tt.falseRate, 1e-12) {
-				t.Errorf("false-alarm rate %v, want %v", got, tt.falseRate)
-			}
-		})
-	}
 }
 
 func TestAveragePrecision(t *testing.T) {
@@ -141,24 +73,5 @@ func TestCoverageAndTTD(t *testing.T) {
 				t.Errorf("ratio = %v, want %v", r, tt.ratio)
 			}
 		})
-	}
-}
-
-func TestEstimateJSON(t *testing.T) {
-	tests := []struct {
-		e    Estimate
-		want string
-	}{
-		{Proportion(8, 10), `{"value":0.8,"lo":0.490162,"hi":0.943318,"k":8,"n":10}`},
-		{Proportion(0, 0), `{"value":null,"lo":null,"hi":null,"k":0,"n":0}`},
-	}
-	for _, tt := range tests {
-		b, err := json.Marshal(tt.e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(b) != tt.want {
-			t.Errorf("got %s, want %s", b, tt.want)
-		}
 	}
 }

@@ -56,7 +56,7 @@ func (rep *Report) WriteQueue(path string) (int, error) {
 			strings.Join(c.Pairs, " "),
 			c.Verdicts[ContenderBaseline], c.Verdicts[ContenderEnsemble], c.Verdicts[ContenderWeak], c.Verdicts[ContenderProduction],
 			intOrEmpty(c.ModelHorizon, c.Model != ""), fmtF(c.PModel, 4), fmtF(c.Threshold, 4), fmtF(c.PFaulty, 4), weakWord(c.WeakLabel),
-			strconv.FormatInt(c.RequestsAfter, 10), fmtF(c.RateBefore, 5), fmtF(c.RateAfter, 5), fmtF(c.ExcessErrors, 1),
+			strconv.FormatFloat(c.RequestsAfter, 'f', -1, 64), fmtF(c.RateBefore, 5), fmtF(c.RateAfter, 5), fmtF(c.ExcessErrors, 1),
 			fmtF(c.Uncertainty, 3), fmtF(c.Priority, 3),
 		}
 		if err := w.Write(rec); err != nil {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/faultline-dev/faultline/internal/atomicfile"
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/internal/workdir"
 )
 
 // ReportSchemaVersion is the version of metrics.json; bumped when a field
@@ -27,18 +29,24 @@ type Report struct {
 	Horizons        []int  `json:"horizons"`
 	BaselineMinutes int    `json:"baseline_minutes"`
 	// Headline names the reference of the headline table.
-	Headline      string            `json:"headline_reference"`
-	Simulated     bool              `json:"simulated"`
-	References    []Reference       `json:"references"`
-	Contenders    []ContenderInfo   `json:"contenders"`
-	Results       []Result          `json:"results"`
-	Disagreements []Disagreement    `json:"disagreements"`
-	Queue         *QueueInfo        `json:"queue,omitempty"`
-	Calibration   []Calibration     `json:"calibration"`
-	LF            *LFReport         `json:"lf_report,omitempty"`
-	Notes         []string          `json:"notes,omitempty"`
-	Lineage       Lineage           `json:"lineage"`
-	Outputs       map[string]string `json:"-"`
+	Headline      string          `json:"headline_reference"`
+	Simulated     bool            `json:"simulated"`
+	References    []Reference     `json:"references"`
+	Contenders    []ContenderInfo `json:"contenders"`
+	Results       []Result        `json:"results"`
+	Disagreements []Disagreement  `json:"disagreements"`
+	Queue         *QueueInfo      `json:"queue,omitempty"`
+	Calibration   []Calibration   `json:"calibration"`
+	// Targets states each model contender's operating target and whether
+	// it is met (from train.json, and on the held-out deploys).
+	Targets []TargetReport `json:"targets,omitempty"`
+	// ModelCalibration holds the model contenders' calibrators and their
+	// reliability on validation (from train.json).
+	ModelCalibration []ModelCalibration `json:"model_calibration,omitempty"`
+	LF               *LFReport          `json:"lf_report,omitempty"`
+	Notes            []string           `json:"notes,omitempty"`
+	Lineage          Lineage            `json:"lineage"`
+	Outputs          map[string]string  `json:"-"`
 
 	cfg        Config
 	in         *Inputs
@@ -145,10 +153,10 @@ type Calibration struct {
 
 // CalBin is one bin of a reliability diagram.
 type CalBin struct {
-	Lo     float64  `json:"lo"`
-	Hi     float64  `json:"hi"`
-	MeanP  Float    `json:"mean_p"`
-	Faulty Estimate `json:"faulty"`
+	Lo     float64          `json:"lo"`
+	Hi     float64          `json:"hi"`
+	MeanP  Float            `json:"mean_p"`
+	Faulty metrics.Estimate `json:"faulty"`
 }
 
 func calibrations(rep *Report, bins int) []Calibration {
@@ -208,7 +216,7 @@ func calibrations(rep *Report, bins int) []Calibration {
 			if n[b] > 0 {
 				mp = sp[b] / float64(n[b])
 			}
-			cal.Bins = append(cal.Bins, CalBin{Lo: round6(float64(b) / float64(bins)), Hi: round6(float64(b+1) / float64(bins)), MeanP: Float(mp), Faulty: Proportion(k[b], n[b])})
+			cal.Bins = append(cal.Bins, CalBin{Lo: metrics.Round6(float64(b) / float64(bins)), Hi: metrics.Round6(float64(b+1) / float64(bins)), MeanP: Float(mp), Faulty: metrics.Proportion(k[b], n[b])})
 		}
 		out = append(out, cal)
 	}
@@ -226,80 +234,35 @@ type LFReport struct {
 // is computed here from the lf_ columns of labels.parquet against the
 // simulator's truth, with its count.
 type LFRow struct {
-	Name              string   `json:"name"`
-	Coverage          Float    `json:"coverage"`
-	Overlap           Float    `json:"overlap"`
-	Conflict          Float    `json:"conflict"`
-	EstimatedAccuracy Float    `json:"estimated_accuracy"`
-	EmpiricalAccuracy Float    `json:"empirical_accuracy"`
-	TruthAccuracy     Estimate `json:"truth_accuracy"`
+	Name              string           `json:"name"`
+	Coverage          Float            `json:"coverage"`
+	Overlap           Float            `json:"overlap"`
+	Conflict          Float            `json:"conflict"`
+	EstimatedAccuracy Float            `json:"estimated_accuracy"`
+	EmpiricalAccuracy Float            `json:"empirical_accuracy"`
+	TruthAccuracy     metrics.Estimate `json:"truth_accuracy"`
 }
 
-// parseLFReport reads the per-function diagnostics from lf_report.json,
-// which lists them under "functions" (or "lfs"), as an array of objects with
-// a "name" or as an object keyed by name. Accuracies are read from
-// "estimated": {"accuracy"} and "empirical": {"accuracy"} (labeling.Report)
-// or from flat estimated_accuracy / empirical_accuracy fields.
-func parseLFReport(raw json.RawMessage) *LFReport {
-	if raw == nil {
+// lfReport is what the report shows of lf_report.json: raw is the file as
+// read, lf its reading by workdir.ParseLFReport; nil when there is no file.
+func lfReport(raw json.RawMessage, lf *workdir.LFReport) *LFReport {
+	if lf == nil {
 		return nil
 	}
 	rep := &LFReport{Raw: raw}
-	var top map[string]json.RawMessage
-	if json.Unmarshal(raw, &top) != nil {
-		return rep
-	}
-	var list json.RawMessage
-	for _, k := range []string{"functions", "lfs", "labeling_functions"} {
-		if v, ok := top[k]; ok {
-			list = v
-			break
+	for _, f := range lf.Functions {
+		empirical := Float(math.NaN())
+		if f.Empirical != nil {
+			empirical = Float(f.Empirical.Accuracy)
 		}
-	}
-	var objs []map[string]json.RawMessage
-	if json.Unmarshal(list, &objs) != nil {
-		var byName map[string]map[string]json.RawMessage
-		if json.Unmarshal(list, &byName) == nil {
-			names := make([]string, 0, len(byName))
-			for n := range byName {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			for _, n := range names {
-				o := byName[n]
-				o["name"], _ = json.Marshal(n)
-				objs = append(objs, o)
-			}
-		}
-	}
-	// num finds the first key present; "a.b" reads field b of object a.
-	num := func(o map[string]json.RawMessage, keys ...string) Float {
-		for _, k := range keys {
-			obj, key := o, k
-			if i := strings.IndexByte(k, '.'); i > 0 {
-				if json.Unmarshal(o[k[:i]], &obj) != nil {
-					continue
-				}
-				key = k[i+1:]
-			}
-			var v *float64
-			if b, ok := obj[key]; ok && json.Unmarshal(b, &v) == nil && v != nil {
-				return Float(*v)
-			}
-		}
-		return Float(math.NaN())
-	}
-	for _, o := range objs {
-		var name string
-		_ = json.Unmarshal(o["name"], &name)
 		rep.Functions = append(rep.Functions, LFRow{
-			Name:              name,
-			Coverage:          num(o, "coverage"),
-			Overlap:           num(o, "overlap", "overlaps"),
-			Conflict:          num(o, "conflict", "conflicts"),
-			EstimatedAccuracy: num(o, "estimated.accuracy", "estimated_accuracy", "accuracy_estimated", "accuracy"),
-			EmpiricalAccuracy: num(o, "empirical.accuracy", "empirical_accuracy", "accuracy_empirical"),
-			TruthAccuracy:     Proportion(0, 0),
+			Name:              f.Name,
+			Coverage:          Float(f.Coverage),
+			Overlap:           Float(f.Overlap),
+			Conflict:          Float(f.Conflict),
+			EstimatedAccuracy: Float(f.Estimated.Accuracy),
+			EmpiricalAccuracy: empirical,
+			TruthAccuracy:     metrics.Proportion(0, 0),
 		})
 	}
 	return rep
@@ -337,13 +300,14 @@ func (rep *Report) lfTruthAccuracy() {
 			rep.LF.Functions = append(rep.LF.Functions, LFRow{Name: short, Coverage: Float(math.NaN()), Overlap: Float(math.NaN()), Conflict: Float(math.NaN()), EstimatedAccuracy: Float(math.NaN()), EmpiricalAccuracy: Float(math.NaN())})
 			i = len(rep.LF.Functions) - 1
 		}
-		rep.LF.Functions[i].TruthAccuracy = Proportion(k, n)
+		rep.LF.Functions[i].TruthAccuracy = metrics.Proportion(k, n)
 	}
 }
 
 // Write writes metrics.json, summary.md and report.html to dir (created
-// when absent), each through a temporary file and a rename. It returns the
-// paths written by name.
+// when absent; workdir.EvaluationDir in a work directory), each through a
+// temporary file and a rename. It returns the paths written by name
+// (workdir.MetricsFile, workdir.SummaryFile, workdir.ReportFile).
 func (rep *Report) Write(dir string) (map[string]string, error) {
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
@@ -361,9 +325,9 @@ func (rep *Report) Write(dir string) (map[string]string, error) {
 		name string
 		data []byte
 	}{
-		{"metrics.json", append(js, '\n')},
-		{"summary.md", []byte(rep.Markdown())},
-		{"report.html", html.Bytes()},
+		{workdir.MetricsFile, append(js, '\n')},
+		{workdir.SummaryFile, []byte(rep.Markdown())},
+		{workdir.ReportFile, html.Bytes()},
 	} {
 		p := filepath.Join(dir, f.name)
 		if err := atomicfile.WriteFile(p, f.data, 0o644); err != nil {

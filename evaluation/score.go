@@ -6,53 +6,8 @@ import (
 	"sort"
 
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/metrics"
 )
-
-// goldLabels reduces the annotations to one verdict per deploy: the
-// majority of annotators; a tie goes to the latest annotation (then the
-// greatest annotator name, for determinism).
-func goldLabels(anns []history.Annotation) map[string]bool {
-	type tally struct {
-		faulty, healthy int
-		latest          history.Annotation
-	}
-	by := map[string]*tally{}
-	for _, a := range anns {
-		var isFaulty bool
-		switch a.Label {
-		case history.LabelFaulty:
-			isFaulty = true
-		case history.LabelHealthy:
-		default:
-			continue
-		}
-		t := by[a.DeploymentID]
-		if t == nil {
-			t = &tally{latest: a}
-			by[a.DeploymentID] = t
-		}
-		if isFaulty {
-			t.faulty++
-		} else {
-			t.healthy++
-		}
-		if a.AnnotatedAt.After(t.latest.AnnotatedAt) || (a.AnnotatedAt.Equal(t.latest.AnnotatedAt) && a.Annotator > t.latest.Annotator) {
-			t.latest = a
-		}
-	}
-	out := make(map[string]bool, len(by))
-	for id, t := range by {
-		switch {
-		case t.faulty > t.healthy:
-			out[id] = true
-		case t.healthy > t.faulty:
-			out[id] = false
-		default:
-			out[id] = t.latest.Label == history.LabelFaulty
-		}
-	}
-	return out
-}
 
 // buildReferences returns the references available for the held-out deploys,
 // the headline reference first: gold annotations where they exist and weak
@@ -123,19 +78,19 @@ func buildReferences(in *Inputs, ids []string, gold map[string]bool, truth []his
 // Result holds the metrics of one contender against one reference, at one
 // horizon (Scope "hH") or for the sequential policy (Scope "policy").
 type Result struct {
-	Contender string    `json:"contender"`
-	Reference string    `json:"reference"`
-	Scope     string    `json:"scope"`
-	Horizon   int       `json:"horizon,omitempty"`
-	Confusion Confusion `json:"confusion"`
-	Precision Estimate  `json:"precision"`
-	Recall    Estimate  `json:"recall"`
+	Contender string            `json:"contender"`
+	Reference string            `json:"reference"`
+	Scope     string            `json:"scope"`
+	Horizon   int               `json:"horizon,omitempty"`
+	Confusion metrics.Confusion `json:"confusion"`
+	Precision metrics.Estimate  `json:"precision"`
+	Recall    metrics.Estimate  `json:"recall"`
 	// FalseAlarmRate is FP/(FP+TN).
-	FalseAlarmRate Estimate `json:"false_alarm_rate"`
+	FalseAlarmRate metrics.Estimate `json:"false_alarm_rate"`
 	// PRAUC is the average precision of the horizon's scores; null for the policy.
 	PRAUC Float `json:"pr_auc"`
 	// Coverage is, per horizon, the share of detected faulty deploys first caught there.
-	Coverage map[string]Estimate `json:"coverage,omitempty"`
+	Coverage map[string]metrics.Estimate `json:"coverage,omitempty"`
 	// MTTD is the mean detection minute of detected faulty deploys.
 	MTTD Float `json:"mttd_min"`
 	// TTDRatio is MTTD over the baseline's detection minute.
@@ -148,13 +103,9 @@ type Result struct {
 // Float is a float64 written to JSON rounded to 6 decimals, null when NaN.
 type Float float64
 
-// MarshalJSON implements json.Marshaler.
+// MarshalJSON implements json.Marshaler: metrics.Float of the rounded value.
 func (f Float) MarshalJSON() ([]byte, error) {
-	v := float64(f)
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return []byte("null"), nil
-	}
-	return []byte(fmt.Sprint(round6(v))), nil
+	return metrics.Float(metrics.Round6(float64(f))).MarshalJSON()
 }
 
 // score computes one Result; h == 0 means the sequential policy.
@@ -190,9 +141,9 @@ func score(c *Contender, r *Reference, ids []string, h, baselineMinutes int, hor
 			res.Detections[fmt.Sprint(at)]++
 		}
 	}
-	res.Precision = res.Confusion.Precision()
-	res.Recall = res.Confusion.Recall()
-	res.FalseAlarmRate = res.Confusion.FalseAlarmRate()
+	res.Precision = res.Confusion.PrecisionEstimate()
+	res.Recall = res.Confusion.RecallEstimate()
+	res.FalseAlarmRate = res.Confusion.FalsePositiveRateEstimate()
 	res.PRAUC = Float(math.NaN())
 	if h > 0 {
 		res.curve = PRCurve(scores, ys)
@@ -201,7 +152,7 @@ func score(c *Contender, r *Reference, ids []string, h, baselineMinutes int, hor
 		hs := append([]int(nil), horizons...)
 		sort.Ints(hs)
 		cov := Coverage(ttd, hs)
-		res.Coverage = map[string]Estimate{}
+		res.Coverage = map[string]metrics.Estimate{}
 		for i, hh := range hs {
 			res.Coverage[fmt.Sprint(hh)] = cov[i]
 		}

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/models/policy"
 )
 
 // fmtEst formats an estimate as "78.0% [66.1–86.6] (39/50)", or "n/a (0/0)".
-func fmtEst(e Estimate) string {
+func fmtEst(e metrics.Estimate) string {
 	if !e.Defined() {
 		return "n/a (0/0)"
 	}
@@ -15,7 +18,7 @@ func fmtEst(e Estimate) string {
 }
 
 // fmtPct formats an estimate's value as a percentage, "–" when undefined.
-func fmtPct(e Estimate) string {
+func fmtPct(e metrics.Estimate) string {
 	if !e.Defined() {
 		return "–"
 	}
@@ -95,6 +98,21 @@ func (rep *Report) Markdown() string {
 		}
 		b.WriteString("\n")
 	}
+	for _, t := range rep.Targets {
+		fmt.Fprintf(&b, "## Operating target: %s\n\nTarget: **%s** for the sequential policy as a whole, thresholds of all looks chosen together on validation (Wilson 95%% bound).", t.Contender, t.Statement)
+		switch t.Fallback {
+		case "":
+		case policy.FallbackMaxPrecision:
+			b.WriteString(" **Not met on validation**: the most precise policy by its Wilson lower bound was taken.")
+		default:
+			fmt.Fprintf(&b, " **Not met on validation** (fallback `%s`).", t.Fallback)
+		}
+		fmt.Fprintf(&b, "\n\n| data | precision | false alarms per healthy deploy | recall | target |\n|---|---|---|---|---|\n")
+		for _, c := range t.Checks {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.Data, fmtEst(c.Precision), fmtEst(c.FalseAlarmsPerHealthy), fmtEst(c.Recall), c.Verdict)
+		}
+		b.WriteString("\n")
+	}
 	for _, d := range rep.Disagreements {
 		fmt.Fprintf(&b, "## Disagreements: %s vs %s\n\n%d held-out deploys (%d flagged by %s only, %d by %s only).\n\n", d.A, d.B, d.Deploys, d.AOnly, d.A, d.BOnly, d.B)
 		fmt.Fprintf(&b, "| reference | labeled | %s precision | %s recall | %s precision | %s recall |\n|---|---|---|---|---|---|\n", d.A, d.A, d.B, d.B)
@@ -128,7 +146,7 @@ func (rep *Report) Glance() string {
 				if s.Reference != ref || s.Labeled == 0 {
 					continue
 				}
-				kn := func(e Estimate) string { return fmt.Sprintf("%s (%d/%d)", fmtPct(e), e.K, e.N) }
+				kn := func(e metrics.Estimate) string { return fmt.Sprintf("%s (%d/%d)", fmtPct(e), e.K, e.N) }
 				return fmt.Sprintf("On the %d held-out deploys where %s and %s disagree (%d labeled by %s, %d faulty): %s precision %s vs %s %s; recall %s vs %s.",
 					d.Deploys, d.B, d.A, s.Labeled, ref, s.Faulty, d.B, kn(s.B.Precision), d.A, kn(s.A.Precision), kn(s.B.Recall), kn(s.A.Recall))
 			}

@@ -6,6 +6,9 @@ import (
 	"html/template"
 	"math"
 	"strings"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/models/policy"
 )
 
 // contenderColor gives each contender a fixed colour in every chart.
@@ -346,4 +349,55 @@ func sparkline(vals []float64) template.HTML {
 	flush()
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// horizonColors colour the horizons of a reliability chart, in order.
+var horizonColors = []string{"#0f766e", "#2563eb", "#7c3aed", "#db2777", "#ca8a04"}
+
+// reliabilityChart is the reliability diagram of one contender's models on
+// validation (train.json): per horizon, the calibrated probabilities' bins
+// (mean p against share faulty, with Wilson intervals; solid) and the
+// model's own probabilities before calibration (dashed).
+func (rep *Report) reliabilityChart(contender string) template.HTML {
+	var mcs []ModelCalibration
+	for _, mc := range rep.ModelCalibration {
+		if mc.Contender == contender {
+			mcs = append(mcs, mc)
+		}
+	}
+	p := newPlot(340, 290, 0, 1, 0, 1, fmt.Sprintf("Reliability on validation: %s", contender))
+	p.axes(unitTicks, unitTicks, pctTick, pctTick, "predicted P(faulty) (bin mean)", "share labelled faulty")
+	p.polyline([]float64{0, 1}, []float64{0, 1}, "#9ca3af", true)
+	for k, mc := range mcs {
+		col := horizonColors[k%len(horizonColors)]
+		for _, curve := range []struct {
+			bins       []policy.ReliabilityBin
+			calibrated bool
+		}{{mc.ReliabilityModel, false}, {mc.ReliabilityCalibrated, true}} {
+			var xs, ys []float64
+			for _, b := range curve.bins {
+				if b.N == 0 {
+					continue
+				}
+				e := metrics.Proportion(b.Positives, b.N)
+				mp := float64(b.MeanP)
+				xs, ys = append(xs, mp), append(ys, e.Value)
+				if !curve.calibrated {
+					continue
+				}
+				fmt.Fprintf(&p.b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1" opacity="0.6"/>`, p.x(mp), p.y(e.Lo), p.x(mp), p.y(e.Hi), col)
+				p.dot(mp, e.Value, col, fmt.Sprintf("%d min, calibrated p in [%.1f, %.1f): mean %.3f, faulty %s", mc.Horizon, b.Lo, b.Hi, mp, fmtEst(e)))
+			}
+			p.polyline(xs, ys, col, !curve.calibrated)
+		}
+	}
+	for k, mc := range mcs {
+		x := p.left + float64(k)*62
+		fmt.Fprintf(&p.b, `<rect x="%.1f" y="%.1f" width="10" height="10" fill="%s"/><text x="%.1f" y="%.1f" class="tk">%d min</text>`, x, p.top-12, horizonColors[k%len(horizonColors)], x+14, p.top-3, mc.Horizon)
+	}
+	fmt.Fprintf(&p.b, `<text x="%.1f" y="%.1f" class="tk">dashed: before calibration</text>`, p.x(0)+4, p.y(1)+12)
+	if len(mcs) == 0 {
+		fmt.Fprintf(&p.b, `<text x="%.1f" y="%.1f" class="tk" text-anchor="middle">no calibration in train.json</text>`, p.x(0.5), p.y(0.5))
+	}
+	return p.done()
 }

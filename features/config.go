@@ -3,7 +3,9 @@ package features
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"gopkg.in/yaml.v3"
@@ -50,11 +52,21 @@ type Config struct {
 	Latency     LatencyConfig     `yaml:"latency"`
 	Traffic     TrafficConfig     `yaml:"traffic"`
 	Fleet       FleetConfig       `yaml:"fleet"`
+	BeforeAfter BeforeAfterConfig `yaml:"before_after"`
 
 	// BlockDays is used by the offline extractor only: each stream is read
 	// in blocks of deploy start times this many days long, so memory stays
 	// bounded whatever the history's length (default 28).
 	BlockDays int `yaml:"block_days"`
+
+	// EnsembleHorizon is the horizon, in minutes, whose statistical
+	// ensemble verdict (column ensemble_faulty of features_hH.parquet) the
+	// offline pipeline uses wherever it needs one: the statistical_ensemble
+	// labeling function, the ensemble label source of training and the
+	// unsupervised baseline of evaluation (default 60). It must be one of
+	// Horizons (CheckEnsembleHorizon). It does not change feature values:
+	// ConfigHash leaves it out, as it does BlockDays.
+	EnsembleHorizon int `yaml:"ensemble_horizon,omitempty"`
 }
 
 // ImpactConfig sets the impact check.
@@ -159,55 +171,118 @@ func DefaultConfig() Config {
 		Latency:                  LatencyConfig{MinRatio: 1.3, MinZ: 3},
 		Traffic:                  TrafficConfig{Ratio: 2},
 		Fleet:                    FleetConfig{ElevatedRatio: 2, ElevatedAlpha: 0.001, OutageShare: 0.3, ChangePointShare: 0.05},
+		BeforeAfter:              defaultBeforeAfter(),
 		BlockDays:                28,
+		EnsembleHorizon:          60,
 	}
 }
 
-// Validate reports the first invalid setting.
+// Validate reports every invalid setting, as errors (joined) in the form
+// "features.key.path: reason" that internal/config reads as key paths:
+// package features is on the detectors' serving path and does not import
+// the configuration loader.
 func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("features.%s: %s", path, fmt.Sprintf(format, a...)))
+	}
 	if len(c.Horizons) == 0 {
-		return fmt.Errorf("features: horizons: at least one horizon is needed")
+		bad("horizons", "at least one horizon is needed")
 	}
 	seen := map[int]bool{}
-	for _, h := range c.Horizons {
+	for i, h := range c.Horizons {
 		if h <= 0 || h > 24*60 {
-			return fmt.Errorf("features: horizons: %d is not in 1..1440 minutes", h)
+			bad(fmt.Sprintf("horizons[%d]", i), "%d is not in 1..1440 minutes", h)
 		}
 		if seen[h] {
-			return fmt.Errorf("features: horizons: %d given twice", h)
+			bad(fmt.Sprintf("horizons[%d]", i), "%d given twice", h)
 		}
 		seen[h] = true
 	}
-	switch {
-	case c.BaselineMinutes < 5:
-		return fmt.Errorf("features: baseline_minutes must be at least 5, not %d", c.BaselineMinutes)
-	case c.SeasonalDays < 0 || c.SeasonalDays > 28:
-		return fmt.Errorf("features: seasonal_days must be in 0..28, not %d", c.SeasonalDays)
-	case c.SignatureLookbackMinutes < 0:
-		return fmt.Errorf("features: signature_lookback_minutes must be ≥ 0")
-	case c.MinRequests < 0 || c.MinBaselineRequests < 0:
-		return fmt.Errorf("features: min_requests and min_baseline_requests must be ≥ 0")
-	case c.PriorErrors <= 0:
-		return fmt.Errorf("features: prior_errors must be > 0")
-	case c.PrevDeployCapMinutes <= 0:
-		return fmt.Errorf("features: prev_deploy_cap_minutes must be > 0")
-	case c.Impact.Alpha <= 0 || c.Impact.Alpha >= 1 || c.Temporal.Alpha <= 0 || c.Temporal.Alpha >= 1 ||
-		c.Persistence.Alpha <= 0 || c.Persistence.Alpha >= 1 || c.Fleet.ElevatedAlpha <= 0 || c.Fleet.ElevatedAlpha >= 1:
-		return fmt.Errorf("features: every alpha must lie in (0, 1)")
-	case c.Impact.MinRatio < 1 || c.Fleet.ElevatedRatio < 1 || c.Latency.MinRatio < 1 || c.Traffic.Ratio < 1:
-		return fmt.Errorf("features: ratio thresholds must be ≥ 1")
-	case c.Impact.MaxSeasonalFactor < 1:
-		return fmt.Errorf("features: impact.max_seasonal_factor must be ≥ 1")
-	case c.Persistence.MinServedMinutes < 0:
-		return fmt.Errorf("features: persistence.min_served_minutes must be ≥ 0")
-	case c.Persistence.Buckets < 1 || c.Persistence.MinFraction <= 0 || c.Persistence.MinFraction > 1:
-		return fmt.Errorf("features: persistence.buckets must be ≥ 1 and min_fraction in (0, 1]")
-	case c.Temporal.MinutesBefore < 0 || c.Temporal.MinutesAfter < 0:
-		return fmt.Errorf("features: temporal.minutes_before/after must be ≥ 0")
-	case c.Fleet.OutageShare <= 0 || c.Fleet.ChangePointShare <= 0:
-		return fmt.Errorf("features: fleet.outage_share and fleet.change_point_share must be > 0")
-	case c.BlockDays < 1:
-		return fmt.Errorf("features: block_days must be ≥ 1")
+	if c.BaselineMinutes < 5 {
+		bad("baseline_minutes", "must be at least 5, not %d", c.BaselineMinutes)
+	}
+	if c.SeasonalDays < 0 || c.SeasonalDays > 28 {
+		bad("seasonal_days", "must be in 0..28, not %d", c.SeasonalDays)
+	}
+	if c.SignatureLookbackMinutes < 0 {
+		bad("signature_lookback_minutes", "must be ≥ 0, not %d", c.SignatureLookbackMinutes)
+	}
+	for _, v := range []struct {
+		path string
+		v    float64
+	}{{"min_requests", c.MinRequests}, {"min_baseline_requests", c.MinBaselineRequests}, {"signatures.min_errors", c.Signatures.MinErrors}} {
+		if !(v.v >= 0) {
+			bad(v.path, "must be ≥ 0, not %v", v.v)
+		}
+	}
+	if !(c.PriorErrors > 0) {
+		bad("prior_errors", "must be > 0, not %v", c.PriorErrors)
+	}
+	if c.PrevDeployCapMinutes <= 0 {
+		bad("prev_deploy_cap_minutes", "must be > 0, not %d", c.PrevDeployCapMinutes)
+	}
+	for _, a := range []struct {
+		path string
+		v    float64
+	}{{"impact.alpha", c.Impact.Alpha}, {"temporal.alpha", c.Temporal.Alpha}, {"persistence.alpha", c.Persistence.Alpha}, {"fleet.elevated_alpha", c.Fleet.ElevatedAlpha}} {
+		if !(a.v > 0 && a.v < 1) {
+			bad(a.path, "%v is not in (0, 1)", a.v)
+		}
+	}
+	for _, r := range []struct {
+		path string
+		v    float64
+	}{{"impact.min_ratio", c.Impact.MinRatio}, {"fleet.elevated_ratio", c.Fleet.ElevatedRatio}, {"latency.min_ratio", c.Latency.MinRatio},
+		{"traffic.ratio", c.Traffic.Ratio}, {"impact.max_seasonal_factor", c.Impact.MaxSeasonalFactor}} {
+		if !(r.v >= 1) {
+			bad(r.path, "must be ≥ 1, not %v", r.v)
+		}
+	}
+	if !(c.Impact.MinExcess >= 0) {
+		bad("impact.min_excess", "must be ≥ 0, not %v", c.Impact.MinExcess)
+	}
+	if !(c.Temporal.MinLLR >= 0) {
+		bad("temporal.min_llr", "must be ≥ 0, not %v", c.Temporal.MinLLR)
+	}
+	if !(c.Latency.MinZ >= 0) {
+		bad("latency.min_z", "must be ≥ 0, not %v", c.Latency.MinZ)
+	}
+	if c.Persistence.MinServedMinutes < 0 {
+		bad("persistence.min_served_minutes", "must be ≥ 0, not %d", c.Persistence.MinServedMinutes)
+	}
+	if c.Persistence.Buckets < 1 {
+		bad("persistence.buckets", "must be ≥ 1, not %d", c.Persistence.Buckets)
+	}
+	for _, f := range []struct {
+		path string
+		v    float64
+	}{{"persistence.min_fraction", c.Persistence.MinFraction}, {"fleet.outage_share", c.Fleet.OutageShare}, {"fleet.change_point_share", c.Fleet.ChangePointShare}} {
+		if !(f.v > 0 && f.v <= 1) {
+			bad(f.path, "%v is not in (0, 1]", f.v)
+		}
+	}
+	if c.Temporal.MinutesBefore < 0 {
+		bad("temporal.minutes_before", "must be ≥ 0, not %d", c.Temporal.MinutesBefore)
+	}
+	if c.Temporal.MinutesAfter < 0 {
+		bad("temporal.minutes_after", "must be ≥ 0, not %d", c.Temporal.MinutesAfter)
+	}
+	if c.BlockDays < 1 {
+		bad("block_days", "must be ≥ 1, not %d", c.BlockDays)
+	}
+	c.BeforeAfter.validate(bad)
+	return errors.Join(errs...)
+}
+
+// CheckEnsembleHorizon checks that EnsembleHorizon is one of Horizons: the
+// pipeline reads that horizon's features. It is separate from Validate,
+// which detectors run on the settings of a bundle and which does not
+// concern them.
+func (c *Config) CheckEnsembleHorizon() error {
+	if !slices.Contains(c.Horizons, c.EnsembleHorizon) {
+		return fmt.Errorf("features.ensemble_horizon: %d is not one of features.horizons %v: labeling, training and evaluation read the ensemble verdict of that horizon's features",
+			c.EnsembleHorizon, c.SortedHorizons())
 	}
 	return nil
 }
@@ -233,7 +308,7 @@ func (c *Config) SortedHorizons() []int {
 // other thresholds.
 func (c *Config) ConfigHash() string {
 	cc := *c
-	cc.BlockDays = 0
+	cc.BlockDays, cc.EnsembleHorizon = 0, 0
 	cc.Horizons = cc.SortedHorizons()
 	b, err := yaml.Marshal(cc)
 	if err != nil { // cannot happen for this plain struct

@@ -1,8 +1,11 @@
 // Package features computes point-in-time features of one deployment at a
-// horizon H minutes after its start: the statistical checks (impact,
-// temporal correlation, persistence), the unanimous-vote ensemble, and the
-// signals around them (new error signatures, latency, traffic, seasonality,
-// fleet control, deploy context).
+// horizon H minutes after its start: the statistical checks of the new
+// version (impact, temporal correlation, persistence), the unanimous-vote
+// ensemble, the signals around them (new error signatures, latency,
+// traffic, seasonality, fleet control, deploy context), and the
+// before/after checks of the whole service against its own past, for
+// changes without a canary (calibrated by replay at pseudo-change points;
+// beforeafter.go).
 //
 // The package is pure computation: no I/O and no dependency on a history
 // store, so that online detectors import it and compute exactly what the

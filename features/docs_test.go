@@ -32,6 +32,11 @@ var docGroups = []struct {
 	{TrafficRatio, "Traffic"},
 	{SeasonalDaysUsed, "Seasonality"},
 	{FleetServices, "Fleet control"},
+	{BAPseudoPoints, "Before/after checks: summary"},
+	{BAErrLogRatio, "Before/after: error rate (higher is worse)"},
+	{BALatLevelChange, "Before/after: p95 latency (higher is worse)"},
+	{BATputLevelChange, "Before/after: throughput (lower is worse)"},
+	{BAKPILevelChange, "Before/after: declared KPIs (each in its direction)"},
 }
 
 func featureTable() string {

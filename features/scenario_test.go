@@ -79,8 +79,8 @@ func (sc scenario) input() *Input {
 			p := math.Min(1, sc.rate*vv.mult)
 			e := binomial(rng, req, p)
 			vv.sr.Minutes = append(vv.sr.Minutes, m)
-			vv.sr.Requests = append(vv.sr.Requests, req)
-			vv.sr.Errors = append(vv.sr.Errors, e)
+			vv.sr.Requests = append(vv.sr.Requests, float64(req))
+			vv.sr.Errors = append(vv.sr.Errors, float64(e))
 			vv.sr.P95 = append(vv.sr.P95, 200*vv.lat*(1+0.05*rng.NormFloat64()))
 			vv.sr.P99 = append(vv.sr.P99, 400*vv.lat*(1+0.05*rng.NormFloat64()))
 			if e > 0 {
@@ -248,7 +248,7 @@ func TestEmptyAndBadInput(t *testing.T) {
 	if v[Inconclusive] != 1 || !math.IsNaN(v[EnsembleFaulty]) || !math.IsNaN(v[ChangeLines]) || !math.IsNaN(v[ImpactPass]) {
 		t.Errorf("empty window: inconclusive %v ensemble %v change_lines %v impact_pass %v", v[Inconclusive], v[EnsembleFaulty], v[ChangeLines], v[ImpactPass])
 	}
-	in.Series = []Series{{Version: "v9", Minutes: []int64{1, 2}, Requests: []int64{1}, Errors: []int64{0, 0}}}
+	in.Series = []Series{{Version: "v9", Minutes: []int64{1, 2}, Requests: []float64{1}, Errors: []float64{0, 0}}}
 	if _, err := NewWindow(in, 10, &cfg); err == nil || !strings.Contains(err.Error(), "d0") {
 		t.Errorf("bad series: err = %v, want an error naming deployment d0", err)
 	}

@@ -8,7 +8,7 @@ import (
 
 // SchemaVersion names the feature list below. Change it whenever a feature
 // is added, removed, reordered or redefined.
-const SchemaVersion = "fl-features-v2"
+const SchemaVersion = "fl-features-v3"
 
 // Feature describes one column of the feature vector.
 type Feature struct {
@@ -105,6 +105,71 @@ const (
 	FleetElevatedAtCP
 	ServiceElevatedFrac
 
+	BAPseudoPoints
+	BAReferenceDays
+	BAKPIs
+	BAChecks
+	BAChecksFired
+	BAMinP
+	BAPass
+
+	BAErrLogRatio
+	BAErrLevelChange
+	BAErrShiftStat
+	BAErrShiftP
+	BAErrShiftPass
+	BAErrSustainedStat
+	BAErrSustainedP
+	BAErrSustainedPass
+	BAErrBurstStat
+	BAErrBurstP
+	BAErrBurstPass
+	BAErrVarStat
+	BAErrVarP
+	BAErrVarPass
+
+	BALatLevelChange
+	BALatShiftStat
+	BALatShiftP
+	BALatShiftPass
+	BALatSustainedStat
+	BALatSustainedP
+	BALatSustainedPass
+	BALatBurstStat
+	BALatBurstP
+	BALatBurstPass
+	BALatVarStat
+	BALatVarP
+	BALatVarPass
+
+	BATputLevelChange
+	BATputShiftStat
+	BATputShiftP
+	BATputShiftPass
+	BATputSustainedStat
+	BATputSustainedP
+	BATputSustainedPass
+	BATputBurstStat
+	BATputBurstP
+	BATputBurstPass
+	BATputVarStat
+	BATputVarP
+	BATputVarPass
+
+	BAKPILevelChange
+	BAKPIShiftStat
+	BAKPIShiftP
+	BAKPIShiftPass
+	BAKPISustainedStat
+	BAKPISustainedP
+	BAKPISustainedPass
+	BAKPIBurstStat
+	BAKPIBurstP
+	BAKPIBurstPass
+	BAKPIVarStat
+	BAKPIVarP
+	BAKPIVarPass
+
 	// NumFeatures is the length of a feature vector.
 	NumFeatures
 )
@@ -194,6 +259,71 @@ var schemaList = [NumFeatures]Feature{
 	FleetAdjustedLogRatio: {"fleet_adjusted_log_ratio", "ln ratio", "impact_log_ratio × (1 - fleet_elevated_frac): impact discounted by a fleet-wide problem"},
 	FleetElevatedAtCP:     {"fleet_elevated_at_cp", "share 0-1", "largest share of other services elevated within 2 minutes of the change point (window minutes only); NaN without change point or fleet data"},
 	ServiceElevatedFrac:   {"service_elevated_frac", "share 0-1", "share of window minutes in which the whole service is elevated by the fleet definition (same rule the fleet counts use)"},
+
+	BAPseudoPoints:  {"ba_pseudo_points", "points", "pseudo-change points replayed for the request series (at most before_after.pseudo_points); with fewer than before_after.min_pseudo_points the before/after checks abstain"},
+	BAReferenceDays: {"ba_reference_days", "days", "previous days whose same clock minutes form the seasonal reference at the change (request series); NaN when the change cannot be judged"},
+	BAKPIs:          {"ba_kpis", "KPIs", "declared KPIs with enough data to judge the change"},
+	BAChecks:        {"ba_checks", "checks", "before/after checks (4 tests of error rate, latency, throughput and KPIs) that judged: pass not NaN"},
+	BAChecksFired:   {"ba_checks_fired", "checks", "before/after checks that fired; NaN when none judged"},
+	BAMinP:          {"ba_min_p", "p", "smallest before/after p-value times ba_checks (Bonferroni), capped at 1; NaN when none judged"},
+	BAPass:          {"ba_pass", "1/0/NaN", "1 when ba_min_p ≤ before_after.budget: a before/after check fired, the family of checks keeping the budget; NaN when none judged"},
+
+	BAErrLogRatio:      {"ba_err_log_ratio", "ln ratio", "ln of the shrunk ratio of the service's errors in the window to those expected at its rate over the baseline (prior_errors pseudo-errors); NaN without requests on either side"},
+	BAErrLevelChange:   {"ba_err_level_change", "errors/request", "the service's per-minute error rate, seasonally adjusted: mean over the window minus mean over the baseline; NaN when the change cannot be judged"},
+	BAErrShiftStat:     {"ba_err_shift_z", "z", "level test of the service's per-minute error rate (higher is worse): the seasonally adjusted level change over its standard error from the baseline's spread, oriented (positive is worse; the magnitude for both)"},
+	BAErrShiftP:        {"ba_err_shift_p", "p", "replay p-value of ba_err_shift_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
+	BAErrShiftPass:     {"ba_err_shift_pass", "1/0/NaN", "1 when ba_err_shift_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
+	BAErrSustainedStat: {"ba_err_sustained_z", "z", "sustained test (sign test) of the service's per-minute error rate (higher is worse): (window minutes above − below the baseline mean) / √minutes, oriented; a burst of a few minutes barely moves it"},
+	BAErrSustainedP:    {"ba_err_sustained_p", "p", "replay p-value of ba_err_sustained_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
+	BAErrSustainedPass: {"ba_err_sustained_pass", "1/0/NaN", "1 when ba_err_sustained_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
+	BAErrBurstStat:     {"ba_err_burst_z", "z", "burst test of the service's per-minute error rate (higher is worse): largest oriented sum of standardized excess over before_after.burst_minutes consecutive window minutes, over √length"},
+	BAErrBurstP:        {"ba_err_burst_p", "p", "replay p-value of ba_err_burst_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
+	BAErrBurstPass:     {"ba_err_burst_pass", "1/0/NaN", "1 when ba_err_burst_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
+	BAErrVarStat:       {"ba_err_var_log_ratio", "ln ratio", "variance test of the service's per-minute error rate (higher is worse): ln of the window's standard deviation over the baseline's (each around its own mean); larger is worse in every direction"},
+	BAErrVarP:          {"ba_err_var_p", "p", "replay p-value of ba_err_var_log_ratio: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
+	BAErrVarPass:       {"ba_err_var_pass", "1/0/NaN", "1 when ba_err_var_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
+
+	BALatLevelChange:   {"ba_lat_level_change", "ln ratio", "the service's request-weighted p95 latency, log scale, seasonally adjusted: mean over the window minus mean over the baseline; NaN when the change cannot be judged"},
+	BALatShiftStat:     {"ba_lat_shift_z", "z", "level test of the service's request-weighted p95 latency, log scale (higher is worse): the seasonally adjusted level change over its standard error from the baseline's spread, oriented (positive is worse; the magnitude for both)"},
+	BALatShiftP:        {"ba_lat_shift_p", "p", "replay p-value of ba_lat_shift_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
+	BALatShiftPass:     {"ba_lat_shift_pass", "1/0/NaN", "1 when ba_lat_shift_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
+	BALatSustainedStat: {"ba_lat_sustained_z", "z", "sustained test (sign test) of the service's request-weighted p95 latency, log scale (higher is worse): (window minutes above − below the baseline mean) / √minutes, oriented; a burst of a few minutes barely moves it"},
+	BALatSustainedP:    {"ba_lat_sustained_p", "p", "replay p-value of ba_lat_sustained_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
+	BALatSustainedPass: {"ba_lat_sustained_pass", "1/0/NaN", "1 when ba_lat_sustained_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
+	BALatBurstStat:     {"ba_lat_burst_z", "z", "burst test of the service's request-weighted p95 latency, log scale (higher is worse): largest oriented sum of standardized excess over before_after.burst_minutes consecutive window minutes, over √length"},
+	BALatBurstP:        {"ba_lat_burst_p", "p", "replay p-value of ba_lat_burst_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
+	BALatBurstPass:     {"ba_lat_burst_pass", "1/0/NaN", "1 when ba_lat_burst_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
+	BALatVarStat:       {"ba_lat_var_log_ratio", "ln ratio", "variance test of the service's request-weighted p95 latency, log scale (higher is worse): ln of the window's standard deviation over the baseline's (each around its own mean); larger is worse in every direction"},
+	BALatVarP:          {"ba_lat_var_p", "p", "replay p-value of ba_lat_var_log_ratio: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
+	BALatVarPass:       {"ba_lat_var_pass", "1/0/NaN", "1 when ba_lat_var_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
+
+	BATputLevelChange:   {"ba_tput_level_change", "ln ratio", "the service's requests per minute, log scale, seasonally adjusted: mean over the window minus mean over the baseline; NaN when the change cannot be judged"},
+	BATputShiftStat:     {"ba_tput_shift_z", "z", "level test of the service's requests per minute, log scale (lower is worse: a rise does not fire): the seasonally adjusted level change over its standard error from the baseline's spread, oriented (positive is worse; the magnitude for both)"},
+	BATputShiftP:        {"ba_tput_shift_p", "p", "replay p-value of ba_tput_shift_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
+	BATputShiftPass:     {"ba_tput_shift_pass", "1/0/NaN", "1 when ba_tput_shift_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
+	BATputSustainedStat: {"ba_tput_sustained_z", "z", "sustained test (sign test) of the service's requests per minute, log scale (lower is worse: a rise does not fire): (window minutes above − below the baseline mean) / √minutes, oriented; a burst of a few minutes barely moves it"},
+	BATputSustainedP:    {"ba_tput_sustained_p", "p", "replay p-value of ba_tput_sustained_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
+	BATputSustainedPass: {"ba_tput_sustained_pass", "1/0/NaN", "1 when ba_tput_sustained_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
+	BATputBurstStat:     {"ba_tput_burst_z", "z", "burst test of the service's requests per minute, log scale (lower is worse: a rise does not fire): largest oriented sum of standardized excess over before_after.burst_minutes consecutive window minutes, over √length"},
+	BATputBurstP:        {"ba_tput_burst_p", "p", "replay p-value of ba_tput_burst_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
+	BATputBurstPass:     {"ba_tput_burst_pass", "1/0/NaN", "1 when ba_tput_burst_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
+	BATputVarStat:       {"ba_tput_var_log_ratio", "ln ratio", "variance test of the service's requests per minute, log scale (lower is worse: a rise does not fire): ln of the window's standard deviation over the baseline's (each around its own mean); larger is worse in every direction"},
+	BATputVarP:          {"ba_tput_var_p", "p", "replay p-value of ba_tput_var_log_ratio: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
+	BATputVarPass:       {"ba_tput_var_pass", "1/0/NaN", "1 when ba_tput_var_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
+
+	BAKPILevelChange:   {"ba_kpi_level_change", "KPI unit or ln ratio", "level change (as ba_tput_level_change: window minus baseline, seasonally adjusted) of the KPI the level test picked"},
+	BAKPIShiftStat:     {"ba_kpi_shift_z", "z", "level test of the declared KPIs, each in its own direction and scale: the seasonally adjusted level change over its standard error from the baseline's spread, oriented (positive is worse; the magnitude for both); the statistic of the KPI with the smallest p-value of this test"},
+	BAKPIShiftP:        {"ba_kpi_shift_p", "p", "replay p-value of that KPI times the KPIs judged (Bonferroni), capped at 1; NaN with too few pseudo-change points"},
+	BAKPIShiftPass:     {"ba_kpi_shift_pass", "1/0/NaN", "1 when ba_kpi_shift_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
+	BAKPISustainedStat: {"ba_kpi_sustained_z", "z", "sustained test (sign test) of the declared KPIs, each in its own direction and scale: (window minutes above − below the baseline mean) / √minutes, oriented; a burst of a few minutes barely moves it; the statistic of the KPI with the smallest p-value of this test"},
+	BAKPISustainedP:    {"ba_kpi_sustained_p", "p", "replay p-value of that KPI times the KPIs judged (Bonferroni), capped at 1; NaN with too few pseudo-change points"},
+	BAKPISustainedPass: {"ba_kpi_sustained_pass", "1/0/NaN", "1 when ba_kpi_sustained_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
+	BAKPIBurstStat:     {"ba_kpi_burst_z", "z", "burst test of the declared KPIs, each in its own direction and scale: largest oriented sum of standardized excess over before_after.burst_minutes consecutive window minutes, over √length; the statistic of the KPI with the smallest p-value of this test"},
+	BAKPIBurstP:        {"ba_kpi_burst_p", "p", "replay p-value of that KPI times the KPIs judged (Bonferroni), capped at 1; NaN with too few pseudo-change points"},
+	BAKPIBurstPass:     {"ba_kpi_burst_pass", "1/0/NaN", "1 when ba_kpi_burst_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
+	BAKPIVarStat:       {"ba_kpi_var_log_ratio", "ln ratio", "variance test of the declared KPIs, each in its own direction and scale: ln of the window's standard deviation over the baseline's (each around its own mean); larger is worse in every direction; the statistic of the KPI with the smallest p-value of this test"},
+	BAKPIVarP:          {"ba_kpi_var_p", "p", "replay p-value of that KPI times the KPIs judged (Bonferroni), capped at 1; NaN with too few pseudo-change points"},
+	BAKPIVarPass:       {"ba_kpi_var_pass", "1/0/NaN", "1 when ba_kpi_var_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
 }
 
 // Schema is the ordered feature list of SchemaVersion.

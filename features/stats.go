@@ -75,45 +75,46 @@ func betaInc(a, b, x float64) float64 {
 // betaCF evaluates the continued fraction of the incomplete beta function
 // by the modified Lentz method.
 func betaCF(a, b, x float64) float64 {
-	const tiny = 1e-300
 	qab, qap, qam := a+b, a+1, a-1
 	c, d := 1.0, 1-qab*x/qap
-	if math.Abs(d) < tiny {
-		d = tiny
+	if math.Abs(d) < lentzTiny {
+		d = lentzTiny
 	}
 	d = 1 / d
 	h := d
 	for m := 1; m <= 5000; m++ {
 		fm := float64(m)
 		m2 := 2 * fm
-		aa := fm * (b - fm) * x / ((qam + m2) * (a + m2))
-		d = 1 + aa*d
-		if math.Abs(d) < tiny {
-			d = tiny
-		}
-		c = 1 + aa/c
-		if math.Abs(c) < tiny {
-			c = tiny
-		}
-		d = 1 / d
-		h *= d * c
-		aa = -(a + fm) * (qab + fm) * x / ((a + m2) * (qap + m2))
-		d = 1 + aa*d
-		if math.Abs(d) < tiny {
-			d = tiny
-		}
-		c = 1 + aa/c
-		if math.Abs(c) < tiny {
-			c = tiny
-		}
-		d = 1 / d
-		del := d * c
+		var del float64
+		c, d, del = lentzStep(fm*(b-fm)*x/((qam+m2)*(a+m2)), 1, c, d)
+		h *= del
+		c, d, del = lentzStep(-(a+fm)*(qab+fm)*x/((a+m2)*(qap+m2)), 1, c, d)
 		h *= del
 		if math.Abs(del-1) < 1e-12 {
 			break
 		}
 	}
 	return h
+}
+
+// lentzTiny stands in for a zero denominator in the modified Lentz method.
+const lentzTiny = 1e-300
+
+// lentzStep advances the modified Lentz evaluation of a continued fraction
+// by the term an/(bn + …): from the running ratios c and d it returns the
+// next ones and their product, the factor the running value is multiplied
+// by.
+func lentzStep(an, bn, c, d float64) (cNext, dNext, del float64) {
+	d = bn + an*d
+	if math.Abs(d) < lentzTiny {
+		d = lentzTiny
+	}
+	c = bn + an/c
+	if math.Abs(c) < lentzTiny {
+		c = lentzTiny
+	}
+	d = 1 / d
+	return c, d, d * c
 }
 
 // gammaP is the regularized lower incomplete gamma function P(a, x).
@@ -137,24 +138,14 @@ func gammaP(a, x float64) float64 {
 		return sum * math.Exp(-x+a*math.Log(x)-lga)
 	}
 	// Continued fraction for Q(a, x).
-	const tiny = 1e-300
 	b := x + 1 - a
-	c := 1 / tiny
+	c := 1 / lentzTiny
 	d := 1 / b
 	h := d
 	for i := 1; i < 10000; i++ {
-		an := -float64(i) * (float64(i) - a)
 		b += 2
-		d = an*d + b
-		if math.Abs(d) < tiny {
-			d = tiny
-		}
-		c = b + an/c
-		if math.Abs(c) < tiny {
-			c = tiny
-		}
-		d = 1 / d
-		del := d * c
+		var del float64
+		c, d, del = lentzStep(-float64(i)*(float64(i)-a), b, c, d)
 		h *= del
 		if math.Abs(del-1) < 1e-14 {
 			break

@@ -27,13 +27,16 @@ type Deploy struct {
 
 // Series is the per-minute traffic of one version of the deploy's service in
 // its environment, sorted by minute (Unix minutes, strictly ascending). A
-// minute absent had no traffic. Latencies are milliseconds, NaN when absent.
+// minute absent had no traffic. A series with Version "" is the aggregate
+// of all versions, as teams without per-version data have it: it stands
+// for the service in the minutes no per-version series has, and is never
+// the new or a previous version. Latencies are milliseconds, NaN when absent.
 // P95 and P99 may be nil when no latency is known.
 type Series struct {
 	Version  string
 	Minutes  []int64
-	Requests []int64
-	Errors   []int64
+	Requests []float64 // real-valued counts (history.Series)
+	Errors   []float64
 	P95      []float64
 	P99      []float64
 }
@@ -83,6 +86,9 @@ type Input struct {
 	PriorFingerprints map[string]int64
 	// Fleet is optional; without it the fleet features are NaN.
 	Fleet *Fleet
+	// KPIs are the stream's declared KPIs (aggregate series); optional,
+	// read by the before/after checks only.
+	KPIs []KPISeries
 }
 
 // Window is one deploy seen at horizon H: only data of minutes before
@@ -110,6 +116,8 @@ type Window struct {
 	knownFP    int       // distinct known fingerprints
 	fleet      []float64 // other services elevated per minute, length B+H; nil without fleet
 	fleetTotal int
+
+	ba baView // the service around the start and on previous days (cutBeforeAfter)
 }
 
 type seasonDay struct {
@@ -142,99 +150,176 @@ func NewWindow(in *Input, h int, cfg *Config) (*Window, error) {
 		return nil, fmt.Errorf("features: deployment %q has no start time", in.Deploy.ID)
 	}
 	B := cfg.BaselineMinutes
-	w := &Window{Deploy: in.Deploy, H: h, B: B}
-	s := minuteOf(in.Deploy.StartedAt)
-	w.start = s
-	cut := s + int64(h)
-	cutTime := in.Deploy.StartedAt.Add(time.Duration(h) * time.Minute)
+	w := &Window{Deploy: in.Deploy, H: h, B: B, start: minuteOf(in.Deploy.StartedAt)}
+	w.cutFacts(in, cfg)
+	if err := w.cutSeries(in); err != nil {
+		return nil, err
+	}
+	w.cutSeasonalDays(in, cfg)
+	w.cutSignatures(in, cfg)
+	if err := w.cutBeforeAfter(in, cfg); err != nil {
+		return nil, err
+	}
+	if in.Fleet != nil {
+		w.fleet, w.fleetTotal = cutFleet(in.Fleet, w.start-int64(B), B+h)
+	}
+	return w, nil
+}
 
-	// Facts known at deploy time or by the cut.
+// cutTime is the end of the window: the deploy's start plus H minutes.
+func (w *Window) cutTime() time.Time {
+	return w.Deploy.StartedAt.Add(time.Duration(w.H) * time.Minute)
+}
+
+// cutFacts sets the facts known at deploy time or by the cut: minutes
+// since the previous deploy (capped), whether another deploy started
+// inside the window, and when the rollout finished if it did by the cut
+// (a later end is erased from w.Deploy).
+func (w *Window) cutFacts(in *Input, cfg *Config) {
+	started, cutTime := in.Deploy.StartedAt, w.cutTime()
 	w.sincePrev = float64(cfg.PrevDeployCapMinutes)
-	if p := in.PrevDeployAt; !p.IsZero() && p.Before(in.Deploy.StartedAt) {
-		w.sincePrev = math.Min(w.sincePrev, in.Deploy.StartedAt.Sub(p).Minutes())
+	if p := in.PrevDeployAt; !p.IsZero() && p.Before(started) {
+		w.sincePrev = math.Min(w.sincePrev, started.Sub(p).Minutes())
 	}
 	for _, t := range in.OtherDeployStarts {
-		if t.After(in.Deploy.StartedAt) && t.Before(cutTime) {
+		if t.After(started) && t.Before(cutTime) {
 			w.overlap = true
 		}
 	}
 	w.finishedAfter = math.NaN()
 	if f := in.Deploy.FinishedAt; !f.IsZero() && !f.After(cutTime) {
-		w.finishedAfter = math.Max(0, f.Sub(in.Deploy.StartedAt).Minutes())
+		w.finishedAfter = math.Max(0, f.Sub(started).Minutes())
 	}
 	if w.Deploy.FinishedAt.After(cutTime) {
 		w.Deploy.FinishedAt = time.Time{} // not known yet at the cut
 	}
+}
 
-	n := B + h
+// cutSeries fills the dense per-minute arrays of baseline and window from
+// every version's series: the service (all versions), the new version
+// (window minutes only) and the previous versions (those that served
+// during the baseline). Minutes at or after the cut are dropped.
+func (w *Window) cutSeries(in *Input) error {
+	n := w.B + w.H
 	buf := make([]float64, 14*n)
 	take := func() []float64 { s := buf[:n:n]; buf = buf[n:]; return s }
 	w.svcReq, w.svcErr, w.svcP95w, w.svcP99w, w.svcLatW = take(), take(), take(), take(), take()
 	w.newReq, w.newErr, w.newP95w, w.newP99w, w.newLatW = take(), take(), take(), take(), take()
 	w.prevReq, w.prevErr, w.prevP95w, w.prevLatW = take(), take(), take(), take()
 
-	lo := s - int64(B)
 	for k := range in.Series {
-		sr := &in.Series[k]
-		if err := checkSeries(sr); err != nil {
-			return nil, fmt.Errorf("features: deployment %s: %w", in.Deploy.ID, err)
+		if err := checkSeries(&in.Series[k]); err != nil {
+			return fmt.Errorf("features: deployment %s: %w", in.Deploy.ID, err)
 		}
-		isNew := sr.Version == in.Deploy.Version
-		// Previous versions: the ones that served during the baseline.
-		isPrev := false
-		if !isNew {
-			i := sort.Search(len(sr.Minutes), func(i int) bool { return sr.Minutes[i] >= lo })
-			isPrev = i < len(sr.Minutes) && sr.Minutes[i] < s
-		}
-		i := sort.Search(len(sr.Minutes), func(i int) bool { return sr.Minutes[i] >= lo })
-		for ; i < len(sr.Minutes) && sr.Minutes[i] < cut; i++ {
-			j := int(sr.Minutes[i] - lo)
-			req, er := float64(sr.Requests[i]), float64(sr.Errors[i])
-			p95, p99 := at(sr.P95, i), at(sr.P99, i)
-			w.svcReq[j] += req
-			w.svcErr[j] += er
-			addLat(w.svcP95w, w.svcP99w, w.svcLatW, j, req, p95, p99)
-			switch {
-			case isNew && j >= B:
-				w.newReq[j] += req
-				w.newErr[j] += er
-				addLat(w.newP95w, w.newP99w, w.newLatW, j, req, p95, p99)
-			case isPrev:
-				w.prevReq[j] += req
-				w.prevErr[j] += er
-				addLat(w.prevP95w, nil, w.prevLatW, j, req, p95, math.NaN())
+	}
+	// The aggregate series (version "") is the service only in minutes
+	// without per-version rows (it is not their sum), and is neither the
+	// new nor a previous version.
+	covered := make([]bool, n)
+	for _, aggregate := range [2]bool{false, true} {
+		for k := range in.Series {
+			if sr := &in.Series[k]; (sr.Version == aggregateVersion) == aggregate {
+				w.cutVersion(sr, in.Deploy.Version, covered)
 			}
 		}
 	}
+	return nil
+}
 
-	// Seasonal days: same clock time on previous days (all before the start).
+// cutVersion adds the minutes of series sr in [start-B, cut) to the
+// service arrays and, for the new or a previous version, to theirs. An
+// aggregate series (version "") adds only minutes not yet covered.
+func (w *Window) cutVersion(sr *Series, newVersion string, covered []bool) {
+	B, s := w.B, w.start
+	lo, cut := s-int64(B), w.Cut()
+	aggregate := sr.Version == aggregateVersion
+	i := sort.Search(len(sr.Minutes), func(i int) bool { return sr.Minutes[i] >= lo })
+	isNew := sr.Version == newVersion && !aggregate
+	// Previous versions: the ones that served during the baseline.
+	isPrev := !isNew && !aggregate && i < len(sr.Minutes) && sr.Minutes[i] < s
+	for ; i < len(sr.Minutes) && sr.Minutes[i] < cut; i++ {
+		j := int(sr.Minutes[i] - lo)
+		if aggregate && covered[j] {
+			continue
+		}
+		covered[j] = true
+		req, er := sr.Requests[i], sr.Errors[i]
+		p95, p99 := at(sr.P95, i), at(sr.P99, i)
+		w.svcReq[j] += req
+		w.svcErr[j] += er
+		addLat(w.svcP95w, w.svcP99w, w.svcLatW, j, req, p95, p99)
+		switch {
+		case isNew && j >= B:
+			w.newReq[j] += req
+			w.newErr[j] += er
+			addLat(w.newP95w, w.newP99w, w.newLatW, j, req, p95, p99)
+		case isPrev:
+			w.prevReq[j] += req
+			w.prevErr[j] += er
+			addLat(w.prevP95w, nil, w.prevLatW, j, req, p95, math.NaN())
+		}
+	}
+}
+
+// cutSeasonalDays keeps, for each of the seasonal_days previous days whose
+// same-clock window ends before the start, the service's errors and
+// requests over that day's baseline and window, when both had traffic.
+func (w *Window) cutSeasonalDays(in *Input, cfg *Config) {
+	s, B, h := w.start, int64(w.B), int64(w.H)
+	covered := make([]bool, B+h)
 	for d := 1; d <= cfg.SeasonalDays; d++ {
 		off := int64(d) * 1440
-		if off < int64(h) {
+		if off < h {
 			continue // would reach into the window itself
 		}
 		var sd seasonDay
-		pre0, post0, post1 := s-off-int64(B), s-off, s-off+int64(h)
-		for k := range in.Series {
-			sr := &in.Series[k]
-			i := sort.Search(len(sr.Minutes), func(i int) bool { return sr.Minutes[i] >= pre0 })
-			for ; i < len(sr.Minutes) && sr.Minutes[i] < post1; i++ {
-				if sr.Minutes[i] < post0 {
-					sd.preE += float64(sr.Errors[i])
-					sd.preR += float64(sr.Requests[i])
-				} else {
-					sd.postE += float64(sr.Errors[i])
-					sd.postR += float64(sr.Requests[i])
+		pre0, post0, post1 := s-off-B, s-off, s-off+h
+		clear(covered)
+		for _, aggregate := range [2]bool{false, true} {
+			for k := range in.Series {
+				sr := &in.Series[k]
+				if (sr.Version == aggregateVersion) != aggregate {
+					continue
 				}
+				sd.add(sr, pre0, post0, post1, covered)
 			}
 		}
 		if sd.preR > 0 && sd.postR > 0 {
 			w.days = append(w.days, sd)
 		}
 	}
+}
 
-	// Error signatures.
-	w.sigNew = make([]float64, h)
+// add adds the requests and errors of series sr over the day's baseline
+// [pre0, post0) and window [post0, post1); an aggregate series (version
+// "") only in minutes not yet covered.
+func (sd *seasonDay) add(sr *Series, pre0, post0, post1 int64, covered []bool) {
+	aggregate := sr.Version == aggregateVersion
+	i := sort.Search(len(sr.Minutes), func(i int) bool { return sr.Minutes[i] >= pre0 })
+	for ; i < len(sr.Minutes) && sr.Minutes[i] < post1; i++ {
+		j := sr.Minutes[i] - pre0
+		if aggregate && covered[j] {
+			continue
+		}
+		covered[j] = true
+		if sr.Minutes[i] < post0 {
+			sd.preE += sr.Errors[i]
+			sd.preR += sr.Requests[i]
+		} else {
+			sd.postE += sr.Errors[i]
+			sd.postR += sr.Requests[i]
+		}
+	}
+}
+
+// cutSignatures classifies the new version's error fingerprints in the
+// window: known when seen on the stream in the look-back before the start
+// (from PriorFingerprints when given, else from the signature rows), new
+// otherwise. It keeps the per-minute errors with new fingerprints and the
+// counts of distinct new and known fingerprints.
+func (w *Window) cutSignatures(in *Input, cfg *Config) {
+	s, cut := w.start, w.Cut()
+	w.sigNew = make([]float64, w.H)
 	known := map[string]bool{}
 	lb := s - int64(cfg.SignatureLookbackMinutes)
 	if in.PriorFingerprints != nil {
@@ -264,11 +349,6 @@ func NewWindow(in *Input, h int, cfg *Config) (*Window, error) {
 		}
 	}
 	w.newFP = len(newFPs)
-
-	if in.Fleet != nil {
-		w.fleet, w.fleetTotal = cutFleet(in.Fleet, lo, n)
-	}
-	return w, nil
 }
 
 // cutFleet copies the fleet counts of minutes [lo, lo+n); minutes the

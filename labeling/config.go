@@ -11,126 +11,50 @@
 package labeling
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/internal/config"
 	"github.com/faultline-dev/faultline/labeling/labelmodel"
 )
 
-// Config is the "labeling" section of the pipeline settings. DefaultConfig
-// documents the defaults.
+// Config is the "labeling" section of the pipeline settings, with the
+// defaults of DefaultConfig. In YAML and JSON every built-in function is a
+// key of its own, labeling.NAME, holding its settings; each Function type
+// (RollbackLF and the others) documents its settings and their defaults.
 type Config struct {
 	// Model configures the label model.
-	Model labelmodel.Config `yaml:"model" json:"model"`
-	// Built-in labeling functions.
-	Rollback      RollbackConfig      `yaml:"rollback" json:"rollback"`
-	ShortLived    ShortLivedConfig    `yaml:"short_lived" json:"short_lived"`
-	NewSignatures NewSignaturesConfig `yaml:"new_error_signatures" json:"new_error_signatures"`
-	Ensemble      EnsembleConfig      `yaml:"statistical_ensemble" json:"statistical_ensemble"`
-	Incident      IncidentConfig      `yaml:"incident" json:"incident"`
-	Latency       LatencyConfig       `yaml:"latency_degradation" json:"latency_degradation"`
-	Healthy       HealthyConfig       `yaml:"healthy_evidence" json:"healthy_evidence"`
+	Model labelmodel.Config
+	// Functions are the built-in labeling functions with their settings: one
+	// per function of the registry, in column order (as DefaultConfig gives
+	// them). Change one with With.
+	Functions []Function
 	// SQLFunctions are user-defined labeling functions run against the
 	// PostgreSQL history (they need --db). Default none.
-	SQLFunctions []SQLFunction `yaml:"sql_functions" json:"sql_functions,omitempty"`
+	SQLFunctions []SQLFunction
 	// SQLTimeoutSeconds is the statement timeout of each SQL function.
 	// Default 30.
-	SQLTimeoutSeconds float64 `yaml:"sql_timeout_seconds" json:"sql_timeout_seconds"`
-}
-
-// RollbackConfig configures the rollback function: a deployment votes faulty
-// when the next deployment of another version on the same service and
-// environment is a rollback (explicit kind, or a return to a version
-// deployed before it) started within WithinHours. Rollback deployments
-// themselves (explicit or inferred) abstain.
-type RollbackConfig struct {
-	Enabled     bool    `yaml:"enabled" json:"enabled"`
-	WithinHours float64 `yaml:"within_hours" json:"within_hours"` // default 48
-}
-
-// ShortLivedConfig configures the short-lived-version function: a deployment
-// votes faulty when it is replaced within WithinHours by a deployment of
-// another version that is not a rollback (a fix rolled forward). Rollback
-// deployments themselves abstain.
-type ShortLivedConfig struct {
-	Enabled     bool    `yaml:"enabled" json:"enabled"`
-	WithinHours float64 `yaml:"within_hours" json:"within_hours"` // default 2
-}
-
-// NewSignaturesConfig configures the new-error-signatures function: a
-// deployment votes faulty when its version shows, within WindowMinutes of the
-// start, at least MinErrors errors with fingerprints not seen on the service
-// and environment in the LookbackHours before, and those errors persist: they
-// occur in at least MinPersist of the minutes from their first appearance to
-// the end of the window, and amount to at least MinPerMille errors per 1000
-// requests of the version.
-type NewSignaturesConfig struct {
-	Enabled       bool    `yaml:"enabled" json:"enabled"`
-	WindowMinutes int     `yaml:"window_minutes" json:"window_minutes"` // default 120
-	LookbackHours float64 `yaml:"lookback_hours" json:"lookback_hours"` // default 168
-	MinErrors     int64   `yaml:"min_errors" json:"min_errors"`         // default 20
-	MinPersist    float64 `yaml:"min_persist" json:"min_persist"`       // default 0.3
-	// MinPerMille is the least rate of new-fingerprint errors per 1000
-	// requests of the version in the window, so that a rare harmless new
-	// error does not count; 0 turns the check off. Default 1.
-	MinPerMille float64 `yaml:"min_per_mille" json:"min_per_mille"`
-}
-
-// EnsembleConfig configures the statistical-ensemble function: the unanimous
-// vote of the impact, temporal and persistence checks at HorizonMinutes, read
-// from features_hH.parquet (column ensemble_faulty): 1 votes faulty, 0 votes
-// healthy (when VoteHealthy), NaN (inconclusive) and deployments absent from
-// the file abstain.
-type EnsembleConfig struct {
-	Enabled        bool `yaml:"enabled" json:"enabled"`
-	HorizonMinutes int  `yaml:"horizon_minutes" json:"horizon_minutes"` // default 60
-	VoteHealthy    bool `yaml:"vote_healthy" json:"vote_healthy"`       // default true
-}
-
-// IncidentConfig configures the incident function: a deployment votes faulty
-// when an incident was linked to it (when Linked), or when an incident on
-// its service, in its environment or in all environments, was opened within
-// WindowMinutes after it started and it is the latest deployment of that
-// service and environment started before the incident opened.
-type IncidentConfig struct {
-	Enabled       bool `yaml:"enabled" json:"enabled"`
-	WindowMinutes int  `yaml:"window_minutes" json:"window_minutes"` // default 120
-	Linked        bool `yaml:"linked" json:"linked"`                 // default true
-}
-
-// LatencyConfig configures the performance-degradation function: a
-// deployment votes faulty when its version's request-weighted p95 latency
-// over WindowMinutes after the start is at least P95Ratio times (or its p99
-// at least P99Ratio times) that of the other versions over BaselineMinutes
-// before the start, and higher by at least MinIncreaseMs, with at least
-// MinRequests requests in at least MinMinutes minutes of latency data. It
-// never votes healthy.
-type LatencyConfig struct {
-	Enabled         bool    `yaml:"enabled" json:"enabled"`
-	WindowMinutes   int     `yaml:"window_minutes" json:"window_minutes"`     // default 60
-	BaselineMinutes int     `yaml:"baseline_minutes" json:"baseline_minutes"` // default 120
-	P95Ratio        float64 `yaml:"p95_ratio" json:"p95_ratio"`               // default 1.5
-	P99Ratio        float64 `yaml:"p99_ratio" json:"p99_ratio"`               // default 2
-	MinIncreaseMs   float64 `yaml:"min_increase_ms" json:"min_increase_ms"`   // default 10
-	MinRequests     int64   `yaml:"min_requests" json:"min_requests"`         // default 300
-	MinMinutes      int     `yaml:"min_minutes" json:"min_minutes"`           // default 10
-}
-
-// HealthyConfig configures the healthy-evidence function: a deployment votes
-// healthy when its version served the service for at least MinHours (no
-// deployment of another version started sooner, and the history extends that
-// far), was not then rolled back, no incident was linked to it or opened on
-// its service and environment during those hours, it served at least
-// MinRequests requests in them, and over them its error rate stayed within
-// MaxErrorRatio of the service's over the same length of time before the
-// deploy and its p95 latency within MaxLatencyRatio. It never votes faulty.
-type HealthyConfig struct {
-	Enabled         bool    `yaml:"enabled" json:"enabled"`
-	MinHours        float64 `yaml:"min_hours" json:"min_hours"`                 // default 6
-	MinRequests     int64   `yaml:"min_requests" json:"min_requests"`           // default 1000
-	MaxErrorRatio   float64 `yaml:"max_error_ratio" json:"max_error_ratio"`     // default 1.5
-	MaxLatencyRatio float64 `yaml:"max_latency_ratio" json:"max_latency_ratio"` // default 1.3
+	SQLTimeoutSeconds float64
+	// SQLDSN is the PostgreSQL connection string SQL functions run with: the
+	// history's database as a login role that is a member of
+	// faultline_labeler (docs/security.md). It may not hold a password (use
+	// a password file). Default "": the history DSN (--db), whose role is
+	// normally refused because it can read annotations.
+	SQLDSN string
+	// SQLUnsafeAllowPrivilegedRole runs SQL functions even when their
+	// session could do more than read the history (a superuser, server file
+	// or program privileges, signalling other sessions, reading
+	// annotations): the queries may then act on the database server.
+	// Default false: such a session is refused (ErrPrivilegedRole).
+	SQLUnsafeAllowPrivilegedRole bool
 }
 
 // SQLFunction is a user-defined labeling function: a query against the
@@ -148,99 +72,129 @@ type SQLFunction struct {
 	Description string `yaml:"description" json:"description,omitempty"`
 }
 
+// eventReplacement is the event that the rollback, short_lived and
+// healthy_evidence functions read: when, and by what, the version was
+// replaced.
+const eventReplacement = "replacement"
+
+// eventReader is implemented by functions whose votes are read off the same
+// event as other functions' (event names it). They exclude each other by
+// construction, so the default label model declares every set of functions
+// reading one event as a group (docs/labeling.md, "Dependent functions").
+type eventReader interface {
+	event() string
+}
+
 // DefaultConfig returns the default settings.
 func DefaultConfig() Config {
-	mc := labelmodel.DefaultConfig()
-	// rollback, short_lived and healthy_evidence are all read off the same
-	// event — when, and by what, the version was replaced — so they are
-	// exclusive by construction and must be one factor (docs/labeling.md).
-	mc.Groups = [][]string{{FnRollback, FnShortLived, FnHealthy}}
-	return Config{
-		Model:         mc,
-		Rollback:      RollbackConfig{Enabled: true, WithinHours: 48},
-		ShortLived:    ShortLivedConfig{Enabled: true, WithinHours: 2},
-		NewSignatures: NewSignaturesConfig{Enabled: true, WindowMinutes: 120, LookbackHours: 168, MinErrors: 20, MinPersist: 0.3, MinPerMille: 1},
-		Ensemble:      EnsembleConfig{Enabled: true, HorizonMinutes: 60, VoteHealthy: true},
-		Incident:      IncidentConfig{Enabled: true, WindowMinutes: 120, Linked: true},
-		Latency: LatencyConfig{Enabled: true, WindowMinutes: 60, BaselineMinutes: 120, P95Ratio: 1.5, P99Ratio: 2,
-			MinIncreaseMs: 10, MinRequests: 300, MinMinutes: 10},
-		Healthy:           HealthyConfig{Enabled: true, MinHours: 6, MinRequests: 1000, MaxErrorRatio: 1.5, MaxLatencyRatio: 1.3},
-		SQLTimeoutSeconds: 30,
+	c := Config{Model: labelmodel.DefaultConfig(), Functions: Builtins(), SQLTimeoutSeconds: 30}
+	c.Model.Groups = eventGroups(c.Functions)
+	return c
+}
+
+// eventGroups returns the groups of functions that read one event, in
+// registry order.
+func eventGroups(fns []Function) [][]string {
+	var events []string
+	by := map[string][]string{}
+	for _, f := range fns {
+		if e, ok := f.(eventReader); ok {
+			if _, seen := by[e.event()]; !seen {
+				events = append(events, e.event())
+			}
+			by[e.event()] = append(by[e.event()], f.Name())
+		}
 	}
+	var out [][]string
+	for _, e := range events {
+		if len(by[e]) > 1 {
+			out = append(out, by[e])
+		}
+	}
+	return out
+}
+
+// WithEnsembleHorizon returns c with the statistical_ensemble function
+// reading the ensemble verdict at horizon h: features.ensemble_horizon, the
+// one setting of the ensemble horizon, which the caller passes in. It does
+// not modify c.
+func (c Config) WithEnsembleHorizon(h int) Config {
+	if f, ok := c.Function(FnEnsemble).(EnsembleLF); ok {
+		f.HorizonMinutes = h
+		return c.With(f)
+	}
+	return c
+}
+
+// Function returns the built-in function called name with its settings, or
+// nil.
+func (c Config) Function(name string) Function {
+	for _, f := range c.Functions {
+		if f.Name() == name {
+			return f
+		}
+	}
+	return nil
+}
+
+// With returns c with f in place of the function of the same name (added
+// at the end when there is none). It does not modify c.
+func (c Config) With(f Function) Config {
+	fns := slices.Clone(c.Functions)
+	i := slices.IndexFunc(fns, func(g Function) bool { return g.Name() == f.Name() })
+	if i < 0 {
+		fns = append(fns, f)
+	} else {
+		fns[i] = f
+	}
+	c.Functions = fns
+	return c
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
-// Built-in function names, in column order.
-const (
-	FnRollback      = "rollback"
-	FnShortLived    = "short_lived"
-	FnNewSignatures = "new_error_signatures"
-	FnEnsemble      = "statistical_ensemble"
-	FnIncident      = "incident"
-	FnLatency       = "latency_degradation"
-	FnHealthy       = "healthy_evidence"
-)
+// positive returns a *config.FieldError at key unless v > 0.
+func positive(key string, v float64) error {
+	if !(v > 0) {
+		return config.Errorf(key, "%v must be > 0", v)
+	}
+	return nil
+}
 
-// Validate checks the settings; errors name the offending key.
+// Validate checks the settings. It reports every invalid setting, as
+// *config.FieldError values (joined) whose paths start with "labeling.".
 func (c *Config) Validate() error {
-	pos := func(key string, v float64) error {
-		if !(v > 0) {
-			return fmt.Errorf("labeling.%s: %v must be > 0", key, v)
-		}
-		return nil
-	}
-	checks := []error{
-		pos("rollback.within_hours", c.Rollback.WithinHours),
-		pos("short_lived.within_hours", c.ShortLived.WithinHours),
-		pos("new_error_signatures.window_minutes", float64(c.NewSignatures.WindowMinutes)),
-		pos("new_error_signatures.lookback_hours", c.NewSignatures.LookbackHours),
-		pos("new_error_signatures.min_errors", float64(c.NewSignatures.MinErrors)),
-		pos("statistical_ensemble.horizon_minutes", float64(c.Ensemble.HorizonMinutes)),
-		pos("incident.window_minutes", float64(c.Incident.WindowMinutes)),
-		pos("latency_degradation.window_minutes", float64(c.Latency.WindowMinutes)),
-		pos("latency_degradation.baseline_minutes", float64(c.Latency.BaselineMinutes)),
-		pos("latency_degradation.p95_ratio", c.Latency.P95Ratio),
-		pos("latency_degradation.p99_ratio", c.Latency.P99Ratio),
-		pos("healthy_evidence.min_hours", c.Healthy.MinHours),
-		pos("healthy_evidence.max_error_ratio", c.Healthy.MaxErrorRatio),
-		pos("healthy_evidence.max_latency_ratio", c.Healthy.MaxLatencyRatio),
-		pos("sql_timeout_seconds", c.SQLTimeoutSeconds),
-	}
-	for _, err := range checks {
-		if err != nil {
-			return err
-		}
-	}
-	if c.NewSignatures.MinPerMille < 0 {
-		return fmt.Errorf("labeling.new_error_signatures.min_per_mille: %v must be ≥ 0", c.NewSignatures.MinPerMille)
-	}
-	if p := c.NewSignatures.MinPersist; p < 0 || p > 1 {
-		return fmt.Errorf("labeling.new_error_signatures.min_persist: %v must be in [0, 1]", p)
-	}
+	var errs []error
 	seen := map[string]bool{}
-	for _, n := range []string{FnRollback, FnShortLived, FnNewSignatures, FnEnsemble, FnIncident, FnLatency, FnHealthy} {
-		seen[n] = true
-	}
-	for i, f := range c.SQLFunctions {
-		if !nameRE.MatchString(f.Name) {
-			return fmt.Errorf("labeling.sql_functions[%d]: name %q must be lower-case letters, digits and underscores, starting with a letter", i, f.Name)
+	for _, f := range c.Functions {
+		if seen[f.Name()] {
+			errs = append(errs, config.Errorf("labeling."+f.Name(), "function %q is configured twice", f.Name()))
 		}
-		if seen[f.Name] {
-			return fmt.Errorf("labeling.sql_functions[%d]: name %q is already used by another labeling function", i, f.Name)
+		seen[f.Name()] = true
+		errs = append(errs, config.Nest("labeling."+f.Name(), f.Validate()))
+	}
+	errs = append(errs, config.Nest("labeling.model", c.Model.Validate()), c.validateGroups())
+	errs = append(errs, config.Nest("labeling", positive(keySQLTimeout, c.SQLTimeoutSeconds)))
+	errs = append(errs, config.InSection("labeling", validateSQLDSN(c.SQLDSN)))
+	for i, f := range c.SQLFunctions {
+		path := fmt.Sprintf("labeling.%s[%d]", keySQL, i)
+		switch {
+		case !nameRE.MatchString(f.Name):
+			errs = append(errs, config.Errorf(path+".name", "%q must be lower-case letters, digits and underscores, starting with a letter", f.Name))
+		case seen[f.Name]:
+			errs = append(errs, config.Errorf(path+".name", "%q is already used by another labeling function", f.Name))
 		}
 		seen[f.Name] = true
 		if strings.TrimSpace(f.SQL) == "" {
-			return fmt.Errorf("labeling.sql_functions[%d] (%s): sql is empty", i, f.Name)
-		}
-		if forbiddenTable(f.SQL) != "" {
-			return fmt.Errorf("labeling.sql_functions[%d] (%s): reads table %s; labeling functions must not read human or simulated labels", i, f.Name, forbiddenTable(f.SQL))
+			errs = append(errs, config.Errorf(path+".sql", "(%s) sql is empty", f.Name))
+		} else if t := forbiddenTable(f.SQL); t != "" {
+			errs = append(errs, config.Errorf(path+".sql", "(%s) reads table %s; labeling functions must not read human or simulated labels", f.Name, t))
 		}
 	}
 	if len(c.enabledNames()) == 0 {
-		return fmt.Errorf("labeling: every labeling function is disabled")
+		errs = append(errs, config.Errorf("labeling", "every labeling function is disabled"))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 var forbiddenRE = regexp.MustCompile(`(?i)\b(annotations|simulation_truth)\b`)
@@ -251,24 +205,190 @@ func forbiddenTable(sql string) string {
 	return strings.ToLower(forbiddenRE.FindString(sql))
 }
 
+// enabledBuiltins returns the enabled built-in functions in column order.
+func (c *Config) enabledBuiltins() []Function {
+	var out []Function
+	for _, f := range c.Functions {
+		if f.enabled() {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // enabledNames returns the names of the enabled functions in column order:
 // built-ins first, then SQL functions in configuration order.
 func (c *Config) enabledNames() []string {
 	var out []string
-	add := func(on bool, name string) {
-		if on {
-			out = append(out, name)
-		}
+	for _, f := range c.enabledBuiltins() {
+		out = append(out, f.Name())
 	}
-	add(c.Rollback.Enabled, FnRollback)
-	add(c.ShortLived.Enabled, FnShortLived)
-	add(c.NewSignatures.Enabled, FnNewSignatures)
-	add(c.Ensemble.Enabled, FnEnsemble)
-	add(c.Incident.Enabled, FnIncident)
-	add(c.Latency.Enabled, FnLatency)
-	add(c.Healthy.Enabled, FnHealthy)
 	for _, f := range c.SQLFunctions {
 		out = append(out, f.Name)
 	}
 	return out
+}
+
+// The configuration keys of the labeling section besides the functions'.
+const (
+	keyModel      = "model"
+	keySQL        = "sql_functions"
+	keySQLTimeout = "sql_timeout_seconds"
+	keySQLDSN     = "sql_dsn"
+	keySQLUnsafe  = "sql_unsafe_allow_privileged_role"
+)
+
+// sections returns the functions whose settings the YAML and JSON forms
+// hold, in order: every registered function, with c's settings when c has
+// them (the zero value otherwise), then any function of c that is not
+// registered.
+func (c *Config) sections() []Function {
+	out := make([]Function, 0, len(registry))
+	for _, r := range registry {
+		f := c.Function(r.Name())
+		if f == nil {
+			f = r
+		}
+		out = append(out, f)
+	}
+	for _, f := range c.Functions {
+		if !slices.ContainsFunc(registry, func(r Function) bool { return r.Name() == f.Name() }) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// form returns a pointer to a struct of the section's YAML and JSON shape:
+// model, one key per function, sql_functions, sql_timeout_seconds, sql_dsn,
+// sql_unsafe_allow_privileged_role. With
+// byRef its fields are pointers: to c's Model, SQLFunctions and
+// SQLTimeoutSeconds, and to a copy of each of fns (decode into it, then read
+// the copies back with fromForm); otherwise they are values, to encode.
+func (c *Config) form(fns []Function, byRef bool) reflect.Value {
+	typ := func(t reflect.Type) reflect.Type {
+		if byRef {
+			return reflect.PointerTo(t)
+		}
+		return t
+	}
+	field := func(name, key string, t reflect.Type, jsonOpt string) reflect.StructField {
+		return reflect.StructField{Name: name, Type: typ(t),
+			Tag: reflect.StructTag(fmt.Sprintf(`yaml:"%s" json:"%s%s"`, key, key, jsonOpt))}
+	}
+	fields := []reflect.StructField{field("Model", keyModel, reflect.TypeOf(c.Model), "")}
+	for i, f := range fns {
+		fields = append(fields, field(fmt.Sprintf("F%d", i), f.Name(), reflect.TypeOf(f), ""))
+	}
+	fields = append(fields, field("SQLFunctions", keySQL, reflect.TypeOf(c.SQLFunctions), ",omitempty"),
+		field("SQLTimeoutSeconds", keySQLTimeout, reflect.TypeOf(c.SQLTimeoutSeconds), ""),
+		field("SQLDSN", keySQLDSN, reflect.TypeOf(c.SQLDSN), ""),
+		field("SQLUnsafe", keySQLUnsafe, reflect.TypeOf(c.SQLUnsafeAllowPrivilegedRole), ""))
+	v := reflect.New(reflect.StructOf(fields))
+	s := v.Elem()
+	set := func(i int, p reflect.Value) {
+		if byRef {
+			s.Field(i).Set(p)
+		} else {
+			s.Field(i).Set(p.Elem())
+		}
+	}
+	set(0, reflect.ValueOf(&c.Model))
+	for i, f := range fns {
+		p := reflect.New(reflect.TypeOf(f))
+		p.Elem().Set(reflect.ValueOf(f))
+		set(1+i, p)
+	}
+	set(1+len(fns), reflect.ValueOf(&c.SQLFunctions))
+	set(2+len(fns), reflect.ValueOf(&c.SQLTimeoutSeconds))
+	set(3+len(fns), reflect.ValueOf(&c.SQLDSN))
+	set(4+len(fns), reflect.ValueOf(&c.SQLUnsafeAllowPrivilegedRole))
+	return v
+}
+
+// fromForm sets c's functions from a form built with byRef after decoding.
+// A field that decoding set to nil (an explicit null) keeps the function's
+// settings.
+func (c *Config) fromForm(v reflect.Value, fns []Function) {
+	s := v.Elem()
+	out := make([]Function, len(fns))
+	for i, f := range fns {
+		out[i] = f
+		if p := s.Field(1 + i); !p.IsNil() {
+			out[i] = p.Elem().Interface().(Function)
+		}
+	}
+	c.Functions = out
+}
+
+// MarshalYAML implements yaml.Marshaler: the section's shape, with one key
+// per function.
+func (c Config) MarshalYAML() (any, error) {
+	return c.form(c.sections(), false).Interface(), nil
+}
+
+// UnmarshalYAML implements the yaml.v3 unmarshaler that receives the
+// decoding function (not the one that receives a yaml.Node: Node.Decode
+// would drop the decoder's settings), so that the decoder's settings hold
+// for every key: with KnownFields, as internal/config decodes, an unknown
+// key in the section or in a function's settings is an error naming it and
+// its line. Keys absent from the document keep c's settings (the defaults,
+// when c holds them).
+func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+	fns := c.sections()
+	form := c.form(fns, true)
+	if err := unmarshal(form.Interface()); err != nil {
+		// Name the section's type, not the form's, in the decoder's errors.
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			anon := form.Elem().Type().String()
+			for i, e := range te.Errors {
+				te.Errors[i] = strings.ReplaceAll(e, anon, "labeling.Config")
+			}
+		}
+		return err
+	}
+	c.fromForm(form, fns)
+	return nil
+}
+
+// MarshalJSON implements json.Marshaler, with the YAML form's keys.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(c.form(c.sections(), false).Interface())
+}
+
+// UnmarshalJSON implements json.Unmarshaler, with the YAML form's keys.
+func (c *Config) UnmarshalJSON(b []byte) error {
+	fns := c.sections()
+	form := c.form(fns, true)
+	if err := json.Unmarshal(b, form.Interface()); err != nil {
+		return err
+	}
+	c.fromForm(form, fns)
+	return nil
+}
+
+// CheckFeatures checks the enabled built-in functions against the feature
+// settings: every horizon whose features_hH.parquet a function reads must be
+// one of f.Horizons, or the label stage would stop on a missing file. The
+// statistical_ensemble function reads features.ensemble_horizon, which the
+// feature settings check themselves (features.Config.CheckEnsembleHorizon).
+func (c *Config) CheckFeatures(f features.Config) error {
+	var errs []error
+	for _, fn := range c.enabledBuiltins() {
+		if fn.Name() == FnEnsemble {
+			continue
+		}
+		var missing []int
+		for _, col := range fn.needs().features {
+			if !slices.Contains(f.Horizons, col.horizon) && !slices.Contains(missing, col.horizon) {
+				missing = append(missing, col.horizon)
+			}
+		}
+		for _, h := range missing {
+			errs = append(errs, &config.FieldError{Path: "labeling." + fn.Name(), Also: []string{"features.horizons"},
+				Msg: fmt.Sprintf("reads features_h%d.parquet, but %d is not one of features.horizons %v: add it there, or change or disable the function", h, h, f.SortedHorizons())})
+		}
+	}
+	return errors.Join(errs...)
 }

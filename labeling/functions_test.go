@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,17 +14,20 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/internal/workdir"
 )
 
 // votesOf computes the votes of cfg's functions on h and returns them by
 // function, then deployment id.
-func votesOf(t *testing.T, h *memHistory, cfg Config, workdir string) map[string]map[string]int8 {
+func votesOf(t *testing.T, h *memHistory, cfg Config, dir string) map[string]map[string]int8 {
 	t.Helper()
-	if workdir == "" {
-		workdir = t.TempDir()
+	if dir == "" {
+		dir = t.TempDir()
 	}
-	res, err := Compute(context.Background(), cfg, Input{History: h, Workdir: workdir})
+	res, err := Compute(context.Background(), cfg, Input{History: h, Workdir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +63,8 @@ func TestRollbackAndShortLived(t *testing.T) {
 		dep("d", "v3", 10, history.KindDeploy),   // replaced after 1h by v4: short-lived
 		dep("e", "v4", 11, history.KindDeploy),   // redeployed at 11.5h, replaced at 20h
 		dep("f", "v4", 11.5, history.KindDeploy), // same version: not a replacement
-		dep("g", "v5", 20, history.KindDeploy),   // replaced by an inferred rollback
-		dep("h", "v4", 21, history.KindDeploy),   // v4 was deployed before: a rollback
+		dep("g", "v5", 20, history.KindDeploy),   // replaced by a rollback (h)
+		dep("h", "v4", 21, history.KindRollback), // back to v4 (stores infer this kind when the import omits it)
 		dep("i", "v6", 30, history.KindDeploy),   // replaced after 50h
 		dep("j", "v7", 80, history.KindDeploy),   // last
 		dep("k", "v8", 200, history.KindDeploy),  // rolled back after 60h: too late
@@ -70,13 +75,36 @@ func TestRollbackAndShortLived(t *testing.T) {
 	checkVotes(t, FnShortLived, v[FnShortLived], map[string]int8{"a": faulty, "d": faulty})
 }
 
+// Labeling reads the kind the store gives and does not infer it again: a
+// return to an earlier version that the history calls a deploy is one.
+func TestRollbackIsTheStoredKind(t *testing.T) {
+	for _, tc := range []struct {
+		kind                history.Kind
+		rollback, shortLive int8
+	}{
+		{history.KindRollback, faulty, abstain},
+		{history.KindDeploy, abstain, faulty},
+	} {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			h := &memHistory{deps: []history.Deployment{
+				dep("a", "v1", 0, history.KindDeploy),
+				dep("b", "v2", 1, history.KindDeploy),
+				dep("c", "v1", 2, tc.kind), // back to v1 after 1 h
+			}}
+			v := votesOf(t, h, only(FnRollback, FnShortLived), "")
+			checkVotes(t, FnRollback, v[FnRollback], map[string]int8{"b": tc.rollback})
+			checkVotes(t, FnShortLived, v[FnShortLived], map[string]int8{"a": faulty, "b": tc.shortLive})
+		})
+	}
+}
+
 func TestIncident(t *testing.T) {
 	h := &memHistory{
 		deps: []history.Deployment{
 			dep("p1", "v1", 0, history.KindDeploy),
 			dep("p2", "v2", 5, history.KindDeploy),
-			{ID: "q1", Service: "svc", Environment: "dev", Version: "v1", StartedAt: at(4)},
-			{ID: "o1", Service: "other", Environment: "prod", Version: "v1", StartedAt: at(5)},
+			{ID: "q1", Service: "svc", Environment: "dev", Version: "v1", StartedAt: at(4), Kind: history.KindDeploy},
+			{ID: "o1", Service: "other", Environment: "prod", Version: "v1", StartedAt: at(5), Kind: history.KindDeploy},
 		},
 		incidents: []history.Incident{
 			{ID: "linked", Service: "svc", Environment: "prod", OpenedAt: at(20), DeploymentID: "p1"},
@@ -88,10 +116,51 @@ func TestIncident(t *testing.T) {
 	v := votesOf(t, h, only(FnIncident), "")
 	checkVotes(t, FnIncident, v[FnIncident], map[string]int8{"p1": faulty, "p2": faulty, "q1": faulty})
 
-	cfg := only(FnIncident)
-	cfg.Incident.Linked = false
+	cfg := with(t, only(FnIncident), func(f *IncidentLF) { f.Linked = false })
 	v = votesOf(t, h, cfg, "")
 	checkVotes(t, FnIncident, v[FnIncident], map[string]int8{"p2": faulty, "q1": faulty})
+}
+
+// Incidents are blamed on the right deployment: a rollback's on the version
+// it rolled back, and none of a burst on many services.
+func TestIncidentBlame(t *testing.T) {
+	other := func(id, svc, env string, h float64) history.Incident {
+		return history.Incident{ID: id, Service: svc, Environment: env, OpenedAt: at(h)}
+	}
+	h := &memHistory{
+		deps: []history.Deployment{
+			dep("bad", "v2", 10, history.KindDeploy),
+			dep("rb", "v1", 10.5, history.KindRollback),
+			dep("bad2", "v3", 20, history.KindDeploy),
+			dep("rb2", "v1", 21.5, history.KindRollback),
+			dep("d30", "v4", 29.5, history.KindDeploy),
+			dep("d40", "v5", 39.5, history.KindDeploy),
+			dep("d50", "v6", 49.5, history.KindDeploy),
+		},
+		incidents: []history.Incident{
+			// Opened just after the rollback started: bad's, not rb's.
+			other("after-rollback", "svc", "prod", 10.52),
+			// 2.5 h after bad2, 1 h after its rollback: not bad2's (outside
+			// its window), so the latest deployment's, rb2.
+			other("late", "svc", "prod", 22.5),
+			// Three services of prod within 6 minutes: an outage.
+			other("o1", "svc", "prod", 30), other("o2", "a", "prod", 30.05), other("o3", "b", "", 30.1),
+			// Two services only: not a burst.
+			other("p1", "svc", "prod", 40), other("p2", "a", "prod", 40.05),
+			// Three services, but two of them in another environment.
+			other("q1", "svc", "prod", 50), other("q2", "a", "dev", 50.02), other("q3", "b", "dev", 50.03),
+		},
+	}
+	v := votesOf(t, h, only(FnIncident), "")
+	checkVotes(t, FnIncident, v[FnIncident], map[string]int8{"bad": faulty, "rb2": faulty, "d40": faulty, "d50": faulty})
+
+	cfg := with(t, only(FnIncident), func(f *IncidentLF) { f.OutageServices = 0 })
+	v = votesOf(t, h, cfg, "")
+	checkVotes(t, FnIncident, v[FnIncident], map[string]int8{"bad": faulty, "rb2": faulty, "d30": faulty, "d40": faulty, "d50": faulty})
+
+	cfg = with(t, only(FnIncident), func(f *IncidentLF) { f.OutageServices = 2 })
+	v = votesOf(t, h, cfg, "")
+	checkVotes(t, FnIncident, v[FnIncident], map[string]int8{"bad": faulty, "rb2": faulty, "d50": faulty})
 }
 
 func TestLatencyDegradation(t *testing.T) {
@@ -101,12 +170,21 @@ func TestLatencyDegradation(t *testing.T) {
 		dep("fine", "v3", 8, history.KindDeploy),
 		dep("thin", "v4", 12, history.KindDeploy),
 	}}
+	h.deps = append(h.deps, dep("outage", "v5", 16, history.KindDeploy))
 	h.traffic("v1", 0, 4, 100, 0, 100)
 	h.traffic("v2", 4, 8, 100, 0, 200) // p95 doubles
 	h.traffic("v3", 8, 12, 100, 0, 210)
-	h.traffic("v4", 12, 16, 2, 0, 900) // too little traffic to judge
-	v := votesOf(t, h, only(FnLatency), "")
+	h.traffic("v4", 12, 16, 2, 0, 900)    // too little traffic to judge
+	h.traffic("v5", 16, 20, 100, 0, 3000) // slower, but so was the fleet
+	dir := t.TempDir()
+	writeFeatures(t, dir, 60, []featureRow{{"slow", map[string]float64{"fleet_elevated_max_frac": 0.02}},
+		{"outage", map[string]float64{"fleet_elevated_max_frac": 0.4}}})
+	v := votesOf(t, h, only(FnLatency), dir)
 	checkVotes(t, FnLatency, v[FnLatency], map[string]int8{"slow": faulty})
+
+	cfg := with(t, only(FnLatency), func(f *LatencyLF) { f.MaxFleetShare = 0 })
+	v = votesOf(t, h, cfg, "") // no features needed
+	checkVotes(t, FnLatency, v[FnLatency], map[string]int8{"slow": faulty, "outage": faulty})
 }
 
 func TestNewErrorSignatures(t *testing.T) {
@@ -117,6 +195,10 @@ func TestNewErrorSignatures(t *testing.T) {
 		dep("blip", "v4", 30, history.KindDeploy),
 		dep("few", "v5", 40, history.KindDeploy),
 		dep("faint", "v6", 50, history.KindDeploy), // persistent but 0.2 errors per 1000 requests
+		// Started 30 s into a minute: its new fingerprint shows in that minute.
+		dep("midminute", "v7", 60+30./3600, history.KindDeploy),
+		dep("immaterial", "v8", 70, history.KindDeploy), // persistent, 1 error per 1000 requests
+		dep("outage", "v9", 80, history.KindDeploy),     // new errors while the fleet was elevated
 	}}
 	h.traffic("v1", 0, 10, 100, 1, 50)
 	h.traffic("v2", 10, 20, 100, 3, 50)
@@ -124,14 +206,27 @@ func TestNewErrorSignatures(t *testing.T) {
 	h.traffic("v4", 30, 40, 100, 1, 50)
 	h.traffic("v5", 40, 50, 100, 1, 50)
 	h.traffic("v6", 50, 60, 10000, 3, 50)
+	h.traffic("v7", 60, 70, 100, 3, 50)
+	h.traffic("v8", 70, 80, 1000, 3, 50)
+	h.traffic("v9", 80, 90, 100, 3, 50)
 	h.signature("v1", "known", 5, 10, 1)
 	h.signature("v2", "fresh", 10, 12, 2)          // new, every minute for 2 h
 	h.signature("v3", "known", 20, 22, 2)          // seen on the stream before
 	h.signature("v4", "restart", 30, 30.05, 10)    // 3 minutes at the start, then gone
 	h.signature("v5", "rare", 40.5, 40.5+1./60, 5) // one minute, 5 errors
 	h.signature("v6", "faint", 50, 52, 2)
-	v := votesOf(t, h, only(FnNewSignatures), "")
-	checkVotes(t, FnNewSignatures, v[FnNewSignatures], map[string]int8{"new": faulty})
+	h.signature("v7", "fresh7", 60, 62, 2)
+	h.signature("v8", "fresh8", 70, 72, 1)
+	h.signature("v9", "upstream", 80, 82, 2)
+	dir := t.TempDir()
+	writeFeatures(t, dir, 60, []featureRow{{"new", map[string]float64{"fleet_elevated_max_frac": 0}},
+		{"outage", map[string]float64{"fleet_elevated_max_frac": 0.5}}})
+	v := votesOf(t, h, only(FnNewSignatures), dir)
+	checkVotes(t, FnNewSignatures, v[FnNewSignatures], map[string]int8{"new": faulty, "midminute": faulty})
+
+	cfg := with(t, only(FnNewSignatures), func(f *NewSignaturesLF) { f.MinPerMille, f.MaxFleetShare = 1, 0 })
+	v = votesOf(t, h, cfg, "") // no features needed
+	checkVotes(t, FnNewSignatures, v[FnNewSignatures], map[string]int8{"new": faulty, "midminute": faulty, "immaterial": faulty, "outage": faulty})
 }
 
 func TestHealthyEvidence(t *testing.T) {
@@ -159,62 +254,195 @@ func TestHealthyEvidence(t *testing.T) {
 	h.traffic("v6", 70, 80, 100, 1, 100)
 	h.traffic("v8", 80, 82, 100, 1, 100)
 	v := votesOf(t, h, only(FnHealthy), "")
-	// base has no traffic before it to compare with, and is fine otherwise.
-	checkVotes(t, FnHealthy, v[FnHealthy], map[string]int8{"base": healthy, "good": healthy, "back": healthy})
+	// base has no traffic before it to compare with: no evidence on its
+	// errors, so no healthy vote.
+	checkVotes(t, FnHealthy, v[FnHealthy], map[string]int8{"good": healthy, "back": healthy})
 }
 
+// A healthy vote needs enough traffic to rule out a higher error rate.
+func TestHealthyEvidenceNeedsEnoughTraffic(t *testing.T) {
+	h := &memHistory{deps: []history.Deployment{
+		dep("b1", "v1", 0, history.KindDeploy),
+		dep("sparse", "v2", 10, history.KindDeploy), // 1,800 requests, no error where 1.8 were expected
+		dep("b2", "v3", 20, history.KindDeploy),
+		dep("clean", "v4", 30, history.KindDeploy), // no error where 18 were expected
+		dep("b3", "v5", 40, history.KindDeploy),
+		dep("errorless", "v6", 50, history.KindDeploy), // follows a version without errors
+		dep("end", "v7", 60, history.KindDeploy),
+	}}
+	h.traffic("v1", 0, 10, 1000, 1, 100) // 0.1% errors
+	h.traffic("v2", 10, 20, 5, 0, 100)
+	h.traffic("v3", 20, 30, 1000, 1, 100)
+	h.traffic("v4", 30, 40, 50, 0, 100)
+	h.traffic("v5", 40, 50, 1000, 0, 100)
+	h.traffic("v6", 50, 60, 1000, 0, 100)
+	h.traffic("v7", 60, 70, 1000, 0, 100)
+	v := votesOf(t, h, only(FnHealthy), "")
+	checkVotes(t, FnHealthy, v[FnHealthy], map[string]int8{"clean": healthy})
+}
+
+// featureRow is one row of a features file written by writeFeatures: the
+// named columns' values; every other column of the schema is NaN.
 type featureRow struct {
-	DeploymentID   string  `parquet:"deployment_id"`
-	ImpactPass     float64 `parquet:"impact_pass"`
-	EnsembleFaulty float64 `parquet:"ensemble_faulty"`
+	id   string
+	cols map[string]float64
 }
 
-func writeFeatures(t *testing.T, dir string, rows []featureRow) {
+// writeFeatures writes features_hH.parquet of horizon h into dir, with the
+// whole feature schema, as extraction does.
+func writeFeatures(t *testing.T, dir string, h int, rows []featureRow) {
 	t.Helper()
-	f, err := os.Create(filepath.Join(dir, FeaturesFile(60)))
+	w, err := workdir.CreateFeatures(filepath.Join(dir, workdir.FeaturesFile(h)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := parquet.NewGenericWriter[featureRow](f)
-	if _, err := w.Write(rows); err != nil {
-		t.Fatal(err)
+	for _, r := range rows {
+		v := make([]float64, features.NumFeatures)
+		for i := range v {
+			v[i] = nan
+		}
+		for c, x := range r.cols {
+			i := features.Index(c)
+			if i < 0 {
+				t.Fatalf("no feature %q", c)
+			}
+			v[i] = x
+		}
+		if err := w.Add(r.id, v); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
+}
+
+// cleanHour is the 60-minute features of a version that served the whole
+// hour with 100 errors where 100 were expected (a 95% upper bound of the
+// ratio of 1.18), no latency rise and no new fingerprints; mod changes it.
+func cleanHour(ensemble float64, mod func(map[string]float64)) map[string]float64 {
+	c := map[string]float64{"ensemble_faulty": ensemble, "overlap_deploy": 0, "new_errors": 100, "new_requests": 100000,
+		"expected_error_rate": 0.001, "p95_ratio": 1.02, "new_sig_rate": 0}
+	if mod != nil {
+		mod(c)
 	}
+	return c
 }
 
 func TestStatisticalEnsemble(t *testing.T) {
-	h := &memHistory{deps: []history.Deployment{
-		dep("yes", "v1", 0, history.KindDeploy),
-		dep("no", "v2", 1, history.KindDeploy),
-		dep("unsure", "v3", 2, history.KindDeploy),
-		dep("absent", "v4", 3, history.KindDeploy),
-	}}
+	cases := []struct {
+		id   string
+		cols map[string]float64
+		want int8 // with vote_healthy (without, only faulty votes remain)
+	}{
+		{"unanimous", cleanHour(1, nil), faulty},
+		{"clean", cleanHour(0, nil), healthy},
+		// Not unanimous is not healthy without positive evidence.
+		{"replaced", cleanHour(0, func(c map[string]float64) { c["overlap_deploy"] = 1 }), abstain},
+		{"thin", cleanHour(0, func(c map[string]float64) { c["new_errors"], c["new_requests"] = 0, 1000 }), abstain},
+		{"elevated", cleanHour(0, func(c map[string]float64) { c["new_errors"] = 160 }), abstain},
+		{"slower", cleanHour(0, func(c map[string]float64) { c["p95_ratio"] = 1.4 }), abstain},
+		{"new errors", cleanHour(0, func(c map[string]float64) { c["new_sig_rate"] = 2 }), abstain},
+		{"no expected rate", cleanHour(0, func(c map[string]float64) { c["expected_error_rate"] = nan }), abstain},
+		// A history without latency: the latency condition is not checked.
+		{"no latency", cleanHour(0, func(c map[string]float64) { c["p95_ratio"] = nan }), healthy},
+		{"inconclusive", cleanHour(nan, nil), abstain},
+	}
+	h := &memHistory{}
+	var rows []featureRow
+	want, wantFaultyOnly := map[string]int8{}, map[string]int8{}
+	for i, tc := range cases {
+		h.deps = append(h.deps, dep(tc.id, fmt.Sprintf("v%d", i), float64(i), history.KindDeploy))
+		rows = append(rows, featureRow{tc.id, tc.cols})
+		want[tc.id] = tc.want
+		if tc.want == faulty {
+			wantFaultyOnly[tc.id] = faulty
+		}
+	}
+	h.deps = append(h.deps, dep("absent", "vx", 100, history.KindDeploy))
 	dir := t.TempDir()
-	writeFeatures(t, dir, []featureRow{{"yes", 1, 1}, {"no", 0, 0}, {"unsure", nan, nan}})
+	writeFeatures(t, dir, 60, rows)
 	v := votesOf(t, h, only(FnEnsemble), dir)
-	checkVotes(t, FnEnsemble, v[FnEnsemble], map[string]int8{"yes": faulty, "no": healthy})
+	checkVotes(t, FnEnsemble, v[FnEnsemble], want)
 
-	cfg := only(FnEnsemble)
-	cfg.Ensemble.VoteHealthy = false
+	cfg := with(t, only(FnEnsemble), func(f *EnsembleLF) { f.VoteHealthy = false })
 	v = votesOf(t, h, cfg, dir)
-	checkVotes(t, FnEnsemble, v[FnEnsemble], map[string]int8{"yes": faulty})
+	checkVotes(t, FnEnsemble, v[FnEnsemble], wantFaultyOnly)
 
 	// A missing features file is an error that says what to do.
 	_, err := Compute(context.Background(), only(FnEnsemble), Input{History: h, Workdir: t.TempDir()})
-	if err == nil || !strings.Contains(err.Error(), "faultline extract") || !strings.Contains(err.Error(), FeaturesFile(60)) {
+	if err == nil || !strings.Contains(err.Error(), "faultline extract") || !strings.Contains(err.Error(), workdir.FeaturesFile(60)) {
 		t.Fatalf("missing features file: error %v", err)
 	}
 	// A bad value names the file and row.
-	writeFeatures(t, dir, []featureRow{{"yes", 1, 1}, {"no", 0, 0.5}})
+	writeFeatures(t, dir, 60, []featureRow{{"unanimous", cleanHour(1, nil)}, {"clean", cleanHour(0.5, nil)}})
 	_, err = Compute(context.Background(), only(FnEnsemble), Input{History: h, Workdir: dir})
-	if err == nil || !strings.Contains(err.Error(), "row 2") || !strings.Contains(err.Error(), FeaturesFile(60)) {
+	if err == nil || !strings.Contains(err.Error(), "row 2") || !strings.Contains(err.Error(), workdir.FeaturesFile(60)) {
 		t.Fatalf("bad ensemble value: error %v", err)
 	}
+}
+
+func TestPoissonUpper(t *testing.T) {
+	// Exact one-sided 95% upper bounds (chi-square quantiles / 2).
+	for _, tc := range []struct{ k, want float64 }{{0, 2.996}, {1, 4.744}, {10, 16.96}, {100, 118.1}} {
+		if got := poissonUpper(tc.k, zOf(0.95)); math.Abs(got-tc.want)/tc.want > 0.015 {
+			t.Errorf("poissonUpper(%v) = %.3f, want %.3f within 1.5%%", tc.k, got, tc.want)
+		}
+	}
+}
+
+// strongAt20 is the 20-minute features of a version whose error rate
+// tripled, significantly and durably, in a quiet fleet; mod changes it.
+func strongAt20(mod func(map[string]float64)) map[string]float64 {
+	c := map[string]float64{"impact_ratio": 3, "impact_neglog10_p": 9, "impact_excess": 0.004, "first_bucket_ratio": 3,
+		"last_bucket_ratio": 3.2, "fleet_elevated_max_frac": 0}
+	if mod != nil {
+		mod(c)
+	}
+	return c
+}
+
+func TestEarlyImpact(t *testing.T) {
+	cases := []struct {
+		id      string
+		life    float64 // hours until the next version
+		cols    map[string]float64
+		want    int8
+		explain string
+	}{
+		{"strong", 5, strongAt20(nil), faulty, ""},
+		{"replaced early", 0.25, strongAt20(nil), faulty, "served 15 minutes: judged on them"},
+		{"replaced at once", 0.1, strongAt20(nil), abstain, "6 minutes: a blip cut short looks the same"},
+		{"weak", 5, strongAt20(func(c map[string]float64) { c["impact_ratio"] = 1.8 }), abstain, ""},
+		{"not significant", 5, strongAt20(func(c map[string]float64) { c["impact_neglog10_p"] = 4 }), abstain, ""},
+		{"immaterial", 5, strongAt20(func(c map[string]float64) { c["impact_excess"] = 0.001 }), abstain, ""},
+		{"over", 5, strongAt20(func(c map[string]float64) { c["last_bucket_ratio"] = 1.5 }), abstain, "no longer elevated"},
+		{"decaying", 5, strongAt20(func(c map[string]float64) { c["first_bucket_ratio"] = 12 }), abstain, "a restart blip"},
+		{"outage", 5, strongAt20(func(c map[string]float64) { c["fleet_elevated_max_frac"] = 0.4 }), abstain, ""},
+		{"no fleet data", 5, strongAt20(func(c map[string]float64) { c["fleet_elevated_max_frac"] = nan }), faulty, ""},
+		{"unknown", 5, strongAt20(func(c map[string]float64) { c["impact_neglog10_p"] = nan }), abstain, ""},
+	}
+	h := &memHistory{}
+	var rows []featureRow
+	want := map[string]int8{}
+	at := 0.0
+	for i, tc := range cases {
+		h.deps = append(h.deps, dep(tc.id, fmt.Sprintf("v%d", i), at, history.KindDeploy))
+		rows = append(rows, featureRow{tc.id, tc.cols})
+		want[tc.id] = tc.want
+		at += tc.life
+	}
+	dir := t.TempDir()
+	writeFeatures(t, dir, 20, rows)
+	v := votesOf(t, h, only(FnEarlyImpact), dir)
+	checkVotes(t, FnEarlyImpact, v[FnEarlyImpact], want)
+
+	// Several horizons: any one suffices.
+	writeFeatures(t, dir, 10, []featureRow{{"weak", strongAt20(nil)}})
+	cfg := with(t, only(FnEarlyImpact), func(f *EarlyImpactLF) { f.Horizons = []int{20, 10} })
+	v = votesOf(t, h, cfg, dir)
+	want["weak"] = faulty
+	checkVotes(t, FnEarlyImpact, v[FnEarlyImpact], want)
 }
 
 // fleetHistory is a small history where several functions fire.
@@ -240,8 +468,15 @@ func fleetHistory() *memHistory {
 	return h
 }
 
+// noFleetGuard is cfg without the fleet guards of the latency and
+// new-signature functions, which read features files.
+func noFleetGuard(t *testing.T, cfg Config) Config {
+	cfg = with(t, cfg, func(f *LatencyLF) { f.MaxFleetShare = 0 })
+	return with(t, cfg, func(f *NewSignaturesLF) { f.MaxFleetShare = 0 })
+}
+
 func TestVotesNeverReadAnnotations(t *testing.T) {
-	cfg := only(FnRollback, FnShortLived, FnIncident, FnHealthy, FnLatency, FnNewSignatures)
+	cfg := noFleetGuard(t, only(FnRollback, FnShortLived, FnIncident, FnHealthy, FnLatency, FnNewSignatures))
 	h := fleetHistory()
 	h.anns = []history.Annotation{{DeploymentID: "b", Label: "faulty"}, {DeploymentID: "d", Label: "healthy"}}
 	r1, err := Compute(context.Background(), cfg, Input{History: h, Workdir: t.TempDir()})
@@ -293,10 +528,10 @@ func TestRunWritesOutputs(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if !slices.Equal(names, []string{LabelsFile, ReportFile}) {
-		t.Fatalf("work directory holds %v, want exactly %s and %s", names, LabelsFile, ReportFile)
+	if !slices.Equal(names, []string{workdir.LabelsFile, workdir.LFReportFile}) {
+		t.Fatalf("work directory holds %v, want exactly %s and %s", names, workdir.LabelsFile, workdir.LFReportFile)
 	}
-	f, err := os.Open(filepath.Join(dir, LabelsFile))
+	f, err := os.Open(filepath.Join(dir, workdir.LabelsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +563,7 @@ func TestRunWritesOutputs(t *testing.T) {
 			}
 		}
 	}
-	cv, n, err := readParquetColumns(filepath.Join(dir, LabelsFile), "deployment_id", "lf_rollback", "p_faulty", "label")
+	cv, n, err := readParquetColumns(filepath.Join(dir, workdir.LabelsFile), "deployment_id", "lf_rollback", "p_faulty", "label")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +577,7 @@ func TestRunWritesOutputs(t *testing.T) {
 		}
 	}
 	var rep Report
-	b, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	b, err := os.ReadFile(filepath.Join(dir, workdir.LFReportFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +592,7 @@ func TestRunWritesOutputs(t *testing.T) {
 		t.Errorf("annotations summary %+v, want null (the only annotated deployment is split)", rep.Annotations)
 	}
 	for _, fr := range rep.Functions {
-		if fr.Name == FnRollback && (fr.Polarity != "faulty" || fr.Votes.Faulty != 1 || fr.Coverage != Num(1.0/7)) {
+		if fr.Name == FnRollback && (fr.Polarity != "faulty" || fr.Votes.Faulty != 1 || fr.Coverage != metrics.Float(1.0/7)) {
 			t.Errorf("rollback report %+v", fr)
 		}
 	}
@@ -370,7 +605,7 @@ func TestDeploysFileSelectsRows(t *testing.T) {
 		ID string `parquet:"deployment_id"`
 	}
 	write := func(ids ...string) {
-		f, err := os.Create(filepath.Join(dir, DeploysFile))
+		f, err := os.Create(filepath.Join(dir, workdir.DeploysFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -397,7 +632,7 @@ func TestDeploysFileSelectsRows(t *testing.T) {
 	}
 	write("a", "zz")
 	_, err = Compute(context.Background(), only(FnRollback), Input{History: h, Workdir: dir})
-	if err == nil || !strings.Contains(err.Error(), "row 2") || !strings.Contains(err.Error(), "zz") || !strings.Contains(err.Error(), DeploysFile) {
+	if err == nil || !strings.Contains(err.Error(), "row 2") || !strings.Contains(err.Error(), "zz") || !strings.Contains(err.Error(), workdir.DeploysFile) {
 		t.Fatalf("unknown deployment: error %v", err)
 	}
 }
@@ -418,8 +653,14 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{"default", func(*Config) {}, ""},
-		{"bad window", func(c *Config) { c.ShortLived.WithinHours = 0 }, "short_lived.within_hours"},
-		{"bad persist", func(c *Config) { c.NewSignatures.MinPersist = 2 }, "min_persist"},
+		{"bad window", func(c *Config) {
+			*c = with(t, *c, func(f *ShortLivedLF) { f.WithinHours = 0 })
+		}, "labeling.short_lived.within_hours: 0 must be > 0"},
+		{"bad persist", func(c *Config) {
+			*c = with(t, *c, func(f *NewSignaturesLF) { f.MinPersist = 2 })
+		}, "labeling.new_error_signatures.min_persist: 2 must be in [0, 1]"},
+		{"bad timeout", func(c *Config) { c.SQLTimeoutSeconds = -1 }, "labeling.sql_timeout_seconds: -1 must be > 0"},
+		{"twice", func(c *Config) { c.Functions = append(c.Functions, c.Functions[0]) }, "configured twice"},
 		{"bad sql name", func(c *Config) { c.SQLFunctions = []SQLFunction{{Name: "Bad Name", SQL: "SELECT 1"}} }, "lower-case"},
 		{"sql name clash", func(c *Config) { c.SQLFunctions = []SQLFunction{{Name: FnRollback, SQL: "SELECT 1"}} }, "already used"},
 		{"empty sql", func(c *Config) { c.SQLFunctions = []SQLFunction{{Name: "x", SQL: " "}} }, "sql is empty"},
@@ -446,35 +687,16 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestParseVote(t *testing.T) {
-	cases := []struct {
-		in   any
-		want int8
-		ok   bool
-	}{
-		{nil, abstain, true}, {int32(1), faulty, true}, {int64(0), healthy, true}, {int16(-1), abstain, true},
-		{"faulty", faulty, true}, {"Healthy", healthy, true}, {"abstain", abstain, true}, {"1", faulty, true},
-		{true, faulty, true}, {false, healthy, true}, {float64(1), faulty, true},
-		{int32(2), 0, false}, {"maybe", 0, false}, {1.5, 0, false},
-	}
-	for _, tc := range cases {
-		got, err := parseVote(tc.in)
-		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
-			t.Errorf("parseVote(%#v) = %d, %v; want %d ok=%v", tc.in, got, err, tc.want, tc.ok)
-		}
-	}
-}
-
 func TestRunIsDeterministic(t *testing.T) {
 	var first [][]byte
 	for run := range 3 {
 		dir := t.TempDir()
-		if _, err := Run(context.Background(), only(FnRollback, FnShortLived, FnIncident, FnHealthy, FnLatency, FnNewSignatures),
+		if _, err := Run(context.Background(), noFleetGuard(t, only(FnRollback, FnShortLived, FnIncident, FnHealthy, FnLatency, FnNewSignatures)),
 			Input{History: fleetHistory(), Workdir: dir}); err != nil {
 			t.Fatal(err)
 		}
 		var files [][]byte
-		for _, name := range []string{LabelsFile, ReportFile} {
+		for _, name := range []string{workdir.LabelsFile, workdir.LFReportFile} {
 			b, err := os.ReadFile(filepath.Join(dir, name))
 			if err != nil {
 				t.Fatal(err)

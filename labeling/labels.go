@@ -11,6 +11,7 @@ import (
 
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/progress"
+	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/labeling/labelmodel"
 )
 
@@ -53,11 +54,9 @@ func Compute(ctx context.Context, cfg Config, in Input) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if len(cfg.SQLFunctions) > 0 && in.DSN == "" {
-		_, err := runSQLFunctions(ctx, "", cfg.SQLFunctions, 0, nil, 0)
+	if err := preflightSQLFunctions(ctx, &cfg, in.DSN); err != nil {
 		return nil, err
 	}
-	prog := progress.Or(in.Progress)
 	all, err := in.History.Deployments(ctx, history.Range{})
 	if err != nil {
 		return nil, fmt.Errorf("read deployments: %w", err)
@@ -69,25 +68,7 @@ func Compute(ctx context.Context, cfg Config, in Input) (*Result, error) {
 	if len(targets) == 0 {
 		return nil, errors.New("no deployments to label")
 	}
-	var incidents []history.Incident
-	if cfg.Incident.Enabled || cfg.Healthy.Enabled {
-		if incidents, err = in.History.Incidents(ctx, history.Range{}); err != nil {
-			return nil, fmt.Errorf("read incidents: %w", err)
-		}
-	}
-	var ensemble map[string]float64
-	if cfg.Ensemble.Enabled {
-		path := filepath.Join(in.Workdir, FeaturesFile(cfg.Ensemble.HorizonMinutes))
-		ensemble, err = readEnsemble(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s: %s not found: run `faultline extract` first, or disable the function (labeling.statistical_ensemble.enabled: false)", FnEnsemble, path)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", FnEnsemble, err)
-		}
-	}
-	fl := newFleet(all, incidents)
-	votes, err := builtinVotes(ctx, in.History, &cfg, targets, fl, ensemble, prog)
+	votes, err := builtinVotes(ctx, in, cfg.enabledBuiltins(), all, targets)
 	if err != nil {
 		return nil, err
 	}
@@ -98,10 +79,11 @@ func Compute(ctx context.Context, cfg Config, in Input) (*Result, error) {
 		index[d.ID] = i
 	}
 	timeout := time.Duration(cfg.SQLTimeoutSeconds * float64(time.Second))
-	sqlRes, err := runSQLFunctions(ctx, in.DSN, cfg.SQLFunctions, timeout, index, len(ids))
+	sqlRes, err := runSQLFunctions(ctx, &cfg, in.DSN, timeout, index, len(ids))
 	if err != nil {
 		return nil, err
 	}
+	prog := progress.Or(in.Progress)
 	m := &labelmodel.Matrix{}
 	for _, name := range cfg.enabledNames() {
 		col, ok := votes[name]
@@ -133,10 +115,10 @@ func Compute(ctx context.Context, cfg Config, in Input) (*Result, error) {
 	return res, nil
 }
 
-// targetDeployments returns the deployments listed in workdir's
+// targetDeployments returns the deployments listed in dir's
 // deploys.parquet, in file order, or all deployments when there is none.
-func targetDeployments(workdir string, all []history.Deployment) ([]history.Deployment, error) {
-	path := filepath.Join(workdir, DeploysFile)
+func targetDeployments(dir string, all []history.Deployment) ([]history.Deployment, error) {
+	path := filepath.Join(dir, workdir.DeploysFile)
 	ids, err := readDeployIDs(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return all, nil
@@ -164,10 +146,10 @@ func (r *Result) Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write labels: %w", err)
 	}
-	if err := writeLabels(filepath.Join(dir, LabelsFile), r.IDs, r.Votes, r.PFaulty, r.Label); err != nil {
+	if err := writeLabels(filepath.Join(dir, workdir.LabelsFile), r.IDs, r.Votes, r.PFaulty, r.Label); err != nil {
 		return err
 	}
-	return writeJSONFile(filepath.Join(dir, ReportFile), r.Report)
+	return workdir.WriteLFReport(filepath.Join(dir, workdir.LFReportFile), r.Report)
 }
 
 // Run computes the labels and writes them into in.Workdir.

@@ -2,16 +2,22 @@ package labeling
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"sort"
+	"testing"
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/history"
 )
 
 // memHistory is an in-memory history.Reader for unit tests of the labeling
-// functions (the PostgreSQL paths are tested against a real server).
+// functions (the PostgreSQL paths are tested against a real server). Like a
+// store after import, it gives every deployment a kind: fixtures state it
+// (a store keeps a given kind and infers a missing one at import), and
+// Deployments refuses a deployment without one.
 type memHistory struct {
 	deps      []history.Deployment
 	incidents []history.Incident
@@ -35,7 +41,7 @@ func dep(id, version string, h float64, kind history.Kind) history.Deployment {
 func (m *memHistory) traffic(version string, from, to float64, rpm, errPerMin int64, p95 float64) {
 	for t := at(from); t.Before(at(to)); t = t.Add(time.Minute) {
 		m.metrics = append(m.metrics, history.Metric{Service: "svc", Environment: "prod", Version: version, Minute: t,
-			Requests: rpm, Errors: errPerMin, LatencyP50: p95 / 2, LatencyP95: p95, LatencyP99: p95 * 1.5})
+			Requests: float64(rpm), Errors: float64(errPerMin), LatencyP50: p95 / 2, LatencyP95: p95, LatencyP99: p95 * 1.5})
 	}
 }
 
@@ -55,6 +61,9 @@ func (m *memHistory) Services(ctx context.Context) ([]history.Service, error) {
 func (m *memHistory) Deployments(ctx context.Context, r history.Range) ([]history.Deployment, error) {
 	var out []history.Deployment
 	for _, d := range m.deps {
+		if d.Kind == "" {
+			return nil, fmt.Errorf("memHistory: deployment %s has no kind; a store always sets one", d.ID)
+		}
 		if r.Contains(d.StartedAt) {
 			out = append(out, d)
 		}
@@ -121,17 +130,30 @@ func (m *memHistory) Annotations(ctx context.Context) ([]history.Annotation, err
 // only returns a configuration with just the named built-in functions enabled.
 func only(names ...string) Config {
 	c := DefaultConfig()
-	on := map[string]bool{}
-	for _, n := range names {
-		on[n] = true
+	for i, f := range c.Functions {
+		c.Functions[i] = setEnabled(f, slices.Contains(names, f.Name()))
 	}
-	c.Rollback.Enabled = on[FnRollback]
-	c.ShortLived.Enabled = on[FnShortLived]
-	c.NewSignatures.Enabled = on[FnNewSignatures]
-	c.Ensemble.Enabled = on[FnEnsemble]
-	c.Incident.Enabled = on[FnIncident]
-	c.Latency.Enabled = on[FnLatency]
-	c.Healthy.Enabled = on[FnHealthy]
+	return c
+}
+
+// setEnabled returns f with its "enabled" setting set to on.
+func setEnabled(f Function, on bool) Function {
+	p := reflect.New(reflect.TypeOf(f))
+	p.Elem().Set(reflect.ValueOf(f))
+	p.Elem().FieldByName("Enabled").SetBool(on)
+	return p.Elem().Interface().(Function)
+}
+
+// with returns c with the settings of its function of type T changed by mod.
+func with[T Function](t testing.TB, c Config, mod func(*T)) Config {
+	t.Helper()
+	for _, f := range c.Functions {
+		if v, ok := f.(T); ok {
+			mod(&v)
+			return c.With(v)
+		}
+	}
+	t.Fatalf("no function of type %T in the configuration", *new(T))
 	return c
 }
 

@@ -1,103 +1,77 @@
 package labeling
 
 import (
-	"errors"
-	"io/fs"
 	"math"
 	"path/filepath"
-	"slices"
-	"strings"
+	"reflect"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/labeling/labelmodel"
 )
 
-func TestReadLabelsRoundTrip(t *testing.T) {
-	path := filepath.Join(t.TempDir(), LabelsFile)
+// The label stage's outputs read back through package workdir's readers,
+// the ones every other stage uses.
+func TestOutputsReadBack(t *testing.T) {
+	dir := t.TempDir()
 	m := &labelmodel.Matrix{Names: []string{"rollback", "incident"}, Cols: [][]int8{{1, -1, 0}, {-1, -1, 1}}}
-	if err := writeLabels(path, []string{"a", "b", "c"}, m, []float64{0.9, 0.4, 0.7}, []int8{1, -1, 1}); err != nil {
+	if err := writeLabels(filepath.Join(dir, workdir.LabelsFile), []string{"a", "b", "c"}, m, []float64{0.9, 0.4, 0.7}, []int8{1, -1, 1}); err != nil {
 		t.Fatal(err)
 	}
-	l, err := ReadLabels(path)
+	l, err := workdir.ReadLabels(filepath.Join(dir, workdir.LabelsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(l.IDs, []string{"a", "b", "c"}) || !slices.Equal(l.PFaulty, []float64{0.9, 0.4, 0.7}) || !slices.Equal(l.Label, []int{1, -1, 1}) {
-		t.Errorf("read %v %v %v", l.IDs, l.PFaulty, l.Label)
+	want := workdir.Labels{IDs: []string{"a", "b", "c"}, Functions: m.Names, Votes: m.Cols, PFaulty: []float64{0.9, 0.4, 0.7}, Label: []int8{1, -1, 1}}
+	if !reflect.DeepEqual(*l, want) {
+		t.Errorf("labels.parquet read back as %+v, want %+v", *l, want)
 	}
-	if !slices.Equal(l.LFNames, []string{"lf_rollback", "lf_incident"}) {
-		t.Fatalf("lf names %v", l.LFNames)
+
+	rep := &Report{Schema: ReportSchema, Rows: 3, Labelled: 2, Faulty: 2, ClassBalance: 0.4,
+		Model: labelmodel.FitInfo{Rows: 3, Iterations: 7, Groups: [][]string{{"rollback", "incident"}}},
+		Functions: []FunctionReport{
+			{Name: "rollback", Kind: "builtin", Coverage: 2.0 / 3, Overlap: 1.0 / 3, Conflict: metrics.Float(math.NaN()),
+				Estimated: Estimated{Accuracy: 0.8}, Empirical: &Empirical{Annotated: 2, Correct: 1, Accuracy: 0.5}},
+			{Name: "incident", Kind: "builtin", Coverage: 1.0 / 3, Estimated: Estimated{Accuracy: metrics.Float(math.NaN())}},
+		}}
+	if err := workdir.WriteLFReport(filepath.Join(dir, workdir.LFReportFile), rep); err != nil {
+		t.Fatal(err)
 	}
-	for f := range m.Cols {
-		if !slices.Equal(l.Votes[f], m.Cols[f]) {
-			t.Errorf("votes of %s = %v, want %v", l.LFNames[f], l.Votes[f], m.Cols[f])
+	got, err := workdir.ReadLFReport(filepath.Join(dir, workdir.LFReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Schema != ReportSchema || got.Rows != 3 || got.Labelled != 2 || got.Faulty != 2 || got.ClassBalance != 0.4 || len(got.Functions) != 2 {
+		t.Fatalf("lf_report.json read back as %+v", got)
+	}
+	same := func(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
+	for i, f := range got.Functions {
+		w := rep.Functions[i]
+		if f.Name != w.Name || f.Kind != w.Kind || !same(float64(f.Coverage), float64(w.Coverage)) || !same(float64(f.Overlap), float64(w.Overlap)) ||
+			!same(float64(f.Conflict), float64(w.Conflict)) || !same(float64(f.Estimated.Accuracy), float64(w.Estimated.Accuracy)) ||
+			(f.Empirical == nil) != (w.Empirical == nil) || f.Empirical != nil && !same(float64(f.Empirical.Accuracy), float64(w.Empirical.Accuracy)) {
+			t.Errorf("function %d read back as %+v, written %+v", i, f, w)
 		}
 	}
+	if len(got.Model) == 0 {
+		t.Error("label model fit not read back")
+	}
 }
 
-type testLabelRow struct {
-	ID      string  `parquet:"deployment_id"`
-	LF      float64 `parquet:"lf_x"`
-	Note    string  `parquet:"lf_note"`
-	PFaulty float64 `parquet:"p_faulty"`
-	Label   int8    `parquet:"label"`
-}
-
-func TestReadLabelsErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		rows []testLabelRow
-		want []string // substrings of the error
-	}{
-		{"twice", []testLabelRow{{"a", 1, "", 0.5, 1}, {"a", 0, "", 0.5, 0}}, []string{"row 2", `"a"`, "twice"}},
-		{"label range", []testLabelRow{{"a", 1, "", 0.5, 1}, {"b", 0, "", 0.5, 2}}, []string{"row 2", "label 2"}},
-		{"p range", []testLabelRow{{"a", 1, "", 1.5, 1}}, []string{"row 1", "p_faulty 1.5"}},
-		{"p NaN labelled", []testLabelRow{{"a", 1, "", math.NaN(), 0}}, []string{"row 1", "p_faulty NaN"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), LabelsFile)
-			if err := parquet.WriteFile(path, tt.rows); err != nil {
-				t.Fatal(err)
-			}
-			_, err := ReadLabels(path)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			for _, w := range append(tt.want, LabelsFile) {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not say %q", err, w)
-				}
-			}
-		})
-	}
-	// an abstained row may carry any p_faulty; a text lf_ column is not a vote;
-	// a vote other than 0 or 1 is an abstention
-	path := filepath.Join(t.TempDir(), LabelsFile)
-	if err := parquet.WriteFile(path, []testLabelRow{{"a", 0.5, "x", math.NaN(), -1}}); err != nil {
-		t.Fatal(err)
-	}
-	l, err := ReadLabels(path)
+// readParquetColumns reads the named top-level columns of a Parquet file
+// (through workdir.ReadColumns). Every value of a column is returned in row
+// order; an absent column is an error naming the file.
+func readParquetColumns(path string, names ...string) (map[string][]parquet.Value, int, error) {
+	c, err := workdir.ReadColumns(path, names...)
 	if err != nil {
-		t.Fatal(err)
+		return nil, 0, err
 	}
-	if !slices.Equal(l.LFNames, []string{"lf_x"}) || l.Votes[0][0] != -1 || l.Label[0] != -1 {
-		t.Errorf("abstained row read as %+v", l)
+	out := make(map[string][]parquet.Value, len(c.Names))
+	for i, name := range c.Names {
+		out[name] = c.Vals[i]
 	}
-	// missing column, missing file
-	type noLabel struct {
-		ID string  `parquet:"deployment_id"`
-		P  float64 `parquet:"p_faulty"`
-	}
-	if err := parquet.WriteFile(path, []noLabel{{"a", 0.1}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ReadLabels(path); err == nil || !strings.Contains(err.Error(), `no column "label"`) || !strings.Contains(err.Error(), LabelsFile) {
-		t.Errorf("missing label column: %v", err)
-	}
-	if _, err := ReadLabels(filepath.Join(t.TempDir(), LabelsFile)); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
-	}
+	return out, c.Rows, nil
 }

@@ -1,38 +1,13 @@
 package labeling
 
 import (
-	"math"
-	"strconv"
-
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/metrics"
 	"github.com/faultline-dev/faultline/labeling/labelmodel"
 )
 
 // ReportSchema identifies the lf_report.json format.
 const ReportSchema = "fl-lf-report-v1"
-
-// Num is a float64 that is written to JSON as null when NaN or infinite.
-type Num float64
-
-// MarshalJSON implements json.Marshaler.
-func (n Num) MarshalJSON() ([]byte, error) {
-	f := float64(n)
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return []byte("null"), nil
-	}
-	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
-}
-
-// UnmarshalJSON implements json.Unmarshaler: null reads as NaN.
-func (n *Num) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*n = Num(math.NaN())
-		return nil
-	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	*n = Num(f)
-	return err
-}
 
 // Report is lf_report.json: how each labeling function votes, what the label
 // model learned about it and, where annotations exist, how it fares against
@@ -45,7 +20,7 @@ type Report struct {
 	Labelled int `json:"labelled"`
 	Faulty   int `json:"faulty"`
 	// ClassBalance is the label model's estimate of the share of faulty deployments.
-	ClassBalance Num                 `json:"class_balance"`
+	ClassBalance metrics.Float       `json:"class_balance"`
 	Model        labelmodel.FitInfo  `json:"model"`
 	Functions    []FunctionReport    `json:"functions"`
 	Annotations  *AnnotationsSummary `json:"annotations"` // null when no annotated deployment was labelled
@@ -66,9 +41,9 @@ type FunctionReport struct {
 	// Coverage: share of rows it votes on. Overlap: share of rows where it
 	// and at least one other function vote. Conflict: share of rows where it
 	// votes and another function votes the other class.
-	Coverage Num `json:"coverage"`
-	Overlap  Num `json:"overlap"`
-	Conflict Num `json:"conflict"`
+	Coverage metrics.Float `json:"coverage"`
+	Overlap  metrics.Float `json:"overlap"`
+	Conflict metrics.Float `json:"conflict"`
 	// Group lists the functions the label model models jointly with this one.
 	Group     []string   `json:"group"`
 	Estimated Estimated  `json:"estimated"`
@@ -85,33 +60,33 @@ type FunctionReport struct {
 // per-class accuracy of its votes, null when it never votes that class;
 // Accuracy is P(vote correct | it votes).
 type Estimated struct {
-	GivenFaulty      Dist `json:"given_faulty"`
-	GivenHealthy     Dist `json:"given_healthy"`
-	FaultyPrecision  Num  `json:"faulty_precision"`
-	HealthyPrecision Num  `json:"healthy_precision"`
-	Accuracy         Num  `json:"accuracy"`
+	GivenFaulty      Dist          `json:"given_faulty"`
+	GivenHealthy     Dist          `json:"given_healthy"`
+	FaultyPrecision  metrics.Float `json:"faulty_precision"`
+	HealthyPrecision metrics.Float `json:"healthy_precision"`
+	Accuracy         metrics.Float `json:"accuracy"`
 }
 
 // Dist is a vote distribution.
 type Dist struct {
-	Faulty  Num `json:"faulty"`
-	Healthy Num `json:"healthy"`
-	Abstain Num `json:"abstain"`
+	Faulty  metrics.Float `json:"faulty"`
+	Healthy metrics.Float `json:"healthy"`
+	Abstain metrics.Float `json:"abstain"`
 }
 
 // Empirical measures a function against annotations: among the annotated
 // deployments it voted on, how many votes were right, overall and per class
 // of vote (FaultyPrecision = right faulty votes / faulty votes).
 type Empirical struct {
-	Annotated        int `json:"annotated"`
-	Correct          int `json:"correct"`
-	Accuracy         Num `json:"accuracy"`
-	FaultyVotes      int `json:"faulty_votes"`
-	FaultyCorrect    int `json:"faulty_correct"`
-	FaultyPrecision  Num `json:"faulty_precision"`
-	HealthyVotes     int `json:"healthy_votes"`
-	HealthyCorrect   int `json:"healthy_correct"`
-	HealthyPrecision Num `json:"healthy_precision"`
+	Annotated        int           `json:"annotated"`
+	Correct          int           `json:"correct"`
+	Accuracy         metrics.Float `json:"accuracy"`
+	FaultyVotes      int           `json:"faulty_votes"`
+	FaultyCorrect    int           `json:"faulty_correct"`
+	FaultyPrecision  metrics.Float `json:"faulty_precision"`
+	HealthyVotes     int           `json:"healthy_votes"`
+	HealthyCorrect   int           `json:"healthy_correct"`
+	HealthyPrecision metrics.Float `json:"healthy_precision"`
 }
 
 // AnnotationsSummary measures the labels against annotations. A deployment
@@ -130,23 +105,23 @@ type AnnotationsSummary struct {
 // are not counted but reported as Unlabelled) and the AUC of the score over
 // every annotated row.
 type LabelQuality struct {
-	Unlabelled int `json:"unlabelled"`
-	TP         int `json:"tp"`
-	FP         int `json:"fp"`
-	TN         int `json:"tn"`
-	FN         int `json:"fn"`
-	Accuracy   Num `json:"accuracy"`
-	Precision  Num `json:"precision"`
-	Recall     Num `json:"recall"`
-	F1         Num `json:"f1"`
-	AUC        Num `json:"auc"`
+	Unlabelled int           `json:"unlabelled"`
+	TP         int           `json:"tp"`
+	FP         int           `json:"fp"`
+	TN         int           `json:"tn"`
+	FN         int           `json:"fn"`
+	Accuracy   metrics.Float `json:"accuracy"`
+	Precision  metrics.Float `json:"precision"`
+	Recall     metrics.Float `json:"recall"`
+	F1         metrics.Float `json:"f1"`
+	AUC        metrics.Float `json:"auc"`
 }
 
 // Quality measures hard labels and scores against truth.
 func Quality(label []int8, score []float64, truth []bool) LabelQuality {
 	c := labelmodel.Count(label, truth)
-	q := LabelQuality{TP: c.TP, FP: c.FP, TN: c.TN, FN: c.FN, Accuracy: Num(c.Accuracy()), Precision: Num(c.Precision()),
-		Recall: Num(c.Recall()), F1: Num(c.F1()), AUC: Num(labelmodel.AUC(score, truth))}
+	q := LabelQuality{TP: c.TP, FP: c.FP, TN: c.TN, FN: c.FN, Accuracy: metrics.Float(c.Accuracy()), Precision: metrics.Float(c.Precision()),
+		Recall: metrics.Float(c.Recall()), F1: metrics.Float(c.F1()), AUC: metrics.Float(labelmodel.AUC(score, truth))}
 	for _, l := range label {
 		if l == labelmodel.Abstain {
 			q.Unlabelled++
@@ -155,20 +130,10 @@ func Quality(label []int8, score []float64, truth []bool) LabelQuality {
 	return q
 }
 
-var descriptions = map[string]string{
-	FnRollback:      "the next deployment of another version rolled back (explicit kind or return to an earlier version) within rollback.within_hours",
-	FnShortLived:    "replaced within short_lived.within_hours by a deployment of another version that is not a rollback",
-	FnNewSignatures: "new error fingerprints on the stream that persist after the deploy",
-	FnEnsemble:      "the unanimous impact/temporal/persistence ensemble at statistical_ensemble.horizon_minutes (faulty 1, healthy 0)",
-	FnIncident:      "an incident linked to the deployment or opened on its service soon after",
-	FnLatency:       "p95/p99 latency of the new version well above the baseline",
-	FnHealthy:       "served for healthy_evidence.min_hours without rollback, incident, error or latency degradation",
-}
-
 func buildReport(cfg *Config, res *Result, anns []history.Annotation, sqlRes map[string]sqlResult) *Report {
 	m := res.Votes
-	n, k := m.Rows(), len(m.Names)
-	rep := &Report{Schema: ReportSchema, Rows: n, ClassBalance: Num(res.Model.ClassBalance()), Model: res.Model.Info()}
+	n := m.Rows()
+	rep := &Report{Schema: ReportSchema, Rows: n, ClassBalance: metrics.Float(res.Model.ClassBalance()), Model: res.Model.Info()}
 	for _, l := range res.Label {
 		if l != labelmodel.Abstain {
 			rep.Labelled++
@@ -177,28 +142,7 @@ func buildReport(cfg *Config, res *Result, anns []history.Annotation, sqlRes map
 			rep.Faulty++
 		}
 	}
-	// Annotated truth per row: majority of annotators.
-	verdict := annotationVerdicts(anns)
-	truthRow := make([]int8, n) // 1 faulty, 0 healthy, -1 none
-	var annRows []int
-	summary := &AnnotationsSummary{}
-	for i, id := range res.IDs {
-		truthRow[i] = -1
-		v, ok := verdict[id]
-		switch {
-		case !ok:
-		case v == 0:
-			summary.Conflicting++
-		case v > 0:
-			truthRow[i] = 1
-			summary.Faulty++
-			annRows = append(annRows, i)
-		default:
-			truthRow[i] = 0
-			summary.Healthy++
-			annRows = append(annRows, i)
-		}
-	}
+	truthRow, annRows, summary := annotatedRows(res.IDs, anns)
 	// Per-row count of positive and negative votes, for overlap and conflict.
 	pos := make([]int16, n)
 	neg := make([]int16, n)
@@ -217,79 +161,15 @@ func buildReport(cfg *Config, res *Result, anns []history.Annotation, sqlRes map
 	for _, f := range cfg.SQLFunctions {
 		sqlDesc[f.Name] = f.Description
 	}
-	for j := range k {
-		name := m.Names[j]
-		fr := FunctionReport{Name: name, Kind: "builtin", Description: descriptions[name]}
+	for j, name := range m.Names {
+		fr := functionReport(m.Cols[j], pos, neg, truthRow, est[j])
+		fr.Name, fr.Kind = name, "builtin"
+		if f := cfg.Function(name); f != nil {
+			fr.Description = f.Description()
+		}
 		if d, ok := sqlDesc[name]; ok {
 			fr.Kind, fr.Description = "sql", d
 			fr.UnknownDeployments = sqlRes[name].unknown
-		}
-		var overlap, conflict int
-		emp := Empirical{}
-		for i, v := range m.Cols[j] {
-			switch v {
-			case faulty:
-				fr.Votes.Faulty++
-				if pos[i]+neg[i] > 1 {
-					overlap++
-				}
-				if neg[i] > 0 {
-					conflict++
-				}
-			case healthy:
-				fr.Votes.Healthy++
-				if pos[i]+neg[i] > 1 {
-					overlap++
-				}
-				if pos[i] > 0 {
-					conflict++
-				}
-			default:
-				fr.Votes.Abstain++
-				continue
-			}
-			if t := truthRow[i]; t >= 0 {
-				emp.Annotated++
-				if v == faulty {
-					emp.FaultyVotes++
-				} else {
-					emp.HealthyVotes++
-				}
-				if v == t {
-					emp.Correct++
-					if v == faulty {
-						emp.FaultyCorrect++
-					} else {
-						emp.HealthyCorrect++
-					}
-				}
-			}
-		}
-		fr.Coverage = Num(float64(fr.Votes.Faulty+fr.Votes.Healthy) / float64(n))
-		fr.Overlap = Num(float64(overlap) / float64(n))
-		fr.Conflict = Num(float64(conflict) / float64(n))
-		e := est[j]
-		switch e.Polarity {
-		case "positive":
-			fr.Polarity = "faulty"
-		case "negative":
-			fr.Polarity = "healthy"
-		default:
-			fr.Polarity = e.Polarity
-		}
-		fr.Group = e.Group
-		fr.Estimated = Estimated{
-			GivenFaulty:      Dist{Faulty: Num(e.GivenPositive.Positive), Healthy: Num(e.GivenPositive.Negative), Abstain: Num(e.GivenPositive.Abstain)},
-			GivenHealthy:     Dist{Faulty: Num(e.GivenNegative.Positive), Healthy: Num(e.GivenNegative.Negative), Abstain: Num(e.GivenNegative.Abstain)},
-			FaultyPrecision:  Num(e.PositivePrecision),
-			HealthyPrecision: Num(e.NegativePrecision),
-			Accuracy:         Num(e.Accuracy),
-		}
-		if emp.Annotated > 0 {
-			emp.Accuracy = Num(ratio(emp.Correct, emp.Annotated))
-			emp.FaultyPrecision = Num(ratio(emp.FaultyCorrect, emp.FaultyVotes))
-			emp.HealthyPrecision = Num(ratio(emp.HealthyCorrect, emp.HealthyVotes))
-			fr.Empirical = &emp
 		}
 		rep.Functions = append(rep.Functions, fr)
 	}
@@ -312,6 +192,110 @@ func buildReport(cfg *Config, res *Result, anns []history.Annotation, sqlRes map
 	return rep
 }
 
+// annotatedRows returns per row the annotators' majority verdict (1 faulty,
+// 0 healthy, -1 none or an even split), the rows with a verdict, and the
+// summary's counts.
+func annotatedRows(ids []string, anns []history.Annotation) ([]int8, []int, *AnnotationsSummary) {
+	verdict := annotationVerdicts(anns)
+	truthRow := make([]int8, len(ids))
+	var annRows []int
+	summary := &AnnotationsSummary{}
+	for i, id := range ids {
+		truthRow[i] = -1
+		v, ok := verdict[id]
+		switch {
+		case !ok:
+		case v == 0:
+			summary.Conflicting++
+		case v > 0:
+			truthRow[i] = 1
+			summary.Faulty++
+			annRows = append(annRows, i)
+		default:
+			truthRow[i] = 0
+			summary.Healthy++
+			annRows = append(annRows, i)
+		}
+	}
+	return truthRow, annRows, summary
+}
+
+// functionReport describes the votes col of one function (all but its
+// name, kind and description): pos and neg count each row's faulty and
+// healthy votes over every function, truthRow is annotatedRows', e the label
+// model's estimates.
+func functionReport(col []int8, pos, neg []int16, truthRow []int8, e labelmodel.FunctionEstimate) FunctionReport {
+	n := len(col)
+	var fr FunctionReport
+	var overlap, conflict int
+	emp := Empirical{}
+	for i, v := range col {
+		switch v {
+		case faulty:
+			fr.Votes.Faulty++
+			if pos[i]+neg[i] > 1 {
+				overlap++
+			}
+			if neg[i] > 0 {
+				conflict++
+			}
+		case healthy:
+			fr.Votes.Healthy++
+			if pos[i]+neg[i] > 1 {
+				overlap++
+			}
+			if pos[i] > 0 {
+				conflict++
+			}
+		default:
+			fr.Votes.Abstain++
+			continue
+		}
+		if t := truthRow[i]; t >= 0 {
+			emp.Annotated++
+			if v == faulty {
+				emp.FaultyVotes++
+			} else {
+				emp.HealthyVotes++
+			}
+			if v == t {
+				emp.Correct++
+				if v == faulty {
+					emp.FaultyCorrect++
+				} else {
+					emp.HealthyCorrect++
+				}
+			}
+		}
+	}
+	fr.Coverage = metrics.Float(float64(fr.Votes.Faulty+fr.Votes.Healthy) / float64(n))
+	fr.Overlap = metrics.Float(float64(overlap) / float64(n))
+	fr.Conflict = metrics.Float(float64(conflict) / float64(n))
+	switch e.Polarity {
+	case "positive":
+		fr.Polarity = "faulty"
+	case "negative":
+		fr.Polarity = "healthy"
+	default:
+		fr.Polarity = e.Polarity
+	}
+	fr.Group = e.Group
+	fr.Estimated = Estimated{
+		GivenFaulty:      Dist{Faulty: metrics.Float(e.GivenPositive.Positive), Healthy: metrics.Float(e.GivenPositive.Negative), Abstain: metrics.Float(e.GivenPositive.Abstain)},
+		GivenHealthy:     Dist{Faulty: metrics.Float(e.GivenNegative.Positive), Healthy: metrics.Float(e.GivenNegative.Negative), Abstain: metrics.Float(e.GivenNegative.Abstain)},
+		FaultyPrecision:  metrics.Float(e.PositivePrecision),
+		HealthyPrecision: metrics.Float(e.NegativePrecision),
+		Accuracy:         metrics.Float(e.Accuracy),
+	}
+	if emp.Annotated > 0 {
+		emp.Accuracy = metrics.Float(metrics.Ratio(emp.Correct, emp.Annotated))
+		emp.FaultyPrecision = metrics.Float(metrics.Ratio(emp.FaultyCorrect, emp.FaultyVotes))
+		emp.HealthyPrecision = metrics.Float(metrics.Ratio(emp.HealthyCorrect, emp.HealthyVotes))
+		fr.Empirical = &emp
+	}
+	return fr
+}
+
 // annotationVerdicts returns per deployment the number of faulty minus
 // healthy annotations.
 func annotationVerdicts(anns []history.Annotation) map[string]int {
@@ -325,11 +309,4 @@ func annotationVerdicts(anns []history.Annotation) map[string]int {
 		}
 	}
 	return out
-}
-
-func ratio(a, b int) float64 {
-	if b == 0 {
-		return math.NaN()
-	}
-	return float64(a) / float64(b)
 }

@@ -1,10 +1,12 @@
 package labeling
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"math"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -12,11 +14,20 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/faultline-dev/faultline/migrations"
 )
 
 // ErrSQLNeedsPostgres is returned when SQL labeling functions are configured
 // but the history is not in PostgreSQL.
 var ErrSQLNeedsPostgres = errors.New("SQL labeling functions need the PostgreSQL history store (--db)")
+
+// ErrPrivilegedRole is returned, wrapped with the reasons, when the session
+// that SQL labeling functions would run in could do more than read the
+// history — write or execute on the server, read its files, signal other
+// sessions, or read annotations — and labeling.sql_unsafe_allow_privileged_role
+// is not set. See docs/security.md, "SQL labeling functions".
+var ErrPrivilegedRole = errors.New("SQL labeling functions: refusing a database role that can do more than read the history")
 
 // SQLFunctionError is the failure of one SQL labeling function.
 type SQLFunctionError struct {
@@ -33,31 +44,73 @@ func (e *SQLFunctionError) Unwrap() error { return e.Err }
 // sqlResult is the outcome of one SQL function.
 type sqlResult struct {
 	votes []int8
-	// unknown counts returned deployment ids that are not labelled.
+	// unknown counts the result rows naming deployments that are not
+	// labelled (rows, not distinct ids: counting distinct ids would take
+	// memory growing with the result).
 	unknown int
 }
 
-// runSQLFunctions runs every function against the database at dsn. index
-// maps deployment ids to rows; n is the number of rows.
-func runSQLFunctions(ctx context.Context, dsn string, fns []SQLFunction, timeout time.Duration, index map[string]int, n int) (map[string]sqlResult, error) {
-	if len(fns) == 0 {
-		return nil, nil
-	}
-	if dsn == "" {
-		names := make([]string, len(fns))
-		for i, f := range fns {
+// sqlDSN returns the connection string SQL functions use: labeling.sql_dsn,
+// or the history's. SQL functions need the history in PostgreSQL even when
+// sql_dsn is set: they label the history's deployments.
+func sqlDSN(cfg *Config, historyDSN string) (string, error) {
+	if historyDSN == "" {
+		names := make([]string, len(cfg.SQLFunctions))
+		for i, f := range cfg.SQLFunctions {
 			names[i] = f.Name
 		}
-		return nil, fmt.Errorf("%w; the configuration declares %s", ErrSQLNeedsPostgres, strings.Join(names, ", "))
+		return "", fmt.Errorf("%w; the configuration declares %s", ErrSQLNeedsPostgres, strings.Join(names, ", "))
 	}
-	conn, err := pgx.Connect(ctx, dsn)
+	if cfg.SQLDSN != "" {
+		return cfg.SQLDSN, nil
+	}
+	return historyDSN, nil
+}
+
+// preflightSQLFunctions checks, before any work, that the configured SQL
+// functions can run: the history is in PostgreSQL and the session they would
+// run in passes checkSession. It does nothing without SQL functions.
+func preflightSQLFunctions(ctx context.Context, cfg *Config, historyDSN string) error {
+	if len(cfg.SQLFunctions) == 0 {
+		return nil
+	}
+	dsn, err := sqlDSN(cfg, historyDSN)
 	if err != nil {
-		return nil, fmt.Errorf("SQL labeling functions: connect: %w", err)
+		return err
+	}
+	conn, err := connectSQL(ctx, dsn)
+	if err != nil {
+		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	out := make(map[string]sqlResult, len(fns))
-	for _, f := range fns {
-		res, err := runSQLFunction(ctx, conn, f, timeout, index, n)
+	_, err = checkSession(ctx, conn, cfg.SQLUnsafeAllowPrivilegedRole)
+	return err
+}
+
+// runSQLFunctions runs cfg's SQL functions against the history at
+// historyDSN (through labeling.sql_dsn when set), each in its own read-only
+// transaction with a statement timeout, after checkSession. index maps
+// deployment ids to rows; n is the number of rows.
+func runSQLFunctions(ctx context.Context, cfg *Config, historyDSN string, timeout time.Duration, index map[string]int, n int) (map[string]sqlResult, error) {
+	if len(cfg.SQLFunctions) == 0 {
+		return nil, nil
+	}
+	dsn, err := sqlDSN(cfg, historyDSN)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := connectSQL(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	asLabeler, err := checkSession(ctx, conn, cfg.SQLUnsafeAllowPrivilegedRole)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]sqlResult, len(cfg.SQLFunctions))
+	for _, f := range cfg.SQLFunctions {
+		res, err := runSQLFunction(ctx, conn, f, timeout, asLabeler, index, n)
 		if err != nil {
 			return nil, &SQLFunctionError{Function: f.Name, Err: err}
 		}
@@ -66,7 +119,194 @@ func runSQLFunctions(ctx context.Context, dsn string, fns []SQLFunction, timeout
 	return out, nil
 }
 
-func runSQLFunction(ctx context.Context, conn *pgx.Conn, f SQLFunction, timeout time.Duration, index map[string]int, n int) (sqlResult, error) {
+// connectSQL connects for SQL functions. Every statement uses the extended
+// protocol, whatever the DSN's default_query_exec_mode says: it refuses a
+// string of several statements, so a function cannot end its read-only
+// transaction and go on.
+func connectSQL(ctx context.Context, dsn string) (*pgx.Conn, error) {
+	pc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("SQL labeling functions: parse DSN: %w", err)
+	}
+	pc.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec
+	conn, err := pgx.ConnectConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("SQL labeling functions: connect: %w", err)
+	}
+	return conn, nil
+}
+
+// Privileges that checkSession refuses.
+var (
+	// riskyRoles are the predefined roles that let a session read or write
+	// server files, run programs, signal other sessions, read or write every
+	// table, or run maintenance. Those the server lacks (older versions) are
+	// skipped.
+	riskyRoles = []string{
+		"pg_read_server_files", "pg_write_server_files", "pg_execute_server_program",
+		"pg_signal_backend", "pg_signal_autovacuum_worker", "pg_read_all_data", "pg_write_all_data",
+		"pg_checkpoint", "pg_maintain", "pg_create_subscription",
+	}
+	// labelTables are the tables of human and simulated labels.
+	labelTables = []string{"annotations", "simulation_truth"}
+)
+
+// sessionCheckSQL lists what makes a non-superuser session unfit to run SQL
+// functions. It looks at every role the session user is a member of (itself
+// included), with or without INHERIT, since the session may SET ROLE to any
+// of them: attributes (superuser, CREATEROLE, BYPASSRLS, REPLICATION), risky
+// predefined roles, other login roles (a session may signal the backends of
+// roles whose privileges it has), SELECT on any column of a label table in
+// any schema, and EXECUTE on a pg_catalog function that PUBLIC may not
+// execute (pg_read_file, lo_import, pg_reload_conf, … granted by a DBA).
+const sessionCheckSQL = `
+WITH m AS (
+    SELECT r.oid, r.rolname::text AS name, r.rolsuper, r.rolcreaterole, r.rolbypassrls,
+           r.rolreplication, r.rolcanlogin, r.rolname = session_user AS self
+    FROM pg_roles r
+    WHERE pg_has_role(session_user, r.oid, 'MEMBER')
+)
+SELECT 1 AS ord, name, self, 'superuser' AS what, '' AS detail FROM m WHERE rolsuper
+UNION ALL SELECT 2, name, self, 'CREATEROLE', '' FROM m WHERE rolcreaterole
+UNION ALL SELECT 2, name, self, 'BYPASSRLS', '' FROM m WHERE rolbypassrls
+UNION ALL SELECT 2, name, self, 'REPLICATION', '' FROM m WHERE rolreplication
+UNION ALL SELECT 3, name, self, 'member', '' FROM m WHERE name = ANY ($1::text[])
+UNION ALL SELECT 4, name, self, 'login', '' FROM m WHERE rolcanlogin AND NOT self
+UNION ALL SELECT 5, m.name, m.self, 'reads', c.oid::regclass::text
+    FROM m CROSS JOIN pg_class c
+    WHERE c.relname = ANY ($2::text[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+      AND has_any_column_privilege(m.oid, c.oid, 'SELECT')
+UNION ALL SELECT 6, m.name, m.self, 'executes', p.oid::regprocedure::text
+    FROM m CROSS JOIN pg_proc p
+    WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proacl IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
+      AND has_function_privilege(m.oid, p.oid, 'EXECUTE')
+ORDER BY ord, self, name, detail`
+
+// maxProblems bounds the reasons an ErrPrivilegedRole error lists.
+const maxProblems = 8
+
+// checkSession refuses, with ErrPrivilegedRole, a session whose user could
+// do more than read the history (sessionCheckSQL), unless allowPrivileged.
+// It reports whether the session user may SET ROLE to migrations.LabelerRole
+// (and is not that role), so that functions run as that role.
+func checkSession(ctx context.Context, conn *pgx.Conn, allowPrivileged bool) (asLabeler bool, err error) {
+	var user string
+	var super bool
+	if err := conn.QueryRow(ctx, `SELECT session_user::text, rolsuper FROM pg_roles WHERE rolname = session_user`).Scan(&user, &super); err != nil {
+		return false, fmt.Errorf("SQL labeling functions: check the database role: %w", err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolname <> session_user
+		AND pg_has_role(session_user, oid, 'MEMBER'))`, migrations.LabelerRole).Scan(&asLabeler); err != nil {
+		return false, fmt.Errorf("SQL labeling functions: check the database role: %w", err)
+	}
+	if allowPrivileged {
+		return asLabeler, nil
+	}
+	var problems []string
+	if super {
+		problems = append(problems, "is a superuser")
+	} else {
+		rows, err := conn.Query(ctx, sessionCheckSQL, riskyRoles, labelTables)
+		if err != nil {
+			return false, fmt.Errorf("SQL labeling functions: check the database role: %w", err)
+		}
+		var ord int
+		var self bool
+		var role, what, detail string
+		said := map[string]bool{}
+		_, err = pgx.ForEachRow(rows, []any{&ord, &role, &self, &what, &detail}, func() error {
+			// A role that may become a superuser may do anything: say only
+			// that. Name each table and function once, through the role
+			// that grants it (an inherited privilege shows on both).
+			if ord > 1 && len(problems) > 0 && strings.Contains(problems[0], "superuser") {
+				return nil
+			}
+			if detail != "" {
+				if said[what+detail] {
+					return nil
+				}
+				said[what+detail] = true
+			}
+			problems = append(problems, describeProblem(user, role, what, detail))
+			return nil
+		})
+		if err != nil {
+			return false, fmt.Errorf("SQL labeling functions: check the database role: %w", err)
+		}
+	}
+	if len(problems) == 0 {
+		return asLabeler, nil
+	}
+	if len(problems) > maxProblems {
+		problems = append(problems[:maxProblems], fmt.Sprintf("and %d more", len(problems)-maxProblems))
+	}
+	return false, fmt.Errorf("%w: role %q %s. A query of a labeling function could use that to act on the server or read labels. "+
+		"Run them as a login role that is a member of %s and has no other privilege, set in labeling.sql_dsn "+
+		"(docs/security.md, \"SQL labeling functions\"), or set labeling.sql_unsafe_allow_privileged_role: true to accept the risk",
+		ErrPrivilegedRole, user, strings.Join(problems, "; "), migrations.LabelerRole)
+}
+
+// describeProblem words one row of sessionCheckSQL.
+func describeProblem(user, role, what, detail string) string {
+	via := ""
+	if role != user {
+		via = fmt.Sprintf(" through role %q", role)
+	}
+	switch what {
+	case "superuser":
+		return fmt.Sprintf("may SET ROLE to superuser %q", role)
+	case "member":
+		return fmt.Sprintf("is a member of %s", role)
+	case "login":
+		return fmt.Sprintf("is a member of login role %q (it may signal that role's sessions and use its privileges)", role)
+	case "reads":
+		return fmt.Sprintf("can read table %s%s", detail, via)
+	case "executes":
+		return fmt.Sprintf("can execute %s%s", detail, via)
+	}
+	return fmt.Sprintf("has %s%s", what, via)
+}
+
+// voteKind is how a vote column's text is read.
+type voteKind int
+
+const (
+	voteWords   voteKind = iota // text and any other type: faulty/healthy/abstain/1/0/-1
+	voteBool                    // t: faulty, f: healthy
+	voteInteger                 // -1, 0, 1
+	voteNumber                  // numeric, float: an integral -1, 0, 1 (1.00 too)
+)
+
+func kindOf(oid uint32) voteKind {
+	switch oid {
+	case pgtype.BoolOID:
+		return voteBool
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
+		return voteInteger
+	case pgtype.NumericOID, pgtype.Float4OID, pgtype.Float8OID:
+		return voteNumber
+	}
+	return voteWords
+}
+
+// textID reports whether a column of type oid holds deployment ids, and
+// whether its values are blank-padded (char(n)).
+func textID(oid uint32) (ok, padded bool) {
+	switch oid {
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.NameOID:
+		return true, false
+	case pgtype.BPCharOID:
+		return true, true
+	}
+	return false, false
+}
+
+// runSQLFunction runs one function and reads its result as it streams in:
+// what it keeps is one vote and one flag per labelled deployment, whatever
+// the number of rows (the statement timeout bounds the time). Rows arrive in
+// text format and are read in place, without allocating per row.
+func runSQLFunction(ctx context.Context, conn *pgx.Conn, f SQLFunction, timeout time.Duration, asLabeler bool, index map[string]int, n int) (res sqlResult, err error) {
 	// The client-side deadline backs up the server's statement timeout.
 	ctx, cancel := context.WithTimeout(ctx, timeout+10*time.Second)
 	defer cancel()
@@ -79,12 +319,25 @@ func runSQLFunction(ctx context.Context, conn *pgx.Conn, f SQLFunction, timeout 
 	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = "+strconv.FormatInt(ms, 10)); err != nil {
 		return sqlResult{}, fmt.Errorf("set statement timeout: %w", err)
 	}
-	rows, err := tx.Query(ctx, f.SQL)
+	if asLabeler {
+		if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+pgx.Identifier{migrations.LabelerRole}.Sanitize()); err != nil {
+			return sqlResult{}, fmt.Errorf("set role %s: %w", migrations.LabelerRole, err)
+		}
+	}
+	rows, err := tx.Query(ctx, f.SQL, pgx.QueryExecModeDescribeExec, pgx.QueryResultFormats{pgx.TextFormatCode})
 	if err != nil {
 		return sqlResult{}, describeSQLError(err, timeout)
 	}
-	defer rows.Close()
-	if fd := rows.FieldDescriptions(); len(fd) != 2 {
+	defer func() {
+		if err != nil {
+			// Do not drain the rest of a large result: cancelling ends the
+			// query (and this connection) now.
+			cancel()
+		}
+		rows.Close()
+	}()
+	fd := rows.FieldDescriptions()
+	if len(fd) != 2 {
 		// Execution errors surface when the rows are read.
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -92,44 +345,75 @@ func runSQLFunction(ctx context.Context, conn *pgx.Conn, f SQLFunction, timeout 
 		}
 		return sqlResult{}, fmt.Errorf("query returns %d columns; it must return (deployment_id, vote)", len(fd))
 	}
-	res := sqlResult{votes: make([]int8, n)}
+	isText, padded := textID(fd[0].DataTypeOID)
+	if !isText {
+		return sqlResult{}, fmt.Errorf("the deployment_id column (%q) is of type %s, want text: cast it with ::text",
+			fd[0].Name, typeName(conn, fd[0].DataTypeOID))
+	}
+	kind := kindOf(fd[1].DataTypeOID)
+	res = sqlResult{votes: make([]int8, n)}
 	for i := range res.votes {
 		res.votes[i] = abstain
 	}
-	seen := map[string]int8{}
+	seen := make([]bool, n)
 	row := 0
 	for rows.Next() {
 		row++
-		vals, err := rows.Values()
+		raw := rows.RawValues()
+		id := raw[0]
+		if id == nil {
+			return sqlResult{}, fmt.Errorf("row %d: deployment_id is NULL", row)
+		}
+		if padded {
+			id = bytes.TrimRight(id, " ")
+		}
+		v, err := parseVote(kind, raw[1])
 		if err != nil {
-			return sqlResult{}, fmt.Errorf("row %d: %w", row, err)
+			return sqlResult{}, fmt.Errorf("row %d (deployment %s): %w", row, clip(id), err)
 		}
-		id, ok := vals[0].(string)
-		if !ok {
-			return sqlResult{}, fmt.Errorf("row %d: deployment_id is %T, want text", row, vals[0])
-		}
-		v, err := parseVote(vals[1])
-		if err != nil {
-			return sqlResult{}, fmt.Errorf("row %d (deployment %s): %w", row, id, err)
-		}
-		if prev, dup := seen[id]; dup {
-			if prev != v {
-				return sqlResult{}, fmt.Errorf("row %d: deployment %s returned twice with different votes (%d and %d)", row, id, prev, v)
-			}
-			continue
-		}
-		seen[id] = v
-		i, ok := index[id]
+		i, ok := index[string(id)] // no allocation: the compiler converts in place for a lookup
 		if !ok {
 			res.unknown++
 			continue
 		}
-		res.votes[i] = v
+		if seen[i] {
+			if res.votes[i] != v {
+				return sqlResult{}, fmt.Errorf("row %d: deployment %s returned twice with different votes (%d and %d)", row, clip(id), res.votes[i], v)
+			}
+			continue
+		}
+		seen[i], res.votes[i] = true, v
 	}
 	if err := rows.Err(); err != nil {
 		return sqlResult{}, describeSQLError(err, timeout)
 	}
+	rows.Close()
+	// A session-level advisory lock survives the rollback: release any the
+	// function took, so that it holds none beyond its own statement.
+	if err := tx.Rollback(ctx); err != nil {
+		return sqlResult{}, fmt.Errorf("end read-only transaction: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+		return sqlResult{}, fmt.Errorf("release advisory locks: %w", err)
+	}
 	return res, nil
+}
+
+// typeName names the type oid for messages.
+func typeName(conn *pgx.Conn, oid uint32) string {
+	if t, ok := conn.TypeMap().TypeForOID(oid); ok {
+		return t.Name
+	}
+	return "oid " + strconv.FormatUint(uint64(oid), 10)
+}
+
+// clip shortens a value quoted in an error message.
+func clip(b []byte) string {
+	const n = 80
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
 }
 
 func describeSQLError(err error, timeout time.Duration) error {
@@ -140,74 +424,94 @@ func describeSQLError(err error, timeout time.Duration) error {
 			return fmt.Errorf("%w (sql_timeout_seconds is %v)", err, timeout.Seconds())
 		case "25006": // read_only_sql_transaction
 			return fmt.Errorf("%w: labeling functions run read-only", err)
+		case "42501": // insufficient_privilege
+			return fmt.Errorf("%w: labeling functions may only read the history tables (docs/security.md)", err)
 		}
 	}
 	return err
 }
 
-// parseVote accepts 1/0/-1 (any integer or numeric type), 'faulty',
-// 'healthy', 'abstain' or their numbers as text, booleans (true faulty), and
-// NULL (abstain).
-func parseVote(v any) (int8, error) {
-	bad := func() (int8, error) {
-		return 0, fmt.Errorf("vote %v is not 1, 0, -1, 'faulty', 'healthy', 'abstain' or NULL", v)
-	}
-	var x int64
-	switch t := v.(type) {
-	case nil:
+// parseVote reads a vote in PostgreSQL's text format; raw is nil for NULL
+// (abstain). Words (any type but the ones below; case and surrounding
+// blanks ignored): faulty or 1, healthy or 0, abstain or -1 or the empty
+// string. Booleans: true is faulty, false healthy. Integers, numerics and
+// floats: 1, 0 or -1 (1.0 too).
+func parseVote(kind voteKind, raw []byte) (int8, error) {
+	if raw == nil {
 		return abstain, nil
-	case bool:
-		if t {
+	}
+	switch kind {
+	case voteBool:
+		switch string(raw) {
+		case "t":
 			return faulty, nil
-		}
-		return healthy, nil
-	case int16:
-		x = int64(t)
-	case int32:
-		x = int64(t)
-	case int64:
-		x = t
-	case int8:
-		x = int64(t)
-	case float32:
-		x = int64(t)
-		if float32(x) != t {
-			return bad()
-		}
-	case float64:
-		x = int64(t)
-		if float64(x) != t || math.IsNaN(t) {
-			return bad()
-		}
-	case pgtype.Numeric:
-		i, err := t.Int64Value()
-		if err != nil || !i.Valid {
-			if !t.Valid {
-				return abstain, nil
-			}
-			return bad()
-		}
-		x = i.Int64
-	case string:
-		switch strings.ToLower(strings.TrimSpace(t)) {
-		case "faulty", "1":
-			return faulty, nil
-		case "healthy", "0":
+		case "f":
 			return healthy, nil
-		case "abstain", "-1", "":
+		}
+	case voteInteger, voteNumber:
+		if v, ok := integral(raw, kind == voteNumber); ok {
+			return v, nil
+		}
+	default:
+		w := bytes.TrimSpace(raw)
+		switch {
+		case bytes.EqualFold(w, []byte("faulty")), string(w) == "1":
+			return faulty, nil
+		case bytes.EqualFold(w, []byte("healthy")), string(w) == "0":
+			return healthy, nil
+		case bytes.EqualFold(w, []byte("abstain")), string(w) == "-1", len(w) == 0:
 			return abstain, nil
 		}
-		return bad()
-	default:
-		return bad()
 	}
-	switch x {
-	case 1:
-		return faulty, nil
-	case 0:
-		return healthy, nil
-	case -1:
-		return abstain, nil
+	return 0, fmt.Errorf("vote %s is not 1, 0, -1, 'faulty', 'healthy', 'abstain' or NULL", clip(raw))
+}
+
+// integral reads -1, 0 or 1 written as an integer (leading zeros allowed)
+// or, with fraction, followed by a point and zeros.
+func integral(b []byte, fraction bool) (int8, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
 	}
-	return bad()
+	if fraction {
+		if i := bytes.IndexByte(b, '.'); i >= 0 {
+			if len(bytes.Trim(b[i+1:], "0")) != 0 {
+				return 0, false
+			}
+			b = b[:i]
+		}
+	}
+	b = bytes.TrimLeft(b, "0")
+	switch {
+	case len(b) == 0:
+		return healthy, true // 0, 00, -0
+	case len(b) == 1 && b[0] == '1' && neg:
+		return abstain, true
+	case len(b) == 1 && b[0] == '1':
+		return faulty, true
+	}
+	return 0, false
+}
+
+// passwordKeyRE finds a password keyword in a key=value DSN.
+var passwordKeyRE = regexp.MustCompile(`(?i)(^|\s)password\s*=`)
+
+// validateSQLDSN refuses a labeling.sql_dsn that holds a password: the
+// configuration is printed by `faultline config` and saved with every run
+// record.
+func validateSQLDSN(dsn string) error {
+	has := passwordKeyRE.MatchString(dsn)
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return errors.New("labeling.sql_dsn: not a valid postgres:// URL")
+		}
+		_, pw := u.User.Password()
+		has = pw || u.Query().Has("password")
+	}
+	if has {
+		return errors.New("labeling.sql_dsn: holds a password, which would be printed by 'faultline config' and saved with run records; " +
+			"give it in a password file instead (passfile=FILE in the DSN, PGPASSFILE, or ~/.pgpass)")
+	}
+	return nil
 }

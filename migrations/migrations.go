@@ -9,7 +9,8 @@
 // statements that refuse to run in a transaction (CREATE INDEX CONCURRENTLY).
 //
 // Number ranges: 0001-0009 history, 0010-0019 registry, 0020-0029 pipeline
-// runs. The schema is described in docs/schema.md.
+// runs, 0030-0039 roles and privileges. The schema is described in
+// docs/schema.md, the roles in docs/security.md.
 package migrations
 
 import (
@@ -29,6 +30,11 @@ import (
 
 //go:embed *.sql
 var files embed.FS
+
+// LabelerRole is the role that user-defined SQL labeling functions run
+// under (migration 0030_labeler_role, docs/security.md): NOLOGIN, with SELECT
+// on the history tables a labeling function may read and nothing else.
+const LabelerRole = "faultline_labeler"
 
 // lockKey is the advisory lock key taken by every migration transaction.
 const lockKey int64 = 0x6661756c746c696e // "faultlin"
@@ -99,6 +105,11 @@ type State struct {
 type Result struct {
 	Applied []string `json:"applied"` // names applied by this call, in order
 	Total   int      `json:"total"`   // embedded migrations
+	// Labeler is the state of LabelerRole after Up re-applied its
+	// privileges, e.g. "faultline_labeler: SELECT on 7 history tables of
+	// schema public", or why they were not applied (the role is absent and
+	// the migrating role lacks CREATEROLE, …).
+	Labeler string `json:"labeler,omitempty"`
 }
 
 const createTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -109,13 +120,61 @@ const createTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 )`
 
 // Up applies every embedded migration not yet applied, in order, each in
-// its own transaction. It is idempotent and safe to run concurrently.
+// its own transaction, and then re-applies the privileges of LabelerRole
+// (creating it when it is missing and the current role may), so that a role
+// a DBA created after the migrations gets them. It is idempotent and safe to
+// run concurrently.
 func Up(ctx context.Context, db DB) (Result, error) {
 	all, err := All()
 	if err != nil {
 		return Result{}, err
 	}
-	return up(ctx, db, all)
+	res, err := up(ctx, db, all)
+	if err != nil {
+		return res, err
+	}
+	res.Labeler, err = grantLabeler(ctx, db)
+	return res, err
+}
+
+// grantLabeler runs faultline_grant_labeler (migration 0030) under the
+// migration lock and returns the state it reports. It does nothing when the
+// function does not exist, and reports instead of failing when the current
+// role may not run it (the migrations were applied by another role).
+func grantLabeler(ctx context.Context, db DB) (string, error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return "", fmt.Errorf("labeler role: begin: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
+	// The lock also serialises GRANTs, which fail with "tuple concurrently
+	// updated" when two sessions change one object's privileges at once.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
+		return "", fmt.Errorf("labeler role: advisory lock: %w", err)
+	}
+	var exists, may bool
+	if err := tx.QueryRow(ctx, `SELECT p IS NOT NULL, p IS NOT NULL AND has_function_privilege(p, 'EXECUTE')
+		FROM to_regprocedure('faultline_grant_labeler(text)') p`).Scan(&exists, &may); err != nil {
+		return "", fmt.Errorf("labeler role: %w", err)
+	}
+	if !exists {
+		return "", nil
+	}
+	if !may {
+		var user string
+		if err := tx.QueryRow(ctx, `SELECT current_user`).Scan(&user); err != nil {
+			return "", fmt.Errorf("labeler role: %w", err)
+		}
+		return fmt.Sprintf("%s: privileges not re-applied (%s may not run faultline_grant_labeler; run faultline db migrate as the role that owns the schema)", LabelerRole, user), nil
+	}
+	var state string
+	if err := tx.QueryRow(ctx, `SELECT faultline_grant_labeler($1)`, LabelerRole).Scan(&state); err != nil {
+		return "", fmt.Errorf("labeler role: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return "", fmt.Errorf("labeler role: commit: %w", err)
+	}
+	return state, nil
 }
 
 func up(ctx context.Context, db DB, all []Migration) (Result, error) {

@@ -2,12 +2,14 @@ package models
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/faultline-dev/faultline/internal/metrics"
 	"github.com/faultline-dev/faultline/models/internal/xgbref"
 )
 
@@ -39,6 +41,14 @@ type benchFiles struct {
 	job         *xgbref.Job
 }
 
+// Flags of BenchmarkGBDTvsXGBoost, for profiling on a smaller table:
+//
+//	go test -run '^$' -bench GBDTvsXGBoost -benchtime 1x ./models -gbdt.rows 200000 -gbdt.xgb=false -cpuprofile cpu.out
+var (
+	gbdtRows = flag.Int("gbdt.rows", 1_000_000, "training rows of BenchmarkGBDTvsXGBoost (test rows: a fifth)")
+	gbdtXGB  = flag.Bool("gbdt.xgb", true, "BenchmarkGBDTvsXGBoost: also train the XGBoost reference (false: ours only, no ratios)")
+)
+
 var (
 	synthOnce  sync.Once
 	synthFiles *benchFiles
@@ -64,36 +74,54 @@ func benchParams(threads int) Params {
 }
 
 // BenchmarkGBDTvsXGBoost trains our GBDT and XGBoost 1.7 hist on the same
-// synthetic 1,000,000 × 40 table (nonlinear signal, NaNs) with the same
-// trees, leaves, learning rate, lambda, min child weight and threads, and
-// reports both test AUCs (200,000 held-out rows), their difference and the
-// training-time ratio ours/xgboost.
+// synthetic 1,000,000 × 40 table (nonlinear signal, NaNs; -gbdt.rows
+// changes the size) with the same trees, leaves, learning rate, lambda, min
+// child weight and threads, and reports both test AUCs (200,000 held-out
+// rows), their difference and the training-time ratios ours/xgboost, wall
+// (x_vs_ref) and process CPU (cpu_x_vs_ref).
 func BenchmarkGBDTvsXGBoost(b *testing.B) {
-	ok, msg := xgbref.Available()
-	if !ok {
-		b.Skip("XGBoost reference unavailable: " + msg)
+	if *gbdtXGB {
+		ok, msg := xgbref.Available()
+		if !ok {
+			b.Skip("XGBoost reference unavailable: " + msg)
+		}
+		b.Logf("reference: xgboost %s", msg)
 	}
-	b.Logf("reference: xgboost %s", msg)
 	synthOnce.Do(func() {
+		n := *gbdtRows
+		synthFiles = &benchFiles{train: synthData(n, 40, 11, 0.1), test: synthData(max(1, n/5), 40, 12, 0.1)}
+		if !*gbdtXGB {
+			return
+		}
 		dir, err := os.MkdirTemp("", "faultline-bench-*")
 		if err != nil {
 			synthErr = err
 			return
 		}
-		synthFiles = &benchFiles{train: synthData(1_000_000, 40, 11, 0.1), test: synthData(200_000, 40, 12, 0.1)}
 		synthFiles.job, synthErr = xgbref.Prepare(dir, synthFiles.train.Cols, synthFiles.train.Y, synthFiles.test.Cols)
 	})
 	if synthErr != nil {
 		b.Fatal(synthErr)
 	}
 	for _, threads := range []int{2, 1} {
-		b.Run(fmt.Sprintf("synthetic_1Mx40/threads=%d", threads), func(b *testing.B) {
+		b.Run(fmt.Sprintf("synthetic_%sx40/threads=%d", rowsName(*gbdtRows), threads), func(b *testing.B) {
 			benchCompare(b, synthFiles, benchParams(threads))
 		})
 	}
-	if synthFiles != nil {
+	if synthFiles != nil && synthFiles.job != nil {
 		b.Cleanup(func() { os.RemoveAll(synthFiles.job.Dir) })
 	}
+}
+
+// rowsName writes 1000000 as 1M and 200000 as 200k.
+func rowsName(n int) string {
+	switch {
+	case n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return fmt.Sprint(n)
 }
 
 func benchCompare(b *testing.B, bf *benchFiles, p Params) {
@@ -112,13 +140,22 @@ func benchCompare(b *testing.B, bf *benchFiles, p Params) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		aucOurs = AUC(pred, bf.test.Y)
-		if ref, err = bf.job.Train(XGBoostParams(p), p.NumTrees); err != nil {
-			b.Fatal(err)
+		aucOurs = metrics.AUC(pred, bf.test.Y)
+		if bf.job != nil {
+			if ref, err = bf.job.Train(XGBoostParams(p), p.NumTrees); err != nil {
+				b.Fatal(err)
+			}
 		}
 		b.StartTimer()
 	}
-	aucRef := AUC(ref.Pred, bf.test.Y)
+	if ref == nil {
+		b.ReportMetric(aucOurs, "auc_ours")
+		b.ReportMetric(ours, "s_ours")
+		b.ReportMetric(oursCPU, "cpu_s_ours")
+		b.Logf("threads=%d: ours %.2fs (cpu %.2fs) AUC %.5f; XGBoost skipped (-gbdt.xgb=false)", p.Threads, ours, oursCPU, aucOurs)
+		return
+	}
+	aucRef := metrics.AUC(ref.Pred, bf.test.Y)
 	b.ReportMetric(aucOurs, "auc_ours")
 	b.ReportMetric(aucRef, "auc_xgb")
 	b.ReportMetric(aucOurs-aucRef, "auc_diff")

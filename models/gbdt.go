@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -47,6 +48,14 @@ type Params struct {
 	Threads int `yaml:"threads" json:"threads"`
 	// Seed drives bagging, feature sampling and the bin sample (default 1).
 	Seed uint64 `yaml:"seed" json:"seed"`
+	// Monotone holds one monotone constraint per feature column: +1 makes
+	// the raw score (so P(positive)) non-decreasing in that feature, −1
+	// non-increasing, 0 leaves it free. Nil or all zeros: no constraint,
+	// and the model is exactly the one trained without the field. The
+	// constraints hold over non-missing values; a missing value (NaN)
+	// follows each split's default direction and is not ordered against
+	// the others. The train stage sets it from feature names (train.monotone).
+	Monotone []int8 `yaml:"-" json:"-"`
 }
 
 // DefaultParams returns the documented defaults. They are regularised for
@@ -70,7 +79,8 @@ func DefaultParams() Params {
 	}
 }
 
-func (p Params) validate() error {
+// Validate checks the settings; Train calls it.
+func (p Params) Validate() error {
 	switch {
 	case p.NumTrees < 1:
 		return fmt.Errorf("num_trees must be ≥ 1, got %d", p.NumTrees)
@@ -91,7 +101,22 @@ func (p Params) validate() error {
 	case p.EarlyStoppingRounds < 0:
 		return fmt.Errorf("early_stopping_rounds must be ≥ 0, got %d", p.EarlyStoppingRounds)
 	}
+	for f, c := range p.Monotone {
+		if c < -1 || c > 1 {
+			return fmt.Errorf("monotone constraint of feature %d is %d, want -1, 0 or 1", f, c)
+		}
+	}
 	return nil
+}
+
+// constrained reports whether any feature has a monotone constraint.
+func (p Params) constrained() bool {
+	for _, c := range p.Monotone {
+		if c != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Data is a column-major table for training or scoring: Cols[f][i] is
@@ -183,6 +208,13 @@ var forceCounts = false
 // binsPerFeature is the fixed histogram stride: 255 value bins at most plus the missing bin.
 const binsPerFeature = 256
 
+// featHist is the histogram of one feature; a uint8 bin indexes it without
+// a bounds check.
+type featHist [binsPerFeature]histEntry
+
+// featCounts holds the row counts of one feature's bins, like featHist.
+type featCounts [binsPerFeature]uint32
+
 // binMapper holds the bin boundaries of every feature. A value v goes to the
 // first bin b with v <= upper[b]; NaN goes to bin len(upper) (the missing bin).
 // The last upper bound is +Inf.
@@ -190,6 +222,9 @@ type binMapper struct {
 	upper [][]float64
 	min   []float64 // smallest and largest finite value seen (feature_infos); NaN if none
 	max   []float64
+	// search[f] holds the orderedKey of upper[f], padded with that of +Inf
+	// to a power of two, for the branch-free binary search of bin.
+	search [][]uint64
 }
 
 func (m *binMapper) numBins(f int) int { return len(m.upper[f]) }
@@ -198,18 +233,65 @@ func (m *binMapper) bin(f int, v float64) uint8 {
 	if v != v {
 		return uint8(len(m.upper[f]))
 	}
-	u := m.upper[f]
-	// first index with v <= u[i]; u[len-1] is +Inf.
-	lo, hi := 0, len(u)-1
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if v <= u[mid] {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
+	// the first index i with v <= upper[i]: every index below i is < v,
+	// and the answer lies in [i, i+2·step); the table ends with +Inf.
+	k := orderedKey(v)
+	s := m.search[f]
+	i := 0
+	for step := len(s) >> 1; step > 0; step >>= 1 {
+		_, less := bits.Sub64(s[i+step-1], k, 0) // 1 when s[i+step-1] < k
+		i += step & -int(less)
 	}
-	return uint8(lo)
+	return uint8(i)
+}
+
+// orderedKey maps a non-NaN float to an integer with the same order: a <=
+// b exactly when orderedKey(a) <= orderedKey(b). Adding +0 turns −0 into
+// +0, so that the two zeros, equal as floats, get one key.
+func orderedKey(v float64) uint64 {
+	b := math.Float64bits(v + 0)
+	// negative: flip every bit (larger magnitudes are smaller); else set the sign bit
+	return b ^ (uint64(int64(b)>>63) | 1<<63)
+}
+
+// binColumn sets out[i] to bin(f, c[i]).
+func (m *binMapper) binColumn(f int, c []float64, out []uint8) {
+	miss := uint8(len(m.upper[f]))
+	s := m.search[f]
+	out = out[:len(c)]
+	for i, v := range c {
+		if v != v {
+			out[i] = miss
+			continue
+		}
+		k := orderedKey(v)
+		j := 0
+		for step := len(s) >> 1; step > 0; step >>= 1 {
+			_, less := bits.Sub64(s[j+step-1], k, 0)
+			j += step & -int(less)
+		}
+		out[i] = uint8(j)
+	}
+}
+
+// setSearch fills m.search from m.upper.
+func (m *binMapper) setSearch() {
+	m.search = make([][]uint64, len(m.upper))
+	for f, u := range m.upper {
+		p := 1
+		for p < len(u) {
+			p <<= 1
+		}
+		s := make([]uint64, p)
+		for i := range s {
+			if i < len(u) {
+				s[i] = orderedKey(u[i])
+			} else {
+				s[i] = orderedKey(math.Inf(1))
+			}
+		}
+		m.search[f] = s
+	}
 }
 
 // findBins computes bin boundaries of one column from a sample of its values:
@@ -221,7 +303,7 @@ func findBins(vals []float64, maxBins int) (upper []float64, lo, hi float64) {
 	if len(vals) == 0 {
 		return []float64{math.Inf(1)}, math.NaN(), math.NaN()
 	}
-	slices.Sort(vals)
+	sortFloats(vals)
 	lo, hi = vals[0], vals[len(vals)-1]
 	distinct := make([]float64, 0, 64)
 	counts := make([]int, 0, 64)
@@ -297,19 +379,42 @@ func newBinMapper(cols [][]float64, maxBins, sampleRows int, seed uint64, thread
 		}
 		m.upper[f], m.min[f], m.max[f] = findBins(vals, maxBins)
 	})
+	m.setSearch()
 	return m
+}
+
+// sortFloats sorts vals (no NaN) in increasing order, −0 before +0. It
+// sorts the bit patterns as unsigned integers, mapped so that their order
+// is the numeric order: integer comparisons are cheaper than the float
+// comparisons of slices.Sort, which must handle NaN.
+func sortFloats(vals []float64) {
+	keys := make([]uint64, len(vals))
+	for i, v := range vals {
+		b := math.Float64bits(v)
+		if b>>63 != 0 {
+			b = ^b // negative: reverse the order of magnitudes
+		} else {
+			b |= 1 << 63
+		}
+		keys[i] = b
+	}
+	slices.Sort(keys)
+	for i, b := range keys {
+		if b>>63 != 0 {
+			b &^= 1 << 63
+		} else {
+			b = ^b
+		}
+		vals[i] = math.Float64frombits(b)
+	}
 }
 
 // binColumns maps every column to bins.
 func (m *binMapper) binColumns(cols [][]float64, threads int) [][]uint8 {
 	out := make([][]uint8, len(cols))
 	parallelFor(len(cols), threads, func(f int) {
-		c := cols[f]
-		b := make([]uint8, len(c))
-		for i, v := range c {
-			b[i] = m.bin(f, v)
-		}
-		out[f] = b
+		out[f] = make([]uint8, len(cols[f]))
+		m.binColumn(f, cols[f], out[f])
 	})
 	return out
 }
@@ -357,7 +462,10 @@ type leafState struct {
 	start, cnt int
 	g, h       float64
 	depth      int
-	best       splitInfo
+	// lo and hi bound the leaf's output and those of every leaf grown
+	// from it (monotone constraints; ±Inf without).
+	lo, hi float64
+	best   splitInfo
 }
 
 // trainer holds the buffers reused across trees: nothing is allocated per node.
@@ -365,23 +473,32 @@ type trainer struct {
 	p       Params
 	threads int
 	n, nf   int
-	bins    [][]uint8
+	bins    [][]uint8 // column-major: bins[f][i] (partition, scoring)
+	rowBins []uint8   // row-major: rowBins[i*nf+f] (histograms)
 	mapper  *binMapper
 	gh      []gradPair
-	ordered []gradPair
+	ordered []gradPair // the gradient pairs of a node's rows, in its row order
 	rows    []int32
 	tmpRows []int32
-	hists   [][]histEntry // one per leaf slot, nf*256
-	counts  [][]uint32    // row counts per bin, like hists; nil unless useCounts
+	hists   [][]featHist   // one per leaf slot, nf features
+	counts  [][]featCounts // row counts per bin, like hists; nil unless useCounts
 	// useCounts: min_data_in_leaf > 1 needs exact row counts per bin;
 	// otherwise a side is non-empty when it holds a row of positive hessian.
 	useCounts bool
 	leaves    []leafState
 	active    []int // features offered to this tree
-	bagged    bool  // this tree sees a row sample; otherwise the root holds all rows in order
-	featBest  []splitInfo
-	lossSums  []float64
-	chunkLeft []int
+	// histFeats is active as int32 and histGroups splits it into
+	// contiguous groups, one histogram task each (see buildHist).
+	histFeats  []int32
+	histGroups []histGroup
+	bagged     bool // this tree sees a row sample; otherwise the root holds all rows in order
+	featBest   []splitInfo
+	lossSums   []float64
+	chunkLeft  []int
+	// mono is Params.Monotone, nil when no feature is constrained: the
+	// unconstrained model is then grown by exactly the code paths (and
+	// arithmetic) it would be without the field.
+	mono []int8
 }
 
 // Train fits a binary log-loss GBDT on train and, when valid is not nil,
@@ -389,7 +506,7 @@ type trainer struct {
 // file. Training is deterministic for Params.Seed and independent of
 // Params.Threads.
 func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*Model, *TrainResult, error) {
-	if err := p.validate(); err != nil {
+	if err := p.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("gbdt params: %w", err)
 	}
 	nf := len(train.Cols)
@@ -398,6 +515,9 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 	}
 	if len(names) != nf {
 		return nil, nil, fmt.Errorf("train: %d feature names for %d columns", len(names), nf)
+	}
+	if len(p.Monotone) != 0 && len(p.Monotone) != nf {
+		return nil, nil, fmt.Errorf("train: %d monotone constraints for %d columns", len(p.Monotone), nf)
 	}
 	if err := train.check("train", nf, true); err != nil {
 		return nil, nil, err
@@ -419,8 +539,12 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 		threads = defaultThreads()
 	}
 	t := &trainer{p: p, threads: threads, n: n, nf: nf}
+	if p.constrained() {
+		t.mono = slices.Clone(p.Monotone)
+	}
 	t.mapper = newBinMapper(train.Cols, p.MaxBins, p.BinSampleRows, p.Seed, threads)
 	t.bins = t.mapper.binColumns(train.Cols, threads)
+	t.rowBins = rowMajor(t.bins, n, threads)
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -448,6 +572,12 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 		}
 	}
 	model.Parameters = p.lightGBMParameters()
+	if t.mono != nil {
+		model.Monotone = slices.Clone(t.mono)
+		// before "[trainer: faultline]", the last line
+		last := len(model.Parameters) - 1
+		model.Parameters = append(append(model.Parameters[:last:last], p.monotoneParameters()...), model.Parameters[last])
+	}
 
 	score := make([]float64, n)
 	for i := range score {
@@ -464,14 +594,14 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 	t.ordered = make([]gradPair, n)
 	t.rows = make([]int32, n)
 	t.tmpRows = make([]int32, n)
-	t.hists = make([][]histEntry, p.MaxLeaves)
+	t.hists = make([][]featHist, p.MaxLeaves)
 	for i := range t.hists {
-		t.hists[i] = make([]histEntry, nf*binsPerFeature)
+		t.hists[i] = make([]featHist, nf)
 	}
 	if t.useCounts = p.MinDataInLeaf > 1 || forceCounts; t.useCounts {
-		t.counts = make([][]uint32, p.MaxLeaves)
+		t.counts = make([][]featCounts, p.MaxLeaves)
 		for i := range t.counts {
-			t.counts[i] = make([]uint32, nf*binsPerFeature)
+			t.counts[i] = make([]featCounts, nf)
 		}
 	}
 	t.leaves = make([]leafState, p.MaxLeaves)
@@ -610,8 +740,6 @@ func parallelChunks(n, threads int, fn func(lo, hi int)) {
 	})
 }
 
-func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
-
 func logLossScores(score, y, w []float64) float64 {
 	var s, sw float64
 	for i, sc := range score {
@@ -655,6 +783,7 @@ func (t *trainer) growTree(rng *rand.Rand) Tree {
 			t.active = append(t.active, f)
 		}
 	}
+	t.setHistGroups()
 	// row subsample
 	nRoot := t.n
 	if p.Subsample < 1 {
@@ -674,22 +803,22 @@ func (t *trainer) growTree(rng *rand.Rand) Tree {
 	}
 	tree := newTree(p.MaxLeaves)
 	root := &t.leaves[0]
-	*root = leafState{start: 0, cnt: nRoot}
+	*root = leafState{start: 0, cnt: nRoot, lo: math.Inf(-1), hi: math.Inf(1)}
 	for _, r := range t.rows[:nRoot] {
 		root.g += t.gh[r].G
 		root.h += t.gh[r].H
 	}
-	tree.LeafValue[0] = t.leafOutput(root.g, root.h)
+	tree.LeafValue[0] = t.boundedOutput(root.g, root.h, root.lo, root.hi)
 	tree.LeafWeight[0] = root.h
 	tree.LeafCount[0] = int64(root.cnt)
 	if nRoot == 0 {
 		return tree
 	}
-	var c0 []uint32
+	var c0 []featCounts
 	if t.useCounts {
 		c0 = t.counts[0]
 	}
-	t.buildHist(t.hists[0], c0, 0, nRoot, true)
+	t.buildHist(t.hists[0], c0, 0, nRoot)
 	t.findBest(0)
 	for tree.NumLeaves < p.MaxLeaves {
 		// the leaf with the largest gain; ties go to the lowest index
@@ -711,6 +840,16 @@ func (t *trainer) leafOutput(g, h float64) float64 {
 	return -g / (h + t.p.Lambda)
 }
 
+// boundedOutput is the output of a leaf with sums g, h whose value must
+// lie in [lo, hi] (monotone constraints); leafOutput without them.
+func (t *trainer) boundedOutput(g, h, lo, hi float64) float64 {
+	v := t.leafOutput(g, h)
+	if t.mono != nil {
+		v = min(max(v, lo), hi)
+	}
+	return v
+}
+
 // split applies the best split of leaf l: l becomes the left child, a new leaf the right.
 func (t *trainer) split(tree *Tree, l int) {
 	ls := &t.leaves[l]
@@ -721,15 +860,33 @@ func (t *trainer) split(tree *Tree, l int) {
 	nr := ls.cnt - nl
 
 	parentG, parentH := ls.g, ls.h
+	lo, hi := ls.lo, ls.hi
+	lv := t.boundedOutput(s.lG, s.lH, lo, hi)
+	rv := t.boundedOutput(parentG-s.lG, parentH-s.lH, lo, hi)
 	upper := t.mapper.upper[s.feature][s.bin]
 	tree.split(l, s.feature, upper, s.bin, s.defaultLeft, s.gain,
-		t.leafOutput(parentG, parentH), parentH, int64(ls.cnt),
-		t.leafOutput(s.lG, s.lH), s.lH, int64(nl),
-		t.leafOutput(parentG-s.lG, parentH-s.lH), parentH-s.lH, int64(nr))
+		t.boundedOutput(parentG, parentH, lo, hi), parentH, int64(ls.cnt),
+		lv, s.lH, int64(nl),
+		rv, parentH-s.lH, int64(nr))
 
+	// Children inherit the bounds; a split on a constrained feature also
+	// puts the midpoint of the two outputs between them, so that every leaf
+	// later grown on the low side stays at or below every leaf grown on the
+	// high side (split search kept lv <= rv for +1, lv >= rv for −1).
+	lLo, lHi, rLo, rHi := lo, hi, lo, hi
+	if t.mono != nil {
+		if c := t.mono[s.feature]; c != 0 {
+			mid := lv + (rv-lv)/2
+			if c > 0 {
+				lHi, rLo = min(hi, mid), max(lo, mid)
+			} else {
+				lLo, rHi = max(lo, mid), min(hi, mid)
+			}
+		}
+	}
 	depth := ls.depth + 1
-	t.leaves[r] = leafState{start: ls.start + nl, cnt: nr, g: parentG - s.lG, h: parentH - s.lH, depth: depth}
-	*ls = leafState{start: ls.start, cnt: nl, g: s.lG, h: s.lH, depth: depth}
+	t.leaves[r] = leafState{start: ls.start + nl, cnt: nr, g: parentG - s.lG, h: parentH - s.lH, depth: depth, lo: rLo, hi: rHi}
+	*ls = leafState{start: ls.start, cnt: nl, g: s.lG, h: s.lH, depth: depth, lo: lLo, hi: lHi}
 	t.leaves[r].best.gain = 0
 
 	canSplit := tree.NumLeaves < t.p.MaxLeaves && (t.p.MaxDepth == 0 || depth < t.p.MaxDepth)
@@ -743,19 +900,19 @@ func (t *trainer) split(tree *Tree, l int) {
 	}
 	// build the smaller child, subtract for the sibling
 	hl, hr := t.hists[l], t.hists[r]
-	var cl, cr []uint32
+	var cl, cr []featCounts
 	if t.useCounts {
 		cl, cr = t.counts[l], t.counts[r]
 	}
 	leftSmaller := nl <= nr
 	if leftSmaller {
-		t.buildHist(hr, cr, ls.start, nl, false) // left's histogram, temporarily in r's slot
+		t.buildHist(hr, cr, ls.start, nl) // left's histogram, temporarily in r's slot
 	} else {
-		t.buildHist(hr, cr, t.leaves[r].start, nr, false)
+		t.buildHist(hr, cr, t.leaves[r].start, nr)
 	}
 	for _, f := range t.active {
-		o, nb := f*binsPerFeature, t.mapper.numBins(f)+1
-		a, b := hl[o:o+nb], hr[o:o+nb]
+		nb := t.mapper.numBins(f) + 1
+		a, b := hl[f][:nb], hr[f][:nb]
 		if leftSmaller { // r's slot holds the left child: swap, then subtract
 			for i := range a {
 				pa, pb := a[i], b[i]
@@ -769,7 +926,7 @@ func (t *trainer) split(tree *Tree, l int) {
 			}
 		}
 		if cl != nil {
-			ca, cb := cl[o:o+nb], cr[o:o+nb]
+			ca, cb := cl[f][:nb], cr[f][:nb]
 			for i := range ca {
 				if leftSmaller {
 					ca[i], cb[i] = cb[i], ca[i]-cb[i]
@@ -827,22 +984,28 @@ func (t *trainer) partition(start, cnt int, s splitInfo) int {
 		t.chunkLeft = make([]int, nc)
 	}
 	left := t.chunkLeft[:nc]
-	src := t.tmpRows[:cnt]
+	tmp := t.tmpRows[:cnt]
+	// pass 1: each chunk splits its rows into tmp, the left ones forward
+	// from the chunk's start, the right ones backward from its end
 	parallelFor(nc, t.threads, func(c int) {
 		lo, hi := c*partitionChunk, min(cnt, (c+1)*partitionChunk)
-		copy(src[lo:hi], seg[lo:hi])
-		k := 0
-		for _, row := range src[lo:hi] {
+		l, r := lo, hi-1
+		for _, row := range seg[lo:hi] {
 			if goLeft(row) {
-				k++
+				tmp[l] = row
+				l++
+			} else {
+				tmp[r] = row
+				r--
 			}
 		}
-		left[c] = k
+		left[c] = l - lo
 	})
 	nl := 0
 	for _, k := range left {
 		nl += k
 	}
+	// pass 2: copy every chunk's two runs to their places
 	parallelFor(nc, t.threads, func(c int) {
 		lo, hi := c*partitionChunk, min(cnt, (c+1)*partitionChunk)
 		lOff := 0
@@ -850,80 +1013,194 @@ func (t *trainer) partition(start, cnt int, s splitInfo) int {
 			lOff += k
 		}
 		rOff := nl + lo - lOff // rows before this chunk that went right, after all lefts
-		for _, row := range src[lo:hi] {
-			if goLeft(row) {
-				seg[lOff] = row
-				lOff++
-			} else {
-				seg[rOff] = row
-				rOff++
-			}
+		k := left[c]
+		copy(seg[lOff:lOff+k], tmp[lo:lo+k])
+		dst := seg[rOff : rOff+hi-lo-k]
+		for i := range dst {
+			dst[i] = tmp[hi-1-i]
 		}
 	})
 	return nl
 }
 
+// Histogram construction. Every bin is the sum of its rows' gradient pairs
+// in row order, whichever kernel and grouping builds it, so the histograms
+// (hence the model) are the same for any Threads and any choice below.
+//
+// Large nodes (at least n/rowWiseDiv rows, the root among them) are built
+// row-wise from the row-major bins: a row's gradient pair is loaded once and
+// added to the bins of a group of features, whose bin indices share a cache
+// line. Groups hold at most histGroupWidth features, so that their
+// histograms stay in L1/L2, and there are at least Threads of them: threads
+// build disjoint features, with no reduction and no shared cache lines.
+// Smaller nodes, whose rows are sparse in the table, are built column-wise
+// (one pass over the node's gathered gradients per feature), which streams
+// each column instead of touching one or two cache lines per row.
+const (
+	// histTaskRows is the least rows × features worth a second goroutine.
+	histTaskRows = 1 << 16
+)
+
+var (
+	// rowWiseDiv: nodes of at least n/rowWiseDiv rows are built row-wise.
+	rowWiseDiv = 8
+	// histGroupWidth bounds the features of a row-wise group: 20 features
+	// hold 20 × 4 KiB of histogram.
+	histGroupWidth = 20
+	colOnly        = false
+)
+
+// histGroup is a run of active features that one task builds row-wise;
+// contiguous says they are f0, f0+1, ….
+type histGroup struct {
+	feats      []int32
+	contiguous bool
+}
+
+// setHistGroups splits the active features into the row-wise groups of
+// buildHist.
+func (t *trainer) setHistGroups() {
+	t.histFeats = t.histFeats[:0]
+	for _, f := range t.active {
+		t.histFeats = append(t.histFeats, int32(f))
+	}
+	k := len(t.histFeats)
+	g := min(k, max(t.threads, (k+histGroupWidth-1)/histGroupWidth))
+	t.histGroups = t.histGroups[:0]
+	for i := 0; i < g; i++ {
+		fs := t.histFeats[i*k/g : (i+1)*k/g]
+		t.histGroups = append(t.histGroups, histGroup{feats: fs, contiguous: int(fs[len(fs)-1]-fs[0]) == len(fs)-1})
+	}
+}
+
 // buildHist fills dst (and cdst, the row counts, when not nil) with the
 // histograms of the active features over rows[start:start+cnt].
-func (t *trainer) buildHist(dst []histEntry, cdst []uint32, start, cnt int, root bool) {
+func (t *trainer) buildHist(dst []featHist, cdst []featCounts, start, cnt int) {
 	rows := t.rows[start : start+cnt]
-	ident := root && !t.bagged
-	og := t.ordered[:cnt]
-	if !ident {
-		gh := t.gh
-		gather := func(lo, hi int) {
-			for k := lo; k < hi; k++ {
-				og[k] = gh[rows[k]]
-			}
-		}
-		if cnt >= 2*partitionChunk && t.threads > 1 {
-			parallelChunks(cnt, t.threads, gather)
-		} else {
-			gather(0, cnt)
-		}
-	} else {
-		og = t.gh
-	}
-	work := func(k int) {
-		f := t.active[k]
-		o, nb := f*binsPerFeature, t.mapper.numBins(f)+1
-		h := (*[binsPerFeature]histEntry)(dst[o : o+binsPerFeature])
-		clear(h[:nb])
-		col := t.bins[f]
-		if cdst != nil {
-			c := (*[binsPerFeature]uint32)(cdst[o : o+binsPerFeature])
-			clear(c[:nb])
-			if ident {
-				histIdentityCounts(h, c, col, og)
-			} else {
-				histRowsCounts(h, c, col, rows, og)
-			}
-			return
-		}
-		if ident {
-			histIdentity(h, col, og)
-		} else {
-			histRows(h, col, rows, og)
-		}
-	}
 	threads := t.threads
-	if cnt*len(t.active) < 65536 {
+	if cnt*len(t.histFeats) < histTaskRows {
 		threads = 1
 	}
-	parallelFor(len(t.active), threads, work)
+	if cnt*rowWiseDiv >= t.n && !colOnly {
+		parallelFor(len(t.histGroups), threads, func(k int) {
+			t.buildGroup(dst, cdst, t.histGroups[k], rows)
+		})
+		return
+	}
+	og := t.ordered[:cnt]
+	gh := t.gh
+	gather := func(lo, hi int) {
+		for k, r := range rows[lo:hi] {
+			og[lo+k] = gh[r]
+		}
+	}
+	if threads > 1 && cnt >= 2*partitionChunk {
+		parallelChunks(cnt, threads, gather)
+	} else {
+		gather(0, cnt)
+	}
+	parallelFor(len(t.histFeats), threads, func(k int) {
+		f := t.histFeats[k]
+		nb := t.mapper.numBins(int(f)) + 1
+		h := &dst[f]
+		clear(h[:nb])
+		if cdst != nil {
+			c := &cdst[f]
+			clear(c[:nb])
+			histColCounts(h, c, t.bins[f], rows, og)
+			return
+		}
+		histCol(h, t.bins[f], rows, og)
+	})
 }
 
-func histIdentity(h *[binsPerFeature]histEntry, col []uint8, og []gradPair) {
-	og = og[:len(col)]
-	for i, b := range col {
-		e := &h[b]
-		g := og[i]
-		e.G += g.G
-		e.H += g.H
+// buildGroup builds the histograms of one row-wise group.
+func (t *trainer) buildGroup(dst []featHist, cdst []featCounts, g histGroup, rows []int32) {
+	for _, f := range g.feats {
+		nb := t.mapper.numBins(int(f)) + 1
+		clear(dst[f][:nb])
+		if cdst != nil {
+			clear(cdst[f][:nb])
+		}
+	}
+	switch f0, f1 := int(g.feats[0]), int(g.feats[len(g.feats)-1])+1; {
+	case g.contiguous && cdst == nil:
+		histRange(dst[f0:f1], t.rowBins, t.nf, f0, rows, t.gh)
+	case g.contiguous:
+		histRangeCounts(dst[f0:f1], cdst[f0:f1], t.rowBins, t.nf, f0, rows, t.gh)
+	case cdst == nil:
+		histList(dst, t.rowBins, t.nf, g.feats, rows, t.gh)
+	default:
+		histListCounts(dst, cdst, t.rowBins, t.nf, g.feats, rows, t.gh)
 	}
 }
 
-func histRows(h *[binsPerFeature]histEntry, col []uint8, rows []int32, og []gradPair) {
+// histRange adds the gradient pair of every row to the bins of features
+// f0, f0+1, …, f0+len(h)-1; h[j] is feature f0+j.
+func histRange(h []featHist, rowBins []uint8, nf, f0 int, rows []int32, gh []gradPair) {
+	w := len(h)
+	for _, r := range rows {
+		g := gh[r]
+		o := int(r)*nf + f0
+		rb := rowBins[o : o+w]
+		hh := h[:len(rb)]
+		for j, b := range rb {
+			e := &hh[j][b]
+			e.G += g.G
+			e.H += g.H
+		}
+	}
+}
+
+// histRangeCounts is histRange that also counts rows per bin.
+func histRangeCounts(h []featHist, c []featCounts, rowBins []uint8, nf, f0 int, rows []int32, gh []gradPair) {
+	w := len(h)
+	c = c[:w]
+	for _, r := range rows {
+		g := gh[r]
+		o := int(r)*nf + f0
+		rb := rowBins[o : o+w]
+		hh, cc := h[:len(rb)], c[:len(rb)]
+		for j, b := range rb {
+			e := &hh[j][b]
+			e.G += g.G
+			e.H += g.H
+			cc[j][b]++
+		}
+	}
+}
+
+// histList is histRange for any list of features.
+func histList(h []featHist, rowBins []uint8, nf int, feats, rows []int32, gh []gradPair) {
+	for _, r := range rows {
+		g := gh[r]
+		rb := rowBins[int(r)*nf : int(r)*nf+nf]
+		for _, f := range feats {
+			e := &h[f][rb[f]]
+			e.G += g.G
+			e.H += g.H
+		}
+	}
+}
+
+// histListCounts is histList that also counts rows per bin.
+func histListCounts(h []featHist, c []featCounts, rowBins []uint8, nf int, feats, rows []int32, gh []gradPair) {
+	for _, r := range rows {
+		g := gh[r]
+		rb := rowBins[int(r)*nf : int(r)*nf+nf]
+		for _, f := range feats {
+			b := rb[f]
+			e := &h[f][b]
+			e.G += g.G
+			e.H += g.H
+			c[f][b]++
+		}
+	}
+}
+
+// histCol adds the gathered gradient pairs og (og[k] is row rows[k]) to
+// the bins of one column.
+func histCol(h *featHist, col []uint8, rows []int32, og []gradPair) {
 	og = og[:len(rows)]
 	for k, r := range rows {
 		e := &h[col[r]]
@@ -933,18 +1210,8 @@ func histRows(h *[binsPerFeature]histEntry, col []uint8, rows []int32, og []grad
 	}
 }
 
-func histIdentityCounts(h *[binsPerFeature]histEntry, c *[binsPerFeature]uint32, col []uint8, og []gradPair) {
-	og = og[:len(col)]
-	for i, b := range col {
-		e := &h[b]
-		g := og[i]
-		e.G += g.G
-		e.H += g.H
-		c[b]++
-	}
-}
-
-func histRowsCounts(h *[binsPerFeature]histEntry, c *[binsPerFeature]uint32, col []uint8, rows []int32, og []gradPair) {
+// histColCounts is histCol that also counts rows per bin.
+func histColCounts(h *featHist, c *featCounts, col []uint8, rows []int32, og []gradPair) {
 	og = og[:len(rows)]
 	for k, r := range rows {
 		b := col[r]
@@ -956,6 +1223,21 @@ func histRowsCounts(h *[binsPerFeature]histEntry, c *[binsPerFeature]uint32, col
 	}
 }
 
+// rowMajor transposes column-major bins to one row-major slice, in
+// parallel over blocks of rows.
+func rowMajor(cols [][]uint8, n, threads int) []uint8 {
+	nf := len(cols)
+	out := make([]uint8, n*nf)
+	parallelChunks(n, threads, func(lo, hi int) {
+		for f, c := range cols {
+			for i, b := range c[lo:hi] {
+				out[(lo+i)*nf+f] = b
+			}
+		}
+	})
+	return out
+}
+
 // findBest finds the best split of leaf l over the active features.
 func (t *trainer) findBest(l int) {
 	ls := &t.leaves[l]
@@ -964,19 +1246,37 @@ func (t *trainer) findBest(l int) {
 	parentScore := ls.g * ls.g / (ls.h + p.Lambda)
 	minData := float64(max(1, p.MinDataInLeaf))
 	total := float64(ls.cnt)
+	// With monotone constraints, a leaf with a finite bound scores every
+	// split with outputs clamped to its bounds, against its own (clamped)
+	// output; a constrained feature's splits must also keep the outputs in
+	// its direction (mc below).
+	var bc boundedGain
+	if t.mono != nil {
+		bc = boundedGain{lambda: p.Lambda, lo: ls.lo, hi: ls.hi, bounded: !math.IsInf(ls.lo, -1) || !math.IsInf(ls.hi, 1), parent: parentScore}
+		if bc.bounded {
+			bc.parent = gainAt(ls.g, ls.h, p.Lambda, t.boundedOutput(ls.g, ls.h, ls.lo, ls.hi))
+		}
+	}
 	work := func(k int) {
 		f := t.active[k]
 		best := splitInfo{gain: 0, feature: -1}
+		// useMC: score with bc (the feature is constrained, or the leaf is
+		// bounded); mc is the feature's constraint, 0 for clamping only.
+		var mc int8
+		useMC := false
+		if t.mono != nil {
+			mc = t.mono[f]
+			useMC = mc != 0 || bc.bounded
+		}
 		nb := t.mapper.numBins(f)
 		if nb < 2 {
 			t.featBest[f] = best
 			return
 		}
-		o := f * binsPerFeature
-		h := hist[o : o+nb+1]
+		h := hist[f][:nb+1]
 		var cnt []uint32
 		if t.useCounts {
-			cnt = t.counts[l][o : o+nb+1]
+			cnt = t.counts[l][f][:nb+1]
 		}
 		nonEmpty := func(b int) bool { return h[b].H > 0 || cnt != nil && cnt[b] > 0 }
 		lastNZ := -1 // highest non-empty value bin
@@ -1017,7 +1317,12 @@ func (t *trainer) findBest(l int) {
 				lG, lH := cg, ch
 				rG, rH := ls.g-lG, ls.h-lH
 				if lH >= p.MinSumHessian && rH >= p.MinSumHessian {
-					gain := lG*lG/(lH+p.Lambda) + rG*rG/(rH+p.Lambda) - parentScore
+					var gain float64
+					if !useMC {
+						gain = lG*lG/(lH+p.Lambda) + rG*rG/(rH+p.Lambda) - parentScore
+					} else {
+						gain = bc.gain(lG, lH, rG, rH, mc)
+					}
 					if gain > best.gain {
 						dl := false
 						if !missNZ {
@@ -1039,7 +1344,12 @@ func (t *trainer) findBest(l int) {
 					lG, lH := cg+miss.G, ch+miss.H
 					rG, rH := ls.g-lG, ls.h-lH
 					if lH >= p.MinSumHessian && rH >= p.MinSumHessian {
-						gain := lG*lG/(lH+p.Lambda) + rG*rG/(rH+p.Lambda) - parentScore
+						var gain float64
+						if !useMC {
+							gain = lG*lG/(lH+p.Lambda) + rG*rG/(rH+p.Lambda) - parentScore
+						} else {
+							gain = bc.gain(lG, lH, rG, rH, mc)
+						}
 						if gain > best.gain {
 							best = splitInfo{gain: gain, feature: f, bin: b, defaultLeft: true, lG: lG, lH: lH}
 						}
@@ -1064,6 +1374,38 @@ func (t *trainer) findBest(l int) {
 		best = splitInfo{gain: 0, feature: -1}
 	}
 	ls.best = best
+}
+
+// boundedGain scores splits under monotone constraints (LightGBM's "basic"
+// method, XGBoost's approach): both children's outputs are clamped to the
+// leaf's bounds [lo, hi]; a split on a feature constrained +1 (−1) whose
+// left output (the lower values) is above (below) its right output is
+// rejected; in a bounded leaf the gain is measured at the clamped outputs,
+// against the leaf's own clamped output (parent).
+type boundedGain struct {
+	lambda, lo, hi float64
+	bounded        bool    // lo or hi finite
+	parent         float64 // the leaf's score: G²/(H+λ), or gainAt its clamped output when bounded
+}
+
+// gain returns the split's gain, 0 when the constraint rejects it.
+func (b *boundedGain) gain(lG, lH, rG, rH float64, c int8) float64 {
+	lv := min(max(-lG/(lH+b.lambda), b.lo), b.hi)
+	rv := min(max(-rG/(rH+b.lambda), b.lo), b.hi)
+	if c > 0 && lv > rv || c < 0 && lv < rv {
+		return 0
+	}
+	if !b.bounded { // nothing clamped: the usual formula
+		return lG*lG/(lH+b.lambda) + rG*rG/(rH+b.lambda) - b.parent
+	}
+	return gainAt(lG, lH, b.lambda, lv) + gainAt(rG, rH, b.lambda, rv) - b.parent
+}
+
+// gainAt is the score of a leaf with sums g, h at output v: twice the
+// decrease of the second-order loss g·v + (h+λ)·v²/2 from v = 0, which is
+// g²/(h+λ) at the optimal v = −g/(h+λ).
+func gainAt(g, h, lambda, v float64) float64 {
+	return -(2*g*v + (h+lambda)*v*v)
 }
 
 // binnedTree is a tree over bin indices, for scoring training rows.

@@ -1,152 +1,146 @@
 package models
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"os"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/faultline-dev/faultline/internal/atomicfile"
+	"github.com/faultline-dev/faultline/models/lightgbm"
 )
 
-// LightGBM decision_type bits (see LightGBM's tree.h).
-const (
-	lgbDefaultLeftMask = 1 << 1
-	lgbMissingNaN      = 2 << 2
-)
+// LightGBM returns the model as a LightGBM text model (package lightgbm):
+// version v3, binary objective with sigmoid 1, every split numerical with
+// missing type NaN and the learned default direction, and the monotone
+// constraints (monotone_constraints) when the model has them. The trees'
+// arrays are copied.
+func (m *Model) LightGBM() *lightgbm.Model {
+	lm := &lightgbm.Model{
+		NumClass: 1, NumTreePerIteration: 1, MaxFeatureIdx: len(m.FeatureNames) - 1,
+		Objective:    lightgbm.ObjectiveBinary,
+		FeatureNames: append([]string(nil), m.FeatureNames...),
+		FeatureInfos: append([]string(nil), m.FeatureInfos...),
+		Parameters:   append([]string(nil), m.Parameters...),
+		Trees:        make([]lightgbm.Tree, len(m.Trees)),
+	}
+	if len(m.Monotone) > 0 {
+		lm.MonotoneConstraints = make([]int, len(m.Monotone))
+		for f, c := range m.Monotone {
+			lm.MonotoneConstraints[f] = int(c)
+		}
+	}
+	for i := range m.Trees {
+		t := &m.Trees[i]
+		dt := make([]int, len(t.DefaultLeft))
+		for j, dl := range t.DefaultLeft {
+			dt[j] = lightgbm.MissingNaN
+			if dl {
+				dt[j] |= lightgbm.DefaultLeftMask
+			}
+		}
+		lm.Trees[i] = lightgbm.Tree{
+			NumLeaves:      t.NumLeaves,
+			SplitFeature:   widen(t.SplitFeature),
+			SplitGain:      append([]float64(nil), t.SplitGain...),
+			Threshold:      append([]float64(nil), t.Threshold...),
+			DecisionType:   dt,
+			LeftChild:      widen(t.LeftChild),
+			RightChild:     widen(t.RightChild),
+			LeafValue:      append([]float64(nil), t.LeafValue...),
+			LeafWeight:     append([]float64(nil), t.LeafWeight...),
+			LeafCount:      append([]int64(nil), t.LeafCount...),
+			InternalValue:  append([]float64(nil), t.InternalValue...),
+			InternalWeight: append([]float64(nil), t.InternalWeight...),
+			InternalCount:  append([]int64(nil), t.InternalCount...),
+			Shrinkage:      t.Shrinkage,
+		}
+	}
+	return lm
+}
+
+func widen(v []int32) []int {
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x)
+	}
+	return out
+}
+
+// FromLightGBM converts a LightGBM text model back into a Model that
+// predicts exactly as the file does: a binary model whose trees are
+// complete (lightgbm.Tree.Complete), with numerical splits of missing type
+// NaN (what lightgbm.ParseStrict accepts). Monotone constraints are kept in
+// Model.Monotone.
+func FromLightGBM(lm *lightgbm.Model) (*Model, error) {
+	if lm.NumClass != 1 || lm.Objective != lightgbm.ObjectiveBinary {
+		return nil, fmt.Errorf("lightgbm model: num_class %d objective %q, want a binary classifier (%s)", lm.NumClass, lm.Objective, lightgbm.ObjectiveBinary)
+	}
+	nf := lm.NumFeatures()
+	if len(lm.FeatureNames) != nf || len(lm.FeatureInfos) != nf {
+		return nil, fmt.Errorf("lightgbm model: %d feature names and %d infos for %d features", len(lm.FeatureNames), len(lm.FeatureInfos), nf)
+	}
+	m := &Model{
+		FeatureNames: append([]string(nil), lm.FeatureNames...),
+		FeatureInfos: append([]string(nil), lm.FeatureInfos...),
+		Parameters:   append([]string(nil), lm.Parameters...),
+		Trees:        make([]Tree, len(lm.Trees)),
+	}
+	if len(lm.MonotoneConstraints) > 0 {
+		if len(lm.MonotoneConstraints) != nf {
+			return nil, fmt.Errorf("lightgbm model: %d monotone constraints for %d features", len(lm.MonotoneConstraints), nf)
+		}
+		m.Monotone = make([]int8, nf)
+		for f, c := range lm.MonotoneConstraints {
+			if c < -1 || c > 1 {
+				return nil, fmt.Errorf("lightgbm model: monotone constraint %d of feature %d (want -1, 0 or 1)", c, f)
+			}
+			m.Monotone[f] = int8(c)
+		}
+	}
+	for i := range lm.Trees {
+		lt := &lm.Trees[i]
+		if err := lt.Complete(nf); err != nil {
+			return nil, fmt.Errorf("lightgbm model: tree %d: %w", i, err)
+		}
+		ni := lt.NumLeaves - 1
+		t := Tree{
+			NumLeaves:      lt.NumLeaves,
+			SplitFeature:   make([]int32, ni),
+			SplitGain:      append([]float64(nil), lt.SplitGain...),
+			Threshold:      append([]float64(nil), lt.Threshold...),
+			DefaultLeft:    make([]bool, ni),
+			LeftChild:      make([]int32, ni),
+			RightChild:     make([]int32, ni),
+			LeafValue:      append([]float64(nil), lt.LeafValue...),
+			LeafWeight:     append([]float64(nil), lt.LeafWeight...),
+			LeafCount:      append([]int64(nil), lt.LeafCount...),
+			InternalValue:  append([]float64(nil), lt.InternalValue...),
+			InternalWeight: append([]float64(nil), lt.InternalWeight...),
+			InternalCount:  append([]int64(nil), lt.InternalCount...),
+			Shrinkage:      lt.Shrinkage,
+		}
+		for j := 0; j < ni; j++ {
+			dt := lt.DecisionType[j]
+			if (dt>>2)&3 != 2 {
+				return nil, fmt.Errorf("lightgbm model: tree %d node %d: decision type %d (want missing type NaN)", i, j, dt)
+			}
+			f, l, r := lt.SplitFeature[j], lt.LeftChild[j], lt.RightChild[j]
+			t.DefaultLeft[j] = dt&lightgbm.DefaultLeftMask != 0
+			t.SplitFeature[j], t.LeftChild[j], t.RightChild[j] = int32(f), int32(l), int32(r)
+		}
+		m.Trees[i] = t
+	}
+	return m, nil
+}
 
 // MarshalLightGBM renders m as a LightGBM text model (version v3, binary
-// objective with sigmoid 1) that github.com/dmitryikh/leaves and LightGBM load.
-// Every split uses missing type NaN with the learned default direction; the
-// output is deterministic, so reading and re-marshalling gives the same bytes.
+// objective with sigmoid 1) that github.com/dmitryikh/leaves and LightGBM
+// load: lightgbm.Model.Marshal of m.LightGBM(). The output is
+// deterministic.
 func (m *Model) MarshalLightGBM() ([]byte, error) {
-	nf := m.NumFeatures()
-	if nf == 0 {
-		return nil, fmt.Errorf("lightgbm export: model has no features")
+	if len(m.FeatureInfos) != len(m.FeatureNames) {
+		return nil, fmt.Errorf("lightgbm export: %d feature infos for %d features", len(m.FeatureInfos), len(m.FeatureNames))
 	}
-	if len(m.Trees) == 0 {
-		return nil, fmt.Errorf("lightgbm export: model has no trees")
-	}
-	if len(m.FeatureInfos) != nf {
-		return nil, fmt.Errorf("lightgbm export: %d feature infos for %d features", len(m.FeatureInfos), nf)
-	}
-	for _, name := range m.FeatureNames {
-		if name == "" || strings.ContainsAny(name, " \t\r\n=") {
-			return nil, fmt.Errorf("lightgbm export: feature name %q must be non-empty without spaces or '='", name)
-		}
-	}
-	blocks := make([][]byte, len(m.Trees))
-	sizes := make([]string, len(m.Trees))
-	for i := range m.Trees {
-		b, err := m.Trees[i].marshal(i, nf)
-		if err != nil {
-			return nil, err
-		}
-		blocks[i] = b
-		sizes[i] = strconv.Itoa(len(b))
-	}
-	var buf bytes.Buffer
-	buf.WriteString("tree\n")
-	buf.WriteString("version=v3\n")
-	buf.WriteString("num_class=1\n")
-	buf.WriteString("num_tree_per_iteration=1\n")
-	buf.WriteString("label_index=0\n")
-	fmt.Fprintf(&buf, "max_feature_idx=%d\n", nf-1)
-	buf.WriteString("objective=binary sigmoid:1\n")
-	buf.WriteString("feature_names=" + strings.Join(m.FeatureNames, " ") + "\n")
-	buf.WriteString("feature_infos=" + strings.Join(m.FeatureInfos, " ") + "\n")
-	buf.WriteString("tree_sizes=" + strings.Join(sizes, " ") + "\n")
-	buf.WriteString("\n")
-	for _, b := range blocks {
-		buf.Write(b)
-	}
-	buf.WriteString("end of trees\n")
-	buf.WriteString("\nfeature_importances:\n")
-	imp := m.SplitImportance()
-	order := make([]int, 0, nf)
-	for f, c := range imp {
-		if c > 0 {
-			order = append(order, f)
-		}
-	}
-	sort.SliceStable(order, func(a, b int) bool { return imp[order[a]] > imp[order[b]] })
-	for _, f := range order {
-		fmt.Fprintf(&buf, "%s=%d\n", m.FeatureNames[f], imp[f])
-	}
-	buf.WriteString("\nparameters:\n")
-	for _, p := range m.Parameters {
-		buf.WriteString(p + "\n")
-	}
-	buf.WriteString("end of parameters\n")
-	return buf.Bytes(), nil
-}
-
-func (t *Tree) marshal(idx, nf int) ([]byte, error) {
-	ni := t.NumLeaves - 1
-	if t.NumLeaves < 1 || len(t.LeafValue) != t.NumLeaves || len(t.LeafWeight) != t.NumLeaves || len(t.LeafCount) != t.NumLeaves ||
-		len(t.SplitFeature) != ni || len(t.SplitGain) != ni || len(t.Threshold) != ni || len(t.DefaultLeft) != ni ||
-		len(t.LeftChild) != ni || len(t.RightChild) != ni || len(t.InternalValue) != ni || len(t.InternalWeight) != ni || len(t.InternalCount) != ni {
-		return nil, fmt.Errorf("lightgbm export: tree %d: inconsistent array lengths", idx)
-	}
-	for _, f := range t.SplitFeature {
-		if f < 0 || int(f) >= nf {
-			return nil, fmt.Errorf("lightgbm export: tree %d: split feature %d out of range", idx, f)
-		}
-	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "Tree=%d\n", idx)
-	fmt.Fprintf(&b, "num_leaves=%d\n", t.NumLeaves)
-	b.WriteString("num_cat=0\n")
-	writeInts(&b, "split_feature", t.SplitFeature)
-	writeFloats(&b, "split_gain", t.SplitGain)
-	writeFloats(&b, "threshold", t.Threshold)
-	dt := make([]int32, ni)
-	for i, dl := range t.DefaultLeft {
-		dt[i] = lgbMissingNaN
-		if dl {
-			dt[i] |= lgbDefaultLeftMask
-		}
-	}
-	writeInts(&b, "decision_type", dt)
-	writeInts(&b, "left_child", t.LeftChild)
-	writeInts(&b, "right_child", t.RightChild)
-	writeFloats(&b, "leaf_value", t.LeafValue)
-	writeFloats(&b, "leaf_weight", t.LeafWeight)
-	writeInts(&b, "leaf_count", t.LeafCount)
-	writeFloats(&b, "internal_value", t.InternalValue)
-	writeFloats(&b, "internal_weight", t.InternalWeight)
-	writeInts(&b, "internal_count", t.InternalCount)
-	b.WriteString("is_linear=0\n")
-	b.WriteString("shrinkage=" + fmtFloat(t.Shrinkage) + "\n")
-	b.WriteString("\n\n")
-	return b.Bytes(), nil
-}
-
-func writeInts[T int32 | int64](b *bytes.Buffer, key string, v []T) {
-	b.WriteString(key)
-	b.WriteByte('=')
-	for i, x := range v {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(strconv.FormatInt(int64(x), 10))
-	}
-	b.WriteByte('\n')
-}
-
-func writeFloats(b *bytes.Buffer, key string, v []float64) {
-	b.WriteString(key)
-	b.WriteByte('=')
-	for i, x := range v {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(fmtFloat(x))
-	}
-	b.WriteByte('\n')
+	return m.LightGBM().Marshal()
 }
 
 // WriteLightGBMFile writes the model to path atomically (temporary name in
@@ -159,238 +153,20 @@ func (m *Model) WriteLightGBMFile(path string) error {
 	return atomicfile.WriteFile(path, data, 0o644)
 }
 
-// ReadLightGBMFile reads a model written by MarshalLightGBM.
+// ReadLightGBMFile reads a model written by WriteLightGBMFile
+// (lightgbm.ParseStrict, then FromLightGBM).
 func ReadLightGBMFile(path string) (*Model, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read model: %w", err)
 	}
-	m, err := ParseLightGBM(data)
+	lm, err := lightgbm.ParseStrict(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m, err := FromLightGBM(lm)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
-}
-
-// ReadLightGBM reads a LightGBM text model from r.
-func ReadLightGBM(r io.Reader) (*Model, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read model: %w", err)
-	}
-	return ParseLightGBM(data)
-}
-
-type lgbLine struct {
-	text  string
-	no    int // 1-based line number
-	start int // byte offset
-}
-
-// ParseLightGBM parses the subset of LightGBM's text format that
-// MarshalLightGBM writes: binary objective, numerical splits, missing type
-// NaN or None. Errors name the line.
-func ParseLightGBM(data []byte) (*Model, error) {
-	var lines []lgbLine
-	for off, no := 0, 1; off < len(data); no++ {
-		end := bytes.IndexByte(data[off:], '\n')
-		if end < 0 {
-			lines = append(lines, lgbLine{text: string(data[off:]), no: no, start: off})
-			break
-		}
-		lines = append(lines, lgbLine{text: string(data[off : off+end]), no: no, start: off})
-		off += end + 1
-	}
-	pos := 0
-	errAt := func(l lgbLine, format string, a ...any) error {
-		return fmt.Errorf("line %d: %s", l.no, fmt.Sprintf(format, a...))
-	}
-	if len(lines) == 0 || lines[0].text != "tree" {
-		return nil, fmt.Errorf("line 1: not a LightGBM text model (want \"tree\")")
-	}
-	pos = 1
-	header := map[string]string{}
-	headerLine := map[string]lgbLine{}
-	for ; pos < len(lines) && lines[pos].text != ""; pos++ {
-		k, v, ok := strings.Cut(lines[pos].text, "=")
-		if !ok {
-			header[lines[pos].text] = ""
-			headerLine[lines[pos].text] = lines[pos]
-			continue
-		}
-		header[k] = v
-		headerLine[k] = lines[pos]
-	}
-	need := func(k string) (string, error) {
-		v, ok := header[k]
-		if !ok {
-			return "", fmt.Errorf("header: missing %s", k)
-		}
-		return v, nil
-	}
-	for k, want := range map[string]string{"version": "v3", "num_class": "1", "num_tree_per_iteration": "1", "objective": "binary sigmoid:1"} {
-		v, err := need(k)
-		if err != nil {
-			return nil, err
-		}
-		if v != want {
-			return nil, errAt(headerLine[k], "%s=%s not supported (want %s)", k, v, want)
-		}
-	}
-	mfi, err := need("max_feature_idx")
-	if err != nil {
-		return nil, err
-	}
-	maxIdx, err := strconv.Atoi(mfi)
-	if err != nil || maxIdx < 0 {
-		return nil, errAt(headerLine["max_feature_idx"], "bad max_feature_idx %q", mfi)
-	}
-	nf := maxIdx + 1
-	m := &Model{}
-	fn, err := need("feature_names")
-	if err != nil {
-		return nil, err
-	}
-	m.FeatureNames = strings.Split(fn, " ")
-	if len(m.FeatureNames) != nf {
-		return nil, errAt(headerLine["feature_names"], "%d feature names, max_feature_idx says %d", len(m.FeatureNames), nf)
-	}
-	fi, err := need("feature_infos")
-	if err != nil {
-		return nil, err
-	}
-	m.FeatureInfos = strings.Split(fi, " ")
-	if len(m.FeatureInfos) != nf {
-		return nil, errAt(headerLine["feature_infos"], "%d feature infos for %d features", len(m.FeatureInfos), nf)
-	}
-	ts, err := need("tree_sizes")
-	if err != nil {
-		return nil, err
-	}
-	var sizes []int
-	for _, s := range strings.Split(ts, " ") {
-		v, err := strconv.Atoi(s)
-		if err != nil || v <= 0 {
-			return nil, errAt(headerLine["tree_sizes"], "bad tree size %q", s)
-		}
-		sizes = append(sizes, v)
-	}
-	pos++ // blank line after the header
-	for i, size := range sizes {
-		if pos >= len(lines) {
-			return nil, fmt.Errorf("tree %d: unexpected end of file", i)
-		}
-		startLine := lines[pos]
-		if startLine.text != "Tree="+strconv.Itoa(i) {
-			return nil, errAt(startLine, "want Tree=%d, got %q", i, startLine.text)
-		}
-		b := &lgbBlock{idx: i, kv: map[string]string{}, line: map[string]int{}, exact: true}
-		pos++
-		for ; pos < len(lines) && lines[pos].text != ""; pos++ {
-			k, v, ok := strings.Cut(lines[pos].text, "=")
-			if !ok {
-				return nil, errAt(lines[pos], "tree %d: expected key=value", i)
-			}
-			b.kv[k], b.line[k] = v, lines[pos].no
-		}
-		// the block ends with two blank lines
-		for j := 0; j < 2 && pos < len(lines) && lines[pos].text == ""; j++ {
-			pos++
-		}
-		end := len(data)
-		if pos < len(lines) {
-			end = lines[pos].start
-		}
-		if got := end - startLine.start; got != size {
-			return nil, errAt(startLine, "tree %d is %d bytes, tree_sizes says %d", i, got, size)
-		}
-		t, err := parseTree(b, nf)
-		if err != nil {
-			return nil, err
-		}
-		m.Trees = append(m.Trees, t)
-	}
-	if pos >= len(lines) || lines[pos].text != "end of trees" {
-		if pos < len(lines) {
-			return nil, errAt(lines[pos], "want \"end of trees\"")
-		}
-		return nil, fmt.Errorf("missing \"end of trees\"")
-	}
-	pos++
-	// feature_importances (recomputed from the trees) and parameters
-	inParams := false
-	for ; pos < len(lines); pos++ {
-		l := lines[pos].text
-		switch {
-		case l == "parameters:":
-			inParams = true
-		case l == "end of parameters":
-			inParams = false
-		case inParams:
-			m.Parameters = append(m.Parameters, l)
-		}
-	}
-	return m, nil
-}
-
-// parseTree reads a tree block as MarshalLightGBM writes it: the shared
-// structure (parseTextTree) plus every value a round trip needs; only
-// numerical splits with missing type NaN.
-func parseTree(b *lgbBlock, nf int) (Tree, error) {
-	var t Tree
-	if v, _ := b.get("num_cat"); v != "0" {
-		return t, b.fail("num_cat", "categorical splits are not supported")
-	}
-	if v, ok := b.kv["is_linear"]; ok && v != "0" {
-		return t, b.fail("is_linear", "linear trees are not supported")
-	}
-	tt, err := parseTextTree(b, nf)
-	if err != nil {
-		return t, err
-	}
-	t.NumLeaves, t.LeafValue, t.Threshold = tt.NumLeaves, tt.LeafValue, tt.Threshold
-	ni := t.NumLeaves - 1
-	if t.SplitGain, err = b.floats("split_gain", ni); err != nil {
-		return t, err
-	}
-	if t.LeafWeight, err = b.floats("leaf_weight", t.NumLeaves); err != nil {
-		return t, err
-	}
-	if t.LeafCount, err = b.ints("leaf_count", t.NumLeaves); err != nil {
-		return t, err
-	}
-	if t.InternalValue, err = b.floats("internal_value", ni); err != nil {
-		return t, err
-	}
-	if t.InternalWeight, err = b.floats("internal_weight", ni); err != nil {
-		return t, err
-	}
-	if t.InternalCount, err = b.ints("internal_count", ni); err != nil {
-		return t, err
-	}
-	sh, err := b.get("shrinkage")
-	if err != nil {
-		return t, err
-	}
-	if t.Shrinkage, err = strconv.ParseFloat(sh, 64); err != nil {
-		return t, b.fail("shrinkage", "%v", err)
-	}
-	t.SplitFeature = make([]int32, ni)
-	t.DefaultLeft = make([]bool, ni)
-	t.LeftChild = make([]int32, ni)
-	t.RightChild = make([]int32, ni)
-	for i := 0; i < ni; i++ {
-		dt := tt.DecisionType[i]
-		if dt&1 != 0 {
-			return t, b.fail("decision_type", "node %d: categorical split not supported", i)
-		}
-		if mt := (dt >> 2) & 3; mt != 2 {
-			return t, b.fail("decision_type", "node %d: missing type %d not supported (only NaN)", i, mt)
-		}
-		t.DefaultLeft[i] = dt&lgbDefaultLeftMask != 0
-		t.SplitFeature[i] = int32(tt.SplitFeature[i])
-		t.LeftChild[i] = int32(tt.Left[i])
-		t.RightChild[i] = int32(tt.Right[i])
-	}
-	return t, nil
 }

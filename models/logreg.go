@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
 )
 
 // LogRegParams configure the logistic-regression baseline.
@@ -48,40 +50,9 @@ func TrainLogReg(ctx context.Context, p LogRegParams, names []string, d *Data) (
 		p.MaxIter = 50
 	}
 	m := &LogReg{FeatureNames: append([]string(nil), names...), Mean: make([]float64, nf), Scale: make([]float64, nf), Coef: make([]float64, nf)}
-	for f, c := range d.Cols {
-		var s, s2, k float64
-		for _, v := range c {
-			if !math.IsNaN(v) && !math.IsInf(v, 0) {
-				s += v
-				k++
-			}
-		}
-		if k > 0 {
-			m.Mean[f] = s / k
-		}
-		for _, v := range c {
-			if !math.IsNaN(v) && !math.IsInf(v, 0) {
-				s2 += (v - m.Mean[f]) * (v - m.Mean[f])
-			}
-		}
-		m.Scale[f] = 1
-		if k > 1 && s2 > 0 {
-			m.Scale[f] = math.Sqrt(s2 / k)
-		}
-	}
-	// standardised design, intercept last
+	m.fitScaling(d.Cols)
 	dim := nf + 1
-	x := make([]float64, n*dim)
-	for i := 0; i < n; i++ {
-		row := x[i*dim : (i+1)*dim]
-		for f := 0; f < nf; f++ {
-			v := d.Cols[f][i]
-			if !math.IsNaN(v) && !math.IsInf(v, 0) {
-				row[f] = (v - m.Mean[f]) / m.Scale[f]
-			}
-		}
-		row[nf] = 1
-	}
+	x := m.design(d)
 	var sw float64
 	for i := 0; i < n; i++ {
 		sw += d.weight(i)
@@ -111,31 +82,7 @@ func TrainLogReg(ctx context.Context, p LogRegParams, names []string, d *Data) (
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		clear(g)
-		clear(h)
-		for i := 0; i < n; i++ {
-			row := x[i*dim : (i+1)*dim]
-			pr := sigmoid(dot(row, beta))
-			w := d.weight(i) / sw
-			r := w * (pr - d.Y[i])
-			hw := w * max(pr*(1-pr), 1e-12)
-			for a := 0; a < dim; a++ {
-				g[a] += r * row[a]
-				if row[a] == 0 {
-					continue
-				}
-				ha := hw * row[a]
-				hr := h[a*dim : a*dim+dim]
-				for b := 0; b <= a; b++ {
-					hr[b] += ha * row[b]
-				}
-			}
-		}
-		for a := 0; a < dim; a++ {
-			for b := 0; b < a; b++ {
-				h[b*dim+a] = h[a*dim+b]
-			}
-		}
+		gradHessian(x, dim, beta, d, sw, g, h)
 		for f := 0; f < nf; f++ {
 			g[f] += p.Lambda * beta[f]
 			h[f*dim+f] += p.Lambda
@@ -177,6 +124,83 @@ func TrainLogReg(ctx context.Context, p LogRegParams, names []string, d *Data) (
 	copy(m.Coef, beta[:nf])
 	m.Intercept = beta[nf]
 	return m, nil
+}
+
+// fitScaling sets Mean and Scale to the mean and standard deviation of
+// the finite values of each column (scale 1 when it is 0 or undefined).
+func (m *LogReg) fitScaling(cols [][]float64) {
+	for f, c := range cols {
+		var s, s2, k float64
+		for _, v := range c {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				s += v
+				k++
+			}
+		}
+		if k > 0 {
+			m.Mean[f] = s / k
+		}
+		for _, v := range c {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				s2 += (v - m.Mean[f]) * (v - m.Mean[f])
+			}
+		}
+		m.Scale[f] = 1
+		if k > 1 && s2 > 0 {
+			m.Scale[f] = math.Sqrt(s2 / k)
+		}
+	}
+}
+
+// design returns the standardised design matrix of d, row-major with the
+// intercept column last (len(Mean)+1 columns); non-finite values are
+// imputed with the mean (0 once standardised).
+func (m *LogReg) design(d *Data) []float64 {
+	nf, n := len(m.Mean), d.Rows()
+	dim := nf + 1
+	x := make([]float64, n*dim)
+	for i := 0; i < n; i++ {
+		row := x[i*dim : (i+1)*dim]
+		for f := 0; f < nf; f++ {
+			v := d.Cols[f][i]
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				row[f] = (v - m.Mean[f]) / m.Scale[f]
+			}
+		}
+		row[nf] = 1
+	}
+	return x
+}
+
+// gradHessian sets g and h (dim×dim, row-major) to the gradient and Hessian
+// of the weighted mean log-loss of the design x at beta, without penalty;
+// sw is the sum of the weights.
+func gradHessian(x []float64, dim int, beta []float64, d *Data, sw float64, g, h []float64) {
+	clear(g)
+	clear(h)
+	for i := 0; i < d.Rows(); i++ {
+		row := x[i*dim : (i+1)*dim]
+		pr := metrics.Sigmoid(dot(row, beta))
+		w := d.weight(i) / sw
+		r := w * (pr - d.Y[i])
+		hw := w * max(pr*(1-pr), 1e-12)
+		for a := 0; a < dim; a++ {
+			g[a] += r * row[a]
+			if row[a] == 0 {
+				continue
+			}
+			ha := hw * row[a]
+			hr := h[a*dim : a*dim+dim]
+			for b := 0; b <= a; b++ {
+				hr[b] += ha * row[b]
+			}
+		}
+	}
+	for a := 0; a < dim; a++ {
+		for b := 0; b < a; b++ {
+			h[b*dim+a] = h[a*dim+b]
+		}
+	}
 }
 
 func dot(a, b []float64) float64 {
@@ -232,7 +256,7 @@ func (m *LogReg) Predict(row []float64) float64 {
 			z += m.Coef[f] * (v - m.Mean[f]) / m.Scale[f]
 		}
 	}
-	return sigmoid(z)
+	return metrics.Sigmoid(z)
 }
 
 // PredictCols scores a column-major table.

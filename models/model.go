@@ -2,9 +2,12 @@ package models
 
 import (
 	"fmt"
-	"math"
 	"runtime"
 	"strconv"
+	"strings"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/models/lightgbm"
 )
 
 // Tree is one regression tree in LightGBM's layout. Internal nodes are
@@ -131,6 +134,12 @@ type Model struct {
 	FeatureInfos []string
 	// Parameters are the lines of the file's parameters section, e.g. "[learning_rate: 0.05]".
 	Parameters []string
+	// Monotone holds the monotone constraint of every feature (+1
+	// non-decreasing, −1 non-increasing, 0 none) the model was trained
+	// with; nil when it has none (the trainer sets it only when a feature
+	// is constrained). Exported as the header line monotone_constraints
+	// when not nil.
+	Monotone []int8
 }
 
 // NumFeatures returns the number of input features.
@@ -147,7 +156,7 @@ func (m *Model) PredictRaw(row []float64) float64 {
 }
 
 // Predict returns P(positive) for one row.
-func (m *Model) Predict(row []float64) float64 { return sigmoid(m.PredictRaw(row)) }
+func (m *Model) Predict(row []float64) float64 { return metrics.Sigmoid(m.PredictRaw(row)) }
 
 // PredictCols scores a column-major table (Cols[f][i]) and returns
 // probabilities.
@@ -187,16 +196,9 @@ func (m *Model) SplitImportance() []int {
 
 func defaultThreads() int { return max(1, runtime.GOMAXPROCS(0)) }
 
-// fmtFloat writes the shortest decimal that parses back to exactly v.
-func fmtFloat(v float64) string {
-	if math.IsInf(v, 1) {
-		return "inf"
-	}
-	if math.IsInf(v, -1) {
-		return "-inf"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
-}
+// fmtFloat writes the shortest decimal that parses back to exactly v, as
+// the LightGBM text format does.
+func fmtFloat(v float64) string { return lightgbm.FormatFloat(v) }
 
 // lightGBMParameters renders params as the parameters section of a LightGBM
 // model file (names as LightGBM spells them).
@@ -218,6 +220,23 @@ func (p Params) lightGBMParameters() []string {
 		"[early_stopping_round: " + strconv.Itoa(p.EarlyStoppingRounds) + "]",
 		"[seed: " + strconv.FormatUint(p.Seed, 10) + "]",
 		"[trainer: faultline]",
+	}
+}
+
+// monotoneParameters are the parameter lines LightGBM writes for monotone
+// constraints (values joined by commas, the "basic" method: the one the
+// trainer implements); none without constraints.
+func (p Params) monotoneParameters() []string {
+	if !p.constrained() {
+		return nil
+	}
+	vals := make([]string, len(p.Monotone))
+	for i, c := range p.Monotone {
+		vals[i] = strconv.Itoa(int(c))
+	}
+	return []string{
+		"[monotone_constraints: " + strings.Join(vals, ",") + "]",
+		"[monotone_constraints_method: basic]",
 	}
 }
 

@@ -3,6 +3,8 @@ package models
 import (
 	"math"
 	"math/rand/v2"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
 )
 
 // synthData generates a deterministic binary-classification table with a
@@ -37,7 +39,7 @@ func synthData(n, nf int, seed uint64, nanRate float64) *Data {
 			z += 2 * row[0]
 		}
 		z += 0.3 * rng.NormFloat64()
-		if rng.Float64() < sigmoid(z) {
+		if rng.Float64() < metrics.Sigmoid(z) {
 			y[i] = 1
 		}
 		for f := 0; f < nf; f++ {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"math"
 	"testing"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
 )
 
 func oneSplitParams() Params {
@@ -262,7 +264,7 @@ func TestEarlyStopping(t *testing.T) {
 	}
 	// the kept model reproduces the best validation loss
 	p2, _ := m.PredictCols(va.Cols)
-	if ll := LogLoss(p2, va.Y, nil); math.Abs(ll-minLL) > 1e-9 {
+	if ll := metrics.LogLoss(p2, va.Y, nil); math.Abs(ll-minLL) > 1e-9 {
 		t.Errorf("kept model's validation log-loss %v, recorded %v", ll, minLL)
 	}
 }
@@ -394,7 +396,7 @@ func TestDeterminismLargeParallelPaths(t *testing.T) {
 			}
 			// training scores (kept via the partition) match predictions
 			pr, _ := m.PredictCols(d.Cols)
-			if ll := LogLoss(pr, d.Y, nil); math.Abs(ll-res.TrainLogLoss) > 1e-9 {
+			if ll := metrics.LogLoss(pr, d.Y, nil); math.Abs(ll-res.TrainLogLoss) > 1e-9 {
 				t.Fatalf("train log-loss %v, from predictions %v", res.TrainLogLoss, ll)
 			}
 		} else if !bytes.Equal(b, ref) {

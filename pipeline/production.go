@@ -9,6 +9,7 @@ import (
 	"github.com/faultline-dev/faultline/detector"
 	"github.com/faultline-dev/faultline/evaluation"
 	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/models/policy"
 	"github.com/faultline-dev/faultline/registry"
 )
 
@@ -45,7 +46,7 @@ func ProductionLoader(reg *registry.Registry, source string) evaluation.Producti
 			ms.Predictors[h] = detectorPredictor{d: d, h: h}
 			ms.Thresholds[h] = d.Threshold(h)
 		}
-		ms.Policy = evaluation.ThresholdPolicy{Thresholds: ms.Thresholds}
+		ms.Policy = policy.FromThresholds(ms.Thresholds)
 		return ms, nil
 	}
 }

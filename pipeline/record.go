@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -33,6 +34,10 @@ const (
 	// StatusSkipped marks a stage that had nothing to do (e.g. promotion
 	// when the gate refused: the run still succeeds).
 	StatusSkipped Status = "skipped"
+	// StatusDead is never stored: MarkDead reports it for a run (and its
+	// running stage) whose record says running while no process holds the
+	// run's lock, i.e. the process was killed. Resume it with its id.
+	StatusDead Status = "dead"
 )
 
 // Record is the record of one run.
@@ -85,9 +90,22 @@ func (r *Record) Stage(name string) *StageRecord {
 	return nil
 }
 
-// Duration is the run's wall time so far (or in total, once finished).
+// Duration is the run's wall time so far (or in total, once finished). A
+// dead run's ends at its last recorded activity: the latest start or end of
+// a stage.
 func (r *Record) Duration() time.Duration {
 	end := r.FinishedAt
+	if end.IsZero() && r.Status == StatusDead {
+		end = r.StartedAt
+		for _, s := range r.Stages {
+			if s.StartedAt.After(end) {
+				end = s.StartedAt
+			}
+			if s.FinishedAt.After(end) {
+				end = s.FinishedAt
+			}
+		}
+	}
 	if end.IsZero() {
 		end = time.Now()
 	}
@@ -105,6 +123,14 @@ type Records interface {
 	// Lock takes the store-wide run lock without waiting. It returns an
 	// error wrapping ErrLocked when another run holds it. unlock releases it.
 	Lock(ctx context.Context, holder string) (unlock func() error, err error)
+	// LockRun is Lock for the run id: while the store-wide lock is held,
+	// the run's own lock is held too, and Live reports the run as live.
+	// Both locks die with the process (an flock, a database session), so
+	// a killed run is never reported live. id must be a valid run id.
+	LockRun(ctx context.Context, id, holder string) (unlock func() error, err error)
+	// Live reports which of ids a live process holds (see LockRun), by
+	// checking their locks: it takes none, so it never gets in a run's way.
+	Live(ctx context.Context, ids []string) (map[string]bool, error)
 }
 
 // ErrNotFound is returned for an unknown run id.
@@ -112,6 +138,57 @@ var ErrNotFound = errors.New("no such run")
 
 // ErrLocked is returned when another run holds the run lock.
 var ErrLocked = errors.New("another run holds the run lock")
+
+// ErrSucceeded is returned when asked to resume a run that succeeded:
+// there is nothing left to run.
+var ErrSucceeded = errors.New("already succeeded: nothing to resume")
+
+// validID reports whether id can name a run (and its folder).
+func validID(id string) bool {
+	return id != "" && id != "." && id != ".." && !strings.ContainsAny(id, "/\\\x00")
+}
+
+// MarkDead gives every record of list that says running, but whose run no
+// process holds any more (Records.Live), the status StatusDead, and its
+// running stage too; the store is not changed. A record whose run ended
+// while it was being checked is replaced by its final version, so that a
+// run that just finished is never called dead.
+func MarkDead(ctx context.Context, recs Records, list []*Record) error {
+	var ids []string
+	for _, r := range list {
+		if r.Status == StatusRunning {
+			ids = append(ids, r.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	live, err := recs.Live(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("check run locks: %w", err)
+	}
+	for i, r := range list {
+		if r.Status != StatusRunning || live[r.ID] {
+			continue
+		}
+		// A run saves its final record before releasing its lock: read
+		// again now that the lock was seen free.
+		now, err := recs.Get(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		if now.Status == StatusRunning {
+			now.Status = StatusDead
+			for _, s := range now.Stages {
+				if s.Status == StatusRunning {
+					s.Status = StatusDead
+				}
+			}
+		}
+		list[i] = now
+	}
+	return nil
+}
 
 // Checksum returns the SHA-256 (hex) and size of the file at path.
 func Checksum(path string) (string, int64, error) {

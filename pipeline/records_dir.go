@@ -15,8 +15,9 @@ import (
 )
 
 // DirRecords keeps run records in a folder: ROOT/ID/run.json, written
-// atomically, and the run lock as an flock on ROOT/run.lock. It is the
-// backend of the embedded store.
+// atomically, the store-wide run lock as an flock on ROOT/run.lock, and each
+// run's own lock as an flock on ROOT/ID/alive.lock. It is the backend of
+// the embedded store.
 type DirRecords struct {
 	Root string
 }
@@ -38,7 +39,7 @@ func (d *DirRecords) Put(ctx context.Context, r *Record) error {
 
 // Get reads ROOT/ID/run.json.
 func (d *DirRecords) Get(ctx context.Context, id string) (*Record, error) {
-	if id == "" || strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
+	if !validID(id) {
 		return nil, fmt.Errorf("run %q: %w", id, ErrNotFound)
 	}
 	data, err := os.ReadFile(filepath.Join(d.Root, id, "run.json"))
@@ -120,4 +121,82 @@ func (d *DirRecords) Lock(ctx context.Context, holder string) (func() error, err
 		}
 		return f.Close()
 	}, nil
+}
+
+// aliveLock is the file, in a run's folder ROOT/ID, that the process
+// running it holds an flock on.
+const aliveLock = "alive.lock"
+
+// LockRun takes the store-wide lock (Lock, naming the run in ROOT/run.lock)
+// and then an exclusive flock on ROOT/ID/alive.lock, creating the run's
+// folder. Only Live contends for the latter, for an instant: LockRun waits
+// for it.
+func (d *DirRecords) LockRun(ctx context.Context, id, holder string) (func() error, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("run lock: invalid run id %q", id)
+	}
+	unlockStore, err := d.Lock(ctx, fmt.Sprintf("run %s, %s", id, holder))
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(d.Root, id)
+	f, err := func() (*os.File, error) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(filepath.Join(dir, aliveLock), os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return f, nil
+	}()
+	if err != nil {
+		_ = unlockStore()
+		return nil, fmt.Errorf("run lock of %s: %w", id, err)
+	}
+	return func() error {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if uerr := unlockStore(); err == nil {
+			err = uerr
+		}
+		return err
+	}, nil
+}
+
+// Live tries a shared flock on ROOT/ID/alive.lock of each run and releases
+// it at once: a run whose file is locked is live; one without the file (a
+// run recorded before run locks existed, or never started) is not.
+func (d *DirRecords) Live(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if !validID(id) {
+			continue
+		}
+		f, err := os.Open(filepath.Join(d.Root, id, aliveLock))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("run lock of %s: %w", id, err)
+		}
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		switch {
+		case errors.Is(err, syscall.EWOULDBLOCK):
+			out[id] = true
+		case err != nil:
+			f.Close()
+			return nil, fmt.Errorf("run lock of %s: %w", id, err)
+		default:
+			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		}
+		f.Close()
+	}
+	return out, nil
 }

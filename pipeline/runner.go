@@ -103,15 +103,30 @@ func NewRunID(t time.Time) string {
 	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-// Run executes a new run, or resumes one, under the run lock. It returns the
-// final record; on a stage failure the error is a *StageError and the record
-// says why.
+// Run executes a new run, or resumes one, under the run lock and the run's
+// own lock (Records.LockRun). It returns the final record; on a stage
+// failure the error is a *StageError and the record says why (resume it).
+// Resuming a run that succeeded returns an error wrapping ErrSucceeded
+// and no record; one that another process runs, ErrLocked.
 func (r *Runner) Run(ctx context.Context, opts Options) (*Record, error) {
 	log := r.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	unlock, err := r.Records.Lock(ctx, r.Holder)
+	root, err := filepath.Abs(r.Root)
+	if err != nil {
+		return nil, fmt.Errorf("run folder: %w", err)
+	}
+	// The run's id is known before it is locked, so that its own lock
+	// (Records.LockRun) tells who is live: a new run's id, or the resumed
+	// one's, which must exist (no folder is made for a mistyped id).
+	id, start := opts.ResumeID, r.now()
+	if id == "" {
+		id = NewRunID(start)
+	} else if _, err := r.Records.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	unlock, err := r.Records.LockRun(ctx, id, r.Holder)
 	if err != nil {
 		return nil, err
 	}
@@ -121,10 +136,6 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Record, error) {
 		}
 	}()
 
-	root, err := filepath.Abs(r.Root)
-	if err != nil {
-		return nil, fmt.Errorf("run folder: %w", err)
-	}
 	var rec *Record
 	if opts.ResumeID != "" {
 		rec, err = r.Records.Get(ctx, opts.ResumeID)
@@ -132,7 +143,7 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Record, error) {
 			return nil, err
 		}
 		if rec.Status == StatusSucceeded {
-			return rec, fmt.Errorf("run %s already succeeded; nothing to resume", rec.ID)
+			return nil, fmt.Errorf("run %s %w", rec.ID, ErrSucceeded)
 		}
 		if opts.Config != "" && rec.Config != opts.Config {
 			return nil, fmt.Errorf("run %s was started with a different configuration; start a new run instead of resuming", rec.ID)
@@ -141,8 +152,6 @@ func (r *Runner) Run(ctx context.Context, opts Options) (*Record, error) {
 		rec.Error = ""
 		rec.FinishedAt = time.Time{}
 	} else {
-		start := r.now()
-		id := NewRunID(start)
 		rec = &Record{
 			ID: id, StartedAt: start, Attempts: 1,
 			CodeVersion: r.CodeVersion, Store: r.StoreName,

@@ -11,15 +11,17 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/faultline-dev/faultline/detector"
 	"github.com/faultline-dev/faultline/evaluation"
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/features/extract"
 	"github.com/faultline-dev/faultline/internal/atomicfile"
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/labeling"
-	"github.com/faultline-dev/faultline/models"
+	"github.com/faultline-dev/faultline/models/train"
 	"github.com/faultline-dev/faultline/registry"
+	"github.com/faultline-dev/faultline/registry/bundle"
+	"github.com/faultline-dev/faultline/registry/evidence"
 )
 
 // Config is the "run" section of the configuration: what the nightly job
@@ -56,7 +58,7 @@ type Deps struct {
 	Run      Config
 	Features features.Config
 	Labeling labeling.Config
-	Train    models.Config
+	Train    train.Config
 	Evaluate evaluation.Config
 
 	// Range bounds the deployments extracted.
@@ -94,8 +96,8 @@ func DefaultStages(d *Deps) []Stage {
 	return []Stage{
 		{Name: StageExtract, Run: d.extract},
 		{Name: StageLabel, Run: d.label},
-		{Name: StageTrainWeak, Run: d.train("weak")},
-		{Name: StageTrainEnsemble, Run: d.train("ensemble")},
+		{Name: StageTrainWeak, Run: d.train(train.LabelsWeak)},
+		{Name: StageTrainEnsemble, Run: d.train(train.LabelsEnsemble)},
 		{Name: StageEvaluate, Run: d.evaluate},
 		{Name: StageRegister, Run: d.register},
 		{Name: StagePromote, Run: d.promote},
@@ -114,7 +116,7 @@ func (d *Deps) extract(ctx context.Context, rc *RunContext) (*Result, error) {
 		res.Rows[fmt.Sprintf("features_h%d", h.Horizon)] = h.Rows
 		res.Rows[fmt.Sprintf("skipped_h%d", h.Horizon)] = h.Skipped
 	}
-	res.Outputs = relativeTo(rc.Dir, withFile(res.Outputs, "extract.json"))
+	res.Outputs = relativeTo(rc.Dir, withFile(res.Outputs, workdir.ExtractFile))
 	return res, nil
 }
 
@@ -124,7 +126,7 @@ func (d *Deps) label(ctx context.Context, rc *RunContext) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{
-		Outputs: []string{labeling.LabelsFile, labeling.ReportFile},
+		Outputs: []string{workdir.LabelsFile, workdir.LFReportFile},
 		Rows:    map[string]int64{"labels": int64(len(lr.IDs))},
 		Metrics: map[string]float64{},
 	}
@@ -149,16 +151,16 @@ func (d *Deps) train(source string) func(ctx context.Context, rc *RunContext) (*
 		// The run's start time stands in for "now" so that a resumed run
 		// writes the same train.json as an uninterrupted one.
 		start := rc.Record.StartedAt
-		info, err := models.Run(ctx, d.Train, models.RunOptions{Workdir: rc.Dir, Labels: source, Progress: rc.Progress, Now: func() time.Time { return start }})
+		info, err := train.Run(ctx, d.Train, train.RunOptions{Workdir: rc.Dir, Labels: source, Progress: rc.Progress, Now: func() time.Time { return start }})
 		if err != nil {
 			return nil, err
 		}
 		res := &Result{Rows: map[string]int64{}, Metrics: map[string]float64{}}
-		res.Outputs = append(res.Outputs, "split.parquet")
-		dir := models.ModelDir(rc.Dir, source)
-		res.Outputs = append(res.Outputs, filepath.Join(dir, "train.json"))
+		res.Outputs = append(res.Outputs, workdir.SplitFile)
+		dir := filepath.Join(rc.Dir, workdir.ModelDir(source))
+		res.Outputs = append(res.Outputs, filepath.Join(dir, workdir.TrainFile))
 		for _, h := range info.Horizons {
-			res.Outputs = append(res.Outputs, filepath.Join(dir, models.ModelFile(h.Horizon)))
+			res.Outputs = append(res.Outputs, filepath.Join(dir, workdir.ModelFile(h.Horizon)))
 			for split, n := range h.Rows {
 				res.Rows[fmt.Sprintf("%s_h%d", split, h.Horizon)] = int64(n)
 			}
@@ -187,7 +189,7 @@ func (d *Deps) evaluate(ctx context.Context, rc *RunContext) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := rep.Write(filepath.Join(rc.Dir, "evaluation"))
+	out, err := rep.Write(filepath.Join(rc.Dir, workdir.EvaluationDir))
 	if err != nil {
 		return nil, err
 	}
@@ -201,18 +203,34 @@ func (d *Deps) evaluate(ctx context.Context, rc *RunContext) (*Result, error) {
 	return res, nil
 }
 
+// register registers the run's models (models/SOURCE). It is idempotent
+// per run: a resumed run whose earlier attempt registered before dying gets
+// that version back (registry.Register keys versions by run id).
 func (d *Deps) register(ctx context.Context, rc *RunContext) (*Result, error) {
-	schema, err := detector.SchemaWithConfig(d.Features)
+	schema, err := features.DescribeSchema(d.Features)
 	if err != nil {
 		return nil, err
 	}
 	v, err := d.Registry.RegisterFromDir(ctx, rc.Dir, registry.DirOptions{
-		Source: d.Run.Source, Schema: schema, RunID: rc.ID, CodeVersion: d.CodeVersion, By: d.By, Alias: "candidate",
+		Source: d.Run.Source, Schema: bundle.Schema(schema), RunID: rc.ID, CodeVersion: d.CodeVersion, By: d.By, Alias: "candidate",
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &Result{Notes: map[string]string{NoteModel: v.Name, NoteVersion: strconv.Itoa(v.Version)}}, nil
+}
+
+// evaluator returns the promotion gate's evaluator for a run: the
+// evaluation set is the run's own split (evaluate.split of rc.Dir), scored
+// from the history store with the run's settings.
+func (d *Deps) evaluator(rc *RunContext) registry.Evaluator {
+	cfg := d.Features
+	return evidence.New(evidence.Options{
+		History: d.History, Registry: d.Registry, Workdir: rc.Dir,
+		Split: d.Evaluate.Split, BaselineMinutes: d.Evaluate.BaselineMinutes, Features: &cfg,
+		Scratch: rc.Dir, Progress: rc.Progress, CodeVersion: d.CodeVersion,
+		Now: func() time.Time { return time.Now().UTC() },
+	})
 }
 
 func (d *Deps) promote(ctx context.Context, rc *RunContext) (*Result, error) {
@@ -228,16 +246,42 @@ func (d *Deps) promote(ctx context.Context, rc *RunContext) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registered version %q: %w", reg.Notes[NoteVersion], err)
 	}
-	mv, err := d.Registry.Promote(ctx, name, version, "production", registry.PromoteOptions{By: d.By, Reason: "nightly run " + rc.ID})
+	mv, err := d.Registry.Promote(ctx, name, version, "production", registry.PromoteOptions{By: d.By, Reason: "nightly run " + rc.ID, Evaluator: d.evaluator(rc)})
 	var gate *registry.GateError
 	if errors.As(err, &gate) {
 		// A refusal is the gate doing its job, not a failed run.
-		return &Result{Skipped: true, Notes: map[string]string{NoteDecision: gate.Error()}}, nil
+		return &Result{Skipped: true, Notes: map[string]string{NoteDecision: gate.Error()}, Metrics: gateMetrics(&gate.Decision)}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Notes: map[string]string{NoteDecision: fmt.Sprintf("promoted %s@%d to production", name, version), "move": strconv.FormatInt(mv.Seq, 10)}}, nil
+	return &Result{Notes: map[string]string{NoteDecision: fmt.Sprintf("promoted %s@%d to production: %s", name, version, mv.Decision.Message), "move": strconv.FormatInt(mv.Seq, 10)},
+		Metrics: gateMetrics(mv.Decision)}, nil
+}
+
+// gateMetrics are the headline figures of the gate's evidence, for the run
+// record: the candidate's, the current holder's and the statistical
+// baseline's policy precision and recall on the gate's evaluation set.
+func gateMetrics(d *registry.Decision) map[string]float64 {
+	m := map[string]float64{}
+	if d == nil || d.Evidence == nil {
+		return m
+	}
+	ev := d.Evidence
+	put := func(prefix string, s *registry.Scored) {
+		if h, ok := s.Headline(); ok {
+			putFinite(m, prefix+"_precision", h.Precision.Value)
+			putFinite(m, prefix+"_recall", h.Recall.Value)
+		}
+	}
+	put("gate_candidate", &ev.Candidate)
+	if ev.Current != nil {
+		put("gate_current", ev.Current)
+	}
+	put("gate_baseline", &ev.Baseline)
+	m["gate_deploys"] = float64(ev.Set.Labeled)
+	m["gate_faulty"] = float64(ev.Set.Faulty)
+	return m
 }
 
 func (d *Deps) export(ctx context.Context, rc *RunContext) (*Result, error) {

@@ -176,29 +176,40 @@ func readJSON(path string, v any) error {
 }
 
 // CreateVersion implements Backend.
-func (d *Dir) CreateVersion(ctx context.Context, v *Version) (int, error) {
+func (d *Dir) CreateVersion(ctx context.Context, v *Version) (int, bool, error) {
 	md, err := d.modelDir(v.Name)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	for _, a := range v.Artifacts {
 		p, err := d.blobPath(a.SHA256)
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		if _, err := os.Stat(p); err != nil {
-			return 0, fmt.Errorf("artifact %s: blob %s: %w", a.Name, a.SHA256, ErrNotFound)
+			return 0, false, fmt.Errorf("artifact %s: blob %s: %w", a.Name, a.SHA256, ErrNotFound)
 		}
 	}
 	unlock, err := d.lock(ctx)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer unlock()
 	vdir := filepath.Join(md, "versions")
 	ns, err := numbered(vdir)
 	if err != nil {
-		return 0, fmt.Errorf("list versions of %s: %w", v.Name, err)
+		return 0, false, fmt.Errorf("list versions of %s: %w", v.Name, err)
+	}
+	if v.Lineage.RunID != "" {
+		for _, n := range ns {
+			var old Version
+			if err := readJSON(filepath.Join(vdir, recName(n)), &old); err != nil {
+				return 0, false, err
+			}
+			if old.Lineage.RunID == v.Lineage.RunID && old.Lineage.Source == v.Lineage.Source {
+				return n, false, nil
+			}
+		}
 	}
 	n := 1
 	if len(ns) > 0 {
@@ -211,13 +222,13 @@ func (d *Dir) CreateVersion(ctx context.Context, v *Version) (int, error) {
 	}
 	data, err := json.MarshalIndent(&rec, "", "  ")
 	if err != nil {
-		return 0, fmt.Errorf("encode version: %w", err)
+		return 0, false, fmt.Errorf("encode version: %w", err)
 	}
 	if err := writeAtomic(filepath.Join(vdir, recName(n)), append(data, '\n'), true); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	v.Version, v.CreatedAt = n, rec.CreatedAt
-	return n, nil
+	return n, true, nil
 }
 
 // Version implements Backend.

@@ -5,22 +5,53 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strings"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
 )
 
 // Config is the "registry" section of the settings file.
 type Config struct {
 	// Model is the default model name (default "faultline").
 	Model string `yaml:"model"`
-	// Gate are the promotion rules; every rule must pass (default:
-	// DefaultRules).
+	// Gate are the rules comparing a candidate with the current alias
+	// holder, both scored by the gate on the same evaluation set; every
+	// rule must pass (default: DefaultRules).
 	Gate []Rule `yaml:"gate"`
 	// GatedAliases are the aliases whose moves go through the gate (default
 	// ["production"]; "*" gates every alias). Other aliases, such as the
 	// nightly "candidate", move freely; their moves are recorded all the
 	// same.
 	GatedAliases []string `yaml:"gated_aliases"`
+	// Floors are the least quality a version must show on the gate's
+	// evaluation set to become the holder of a gated alias, whatever the
+	// current holder (also for the first promotion).
+	Floors Floors `yaml:"floors"`
 }
+
+// Floors are absolute quality floors on the gate's own evidence: the
+// candidate's sequential policy against the evaluation set's headline
+// reference (gold annotations where present, else weak labels). They are
+// judged on point estimates; the Wilson 95% intervals are stated with the
+// decision.
+type Floors struct {
+	// Precision is the least policy precision (default 0.9; 0 turns the
+	// floor off). A candidate that flags nothing has no precision and fails.
+	Precision float64 `yaml:"precision" json:"precision"`
+	// RecallVsBaseline: the policy recall may not be below the statistical
+	// baseline's — the unanimous ensemble of the statistical checks at the
+	// ensemble horizon (features.ensemble_horizon), the detector check and
+	// predict fall back to without a production model — on the same
+	// deploys (default true).
+	RecallVsBaseline bool `yaml:"recall_vs_baseline" json:"recall_vs_baseline"`
+	// Recall is an absolute least policy recall (default 0: none).
+	Recall float64 `yaml:"recall" json:"recall"`
+}
+
+// DefaultFloors: precision ≥ 0.9 and recall not below the statistical
+// baseline's.
+func DefaultFloors() Floors { return Floors{Precision: 0.9, RecallVsBaseline: true} }
 
 // Gated reports whether moves of alias go through the gate.
 func (c *Config) Gated(alias string) bool {
@@ -44,7 +75,8 @@ type Rule struct {
 	// candidate passes when candidate >= current - tolerance; for "lower",
 	// when candidate <= current + tolerance. Default 0.
 	Tolerance float64 `yaml:"tolerance" json:"tolerance"`
-	// Optional rules pass when both versions lack the metric.
+	// Optional is kept for configurations written for earlier versions:
+	// a metric undefined for both versions passes anyway (see Judge).
 	Optional bool `yaml:"optional" json:"optional,omitempty"`
 }
 
@@ -63,7 +95,7 @@ func DefaultRules() []Rule {
 
 // DefaultConfig returns the defaults of the "registry" section.
 func DefaultConfig() Config {
-	return Config{Model: "faultline", Gate: DefaultRules(), GatedAliases: []string{"production"}}
+	return Config{Model: "faultline", Gate: DefaultRules(), GatedAliases: []string{"production"}, Floors: DefaultFloors()}
 }
 
 // Validate checks the configuration.
@@ -78,9 +110,20 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	for _, f := range []struct {
+		key string
+		v   float64
+	}{{"precision", c.Floors.Precision}, {"recall", c.Floors.Recall}} {
+		if !(f.v >= 0 && f.v <= 1) {
+			return fmt.Errorf("registry.floors.%s: must be in [0, 1], not %g", f.key, f.v)
+		}
+	}
 	for i, r := range c.Gate {
 		if r.Metric == "" {
 			return fmt.Errorf("registry.gate[%d]: no metric", i)
+		}
+		if !gateMetricRE.MatchString(r.Metric) {
+			return fmt.Errorf("registry.gate[%d]: metric %q is not one the gate computes: [REFERENCE:]policy.{precision,recall,false_alarm_rate,mttd_min,ttd_ratio} or [REFERENCE:]hH.{precision,recall,false_alarm_rate}, REFERENCE gold_or_weak, gold or weak", i, r.Metric)
 		}
 		if r.Better != "" && r.Better != "higher" && r.Better != "lower" {
 			return fmt.Errorf("registry.gate[%d]: better must be higher or lower, not %q", i, r.Better)
@@ -101,15 +144,36 @@ type RuleResult struct {
 	Note      string   `json:"note,omitempty"`
 }
 
+// FloorResult is the outcome of one floor.
+type FloorResult struct {
+	// Floor is "precision", "recall" or "recall_vs_baseline".
+	Floor string `json:"floor"`
+	// Metric is the policy metric judged, e.g. "policy.precision".
+	Metric string `json:"metric"`
+	// Min is the floor: the configured value, or the baseline's recall.
+	Min float64 `json:"min"`
+	// Candidate is the candidate's estimate with its Wilson 95% interval;
+	// Baseline the statistical baseline's, for recall_vs_baseline.
+	Candidate metrics.Estimate  `json:"candidate"`
+	Baseline  *metrics.Estimate `json:"baseline,omitempty"`
+	Passed    bool              `json:"passed"`
+	Note      string            `json:"note"`
+}
+
 // Decision is the promotion gate's verdict, recorded with the move.
 type Decision struct {
 	Candidate int `json:"candidate"`
 	// Current is the version the alias held, 0 when none.
 	Current int `json:"current"`
-	// EvalSetHash is the evaluation set both were compared on.
-	EvalSetHash string       `json:"eval_set_hash,omitempty"`
-	Rules       []RuleResult `json:"rules,omitempty"`
-	// Passed is true when every rule passed (or there was no holder).
+	// EvalSetHash is the evaluation set the gate scored both on.
+	EvalSetHash string `json:"eval_set_hash,omitempty"`
+	// Evidence is what the gate computed (nil when it could not).
+	Evidence *Evidence `json:"evidence,omitempty"`
+	// Floors and Rules are the outcomes of the floors and of the
+	// comparison with the current holder.
+	Floors []FloorResult `json:"floors,omitempty"`
+	Rules  []RuleResult  `json:"rules,omitempty"`
+	// Passed is true when every floor and rule passed.
 	Passed bool `json:"passed"`
 	// Forced is true when the move was made despite a refusal.
 	Forced bool `json:"forced,omitempty"`
@@ -119,107 +183,157 @@ type Decision struct {
 	Message  string `json:"message"`
 }
 
-// Compare runs rules on cand against cur (nil when the alias holds no
-// version). It never fails: refusals are in the Decision.
-func Compare(cand, cur *Version, rules []Rule) Decision {
-	d := Decision{Candidate: cand.Version, EvalSetHash: cand.Metrics.EvalSetHash}
-	if cur == nil {
-		d.Passed = true
-		d.Message = "first promotion: no current holder to compare with"
+// Judge decides whether cand may take over an alias from cur (nil when the
+// alias holds no version) on the gate's evidence ev (nil when none could be
+// computed; evErr says why): cand must meet floors on ev, and every rule
+// comparing it with cur on ev must pass. It never fails: refusals are in
+// the Decision.
+func Judge(cand, cur *Version, ev *Evidence, evErr error, rules []Rule, floors Floors) Decision {
+	d := Decision{Candidate: cand.Version}
+	if cur != nil {
+		d.Current = cur.Version
+		if cur.Version == cand.Version {
+			d.Passed = true
+			d.Message = fmt.Sprintf("version %d already holds the alias", cand.Version)
+			return d
+		}
+	}
+	if ev == nil {
+		why := "no evaluator"
+		if evErr != nil {
+			why = strings.TrimPrefix(evErr.Error(), ErrNoEvidence.Error()+": ")
+		}
+		d.Message = fmt.Sprintf("no computed evidence for version %d (%s): the gate judges only on scores it computes itself from the history store; promote with --force --reason to override", cand.Version, why)
 		return d
 	}
-	d.Current = cur.Version
-	if cur.Version == cand.Version {
-		d.Passed = true
-		d.Message = fmt.Sprintf("version %d already holds the alias", cand.Version)
-		return d
-	}
-	cm, hm, ok := commonEvaluation(cand, cur)
-	if !ok {
-		d.EvalSetHash = ""
-		d.Message = fmt.Sprintf("cannot compare: version %d was evaluated on %s and version %d on %s; evaluate both on the same evaluation set (a pipeline run evaluates the production model beside the candidate) or promote with --force --reason",
-			cand.Version, setsOf(cand), cur.Version, setsOf(cur))
-		return d
-	}
-	d.EvalSetHash = cm.EvalSetHash
+	d.Evidence, d.EvalSetHash = ev, ev.Set.Hash
 	d.Passed = true
 	var failed []string
-	for _, r := range rules {
-		rr := RuleResult{Rule: r}
-		if rr.Better == "" {
-			rr.Better = "higher"
-		}
-		c, okc := cm.Values[r.Metric]
-		h, okh := hm.Values[r.Metric]
-		if okc {
-			rr.Candidate = &c
-		}
-		if okh {
-			rr.Current = &h
-		}
-		switch {
-		case !okc && !okh && r.Optional:
-			rr.Passed = true
-			rr.Note = "absent on both versions (optional rule)"
-		case !okc || !okh:
-			rr.Note = "metric missing on " + missingOn(okc, okh, cand.Version, cur.Version)
-		case rr.Better == "higher":
-			rr.Passed = c >= h-r.Tolerance
-			rr.Note = fmt.Sprintf("%g vs %g (may drop by at most %g)", c, h, r.Tolerance)
-		default:
-			rr.Passed = c <= h+r.Tolerance
-			rr.Note = fmt.Sprintf("%g vs %g (may rise by at most %g)", c, h, r.Tolerance)
-		}
-		if !rr.Passed {
+	d.Floors = checkFloors(ev, floors)
+	for _, f := range d.Floors {
+		if !f.Passed {
 			d.Passed = false
-			failed = append(failed, r.Metric+": "+rr.Note)
+			failed = append(failed, f.Note)
 		}
-		d.Rules = append(d.Rules, rr)
+	}
+	if cur != nil && ev.Current != nil {
+		for _, r := range rules {
+			rr := compareRule(r, ev.Candidate.Values, ev.Current.Values, cand.Version, cur.Version)
+			if !rr.Passed {
+				d.Passed = false
+				failed = append(failed, r.Metric+": "+rr.Note)
+			}
+			d.Rules = append(d.Rules, rr)
+		}
+	} else if cur != nil {
+		d.Passed = false
+		failed = append(failed, fmt.Sprintf("the current version %d was not scored", cur.Version))
+	}
+	set := fmt.Sprintf("evaluation set %s (%s split of %s: %d labeled deploys, %s labels)", ev.Set.Hash, ev.Set.Split, ev.Set.Workdir, ev.Set.Labeled, ev.Set.Reference)
+	vs := "it meets the floors"
+	if cur != nil {
+		vs = fmt.Sprintf("it meets the floors and is at least as good as version %d", cur.Version)
 	}
 	if d.Passed {
-		d.Message = fmt.Sprintf("version %d is at least as good as version %d on evaluation set %s", cand.Version, cur.Version, d.EvalSetHash)
+		d.Message = fmt.Sprintf("version %d passes: %s on %s", cand.Version, vs, set)
 	} else {
-		d.Message = fmt.Sprintf("version %d is worse than version %d on evaluation set %s: %s", cand.Version, cur.Version, d.EvalSetHash, strings.Join(failed, "; "))
+		d.Message = fmt.Sprintf("version %d refused on %s: %s", cand.Version, set, strings.Join(failed, "; "))
 	}
 	return d
 }
 
-// commonEvaluation finds an evaluation set on which both versions were
-// evaluated, preferring the candidate's registration set, then its newest.
-func commonEvaluation(cand, cur *Version) (cm, hm Metrics, ok bool) {
-	for _, m := range cand.allEvaluations() {
-		if h, found := cur.EvaluationOn(m.EvalSetHash); found {
-			return m, h, true
+// checkFloors judges the candidate's headline policy scores against floors.
+func checkFloors(ev *Evidence, f Floors) []FloorResult {
+	hc, _ := ev.Candidate.Headline()
+	var out []FloorResult
+	if f.Precision > 0 {
+		r := FloorResult{Floor: "precision", Metric: "policy.precision", Min: f.Precision, Candidate: hc.Precision}
+		switch {
+		case hc.Precision.N == 0:
+			r.Note = fmt.Sprintf("precision undefined: the candidate flagged none of the %d deploys (floor %g)", hc.Confusion.N(), f.Precision)
+		default:
+			r.Passed = hc.Precision.Value >= f.Precision
+			r.Note = fmt.Sprintf("precision %s %s floor %g", FmtEstimate(hc.Precision), cmpWord(r.Passed), f.Precision)
 		}
+		out = append(out, r)
 	}
-	return Metrics{}, Metrics{}, false
+	if f.Recall > 0 {
+		r := FloorResult{Floor: "recall", Metric: "policy.recall", Min: f.Recall, Candidate: hc.Recall}
+		if hc.Recall.N == 0 {
+			r.Note = "recall undefined: the evaluation set has no faulty deploy"
+		} else {
+			r.Passed = hc.Recall.Value >= f.Recall
+			r.Note = fmt.Sprintf("recall %s %s floor %g", FmtEstimate(hc.Recall), cmpWord(r.Passed), f.Recall)
+		}
+		out = append(out, r)
+	}
+	if f.RecallVsBaseline {
+		hb, _ := ev.Baseline.Headline()
+		b := hb.Recall
+		r := FloorResult{Floor: "recall_vs_baseline", Metric: "policy.recall", Candidate: hc.Recall, Baseline: &b}
+		switch {
+		case hc.Recall.N == 0:
+			r.Note = "recall undefined: the evaluation set has no faulty deploy, so the candidate cannot be shown to detect faults"
+		default:
+			r.Min = b.Value
+			r.Passed = hc.Recall.Value >= b.Value
+			r.Note = fmt.Sprintf("recall %s %s the statistical baseline's %s", FmtEstimate(hc.Recall), cmpWord(r.Passed), FmtEstimate(b))
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
-func setsOf(v *Version) string {
-	var hs []string
-	for _, m := range v.allEvaluations() {
-		hs = append(hs, m.EvalSetHash)
+func cmpWord(passed bool) string {
+	if passed {
+		return "≥"
 	}
-	switch len(hs) {
-	case 0:
-		return "no evaluation set (no metrics recorded)"
-	case 1:
-		return "set " + hs[0]
+	return "below"
+}
+
+// compareRule runs one rule on the candidate's and the current holder's
+// computed values.
+func compareRule(r Rule, cand, cur map[string]float64, cv, hv int) RuleResult {
+	rr := RuleResult{Rule: r}
+	if rr.Better == "" {
+		rr.Better = "higher"
+	}
+	c, okc := cand[r.Metric]
+	h, okh := cur[r.Metric]
+	if okc {
+		rr.Candidate = &c
+	}
+	if okh {
+		rr.Current = &h
+	}
+	switch {
+	case !okc && !okh:
+		rr.Passed = true
+		rr.Note = fmt.Sprintf("undefined for both versions %d and %d: nothing to compare", cv, hv)
+	case !okc:
+		rr.Note = "undefined for " + missingOn(okc, okh, cv, hv)
+	case !okh:
+		rr.Passed = true
+		rr.Note = fmt.Sprintf("%.4g; undefined for the current version %d", c, hv)
+	case rr.Better == "higher":
+		rr.Passed = c >= h-r.Tolerance
+		rr.Note = fmt.Sprintf("%.4g vs %.4g (may drop by at most %g)", c, h, r.Tolerance)
 	default:
-		return "sets " + strings.Join(hs, ", ")
+		rr.Passed = c <= h+r.Tolerance
+		rr.Note = fmt.Sprintf("%.4g vs %.4g (may rise by at most %g)", c, h, r.Tolerance)
 	}
+	return rr
 }
 
 func missingOn(okc, okh bool, c, h int) string {
-	switch {
-	case !okc && !okh:
-		return fmt.Sprintf("both versions %d and %d", c, h)
-	case !okc:
+	if !okc {
 		return fmt.Sprintf("version %d", c)
-	default:
-		return fmt.Sprintf("version %d", h)
 	}
+	return fmt.Sprintf("version %d", h)
 }
+
+// gateMetricRE matches the metric names the gate computes (Scored.Values).
+var gateMetricRE = regexp.MustCompile(`^((gold_or_weak|gold|weak):)?(policy\.(precision|recall|false_alarm_rate|mttd_min|ttd_ratio)|h[0-9]+\.(precision|recall|false_alarm_rate))$`)
 
 // PromoteOptions control Promote.
 type PromoteOptions struct {
@@ -227,38 +341,58 @@ type PromoteOptions struct {
 	By string
 	// Reason explains the move; required with Force.
 	Reason string
-	// Force moves the alias even when the gate refuses.
+	// Force moves the alias even when the gate refuses; the refusal and
+	// the reason are recorded with the move.
 	Force bool
-	// Rules override the configured gate rules when non-nil.
+	// Rules override the configured gate rules when non-nil (and gate the
+	// move even for an alias outside Config.GatedAliases).
 	Rules []Rule
+	// Floors override the configured floors when non-nil.
+	Floors *Floors
+	// Evaluator computes the gate's evidence. Without one no evidence can
+	// be computed, and a gated move is refused unless forced.
+	Evaluator Evaluator
 }
 
 // GateError is returned when the gate refuses a promotion; it wraps
-// ErrGateRefused (and ErrEvalSetMismatch when the evaluation sets differ).
+// ErrGateRefused (and ErrNoEvidence when no evidence could be computed).
 type GateError struct {
-	Decision Decision
-	evalSet  bool
+	Decision   Decision
+	noEvidence bool
 }
 
 func (e *GateError) Error() string {
 	return "promotion refused: " + e.Decision.Message
 }
 
-// Unwrap lets errors.Is match ErrGateRefused and ErrEvalSetMismatch.
+// Unwrap lets errors.Is match ErrGateRefused and ErrNoEvidence.
 func (e *GateError) Unwrap() []error {
-	if e.evalSet {
-		return []error{ErrGateRefused, ErrEvalSetMismatch}
+	if e.noEvidence {
+		return []error{ErrGateRefused, ErrNoEvidence}
 	}
 	return []error{ErrGateRefused}
 }
 
-// Promote points alias of name at version when the gate allows it: for a
-// gated alias (Config.GatedAliases) or when opts.Rules is set, the version's
-// metrics must be at least as good as the current holder's on the same
-// evaluation set under the rules. With opts.Force (and a non-empty
-// Reason) a refused move is made anyway. The comparison runs under the
-// backend's alias lock, against the holder at the moment of the move, and is
-// recorded with the move. A refusal returns a *GateError and records
+// errHolderMoved: the alias moved while the gate computed its evidence.
+var errHolderMoved = errors.New("the alias moved while the gate computed its evidence")
+
+// maxGateAttempts bounds how often Promote recomputes its evidence when
+// the alias keeps moving under it.
+const maxGateAttempts = 3
+
+// Promote points alias of name at version when the gate allows it. For a
+// gated alias (Config.GatedAliases, or any alias when opts.Rules is set)
+// the gate computes its own evidence with opts.Evaluator — the candidate,
+// the current holder and the statistical baseline scored on one evaluation
+// set from the history store — and records it on both versions
+// (AddEvaluation, OriginGate); the candidate must meet the floors on it and
+// pass every rule against the holder (Judge). Nothing a version says about
+// itself is judged on. Without evidence the move is refused. With
+// opts.Force (and a non-empty Reason) a refused move is made anyway and
+// marked forced. The evidence is computed outside the backend's alias
+// lock; the decision is made under it, against the holder at the moment of
+// the move (evidence is recomputed when the alias moved meanwhile), and is
+// recorded with the move. A refusal returns a *GateError and moves
 // nothing.
 func (r *Registry) Promote(ctx context.Context, name string, version int, alias string, opts PromoteOptions) (*Move, error) {
 	if err := ValidName("alias", alias); err != nil {
@@ -276,27 +410,109 @@ func (r *Registry) Promote(ctx context.Context, name string, version int, alias 
 	if rules == nil {
 		rules = r.cfg.Gate
 	}
-	mv, err := r.b.MoveAlias(ctx, name, alias, func(cur *Version) (*Move, error) {
-		if !gated {
+	floors := r.cfg.Floors
+	if opts.Floors != nil {
+		floors = *opts.Floors
+	}
+	if !gated {
+		mv, err := r.b.MoveAlias(ctx, name, alias, func(cur *Version) (*Move, error) {
 			d := Decision{Candidate: version, Passed: true, NotGated: true, Message: fmt.Sprintf("alias %q is not gated (registry.gated_aliases)", alias)}
 			if cur != nil {
 				d.Current = cur.Version
 			}
 			return &Move{To: version, By: opts.By, Reason: opts.Reason, Decision: &d}, nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("promote %s@%d to %s: %w", name, version, alias, err)
 		}
-		d := Compare(cand, cur, rules)
-		if !d.Passed {
-			if !opts.Force {
-				return nil, &GateError{Decision: d, evalSet: d.EvalSetHash == ""}
-			}
-			d.Forced = true
-		}
-		return &Move{To: version, By: opts.By, Reason: opts.Reason, Forced: d.Forced, Decision: &d}, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("promote %s@%d to %s: %w", name, version, alias, err)
+		return mv, nil
 	}
-	return mv, nil
+	for attempt := 1; ; attempt++ {
+		holder, err := r.holder(ctx, name, alias)
+		if err != nil {
+			return nil, fmt.Errorf("promote %s@%d to %s: %w", name, version, alias, err)
+		}
+		var (
+			ev    *Evidence
+			evErr error
+		)
+		if holder == nil || holder.Version != version {
+			ev, evErr = r.evidence(ctx, opts.Evaluator, cand, holder)
+			if ev != nil {
+				if err := r.recordEvidence(ctx, cand, holder, ev); err != nil {
+					return nil, fmt.Errorf("promote %s@%d to %s: %w", name, version, alias, err)
+				}
+			}
+		}
+		mv, err := r.b.MoveAlias(ctx, name, alias, func(cur *Version) (*Move, error) {
+			if ev != nil && versionOf(cur) != versionOf(holder) {
+				return nil, errHolderMoved
+			}
+			d := Judge(cand, cur, ev, evErr, rules, floors)
+			if !d.Passed {
+				if !opts.Force {
+					return nil, &GateError{Decision: d, noEvidence: ev == nil}
+				}
+				d.Forced = true
+			}
+			return &Move{To: version, By: opts.By, Reason: opts.Reason, Forced: d.Forced, Decision: &d}, nil
+		})
+		if errors.Is(err, errHolderMoved) && attempt < maxGateAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("promote %s@%d to %s: %w", name, version, alias, err)
+		}
+		return mv, nil
+	}
+}
+
+// holder returns the version alias points at now, nil when none.
+func (r *Registry) holder(ctx context.Context, name, alias string) (*Version, error) {
+	v, err := r.Resolve(ctx, Ref{Name: name, Alias: alias})
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return v, err
+}
+
+func versionOf(v *Version) int {
+	if v == nil {
+		return 0
+	}
+	return v.Version
+}
+
+// evidence runs the evaluator; a nil result always comes with the reason.
+func (r *Registry) evidence(ctx context.Context, ev Evaluator, cand, cur *Version) (*Evidence, error) {
+	if ev == nil {
+		return nil, fmt.Errorf("%w: no evaluator (the gate needs the history store to score versions)", ErrNoEvidence)
+	}
+	e, err := ev.Evaluate(ctx, cand, cur)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	if e == nil {
+		return nil, fmt.Errorf("%w: the evaluator returned nothing", ErrNoEvidence)
+	}
+	if e.Set.Hash == "" || e.Candidate.Version != cand.Version || (cur != nil && (e.Current == nil || e.Current.Version != cur.Version)) {
+		return nil, fmt.Errorf("%w: the evaluator's evidence does not cover versions %d and %d", ErrNoEvidence, cand.Version, versionOf(cur))
+	}
+	return e, nil
+}
+
+// recordEvidence stores the gate's scores as evaluations of the versions.
+func (r *Registry) recordEvidence(ctx context.Context, cand, cur *Version, ev *Evidence) error {
+	if err := r.AddEvaluation(ctx, cand.Name, cand.Version, ev.Metrics(&ev.Candidate)); err != nil {
+		return err
+	}
+	if cur != nil && ev.Current != nil {
+		return r.AddEvaluation(ctx, cur.Name, cur.Version, ev.Metrics(ev.Current))
+	}
+	return nil
 }
 
 // AddEvaluation records metrics of version on another evaluation set, so

@@ -2,8 +2,12 @@
 // per-horizon LightGBM text files, stored content-addressed by SHA-256),
 // training parameters, metrics, feature schema and lineage; aliases such as
 // `candidate` and `production` with an append-only history of every move; a
-// promotion gate that compares metrics on the same evaluation set; and export
-// and import of bundles (package registry/bundle) for detectors.
+// promotion gate that judges only on evidence it computes itself (an
+// Evaluator, package registry/evidence: the candidate, the current holder
+// and the statistical baseline scored on one evaluation set from the
+// history store) against floors and the current holder; and export and
+// import of bundles (package registry/bundle) for detectors — an imported
+// version's claims are recorded, never trusted.
 //
 // Two backends implement Backend: the embedded folder (OpenDir, HOME/registry)
 // and PostgreSQL (package registry/pgregistry, tables from migrations
@@ -23,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faultline-dev/faultline/models/lightgbm"
 	"github.com/faultline-dev/faultline/registry/bundle"
 )
 
@@ -32,11 +37,16 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrGateRefused: the promotion gate refused the move.
 	ErrGateRefused = errors.New("promotion refused by the gate")
-	// ErrEvalSetMismatch: the candidate and the current holder were evaluated
-	// on different evaluation sets, so their metrics cannot be compared.
-	ErrEvalSetMismatch = errors.New("evaluated on different evaluation sets")
-	// ErrSchemaMismatch: a bundle's feature schema differs from the expected one.
-	ErrSchemaMismatch = errors.New("feature schema mismatch")
+	// ErrRunConflict: a pipeline run registers models that differ from the
+	// version the same run registered before.
+	ErrRunConflict = errors.New("the run already registered different models")
+	// ErrNoEvidence: the gate could not compute its own evidence for a
+	// promotion (no evaluator, no evaluation set, no history).
+	ErrNoEvidence = errors.New("no computed evidence")
+	// ErrSchemaMismatch: a bundle's feature schema differs from the expected
+	// one, or a model reads features the schema does not have. It is
+	// lightgbm.ErrSchemaMismatch (and detector.ErrSchemaMismatch).
+	ErrSchemaMismatch = lightgbm.ErrSchemaMismatch
 )
 
 // Artifact is one file of a model version, stored by content hash.
@@ -49,11 +59,31 @@ type Artifact struct {
 	Size    int64  `json:"size"`
 }
 
+// Origins of Metrics: who measured them.
+const (
+	// OriginEvaluation: the evaluation stage of the pipeline run the
+	// version was registered from (evaluation/metrics.json of its work
+	// folder). Informative; the gate does not judge on them.
+	OriginEvaluation = "evaluation"
+	// OriginGate: computed by the promotion gate itself, from the history
+	// store (see Evidence). The only metrics the gate judges on.
+	OriginGate = "gate"
+	// OriginBundle: claimed by an imported bundle's metrics.json. Never
+	// trusted: shown as unverified until the gate computes its own.
+	OriginBundle = "bundle"
+)
+
 // Metrics are a version's evaluation results.
 type Metrics struct {
-	// EvalSetHash identifies the evaluation set the values were measured on;
-	// the promotion gate compares only metrics with equal hashes.
+	// EvalSetHash identifies the evaluation set the values were measured on.
 	EvalSetHash string `json:"eval_set_hash,omitempty"`
+	// Origin says who measured the values: OriginEvaluation,
+	// OriginGate or OriginBundle (empty in records written before origins
+	// were recorded: a pipeline evaluation, or an import's claims when the
+	// version's lineage says "import").
+	Origin string `json:"origin,omitempty"`
+	// At is when the gate computed the values (OriginGate).
+	At time.Time `json:"at,omitzero"`
 	// Values are named scalar metrics, e.g. "h60.recall_at_precision".
 	Values map[string]float64 `json:"values,omitempty"`
 	// Detail is free-form JSON (e.g. the evaluation stage's metrics.json).
@@ -73,6 +103,13 @@ type Lineage struct {
 	CodeVersion string          `json:"code_version,omitempty"`
 	// Workdir is the folder the version was registered from, if any.
 	Workdir string `json:"workdir,omitempty"`
+	// ImportedFrom is the bundle file an imported version was read from
+	// (Source "import"); Bundle names the manifest's model@version.
+	ImportedFrom string `json:"imported_from,omitempty"`
+	Bundle       string `json:"bundle,omitempty"`
+	// Claimed is the lineage an imported bundle's metrics.json claims,
+	// verbatim and unverified (its run id, hashes, source).
+	Claimed json.RawMessage `json:"claimed,omitempty"`
 }
 
 // Version is one registered model version. Versions are immutable.
@@ -102,6 +139,25 @@ type Version struct {
 	Artifacts   []Artifact `json:"artifacts"`
 }
 
+// Imported reports whether v was registered from a bundle (registry
+// import) rather than from a pipeline run's work folder.
+func (v *Version) Imported() bool {
+	return v.Lineage.Source == "import" || v.Lineage.ImportedFrom != "" || v.Metrics.Origin == OriginBundle
+}
+
+// Verified returns the newest metrics the promotion gate computed for v
+// (OriginGate), and false when it never did.
+func (v *Version) Verified() (Metrics, bool) {
+	var best Metrics
+	found := false
+	for _, m := range append([]Metrics{v.Metrics}, v.Evaluations...) {
+		if m.Origin == OriginGate && (!found || m.At.After(best.At)) {
+			best, found = m, true
+		}
+	}
+	return best, found
+}
+
 // EvaluationOn returns the version's metrics on evaluation set hash.
 func (v *Version) EvaluationOn(hash string) (Metrics, bool) {
 	if hash == "" {
@@ -116,19 +172,6 @@ func (v *Version) EvaluationOn(hash string) (Metrics, bool) {
 		}
 	}
 	return Metrics{}, false
-}
-
-// allEvaluations returns the registration metrics first, then the later
-// evaluations, newest first.
-func (v *Version) allEvaluations() []Metrics {
-	out := []Metrics{}
-	if v.Metrics.EvalSetHash != "" {
-		out = append(out, v.Metrics)
-	}
-	for i := len(v.Evaluations) - 1; i >= 0; i-- {
-		out = append(out, v.Evaluations[i])
-	}
-	return out
 }
 
 // Artifact returns the artifact named name.
@@ -176,9 +219,14 @@ type Backend interface {
 	// Blob returns the content stored under sha, or ErrNotFound.
 	Blob(ctx context.Context, sha string) ([]byte, error)
 	// CreateVersion stores v (artifacts already stored as blobs) under the
-	// next version number of v.Name (1 for a new name), which it returns.
-	// Numbers are never reused. It sets v.CreatedAt when zero.
-	CreateVersion(ctx context.Context, v *Version) (int, error)
+	// next version number of v.Name (1 for a new name), which it returns
+	// with created true. Numbers are never reused. It sets v.CreatedAt when
+	// zero. Registration is idempotent per pipeline run: when
+	// v.Lineage.RunID is not empty and a version of v.Name already records
+	// the same run id and label source (Lineage.Source), nothing is stored
+	// and that version's number is returned with created false. The check
+	// and the creation are atomic (under the lock that numbers versions).
+	CreateVersion(ctx context.Context, v *Version) (n int, created bool, err error)
 	// Version returns one version, or ErrNotFound.
 	Version(ctx context.Context, name string, version int) (*Version, error)
 	// Versions returns the versions of name in ascending order (empty when
@@ -308,7 +356,11 @@ type NewVersion struct {
 }
 
 // Register stores the artifacts of nv content-addressed and creates the next
-// version of nv.Name.
+// version of nv.Name. It is idempotent per pipeline run: when
+// nv.Lineage.RunID is set and the same run already registered a version of
+// nv.Name from the same label source, that version is returned (and
+// nothing is created) if its models and thresholds are nv's; otherwise the
+// error wraps ErrRunConflict.
 func (r *Registry) Register(ctx context.Context, nv NewVersion) (*Version, error) {
 	if err := ValidName("model", nv.Name); err != nil {
 		return nil, err
@@ -371,12 +423,42 @@ func (r *Registry) Register(ctx context.Context, nv NewVersion) (*Version, error
 			return nil, err
 		}
 	}
-	n, err := r.b.CreateVersion(ctx, v)
+	n, created, err := r.b.CreateVersion(ctx, v)
 	if err != nil {
 		return nil, fmt.Errorf("register %s: %w", nv.Name, err)
 	}
+	if !created {
+		old, err := r.b.Version(ctx, nv.Name, n)
+		if err != nil {
+			return nil, fmt.Errorf("register %s: run %s: %w", nv.Name, nv.Lineage.RunID, err)
+		}
+		if d := sameModels(old, v); d != "" {
+			return nil, fmt.Errorf("register %s: run %s (source %s) registered version %d before, with %s: %w; start a new run",
+				nv.Name, nv.Lineage.RunID, nv.Lineage.Source, n, d, ErrRunConflict)
+		}
+		return old, nil
+	}
 	v.Version = n
 	return v, nil
+}
+
+// sameModels returns "" when a and b have the same horizons, model files
+// and thresholds, else what differs.
+func sameModels(a, b *Version) string {
+	if fmt.Sprint(a.Horizons) != fmt.Sprint(b.Horizons) {
+		return fmt.Sprintf("horizons %v instead of %v", a.Horizons, b.Horizons)
+	}
+	for _, h := range a.Horizons {
+		x, _ := a.Artifact(bundle.ModelFileName(h))
+		y, _ := b.Artifact(bundle.ModelFileName(h))
+		if x.SHA256 != y.SHA256 {
+			return fmt.Sprintf("another %s (sha256 %.12s, now %.12s)", x.Name, x.SHA256, y.SHA256)
+		}
+		if a.Thresholds[h] != b.Thresholds[h] {
+			return fmt.Sprintf("threshold %g at %d minutes (now %g)", a.Thresholds[h], h, b.Thresholds[h])
+		}
+	}
+	return ""
 }
 
 // Resolve returns the version a reference names.
@@ -503,12 +585,20 @@ type ImportOptions struct {
 	Schema bundle.Schema
 	// By records who imported.
 	By string
+	// From names the bundle file, recorded in the lineage.
+	From string
 }
 
 // Import reads a bundle from rd, verifies its checksums, checks that its
 // feature schema matches opts.Schema (names and order) and that every model
 // parses as LightGBM text whose feature count and names (when present)
 // agree, and registers it as a new version.
+//
+// Nothing the bundle says about itself is trusted: the version's lineage is
+// "import" from opts.From (the bundle's claimed lineage is kept aside in
+// Lineage.Claimed), and the metrics of its metrics.json are recorded with
+// OriginBundle — unverified, never judged on by the promotion gate, which
+// computes its own evidence.
 func (r *Registry) Import(ctx context.Context, rd io.Reader, opts ImportOptions) (*Version, error) {
 	b, err := bundle.Read(rd)
 	if err != nil {
@@ -530,24 +620,37 @@ func (r *Registry) Import(ctx context.Context, rd io.Reader, opts ImportOptions)
 	if opts.Name != "" {
 		name = opts.Name
 	}
+	from := opts.From
+	if from == "" {
+		from = "a bundle"
+	}
 	nv := NewVersion{
 		Name: name, CreatedBy: opts.By, FeatureSchema: m.FeatureSchema, Horizons: m.Horizons,
 		Thresholds: m.Thresholds, Policy: m.Policy, Models: models,
-		Lineage:     Lineage{Source: "import"},
-		Description: fmt.Sprintf("imported from bundle %s@%d", m.Model, m.Version),
+		Lineage:     Lineage{Source: "import", ImportedFrom: opts.From, Bundle: fmt.Sprintf("%s@%d", m.Model, m.Version)},
+		Description: fmt.Sprintf("imported from %s (bundle %s@%d)", from, m.Model, m.Version),
+		Metrics:     Metrics{Origin: OriginBundle},
 	}
 	if md, ok := b.Files[bundle.MetricsName]; ok {
 		var s struct {
-			Metrics Metrics `json:"metrics"`
-			Lineage Lineage `json:"lineage"`
+			Metrics Metrics         `json:"metrics"`
+			Lineage json.RawMessage `json:"lineage"`
 		}
 		if err := json.Unmarshal(md, &s); err != nil {
 			return nil, fmt.Errorf("import %s@%d: %s: %w", m.Model, m.Version, bundle.MetricsName, err)
 		}
-		nv.Metrics = s.Metrics
-		nv.Lineage = s.Lineage
-		if nv.Lineage.Source == "" {
-			nv.Lineage.Source = "import"
+		claims := struct {
+			EvalSetHash string          `json:"eval_set_hash,omitempty"`
+			Origin      string          `json:"origin,omitempty"`
+			Detail      json.RawMessage `json:"detail,omitempty"`
+		}{s.Metrics.EvalSetHash, s.Metrics.Origin, s.Metrics.Detail}
+		detail, err := json.Marshal(claims)
+		if err != nil {
+			return nil, fmt.Errorf("import %s@%d: %s: %w", m.Model, m.Version, bundle.MetricsName, err)
+		}
+		nv.Metrics = Metrics{Origin: OriginBundle, Values: s.Metrics.Values, Detail: detail}
+		if len(s.Lineage) > 0 && string(s.Lineage) != "null" {
+			nv.Lineage.Claimed = s.Lineage
 		}
 	}
 	return r.Register(ctx, nv)

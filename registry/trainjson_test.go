@@ -10,23 +10,23 @@ import (
 	"github.com/faultline-dev/faultline/registry/registrytest"
 )
 
-// RegisterFromDir reads train.json's thresholds by models.ReadThresholds,
-// the rule evaluation uses: the policy wins over a thresholds map, a policy
-// with lists of different lengths is rejected, and a plain map is enough.
+// RegisterFromDir reads train.json with workdir.ParseTrain, the reader every
+// stage uses: the thresholds are the policy's, and a file without a valid
+// policy matching its horizon models is refused, naming train.json.
 func TestRegisterFromDirThresholds(t *testing.T) {
+	const models = `"horizons":[{"horizon":10},{"horizon":20},{"horizon":60}]`
 	tests := []struct {
 		name    string
 		train   string
 		want    map[int]float64
 		wantErr string
 	}{
-		{"policy wins", `{"thresholds":{"10":0.1,"h20":0.2,"60m":0.3},"policy":{"horizons":[10,20,60],"thresholds":[0.9,0.8,0.7]}}`,
+		{"policy", `{` + models + `,"policy":{"horizons":[10,20,60],"thresholds":[0.9,0.8,0.7]}}`,
 			map[int]float64{10: 0.9, 20: 0.8, 60: 0.7}, ""},
-		{"map alone", `{"thresholds":{"10":0.1,"h20":0.2,"60m":0.3}}`, map[int]float64{10: 0.1, 20: 0.2, 60: 0.3}, ""},
-		{"policy fills the map", `{"thresholds":{"10":0.1},"policy":{"horizons":[20,60],"thresholds":[0.8,0.7]}}`,
-			map[int]float64{10: 0.1, 20: 0.8, 60: 0.7}, ""},
-		{"mismatched policy", `{"thresholds":{"10":0.1,"20":0.2,"60":0.3},"policy":{"horizons":[10,20,60],"thresholds":[0.9]}}`,
-			nil, "3 horizons and 1 thresholds"},
+		{"thresholds map, no policy", `{` + models + `,"thresholds":{"10":0.1,"h20":0.2,"60m":0.3}}`, nil, "0 horizons and 0 thresholds"},
+		{"mismatched policy", `{` + models + `,"policy":{"horizons":[10,20,60],"thresholds":[0.9]}}`, nil, "3 horizons and 1 thresholds"},
+		{"policy without a model's horizon", `{` + models + `,"policy":{"horizons":[10,20],"thresholds":[0.9,0.8]}}`, nil, "3 horizon models for a policy of 2 horizons"},
+		{"not JSON", `{"policy":`, nil, "unexpected end"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,6 +51,9 @@ func TestRegisterFromDirThresholds(t *testing.T) {
 				if v.Thresholds[h] != th {
 					t.Errorf("threshold at %d = %v, want %v (all %v)", h, v.Thresholds[h], th, v.Thresholds)
 				}
+			}
+			if string(v.Policy) != `{"horizons":[10,20,60],"thresholds":[0.9,0.8,0.7]}` {
+				t.Errorf("policy %s", v.Policy)
 			}
 		})
 	}

@@ -12,13 +12,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
-	"github.com/faultline-dev/faultline/features/extract"
-	"github.com/faultline-dev/faultline/models"
+	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/registry/bundle"
 )
 
@@ -39,41 +36,50 @@ type DirOptions struct {
 	CodeVersion string
 	By          string
 	// Alias, when set, is moved to the new version through the gate
-	// (typically "candidate"); a refusal is returned with the version.
+	// (typically "candidate"); a refusal is returned with the version. It
+	// is not moved again when it already points at the version (a run
+	// registering twice).
 	Alias string
+	// Evaluator computes the gate's evidence when Alias is gated.
+	Evaluator Evaluator
 }
 
 // RegisterFromDir registers the models a pipeline run trained in workdir:
 // models/SOURCE/model_hH.txt and train.json (thresholds, policy, params,
 // data hashes), extract.json (feature schema and settings), and when present
 // evaluation/metrics.json (metrics of contender SOURCE against every
-// reference, identified by an evaluation set hash). When metrics.json also
-// evaluated the registry's production model ("production" contender) on the
-// same set, that evaluation is added to the production version so that the
-// gate can compare the two.
-func (r *Registry) RegisterFromDir(ctx context.Context, workdir string, opts DirOptions) (*Version, error) {
+// reference, identified by an evaluation set hash; OriginEvaluation). When
+// metrics.json also evaluated the registry's production model
+// ("production" contender), that evaluation is added to the production
+// version. These metrics are informative: the promotion gate judges only
+// on evidence it computes itself (see Promote). Like Register, it is
+// idempotent per run (opts.RunID): registering the same run's models again
+// returns the version registered the first time.
+func (r *Registry) RegisterFromDir(ctx context.Context, dir string, opts DirOptions) (*Version, error) {
 	if opts.Name == "" {
 		opts.Name = r.cfg.Model
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
 	}
 	if opts.Source == "" {
 		opts.Source = "weak"
 	}
-	mdir := filepath.Join(workdir, "models", opts.Source)
+	mdir := filepath.Join(dir, workdir.ModelDir(opts.Source))
 	nv := NewVersion{
 		Name: opts.Name, CreatedBy: opts.By, FeatureSchema: opts.Schema,
 		Models: map[int][]byte{}, Files: map[string][]byte{}, Thresholds: map[int]float64{},
-		Lineage: Lineage{RunID: opts.RunID, Source: opts.Source, CodeVersion: opts.CodeVersion, Workdir: workdir},
+		Lineage: Lineage{RunID: opts.RunID, Source: opts.Source, CodeVersion: opts.CodeVersion, Workdir: dir},
 	}
 	ents, err := os.ReadDir(mdir)
 	if err != nil {
 		return nil, fmt.Errorf("register from %s: %w", mdir, err)
 	}
 	for _, e := range ents {
-		m := modelFileRE.FindStringSubmatch(e.Name())
-		if m == nil {
+		h, ok := workdir.ModelHorizon(e.Name())
+		if !ok {
 			continue
 		}
-		h, _ := strconv.Atoi(m[1])
 		data, err := os.ReadFile(filepath.Join(mdir, e.Name()))
 		if err != nil {
 			return nil, fmt.Errorf("register: %w", err)
@@ -90,26 +96,15 @@ func (r *Registry) RegisterFromDir(ctx context.Context, workdir string, opts Dir
 	sort.Ints(nv.Horizons)
 
 	// train.json
-	tpath := filepath.Join(mdir, "train.json")
+	tpath := filepath.Join(mdir, workdir.TrainFile)
 	tdata, err := os.ReadFile(tpath)
 	if err != nil {
 		return nil, fmt.Errorf("register: %w", err)
 	}
-	if err := applyTrainJSON(&nv, tdata); err != nil {
+	if err := applyTrain(&nv, tdata); err != nil {
 		return nil, fmt.Errorf("register: %s: %w", tpath, err)
 	}
-	nv.Files["train.json"] = tdata
-	if lf, err := os.ReadFile(filepath.Join(workdir, "lf_report.json")); err == nil && len(nv.Lineage.LabelModel) == 0 {
-		var rep map[string]json.RawMessage
-		if json.Unmarshal(lf, &rep) == nil {
-			for _, k := range []string{"label_model", "config", "settings"} {
-				if raw, ok := rep[k]; ok {
-					nv.Lineage.LabelModel = raw
-					break
-				}
-			}
-		}
-	}
+	nv.Files[workdir.TrainFile] = tdata
 	for _, h := range nv.Horizons {
 		if _, ok := nv.Thresholds[h]; !ok {
 			return nil, fmt.Errorf("register: %s: no threshold for horizon %d", tpath, h)
@@ -117,13 +112,13 @@ func (r *Registry) RegisterFromDir(ctx context.Context, workdir string, opts Dir
 	}
 
 	// extract.json
-	epath := filepath.Join(workdir, "extract.json")
+	epath := filepath.Join(dir, workdir.ExtractFile)
 	if edata, err := os.ReadFile(epath); err == nil {
-		ex, err := extract.ParseSummary(edata)
+		ex, err := workdir.ParseExtract(edata)
 		if err != nil {
 			return nil, fmt.Errorf("register: %s: %w", epath, err)
 		}
-		if ex.SchemaVersion != "" && ex.SchemaVersion != opts.Schema.Version || ex.SchemaHash != "" && ex.SchemaHash != opts.Schema.Hash {
+		if ex.SchemaVersion != opts.Schema.Version || ex.SchemaHash != "" && ex.SchemaHash != opts.Schema.Hash {
 			return nil, fmt.Errorf("register: %s: %w: features were extracted with schema %s (%s), this build's is %s (%s)",
 				epath, ErrSchemaMismatch, ex.SchemaVersion, ex.SchemaHash, opts.Schema.Version, opts.Schema.Hash)
 		}
@@ -134,7 +129,7 @@ func (r *Registry) RegisterFromDir(ctx context.Context, workdir string, opts Dir
 		if ex.ConfigHash != "" && opts.Schema.ConfigHash == "" {
 			nv.FeatureSchema.ConfigHash = ex.ConfigHash
 		}
-		nv.Files["extract.json"] = edata
+		nv.Files[workdir.ExtractFile] = edata
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("register: %w", err)
 	}
@@ -142,14 +137,16 @@ func (r *Registry) RegisterFromDir(ctx context.Context, workdir string, opts Dir
 	// evaluation/metrics.json
 	var prodEval *Metrics
 	prodVersion := ""
-	mpath := filepath.Join(workdir, "evaluation", "metrics.json")
+	mpath := filepath.Join(dir, workdir.EvaluationFile(workdir.MetricsFile))
 	if mdata, err := os.ReadFile(mpath); err == nil {
 		m, err := MetricsFromReport(mdata, opts.Source)
 		if err != nil {
 			return nil, fmt.Errorf("register: %s: %w", mpath, err)
 		}
+		m.Origin = OriginEvaluation
 		nv.Metrics = m
 		if pm, err := MetricsFromReport(mdata, "production"); err == nil && len(pm.Values) > 0 {
+			pm.Origin = OriginEvaluation
 			prodEval = &pm
 			prodVersion = contenderVersion(mdata, "production")
 		}
@@ -171,93 +168,59 @@ func (r *Registry) RegisterFromDir(ctx context.Context, workdir string, opts Dir
 		}
 	}
 	if opts.Alias != "" {
-		if _, err := r.Promote(ctx, opts.Name, v.Version, opts.Alias, PromoteOptions{By: opts.By, Reason: "registered from " + workdir}); err != nil {
+		cur, err := r.holder(ctx, opts.Name, opts.Alias)
+		if err != nil {
+			return v, err
+		}
+		if versionOf(cur) == v.Version {
+			return v, nil
+		}
+		if _, err := r.Promote(ctx, opts.Name, v.Version, opts.Alias, PromoteOptions{By: opts.By, Reason: "registered from " + dir, Evaluator: opts.Evaluator}); err != nil {
 			return v, err
 		}
 	}
 	return v, nil
 }
 
-var modelFileRE = regexp.MustCompile(`^model_h(\d+)\.txt$`)
-
-// applyTrainJSON reads the parts of train.json the registry records. The
-// thresholds are read by models.ReadThresholds (the policy wins over a
-// plain thresholds map; a policy whose lists differ in length is an error);
-// the other keys are read leniently.
-func applyTrainJSON(nv *NewVersion, data []byte) error {
-	var tj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &tj); err != nil {
-		return err
-	}
-	str := func(keys ...string) string {
-		for _, k := range keys {
-			var s string
-			if raw, ok := tj[k]; ok && json.Unmarshal(raw, &s) == nil && s != "" {
-				return s
-			}
-		}
-		return ""
-	}
-	th, err := models.ReadThresholds(data)
+// applyTrain records what the registry keeps of a train.json (read by
+// workdir.ParseTrain): the policy's thresholds, the policy and parameters,
+// the label source, and the input hashes as lineage (labels.parquet gives
+// the label hash; the other inputs — features, deploys, extract.json —
+// together the dataset hash). A feature schema other than this build's is
+// ErrSchemaMismatch.
+func applyTrain(nv *NewVersion, data []byte) error {
+	tr, err := workdir.ParseTrain(data)
 	if err != nil {
 		return err
 	}
-	maps.Copy(nv.Thresholds, th)
-	if raw, ok := tj["policy"]; ok && string(raw) != "null" {
-		nv.Policy = raw
+	maps.Copy(nv.Thresholds, tr.Thresholds())
+	if nv.Policy, err = json.Marshal(tr.Policy); err != nil {
+		return err
 	}
-	if raw, ok := tj["params"]; ok {
-		nv.Params = raw
+	if len(tr.Params) > 0 {
+		nv.Params = tr.Params
 	}
-	if raw, ok := tj["label_model"]; ok {
-		nv.Lineage.LabelModel = raw
+	if tr.SchemaVersion != "" && nv.FeatureSchema.Version != "" && tr.SchemaVersion != nv.FeatureSchema.Version {
+		return fmt.Errorf("%w: trained on feature schema %s, this build's is %s", ErrSchemaMismatch, tr.SchemaVersion, nv.FeatureSchema.Version)
 	}
-	if sv := str("feature_schema_version", "schema_version"); sv != "" && nv.FeatureSchema.Version != "" && sv != nv.FeatureSchema.Version {
-		return fmt.Errorf("%w: trained on feature schema %s, this build's is %s", ErrSchemaMismatch, sv, nv.FeatureSchema.Version)
+	if tr.SchemaHash != "" && nv.FeatureSchema.Hash != "" && tr.SchemaHash != nv.FeatureSchema.Hash {
+		return fmt.Errorf("%w: trained on feature schema hash %s, this build's is %s", ErrSchemaMismatch, tr.SchemaHash, nv.FeatureSchema.Hash)
 	}
-	if sh := str("feature_schema_hash", "schema_hash"); sh != "" && nv.FeatureSchema.Hash != "" && sh != nv.FeatureSchema.Hash {
-		return fmt.Errorf("%w: trained on feature schema hash %s, this build's is %s", ErrSchemaMismatch, sh, nv.FeatureSchema.Hash)
+	if tr.LabelSource != "" {
+		nv.Lineage.Source = tr.LabelSource
 	}
-	if s := str("label_source", "source"); s != "" {
-		nv.Lineage.Source = s
-	}
-	nv.Lineage.DatasetHash = firstNonEmpty(nv.Lineage.DatasetHash, str("dataset_hash", "features_hash", "data_hash"))
-	nv.Lineage.LabelHash = firstNonEmpty(nv.Lineage.LabelHash, str("label_hash", "labels_hash"))
-	nv.Lineage.RunID = firstNonEmpty(nv.Lineage.RunID, str("run_id"))
-	nv.Lineage.CodeVersion = firstNonEmpty(nv.Lineage.CodeVersion, str("code_version"))
-	if raw, ok := tj["inputs_sha256"]; ok {
-		// train.json of package models: file name → SHA-256. The label file
-		// gives the label hash; the others (features, deploys) together the
-		// dataset hash.
-		var in map[string]string
-		if json.Unmarshal(raw, &in) == nil {
-			var parts []string
-			for k, v := range in {
-				if strings.HasPrefix(filepath.Base(k), "labels") {
-					nv.Lineage.LabelHash = firstNonEmpty(nv.Lineage.LabelHash, v)
-				} else {
-					parts = append(parts, k+"="+v)
-				}
-			}
-			if len(parts) > 0 {
-				sort.Strings(parts)
-				sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
-				nv.Lineage.DatasetHash = firstNonEmpty(nv.Lineage.DatasetHash, "sha256:"+hex.EncodeToString(sum[:]))
-			}
+	var parts []string
+	for k, v := range tr.Inputs {
+		if k == workdir.LabelsFile {
+			nv.Lineage.LabelHash = firstNonEmpty(nv.Lineage.LabelHash, v)
+		} else {
+			parts = append(parts, k+"="+v)
 		}
 	}
-	if raw, ok := tj["data_hashes"]; ok {
-		var hs map[string]string
-		if json.Unmarshal(raw, &hs) == nil {
-			for k, v := range hs {
-				switch {
-				case strings.HasPrefix(k, "label"):
-					nv.Lineage.LabelHash = firstNonEmpty(nv.Lineage.LabelHash, v)
-				case strings.HasPrefix(k, "feature") || strings.HasPrefix(k, "data"):
-					nv.Lineage.DatasetHash = firstNonEmpty(nv.Lineage.DatasetHash, v)
-				}
-			}
-		}
+	if len(parts) > 0 {
+		sort.Strings(parts)
+		sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
+		nv.Lineage.DatasetHash = firstNonEmpty(nv.Lineage.DatasetHash, "sha256:"+hex.EncodeToString(sum[:]))
 	}
 	return nil
 }
@@ -319,7 +282,7 @@ func MetricsFromReport(data []byte, contender string) (Metrics, error) {
 		var files []string
 		for _, in := range rep.Lineage.Inputs {
 			switch filepath.Base(in.Path) {
-			case "split.parquet", "deploys.parquet", "labels.parquet":
+			case workdir.SplitFile, workdir.DeploysFile, workdir.LabelsFile:
 				files = append(files, filepath.Base(in.Path)+"="+in.SHA256)
 			}
 		}

@@ -12,6 +12,12 @@ import (
 	"github.com/faultline-dev/faultline/detector/batch"
 )
 
+// Sources of a verdict, the "source" field of check's and predict's JSON.
+const (
+	sourceModel      = "model"
+	sourceStatistics = batch.StatisticalChecks
+)
+
 func init() {
 	var (
 		deployment, model, workdir string
@@ -33,6 +39,14 @@ extraction's for the same deployment. Prints the verdict, the probability at
 each horizon and the features that pushed the score most. A verdict is provisional ("so far") until the
 largest horizon has data or the deployment is flagged.
 
+With no production model in the registry (nothing promoted yet, or every
+candidate refused by the promotion gate) and --model left at production,
+the deployment is judged by the statistical checks instead — the unanimous
+ensemble of the impact, temporal-correlation and persistence checks,
+computed with the "features" settings and looked at over the horizons that
+have data: faulty at the first horizon where all three pass. The output
+says so ("source": "statistical-checks" with --json).
+
 With --prometheus URL (or --mapping FILE naming server.url) the deploy is
 judged live from a Prometheus-compatible server: its series, and those of
 its environment's other services, are read through the mapping
@@ -41,15 +55,18 @@ around it come from the history store. The deployment is the store's
 (--deployment ID) or given by --service, --environment, --version and
 --started-at (its id is then --deployment, or one made of those). --wait
 looks again at each horizon of the model (10, 20 and 60 minutes after the
-start), printing each look, until the verdict is final. --at T judges as of
-T instead of now (a replay).
+start; the "features" horizons for the statistical checks), printing each
+look, until the verdict is final. --at T judges as of T instead of now (a
+replay).
 
 Exit status, so that a deploy pipeline can halt a rollout:
   0  healthy (so far)
   1  faulty
   3  inconclusive: too little traffic or data to judge
-  5  error: nothing was judged (the message is on standard error)
-  2  usage error`,
+  5  error: nothing was judged (unknown model, tampered bundle, unreadable
+     store, Prometheus unreachable or refusing a query; the message is on
+     standard error)
+  2  usage error (unknown deployment, bad flags)`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&deployment, "deployment", "", "deployment `ID` (required, except with --prometheus and --service, --environment, --version, --started-at)")
 			fs.StringVar(&model, "model", "production", "model `REF` or bundle file")
@@ -72,35 +89,43 @@ Exit status, so that a deploy pipeline can halt a rollout:
 			if deployment == "" {
 				return usageError("--deployment is required")
 			}
-			d, err := e.loadDetector(ctx, model)
+			d, fallback, store, err := e.detectorAndStore(ctx, model)
 			if err != nil {
 				return err
 			}
-			store, err := e.openStore(ctx)
-			if err != nil {
-				return err
+			opts := batch.Options{Scratch: e.workdir(workdir), Workers: workers}
+			var row *batch.Row
+			if fallback {
+				row, err = batch.CheckStatistical(ctx, store, e.set.Features, deployment, opts)
+			} else {
+				row, err = batch.Check(ctx, store, d, deployment, opts)
 			}
-			row, err := batch.Check(ctx, store, d, deployment, batch.Options{Scratch: e.workdir(workdir), Workers: workers})
 			if errors.Is(err, batch.ErrNoDeployment) {
 				return usageError("%v", err)
 			}
 			if err != nil {
 				return err
 			}
-			res := row.Result
+			source := sourceModel
+			if fallback {
+				source = sourceStatistics
+			}
 			if asJSON {
 				if err := e.writeJSON(struct {
 					DeploymentID string `json:"deployment_id"`
 					Service      string `json:"service"`
 					Environment  string `json:"environment"`
+					Source       string `json:"source"`
 					*detector.Result
-				}{row.DeploymentID, row.Service, row.Environment, res}); err != nil {
+				}{row.DeploymentID, row.Service, row.Environment, source, row.Result}); err != nil {
 					return err
 				}
+			} else if fallback {
+				printStatisticalCheck(e, row)
 			} else {
 				printCheck(e, d, row)
 			}
-			return verdictExit(res)
+			return verdictExit(row.Result)
 		},
 	})
 }
@@ -129,9 +154,8 @@ func checkExit(err error) error {
 	return &exitError{code: exitCheckError, err: err}
 }
 
-// printCheck prints a verdict, the probability at each horizon and the
-// reasons.
-func printCheck(e *env, d *detector.Detector, row *batch.Row) {
+// verdictLine prints the first line of a verdict.
+func verdictLine(e *env, row *batch.Row, by string) {
 	res := row.Result
 	so := ""
 	if !res.Final {
@@ -141,7 +165,14 @@ func printCheck(e *env, d *detector.Detector, row *batch.Row) {
 	if res.DetectedAt > 0 {
 		fmt.Fprintf(e.stdout, " at %d min", res.DetectedAt)
 	}
-	fmt.Fprintf(e.stdout, "   [model %s@%d]\n", res.Model, res.Version)
+	fmt.Fprintf(e.stdout, "   [%s]\n", by)
+}
+
+// printCheck prints a model's verdict, the probability at each horizon and
+// the reasons.
+func printCheck(e *env, d *detector.Detector, row *batch.Row) {
+	res := row.Result
+	verdictLine(e, row, fmt.Sprintf("model %s@%d", res.Model, res.Version))
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HORIZON\tP(FAULTY)\tTHRESHOLD\tFLAGGED\tTHIN DATA")
 	for _, h := range d.Horizons() {
@@ -168,6 +199,56 @@ func printCheck(e *env, d *detector.Detector, row *batch.Row) {
 		fmt.Fprintf(e.stdout, "reasons (at %d min; contribution to the log-odds):\n", res.DecidingHorizon)
 		for _, r := range res.Reasons {
 			fmt.Fprintf(e.stdout, "  %-32s value %-12.4g %+.3f\n", r.Feature, r.Value, r.Contribution)
+		}
+	}
+}
+
+// printStatisticalCheck prints the statistical checks' verdict: the
+// ensemble's vote at each horizon with data and the checks at the
+// deciding horizon.
+func printStatisticalCheck(e *env, row *batch.Row) {
+	res := row.Result
+	verdictLine(e, row, "no production model: statistical checks")
+	fmt.Fprintln(e.stdout, "no model is in production, so the statistical checks judged: faulty when the impact, temporal and persistence checks all pass")
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HORIZON\tALL CHECKS PASS\tTHIN DATA")
+	for _, h := range horizonsSorted(e.set.Features.Horizons) {
+		var s *detector.HorizonScore
+		for i := range res.Scores {
+			if res.Scores[i].Horizon == h {
+				s = &res.Scores[i]
+			}
+		}
+		switch {
+		case s == nil && math.IsNaN(row.P[h]):
+			fmt.Fprintf(tw, "%d min\t-\t(no data yet)\n", h)
+		case s == nil:
+			fmt.Fprintf(tw, "%d min\t(not looked at: flagged earlier)\t\n", h)
+		default:
+			flag, thin := "no", ""
+			if s.Flagged {
+				flag = "yes"
+			}
+			if s.Inconclusive {
+				thin = "yes"
+			}
+			fmt.Fprintf(tw, "%d min\t%s\t%s\n", h, flag, thin)
+		}
+	}
+	tw.Flush()
+	if len(res.Reasons) > 0 {
+		fmt.Fprintf(e.stdout, "checks (at %d min):\n", res.DecidingHorizon)
+		for _, r := range res.Reasons {
+			verdict := ""
+			switch {
+			case r.Contribution > 0:
+				verdict = "pass"
+			case r.Contribution < 0:
+				verdict = "fail"
+			case math.IsNaN(r.Value):
+				verdict = "no data"
+			}
+			fmt.Fprintf(e.stdout, "  %-32s value %-12.4g %s\n", r.Feature, r.Value, verdict)
 		}
 	}
 }

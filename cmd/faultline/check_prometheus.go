@@ -71,7 +71,9 @@ func runLiveCheck(ctx context.Context, e *env, l *liveCheckFlags, deployment, mo
 		}
 		replay = t.UTC()
 	}
-	store, err := e.openStore(ctx)
+	// Without a production model the statistical checks judge, as for a
+	// check from the store.
+	d, fallback, store, err := e.detectorAndStore(ctx, model)
 	if err != nil {
 		return err
 	}
@@ -79,10 +81,12 @@ func runLiveCheck(ctx context.Context, e *env, l *liveCheckFlags, deployment, mo
 	if err != nil {
 		return err
 	}
-	d, err := e.loadDetector(ctx, model)
-	if err != nil {
-		return err
-	}
+	horizons := func() []int {
+		if fallback {
+			return horizonsSorted(e.set.Features.Horizons)
+		}
+		return d.Horizons()
+	}()
 	delay := time.Duration(m.Query.Delay)
 	// complete is the first minute not yet complete at wall time now.
 	complete := func(now time.Time) int64 {
@@ -94,7 +98,14 @@ func runLiveCheck(ctx context.Context, e *env, l *liveCheckFlags, deployment, mo
 	s := history.UnixMinute(dep.StartedAt)
 	look := func(at int64) (*batch.Row, error) {
 		reader := promsource.NewLive(client, store, dep, history.MinuteTime(at))
-		row, err := batch.Check(ctx, reader, d, dep.ID, batch.Options{Scratch: e.workdir(workdir), Workers: workers})
+		opts := batch.Options{Scratch: e.workdir(workdir), Workers: workers}
+		var row *batch.Row
+		var err error
+		if fallback {
+			row, err = batch.CheckStatistical(ctx, reader, e.set.Features, dep.ID, opts)
+		} else {
+			row, err = batch.Check(ctx, reader, d, dep.ID, opts)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("check %s from %s: %w", dep.ID, client.URL(), err)
 		}
@@ -106,7 +117,7 @@ func runLiveCheck(ctx context.Context, e *env, l *liveCheckFlags, deployment, mo
 	record := func(h int, at int64, r *batch.Row) {
 		lk := liveLook{Horizon: h, DataUntil: history.MinuteTime(at), Verdict: r.Result.Verdict, Final: r.Result.Final, P: map[string]*float64{}}
 		var ps []string
-		for _, hh := range d.Horizons() {
+		for _, hh := range horizons {
 			p := r.P[hh]
 			if math.IsNaN(p) {
 				lk.P[strconv.Itoa(hh)] = nil
@@ -135,7 +146,7 @@ func runLiveCheck(ctx context.Context, e *env, l *liveCheckFlags, deployment, mo
 		}
 		record(0, at, row)
 	} else {
-		for _, h := range d.Horizons() {
+		for _, h := range horizons {
 			target := s + int64(h)
 			if !replay.IsZero() && target > complete(time.Time{}) {
 				break // the replay's clock does not reach this look
@@ -168,6 +179,10 @@ func runLiveCheck(ctx context.Context, e *env, l *liveCheckFlags, deployment, mo
 		}
 	}
 	res := row.Result
+	source := sourceModel
+	if fallback {
+		source = sourceStatistics
+	}
 	if asJSON {
 		if err := e.writeJSON(struct {
 			DeploymentID string    `json:"deployment_id"`
@@ -175,18 +190,23 @@ func runLiveCheck(ctx context.Context, e *env, l *liveCheckFlags, deployment, mo
 			Environment  string    `json:"environment"`
 			Version      string    `json:"version"`
 			StartedAt    time.Time `json:"started_at"`
+			Source       string    `json:"source"`
 			Prometheus   string    `json:"prometheus"`
 			DataUntil    time.Time `json:"data_until"`
 			*detector.Result
 			Looks []liveLook `json:"looks"`
-		}{dep.ID, dep.Service, dep.Environment, dep.Version, dep.StartedAt, client.URL(), looks[len(looks)-1].DataUntil, res, looks}); err != nil {
+		}{dep.ID, dep.Service, dep.Environment, dep.Version, dep.StartedAt, source, client.URL(), looks[len(looks)-1].DataUntil, res, looks}); err != nil {
 			return err
 		}
 	} else {
 		if l.wait {
 			fmt.Fprintln(e.stdout)
 		}
-		printCheck(e, d, row)
+		if fallback {
+			printStatisticalCheck(e, row)
+		} else {
+			printCheck(e, d, row)
+		}
 	}
 	return verdictExit(res)
 }

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/faultline-dev/faultline/internal/config"
+	"github.com/faultline-dev/faultline/labeling"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files (docs/configuration.md's defaults block)")
@@ -67,5 +70,131 @@ func TestConfigRejectsUnknownKeys(t *testing.T) {
 	errb.Reset()
 	if code := runMain(context.Background(), []string{"--config", cfg, "config"}, &out, &errb); code != exitUsage || !strings.Contains(errb.String(), "trian") {
 		t.Fatalf("unknown section: exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// Bad values anywhere in the file are reported up front, by every command,
+// one a line as FILE:LINE: key: reason, with exit code 2.
+func TestConfigValueErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // the lines of stderr after "faultline config: ", in order
+	}{
+		{"label model threshold", "labeling:\n  model:\n    threshold: 1.5\n",
+			[]string{"f.yaml:3: labeling.model.threshold: 1.5 must be in (0, 1)"}},
+		{"labeling function", "labeling:\n  rollback:\n    within_hours: 0\n",
+			[]string{"f.yaml:3: labeling.rollback.within_hours: 0 must be > 0"}},
+		{"feature horizon", "features:\n  horizons: [10,\n    0]\n",
+			[]string{"f.yaml:3: features.horizons[1]: 0 is not in 1..1440 minutes"}},
+		{"fraction", "features:\n  persistence:\n    min_fraction: 1.5\n",
+			[]string{"f.yaml:3: features.persistence.min_fraction: 1.5 is not in (0, 1]"}},
+		{"train horizon without features", "features:\n  horizons: [10, 20, 60]\ntrain:\n  horizons: [10, 30]\n",
+			[]string{"f.yaml:4: train.horizons[1]: 30 is not one of features.horizons [10 20 60]: a model horizon needs the features of that horizon"}},
+		{"features changed under the other sections", "features:\n  horizons: [10, 20]\n",
+			[]string{
+				"f.yaml:2: features.ensemble_horizon: 60 is not one of features.horizons [10 20]: labeling, training and evaluation read the ensemble verdict of that horizon's features",
+				"f.yaml:2: labeling.new_error_signatures: reads features_h60.parquet, but 60 is not one of features.horizons [10 20]: add it there, or change or disable the function",
+				"f.yaml:2: labeling.latency_degradation: reads features_h60.parquet, but 60 is not one of features.horizons [10 20]: add it there, or change or disable the function",
+				"f.yaml:2: train.horizons[2]: 60 is not one of features.horizons [10 20]: a model horizon needs the features of that horizon",
+			}},
+		{"train fraction", "train:\n  train_fraction: 0\n",
+			[]string{"f.yaml:2: train.train_fraction: 0 is not in (0, 1)"}},
+		{"gbdt", "train:\n  gbdt:\n    num_trees: 0\n",
+			[]string{"f.yaml:2: train.gbdt: num_trees must be ≥ 1, got 0"}},
+		{"evaluate", "evaluate:\n  calibration_bins: 1\n",
+			[]string{"f.yaml:2: evaluate.calibration_bins: must be at least 2, not 1"}},
+		{"registry gate", "registry:\n  gate:\n    - metric: policy.recall\n      tolerance: -1\n",
+			[]string{"f.yaml:3: registry.gate[0]: tolerance must be >= 0"}},
+		{"run source", "run:\n  source: gold\n",
+			[]string{`f.yaml:2: run.source: must be weak or ensemble, not "gold"`}},
+		{"run from", "run:\n  from: yesterday\n",
+			[]string{`f.yaml:2: run.from: "yesterday": want an RFC 3339 time (2026-06-01T07:10:00Z) or a date (2026-06-01)`}},
+		{"simulate", "simulate:\n  services: 0\n",
+			[]string{"f.yaml:1: simulate: services must be at least 1, not 0"}},
+		{"several, in file order", "train:\n  valid_fraction: 2\nlabeling:\n  model:\n    threshold: 0\nfeatures:\n  block_days: 0\n",
+			[]string{
+				"f.yaml:2: train.valid_fraction: 2 is not in (0, 1)",
+				"f.yaml:5: labeling.model.threshold: 0 must be in (0, 1)",
+				"f.yaml:7: features.block_days: must be ≥ 1, not 0",
+			}},
+		{"ensemble horizon not extracted", "features:\n  horizons: [10, 20, 60]\n  ensemble_horizon: 30\n",
+			[]string{"f.yaml:3: features.ensemble_horizon: 30 is not one of features.horizons [10 20 60]: labeling, training and evaluation read the ensemble verdict of that horizon's features"}},
+		{"labeling function reads a horizon not extracted", "labeling:\n  early_impact:\n    horizons: [30]\n",
+			[]string{"f.yaml:2: labeling.early_impact: reads features_h30.parquet, but 30 is not one of features.horizons [10 20 60]: add it there, or change or disable the function"}},
+		{"retired key", "train:\n  ensemble_horizon: 20\nlabeling:\n  statistical_ensemble:\n    horizon_minutes: 20\n",
+			[]string{
+				"f.yaml:2: train.ensemble_horizon: this setting was removed: set features.ensemble_horizon instead",
+				"f.yaml:5: labeling.statistical_ensemble.horizon_minutes: this setting was removed: set features.ensemble_horizon instead",
+			}},
+		{"unknown key", "evaluate:\n  split: test\n  sparkline: 3\n",
+			[]string{"f.yaml:3: evaluate: field sparkline not found in type evaluation.Config"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := filepath.Join(t.TempDir(), "f.yaml")
+			if err := os.WriteFile(cfg, []byte(tc.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out, errb bytes.Buffer
+			code := runMain(context.Background(), []string{"--config", cfg, "config"}, &out, &errb)
+			got := strings.ReplaceAll(errb.String(), cfg, "f.yaml")
+			want := "faultline config: " + strings.Join(tc.want, "\n") + "\n"
+			if code != exitUsage || got != want {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 2 and:\n%s", code, got, want)
+			}
+			if out.Len() != 0 {
+				t.Errorf("printed a configuration despite the errors:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// Every command checks the whole file before doing anything: a bad value
+// in a section the command does not read still stops it, before it opens a
+// store.
+func TestEveryCommandChecksConfigFirst(t *testing.T) {
+	home := t.TempDir()
+	cfg := filepath.Join(home, "f.yaml")
+	if err := os.WriteFile(cfg, []byte("evaluate:\n  queue_size: -1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"registry", "list"}, {"runs", "list"}, {"extract"}} {
+		var out, errb bytes.Buffer
+		code := runMain(context.Background(), append([]string{"--home", home, "--config", cfg}, args...), &out, &errb)
+		if code != exitUsage || !strings.Contains(errb.String(), cfg+":2: evaluate.queue_size: must not be negative, not -1") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errb.String())
+		}
+	}
+	entries, err := os.ReadDir(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Errorf("home holds %d entries, want only the config file: a command did work before checking", len(entries))
+	}
+}
+
+// features.ensemble_horizon is the ensemble horizon of labeling, training
+// and evaluation alike.
+func TestEnsembleHorizonIsOneSetting(t *testing.T) {
+	f, err := config.Parse("f.yaml", []byte("features:\n  ensemble_horizon: 20\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := loadSettings(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ens, _ := s.Labeling.Function(labeling.FnEnsemble).(labeling.EnsembleLF)
+	if s.Train.EnsembleHorizon != 20 || s.Evaluate.BaselineMinutes != 20 || ens.HorizonMinutes != 20 {
+		t.Errorf("train %d, evaluate %d, labeling %d: want 20 everywhere", s.Train.EnsembleHorizon, s.Evaluate.BaselineMinutes, ens.HorizonMinutes)
+	}
+	out, err := f.Resolved()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(string(out), "ensemble_horizon: 20") != 1 || strings.Contains(string(out), " horizon_minutes:") || strings.Contains(string(out), "baseline_minutes: 20") {
+		t.Errorf("resolved configuration shows the ensemble horizon elsewhere than features:\n%s", out)
 	}
 }

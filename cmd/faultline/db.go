@@ -59,7 +59,9 @@ for 'faultline db migrate'. See docs/schema.md for the schema.`,
 			return nil
 		},
 	})
+}
 
+func init() {
 	var statusJSON bool
 	register(&command{
 		name:    "db status",

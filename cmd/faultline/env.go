@@ -16,9 +16,8 @@ import (
 
 	"github.com/faultline-dev/faultline/internal/config"
 	"github.com/faultline-dev/faultline/internal/history"
-	"github.com/faultline-dev/faultline/internal/history/embedded"
-	"github.com/faultline-dev/faultline/internal/history/pgstore"
 	"github.com/faultline-dev/faultline/internal/progress"
+	"github.com/faultline-dev/faultline/internal/stores"
 )
 
 // globals are the flags every command accepts.
@@ -66,20 +65,23 @@ func envOr(k, def string) string {
 }
 
 // env is what a running command gets: output streams, logger, configuration
-// and a lazily opened history store.
+// and the stores of --db or --home, opened on first use.
 type env struct {
 	g        *globals
 	stdout   io.Writer
 	stderr   io.Writer
 	log      *slog.Logger
 	cfg      *config.File
-	terminal bool // stderr is a terminal: show progress bars
+	set      *settings // every section of cfg, checked as a whole
+	terminal bool      // stderr is a terminal: show progress bars
 
-	store history.Store
+	// stores is the one place that opens the history store, the registry
+	// and the run records, sharing one pool per process with --db.
+	stores *stores.Stores
 }
 
 func newEnv(g *globals, stdout, stderr io.Writer) (*env, error) {
-	e := &env{g: g, stdout: stdout, stderr: stderr}
+	e := &env{g: g, stdout: stdout, stderr: stderr, stores: stores.New(g.db, g.home)}
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		e.terminal = true
 	}
@@ -106,36 +108,23 @@ func newEnv(g *globals, stdout, stderr io.Writer) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.cfg = cfg
-	return e, nil
-}
-
-// openStore opens the history store selected by --db / --home, once.
-func (e *env) openStore(ctx context.Context) (history.Store, error) {
-	if e.store != nil {
-		return e.store, nil
-	}
-	var (
-		s   history.Store
-		err error
-	)
-	if e.g.db != "" {
-		s, err = pgstore.Open(ctx, e.g.db)
-	} else {
-		s, err = embedded.Open(ctx, e.g.home)
-	}
+	set, err := loadSettings(cfg)
 	if err != nil {
 		return nil, err
 	}
-	e.store = s
-	return s, nil
+	e.cfg, e.set = cfg, set
+	return e, nil
+}
+
+// openStore returns the history store selected by --db / --home, opened
+// once per process.
+func (e *env) openStore(ctx context.Context) (history.Store, error) {
+	return e.stores.History(ctx)
 }
 
 func (e *env) close() {
-	if e.store != nil {
-		if err := e.store.Close(); err != nil {
-			e.log.Warn("close store", slog.Any("error", err))
-		}
+	if err := e.stores.Close(); err != nil {
+		e.log.Warn("close stores", slog.Any("error", err))
 	}
 }
 

@@ -11,13 +11,15 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/faultline-dev/faultline/evaluation"
+	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/internal/workdir"
 )
 
 func init() {
 	var (
-		workdir string
-		queue   string
-		asJSON  bool
+		wdir   string
+		queue  string
+		asJSON bool
 	)
 	register(&command{
 		name:    "evaluate",
@@ -48,7 +50,7 @@ report_disagreements, sparkline_minutes, calibration_bins).
 Exit codes: 0 report written; 1 failure (a missing or malformed input is named
 with its file); 2 usage error.`,
 		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&workdir, "workdir", "", "`DIR` of the stage files (default HOME/work)")
+			fs.StringVar(&wdir, "workdir", "", "`DIR` of the stage files (default HOME/work)")
 			fs.StringVar(&queue, "queue", "", "also write the annotation queue to `FILE.csv`")
 			fs.BoolVar(&asJSON, "json", false, "print the result as JSON instead of a table")
 		},
@@ -59,10 +61,7 @@ with its file); 2 usage error.`,
 			if queue != "" && !strings.EqualFold(filepath.Ext(queue), ".csv") {
 				return usageError("--queue must name a .csv file, not %q", queue)
 			}
-			cfg := evaluation.DefaultConfig()
-			if err := e.cfg.Section("evaluate", &cfg); err != nil {
-				return err
-			}
+			cfg := e.set.Evaluate
 			cfgYAML, err := yaml.Marshal(map[string]any{"evaluate": cfg})
 			if err != nil {
 				return err
@@ -71,13 +70,13 @@ with its file); 2 usage error.`,
 			if err != nil {
 				return fmt.Errorf("open history store (annotations, truth, series): %w", err)
 			}
-			dir := e.workdir(workdir)
+			dir := e.workdir(wdir)
 			rep, err := evaluation.Run(ctx, evaluation.Options{
 				Workdir:     dir,
 				Config:      cfg,
 				History:     store,
 				Truth:       store,
-				Production:  productionModel(e),
+				Production:  e.registryProductionLoader(), // the registry's production model as a fourth contender
 				StoreName:   store.Describe(),
 				CodeVersion: codeVersion(),
 				ConfigYAML:  string(cfgYAML),
@@ -91,7 +90,7 @@ with its file); 2 usage error.`,
 					return err
 				}
 			}
-			out, err := rep.Write(filepath.Join(dir, "evaluation"))
+			out, err := rep.Write(filepath.Join(dir, workdir.EvaluationDir))
 			if err != nil {
 				return err
 			}
@@ -103,16 +102,13 @@ with its file); 2 usage error.`,
 	})
 }
 
-// productionModel is the registry's production model as a fourth contender.
-func productionModel(e *env) evaluation.ProductionLoader { return e.registryProductionLoader() }
-
 type evaluateHeadline struct {
-	Contender string                         `json:"contender"`
-	Reference string                         `json:"reference"`
-	Precision evaluation.Estimate            `json:"precision"`
-	Recall    evaluation.Estimate            `json:"recall"`
-	TTDRatio  evaluation.Float               `json:"ttd_ratio"`
-	Coverage  map[string]evaluation.Estimate `json:"coverage"`
+	Contender string                      `json:"contender"`
+	Reference string                      `json:"reference"`
+	Precision metrics.Estimate            `json:"precision"`
+	Recall    metrics.Estimate            `json:"recall"`
+	TTDRatio  evaluation.Float            `json:"ttd_ratio"`
+	Coverage  map[string]metrics.Estimate `json:"coverage"`
 }
 
 type evaluateOutput struct {
@@ -178,11 +174,11 @@ func printEvaluation(e *env, rep *evaluation.Report, out map[string]string) erro
 	if rep.Queue != nil {
 		fmt.Fprintf(w, "Annotation queue: %s (%d of %d unannotated disagreements)\n", rep.Queue.Path, rep.Queue.Rows, rep.Queue.Candidates)
 	}
-	fmt.Fprintf(w, "Report: %s\n", out["report.html"])
+	fmt.Fprintf(w, "Report: %s\n", out[workdir.ReportFile])
 	return nil
 }
 
-func estText(e evaluation.Estimate) string {
+func estText(e metrics.Estimate) string {
 	if !e.Defined() {
 		return "n/a (0/0)"
 	}

@@ -64,7 +64,11 @@ upserted by their natural keys: importing an overlapping range again changes
 nothing. The import is all-or-nothing and goes through the same validation as
 the file import: bad values are reported (up to --max-errors) with the series
 and minute, and nothing is written. At the end the rows written per table are
-printed (--json for scripts).
+printed, with the file import's warnings (--json for scripts).
+
+Counts are kept real-valued, as increase() and rate() give them. A metrics
+series without the version label is the stream's aggregate series (all
+versions); error signatures and the deployments recipe need the label.
 
 Exit status 1 when the import fails or is rejected, 2 for usage errors.`,
 		flags: func(fs *flag.FlagSet) {
@@ -161,12 +165,14 @@ Exit status 1 when the import fails or is rejected, 2 for usage errors.`,
 			}
 			if asJSON {
 				return e.writeJSON(struct {
-					Imported   bool    `json:"imported"`
-					Store      string  `json:"store"`
-					Prometheus string  `json:"prometheus"`
-					Seconds    float64 `json:"seconds"`
+					Imported   bool               `json:"imported"`
+					Store      string             `json:"store"`
+					Prometheus string             `json:"prometheus"`
+					Seconds    float64            `json:"seconds"`
+					Rows       any                `json:"rows"`
+					Warnings   []importer.Warning `json:"warnings"`
 					*promsource.Result
-				}{true, store.Describe(), src, elapsed.Seconds(), res})
+				}{true, store.Describe(), src, elapsed.Seconds(), res.Summary.ImportSummary, append([]importer.Warning{}, res.Summary.Warnings...), res})
 			}
 			fmt.Fprintf(e.stdout, "imported %s [%s, %s) into %s in %s\n", src, res.From.Format(time.RFC3339), res.To.Format(time.RFC3339),
 				store.Describe(), elapsed.Round(time.Millisecond))

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/faultline-dev/faultline/internal/metrics"
 	"github.com/faultline-dev/faultline/labeling"
 )
 
@@ -23,13 +24,18 @@ func init() {
 		summary: "weak labels: labeling functions combined by a label model into P(faulty) per deployment",
 		help: `Runs every enabled labeling function over the deployments of the work
 directory (those of deploys.parquet, written by 'faultline extract'; every
-deployment of the history when there is none): rollback, short_lived,
-new_error_signatures, statistical_ensemble (reads features_h60.parquet),
-incident, latency_degradation, healthy_evidence, and the SQL functions of the
-configuration. Each votes faulty, healthy or abstains. A label model learns
-how far to trust each function, per class, without ground truth, and gives
-every deployment P(faulty). Settings: section "labeling" of --config
-(thresholds, SQL functions, dependency groups); see docs/labeling.md.
+deployment of the history when there is none): the built-in functions below
+and the SQL functions of the configuration. Each votes faulty, healthy or
+abstains. A label model learns how far to trust each function, per class,
+without ground truth, and gives every deployment P(faulty). Settings:
+section "labeling" of --config (each built-in under labeling.NAME;
+thresholds, SQL functions, dependency groups); see docs/labeling.md, which
+also states each function's assumption. A function that reads
+features_hH.parquet refuses to run without it: run 'faultline extract' first.
+
+Built-in functions, in column order:
+
+` + builtinFunctionList() + `
 
 Labeling functions never read annotations. The report does: where humans
 annotated deployments, it measures each function and the labels against them.
@@ -53,13 +59,7 @@ read-only transaction with a statement timeout (sql_timeout_seconds).`,
 			if len(args) != 0 {
 				return usageError("unexpected arguments %q", args)
 			}
-			cfg := labeling.DefaultConfig()
-			if err := e.cfg.Section("labeling", &cfg); err != nil {
-				return err
-			}
-			if err := cfg.Validate(); err != nil {
-				return fmt.Errorf("config: %w", err)
-			}
+			cfg := e.set.Labeling
 			if len(cfg.SQLFunctions) > 0 && e.g.db == "" {
 				names := make([]string, len(cfg.SQLFunctions))
 				for i, f := range cfg.SQLFunctions {
@@ -91,7 +91,25 @@ read-only transaction with a statement timeout (sql_timeout_seconds).`,
 	})
 }
 
-func pct(x labeling.Num) string {
+// builtinFunctionList lists the built-in labeling functions with their
+// descriptions, wrapped and indented for the help text.
+func builtinFunctionList() string {
+	var lines []string
+	for _, f := range labeling.Builtins() {
+		line := "  " + f.Name() + ":"
+		for _, w := range strings.Fields(f.Description()) {
+			if len(line)+1+len(w) > 78 {
+				lines = append(lines, line)
+				line = "     "
+			}
+			line += " " + w
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func pct(x metrics.Float) string {
 	if math.IsNaN(float64(x)) {
 		return "-"
 	}

@@ -7,7 +7,7 @@
 //
 //	0  success (for `check`: the deployment is healthy)
 //	1  failure: an error was reported on standard error (for `check`: the deployment is faulty)
-//	2  usage error: bad flags or arguments
+//	2  usage error: bad flags or arguments, or an invalid configuration file
 //	3  `check` only: inconclusive (too little traffic or data to judge)
 //	4  another pipeline run holds the store's run lock
 //	5  `check` only: an error; nothing was judged (other commands exit 1)
@@ -27,7 +27,8 @@ import (
 	"syscall"
 )
 
-// Exit codes; documented in the package comment and in docs/cli.md.
+// Exit codes; documented in the package comment, in the main help and in
+// docs/operations.md.
 const (
 	exitOK           = 0
 	exitFailure      = 1
@@ -143,7 +144,8 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	chelp := cfs.Bool("help", false, "")
 	cfs.BoolVar(chelp, "h", false, "")
-	if err := cfs.Parse(cargs); err != nil {
+	pos, err := parseInterspersed(cfs, cargs)
+	if err != nil {
 		fmt.Fprintf(stderr, "faultline %s: %v\n\n", c.name, err)
 		printCommandHelp(stderr, c, g)
 		return exitUsage
@@ -159,7 +161,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer e.close()
-	err = c.run(ctx, e, cfs.Args())
+	err = c.run(ctx, e, pos)
 	if err == nil {
 		return exitOK
 	}
@@ -181,6 +183,30 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "faultline %s: %v\n", c.name, err)
 	e.log.Debug("command failed", slog.String("command", c.name), slog.Any("error", err))
 	return exitFailure
+}
+
+// parseInterspersed parses a command's arguments with fs and returns the
+// positional ones. Flags may come before, between or after them ('runs show
+// RUN_ID --json' as well as 'runs show --json RUN_ID'), for every command:
+// the flag package stops at the first positional argument, so parsing
+// resumes after each one with the same flag set, which keeps the values
+// already parsed. After "--" every argument is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
 }
 
 // lookup finds the longest registered command name that prefixes args
@@ -220,6 +246,8 @@ func printMainHelp(w io.Writer) {
 Usage:
   faultline [global flags] COMMAND [flags] [arguments]
 
+Flags may also follow the arguments ('faultline runs show RUN_ID --json').
+
 Commands:
 `)
 	for _, c := range sortedCommands() {
@@ -238,7 +266,7 @@ Without --db (or FAULTLINE_DB) the embedded store in --home is used: no server n
 Exit codes:
   0  success (check: healthy)
   1  failure, or check: faulty
-  2  usage error
+  2  usage error, or invalid configuration (FILE:LINE: key: reason)
   3  check: inconclusive
   4  another pipeline run holds the run lock
   5  check: an error, nothing was judged

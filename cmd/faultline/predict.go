@@ -2,19 +2,32 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/faultline-dev/faultline/detector"
 	"github.com/faultline-dev/faultline/detector/batch"
+	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/registry"
 )
 
+// productionAlias is the alias detectors use by default; without it, check
+// and predict fall back to the statistical checks.
+const productionAlias = "production"
+
+// errNoProduction: the registry has no production model (check and predict
+// fall back to the statistical checks).
+var errNoProduction = errors.New("no production model in the registry")
+
 // loadDetector loads the detector of a model reference: a bundle file
 // (an existing path ending in .tar.gz or .tgz), or a registry reference
-// (NAME@VERSION, NAME@ALIAS, VERSION or ALIAS of registry.model).
+// (NAME@VERSION, NAME@ALIAS, VERSION or ALIAS of registry.model). When ref
+// names the production alias and the registry has none, the error wraps
+// errNoProduction.
 func (e *env) loadDetector(ctx context.Context, ref string) (*detector.Detector, error) {
 	if strings.HasSuffix(ref, ".tar.gz") || strings.HasSuffix(ref, ".tgz") {
 		if _, err := os.Stat(ref); err == nil {
@@ -29,6 +42,15 @@ func (e *env) loadDetector(ctx context.Context, ref string) (*detector.Detector,
 	pr, err := registry.ParseRef(ref, r.Config().Model)
 	if err != nil {
 		return nil, usageError("--model: %v", err)
+	}
+	if pr.Alias == productionAlias {
+		as, err := r.Backend().Aliases(ctx, pr.Name)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(as, func(a registry.Alias) bool { return a.Alias == productionAlias }) {
+			return nil, fmt.Errorf("%w (%s in %s)", errNoProduction, pr, r.Backend().Describe())
+		}
 	}
 	v, err := r.Resolve(ctx, pr)
 	if err != nil {
@@ -61,6 +83,14 @@ deployments are read, over the minutes their windows need; the rows stay in
 memory (a large range spills feature vectors to a temporary file under
 --workdir, removed afterwards).
 
+With no production model in the registry and --model left at production,
+the deployments are judged by the statistical checks instead: the unanimous
+ensemble of the impact, temporal-correlation and persistence checks over
+the horizons with data, features computed with the "features" settings.
+p_H is then the ensemble's vote (1 or 0), model_version is
+statistical-checks, and the summary says so ("source": "statistical-checks"
+with --json).
+
 Output columns (../shared/spec/outputs.md): deployment_id, service,
 environment, started_at, p_H per horizon (empty when fewer than H minutes of
 data follow the deploy), verdict (faulty, healthy, inconclusive),
@@ -89,32 +119,68 @@ The extension of --out picks CSV or Parquet.`,
 			if err != nil {
 				return err
 			}
-			d, err := e.loadDetector(ctx, model)
+			d, fallback, store, err := e.detectorAndStore(ctx, model)
 			if err != nil {
 				return err
 			}
-			store, err := e.openStore(ctx)
+			opts := batch.Options{Range: rng, Scratch: e.workdir(workdir), Workers: workers, Progress: e.progress()}
+			var (
+				rows []batch.Row
+				hs   []int
+			)
+			if fallback {
+				hs = horizonsSorted(e.set.Features.Horizons)
+				rows, err = batch.PredictStatistical(ctx, store, e.set.Features, opts)
+			} else {
+				hs = d.Horizons()
+				rows, err = batch.Predict(ctx, store, d, opts)
+			}
 			if err != nil {
 				return err
 			}
-			rows, err := batch.Predict(ctx, store, d, batch.Options{Range: rng, Scratch: e.workdir(workdir), Workers: workers, Progress: e.progress()})
-			if err != nil {
-				return err
-			}
-			if err := batch.Write(out, d.Horizons(), rows); err != nil {
+			if err := batch.Write(out, hs, rows); err != nil {
 				return err
 			}
 			counts := map[string]int{detector.Faulty: 0, detector.Healthy: 0, detector.Inconclusive: 0}
 			for _, r := range rows {
 				counts[r.Verdict]++
 			}
-			m := d.Manifest()
-			if asJSON {
-				return e.writeJSON(map[string]any{"model": m.Model, "model_version": m.Version, "out": out, "deployments": len(rows), "verdicts": counts})
+			source, by, modelName, modelVersion := sourceModel, "", "", 0
+			if fallback {
+				source, by, modelName = sourceStatistics, "the statistical checks (no production model)", sourceStatistics
+			} else {
+				m := d.Manifest()
+				modelName, modelVersion, by = m.Model, m.Version, fmt.Sprintf("%s@%d", m.Model, m.Version)
 			}
-			fmt.Fprintf(e.stdout, "scored %d deployments with %s@%d into %s: %d faulty, %d healthy, %d inconclusive\n",
-				len(rows), m.Model, m.Version, out, counts[detector.Faulty], counts[detector.Healthy], counts[detector.Inconclusive])
+			if asJSON {
+				return e.writeJSON(map[string]any{"source": source, "model": modelName, "model_version": modelVersion, "out": out, "deployments": len(rows), "verdicts": counts})
+			}
+			fmt.Fprintf(e.stdout, "scored %d deployments with %s into %s: %d faulty, %d healthy, %d inconclusive\n",
+				len(rows), by, out, counts[detector.Faulty], counts[detector.Healthy], counts[detector.Inconclusive])
 			return nil
 		},
 	})
+}
+
+// detectorAndStore loads the detector of ref (loadDetector) and opens the
+// history store. fallback is true, and d nil, when ref names the production
+// alias and the registry has none: the caller scores with the statistical
+// checks instead.
+func (e *env) detectorAndStore(ctx context.Context, ref string) (d *detector.Detector, fallback bool, store history.Store, err error) {
+	d, err = e.loadDetector(ctx, ref)
+	fallback = errors.Is(err, errNoProduction)
+	if err != nil && !fallback {
+		return nil, false, nil, err
+	}
+	if store, err = e.openStore(ctx); err != nil {
+		return nil, false, nil, err
+	}
+	return d, fallback, store, nil
+}
+
+// horizonsSorted returns hs ascending (a copy).
+func horizonsSorted(hs []int) []int {
+	out := slices.Clone(hs)
+	slices.Sort(out)
+	return out
 }

@@ -72,6 +72,7 @@ func keepBefore(t *testing.T, src, dst string, cut time.Time) {
 
 type checkJSON struct {
 	DeploymentID string `json:"deployment_id"`
+	Source       string `json:"source"`
 	detector.Result
 	Looks []struct {
 		Horizon int                 `json:"horizon"`
@@ -174,6 +175,38 @@ func TestPrometheusCommands(t *testing.T) {
 	}
 	if looks["patient.tar.gz"] != 3 {
 		t.Errorf("a model that never flags looked %d times, want 3", looks["patient.tar.gz"])
+	}
+
+	// No production model in either registry: both judge with the
+	// statistical checks, and agree.
+	{
+		code, refOut, errs := cli(t, "check", full, "--deployment", dep.ID, "--json")
+		var ref checkJSON
+		if err := json.Unmarshal([]byte(refOut), &ref); err != nil {
+			t.Fatalf("check: exit %d %v\n%s%s", code, err, refOut, errs)
+		}
+		code, liveOut, errs := cli(t, "check", live, "--prometheus", srv.URL, "--mapping", mapping,
+			"--deployment", dep.ID, "--wait", "--at", at.Format(time.RFC3339), "--json")
+		var got checkJSON
+		if err := json.Unmarshal([]byte(liveOut), &got); err != nil {
+			t.Fatalf("check --prometheus: exit %d %v\n%s%s", code, err, liveOut, errs)
+		}
+		if ref.Source != sourceStatistics || got.Source != sourceStatistics {
+			t.Fatalf("sources %q (store) and %q (Prometheus), want %q for both", ref.Source, got.Source, sourceStatistics)
+		}
+		if got.Verdict != ref.Verdict || got.Final != ref.Final || got.DetectedAt != ref.DetectedAt || len(got.Scores) != len(ref.Scores) || len(got.Looks) == 0 {
+			t.Fatalf("statistical checks: %s at %d (%d scores, %d looks) from Prometheus, %s at %d (%d scores) from the store",
+				got.Verdict, got.DetectedAt, len(got.Scores), len(got.Looks), ref.Verdict, ref.DetectedAt, len(ref.Scores))
+		}
+		for i := range ref.Scores {
+			if got.Scores[i] != ref.Scores[i] {
+				t.Errorf("statistical score %d: %+v from Prometheus, %+v from the store", i, got.Scores[i], ref.Scores[i])
+			}
+		}
+		if got.Looks[0].Horizon != 10 {
+			t.Errorf("first look at %d min, want 10 (the features horizons)", got.Looks[0].Horizon)
+		}
+		t.Logf("%s by the statistical checks: %s after %d looks", dep.ID, got.Verdict, len(got.Looks))
 	}
 
 	// The text output prints each look; the deploy may come from flags.

@@ -12,19 +12,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/faultline-dev/faultline/evaluation"
-	"github.com/faultline-dev/faultline/features"
-	"github.com/faultline-dev/faultline/labeling"
-	"github.com/faultline-dev/faultline/models"
+	"github.com/faultline-dev/faultline/internal/stores"
+	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/pipeline"
 )
-
-// knownSections are the configuration sections some command reads; any
-// other top-level key in --config is an error for 'faultline run'.
-var knownSections = map[string]bool{
-	"run": true, "features": true, "labeling": true, "train": true, "evaluate": true,
-	"registry": true, "simulate": true,
-}
 
 func init() {
 	var (
@@ -48,7 +39,8 @@ HOME/runs/RUN_ID:
   export          writes the production bundle to the export folder
 
 Only one run at a time per store: a second one exits with code 4 and names the
-holder. A run that crashed or failed is continued with --resume RUN_ID: stages
+holder. A run that crashed (shown as dead by 'faultline runs') or failed is
+continued with --resume RUN_ID (a run that succeeded cannot be): stages
 whose outputs still match their recorded checksums are reused, the rest run
 again. The record of every run (status, per-stage timings, row counts, outputs
 with SHA-256, errors, the resolved configuration) is kept in PostgreSQL with
@@ -74,88 +66,18 @@ the lock.`,
 			if len(args) != 0 {
 				return usageError("unexpected arguments %q", args)
 			}
-			d := &pipeline.Deps{
-				Run: pipeline.DefaultConfig(), Features: features.DefaultConfig(), Labeling: labeling.DefaultConfig(),
-				Train: models.DefaultConfig(), Evaluate: evaluation.DefaultConfig(),
-				CodeVersion: codeVersion(), By: whoAmI(), DSN: e.g.db,
-			}
-			for _, s := range []struct {
-				name string
-				dst  any
-			}{{"run", &d.Run}, {"features", &d.Features}, {"labeling", &d.Labeling}, {"train", &d.Train}, {"evaluate", &d.Evaluate}} {
-				if err := e.cfg.Section(s.name, s.dst); err != nil {
-					return err
-				}
-			}
-			if exportDir != "" {
-				d.Run.ExportDir = exportDir
-			}
-			if d.Run.ExportDir == "" {
-				d.Run.ExportDir = filepath.Join(e.g.home, "export")
-			}
-			if from != "" {
-				d.Run.From = from
-			}
-			if until != "" {
-				d.Run.Until = until
-			}
-			if noPromote {
-				d.Run.Promote = false
-			}
-			if d.Run.Source != "weak" && d.Run.Source != "ensemble" {
-				return usageError("run.source must be weak or ensemble, not %q", d.Run.Source)
-			}
-			var err error
-			if d.Range.From, err = parseExtractTime("from", d.Run.From); err != nil {
-				return err
-			}
-			if d.Range.Until, err = parseExtractTime("until", d.Run.Until); err != nil {
-				return err
-			}
-			if err := d.Features.Validate(); err != nil {
-				return fmt.Errorf("config: features: %w", err)
-			}
-			if err := d.Labeling.Validate(); err != nil {
-				return fmt.Errorf("config: labeling: %w", err)
-			}
-			if err := d.Train.Validate(); err != nil {
-				return fmt.Errorf("config: train: %w", err)
-			}
-			store, err := e.openStore(ctx)
+			d, err := e.runDeps(ctx, runOverrides{exportDir: exportDir, from: from, until: until, noPromote: noPromote})
 			if err != nil {
 				return err
 			}
-			d.History = store
-			reg, err := e.openRegistry(ctx) // decodes section "registry"
+			recs, err := e.stores.RunRecords(ctx)
 			if err != nil {
 				return err
 			}
-			defer reg.Close()
-			d.Registry = reg
-			var unknown []string
-			for _, s := range e.cfg.Unused() {
-				if !knownSections[s] {
-					unknown = append(unknown, s)
-				}
-			}
-			if len(unknown) > 0 {
-				return usageError("%s: unknown configuration sections: %s", e.cfg.Path(), strings.Join(unknown, ", "))
-			}
-			resolved, err := e.cfg.Resolved()
-			if err != nil {
-				return err
-			}
-			d.ConfigYAML = string(resolved)
-
-			recs, closeRecs, err := e.runRecords(ctx)
-			if err != nil {
-				return err
-			}
-			defer closeRecs()
 			host, _ := os.Hostname()
 			runner := &pipeline.Runner{
-				Records: recs, Root: filepath.Join(e.g.home, "runs"), Stages: pipeline.DefaultStages(d),
-				Log: e.log, Progress: e.progress(), CodeVersion: d.CodeVersion, StoreName: store.Describe(),
+				Records: recs, Root: filepath.Join(e.g.home, stores.RunsDir), Stages: pipeline.DefaultStages(d),
+				Log: e.log, Progress: e.progress(), CodeVersion: d.CodeVersion, StoreName: d.History.Describe(),
 				Holder: fmt.Sprintf("pid %d on %s, by %s", os.Getpid(), host, d.By),
 			}
 			rec, runErr := runner.Run(ctx, pipeline.Options{ResumeID: resume, Config: d.ConfigYAML})
@@ -167,6 +89,9 @@ the lock.`,
 					e.log.Error("write metrics file", "error", err)
 				}
 			}
+			if errors.Is(runErr, pipeline.ErrSucceeded) {
+				return fmt.Errorf("%w; start a new run with 'faultline run' (without --resume)", runErr)
+			}
 			if rec == nil {
 				return runErr
 			}
@@ -177,12 +102,76 @@ the lock.`,
 			} else {
 				printRunSummary(e, rec)
 			}
-			if runErr != nil {
+			var stageErr *pipeline.StageError
+			if errors.As(runErr, &stageErr) {
 				return fmt.Errorf("%w\nresume with: faultline run --resume %s", runErr, rec.ID)
 			}
-			return nil
+			return runErr
 		},
 	})
+}
+
+// runOverrides are the flags of 'faultline run' that override section "run".
+type runOverrides struct {
+	exportDir, from, until string
+	noPromote              bool
+}
+
+// runDeps gives the stages of 'faultline run' their settings, with the
+// flags laid over section "run" (the recorded configuration shows the values
+// used), the history store and the registry.
+func (e *env) runDeps(ctx context.Context, o runOverrides) (*pipeline.Deps, error) {
+	s := e.set
+	if o.exportDir != "" {
+		s.Run.ExportDir = o.exportDir
+	}
+	if s.Run.ExportDir == "" {
+		s.Run.ExportDir = filepath.Join(e.g.home, "export")
+	}
+	if o.from != "" {
+		s.Run.From = o.from
+	}
+	if o.until != "" {
+		s.Run.Until = o.until
+	}
+	if o.noPromote {
+		s.Run.Promote = false
+	}
+	d, err := e.stageSettings()
+	if err != nil {
+		return nil, err
+	}
+	d.DSN = e.stores.DSN()
+	if d.Range.From, err = parseExtractTime("from", d.Run.From); err != nil {
+		return nil, err
+	}
+	if d.Range.Until, err = parseExtractTime("until", d.Run.Until); err != nil {
+		return nil, err
+	}
+	if d.History, err = e.openStore(ctx); err != nil {
+		return nil, err
+	}
+	if d.Registry, err = e.openRegistry(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// stageSettings returns the stages' settings of 'faultline run' (e.set:
+// every section of --config, checked as a whole, the ensemble horizon
+// shared), who runs them and the configuration recorded with each run;
+// the caller adds the stores. 'faultline quality' runs its fleets with
+// them too.
+func (e *env) stageSettings() (*pipeline.Deps, error) {
+	s := e.set
+	resolved, err := e.cfg.Resolved(runSections...)
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline.Deps{
+		Run: s.Run, Features: s.Features, Labeling: s.Labeling, Train: s.Train, Evaluate: s.Evaluate,
+		CodeVersion: codeVersion(), By: whoAmI(), ConfigYAML: string(resolved),
+	}, nil
 }
 
 // printRunSummary prints the stages, the headline numbers and where the
@@ -209,7 +198,7 @@ func printRunSummary(e *env, rec *pipeline.Record) {
 	if ev := rec.Stage(pipeline.StageEvaluate); ev != nil && len(ev.Metrics) > 0 {
 		fmt.Fprintf(w, "\nsequential policy on held-out deploys (reference: %s):\n", ev.Notes["reference"])
 		printHeadline(e, ev)
-		if p := ev.Notes["file_report.html"]; p != "" {
+		if p := ev.Notes["file_"+workdir.ReportFile]; p != "" {
 			fmt.Fprintf(w, "\nreport: %s\n", p)
 		}
 	}

@@ -5,28 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/faultline-dev/faultline/pipeline"
 )
-
-// runRecords opens the run-record backend of the selected store.
-func (e *env) runRecords(ctx context.Context) (pipeline.Records, func(), error) {
-	if e.g.db == "" {
-		return &pipeline.DirRecords{Root: filepath.Join(e.g.home, "runs")}, func() {}, nil
-	}
-	pool, err := pgxpool.New(ctx, e.g.db)
-	if err != nil {
-		return nil, nil, fmt.Errorf("connect: %w", err)
-	}
-	return &pipeline.PGRecords{Pool: pool}, pool.Close, nil
-}
 
 func init() {
 	var limit int
@@ -36,7 +21,12 @@ func init() {
 		summary: "list pipeline runs, newest first",
 		help: `Lists the records of 'faultline run': id, status, start, duration, attempts
 and the slowest stage. Records live in PostgreSQL (table pipeline_runs) with
---db, otherwise in HOME/runs/ID/run.json.`,
+--db, otherwise in HOME/runs/ID/run.json.
+
+Status is running, succeeded, failed, or dead: a run recorded as running
+whose process no longer holds its lock (it was killed; its duration ends at
+its last recorded activity). Continue a dead or failed run with 'faultline
+run --resume RUN_ID'. The lock is checked, not guessed from the age.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.IntVar(&limit, "limit", 20, "show at most `N` runs (0: all)")
 			fs.BoolVar(&asJSON, "json", false, "print the records as JSON")
@@ -45,13 +35,15 @@ and the slowest stage. Records live in PostgreSQL (table pipeline_runs) with
 			if len(args) != 0 {
 				return usageError("unexpected arguments %q", args)
 			}
-			recs, closeFn, err := e.runRecords(ctx)
+			recs, err := e.stores.RunRecords(ctx)
 			if err != nil {
 				return err
 			}
-			defer closeFn()
 			list, err := recs.List(ctx, limit)
 			if err != nil {
+				return err
+			}
+			if err := pipeline.MarkDead(ctx, recs, list); err != nil {
 				return err
 			}
 			if asJSON {
@@ -78,6 +70,8 @@ and the slowest stage. Records live in PostgreSQL (table pipeline_runs) with
 		name:    "runs show",
 		usage:   "RUN_ID",
 		summary: "show one pipeline run: stages, timings, rows, outputs, errors",
+		help: `Shows the record of run RUN_ID (see 'faultline runs list' for the statuses,
+dead included). Flags may follow RUN_ID: 'faultline runs show RUN_ID --json'.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&showJSON, "json", false, "print the record as JSON")
 		},
@@ -85,15 +79,19 @@ and the slowest stage. Records live in PostgreSQL (table pipeline_runs) with
 			if len(args) != 1 {
 				return usageError("expected one RUN_ID")
 			}
-			recs, closeFn, err := e.runRecords(ctx)
+			recs, err := e.stores.RunRecords(ctx)
 			if err != nil {
 				return err
 			}
-			defer closeFn()
 			r, err := recs.Get(ctx, args[0])
 			if err != nil {
 				return err
 			}
+			list := []*pipeline.Record{r}
+			if err := pipeline.MarkDead(ctx, recs, list); err != nil {
+				return err
+			}
+			r = list[0]
 			if showJSON {
 				return e.writeJSON(r)
 			}
@@ -105,6 +103,9 @@ and the slowest stage. Records live in PostgreSQL (table pipeline_runs) with
 
 func printRecord(e *env, r *pipeline.Record) {
 	fmt.Fprintf(e.stdout, "run %s  %s  (attempt %d)\n", r.ID, r.Status, r.Attempts)
+	if r.Status == pipeline.StatusDead {
+		fmt.Fprintf(e.stdout, "no process holds its lock: it was killed; continue it with 'faultline run --resume %s'\n", r.ID)
+	}
 	fmt.Fprintf(e.stdout, "started %s, took %s, code %s, store %s\nfolder %s\n", r.StartedAt.Format(time.RFC3339),
 		r.Duration().Round(time.Millisecond), r.CodeVersion, r.Store, r.Dir)
 	if r.Error != "" {

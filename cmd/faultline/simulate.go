@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"path/filepath"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -12,21 +14,8 @@ import (
 	"github.com/faultline-dev/faultline/internal/simulate"
 )
 
-func init() {
-	var (
-		services, days int
-		seed           int64
-		deploysPerDay  float64
-		faultRate      float64
-		start, out     string
-		openMetrics    string
-		asJSON         bool
-	)
-	register(&command{
-		name:    "simulate",
-		usage:   "[--services N] [--days D] [--seed S] [--deploys-per-day F] [--fault-rate P] [--start T] [--out DIR] [--openmetrics FILE] [--json]",
-		summary: "simulate a realistic fleet's deploy history (with ground truth) for demos and tests",
-		help: `Generates a reproducible deploy history for N services in each environment
+// simulateHelp is the help of 'faultline simulate'; regimesHelp appends the regimes.
+const simulateHelp = `Generates a reproducible deploy history for N services in each environment
 over D days: deployments with per-version canary rollouts, per-minute
 requests, errors and latency per version, error signatures, incidents and a
 small sample of human annotations. The fleet mixes steady, seasonal,
@@ -41,14 +30,17 @@ all-or-nothing import; the ground truth of every deployment is stored
 beside it (never read by the pipeline as input). With --out DIR it is
 written as import files (services.csv, deployments.csv, metrics.csv,
 error_signatures.csv, incidents.csv, annotations.csv; see
-docs/history-import.md) plus truth.csv, for 'faultline import --from DIR'.
+docs/history-import.md), for 'faultline import --from DIR', and the ground
+truth as DIR/truth/truth.csv: a subfolder, which import does not read.
 With --openmetrics FILE the same history's per-minute series (metrics and
 error signatures) are also written in the OpenMetrics text format, for
 'promtool tsdb create-blocks-from openmetrics' and 'faultline import
-prometheus' (metric names in docs/prometheus.md).
+prometheus' (metric names in docs/prometheus.md; KPI values are not
+written: take them from the import files). Keep FILE out of DIR: import
+refuses files it does not know.
 
-Settings: section "simulate" of --config; flags override it. Keys and
-defaults:
+Settings: --regime NAME first, then section "simulate" of --config laid
+over it, then the flags. Keys and defaults:
 
   services: 40                 environments: [prod-us1, prod-eu1]
   days: 14                     start: 2026-01-05T00:00:00Z (a Monday)
@@ -58,8 +50,59 @@ defaults:
   kind_omitted_rate: 0.3       outages_per_day: 0.3 (per environment)
   signatures: true             workers: 2 (output identical for any value)
 
-The model is described in 'go doc ./internal/simulate'.`,
+Knobs that vary the fleet (at their defaults the history is unchanged):
+
+  deploys_per_day_max: 0       above deploys_per_day, each stream draws its
+                                 own cadence in [deploys_per_day, this]
+  reactions: mixed             operators' culture: mixed, rollback-heavy,
+                                 roll-forward or silent
+  low_traffic_share: 0.15      share of low-traffic services
+  noise_incidents_per_day: 0.05  unrelated incidents per stream and day
+  noise_incident_link_rate: 0  share of those linked to the latest deploy
+  outage_incidents: 2          most services given an incident per outage
+  benign_signature_rate: 0.1   healthy deploys with a harmless new fingerprint
+  severity_min: 0              with severity_max, every fault's severity is
+  severity_max: 0                log-uniform in [min, max] (e.g. 1.2 and 6)
+  no_canary_rate: 0            deploys switching all traffic at once
+
+The ground truth of each deployment (truth/truth.csv, or the store's truth
+table) gives faulty, shape, onset_minute, severity and confounders, a list of:
+blip, outage, low_traffic, seasonal, bursty, overlap (replaced within 60
+min), rollback, hotfix, rolled_back, benign_signature, no_canary,
+outage_incident, noise_incident, misattributed_incident. The model is
+described in 'go doc ./internal/simulate'; 'faultline quality' scores the
+production policy on every regime (docs/quality.md).
+
+Regimes (--regime NAME; the knobs each sets):
+`
+
+// regimesHelp lists the simulator's regimes with their knobs.
+func regimesHelp() string {
+	var b strings.Builder
+	for _, r := range simulate.Regimes {
+		fmt.Fprintf(&b, "\n  %s\n      %s\n", r.Name, strings.Join(r.Knobs(), ", "))
+	}
+	return b.String()
+}
+
+func init() {
+	var (
+		services, days int
+		seed           int64
+		deploysPerDay  float64
+		faultRate      float64
+		start, out     string
+		regime         string
+		openMetrics    string
+		asJSON         bool
+	)
+	register(&command{
+		name:    "simulate",
+		usage:   "[--regime NAME] [--services N] [--days D] [--seed S] [--deploys-per-day F] [--fault-rate P] [--start T] [--out DIR] [--openmetrics FILE] [--json]",
+		summary: "simulate a realistic fleet's deploy history (with ground truth) for demos and tests",
+		help:    simulateHelp + regimesHelp(),
 		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&regime, "regime", "", "start from the knobs of regime `NAME` (listed above)")
 			fs.IntVar(&services, "services", 0, "number of services `N` (default 40)")
 			fs.IntVar(&days, "days", 0, "days `D` of history (default 14)")
 			fs.Int64Var(&seed, "seed", 0, "random seed `S` (default 1)")
@@ -75,6 +118,13 @@ The model is described in 'go doc ./internal/simulate'.`,
 				return usageError("unexpected arguments %q", args)
 			}
 			cfg := simulate.DefaultConfig()
+			if regime != "" {
+				r, err := simulate.LookupRegime(regime)
+				if err != nil {
+					return usageError("--regime: %v", err)
+				}
+				r.Apply(&cfg)
+			}
 			if err := e.cfg.Section("simulate", &cfg); err != nil {
 				return usageError("%v", err)
 			}
@@ -104,7 +154,7 @@ The model is described in 'go doc ./internal/simulate'.`,
 				return usageError("%v", err)
 			}
 			began := time.Now()
-			res := simulateResult{Seed: cfg.Seed, Days: cfg.Days, Environments: cfg.Environments}
+			res := simulateResult{Seed: cfg.Seed, Days: cfg.Days, Environments: cfg.Environments, Regime: regime}
 			if out != "" {
 				sum, err := simulate.WriteFilesProgress(ctx, cfg, out, e.progress())
 				if err != nil {
@@ -159,6 +209,7 @@ The model is described in 'go doc ./internal/simulate'.`,
 type simulateResult struct {
 	simulate.Summary
 	Seed         int64                  `json:"seed"`
+	Regime       string                 `json:"regime,omitempty"`
 	Days         int                    `json:"days"`
 	Environments []string               `json:"environments"`
 	Store        string                 `json:"store,omitempty"`
@@ -172,12 +223,16 @@ func printSimulateSummary(e *env, r simulateResult) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	dest := r.Store
 	if r.Out != "" {
-		dest = r.Out + " (import files + truth.csv)"
+		dest = r.Out + " (import files; ground truth in " + filepath.Join(r.Out, simulate.TruthFile) + ")"
 	}
 	if r.OpenMetrics != "" {
 		dest += " and " + r.OpenMetrics + " (OpenMetrics)"
 	}
-	fmt.Fprintf(tw, "simulated\t%d services × %d environments × %d days (seed %d) into %s\n", r.Services, len(r.Environments), r.Days, r.Seed, dest)
+	regime := ""
+	if r.Regime != "" {
+		regime = ", regime " + r.Regime
+	}
+	fmt.Fprintf(tw, "simulated\t%d services × %d environments × %d days (seed %d%s) into %s\n", r.Services, len(r.Environments), r.Days, r.Seed, regime, dest)
 	fmt.Fprintf(tw, "deployments\t%d (%d rollbacks, %d without kind)\n", r.Deployments, r.Rollbacks, r.KindOmitted)
 	shapes := make([]string, 0, len(r.FaultyByShape))
 	for s := range r.FaultyByShape {
@@ -201,6 +256,18 @@ func printSimulateSummary(e *env, r simulateResult) error {
 	fmt.Fprintf(tw, "incidents\t%d\n", r.Incidents)
 	fmt.Fprintf(tw, "annotations\t%d\n", r.Annotations)
 	fmt.Fprintf(tw, "outages\t%d\n", r.Outages)
+	if len(r.Confounders) > 0 {
+		names := make([]string, 0, len(r.Confounders))
+		for c := range r.Confounders {
+			names = append(names, c)
+		}
+		sort.Strings(names)
+		parts := make([]string, len(names))
+		for i, c := range names {
+			parts[i] = fmt.Sprintf("%s %d", c, r.Confounders[c])
+		}
+		fmt.Fprintf(tw, "deploys per confounder\t%s\n", strings.Join(parts, ", "))
+	}
 	if r.Import != nil {
 		fmt.Fprintf(tw, "rollbacks inferred\t%d\n", r.Import.RollbacksInferred)
 	}

@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"text/tabwriter"
 
-	"github.com/faultline-dev/faultline/models"
+	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/internal/workdir"
+	"github.com/faultline-dev/faultline/models/train"
 )
 
 func init() {
 	var (
-		workdir string
-		labels  string
-		asJSON  bool
+		wdir   string
+		labels string
+		asJSON bool
 	)
 	register(&command{
 		name:    "train",
@@ -39,7 +42,7 @@ thresholds, sequential policy with its validation precision, recall, time to
 detection and false-alarm rates, feature schema, input hashes). Settings:
 config section "train" (docs/models.md).`,
 		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&workdir, "workdir", "", "work `DIR` holding the extract and label outputs (default HOME/work)")
+			fs.StringVar(&wdir, "workdir", "", "work `DIR` holding the extract and label outputs (default HOME/work)")
 			fs.StringVar(&labels, "labels", "", "label `SOURCE`: weak or ensemble (default: config train.labels, else weak)")
 			fs.BoolVar(&asJSON, "json", false, "print train.json to standard output")
 		},
@@ -47,14 +50,10 @@ config section "train" (docs/models.md).`,
 			if len(args) != 0 {
 				return usageError("unexpected arguments %q", args)
 			}
-			if labels != "" && labels != models.LabelsWeak && labels != models.LabelsEnsemble {
+			if labels != "" && labels != train.LabelsWeak && labels != train.LabelsEnsemble {
 				return usageError("--labels must be weak or ensemble, not %q", labels)
 			}
-			cfg := models.DefaultConfig()
-			if err := e.cfg.Section("train", &cfg); err != nil {
-				return usageError("%v", err)
-			}
-			info, err := models.Run(ctx, cfg, models.RunOptions{Workdir: e.workdir(workdir), Labels: labels, Progress: e.progress()})
+			info, err := train.Run(ctx, e.set.Train, train.RunOptions{Workdir: e.workdir(wdir), Labels: labels, Progress: e.progress()})
 			if err != nil {
 				return err
 			}
@@ -68,14 +67,14 @@ config section "train" (docs/models.md).`,
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "labels: %s   split: %d train / %d valid / %d test deployments\n", info.LabelSource,
-				info.Split.Counts[models.SplitTrain], info.Split.Counts[models.SplitValid], info.Split.Counts[models.SplitTest])
+				info.Split.Counts[workdir.SplitTrain], info.Split.Counts[workdir.SplitValid], info.Split.Counts[workdir.SplitTest])
 			fmt.Fprintln(tw, "HORIZON\tTRAIN ROWS\tVALID ROWS\tTREES\tVALID AUC\tLOGREG AUC\tTHRESHOLD\tPRECISION\tRECALL\tTARGET")
 			for _, h := range info.Horizons {
 				target := fmt.Sprintf("%.2f", h.Threshold.Target)
 				if !h.Threshold.Reached {
 					target += " (not reached: " + h.Threshold.Fallback + ")"
 				}
-				fmt.Fprintf(tw, "%d min\t%d\t%d\t%d\t%s\t%s\t%.4f\t%s\t%s\t%s\n", h.Horizon, h.Rows[models.SplitTrain], h.Rows[models.SplitValid],
+				fmt.Fprintf(tw, "%d min\t%d\t%d\t%d\t%s\t%s\t%.4f\t%s\t%s\t%s\n", h.Horizon, h.Rows[workdir.SplitTrain], h.Rows[workdir.SplitValid],
 					h.Trees, trainFmtMetric(h.ValidAUC), trainFmtMetric(h.LogRegValidAUC), h.Threshold.Threshold, trainFmtMetric(h.Threshold.Precision),
 					trainFmtMetric(h.Threshold.Recall), target)
 			}
@@ -83,13 +82,13 @@ config section "train" (docs/models.md).`,
 			fmt.Fprintf(tw, "policy (validation): precision %s, recall %s, mean time to detection %s min, false alarms %s per healthy deploy, %s per look\n",
 				trainFmtMetric(pv.Precision), trainFmtMetric(pv.Recall), trainFmtMetric(pv.MeanTimeToDetection),
 				trainFmtMetric(pv.PerDeployFalseAlarmRate), trainFmtMetric(pv.PerLookFalseAlarmRate))
-			fmt.Fprintf(tw, "wrote %s\n", models.ModelDir(e.workdir(workdir), info.LabelSource))
+			fmt.Fprintf(tw, "wrote %s\n", filepath.Join(e.workdir(wdir), workdir.ModelDir(info.LabelSource)))
 			return tw.Flush()
 		},
 	})
 }
 
-func trainFmtMetric(m models.Metric) string {
+func trainFmtMetric(m metrics.Float) string {
 	if math.IsNaN(float64(m)) {
 		return "n/a"
 	}

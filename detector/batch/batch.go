@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -35,6 +34,7 @@ import (
 	"github.com/faultline-dev/faultline/internal/atomicfile"
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/progress"
+	"github.com/faultline-dev/faultline/internal/workdir"
 )
 
 // Row is one scored deployment: a row of the predictions file
@@ -105,52 +105,15 @@ func checkHorizons(d *detector.Detector, op string) error {
 
 // predict extracts the deploys selected by xo in memory and scores them.
 func predict(ctx context.Context, r history.Reader, d *detector.Detector, xo extract.Options, scratch string) ([]Row, error) {
-	res, err := extract.Extract(ctx, r, xo, extract.ExtractOptions{SpillDir: scratch})
+	f, err := extractFeatures(ctx, r, xo, scratch)
 	if err != nil {
-		return nil, fmt.Errorf("predict: %w", err)
+		return nil, err
 	}
-	rows := map[int]map[string][]float64{}
-	for _, h := range d.Horizons() {
-		m := map[string][]float64{}
-		if t := res.Features[h]; t != nil {
-			for i, id := range t.IDs {
-				m[id] = t.Rows[i]
-			}
-		}
-		rows[h] = m
-	}
-	return score(ctx, res.Deploys, rows, d)
-}
-
-// ScoreWorkdir scores the deploys of an extraction folder (deploys.parquet
-// and features_hH.parquet as written by features/extract).
-func ScoreWorkdir(ctx context.Context, dir string, d *detector.Detector) ([]Row, error) {
-	deps, err := extract.ReadDeploys(filepath.Join(dir, "deploys.parquet"))
-	if err != nil {
-		return nil, fmt.Errorf("predict: %w", err)
-	}
-	rows := map[int]map[string][]float64{}
-	for _, h := range d.Horizons() {
-		path := filepath.Join(dir, fmt.Sprintf("features_h%d.parquet", h))
-		t, err := extract.ReadFeatures(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			rows[h] = map[string][]float64{}
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("predict: %w", err)
-		}
-		m := make(map[string][]float64, len(t.IDs))
-		for i, id := range t.IDs {
-			m[id] = t.Rows[i]
-		}
-		rows[h] = m
-	}
-	return score(ctx, deps, rows, d)
+	return f.Score(ctx, d)
 }
 
 // score scores deps with the feature rows of each horizon (by deploy id).
-func score(ctx context.Context, deps []extract.DeployRow, rows map[int]map[string][]float64, d *detector.Detector) ([]Row, error) {
+func score(ctx context.Context, deps []workdir.DeployRow, rows map[int]map[string][]float64, d *detector.Detector) ([]Row, error) {
 	version := strconv.Itoa(d.Manifest().Version)
 	out := make([]Row, 0, len(deps))
 	for i, dep := range deps {
@@ -238,6 +201,19 @@ func Check(ctx context.Context, r history.Reader, d *detector.Detector, id strin
 	if err := checkHorizons(d, "check"); err != nil {
 		return nil, err
 	}
+	f, err := checkFeatures(ctx, r, cfg, id, opts)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := f.Score(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return pick(rows, id)
+}
+
+// checkFeatures extracts deployment id alone with feature settings cfg.
+func checkFeatures(ctx context.Context, r history.Reader, cfg features.Config, id string, opts Options) (*Features, error) {
 	dep, err := findDeployment(ctx, r, id, opts.Range)
 	if err != nil {
 		return nil, err
@@ -245,10 +221,11 @@ func Check(ctx context.Context, r history.Reader, d *detector.Detector, id strin
 	if dep == nil {
 		return nil, fmt.Errorf("check: deployment %q: %w", id, ErrNoDeployment)
 	}
-	rows, err := predict(ctx, r, d, checkExtractOptions(*dep, cfg, opts), opts.Scratch)
-	if err != nil {
-		return nil, err
-	}
+	return extractFeatures(ctx, r, checkExtractOptions(*dep, cfg, opts), opts.Scratch)
+}
+
+// pick returns the row of deployment id.
+func pick(rows []Row, id string) (*Row, error) {
 	for i := range rows {
 		if rows[i].DeploymentID == id {
 			return &rows[i], nil

@@ -23,6 +23,8 @@ import (
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/history/embedded"
 	"github.com/faultline-dev/faultline/internal/simulate"
+	"github.com/faultline-dev/faultline/internal/workdir"
+	"github.com/faultline-dev/faultline/models/policy"
 	"github.com/faultline-dev/faultline/registry/bundle"
 	"github.com/faultline-dev/faultline/registry/registrytest"
 )
@@ -122,17 +124,19 @@ func TestPredictMatchesEvaluationScoring(t *testing.T) {
 	}
 	want := map[int]map[string]float64{}
 	for _, h := range hs {
-		pred, err := evaluation.LoadLightGBM(paths[h], nil)
+		pred, err := evaluation.LoadLightGBM(paths[h], features.Names())
 		if err != nil {
 			t.Fatal(err)
 		}
-		tab, err := extract.ReadFeatures(filepath.Join(work, fmt.Sprintf("features_h%d.parquet", h)))
+		tab, err := workdir.ReadFeatures(filepath.Join(work, workdir.FeaturesFile(h)), pred.Features()...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want[h] = map[string]float64{}
+		var row []float64
 		for i, id := range tab.IDs {
-			want[h][id] = pred.Predict(tab.Rows[i])
+			row = tab.Row(i, row)
+			want[h][id] = pred.Predict(row)
 		}
 	}
 
@@ -163,9 +167,9 @@ func TestPredictMatchesEvaluationScoring(t *testing.T) {
 				empty++
 			}
 		}
-		// The verdict follows evaluation's sequential threshold policy.
-		pol := evaluation.ThresholdPolicy{Thresholds: map[int]float64{10: 0.7, 20: 0.6, 60: 0.5}}
-		at := pol.Decide(r.P)
+		// The verdict follows the sequential policy of the bundle's thresholds.
+		pol := policy.FromThresholds(map[int]float64{10: 0.7, 20: 0.6, 60: 0.5})
+		_, at := pol.DecideByHorizon(r.P)
 		if at > 0 {
 			flagged++
 		}
@@ -277,13 +281,13 @@ func TestCheckAndPredictFeaturesMatchFullExtraction(t *testing.T) {
 	}
 	want := map[int]map[string][]float64{}
 	for _, h := range hs {
-		tab, err := extract.ReadFeatures(filepath.Join(work, fmt.Sprintf("features_h%d.parquet", h)))
+		tab, err := workdir.ReadFeatures(filepath.Join(work, workdir.FeaturesFile(h)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		want[h] = map[string][]float64{}
 		for i, id := range tab.IDs {
-			want[h][id] = tab.Rows[i]
+			want[h][id] = tab.Row(i, nil)
 		}
 	}
 	same := func(a, b []float64) int {
@@ -413,5 +417,135 @@ func TestCheckUsesDeploymentFinder(t *testing.T) {
 	}
 	if _, err := batch.Check(ctx, f, d, "no-such-deploy", batch.Options{}); !errors.Is(err, batch.ErrNoDeployment) {
 		t.Errorf("unknown deployment: %v", err)
+	}
+}
+
+// Without a production model, predict and check judge with the
+// statistical checks: the unanimous ensemble looked at over the horizons
+// with data. The verdicts equal an independent reading of a full offline
+// extraction's ensemble_faulty and inconclusive columns, and check of one
+// deploy agrees with predict.
+func TestStatisticalFallback(t *testing.T) {
+	ctx := context.Background()
+	st := fleet(t)
+	cfg := features.DefaultConfig()
+	work := t.TempDir()
+	if _, err := extract.Run(ctx, st, work, extract.Options{Config: cfg, Workers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	type cols struct{ ens, inc float64 }
+	byH := map[int]map[string]cols{}
+	for _, h := range hs {
+		tab, err := workdir.ReadFeatures(filepath.Join(work, workdir.FeaturesFile(h)),
+			features.Schema[features.EnsembleFaulty].Name, features.Schema[features.Inconclusive].Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byH[h] = map[string]cols{}
+		var row []float64
+		for i, id := range tab.IDs {
+			row = tab.Row(i, row)
+			byH[h][id] = cols{row[0], row[1]}
+		}
+	}
+	rows, err := batch.PredictStatistical(ctx, st, cfg, batch.Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps, err := st.Deployments(ctx, history.Range{})
+	if err != nil || len(rows) != len(deps) {
+		t.Fatalf("%d rows for %d deployments (%v)", len(rows), len(deps), err)
+	}
+	seen := map[string]int{}
+	for _, r := range rows {
+		want, at, last := detector.Healthy, 0, -1
+		for _, h := range hs {
+			c, ok := byH[h][r.DeploymentID]
+			if !ok {
+				if !math.IsNaN(r.P[h]) {
+					t.Fatalf("%s h%d: vote %v without a window", r.DeploymentID, h, r.P[h])
+				}
+				continue
+			}
+			if c.ens >= 0.5 {
+				want, at = detector.Faulty, h
+				break
+			}
+			last = h
+			if vote := r.P[h]; vote != 0 {
+				t.Fatalf("%s h%d: vote %v, ensemble %v", r.DeploymentID, h, vote, c.ens)
+			}
+		}
+		if want != detector.Faulty {
+			switch {
+			case last < 0:
+				want = detector.Inconclusive
+			case byH[last][r.DeploymentID].inc == 1:
+				want = detector.Inconclusive
+			}
+		}
+		if r.Verdict != want || r.DetectedAt != at || r.ModelVersion != batch.StatisticalChecks || r.Result.Model != batch.StatisticalChecks {
+			t.Fatalf("%s: %s at %d (model %q), want %s at %d", r.DeploymentID, r.Verdict, r.DetectedAt, r.ModelVersion, want, at)
+		}
+		seen[r.Verdict]++
+	}
+	t.Logf("verdicts %v", seen)
+	if seen[detector.Faulty] == 0 || seen[detector.Healthy] == 0 {
+		t.Fatalf("the fleet needs faulty and healthy verdicts: %v", seen)
+	}
+	for _, r := range []batch.Row{rows[0], rows[len(rows)/2], rows[len(rows)-1]} {
+		one, err := batch.CheckStatistical(ctx, st, cfg, r.DeploymentID, batch.Options{Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if one.Verdict != r.Verdict || one.DetectedAt != r.DetectedAt || one.Result.Final != r.Result.Final {
+			t.Errorf("check %s: %s at %d, predict %s at %d", r.DeploymentID, one.Verdict, one.DetectedAt, r.Verdict, r.DetectedAt)
+		}
+	}
+	if _, err := batch.CheckStatistical(ctx, st, cfg, "no-such-deploy", batch.Options{}); !errors.Is(err, batch.ErrNoDeployment) {
+		t.Errorf("unknown deployment: %v", err)
+	}
+}
+
+func TestDecideStatistical(t *testing.T) {
+	row := func(ens, inc float64) []float64 {
+		r := make([]float64, len(features.Names()))
+		for i := range r {
+			r[i] = math.NaN()
+		}
+		r[features.EnsembleFaulty], r[features.Inconclusive] = ens, inc
+		r[features.ImpactPass], r[features.TemporalPass], r[features.PersistencePass] = 1, 1, ens
+		return r
+	}
+	nan := math.NaN()
+	tests := []struct {
+		name    string
+		rows    map[int][]float64
+		verdict string
+		at      int
+		final   bool
+		reasons []float64 // contributions of impact, temporal, persistence
+	}{
+		{"no data", map[int][]float64{}, detector.Inconclusive, 0, false, nil},
+		{"healthy so far", map[int][]float64{10: row(0, 0)}, detector.Healthy, 0, false, []float64{1, 1, -1}},
+		{"faulty at 20", map[int][]float64{10: row(0, 0), 20: row(1, 0), 60: row(0, 0)}, detector.Faulty, 20, true, []float64{1, 1, 1}},
+		{"thin data at the latest window", map[int][]float64{10: row(0, 0), 20: row(nan, 1)}, detector.Inconclusive, 0, false, []float64{1, 1, 0}},
+		{"healthy, final", map[int][]float64{10: row(0, 0), 20: row(0, 0), 60: row(0, 0)}, detector.Healthy, 0, true, []float64{1, 1, -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := batch.DecideStatistical(tt.rows, hs)
+			if res.Verdict != tt.verdict || res.DetectedAt != tt.at || res.Final != tt.final {
+				t.Fatalf("%s at %d final %v, want %s at %d final %v", res.Verdict, res.DetectedAt, res.Final, tt.verdict, tt.at, tt.final)
+			}
+			if len(res.Reasons) < 3 != (tt.reasons == nil) {
+				t.Fatalf("reasons %+v", res.Reasons)
+			}
+			for i, c := range tt.reasons {
+				if res.Reasons[i].Contribution != c {
+					t.Errorf("reason %s: contribution %v, want %v", res.Reasons[i].Feature, res.Reasons[i].Contribution, c)
+				}
+			}
+		})
 	}
 }

@@ -18,8 +18,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -34,9 +32,9 @@ import (
 	"time"
 
 	"github.com/faultline-dev/faultline/features"
-	"github.com/faultline-dev/faultline/internal/atomicfile"
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/progress"
+	"github.com/faultline-dev/faultline/internal/workdir"
 )
 
 // Options select what Run extracts.
@@ -59,31 +57,6 @@ type Options struct {
 	Config features.Config
 	// Progress receives progress; may be nil.
 	Progress progress.Func
-}
-
-// HorizonCount counts the rows of one features_hH.parquet.
-type HorizonCount struct {
-	Horizon int    `json:"horizon"`
-	File    string `json:"file"`
-	Rows    int64  `json:"rows"`
-	// Skipped counts deployments with fewer than H minutes of data after
-	// their start (the environment's history ends too soon).
-	Skipped int64 `json:"skipped"`
-}
-
-// Summary is what Run did; it is also written as extract.json.
-type Summary struct {
-	SchemaVersion string         `json:"schema_version"`
-	SchemaHash    string         `json:"schema_hash"`
-	ConfigHash    string         `json:"config_hash"`
-	Features      int            `json:"features"`
-	From          string         `json:"from,omitempty"`
-	Until         string         `json:"until,omitempty"`
-	Shard         string         `json:"shard,omitempty"`
-	Deployments   int64          `json:"deployments"`
-	Streams       int            `json:"streams_read"`
-	Horizons      []HorizonCount `json:"horizons"`
-	Files         []string       `json:"files"`
 }
 
 // ShardOf returns the shard (0..n-1) of a stream: FNV-1a of service and
@@ -134,6 +107,10 @@ type run struct {
 	off    int64
 	offs   map[int]int64 // deploy index → record offset
 	recLen int
+	// kr reads KPI values when the reader offers them (history.KPIReader);
+	// kpiDecls are its declarations. nil without.
+	kr       history.KPIReader
+	kpiDecls []history.KPI
 }
 
 // envFleet holds the per-minute count of elevated services of one
@@ -146,20 +123,21 @@ type envFleet struct {
 	end      int64 // last minute with metrics in any stream; math.MinInt64 if none
 }
 
-// Run extracts features for the deployments selected by opt into workdir.
-func Run(ctx context.Context, r history.Reader, workdir string, opt Options) (*Summary, error) {
+// Run extracts features for the deployments selected by opt into the work
+// directory dir and returns what it wrote to extract.json.
+func Run(ctx context.Context, r history.Reader, dir string, opt Options) (*workdir.Extract, error) {
 	if err := checkOptions(opt); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(workdir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("extract: work directory: %w", err)
 	}
-	x, selected, sum, cleanup, err := compute(ctx, r, opt, workdir, false)
+	x, selected, sum, cleanup, err := compute(ctx, r, opt, dir, false)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	if err := x.write(ctx, workdir, selected, sum); err != nil {
+	if err := x.write(ctx, dir, selected, sum); err != nil {
 		return nil, err
 	}
 	return sum, nil
@@ -183,8 +161,7 @@ var memSpillMax int64 = 64 << 20
 // spilled to a file in spillDir, or to memory when inMemory and small) and
 // returns the run ready for pass 2, the selected deploy indices in deploy
 // order and the summary so far. cleanup removes the spill.
-func compute(ctx context.Context, r history.Reader, opt Options, spillDir string, inMemory bool) (x *run, selected []int, sum *Summary, cleanup func(), err error) {
-	cfg := opt.Config
+func compute(ctx context.Context, r history.Reader, opt Options, spillDir string, inMemory bool) (x *run, selected []int, sum *workdir.Extract, cleanup func(), err error) {
 	cleanup = func() {}
 	defer func() {
 		if err != nil {
@@ -192,22 +169,77 @@ func compute(ctx context.Context, r history.Reader, opt Options, spillDir string
 			cleanup = func() {}
 		}
 	}()
-	x = &run{r: r, cfg: cfg, hs: cfg.SortedHorizons(), B: cfg.BaselineMinutes, prog: progress.Or(opt.Progress)}
+	x = newRun(r, opt)
+	if err := x.readKPIDecls(ctx); err != nil {
+		return nil, nil, nil, cleanup, err
+	}
+	selected, fleetLo, fleetHi, err := x.selectDeploys(ctx, opt)
+	if err != nil {
+		return nil, nil, nil, cleanup, err
+	}
+	tasks, err := x.streamTasks(ctx, fleetLo, fleetHi)
+	if err != nil {
+		return nil, nil, nil, cleanup, err
+	}
+
+	// Pass 1: per stream, features without the fleet, spilled to disk (or
+	// memory).
+	flush, cleanup, err := x.openSpill(spillDir, inMemory)
+	if err != nil {
+		return nil, nil, nil, cleanup, err
+	}
+	x.prog("extract", 0, x.total)
+	if err := x.runStreams(ctx, tasks, opt.Workers); err != nil {
+		return nil, nil, nil, cleanup, err
+	}
+	if err := flush(); err != nil {
+		return nil, nil, nil, cleanup, fmt.Errorf("extract: spill: %w", err)
+	}
+	return x, selected, x.summary(opt, len(tasks)), cleanup, nil
+}
+
+// newRun returns the run of opt over r, before anything is read.
+func newRun(r history.Reader, opt Options) *run {
+	cfg := opt.Config
+	x := &run{r: r, cfg: cfg, hs: cfg.SortedHorizons(), B: cfg.BaselineMinutes, prog: progress.Or(opt.Progress)}
 	x.hmax = x.hs[len(x.hs)-1]
 	x.recLen = 4 + len(x.hs)*features.NumFeatures*8 + x.B + x.hmax
+	return x
+}
 
-	// Deployments: the selected ones plus their neighbours (previous deploy
-	// within the cap, later deploys within the largest horizon).
+// readKPIDecls reads the KPI declarations when the reader offers KPIs
+// (history.KPIReader, which every Store implements): the before/after
+// checks judge each stream's declared KPIs in their own direction.
+func (x *run) readKPIDecls(ctx context.Context) error {
+	kr, ok := x.r.(history.KPIReader)
+	if !ok {
+		return nil
+	}
+	decls, err := kr.KPIs(ctx)
+	if err != nil {
+		return fmt.Errorf("extract: read KPI declarations: %w", err)
+	}
+	x.kr, x.kpiDecls = kr, decls
+	return nil
+}
+
+// selectDeploys reads the deployments the selection needs: the selected
+// ones plus their neighbours (previous deploy within the cap, later deploys
+// within the largest horizon). It indexes them by stream (x.all, x.start,
+// x.byStr), records the selected ones (x.sel, x.total) and returns them in
+// deploy order with the span of minutes [fleetLo, fleetHi) their windows
+// cover (fleetHi ≤ fleetLo when nothing is selected).
+func (x *run) selectDeploys(ctx context.Context, opt Options) (selected []int, fleetLo, fleetHi int64, err error) {
 	rr := history.Range{}
 	if !opt.Range.From.IsZero() {
-		rr.From = opt.Range.From.Add(-time.Duration(cfg.PrevDeployCapMinutes) * time.Minute)
+		rr.From = opt.Range.From.Add(-time.Duration(x.cfg.PrevDeployCapMinutes) * time.Minute)
 	}
 	if !opt.Range.Until.IsZero() {
 		rr.Until = opt.Range.Until.Add(time.Duration(x.hmax) * time.Minute)
 	}
-	all, err := r.Deployments(ctx, rr)
+	all, err := x.r.Deployments(ctx, rr)
 	if err != nil {
-		return nil, nil, nil, cleanup, fmt.Errorf("extract: read deployments: %w", err)
+		return nil, 0, 0, fmt.Errorf("extract: read deployments: %w", err)
 	}
 	var ids map[string]bool
 	if len(opt.IDs) > 0 {
@@ -220,7 +252,7 @@ func compute(ctx context.Context, r history.Reader, opt Options, spillDir string
 	x.start = make([]int64, len(all))
 	x.byStr = map[history.Stream][]int{}
 	x.sel = map[history.Stream][]int{}
-	fleetLo, fleetHi := int64(math.MaxInt64), int64(math.MinInt64)
+	fleetLo, fleetHi = int64(math.MaxInt64), int64(math.MinInt64)
 	for i, d := range all {
 		st := history.Stream{Service: d.Service, Environment: d.Environment}
 		x.start[i] = history.UnixMinute(d.StartedAt)
@@ -234,10 +266,18 @@ func compute(ctx context.Context, r history.Reader, opt Options, spillDir string
 		fleetHi = max(fleetHi, x.start[i]+int64(x.hmax))
 	}
 	x.total = int64(len(selected))
+	return selected, fleetLo, fleetHi, nil
+}
 
-	streams, err := r.Streams(ctx)
+// streamTasks returns the streams pass 1 reads, sorted by service and
+// environment: every stream of an environment with selected deploys (the
+// fleet control needs them all), including streams that have deploys but
+// no metrics. It sets up x.envs, one fleet count over [fleetLo, fleetHi)
+// per such environment, with its number of streams.
+func (x *run) streamTasks(ctx context.Context, fleetLo, fleetHi int64) ([]history.Stream, error) {
+	streams, err := x.r.Streams(ctx)
 	if err != nil {
-		return nil, nil, nil, cleanup, fmt.Errorf("extract: list streams: %w", err)
+		return nil, fmt.Errorf("extract: list streams: %w", err)
 	}
 	known := map[history.Stream]bool{}
 	for _, s := range streams {
@@ -255,8 +295,6 @@ func compute(ctx context.Context, r history.Reader, opt Options, spillDir string
 		}
 		return streams[i].Environment < streams[j].Environment
 	})
-	// Every stream of an environment with selected deploys is read: the
-	// fleet control needs them all.
 	x.envs = map[string]*envFleet{}
 	for s := range x.sel {
 		if x.envs[s.Environment] == nil && fleetHi > fleetLo {
@@ -270,39 +308,42 @@ func compute(ctx context.Context, r history.Reader, opt Options, spillDir string
 			tasks = append(tasks, s)
 		}
 	}
+	return tasks, nil
+}
 
-	// Pass 1: per stream, features without the fleet, spilled to disk (or
-	// memory).
+// openSpill sets where pass 1 spills its records: memory when inMemory
+// and the selection's records fit in memSpillMax, else a temporary file in
+// spillDir (os.TempDir() when empty; made if missing). flush completes the
+// writes before pass 2 reads; cleanup removes the file.
+func (x *run) openSpill(spillDir string, inMemory bool) (flush func() error, cleanup func(), err error) {
 	x.offs = map[int]int64{}
-	var flush func() error
+	noCleanup := func() {}
 	if inMemory && x.total*int64(x.recLen) <= memSpillMax {
 		buf := &memSpill{}
-		x.spill, x.spillR, flush = buf, buf, func() error { return nil }
-	} else {
-		if spillDir == "" {
-			spillDir = os.TempDir()
-		} else if err := os.MkdirAll(spillDir, 0o755); err != nil {
-			return nil, nil, nil, cleanup, fmt.Errorf("extract: spill folder: %w", err)
-		}
-		spillF, err := os.CreateTemp(spillDir, ".extract-spill-*")
-		if err != nil {
-			return nil, nil, nil, cleanup, fmt.Errorf("extract: spill file: %w", err)
-		}
-		cleanup = func() { spillF.Close(); os.Remove(spillF.Name()) }
-		bw := bufio.NewWriterSize(spillF, 1<<20)
-		x.spill, x.spillR, flush = bw, spillF, bw.Flush
+		x.spill, x.spillR = buf, buf
+		return func() error { return nil }, noCleanup, nil
 	}
-	x.prog("extract", 0, x.total)
-	if err := x.runStreams(ctx, tasks, opt.Workers); err != nil {
-		return nil, nil, nil, cleanup, err
+	if spillDir == "" {
+		spillDir = os.TempDir()
+	} else if err := os.MkdirAll(spillDir, 0o755); err != nil {
+		return nil, noCleanup, fmt.Errorf("extract: spill folder: %w", err)
 	}
-	if err := flush(); err != nil {
-		return nil, nil, nil, cleanup, fmt.Errorf("extract: spill: %w", err)
+	spillF, err := os.CreateTemp(spillDir, ".extract-spill-*")
+	if err != nil {
+		return nil, noCleanup, fmt.Errorf("extract: spill file: %w", err)
 	}
+	bw := bufio.NewWriterSize(spillF, 1<<20)
+	x.spill, x.spillR = bw, spillF
+	return bw.Flush, func() { spillF.Close(); os.Remove(spillF.Name()) }, nil
+}
 
-	sum = &Summary{
-		SchemaVersion: features.SchemaVersion, SchemaHash: features.SchemaHash(), ConfigHash: cfg.ConfigHash(),
-		Features: features.NumFeatures, Deployments: x.total, Streams: len(tasks),
+// summary returns extract.json's content for the run's selection, with
+// the files still to be listed and the row counts still to be made by
+// pass 2.
+func (x *run) summary(opt Options, streams int) *workdir.Extract {
+	sum := &workdir.Extract{
+		SchemaVersion: features.SchemaVersion, SchemaHash: features.SchemaHash(), ConfigHash: x.cfg.ConfigHash(),
+		Features: features.NumFeatures, Deployments: x.total, Streams: streams,
 	}
 	if !opt.Range.From.IsZero() {
 		sum.From = opt.Range.From.UTC().Format(time.RFC3339)
@@ -312,11 +353,15 @@ func compute(ctx context.Context, r history.Reader, opt Options, spillDir string
 	}
 	if opt.Shards > 1 {
 		sum.Shard = fmt.Sprintf("%d/%d", opt.Shard, opt.Shards)
+		sum.ShardStreams = map[string]int{}
+		for env, e := range x.envs {
+			sum.ShardStreams[env] = e.services
+		}
 	}
 	for _, h := range x.hs {
-		sum.Horizons = append(sum.Horizons, HorizonCount{Horizon: h, File: fmt.Sprintf("features_h%d.parquet", h)})
+		sum.Horizons = append(sum.Horizons, workdir.HorizonCount{Horizon: h, File: workdir.FeaturesFile(h)})
 	}
-	return x, selected, sum, cleanup, nil
+	return sum
 }
 
 // memSpill is an in-memory spill: appended to, read at offsets.
@@ -335,20 +380,24 @@ func (m *memSpill) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// runStreams runs pass 1 over tasks with workers goroutines. The reads
+// overlap the computation: each stream's first block is read ahead, up to
+// workers streams before a worker takes it, and within a stream the next
+// block is read while the current one is computed (readAhead).
 func (x *run) runStreams(ctx context.Context, tasks []history.Stream, workers int) error {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	ch := make(chan history.Stream)
+	ch := make(chan *streamJob, workers)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for s := range ch {
-				if err := x.stream(ctx, s); err != nil {
+			for j := range ch {
+				if err := x.stream(ctx, j); err != nil {
 					cancel(err)
 				}
 			}
@@ -356,8 +405,9 @@ func (x *run) runStreams(ctx context.Context, tasks []history.Stream, workers in
 	}
 feed:
 	for _, s := range tasks {
+		j := x.startStream(ctx, s)
 		select {
-		case ch <- s:
+		case ch <- j:
 		case <-ctx.Done():
 			break feed
 		}
@@ -370,144 +420,328 @@ feed:
 	return nil
 }
 
-// stream processes one stream block by block: elevation for the fleet
-// counts, and for its selected deploys the feature vectors.
-func (x *run) stream(ctx context.Context, st history.Stream) error {
+// streamJob is one stream of pass 1: its blocks, the first one being read.
+type streamJob struct {
+	st       history.Stream
+	lookback int64
+	plans    []blockPlan
+	first    <-chan fetched
+}
+
+// blockPlan is one block of a stream: the deploys starting in minutes
+// [T, Tn), of which the selected ones are sel[first:next]. A block with
+// selected deploys also reads the stream's signatures from sigLo (where
+// the previous such block left off, or the signature look-back before the
+// block when that is later: the known fingerprints then start afresh).
+type blockPlan struct {
+	T, Tn       int64
+	first, next int
+	sigLo       int64
+	fresh       bool
+}
+
+// fetched is a block as read ahead, with its signatures when it has
+// selected deploys.
+type fetched struct {
+	b    *block
+	sigs []history.Signature
+	err  error
+}
+
+// startStream plans the blocks of stream st and starts reading the first.
+func (x *run) startStream(ctx context.Context, st history.Stream) *streamJob {
 	env := x.envs[st.Environment]
 	sel := x.sel[st]
-	cfg := &x.cfg
 	B := int64(x.B)
-	hmax := int64(x.hmax)
-	lookback := 2 * B
+	j := &streamJob{st: st, lookback: 2 * B}
 	if len(sel) > 0 {
-		lookback = max(lookback, int64(cfg.SeasonalDays)*1440+B)
+		j.lookback = max(j.lookback, int64(x.cfg.HistoryMinutes()))
 	}
-	block := int64(cfg.BlockDays) * 1440
-	streamDeps := x.byStr[st]
-	var prior map[string]int64
-	sigFrom := int64(math.MinInt64)
-	next := 0 // next selected deploy
-	for T := env.lo; T < env.lo+int64(len(env.count)); T += block {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		Tn := min(T+block, env.lo+int64(len(env.count)))
-		readLo, readHi := T-lookback, Tn+hmax
-		series, err := x.r.Metrics(ctx, st, history.Range{From: history.MinuteTime(readLo), Until: history.MinuteTime(readHi)})
-		if err != nil {
-			return fmt.Errorf("extract: metrics of %s/%s: %w", st.Service, st.Environment, err)
-		}
-		n := readHi - readLo
-		req, errs := make([]float64, n), make([]float64, n)
-		end := int64(math.MinInt64)
-		fs := make([]features.Series, len(series))
-		for k, s := range series {
-			fs[k] = features.Series{Version: s.Version, Minutes: s.Minutes, Requests: s.Requests, Errors: s.Errors, P95: s.P95, P99: s.P99}
-			for i, m := range s.Minutes {
-				if m < readLo || m >= readHi {
-					continue
-				}
-				req[m-readLo] += float64(s.Requests[i])
-				errs[m-readLo] += float64(s.Errors[i])
-				end = max(end, m)
-			}
-		}
-		el := make([]bool, n)
-		features.Elevated(req, errs, x.B, cfg, el)
-		env.mu.Lock()
-		for m := T; m < Tn; m++ {
-			if el[m-readLo] {
-				env.count[m-env.lo]++
-			}
-		}
-		env.end = max(env.end, end)
-		env.mu.Unlock()
-
-		// Selected deploys starting in this block.
-		first := next
-		for next < len(sel) && x.start[sel[next]] < Tn {
+	blockLen := int64(x.cfg.BlockDays) * 1440
+	from := int64(math.MinInt64) // minute up to which signatures were read
+	next := 0                    // next selected deploy
+	for T := env.lo; T < env.hi(); T += blockLen {
+		p := blockPlan{T: T, Tn: min(T+blockLen, env.hi()), first: next}
+		for next < len(sel) && x.start[sel[next]] < p.Tn {
 			next++
 		}
-		if first == next {
-			continue
+		p.next = next
+		if p.first < p.next {
+			p.sigLo = max(from, T-int64(x.cfg.SignatureLookbackMinutes))
+			p.fresh = from == math.MinInt64 || p.sigLo > from
+			from = p.Tn
 		}
-		sigLo := max(sigFrom, T-int64(cfg.SignatureLookbackMinutes))
-		if prior == nil || sigLo > sigFrom {
-			prior = map[string]int64{}
+		j.plans = append(j.plans, p)
+	}
+	if len(j.plans) > 0 {
+		j.first = x.readAhead(ctx, st, j.plans[0], j.lookback)
+	}
+	return j
+}
+
+// readAhead reads, in a goroutine, the block of plan p: its metrics, and
+// when it has selected deploys its KPI values and signatures.
+func (x *run) readAhead(ctx context.Context, st history.Stream, p blockPlan, lookback int64) <-chan fetched {
+	ch := make(chan fetched, 1)
+	go func() {
+		var f fetched
+		f.b, f.err = x.readBlock(ctx, st, p.T, p.Tn, lookback)
+		if f.err == nil && p.first < p.next {
+			f.err = x.readKPIs(ctx, st, f.b)
+			if f.err == nil {
+				f.sigs, f.err = x.r.Signatures(ctx, st, history.Range{From: history.MinuteTime(p.sigLo), Until: history.MinuteTime(f.b.readHi)})
+				if f.err != nil {
+					f.err = fmt.Errorf("extract: signatures of %s/%s: %w", st.Service, st.Environment, f.err)
+				}
+			}
 		}
-		sigs, err := x.r.Signatures(ctx, st, history.Range{From: history.MinuteTime(sigLo), Until: history.MinuteTime(readHi)})
-		if err != nil {
-			return fmt.Errorf("extract: signatures of %s/%s: %w", st.Service, st.Environment, err)
+		ch <- f
+	}()
+	return ch
+}
+
+// stream processes one stream block by block: elevation for the fleet
+// counts, and for its selected deploys the feature vectors. A block holds
+// the deploys starting in block_days of minutes; its reads reach back by
+// the look-back (the baseline's own baseline for elevation, and the
+// history the features read — seasonal days, the before/after checks'
+// pseudo-change points — when the stream has selected deploys) and forward
+// by the largest horizon. The next block is read while one is computed.
+func (x *run) stream(ctx context.Context, j *streamJob) error {
+	env := x.envs[j.st.Environment]
+	sel := x.sel[j.st]
+	prints := priorPrints{from: math.MinInt64}
+	ch := j.first
+	for k, p := range j.plans {
+		f := <-ch
+		if f.err != nil {
+			return f.err
 		}
-		rows := make([]features.SignatureRow, len(sigs))
-		for i, s := range sigs {
-			rows[i] = features.SignatureRow{Minute: history.UnixMinute(s.Minute), Version: s.Version, Fingerprint: s.Fingerprint, Count: s.Count}
-		}
-		applied := 0
-		for _, di := range sel[first:next] {
-			d := &x.all[di]
-			s := x.start[di]
-			for applied < len(rows) && rows[applied].Minute < s {
-				prior[rows[applied].Fingerprint] = rows[applied].Minute
-				applied++
-			}
-			in := &features.Input{
-				Deploy: features.Deploy{
-					ID: d.ID, Service: d.Service, Environment: d.Environment, Version: d.Version,
-					StartedAt: d.StartedAt, FinishedAt: d.FinishedAt,
-					FilesChanged: d.FilesChanged, LinesAdded: d.LinesAdded, LinesDeleted: d.LinesDeleted,
-					Rollback: d.Kind == history.KindRollback,
-				},
-				Series:            fs,
-				Signatures:        rows,
-				PriorFingerprints: prior,
-			}
-			// Neighbours on the stream (sorted by start): the previous
-			// deploy, and the later ones that may overlap the window.
-			pos := sort.Search(len(streamDeps), func(i int) bool { return !x.all[streamDeps[i]].StartedAt.Before(d.StartedAt) })
-			if pos > 0 {
-				in.PrevDeployAt = x.all[streamDeps[pos-1]].StartedAt
-			}
-			for _, oi := range streamDeps[pos:] {
-				o := &x.all[oi]
-				if o.StartedAt.Sub(d.StartedAt) > time.Duration(hmax)*time.Minute {
-					break
-				}
-				if oi != di {
-					in.OtherDeployStarts = append(in.OtherDeployStarts, o.StartedAt)
-				}
-			}
-			rec := make([]byte, x.recLen)
-			binary.LittleEndian.PutUint32(rec, uint32(di))
-			p := 4
-			for _, h := range x.hs {
-				w, err := features.NewWindow(in, h, cfg)
-				if err != nil {
-					return fmt.Errorf("extract: %w", err)
-				}
-				for _, f := range features.Compute(w, cfg) {
-					binary.LittleEndian.PutUint64(rec[p:], math.Float64bits(f))
-					p += 8
-				}
-			}
-			for m := s - B; m < s+hmax; m++ {
-				if el[m-readLo] {
-					rec[p] = 1
-				}
-				p++
-			}
-			if err := x.emit(di, rec); err != nil {
+		if k+1 < len(j.plans) {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
+			ch = x.readAhead(ctx, j.st, j.plans[k+1], j.lookback)
 		}
-		// Rows before the block's end are applied before the next block.
-		for applied < len(rows) && rows[applied].Minute < Tn {
-			prior[rows[applied].Fingerprint] = rows[applied].Minute
-			applied++
+		env.add(f.b)
+		if p.first == p.next {
+			continue
 		}
-		sigFrom = Tn
+		if err := x.blockDeploys(j.st, f.b, f.sigs, p.fresh, sel[p.first:p.next], &prints); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// block is what pass 1 reads of one stream for one block: the deploys
+// starting in minutes [T, Tn), read over [readLo, readHi).
+type block struct {
+	T, Tn          int64
+	readLo, readHi int64
+	series         []features.Series    // every version's metrics over the read minutes
+	kpis           []features.KPISeries // declared KPIs (aggregate series) over the read minutes
+	el             []bool               // service elevation (features.Elevated) per read minute
+	end            int64                // last minute with metrics; math.MinInt64 if none
+}
+
+// readBlock reads the metrics of stream st over [T-lookback, Tn+hmax) and
+// marks the minutes at which the service is elevated.
+func (x *run) readBlock(ctx context.Context, st history.Stream, T, Tn, lookback int64) (*block, error) {
+	b := &block{T: T, Tn: Tn, readLo: T - lookback, readHi: Tn + int64(x.hmax), end: math.MinInt64}
+	series, err := x.r.Metrics(ctx, st, history.Range{From: history.MinuteTime(b.readLo), Until: history.MinuteTime(b.readHi)})
+	if err != nil {
+		return nil, fmt.Errorf("extract: metrics of %s/%s: %w", st.Service, st.Environment, err)
+	}
+	n := b.readHi - b.readLo
+	req, errs := make([]float64, n), make([]float64, n)
+	b.series = make([]features.Series, len(series))
+	for k, s := range series {
+		b.series[k] = features.Series{Version: s.Version, Minutes: s.Minutes, Requests: s.Requests, Errors: s.Errors, P95: s.P95, P99: s.P99}
+	}
+	// The service per minute, as features sees it: the per-version rows,
+	// or the aggregate series (version "", sorted first) where none.
+	agg, perVersion := history.SplitAggregate(series)
+	covered := make([]bool, n)
+	for _, s := range perVersion {
+		b.addService(&s, req, errs, covered, false)
+	}
+	if agg != nil {
+		b.addService(agg, req, errs, covered, true)
+	}
+	b.el = make([]bool, n)
+	features.Elevated(req, errs, x.B, &x.cfg, b.el)
+	return b, nil
+}
+
+// readKPIs reads the block's KPI values of stream st over the block's
+// read minutes, when the reader offers KPIs: the aggregate series of each
+// KPI with a declaration in force for the stream (per-version KPI values
+// are not features' input).
+func (x *run) readKPIs(ctx context.Context, st history.Stream, b *block) error {
+	if x.kr == nil {
+		return nil
+	}
+	ks, err := x.kr.KPIValues(ctx, st, history.Range{From: history.MinuteTime(b.readLo), Until: history.MinuteTime(b.readHi)})
+	if err != nil {
+		return fmt.Errorf("extract: KPI values of %s/%s: %w", st.Service, st.Environment, err)
+	}
+	for _, k := range ks {
+		d, ok := history.KPIOf(x.kpiDecls, st, k.Name)
+		if !ok || k.Version != history.AggregateVersion {
+			continue
+		}
+		b.kpis = append(b.kpis, features.KPISeries{Name: k.Name, Direction: features.Direction(d.Direction), Kind: features.KPIKind(d.Kind),
+			Minutes: k.Minutes, Values: k.Values})
+	}
+	return nil
+}
+
+// addService adds the rows of series s within the block's read minutes to
+// the service's requests and errors, marking them covered; an aggregate
+// series adds only minutes not covered yet. It extends the block's data
+// end.
+func (b *block) addService(s *history.Series, req, errs []float64, covered []bool, aggregate bool) {
+	for i, m := range s.Minutes {
+		if m < b.readLo || m >= b.readHi {
+			continue
+		}
+		j := m - b.readLo
+		if aggregate && covered[j] {
+			continue
+		}
+		covered[j] = true
+		req[j] += s.Requests[i]
+		errs[j] += s.Errors[i]
+		b.end = max(b.end, m)
+	}
+}
+
+// hi is the first minute after the environment's fleet counts.
+func (e *envFleet) hi() int64 { return e.lo + int64(len(e.count)) }
+
+// add counts the stream's elevated minutes of the block's [T, Tn) in the
+// environment and extends its data end.
+func (e *envFleet) add(b *block) {
+	e.mu.Lock()
+	for m := b.T; m < b.Tn; m++ {
+		if b.el[m-b.readLo] {
+			e.count[m-e.lo]++
+		}
+	}
+	e.end = max(e.end, b.end)
+	e.mu.Unlock()
+}
+
+// priorPrints tracks along one stream's blocks the last minute each error
+// fingerprint was seen (features.Input.PriorFingerprints), so that known
+// fingerprints need not be re-read for every deploy.
+type priorPrints struct {
+	last map[string]int64 // fingerprint → last minute seen
+	from int64            // rows before this minute are applied; math.MinInt64 at first
+}
+
+// apply records the rows from index i on that are before minute until,
+// and returns the index of the first row not applied.
+func (p *priorPrints) apply(rows []features.SignatureRow, i int, until int64) int {
+	for ; i < len(rows) && rows[i].Minute < until; i++ {
+		p.last[rows[i].Fingerprint] = rows[i].Minute
+	}
+	return i
+}
+
+// blockDeploys computes and spills the records of the selected deploys dis
+// (indices into x.all, by start) of block b, with the stream's signatures
+// sigs read from where prints left off (or, when fresh, from the look-back
+// before the block: prints then starts afresh) to the block's read end. It
+// leaves prints applied up to the block's end.
+func (x *run) blockDeploys(st history.Stream, b *block, sigs []history.Signature, fresh bool, dis []int, prints *priorPrints) error {
+	if prints.last == nil || fresh {
+		prints.last = map[string]int64{}
+	}
+	rows := make([]features.SignatureRow, len(sigs))
+	for i, s := range sigs {
+		rows[i] = features.SignatureRow{Minute: history.UnixMinute(s.Minute), Version: s.Version, Fingerprint: s.Fingerprint, Count: s.Count}
+	}
+	applied := 0
+	for _, di := range dis {
+		applied = prints.apply(rows, applied, x.start[di])
+		in := x.input(st, di, b.series, rows, prints.last)
+		in.KPIs = b.kpis
+		rec, err := x.record(in, di, b)
+		if err != nil {
+			return err
+		}
+		if err := x.emit(di, rec); err != nil {
+			return err
+		}
+	}
+	// Rows before the block's end are applied before the next block.
+	prints.apply(rows, applied, b.Tn)
+	prints.from = b.Tn
+	return nil
+}
+
+// input is the features.Input of deploy di of stream st: its record, the
+// block's series and signature rows, the known fingerprints, and its
+// neighbours on the stream (the previous deploy, and the later ones that
+// may overlap its largest window).
+func (x *run) input(st history.Stream, di int, series []features.Series, rows []features.SignatureRow, prior map[string]int64) *features.Input {
+	d := &x.all[di]
+	in := &features.Input{
+		Deploy: features.Deploy{
+			ID: d.ID, Service: d.Service, Environment: d.Environment, Version: d.Version,
+			StartedAt: d.StartedAt, FinishedAt: d.FinishedAt,
+			FilesChanged: d.FilesChanged, LinesAdded: d.LinesAdded, LinesDeleted: d.LinesDeleted,
+			Rollback: d.Kind == history.KindRollback,
+		},
+		Series:            series,
+		Signatures:        rows,
+		PriorFingerprints: prior,
+	}
+	streamDeps := x.byStr[st] // sorted by start
+	pos := sort.Search(len(streamDeps), func(i int) bool { return !x.all[streamDeps[i]].StartedAt.Before(d.StartedAt) })
+	if pos > 0 {
+		in.PrevDeployAt = x.all[streamDeps[pos-1]].StartedAt
+	}
+	for _, oi := range streamDeps[pos:] {
+		o := &x.all[oi]
+		if o.StartedAt.Sub(d.StartedAt) > time.Duration(x.hmax)*time.Minute {
+			break
+		}
+		if oi != di {
+			in.OtherDeployStarts = append(in.OtherDeployStarts, o.StartedAt)
+		}
+	}
+	return in
+}
+
+// record is deploy di's spill record: its index (4 bytes), its vector at
+// every horizon without the fleet columns (float64 bits), and one byte a
+// minute of baseline and largest window, 1 where the service itself is
+// elevated (finish subtracts it from the environment's count).
+func (x *run) record(in *features.Input, di int, b *block) ([]byte, error) {
+	rec := make([]byte, x.recLen)
+	binary.LittleEndian.PutUint32(rec, uint32(di))
+	p := 4
+	for _, h := range x.hs {
+		w, err := features.NewWindow(in, h, &x.cfg)
+		if err != nil {
+			return nil, fmt.Errorf("extract: %w", err)
+		}
+		for _, f := range features.Compute(w, &x.cfg) {
+			binary.LittleEndian.PutUint64(rec[p:], math.Float64bits(f))
+			p += 8
+		}
+	}
+	s := x.start[di]
+	for m := s - int64(x.B); m < s+int64(x.hmax); m++ {
+		if b.el[m-b.readLo] {
+			rec[p] = 1
+		}
+		p++
+	}
+	return rec, nil
 }
 
 func (x *run) emit(di int, rec []byte) error {
@@ -525,17 +759,17 @@ func (x *run) emit(di int, rec []byte) error {
 
 // write is pass 2 for Run: it completes the rows (finish) and writes the
 // output files.
-func (x *run) write(ctx context.Context, workdir string, selected []int, sum *Summary) error {
-	writers := make([]*featureWriter, len(x.hs))
+func (x *run) write(ctx context.Context, dir string, selected []int, sum *workdir.Extract) error {
+	writers := make([]*workdir.FeatureWriter, len(x.hs))
 	abort := func() {
 		for _, w := range writers {
 			if w != nil {
-				w.af.Abort()
+				w.Abort()
 			}
 		}
 	}
 	for i := range x.hs {
-		w, err := newFeatureWriter(filepath.Join(workdir, sum.Horizons[i].File))
+		w, err := workdir.CreateFeatures(filepath.Join(dir, sum.Horizons[i].File))
 		if err != nil {
 			abort()
 			return err
@@ -543,7 +777,7 @@ func (x *run) write(ctx context.Context, workdir string, selected []int, sum *Su
 		writers[i] = w
 	}
 	deploys, err := x.finish(ctx, selected, sum, func(i int, id string, vec []float64) error {
-		return writers[i].add(id, vec)
+		return writers[i].Add(id, vec)
 	})
 	if err != nil {
 		abort()
@@ -551,28 +785,28 @@ func (x *run) write(ctx context.Context, workdir string, selected []int, sum *Su
 	}
 	for i, w := range writers {
 		writers[i] = nil
-		if err := w.close(); err != nil {
+		if err := w.Close(); err != nil {
 			abort()
 			return err
 		}
 		sum.Files = append(sum.Files, sum.Horizons[i].File)
 	}
-	if err := writeDeploys(filepath.Join(workdir, "deploys.parquet"), deploys); err != nil {
+	if err := workdir.WriteDeploys(filepath.Join(dir, workdir.DeploysFile), deploys); err != nil {
 		return err
 	}
-	sum.Files = append([]string{"deploys.parquet"}, sum.Files...)
-	sum.Files = append(sum.Files, "extract.json")
-	return writeJSON(filepath.Join(workdir, "extract.json"), sum)
+	sum.Files = append([]string{workdir.DeploysFile}, sum.Files...)
+	sum.Files = append(sum.Files, workdir.ExtractFile)
+	return workdir.WriteExtract(filepath.Join(dir, workdir.ExtractFile), sum)
 }
 
 // finish is pass 2: it reads the spilled vectors in deploy order, fills the
 // fleet columns, counts rows and skips in sum.Horizons and passes each
 // complete row to add (i indexes x.hs; vec is reused after add returns).
 // It returns the selected deploys' rows.
-func (x *run) finish(ctx context.Context, selected []int, sum *Summary, add func(i int, id string, vec []float64) error) ([]DeployRow, error) {
+func (x *run) finish(ctx context.Context, selected []int, sum *workdir.Extract, add func(i int, id string, vec []float64) error) ([]workdir.DeployRow, error) {
 	cfg := &x.cfg
 	B := int64(x.B)
-	deploys := make([]DeployRow, 0, len(selected))
+	deploys := make([]workdir.DeployRow, 0, len(selected))
 	rec := make([]byte, x.recLen)
 	others := make([]int32, x.B+x.hmax)
 	vec := make([]float64, features.NumFeatures)
@@ -585,7 +819,7 @@ func (x *run) finish(ctx context.Context, selected []int, sum *Summary, add func
 			x.prog("write", int64(k), int64(len(selected)))
 		}
 		d := &x.all[di]
-		deploys = append(deploys, DeployRow{DeploymentID: d.ID, Service: d.Service, Environment: d.Environment,
+		deploys = append(deploys, workdir.DeployRow{DeploymentID: d.ID, Service: d.Service, Environment: d.Environment,
 			Version: d.Version, StartedAt: d.StartedAt.UTC(), Kind: string(d.Kind)})
 		if _, err := x.spillR.ReadAt(rec, x.offs[di]); err != nil {
 			return nil, fmt.Errorf("extract: read spill: %w", err)
@@ -617,34 +851,4 @@ func (x *run) finish(ctx context.Context, selected []int, sum *Summary, add func
 	}
 	x.prog("write", int64(len(selected)), int64(len(selected)))
 	return deploys, nil
-}
-
-func writeJSON(path string, v any) error {
-	af, err := atomicfile.Create(path)
-	if err != nil {
-		return err
-	}
-	enc := json.NewEncoder(af)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		af.Abort()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return af.Commit()
-}
-
-// ReadSummary reads extract.json from workdir.
-func ReadSummary(workdir string) (*Summary, error) {
-	b, err := os.ReadFile(filepath.Join(workdir, "extract.json"))
-	if err != nil {
-		return nil, fmt.Errorf("read extract summary: %w", err)
-	}
-	s, err := ParseSummary(b)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", filepath.Join(workdir, "extract.json"), err)
-	}
-	if s.SchemaVersion == "" {
-		return nil, errors.New("read extract.json: no schema_version")
-	}
-	return s, nil
 }

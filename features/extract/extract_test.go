@@ -10,6 +10,7 @@ import (
 
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/workdir"
 )
 
 func testConfig() features.Config {
@@ -23,7 +24,7 @@ func readAll(t *testing.T, dir string, hs []int) map[int]map[string][]float64 {
 	t.Helper()
 	out := map[int]map[string][]float64{}
 	for _, h := range hs {
-		tab, err := ReadFeatures(filepath.Join(dir, "features_h"+itoa(h)+".parquet"))
+		tab, err := readTable(filepath.Join(dir, workdir.FeaturesFile(h)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +200,7 @@ func TestExtractEmptyRangeAndBadShard(t *testing.T) {
 		t.Errorf("ParseShard(2/5) = %d, %d, %v", i, n, err)
 	}
 	// A file that is not a feature table is refused with its name.
-	if _, err := ReadFeatures(dir + "/deploys.parquet"); err == nil || !strings.Contains(err.Error(), "deploys.parquet") {
-		t.Errorf("ReadFeatures(deploys.parquet) = %v, want an error naming the file", err)
+	if _, err := readTable(filepath.Join(dir, workdir.DeploysFile)); err == nil || !strings.Contains(err.Error(), "deploys.parquet") {
+		t.Errorf("readTable(deploys.parquet) = %v, want an error naming the file", err)
 	}
 }

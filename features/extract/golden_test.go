@@ -15,6 +15,7 @@ import (
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/simulate"
+	"github.com/faultline-dev/faultline/internal/workdir"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -34,7 +35,7 @@ func goldenFleet() simulate.Config {
 
 func goldenCSV(t *testing.T, dir string, h int) []byte {
 	t.Helper()
-	tab, err := ReadFeatures(filepath.Join(dir, fmt.Sprintf("features_h%d.parquet", h)))
+	tab, err := readTable(filepath.Join(dir, workdir.FeaturesFile(h)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +78,8 @@ func inputDigest(t *testing.T, r history.Reader) string {
 		for _, s := range ss {
 			rows += int64(s.Len())
 			for i := range s.Minutes {
-				req += s.Requests[i]
-				errs += s.Errors[i]
+				req += int64(s.Requests[i])
+				errs += int64(s.Errors[i])
 			}
 		}
 		g, err := r.Signatures(ctx, st, history.Range{})
@@ -149,7 +150,7 @@ func TestGoldenSimulatedFleet(t *testing.T) {
 		}
 	}
 	// deploys.parquet lists every deployment, sorted by start.
-	deps, err := ReadDeploys(filepath.Join(dir, "deploys.parquet"))
+	deps, err := workdir.ReadDeploys(filepath.Join(dir, workdir.DeploysFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestGoldenSimulatedFleet(t *testing.T) {
 			t.Fatalf("deploys.parquet not sorted by start at row %d", i+1)
 		}
 	}
-	back, err := ReadSummary(dir)
+	back, err := workdir.ReadExtract(filepath.Join(dir, workdir.ExtractFile))
 	if err != nil || back.SchemaHash != features.SchemaHash() {
 		t.Errorf("extract.json: %+v, %v", back, err)
 	}

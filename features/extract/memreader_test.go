@@ -141,8 +141,8 @@ func genHistory(services int, envs []string, days int, seed uint64) (*memReader,
 					series[v] = s
 				}
 				s.Minutes = append(s.Minutes, mi)
-				s.Requests = append(s.Requests, req)
-				s.Errors = append(s.Errors, e)
+				s.Requests = append(s.Requests, float64(req))
+				s.Errors = append(s.Errors, float64(e))
 				s.P50 = append(s.P50, p95/2)
 				s.P95 = append(s.P95, p95)
 				s.P99 = append(s.P99, p95*1.6)

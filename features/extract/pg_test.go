@@ -10,6 +10,7 @@ import (
 	"github.com/faultline-dev/faultline/internal/history/pgstore"
 	"github.com/faultline-dev/faultline/internal/pgtest"
 	"github.com/faultline-dev/faultline/internal/simulate"
+	"github.com/faultline-dev/faultline/internal/workdir"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -67,7 +68,7 @@ func TestExtractPostgresMatchesEmbedded(t *testing.T) {
 			t.Errorf("h=%d: features from PostgreSQL differ from the embedded store's", h)
 		}
 	}
-	if _, err := ReadDeploys(filepath.Join(dirPG, "deploys.parquet")); err != nil {
+	if _, err := workdir.ReadDeploys(filepath.Join(dirPG, workdir.DeploysFile)); err != nil {
 		t.Fatal(err)
 	}
 }

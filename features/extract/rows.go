@@ -5,6 +5,7 @@ import (
 
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/workdir"
 )
 
 // Result is what Extract computes: the rows Run would write to
@@ -12,11 +13,18 @@ import (
 // same values, held in memory.
 type Result struct {
 	// Summary is Run's summary (Files is empty: nothing is written).
-	Summary *Summary
+	Summary *workdir.Extract
 	// Deploys are the selected deployments, in deploy order.
-	Deploys []DeployRow
+	Deploys []workdir.DeployRow
 	// Features holds, by horizon, the rows of features_hH.parquet.
 	Features map[int]*FeatureTable
+}
+
+// FeatureTable holds the rows of one horizon's features, in memory.
+type FeatureTable struct {
+	Columns []string // the names of features.Schema; deployment_id excluded
+	IDs     []string
+	Rows    [][]float64
 }
 
 // ExtractOptions are Extract's settings beyond Options.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/workdir"
 )
 
 // countingReader counts the metric minutes and streams read, to check that
@@ -40,7 +41,7 @@ func TestExtractMatchesFullRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := readAll(t, full, cfg.SortedHorizons())
-	fullDeps, err := ReadDeploys(full + "/deploys.parquet")
+	fullDeps, err := workdir.ReadDeploys(filepath.Join(full, workdir.DeploysFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,15 +100,9 @@ func TestExtractMatchesFullRun(t *testing.T) {
 	// whose fleet columns are not zero (other services elevated).
 	B := int64(cfg.BaselineMinutes)
 	pick := []int{0, len(fullDeps) / 3, len(fullDeps) / 2, len(fullDeps) - 1}
-	fleetCol := -1
-	for i, f := range features.Schema {
-		if f.Name == "fleet_elevated_frac" {
-			fleetCol = i
-		}
-	}
 	h0 := cfg.SortedHorizons()[0]
 	for k, d := range fullDeps {
-		if v, ok := want[h0][d.DeploymentID]; ok && v[fleetCol] > 0 && len(pick) < 10 {
+		if v, ok := want[h0][d.DeploymentID]; ok && v[features.FleetElevatedFrac] > 0 && len(pick) < 10 {
 			pick = append(pick, k)
 		}
 	}
@@ -128,11 +123,12 @@ func TestExtractMatchesFullRun(t *testing.T) {
 				t.Errorf("%s: read stream %s/%s of another environment", d.DeploymentID, s.Service, s.Environment)
 			}
 		}
-		// The metric minutes read: the seasonal look-back before the
-		// baseline, up to the largest horizon after the window's end.
+		// The metric minutes read: the history the features read before
+		// the start (seasonal days, the before/after replay), up to the
+		// largest horizon after the window's end.
 		s := history.UnixMinute(d.StartedAt)
 		hmax := int64(cfg.SortedHorizons()[len(cfg.Horizons)-1])
-		lookback := max(2*B, int64(cfg.SeasonalDays)*1440+B)
+		lookback := max(2*B, int64(cfg.HistoryMinutes()))
 		if cr.lo < s-B-lookback || cr.hi > s+2*hmax {
 			t.Errorf("%s: read minutes [%d, %d) around its start, want within [%d, %d]", d.DeploymentID, cr.lo-s, cr.hi-s, -B-lookback, 2*hmax)
 		}

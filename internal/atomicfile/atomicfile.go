@@ -6,7 +6,9 @@
 // synced, closed and renamed over the destination, and the folder is synced
 // so that the rename survives a crash. A failed or abandoned write removes
 // the temporary file and leaves the destination untouched. The destination
-// folder must exist.
+// folder must exist: it is never created, and a missing one is an error
+// naming it ("write b/out.tar.gz: folder b does not exist (create it
+// first)").
 //
 // Errors name the destination: "write PATH: reason".
 package atomicfile
@@ -21,8 +23,7 @@ import (
 	"syscall"
 )
 
-// DefaultPerm is the permission of files made by Create, CreateExclusive and
-// Write.
+// DefaultPerm is the permission of files made by Create and Write.
 const DefaultPerm os.FileMode = 0o644
 
 // Hooks replaced by tests to observe and fail the syncs.
@@ -48,24 +49,47 @@ func Create(path string) (*File, error) {
 	return create(path, DefaultPerm, false)
 }
 
-// CreateExclusive is Create for a file that must not exist yet: it fails
-// (with an error matching fs.ErrExist) when path exists, now or at Commit.
-func CreateExclusive(path string) (*File, error) {
-	return create(path, DefaultPerm, true)
-}
-
 func create(path string, perm os.FileMode, exclusive bool) (*File, error) {
 	if exclusive {
 		if _, err := os.Lstat(path); err == nil {
 			return nil, fmt.Errorf("write %s: %w", path, fs.ErrExist)
 		}
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return nil, fmt.Errorf("write %s: %w", path, err)
+		return nil, fmt.Errorf("write %s: %w", path, folderError(dir, err))
 	}
 	return &File{f: f, path: path, perm: perm, exclusive: exclusive}, nil
 }
+
+// folderError explains why no temporary file could be made in dir: it
+// names the folder (a missing one, one that is a file, one not writable)
+// rather than the temporary name, which the caller never chose. The
+// result wraps the system error (fs.ErrNotExist for a missing folder).
+func folderError(dir string, err error) error {
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	if st, serr := os.Stat(dir); serr == nil && !st.IsDir() {
+		return &folderErr{dir + " is not a folder", pe.Err}
+	}
+	if errors.Is(pe.Err, fs.ErrNotExist) {
+		return &folderErr{"folder " + dir + " does not exist (create it first)", pe.Err}
+	}
+	return fmt.Errorf("folder %s: %w", dir, pe.Err)
+}
+
+// folderErr is a message about the destination's folder that wraps the
+// system error without repeating it.
+type folderErr struct {
+	msg string
+	err error
+}
+
+func (e *folderErr) Error() string { return e.msg }
+func (e *folderErr) Unwrap() error { return e.err }
 
 // Path returns the destination path.
 func (f *File) Path() string { return f.path }

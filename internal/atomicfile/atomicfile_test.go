@@ -140,14 +140,6 @@ func TestWriteFunctions(t *testing.T) {
 			want:     []byte("old"),
 		},
 		{
-			name:      "CreateExclusive refuses existing",
-			existing:  []byte("old"),
-			write:     func(p string) error { _, err := CreateExclusive(p); return err },
-			want:      []byte("old"),
-			wantErr:   fs.ErrExist,
-			errPrefix: true,
-		},
-		{
 			name: "Commit twice fails",
 			write: func(p string) error {
 				f, err := Create(p)
@@ -306,15 +298,45 @@ func TestSyncs(t *testing.T) {
 	}
 }
 
-// TestMissingFolder checks that the folder is not created and the error
-// names the destination.
+// TestMissingFolder checks that the folder is not created and that the
+// error names the destination and the folder, never the temporary file (the
+// probe of issue 14: 'registry export --out b/x.tar.gz' into a missing b said
+// only "open b/.x.tar.gz.tmp-…: no such file or directory").
 func TestMissingFolder(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "no", "such", "out.txt")
-	err := WriteFile(path, []byte("x"), 0o644)
-	if !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("error %v, want ErrNotExist", err)
+	root := t.TempDir()
+	file := filepath.Join(root, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Dir(path)); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("folder was created")
+	tests := []struct {
+		name, path string
+		want       string
+		notExist   bool
+	}{
+		{"missing folder", filepath.Join(root, "b", "out.tar.gz"),
+			"write " + filepath.Join(root, "b", "out.tar.gz") + ": folder " + filepath.Join(root, "b") + " does not exist (create it first)", true},
+		{"missing parents", filepath.Join(root, "no", "such", "out.txt"),
+			"folder " + filepath.Join(root, "no", "such") + " does not exist", true},
+		{"folder is a file", filepath.Join(file, "out.txt"), file + " is not a folder", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, write := range []func(string) error{
+				func(p string) error { return WriteFile(p, []byte("x"), 0o644) },
+				func(p string) error { _, err := Create(p); return err },
+				func(p string) error { return WriteFileExclusive(p, []byte("x"), 0o644) },
+			} {
+				err := write(tc.path)
+				if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), ".tmp-") {
+					t.Errorf("error %v, want one containing %q and no temporary name", err, tc.want)
+				}
+				if tc.notExist && !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("error %v does not match fs.ErrNotExist", err)
+				}
+			}
+			if _, err := os.Stat(filepath.Dir(tc.path)); tc.notExist && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("folder was created")
+			}
+		})
 	}
 }

@@ -1,12 +1,38 @@
 // Package history holds the deploy-history model that every Faultline stage
-// shares — services, deployments, per-minute per-version metrics, error
-// signatures, incidents and human annotations — and the Store interfaces that
-// the PostgreSQL backend (package pgstore) and the embedded, serverless backend
-// (package embedded) implement.
+// shares — services, deployments, per-minute metrics (per version, or
+// aggregate over all versions), error signatures, named KPIs, incidents and
+// human annotations — and the Store interfaces that the PostgreSQL backend
+// (package pgstore) and the embedded, serverless backend (package embedded)
+// implement. The conformance suite in package historytest is the contract
+// both backends keep.
 //
 // All timestamps are UTC. Minutes are carried as Unix minutes (Unix seconds
 // divided by 60) in columnar series, because every consumer works on
 // per-minute arrays.
+//
+// # Data as teams have it
+//
+// Not every team has per-version canary series. The model also holds:
+//
+//   - Aggregate series: a Metric (or KPIValue) whose Version is
+//     AggregateVersion ("") covers every version of the service in its
+//     environment. Reader.Metrics returns it as the Series with Version "",
+//     which sorts first; SplitAggregate separates it from the per-version
+//     series. A stream may have an aggregate series, per-version series, or
+//     both; when it has both, the aggregate is NOT the sum of the others
+//     (it is whatever the team's monitoring measured), so consumers must not
+//     add it to them.
+//   - Real-valued counts: Requests and Errors are float64 (Prometheus
+//     increase() and rate() give floats); integer data keeps its exact
+//     values (every integer below 2^53 is a float64).
+//   - Named KPIs: a service declares KPIs (KPI: name, Direction, KPIKind)
+//     and gives per-minute values (KPIValue), aggregate or per version.
+//     They are read through KPIReader (KPIs, KPIValues by stream and range,
+//     like metrics), which every Store implements; KPIOf finds the
+//     declaration in force for a stream.
+//
+// Validation rules shared by the importer and both stores (lengths of keys,
+// the range of timestamps, counts) are in validate.go.
 package history
 
 import (
@@ -54,27 +80,38 @@ type Deployment struct {
 	LinesDeleted int64
 	// Kind as imported, or inferred at import when the file had none
 	// (KindInferred is then true). An empty Kind given to an ImportTx asks
-	// for inference: a deployment of a version already deployed earlier to
-	// the same service and environment is a rollback.
+	// for inference by InferKinds: a deployment of a version already
+	// deployed earlier to the same service and environment is a rollback.
+	// ImportTx ignores KindInferred: a Kind given is a given kind.
 	Kind         Kind
 	KindInferred bool
 }
 
-// Metric is one minute of traffic served by one version.
+// AggregateVersion is the Version of a metric or KPI row (and series) that
+// covers all versions of the service in its environment: the series of
+// teams without per-version data.
+const AggregateVersion = ""
+
+// Metric is one minute of traffic served by one version, or by all versions
+// of the service when Version is AggregateVersion.
 type Metric struct {
 	Service     string
 	Environment string
-	Version     string
-	Minute      time.Time // start of the minute, seconds zero
-	Requests    int64
-	Errors      int64
+	Version     string    // AggregateVersion ("") for all versions
+	Minute      time.Time // the minute the row covers; stores keep its start (seconds floored)
+	// Requests and Errors are finite, non-negative and real-valued (a
+	// rate or increase over the minute), with Errors ≤ Requests.
+	Requests float64
+	Errors   float64
 	// Latency percentiles in milliseconds; NaN when absent.
 	LatencyP50 float64
 	LatencyP95 float64
 	LatencyP99 float64
 }
 
-// Signature is the count of one error fingerprint in one minute of one version.
+// Signature is the count of one error fingerprint in one minute of one
+// version. Counts stay integers: they count error events that an APM
+// groups, not rates.
 type Signature struct {
 	Service     string
 	Environment string
@@ -109,13 +146,14 @@ type Annotation struct {
 }
 
 // Series is the per-minute traffic of one version of a service in one
-// environment, sorted by minute. A minute absent from Minutes had no traffic
-// for that version. All slices have the same length.
+// environment (or of all versions: Version AggregateVersion), sorted by
+// minute. A minute absent from Minutes had no traffic for that version.
+// All slices have the same length.
 type Series struct {
 	Version  string
 	Minutes  []int64 // Unix minutes, strictly ascending
-	Requests []int64
-	Errors   []int64
+	Requests []float64
+	Errors   []float64
 	P50      []float64 // NaN when absent
 	P95      []float64
 	P99      []float64
@@ -155,19 +193,25 @@ func UnixMinute(t time.Time) int64 {
 // MinuteTime converts Unix minutes to a UTC time.
 func MinuteTime(m int64) time.Time { return time.Unix(m*60, 0).UTC() }
 
+// FloorMinute returns the start of the minute of t, in UTC: the minute a
+// per-minute row stamped t covers (docs/history-import.md, "Timestamps").
+func FloorMinute(t time.Time) time.Time { return MinuteTime(UnixMinute(t)) }
+
 // Reader reads history. Both backends implement it; later stages depend on
-// this interface only.
+// this interface only (KPIs are read through KPIReader, which every Store
+// also implements).
 type Reader interface {
 	// Services lists the services, sorted by name.
 	Services(ctx context.Context) ([]Service, error)
 	// Deployments returns the deployments whose StartedAt lies in r, ordered
 	// by StartedAt, then ID.
 	Deployments(ctx context.Context, r Range) ([]Deployment, error)
-	// Streams lists every (service, environment) pair that has deployments or
-	// metrics, sorted by service, then environment.
+	// Streams lists every (service, environment) pair that has deployments,
+	// metrics or KPI values, sorted by service, then environment.
 	Streams(ctx context.Context) ([]Stream, error)
 	// Metrics returns the series of every version of s with minutes in r,
-	// sorted by version.
+	// sorted by version (byte order): the aggregate series (Version
+	// AggregateVersion, ""), when the stream has one, comes first.
 	Metrics(ctx context.Context, s Stream, r Range) ([]Series, error)
 	// Signatures returns the error-signature rows of s with minutes in r,
 	// ordered by minute, version, fingerprint.
@@ -189,10 +233,27 @@ type ImportTx interface {
 	AddSignatures(ctx context.Context, rows []Signature) error
 	AddIncidents(ctx context.Context, rows []Incident) error
 	AddAnnotations(ctx context.Context, rows []Annotation) error
-	// Commit creates services named but not given, infers the Kind of
-	// deployments added without one, checks that every annotation names an
-	// existing deployment (returning a *MissingDeploymentError otherwise),
-	// and makes the import visible atomically.
+	// AddKPIs adds KPI declarations, upserted by (service, environment,
+	// name).
+	AddKPIs(ctx context.Context, rows []KPI) error
+	// AddKPIValues adds KPI values, upserted by (service, environment,
+	// version, name, minute).
+	AddKPIValues(ctx context.Context, rows []KPIValue) error
+	// The Add methods refuse rows that break the rules of validate.go (an
+	// empty or over-long key, a time outside [MinTime, MaxTime), a
+	// negative or non-finite count, errors above requests, a deployment
+	// finished before it started, …) with an error naming the row; the
+	// import is then aborted: Commit fails, and only Rollback remains.
+	//
+	// Commit creates services named but not given, re-infers with
+	// InferKinds the kind of every inferred deployment of the streams that
+	// the added deployments touch (stored ones included), checks that every
+	// annotation names an existing deployment (returning a
+	// *MissingDeploymentError otherwise), checks the added KPI values
+	// against the KPI declarations in force after the import (returning a
+	// *KPIValueError), lists the per-version metric series whose version
+	// has no deployment (ImportSummary.Undeployed), and makes the import
+	// visible atomically.
 	Commit(ctx context.Context) (ImportSummary, error)
 	// Rollback abandons the import. It is safe to call after Commit.
 	Rollback(ctx context.Context) error
@@ -206,8 +267,49 @@ type ImportSummary struct {
 	Signatures  int64 `json:"error_signatures"`
 	Incidents   int64 `json:"incidents"`
 	Annotations int64 `json:"annotations"`
-	// RollbacksInferred counts deployments whose kind was inferred as rollback.
+	KPIs        int64 `json:"kpis"`
+	KPIValues   int64 `json:"kpi_values"`
+	// RollbacksInferred counts the deployments added by this import
+	// without a kind whose inferred kind is rollback. Stored deployments
+	// that the import re-inferred (a backfilled earlier deployment can turn
+	// a stored inferred deploy into a rollback) are not counted.
 	RollbacksInferred int64 `json:"rollbacks_inferred"`
+	// Undeployed lists, sorted by service, environment and version, the
+	// per-version metric series (Version not AggregateVersion) that this
+	// import added rows to and whose version has no deployment in its
+	// stream, neither stored nor added by the import. Such rows are kept:
+	// they are traffic of the stream (the version running before the
+	// history's first deployment, typically), but no deployment's window
+	// belongs to them (docs/history-import.md, "Versions without a
+	// deployment").
+	Undeployed []UndeployedSeries `json:"-"`
+	// UndeployedRows is the number of rows this import added to the
+	// series of Undeployed.
+	UndeployedRows int64 `json:"undeployed_metric_rows"`
+}
+
+// UndeployedSeries is a per-version metric series whose version has no
+// deployment in its stream, and how many rows an import added to it.
+type UndeployedSeries struct {
+	Service     string
+	Environment string
+	Version     string
+	Rows        int64
+}
+
+// SortUndeployed sorts u by service, environment, version: the order of
+// ImportSummary.Undeployed.
+func SortUndeployed(u []UndeployedSeries) {
+	sort.Slice(u, func(i, j int) bool {
+		a, b := u[i], u[j]
+		if a.Service != b.Service {
+			return a.Service < b.Service
+		}
+		if a.Environment != b.Environment {
+			return a.Environment < b.Environment
+		}
+		return a.Version < b.Version
+	})
 }
 
 // MissingDeploymentError reports annotations that name deployments found
@@ -238,8 +340,18 @@ type Truth struct {
 	// "outage", "low_traffic", "seasonal", "bursty", "overlap", joined by ','.
 	Confounders string
 	// Severity is the fault's multiplicative error-rate increase (or latency
-	// factor for "latency" faults); 0 when healthy.
+	// factor for "latency" faults, or the factor on KPI for "shift" and
+	// "burst" faults); 0 when healthy.
 	Severity float64
+	// KPI names the KPI in which a "shift" or "burst" fault shows:
+	// "success_ratio" (1 − errors/requests), "throughput" (requests per
+	// second), "latency_p95" or "saturation" (a gauge given only as a KPI
+	// value). Empty for the other shapes, whose Shape says where they show
+	// (error rate, signatures, latency).
+	KPI string
+	// Direction is how a "shift" or "burst" fault moves its KPI: "up" or
+	// "down"; empty for the other shapes.
+	Direction string
 }
 
 // TruthStore stores simulator ground truth beside a history.
@@ -256,13 +368,31 @@ var ErrNoTruth = errors.New("no simulator ground truth in this history")
 // Store is a history backend: readable, importable, closable.
 type Store interface {
 	Reader
+	KPIReader
 	TruthStore
+	// DeploymentByID returns the deployment with the id; ok is false when
+	// there is none. It costs one lookup, not a listing: PostgreSQL reads
+	// it by primary key, the embedded store decodes only the row group
+	// that holds it. (`faultline check` looks its deploy up so, through
+	// the consumer's interface batch.DeploymentFinder.)
+	DeploymentByID(ctx context.Context, id string) (d Deployment, ok bool, err error)
 	// BeginImport starts an all-or-nothing import.
 	BeginImport(ctx context.Context) (ImportTx, error)
 	// Describe names the backend for messages, e.g. "postgres://host/db" or
 	// "embedded:./faultline-data".
 	Describe() string
 	Close() error
+}
+
+// SplitAggregate separates the aggregate series (Version AggregateVersion)
+// from the per-version ones of a stream's series as Reader.Metrics returns
+// them. agg is nil when the stream has no aggregate series; perVersion
+// shares ss's backing array.
+func SplitAggregate(ss []Series) (agg *Series, perVersion []Series) {
+	if len(ss) > 0 && ss[0].Version == AggregateVersion {
+		return &ss[0], ss[1:]
+	}
+	return nil, ss
 }
 
 // SeriesOf groups metric rows into columnar series, one per version, sorted

@@ -18,8 +18,8 @@ func TestSeriesOf(t *testing.T) {
 	got := SeriesOf(rows)
 	m0 := UnixMinute(at(0))
 	want := []Series{
-		{Version: "v1", Minutes: []int64{m0}, Requests: []int64{20}, Errors: []int64{0}, P50: []float64{nan}, P95: []float64{nan}, P99: []float64{nan}},
-		{Version: "v2", Minutes: []int64{m0, m0 + 1}, Requests: []int64{10, 11}, Errors: []int64{1, 2}, P50: []float64{1, 4}, P95: []float64{2, 5}, P99: []float64{3, 6}},
+		{Version: "v1", Minutes: []int64{m0}, Requests: []float64{20}, Errors: []float64{0}, P50: []float64{nan}, P95: []float64{nan}, P99: []float64{nan}},
+		{Version: "v2", Minutes: []int64{m0, m0 + 1}, Requests: []float64{10, 11}, Errors: []float64{1, 2}, P50: []float64{1, 4}, P95: []float64{2, 5}, P99: []float64{3, 6}},
 	}
 	if len(got) != 2 || !reflect.DeepEqual(got[1], want[1]) || got[0].Version != "v1" || got[0].Requests[0] != 20 || !math.IsNaN(got[0].P95[0]) {
 		t.Fatalf("SeriesOf =\n%+v\nwant\n%+v", got, want)

@@ -33,6 +33,7 @@ func benchConfig() Config {
 type discardSink struct{}
 
 func (discardSink) services(context.Context, []history.Service) error { return nil }
+func (discardSink) kpis(context.Context, []history.KPI) error         { return nil }
 func (discardSink) stream(context.Context, *streamResult) error       { return nil }
 func (discardSink) finish(context.Context, []history.Incident) error  { return nil }
 

@@ -16,12 +16,34 @@ import (
 	"github.com/faultline-dev/faultline/internal/progress"
 )
 
-// File names WriteFiles produces: the import files of
-// ../shared/spec/history-import.md, plus truth.csv (never imported).
-var FileNames = []string{"services.csv", "deployments.csv", "metrics.csv", "error_signatures.csv", "incidents.csv", "annotations.csv", "truth.csv"}
+// TruthFile is where WriteFiles puts the ground truth, relative to its
+// folder: in a subfolder, which 'faultline import' does not read, so that
+// the folder holds import files only (any other file there is an error).
+var TruthFile = filepath.Join("truth", "truth.csv")
+
+// FileNames lists the files WriteFiles may produce, relative to its folder:
+// the import files of docs/history-import.md, plus TruthFile (never
+// imported). OutputFiles says which of them a configuration writes.
+var FileNames = []string{"services.csv", "deployments.csv", "metrics.csv", "error_signatures.csv", "kpis.csv", "kpi_values.csv", "incidents.csv", "annotations.csv", TruthFile}
+
+// OutputFiles lists the files WriteFiles writes for cfg, in the order of
+// FileNames: error_signatures.csv only with Signatures, kpis.csv and
+// kpi_values.csv only with KPIs.
+func OutputFiles(cfg Config) []string {
+	var out []string
+	for _, n := range FileNames {
+		switch {
+		case n == "error_signatures.csv" && !cfg.Signatures:
+		case (n == "kpis.csv" || n == "kpi_values.csv") && !cfg.KPIs:
+		default:
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 // WriteFiles simulates the fleet described by cfg as import files (CSV) in
-// dir, plus truth.csv with the ground truth. Each file is written under a
+// dir, plus the ground truth in dir/TruthFile. Each file is written under a
 // temporary name and renamed when all are complete.
 func WriteFiles(ctx context.Context, cfg Config, dir string) (Summary, error) {
 	return WriteFilesProgress(ctx, cfg, dir, nil)
@@ -32,20 +54,22 @@ func WriteFilesProgress(ctx context.Context, cfg Config, dir string, p progress.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Summary{}, fmt.Errorf("simulate: %w", err)
 	}
-	fs := &fileSink{dir: dir, w: map[string]*csvFile{}}
+	fs := &fileSink{dir: dir, w: map[string]*csvFile{}, kpiTruth: cfg.kpiFaults()}
 	headers := map[string]string{
 		"services.csv":         "service,team,tier",
 		"deployments.csv":      "deployment_id,service,environment,version,started_at,finished_at,commit_sha,author,files_changed,lines_added,lines_deleted,kind",
 		"metrics.csv":          "service,environment,version,minute,requests,errors,latency_p50_ms,latency_p95_ms,latency_p99_ms",
 		"error_signatures.csv": "service,environment,version,minute,fingerprint,count,error_type,endpoint,status_code",
+		"kpis.csv":             "service,environment,name,direction,kind,unit",
+		"kpi_values.csv":       "service,environment,version,minute,name,value",
 		"incidents.csv":        "incident_id,service,environment,opened_at,resolved_at,severity,deployment_id",
 		"annotations.csv":      "deployment_id,label,annotator,annotated_at,note",
-		"truth.csv":            "deployment_id,faulty,shape,onset_minute,confounders,severity",
+		TruthFile:              "deployment_id,faulty,shape,onset_minute,confounders,severity",
 	}
-	for _, name := range FileNames {
-		if name == "error_signatures.csv" && !cfg.Signatures {
-			continue
-		}
+	if fs.kpiTruth { // truth of shift and burst faults names the KPI and the direction
+		headers[TruthFile] += ",kpi,direction"
+	}
+	for _, name := range OutputFiles(cfg) {
 		f, err := newCSVFile(dir, name, headers[name])
 		if err != nil {
 			fs.abort()
@@ -73,6 +97,9 @@ type csvFile struct {
 
 func newCSVFile(dir, name, header string) (*csvFile, error) {
 	final := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil { // TruthFile's subfolder
+		return nil, fmt.Errorf("simulate: %w", err)
+	}
 	f, err := atomicfile.Create(final)
 	if err != nil {
 		return nil, fmt.Errorf("simulate: %w", err)
@@ -118,9 +145,26 @@ func (c *csvFile) end() error {
 }
 
 type fileSink struct {
-	dir string
-	w   map[string]*csvFile
-	err error
+	dir      string
+	w        map[string]*csvFile
+	err      error
+	kpiTruth bool // the truth file has the columns kpi and direction
+}
+
+func (s *fileSink) kpis(ctx context.Context, rows []history.KPI) error {
+	c := s.w["kpis.csv"]
+	for _, k := range rows {
+		c.str(k.Service)
+		c.str(k.Environment)
+		c.str(k.Name)
+		c.str(string(k.Direction))
+		c.str(string(k.Kind))
+		c.str(k.Unit)
+		if err := c.end(); err != nil {
+			return fmt.Errorf("simulate: write %s: %w", c.final, err)
+		}
+	}
+	return nil
 }
 
 func (s *fileSink) services(ctx context.Context, rows []history.Service) error {
@@ -160,8 +204,8 @@ func (s *fileSink) stream(ctx context.Context, res *streamResult) error {
 		c.str(m.Environment)
 		c.str(m.Version)
 		c.time(m.Minute)
-		c.int(m.Requests)
-		c.int(m.Errors)
+		c.float(m.Requests)
+		c.float(m.Errors)
 		c.float(m.LatencyP50)
 		c.float(m.LatencyP95)
 		c.float(m.LatencyP99)
@@ -182,6 +226,18 @@ func (s *fileSink) stream(ctx context.Context, res *streamResult) error {
 			c.end()
 		}
 	}
+	if c := s.w["kpi_values.csv"]; c != nil {
+		for i := range res.kpiValues {
+			v := &res.kpiValues[i]
+			c.str(v.Service)
+			c.str(v.Environment)
+			c.str(v.Version)
+			c.time(v.Minute)
+			c.str(v.Name)
+			c.float(v.Value)
+			c.end()
+		}
+	}
 	s.incidents(res.incidents)
 	c = s.w["annotations.csv"]
 	for _, a := range res.annotations {
@@ -192,7 +248,7 @@ func (s *fileSink) stream(ctx context.Context, res *streamResult) error {
 		c.str(a.Note)
 		c.end()
 	}
-	c = s.w["truth.csv"]
+	c = s.w[TruthFile]
 	for _, t := range res.truth {
 		c.str(t.DeploymentID)
 		c.str(strconv.FormatBool(t.Faulty))
@@ -200,6 +256,10 @@ func (s *fileSink) stream(ctx context.Context, res *streamResult) error {
 		c.int(t.OnsetMinute)
 		c.str(t.Confounders)
 		c.float(t.Severity)
+		if s.kpiTruth {
+			c.str(t.KPI)
+			c.str(t.Direction)
+		}
 		if err := c.end(); err != nil {
 			return fmt.Errorf("simulate: write %s: %w", c.final, err)
 		}

@@ -26,8 +26,55 @@ const (
 	ShapeLatency      = "latency"
 )
 
-// Shapes lists the fault shapes.
+// Shapes of KPI faults (Config.ShiftRate, Config.BurstRate): the fault
+// shows in one KPI (history.Truth.KPI), moving it up or down
+// (history.Truth.Direction).
+const (
+	ShapeShift = "shift" // a moderate, sustained shift from the onset on
+	ShapeBurst = "burst" // a large burst of 5–15 minutes
+)
+
+// Shapes lists the fault shapes of the default fleet.
 var Shapes = []string{ShapeStep, ShapeRamp, ShapeDelayed, ShapeNewSignature, ShapeLatency}
+
+// KPIShapes lists the shapes of KPI faults, off by default.
+var KPIShapes = []string{ShapeShift, ShapeBurst}
+
+// Confounders of a deployment (history.Truth.Confounders, joined by ','):
+// what could mislead a detector or a labeling function about it.
+const (
+	ConfoundBlip       = "blip"        // a restart blip at the rollout
+	ConfoundOutage     = "outage"      // a fleet-wide outage touches the service in the first hour
+	ConfoundLowTraffic = "low_traffic" // the service has low traffic
+	ConfoundSeasonal   = "seasonal"    // the service has a daily cycle
+	ConfoundBursty     = "bursty"      // a traffic burst starts from 20 min before to 60 min after the start
+	ConfoundOverlap    = "overlap"     // the next deploy of the stream starts within 60 min
+	ConfoundRollback   = "rollback"    // the deployment rolls back to the previous version
+	ConfoundHotfix     = "hotfix"      // the deployment is a hotfix of a faulty version
+	ConfoundRolledBack = "rolled_back" // the next deployment of the stream rolls this one back
+	// ConfoundBenignSignature: a new, harmless error fingerprint comes with the version.
+	ConfoundBenignSignature = "benign_signature"
+	// ConfoundNoCanary: all traffic switched at once (Config.NoCanaryRate).
+	ConfoundNoCanary = "no_canary"
+	// ConfoundNoiseIncident: an incident unrelated to any deploy opened on
+	// the service, from the stream, within incidentWindow of the start.
+	ConfoundNoiseIncident = "noise_incident"
+	// ConfoundMisattributedIncident: an unrelated incident was linked to
+	// this deployment (Config.NoiseIncidentLinkRate).
+	ConfoundMisattributedIncident = "misattributed_incident"
+	// ConfoundOutageIncident: an incident of a fleet-wide outage opened on
+	// the stream within incidentWindow of the start.
+	ConfoundOutageIncident = "outage_incident"
+)
+
+// ConfounderNames lists the confounders in the order they appear in truth.
+var ConfounderNames = []string{ConfoundBlip, ConfoundOutage, ConfoundLowTraffic, ConfoundSeasonal, ConfoundBursty,
+	ConfoundOverlap, ConfoundRollback, ConfoundHotfix, ConfoundRolledBack, ConfoundBenignSignature, ConfoundNoCanary,
+	ConfoundOutageIncident, ConfoundNoiseIncident, ConfoundMisattributedIncident}
+
+// incidentWindow is how long after a deploy's start an incident counts as
+// a confounder (minutes): the labeling incident function's default window.
+const incidentWindow = 120
 
 var serviceWords = []string{
 	"checkout", "payments", "cart", "search", "catalog", "inventory", "pricing", "auth", "users", "profile",
@@ -95,12 +142,21 @@ func newService(cfg *Config, idx int) *service {
 	default:
 		s.tier = "batch"
 	}
+	// Steady, seasonal, low-traffic and bursty services in the proportions
+	// 40:30:15:15, or with the low-traffic share set and the others
+	// keeping their proportions.
+	t1, t2, t3 := 0.40, 0.70, 0.85
+	if l := cfg.LowTrafficShare; l != defaultLowTrafficShare {
+		k := (1 - l) / (1 - defaultLowTrafficShare)
+		t1, t2 = 0.40*k, 0.70*k
+		t3 = t2 + l
+	}
 	switch u := r.Float64(); {
-	case u < 0.40:
+	case u < t1:
 		s.pattern, s.baseRPM, s.diurnal, s.weekend = patternSteady, r.logUniform(100, 3000), r.uniform(0, 0.1), r.uniform(0.9, 1)
-	case u < 0.70:
+	case u < t2:
 		s.pattern, s.baseRPM, s.diurnal, s.weekend = patternSeasonal, r.logUniform(150, 4000), r.uniform(0.4, 0.85), r.uniform(0.4, 0.8)
-	case u < 0.85:
+	case u < t3:
 		s.pattern, s.baseRPM, s.diurnal, s.weekend = patternLow, r.uniform(0.5, 6), r.uniform(0.2, 0.6), r.uniform(0.3, 0.8)
 	default:
 		s.pattern, s.baseRPM, s.diurnal, s.weekend = patternBursty, r.logUniform(40, 600), r.uniform(0.1, 0.5), r.uniform(0.6, 1)

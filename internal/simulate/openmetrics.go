@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,8 +18,9 @@ import (
 )
 
 // Metric names of the OpenMetrics history (docs/prometheus.md, "The
-// simulator's metrics"). Every series has the labels service, environment
-// and version.
+// simulator's metrics"). Every series has the labels service and
+// environment, and version unless it is an aggregate series (of all
+// versions: Config.AggregateMetrics).
 const (
 	// OMRequests is a counter family: http_requests_total{code="200"}
 	// counts the requests that succeeded, {code="500"} those that failed,
@@ -38,8 +40,13 @@ const (
 // as WriteFiles writes for the same cfg — and writes its per-minute series
 // (the metrics and error_signatures tables) to path in the OpenMetrics text
 // format, ready for `promtool tsdb create-blocks-from openmetrics`.
-// Deployments, services, incidents, annotations and truth are not written:
-// take them from WriteFiles.
+// Deployments, services, KPIs (declarations and values), incidents,
+// annotations and truth are not written: take them from WriteFiles.
+// Aggregate metrics rows (Config.AggregateMetrics) are series without the
+// version label. Counts are written as they are, real-valued with
+// Config.RealValuedCounts: a counter's samples are then running sums of
+// real values, whose differences give each minute's count within float
+// rounding (about 1e-16 of the running total), not bit for bit.
 //
 // Timing: a series' value at time t covers the minute [t-1m, t). A counter
 // has a sample at the end of every minute its version served (the counted
@@ -126,6 +133,8 @@ func (s *omSink) cleanup() {
 
 func (s *omSink) services(context.Context, []history.Service) error { return nil }
 
+func (s *omSink) kpis(context.Context, []history.KPI) error { return nil }
+
 func (s *omSink) finish(context.Context, []history.Incident) error { return nil }
 
 // quantiles of OMDuration and the metric columns they come from.
@@ -153,12 +162,15 @@ func (s *omSink) stream(ctx context.Context, res *streamResult) error {
 	for _, v := range versions {
 		idx := byVer[v]
 		m0 := &res.metrics[idx[0]]
-		labels := omLabels(nil, "service", m0.Service, "environment", m0.Environment, "version", v)
+		labels := omLabels(nil, "service", m0.Service, "environment", m0.Environment)
+		if v != history.AggregateVersion {
+			labels = omLabels(labels, "version", v)
+		}
 		for _, code := range []string{"200", "500"} {
 			l := omLabels(labels, "code", code)
 			s.counter(OMRequests+"_total", l, len(idx),
 				func(k int) int64 { return history.UnixMinute(res.metrics[idx[k]].Minute) },
-				func(k int) int64 {
+				func(k int) float64 {
 					m := &res.metrics[idx[k]]
 					if code == "500" {
 						return m.Errors
@@ -223,14 +235,14 @@ func (s *omSink) stream(ctx context.Context, res *streamResult) error {
 			"fingerprint", k.fp, "error_type", k.et, "endpoint", k.ep, "status_code", strconv.Itoa(int(k.status)))
 		s.counterTo(2, OMSignatures+"_total", l, len(idx),
 			func(j int) int64 { return history.UnixMinute(res.signatures[idx[j]].Minute) },
-			func(j int) int64 { return res.signatures[idx[j]].Count })
+			func(j int) float64 { return float64(res.signatures[idx[j]].Count) })
 	}
 	// Write errors stick to the writers and surface at Flush.
 	return ctx.Err()
 }
 
 // counter writes a requests counter series (family file 0).
-func (s *omSink) counter(name string, labels []byte, n int, minute func(int) int64, count func(int) int64) {
+func (s *omSink) counter(name string, labels []byte, n int, minute func(int) int64, count func(int) float64) {
 	s.counterTo(0, name, labels, n, minute, count)
 }
 
@@ -238,14 +250,14 @@ func (s *omSink) counter(name string, labels []byte, n int, minute func(int) int
 // (ascending) with their counts. A minute whose previous minute is absent
 // gets a sample at its start with the total so far; every minute gets one
 // at its end.
-func (s *omSink) counterTo(f int, name string, labels []byte, n int, minute func(int) int64, count func(int) int64) {
-	var total int64
+func (s *omSink) counterTo(f int, name string, labels []byte, n int, minute func(int) int64, count func(int) float64) {
+	var total float64
 	prev := int64(-1 << 62)
-	line := func(t, v int64) {
+	line := func(t int64, v float64) {
 		s.b = append(s.b[:0], name...)
 		s.b = append(s.b, labels...)
 		s.b = append(s.b, ' ')
-		s.b = strconv.AppendInt(s.b, v, 10)
+		s.b = appendNumber(s.b, v)
 		s.b = append(s.b, ' ')
 		s.b = strconv.AppendInt(s.b, t*60, 10)
 		s.b = append(s.b, '\n')
@@ -260,6 +272,15 @@ func (s *omSink) counterTo(f int, name string, labels []byte, n int, minute func
 		line(m+1, total)
 		prev = m
 	}
+}
+
+// appendNumber appends v as an integer when it is one (every count of
+// integer data), else in the shortest form that parses back to v.
+func appendNumber(b []byte, v float64) []byte {
+	if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+		return strconv.AppendInt(b, int64(v), 10)
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }
 
 // omLabels appends name="value" pairs to a label set {…} (nil starts one).

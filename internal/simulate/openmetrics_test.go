@@ -121,7 +121,7 @@ func parseOM(t *testing.T, b []byte) []omSample {
 }
 
 type omRow struct {
-	requests, errors int64
+	requests, errors float64
 	p50, p95, p99    float64
 }
 
@@ -151,13 +151,13 @@ func rowsFromOM(samples []omSample) (map[string]*omRow, map[string]int64) {
 			if !ok || p.ts != s.ts-60 {
 				continue
 			}
-			n := int64(s.value - p.value)
+			n := s.value - p.value
 			if n == 0 {
 				continue
 			}
 			if s.name == OMSignatures+"_total" {
 				k := fmt.Sprintf("%s,%s,%s,%s,%s,%d,%s,%s,%s", s.labels["service"], s.labels["environment"], s.labels["version"],
-					time.Unix(s.ts-60, 0).UTC().Format(time.RFC3339), s.labels["fingerprint"], n,
+					time.Unix(s.ts-60, 0).UTC().Format(time.RFC3339), s.labels["fingerprint"], int64(n),
 					s.labels["error_type"], s.labels["endpoint"], s.labels["status_code"])
 				sigs[k]++
 				continue
@@ -229,8 +229,8 @@ func TestOpenMetricsCarriesTheFiles(t *testing.T) {
 		if got == nil {
 			t.Fatalf("metrics.csv row %v missing from OpenMetrics", r)
 		}
-		req, _ := strconv.ParseInt(r[4], 10, 64)
-		errs, _ := strconv.ParseInt(r[5], 10, 64)
+		req, _ := strconv.ParseFloat(r[4], 64)
+		errs, _ := strconv.ParseFloat(r[5], 64)
 		p50, _ := strconv.ParseFloat(r[6], 64)
 		p95, _ := strconv.ParseFloat(r[7], 64)
 		p99, _ := strconv.ParseFloat(r[8], 64)
@@ -253,6 +253,51 @@ func TestOpenMetricsCarriesTheFiles(t *testing.T) {
 		k := strings.Join(r, ",")
 		if sigs[k] == 0 {
 			t.Fatalf("error_signatures.csv row %v missing from OpenMetrics", r)
+		}
+	}
+}
+
+// TestOpenMetricsAggregateRealValued: with aggregate metrics and
+// real-valued counts, the aggregate series have no version label (the
+// signatures keep theirs), and every minute's increase gives the count of
+// metrics.csv within float rounding of the running total.
+func TestOpenMetricsAggregateRealValued(t *testing.T) {
+	cfg := omConfig()
+	cfg.AggregateMetrics, cfg.RealValuedCounts = true, true
+	files := writeAll(t, cfg)
+	_, om := writeOM(t, cfg)
+	samples := parseOM(t, om)
+	fractional := 0
+	for _, s := range samples {
+		_, hasVersion := s.labels["version"]
+		if isMetric := s.name != OMSignatures+"_total"; isMetric == hasVersion {
+			t.Fatalf("sample %s: version label present %v, want it on signatures only", s.key, hasVersion)
+		}
+		if s.value != math.Trunc(s.value) {
+			fractional++
+		}
+	}
+	if fractional == 0 {
+		t.Fatal("no fractional value: the real-valued counts were not written as such")
+	}
+	metrics, _ := rowsFromOM(samples)
+	want := readCSV(t, files["metrics.csv"])
+	if len(metrics) != len(want) {
+		t.Errorf("%d metric rows from OpenMetrics, %d in metrics.csv", len(metrics), len(want))
+	}
+	for _, r := range want {
+		if r[2] != "" {
+			t.Fatalf("metrics.csv row %v has a version; want aggregate rows only", r)
+		}
+		k := strings.Join(r[:4], ",")
+		got := metrics[k]
+		if got == nil {
+			t.Fatalf("metrics.csv row %v missing from OpenMetrics", r)
+		}
+		req, _ := strconv.ParseFloat(r[4], 64)
+		errs, _ := strconv.ParseFloat(r[5], 64)
+		if math.Abs(got.requests-req) > 1e-9*req || math.Abs(got.errors-errs) > 1e-9*max(req, 1) {
+			t.Fatalf("row %s: OpenMetrics gives %v requests %v errors, metrics.csv %v", k, got.requests, got.errors, r)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,15 +23,19 @@ type Summary struct {
 	FaultyByShape map[string]int64 `json:"faulty_by_shape"`
 	MetricRows    int64            `json:"metric_rows"`
 	SignatureRows int64            `json:"signature_rows"`
+	KPIValueRows  int64            `json:"kpi_value_rows,omitempty"`
 	Incidents     int64            `json:"incidents"`
 	Annotations   int64            `json:"annotations"`
 	Outages       int64            `json:"outages"`
-	Elapsed       time.Duration    `json:"elapsed_ns"`
+	// Confounders counts the deployments with each confounder of truth.
+	Confounders map[string]int64 `json:"confounders"`
+	Elapsed     time.Duration    `json:"elapsed_ns"`
 }
 
 // sink receives the generated history in a deterministic order.
 type sink interface {
 	services(ctx context.Context, rows []history.Service) error
+	kpis(ctx context.Context, rows []history.KPI) error
 	stream(ctx context.Context, res *streamResult) error
 	finish(ctx context.Context, incidents []history.Incident) error
 }
@@ -49,7 +54,7 @@ func Run(ctx context.Context, cfg Config, tx history.ImportTx, truth history.Tru
 func generate(ctx context.Context, cfg Config, out sink, p progress.Func) (Summary, error) {
 	begin := time.Now()
 	p = progress.Or(p)
-	sum := Summary{FaultyByShape: map[string]int64{}}
+	sum := Summary{FaultyByShape: map[string]int64{}, Confounders: map[string]int64{}}
 	if err := cfg.Validate(); err != nil {
 		return sum, err
 	}
@@ -63,9 +68,44 @@ func generate(ctx context.Context, cfg Config, out sink, p progress.Func) (Summa
 	if err := out.services(ctx, rows); err != nil {
 		return sum, err
 	}
+	if cfg.KPIs {
+		var decls []history.KPI
+		for _, r := range rows {
+			decls = append(decls, kpiDeclarations(r.Name)...)
+		}
+		if err := out.kpis(ctx, decls); err != nil {
+			return sum, err
+		}
+	}
 	sum.Services = int64(len(rows))
 	outages := makeOutages(&cfg)
 	sum.Outages = int64(len(outages))
+	// Incidents opened around outages: on up to cfg.OutageIncidents of the
+	// affected services (the first two a minute apart, further ones within
+	// five minutes of the outage's start).
+	var incs []history.Incident
+	outageInc := map[string][]int64{} // stream "svc/env" → minutes opened
+	for _, o := range outages {
+		n := 0
+		for _, s := range svcs {
+			if n == cfg.OutageIncidents || !o.affects(cfg.Seed, s.idx) {
+				continue
+			}
+			n++
+			delay := int64(n)
+			if n > 2 {
+				delay = 1 + int64(n%4)
+			}
+			m := o.from + 2 + delay
+			incs = append(incs, history.Incident{
+				ID:      fmt.Sprintf("inc-outage-%s-%03d-%d", o.env, o.idx, n),
+				Service: s.name, Environment: o.env, OpenedAt: history.MinuteTime(m),
+				ResolvedAt: history.MinuteTime(o.to + 10), Severity: "sev1",
+			})
+			key := s.name + "/" + o.env
+			outageInc[key] = append(outageInc[key], m)
+		}
+	}
 
 	nenv := len(cfg.Environments)
 	total := cfg.Services * nenv
@@ -76,7 +116,9 @@ func generate(ctx context.Context, cfg Config, out sink, p progress.Func) (Summa
 		s := svcs[idx/nenv]
 		env := cfg.Environments[idx%nenv]
 		g := &streamGen{cfg: &cfg, s: s, env: env, start: start, end: end,
-			r: newRNG(cfg.Seed, fmt.Sprintf("stream/%d/%s", s.idx, env))}
+			r:  newRNG(cfg.Seed, fmt.Sprintf("stream/%d/%s", s.idx, env)),
+			kr: newRNG(cfg.Seed, fmt.Sprintf("kpi/%d/%s", s.idx, env)),
+			xr: newRNG(cfg.Seed, fmt.Sprintf("export/%d/%s", s.idx, env))}
 		g.scale = 1
 		if idx%nenv > 0 {
 			g.scale = g.r.uniform(0.3, 1)
@@ -86,6 +128,7 @@ func generate(ctx context.Context, cfg Config, out sink, p progress.Func) (Summa
 				g.outages = append(g.outages, o)
 			}
 		}
+		g.outageInc = outageInc[s.name+"/"+env]
 		return g.run(idx)
 	}
 
@@ -163,33 +206,22 @@ func generate(ctx context.Context, cfg Config, out sink, p progress.Func) (Summa
 				sum.Faulty++
 				sum.FaultyByShape[t.Shape]++
 			}
+			if t.Confounders != "" {
+				for _, c := range strings.Split(t.Confounders, ",") {
+					sum.Confounders[c]++
+				}
+			}
 		}
 		sum.Deployments += int64(len(res.deployments))
 		sum.MetricRows += int64(len(res.metrics))
 		sum.SignatureRows += int64(len(res.signatures))
+		sum.KPIValueRows += int64(len(res.kpiValues))
 		sum.Incidents += int64(len(res.incidents))
 		sum.Annotations += int64(len(res.annotations))
 		p("simulate", int64(i+1), int64(total))
 	}
 	stop()
 
-	// Incidents opened around outages: one or two of the affected services.
-	var incs []history.Incident
-	for _, o := range outages {
-		n := 0
-		for _, s := range svcs {
-			if n == 2 || !o.affects(cfg.Seed, s.idx) {
-				continue
-			}
-			n++
-			opened := history.MinuteTime(o.from + 2 + int64(n))
-			incs = append(incs, history.Incident{
-				ID:      fmt.Sprintf("inc-outage-%s-%03d-%d", o.env, o.idx, n),
-				Service: s.name, Environment: o.env, OpenedAt: opened,
-				ResolvedAt: history.MinuteTime(o.to + 10), Severity: "sev1",
-			})
-		}
-	}
 	sum.Incidents += int64(len(incs))
 	if err := out.finish(ctx, incs); err != nil {
 		return sum, err
@@ -209,6 +241,13 @@ func (s *txSink) services(ctx context.Context, rows []history.Service) error {
 	return s.tx.AddServices(ctx, rows)
 }
 
+func (s *txSink) kpis(ctx context.Context, rows []history.KPI) error {
+	if err := s.tx.AddKPIs(ctx, rows); err != nil {
+		return fmt.Errorf("simulate: %w", err)
+	}
+	return nil
+}
+
 func (s *txSink) stream(ctx context.Context, res *streamResult) error {
 	if err := s.tx.AddDeployments(ctx, res.deployments); err != nil {
 		return fmt.Errorf("simulate: %w", err)
@@ -221,6 +260,11 @@ func (s *txSink) stream(ctx context.Context, res *streamResult) error {
 	}
 	for i := 0; i < len(res.signatures); i += batch {
 		if err := s.tx.AddSignatures(ctx, res.signatures[i:min(i+batch, len(res.signatures))]); err != nil {
+			return fmt.Errorf("simulate: %w", err)
+		}
+	}
+	for i := 0; i < len(res.kpiValues); i += batch {
+		if err := s.tx.AddKPIValues(ctx, res.kpiValues[i:min(i+batch, len(res.kpiValues))]); err != nil {
 			return fmt.Errorf("simulate: %w", err)
 		}
 	}

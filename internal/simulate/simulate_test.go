@@ -3,6 +3,7 @@ package simulate
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -32,17 +33,18 @@ func writeAll(t *testing.T, cfg Config) map[string][]byte {
 	if _, err := WriteFiles(context.Background(), cfg, dir); err != nil {
 		t.Fatal(err)
 	}
+	// Every file, subfolders included (TruthFile), by base name.
 	out := map[string][]byte{}
-	entries, err := os.ReadDir(dir)
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		out[e.Name()] = b
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = b
 	}
 	return out
 }
@@ -50,8 +52,8 @@ func writeAll(t *testing.T, cfg Config) map[string][]byte {
 func TestDeterministic(t *testing.T) {
 	cfg := smallConfig()
 	a := writeAll(t, cfg)
-	if len(a) != len(FileNames) {
-		t.Fatalf("files %d, want %d (temporary files left?)", len(a), len(FileNames))
+	if want := OutputFiles(cfg); len(a) != len(want) {
+		t.Fatalf("files %d, want %d %v (temporary files left?)", len(a), len(want), want)
 	}
 	cfg.Workers = 3 // scheduling must not matter
 	b := writeAll(t, cfg)

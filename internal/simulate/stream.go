@@ -27,6 +27,21 @@ type version struct {
 	harmless  *fingerprint // healthy but new fingerprint, at harmRate
 	harmRate  float64
 	faultToBg bool // step/ramp/delayed errors show as an existing fingerprint
+	// shift and burst faults: the KPI hit, which way, the relative size
+	// and (burst) how many minutes from the onset
+	kpi      string
+	up       bool
+	kpiSize  float64
+	burstLen int64
+}
+
+// kpiActive reports whether v's shift or burst fault shows at since
+// minutes after the event that deployed v.
+func (v *version) kpiActive(since int64) bool {
+	if v == nil || !v.faulty || v.kpi == "" || since < v.onset {
+		return false
+	}
+	return v.shape != ShapeBurst || since < v.onset+v.burstLen
 }
 
 // event is one deployment on the stream's timeline.
@@ -41,6 +56,9 @@ type event struct {
 	blipAmp  float64
 	blipTau  float64
 	detected int64 // minute operators noticed the fault; -1 never
+	kind     history.Kind
+	hotfix   bool // ver is a hotfix of a faulty version
+	noCanary bool // all traffic switched at once (rollout 0)
 }
 
 // streamResult is everything one stream contributes to the history.
@@ -52,6 +70,7 @@ type streamResult struct {
 	signatures  []history.Signature
 	incidents   []history.Incident
 	annotations []history.Annotation
+	kpiValues   []history.KPIValue
 	truth       []history.Truth
 }
 
@@ -62,10 +81,16 @@ type streamGen struct {
 	r         rng
 	scale     float64
 	outages   []*outage // of this env affecting this service
+	outageInc []int64   // Unix minutes at which outage incidents opened on this stream
 	start     int64     // first minute of history
 	end       int64     // first minute after history
 	nver      int
 	rollbacks int64
+	// Generators apart from r, so that the knobs that only change what is
+	// exported (real-valued counts, KPI values) leave the history as it is.
+	kr   rng     // KPI values
+	xr   rng     // export noise of real-valued counts
+	sat0 float64 // mean saturation of the stream, %
 }
 
 var annotators = []string{"sre-alice", "sre-bob", "sre-carol", "sre-dave"}
@@ -90,6 +115,12 @@ func (g *streamGen) newVersion(patch bool, prev *version) *version {
 func (g *streamGen) makeFaulty(v *version) {
 	r := g.r
 	v.faulty = true
+	if c := g.cfg; c.kpiFaults() {
+		if u := r.Float64(); u < c.ShiftRate+c.BurstRate {
+			g.makeKPIFault(v, u < c.ShiftRate)
+			return
+		}
+	}
 	switch u := r.Float64(); {
 	case u < 0.30:
 		v.shape = ShapeStep
@@ -102,9 +133,13 @@ func (g *streamGen) makeFaulty(v *version) {
 	default:
 		v.shape = ShapeLatency
 	}
+	lo, hi, custom := 2.0, 25.0, g.cfg.SeverityMin > 0
+	if custom {
+		lo, hi = g.cfg.SeverityMin, g.cfg.SeverityMax
+	}
 	switch v.shape {
 	case ShapeStep, ShapeRamp, ShapeDelayed:
-		v.severity = r.logUniform(2, 25)
+		v.severity = r.logUniform(lo, hi)
 		v.faultToBg = r.chance(0.4)
 		if !v.faultToBg {
 			et := pick(r, errorTypes)
@@ -117,12 +152,20 @@ func (g *streamGen) makeFaulty(v *version) {
 			v.onset = 15 + r.Int64N(26)
 		}
 	case ShapeNewSignature:
-		v.share = r.logUniform(0.001, 0.02)
+		if custom {
+			v.share = math.Min(0.5, g.s.p0*(r.logUniform(lo, hi)-1))
+		} else {
+			v.share = r.logUniform(0.001, 0.02)
+		}
 		v.severity = (g.s.p0 + v.share) / g.s.p0
 		et := pick(r, errorTypes)
 		v.newFP = &fingerprint{id: g.s.name + "-" + r.hex(8), errorType: et.t, endpoint: pick(r, endpoints), status: et.status}
 	case ShapeLatency:
-		v.severity = r.uniform(1.5, 4)
+		if custom {
+			v.severity = r.logUniform(lo, hi)
+		} else {
+			v.severity = r.uniform(1.5, 4)
+		}
 		v.latErr = 1
 		if r.chance(0.3) {
 			v.latErr = r.uniform(1.3, 2)
@@ -131,14 +174,64 @@ func (g *streamGen) makeFaulty(v *version) {
 	v.severity = math.Round(v.severity*1000) / 1000
 }
 
+// makeKPIFault gives v a shift (or burst) fault of one KPI.
+func (g *streamGen) makeKPIFault(v *version, shift bool) {
+	r := g.r
+	kpis := g.cfg.faultKPIs()
+	v.kpi = kpis[r.IntN(len(kpis))]
+	v.up = v.kpi == KPILatencyP95 || v.kpi == KPISaturation || (v.kpi == KPIThroughput && r.chance(g.cfg.ThroughputUpShare))
+	if shift {
+		v.shape = ShapeShift
+		v.kpiSize = r.uniform(g.cfg.ShiftMin, g.cfg.ShiftMax)
+		if r.chance(0.3) {
+			v.onset = 1 + r.Int64N(5)
+		}
+	} else {
+		v.shape = ShapeBurst
+		v.onset = r.Int64N(9)
+		v.burstLen = 5 + r.Int64N(11)
+		switch {
+		case v.kpi == KPISuccessRatio:
+			v.kpiSize = r.uniform(0.2, 0.6)
+		case v.kpi == KPIThroughput && !v.up:
+			v.kpiSize = r.uniform(0.4, 0.8)
+		case v.kpi == KPIThroughput:
+			v.kpiSize = r.uniform(0.5, 2)
+		case v.kpi == KPILatencyP95:
+			v.kpiSize = r.uniform(1, 3)
+		default:
+			v.kpiSize = r.uniform(0.3, 0.8)
+		}
+	}
+	v.kpiSize = math.Round(v.kpiSize*1000) / 1000
+	v.severity = math.Round((1-v.kpiSize)*1000) / 1000
+	if v.up {
+		v.severity = math.Round((1+v.kpiSize)*1000) / 1000
+	}
+	if v.kpi == KPISuccessRatio {
+		// The failed share shows as errors, under a new fingerprint or an
+		// existing one, as for step faults.
+		v.faultToBg = r.chance(0.4)
+		if !v.faultToBg {
+			et := pick(r, errorTypes)
+			v.newFP = &fingerprint{id: g.s.name + "-" + r.hex(8), errorType: et.t, endpoint: pick(r, endpoints), status: et.status}
+		}
+	}
+}
+
 // timeline plans the stream's deployments and the operators' reactions.
 func (g *streamGen) timeline() []*event {
 	r := g.r
 	cfg := g.cfg
+	cul := cultures[cfg.Reactions]
+	perDay := cfg.DeploysPerDay
+	if cfg.DeploysPerDayMax > cfg.DeploysPerDay {
+		perDay = newRNG(cfg.Seed, fmt.Sprintf("cadence/%d/%s", g.s.idx, g.env)).logUniform(cfg.DeploysPerDay, cfg.DeploysPerDayMax)
+	}
 	var planned []float64 // seconds since start
 	for d := 0; d < cfg.Days; d++ {
 		day := cfg.Start.Add(time.Duration(d) * 24 * time.Hour)
-		rate := cfg.DeploysPerDay
+		rate := perDay
 		if wd := day.Weekday(); wd == time.Saturday || wd == time.Sunday {
 			rate /= 4
 		}
@@ -159,7 +252,7 @@ func (g *streamGen) timeline() []*event {
 	busyUntil := g.start // no deploy before the previous rollout ended
 	add := func(at int64, v *version, kind history.Kind) *event {
 		sec := g.cfg.Start.Unix() + (at-g.start)*60 + r.Int64N(60)
-		ev := &event{ver: v, old: cur, oldStart: curStart, start: at, detected: -1}
+		ev := &event{ver: v, old: cur, oldStart: curStart, start: at, detected: -1, kind: kind}
 		switch u := r.Float64(); {
 		case u < 0.3:
 			ev.rollout = 1 + r.Int64N(2)
@@ -167,6 +260,9 @@ func (g *streamGen) timeline() []*event {
 			ev.rollout = 3 + r.Int64N(8)
 		default:
 			ev.rollout = 10 + r.Int64N(21)
+		}
+		if cfg.NoCanaryRate > 0 && r.chance(cfg.NoCanaryRate) {
+			ev.rollout, ev.noCanary = 0, true
 		}
 		if r.chance(0.35) {
 			ev.blip, ev.blipAmp, ev.blipTau = true, r.logUniform(0.005, 0.08), r.uniform(0.7, 3)
@@ -215,17 +311,17 @@ func (g *streamGen) timeline() []*event {
 		v := g.newVersion(false, cur)
 		if r.chance(cfg.FaultRate) {
 			g.makeFaulty(v)
-		} else if r.chance(0.1) {
+		} else if r.chance(cfg.BenignSignatureRate) {
 			v.harmless = &fingerprint{id: g.s.name + "-" + r.hex(8), errorType: pick(r, errorTypes).t, endpoint: pick(r, endpoints), status: 500}
 			v.harmRate = r.logUniform(0.0002, 0.002)
 		}
 		ev := add(at, v, history.KindDeploy)
 		if v.faulty {
-			pRollback, pHotfix := 0.65, 0.2
+			pRollback, pHotfix := cul.rollback, cul.hotfix
 			if v.shape == ShapeLatency {
-				pRollback, pHotfix = 0.45, 0.15
+				pRollback, pHotfix = cul.latRollback, cul.latHotfix
 			}
-			detect := at + v.onset + int64(r.logUniform(4, 90))
+			detect := at + v.onset + int64(r.logUniform(cul.detectMin, cul.detectMax))
 			switch u := r.Float64(); {
 			case u < pRollback:
 				if detect < next-3 {
@@ -233,20 +329,20 @@ func (g *streamGen) timeline() []*event {
 					add(detect, prev, history.KindRollback)
 				}
 			case u < pRollback+pHotfix:
-				fix := detect + 5 + r.Int64N(26)
+				fix := detect + cul.fixMin + r.Int64N(cul.fixSpan)
 				if fix < next-3 {
 					ev.detected = detect
-					add(fix, g.newVersion(true, v), history.KindDeploy)
+					add(fix, g.newVersion(true, v), history.KindDeploy).hotfix = true
 				}
 			}
 			continue
 		}
 		switch u := r.Float64(); {
-		case u < 0.015: // healthy version rolled back anyway
+		case u < cul.healthyRollback: // healthy version rolled back anyway
 			if t := at + 10 + r.Int64N(110); t < next-3 {
 				add(t, prev, history.KindRollback)
 			}
-		case u < 0.045: // quick follow-up with another healthy version
+		case u < cul.followUpCum: // quick follow-up with another healthy version
 			if t := at + ev.rollout + 5 + r.Int64N(26); t < next-3 {
 				add(t, g.newVersion(false, v), history.KindDeploy)
 			}
@@ -345,6 +441,7 @@ func (g *streamGen) run(idx int) *streamResult {
 			}
 		}
 		minute := history.MinuteTime(m)
+		var agg minuteAgg // of the versions serving this minute
 		for i := 0; i < n; i++ {
 			x := sv[i]
 			if x.req == 0 {
@@ -357,6 +454,14 @@ func (g *streamGen) run(idx int) *streamResult {
 			} else if len(events) > 0 {
 				vname = events[0].old.name
 				v = events[0].old
+			}
+			kActive := v.kpiActive(x.since)
+			if kActive && v.kpi == KPIThroughput {
+				if v.up {
+					x.req += r.poisson(float64(x.req) * v.kpiSize)
+				} else if x.req = r.binomial(x.req, 1-v.kpiSize); x.req == 0 {
+					continue
+				}
 			}
 			req := float64(x.req)
 			G := r.gamma(s.shape)
@@ -377,6 +482,15 @@ func (g *streamGen) run(idx int) *streamResult {
 					latF95 = 1 + (v.severity-1)*ramp
 					latF50 = 1 + (v.severity-1)*0.25*ramp
 					faultRate = s.p0 * (v.latErr - 1)
+				}
+			}
+			if kActive {
+				switch v.kpi {
+				case KPISuccessRatio:
+					faultRate = v.kpiSize // a failed share of the requests
+				case KPILatencyP95:
+					latF95 *= 1 + v.kpiSize
+					latF50 *= 1 + v.kpiSize/4
 				}
 			}
 			if v != nil && v.harmless != nil {
@@ -412,11 +526,17 @@ func (g *streamGen) run(idx int) *streamResult {
 			if blipRate > 0 {
 				p99 *= 1 + 20*blipRate
 			}
-			res.metrics = append(res.metrics, history.Metric{
-				Service: svcStr, Environment: envStr, Version: vname, Minute: minute,
-				Requests: x.req, Errors: errs,
-				LatencyP50: round2(p50), LatencyP95: round2(p95), LatencyP99: round2(p99),
-			})
+			p50, p95, p99 = round2(p50), round2(p95), round2(p99)
+			agg.add(req, float64(errs), p50, p95, p99)
+			if kActive && v.kpi == KPISaturation {
+				agg.sat += req * v.kpiSize
+			}
+			if !g.cfg.AggregateMetrics {
+				res.metrics = append(res.metrics, g.exportMetric(history.Metric{
+					Service: svcStr, Environment: envStr, Version: vname, Minute: minute,
+					Requests: req, Errors: float64(errs), LatencyP50: p50, LatencyP95: p95, LatencyP99: p99,
+				}))
+			}
 			if !g.cfg.Signatures || errs == 0 {
 				continue
 			}
@@ -466,10 +586,80 @@ func (g *streamGen) run(idx int) *streamResult {
 				})
 			}
 		}
+		if agg.req == 0 {
+			continue
+		}
+		if g.cfg.AggregateMetrics {
+			res.metrics = append(res.metrics, g.exportMetric(history.Metric{
+				Service: svcStr, Environment: envStr, Version: history.AggregateVersion, Minute: minute,
+				Requests: agg.req, Errors: agg.errs,
+				LatencyP50: round2(agg.w50 / agg.req), LatencyP95: round2(agg.w95 / agg.req), LatencyP99: round2(agg.w99 / agg.req),
+			}))
+		}
+		if g.cfg.KPIs {
+			res.kpiValues = g.kpiValues(res.kpiValues, minute, m, &agg)
+		}
 	}
 	g.finish(res, events, bursts)
 	res.rollbacks = g.rollbacks
 	return res
+}
+
+// minuteAgg sums one minute of the versions serving it.
+type minuteAgg struct {
+	req, errs     float64
+	w50, w95, w99 float64 // request-weighted latencies
+	sat           float64 // request-weighted relative size of active saturation faults
+}
+
+func (a *minuteAgg) add(req, errs, p50, p95, p99 float64) {
+	a.req += req
+	a.errs += errs
+	a.w50 += req * p50
+	a.w95 += req * p95
+	a.w99 += req * p99
+}
+
+// exportMetric returns m as exported: with Config.RealValuedCounts, counts
+// as Prometheus increase() over a minute gives them.
+func (g *streamGen) exportMetric(m history.Metric) history.Metric {
+	if !g.cfg.RealValuedCounts {
+		return m
+	}
+	m.Requests = round4(m.Requests * g.xr.uniform(0.98, 1.02))
+	m.Errors = math.Min(m.Requests, round4(m.Errors*g.xr.uniform(0.98, 1.02)))
+	return m
+}
+
+// kpiValues appends the stream's KPI values of minute m (Unix minute um).
+func (g *streamGen) kpiValues(out []history.KPIValue, m time.Time, um int64, a *minuteAgg) []history.KPIValue {
+	s := g.s
+	if g.sat0 == 0 {
+		g.sat0 = g.kr.uniform(20, 60)
+	}
+	sat := g.sat0 * math.Sqrt(a.req/math.Max(s.rate(um)*g.scale, 0.1)) * g.kr.lognormal(0.04) * (1 + a.sat/a.req)
+	kv := func(name string, v float64) history.KPIValue {
+		return history.KPIValue{Service: s.name, Environment: g.env, Version: history.AggregateVersion, Name: name, Minute: m, Value: v}
+	}
+	return append(out,
+		kv(KPILatencyP95, round2(a.w95/a.req)),
+		kv(KPISaturation, round2(math.Min(100, sat))),
+		kv(KPISuccessRatio, math.Round((1-a.errs/a.req)*1e6)/1e6),
+		kv(KPIThroughput, round4(a.req/60)),
+	)
+}
+
+func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
+
+// kpiDeclarations are the KPIs every simulated service declares
+// (Config.KPIs), for all its environments.
+func kpiDeclarations(service string) []history.KPI {
+	return []history.KPI{
+		{Service: service, Name: KPILatencyP95, Direction: history.HigherIsWorse, Kind: history.KPILatency, Unit: "ms"},
+		{Service: service, Name: KPISaturation, Direction: history.HigherIsWorse, Kind: history.KPIGauge, Unit: "%"},
+		{Service: service, Name: KPISuccessRatio, Direction: history.LowerIsWorse, Kind: history.KPIRatio},
+		{Service: service, Name: KPIThroughput, Direction: history.BothWorse, Kind: history.KPIRate, Unit: "req/s"},
+	}
 }
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
@@ -477,44 +667,73 @@ func round2(x float64) float64 { return math.Round(x*100) / 100 }
 // finish derives deployments, truth, incidents and annotations.
 func (g *streamGen) finish(res *streamResult, events []*event, bursts []int64) {
 	r := g.r
+	cul := cultures[g.cfg.Reactions]
+	confs := make([][]string, len(events))
 	for i, ev := range events {
 		res.deployments = append(res.deployments, ev.dep)
 		v := ev.ver
 		tr := history.Truth{DeploymentID: ev.dep.ID, OnsetMinute: -1}
 		if v.faulty {
 			tr.Faulty, tr.Shape, tr.OnsetMinute, tr.Severity = true, v.shape, v.onset, v.severity
+			if v.kpi != "" {
+				tr.KPI, tr.Direction = v.kpi, "down"
+				if v.up {
+					tr.Direction = "up"
+				}
+			}
 		}
 		var conf []string
 		if ev.blip {
-			conf = append(conf, "blip")
+			conf = append(conf, ConfoundBlip)
 		}
 		for _, o := range g.outages {
 			if o.from < ev.start+60 && o.to > ev.start {
-				conf = append(conf, "outage")
+				conf = append(conf, ConfoundOutage)
 				break
 			}
 		}
 		switch g.s.pattern {
 		case patternLow:
-			conf = append(conf, "low_traffic")
+			conf = append(conf, ConfoundLowTraffic)
 		case patternSeasonal:
-			conf = append(conf, "seasonal")
+			conf = append(conf, ConfoundSeasonal)
 		case patternBursty:
 			for _, b := range bursts {
 				if b >= ev.start-20 && b < ev.start+60 {
-					conf = append(conf, "bursty")
+					conf = append(conf, ConfoundBursty)
 					break
 				}
 			}
 		}
 		if i+1 < len(events) && events[i+1].start < ev.start+60 {
-			conf = append(conf, "overlap")
+			conf = append(conf, ConfoundOverlap)
 		}
-		tr.Confounders = strings.Join(conf, ",")
+		if ev.kind == history.KindRollback {
+			conf = append(conf, ConfoundRollback)
+		}
+		if ev.hotfix {
+			conf = append(conf, ConfoundHotfix)
+		}
+		if i+1 < len(events) && events[i+1].kind == history.KindRollback {
+			conf = append(conf, ConfoundRolledBack)
+		}
+		if ev.kind == history.KindDeploy && v.harmless != nil {
+			conf = append(conf, ConfoundBenignSignature)
+		}
+		if ev.noCanary {
+			conf = append(conf, ConfoundNoCanary)
+		}
+		for _, m := range g.outageInc {
+			if m >= ev.start && m < ev.start+incidentWindow {
+				conf = append(conf, ConfoundOutageIncident)
+				break
+			}
+		}
+		confs[i] = conf
 		res.truth = append(res.truth, tr)
 
 		// Incidents responders opened on noticed faults.
-		if v.faulty && ev.detected >= 0 && r.chance(0.6) {
+		if v.faulty && ev.detected >= 0 && r.chance(cul.incident) {
 			opened := history.MinuteTime(ev.detected - r.Int64N(5)).Add(time.Duration(r.Int64N(60)) * time.Second)
 			in := history.Incident{
 				ID:          fmt.Sprintf("inc-%s-%s-%03d", g.s.name, g.env, len(res.incidents)+1),
@@ -524,7 +743,7 @@ func (g *streamGen) finish(res *streamResult, events []*event, bursts []int64) {
 				ResolvedAt:  opened.Add(time.Duration(15+r.Int64N(90)) * time.Minute),
 				Severity:    pick(r, []string{"sev2", "sev3", "sev3"}),
 			}
-			if r.chance(0.6) {
+			if r.chance(cul.linked) {
 				in.DeploymentID = ev.dep.ID
 			}
 			res.incidents = append(res.incidents, in)
@@ -547,8 +766,12 @@ func (g *streamGen) finish(res *streamResult, events []*event, bursts []int64) {
 			})
 		}
 	}
-	// Incidents unrelated to deployments.
-	n := r.poisson(float64(g.cfg.Days) / 20)
+	// Incidents unrelated to deployments. The mean is written so that the
+	// default rate (0.05 a day) gives Days/20 bit for bit.
+	var n int64
+	if rate := g.cfg.NoiseIncidentsPerDay * cul.noise; rate > 0 {
+		n = r.poisson(float64(g.cfg.Days) / (1 / rate))
+	}
 	for i := int64(0); i < n; i++ {
 		at := history.MinuteTime(g.start + r.Int64N(g.end-g.start))
 		in := history.Incident{
@@ -560,7 +783,35 @@ func (g *streamGen) finish(res *streamResult, events []*event, bursts []int64) {
 		if r.chance(0.7) {
 			in.Environment = g.env
 		}
+		m := history.UnixMinute(at)
+		for j, ev := range events {
+			if m >= ev.start && m < ev.start+incidentWindow {
+				confs[j] = appendOnce(confs[j], ConfoundNoiseIncident)
+			}
+		}
+		if in.Environment == g.env && g.cfg.NoiseIncidentLinkRate > 0 && r.chance(g.cfg.NoiseIncidentLinkRate) {
+			// Blame the stream's latest deploy before the incident.
+			for j := len(events) - 1; j >= 0; j-- {
+				if events[j].start <= m {
+					in.DeploymentID = events[j].dep.ID
+					confs[j] = appendOnce(confs[j], ConfoundMisattributedIncident)
+					break
+				}
+			}
+		}
 		res.incidents = append(res.incidents, in)
 	}
+	for i := range res.truth {
+		res.truth[i].Confounders = strings.Join(confs[i], ",")
+	}
 	sort.Slice(res.incidents, func(i, j int) bool { return res.incidents[i].ID < res.incidents[j].ID })
+}
+
+func appendOnce(xs []string, x string) []string {
+	for _, y := range xs {
+		if y == x {
+			return xs
+		}
+	}
+	return append(xs, x)
 }

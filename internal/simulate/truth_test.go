@@ -78,7 +78,7 @@ func truthConfig() Config {
 
 // window sums requests, errors and p95 of version v on stream st over
 // minutes [from, to) (Unix minutes).
-func (s *simulated) window(st history.Stream, v string, from, to int64) (req, errs int64, p95 float64, n int) {
+func (s *simulated) window(st history.Stream, v string, from, to int64) (req, errs, p95 float64, n int) {
 	for _, x := range s.series[st] {
 		if x.Version != v {
 			continue
@@ -129,7 +129,7 @@ func TestTruthMatchesHistory(t *testing.T) {
 
 	// Error-rate faults: the new version's error rate after onset against the
 	// old version's before the deploy, summed over deploys with traffic.
-	type agg struct{ beforeReq, beforeErr, afterReq, afterErr int64 }
+	type agg struct{ beforeReq, beforeErr, afterReq, afterErr float64 }
 	var faulty, healthy agg
 	var latBefore, latAfter float64
 	var latN int
@@ -204,10 +204,10 @@ func TestTruthMatchesHistory(t *testing.T) {
 			healthy.afterErr += aErr
 		}
 	}
-	rate := func(e, r int64) float64 { return float64(e) / float64(max(r, 1)) }
+	rate := func(e, r float64) float64 { return e / max(r, 1) }
 	fr := rate(faulty.afterErr, faulty.afterReq) / rate(faulty.beforeErr, faulty.beforeReq)
 	hr := rate(healthy.afterErr, healthy.afterReq) / rate(healthy.beforeErr, healthy.beforeReq)
-	t.Logf("error-rate ratio after/before: faulty %.2f (%d→%d req), healthy %.2f; latency p95 ratio %.2f over %d; new fingerprints %d/%d",
+	t.Logf("error-rate ratio after/before: faulty %.2f (%.0f→%.0f req), healthy %.2f; latency p95 ratio %.2f over %d; new fingerprints %d/%d",
 		fr, faulty.beforeReq, faulty.afterReq, hr, latAfter/latBefore, latN, newFP, newFPChecked)
 	if faulty.afterReq == 0 || fr < 3 {
 		t.Errorf("faulty error-rate deploys: after/before ratio %.2f, want ≥ 3", fr)
@@ -264,7 +264,7 @@ func TestRolloutsAndRollbacks(t *testing.T) {
 		}
 		oldAfter, _, _, _ := s.window(st, prev.Version, fin+1, min(next, fin+120))
 		if oldAfter != 0 {
-			t.Errorf("%s: old version %s still served %d requests after the rollout", d.ID, prev.Version, oldAfter)
+			t.Errorf("%s: old version %s still served %g requests after the rollout", d.ID, prev.Version, oldAfter)
 		}
 		if rollout >= 5 {
 			oldDuring, _, _, _ := s.window(st, prev.Version, start+1, fin-1)
@@ -276,7 +276,7 @@ func TestRolloutsAndRollbacks(t *testing.T) {
 				}
 			}
 			if !lowTraffic && (oldDuring == 0 || newDuring == 0) {
-				t.Errorf("%s: rollout of %d min, old served %d, new %d", d.ID, rollout, oldDuring, newDuring)
+				t.Errorf("%s: rollout of %d min, old served %g, new %g", d.ID, rollout, oldDuring, newDuring)
 			}
 		}
 	}

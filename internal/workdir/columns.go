@@ -1,7 +1,3 @@
-// Package workdir holds the low-level Parquet reading shared by the readers
-// of work-directory files (features/extract.ReadFeatureColumns,
-// labeling.ReadLabels and the like). It knows no file's contract: the
-// reader in the package that writes a file checks its columns and rows.
 package workdir
 
 import (

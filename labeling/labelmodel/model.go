@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strings"
+
+	"github.com/faultline-dev/faultline/internal/config"
 )
 
 // Config holds the label model's settings. The defaults (DefaultConfig) need
@@ -19,27 +20,49 @@ type Config struct {
 	// functions known to fire together (e.g. two views of the same event).
 	// Default none.
 	Groups [][]string `yaml:"groups" json:"groups,omitempty"`
-	// DetectDependencies searches for undeclared dependencies: it tries
-	// every merge of two groups (within MaxGroupSize), keeps the one that
-	// raises the log-likelihood most if the gain exceeds
-	// DependencyThreshold, and repeats. Default true.
+	// DetectDependencies searches for undeclared dependencies between any
+	// pairs of functions: it proposes the pairs whose votes depend on each
+	// other most given the current posteriors, and keeps the one with the
+	// largest log-likelihood gain on held-out rows (two deterministic
+	// folds, each fitted on the other) if that gain exceeds
+	// DependencyThreshold by two standard errors, modelling one function of
+	// the pair given the other's vote and the class; then repeats.
+	// Functions of a declared group are never modelled given another.
+	// Default false: a better likelihood is not better labels (when
+	// functions co-fire within sub-types of a class, the dependencies
+	// found can hide the very agreement that identifies the class).
 	DetectDependencies bool `yaml:"detect_dependencies" json:"detect_dependencies"`
-	// DependencyThreshold is the log-likelihood gain, in nats per row, that
-	// a merge must bring to be kept. It is an effect size, not a significance
-	// level, so that large matrices do not merge everything; the gain must
-	// also exceed the BIC penalty of the merge's extra parameters, so that
-	// small matrices do not either. Default 0.002.
+	// DuplicateAgreement makes near-duplicate functions candidate
+	// dependencies even when DetectDependencies is off: two functions
+	// whose votes agree on at least this share of the rows where either
+	// votes are modelled one given the other if that improves the
+	// held-out likelihood by DependencyThreshold, as in detection. Copies
+	// of one function would otherwise be counted as independent evidence
+	// and take over the latent class. 0 turns it off. Default 0.8.
+	DuplicateAgreement float64 `yaml:"duplicate_agreement" json:"duplicate_agreement"`
+	// DependencyThreshold is the held-out log-likelihood gain, in nats per
+	// row, that a dependency must bring to be kept (by two standard errors).
+	// It is an effect size, so that large matrices do not link everything.
+	// Default 0.002.
 	DependencyThreshold float64 `yaml:"dependency_threshold" json:"dependency_threshold"`
-	// MaxGroupSize bounds the functions in one group, declared or detected
-	// (a group of m functions has 3^m joint patterns per class). Default 3.
+	// MaxGroupSize bounds the functions in one declared group (a group of
+	// m functions has up to 3^m joint patterns per class). Default 3.
 	MaxGroupSize int `yaml:"max_group_size" json:"max_group_size"`
+	// ClassBalance, when in (0, 1), is the known share of positive rows
+	// (all rows, those without any vote included): it is used as the class
+	// balance instead of being estimated. Give it
+	// when the base rate is known and the functions depend on each other
+	// within a class (sub-types of the positives that only some functions
+	// see), which can make EM settle on a sub-type instead of the class.
+	// Default 0: estimated.
+	ClassBalance float64 `yaml:"class_balance" json:"class_balance"`
 	// PriorStrength is the weight, in pseudo-rows, of the Dirichlet priors on
 	// every factor and of the Beta prior on the class balance. Default 1.
 	PriorStrength float64 `yaml:"prior_strength" json:"prior_strength"`
 	// MaxIterations caps EM iterations per fit. Default 1000.
 	MaxIterations int `yaml:"max_iterations" json:"max_iterations"`
-	// Tolerance stops EM when the log-likelihood per row improves by less.
-	// Default 1e-10.
+	// Tolerance stops EM when the penalised log-likelihood per row improves
+	// by less. Default 1e-10.
 	Tolerance float64 `yaml:"tolerance" json:"tolerance"`
 	// Threshold is the posterior at or above which a row is labelled
 	// positive. Default 0.5 (the Bayes decision for accuracy).
@@ -49,7 +72,8 @@ type Config struct {
 // DefaultConfig returns the default settings.
 func DefaultConfig() Config {
 	return Config{
-		DetectDependencies:  true,
+		DetectDependencies:  false,
+		DuplicateAgreement:  0.8,
 		DependencyThreshold: 0.002,
 		MaxGroupSize:        3,
 		PriorStrength:       1,
@@ -59,33 +83,46 @@ func DefaultConfig() Config {
 	}
 }
 
-func (c Config) validate() error {
-	switch {
-	case c.MaxGroupSize < 1 || c.MaxGroupSize > 8:
-		return fmt.Errorf("max_group_size %d: must be 1..8", c.MaxGroupSize)
-	case !(c.PriorStrength > 0):
-		return fmt.Errorf("prior_strength %v: must be > 0", c.PriorStrength)
-	case c.MaxIterations < 1:
-		return fmt.Errorf("max_iterations %d: must be ≥ 1", c.MaxIterations)
-	case !(c.Tolerance >= 0):
-		return fmt.Errorf("tolerance %v: must be ≥ 0", c.Tolerance)
-	case !(c.Threshold > 0 && c.Threshold < 1):
-		return fmt.Errorf("threshold %v: must be in (0, 1)", c.Threshold)
-	case !(c.DependencyThreshold > 0):
-		return fmt.Errorf("dependency_threshold %v: must be > 0", c.DependencyThreshold)
+// Validate reports every invalid setting, as *config.FieldError values
+// (joined) whose paths are the settings' keys (the caller nests them under
+// its section, e.g. labeling.model).
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) { errs = append(errs, config.Errorf(key, format, a...)) }
+	if c.MaxGroupSize < 1 || c.MaxGroupSize > 8 {
+		bad("max_group_size", "%d must be 1..8", c.MaxGroupSize)
 	}
-	return nil
+	if !(c.PriorStrength > 0) {
+		bad("prior_strength", "%v must be > 0", c.PriorStrength)
+	}
+	if c.MaxIterations < 1 {
+		bad("max_iterations", "%d must be ≥ 1", c.MaxIterations)
+	}
+	if !(c.Tolerance >= 0) {
+		bad("tolerance", "%v must be ≥ 0", c.Tolerance)
+	}
+	if !(c.Threshold > 0 && c.Threshold < 1) {
+		bad("threshold", "%v must be in (0, 1)", c.Threshold)
+	}
+	if !(c.DuplicateAgreement >= 0 && c.DuplicateAgreement <= 1) {
+		bad("duplicate_agreement", "%v must be in [0, 1]", c.DuplicateAgreement)
+	}
+	if !(c.ClassBalance >= 0 && c.ClassBalance < 1) {
+		bad("class_balance", "%v must be 0 (estimate it) or in (0, 1)", c.ClassBalance)
+	}
+	if !(c.DependencyThreshold > 0) {
+		bad("dependency_threshold", "%v must be > 0", c.DependencyThreshold)
+	}
+	return errors.Join(errs...)
 }
 
 // Model is a fitted label model.
 type Model struct {
-	names []string
-	cfg   Config
-	// prior is the estimated P(positive).
-	prior  float64
-	groups []*factor
-	// allowed[j][v+1] reports whether function j was seen voting v.
-	allowed [][3]bool
+	names   []string
+	cfg     Config
+	sup     []support
+	factors []*factor
+	p       *params
 	// Fit diagnostics.
 	iterations int
 	converged  bool
@@ -93,440 +130,257 @@ type Model struct {
 	patterns   int
 	rows       int
 	detected   []Merge
+	swapped    bool
+	// underIdentified is true when fewer than three factors vote: the
+	// class balance is not identifiable from the votes.
+	underIdentified bool
+	// quiet is the number of rows on which every function abstained, left
+	// out of the fit; quietPositives the expected number of positives
+	// among them (quiet.go).
+	quiet          int
+	quietPositives float64
 }
 
-// factor is the joint distribution of one group's vote pattern per class.
-type factor struct {
-	members []int // function indices, ascending
-	// theta[c][s] = P(group state s | class c); state s has digit p (weight
-	// 3^p) = vote of members[p] + 1. Zero outside the support.
-	theta [2][]float64
-	// declared is true for a group given in Config.Groups.
-	declared bool
-}
-
-func (f *factor) states() int { return int(pow3(len(f.members))) }
-
-// stateOf returns the factor state of the pattern whose per-function digits
-// (vote+1) are dig.
-func (f *factor) stateOf(dig []int8) int {
-	s, w := 0, 1
-	for _, j := range f.members {
-		s += int(dig[j]) * w
-		w *= 3
+// views counts the factors that ever vote: conditionally independent views
+// of the class.
+func views(factors []*factor) int {
+	var n int
+	for _, f := range factors {
+		if f.states > 1 && len(f.parents) == 0 {
+			n++
+		}
 	}
-	return s
+	return n
 }
 
-// patternSet is the compressed matrix: unique vote patterns and their counts.
-type patternSet struct {
-	k      int
-	codes  []uint64  // ascending
-	counts []float64 // rows per pattern
-	dig    []int8    // dig[u*k+j] = vote of j in pattern u, plus 1
-	rows   int
-}
+// stageMinRows is the size of the first subsample EM runs on when the rows
+// are not compressed to patterns; each further stage is four times larger,
+// and the last is the whole matrix.
+const stageMinRows = 1 << 16
 
-// denseMaxFunctions is the largest k for which pattern counting uses a
-// dense array of 3^k counters instead of a map.
-const denseMaxFunctions = 12
+// Fit fits a label model to m: it validates m, models the declared groups
+// jointly, looks for dependencies (near-duplicate functions by default, all
+// pairs with DetectDependencies) and keeps those that improve the held-out
+// likelihood, then runs EM from the majority-vote responsibilities — over
+// the distinct vote patterns when there are few, otherwise over the rows,
+// warm-started on growing subsamples. Nothing is random: the fit does not
+// depend on the number of CPUs.
+func Fit(m *Matrix, cfg Config) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("label model config: %w", err)
+	}
+	sup, err := m.scan()
+	if err != nil {
+		return nil, err
+	}
+	n, k := m.Rows(), len(m.Cols)
+	if n == 0 {
+		return nil, errors.New("vote matrix has no rows")
+	}
+	groups, declared, err := declaredGroups(m.Names, cfg)
+	if err != nil {
+		return nil, err
+	}
+	factors := buildFactors(k, groups, declared, nil, sup)
+	mod := &Model{names: slices.Clone(m.Names), cfg: cfg, sup: sup, rows: n}
 
-// blockRows is the number of rows encoded at a time.
-const blockRows = 4096
-
-func compress(m *Matrix) *patternSet {
-	k, n := len(m.Cols), m.Rows()
-	ps := &patternSet{k: k, rows: n}
-	codes := make([]uint64, min(n, blockRows))
-	if k <= denseMaxFunctions {
-		cnt := make([]int64, pow3(k))
-		for lo := 0; lo < n; lo += blockRows {
-			hi := min(n, lo+blockRows)
-			blk := codes[:hi-lo]
-			encodeBlock(m.Cols, lo, blk)
-			for _, c := range blk {
-				cnt[c]++
-			}
+	// Dependencies are searched among all pairs when asked, else among
+	// near-duplicate functions only, if there are any.
+	var pairOK func(a, b int) bool
+	search := cfg.DetectDependencies && k > 1
+	if !search && cfg.DuplicateAgreement > 0 && k > 1 {
+		if dup := duplicates(m, sup, cfg.DuplicateAgreement); len(dup) > 0 {
+			search = true
+			pairOK = func(a, b int) bool { return dup[a*k+b] }
 		}
-		for c, x := range cnt {
-			if x > 0 {
-				ps.codes = append(ps.codes, uint64(c))
-				ps.counts = append(ps.counts, float64(x))
+	}
+	full := pack(m.Cols, n, sup, factors)
+	ps := dedup(full, search)
+	if ps != nil {
+		mod.patterns = len(ps.first)
+	}
+	if search {
+		var dcols [][]int8
+		var w, wf [2][]float64
+		if ps != nil {
+			dcols = gatherCols(m.Cols, ps.first)
+			w = ps.folds
+		} else {
+			idx := stride(n, min(n, detectRows))
+			dcols = gatherCols(m.Cols, idx)
+			for f := range 2 {
+				wf[f] = make([]float64, len(idx))
 			}
+			for u, i := range idx {
+				wf[fold(i)][u] = 1
+			}
+			w = wf
 		}
+		parent, merges := detect(cfg, sup, m.Names, groups, declared, dcols, w, pairOK)
+		mod.detected = merges
+		if len(merges) > 0 {
+			factors = buildFactors(k, groups, declared, parent, sup)
+			full = pack(m.Cols, n, sup, factors)
+		}
+	}
+	mod.factors = factors
+	mod.underIdentified = cfg.ClassBalance == 0 && views(factors) < 3
+	e := newEngine(cfg, sup, factors)
+	// The fit runs on the rows with a vote; the all-abstain rows, if any,
+	// are counted and given their share of positives apart (quiet.go).
+	var res emResult
+	var nv, nq float64
+	if ps != nil {
+		pk := full.gather(ps.first)
+		units, counts := make([]int, 0, len(ps.first)), make([]float64, 0, len(ps.first))
+		for u := range ps.first {
+			if e.quietOK && pk.quietUnit(u) {
+				nq += ps.counts[u]
+				continue
+			}
+			units = append(units, u)
+			counts = append(counts, ps.counts[u])
+			nv += ps.counts[u]
+		}
+		if len(units) == 0 { // no function ever votes
+			units, counts, nv, nq = []int{0}, ps.counts, nq, 0
+		}
+		ds := newDataset(pk.gather(units), counts, factors)
+		ds.omitted = nq
+		res = e.em(ds, nil, e.majority(ds.pk))
+		res = mod.unswap(e, ds, res)
 	} else {
-		cnt := map[uint64]int64{}
-		for lo := 0; lo < n; lo += blockRows {
-			hi := min(n, lo+blockRows)
-			blk := codes[:hi-lo]
-			encodeBlock(m.Cols, lo, blk)
-			for _, c := range blk {
-				cnt[c]++
+		if voted := e.votedUnits(full); voted != nil {
+			full = full.gather(voted)
+		}
+		nv = float64(full.units)
+		nq = float64(n) - nv
+		// Warm-start on growing deterministic subsamples: each stage starts
+		// near the next one's optimum, so the passes over every row are few.
+		var start *params
+		for s := stageMinRows; s < full.units/2; s *= 4 {
+			ds := newDataset(full.gather(stride(full.units, s)), nil, factors)
+			ds.omitted = nq * float64(s) / nv
+			var r0 []float64
+			if start == nil {
+				r0 = e.majority(ds.pk)
 			}
+			start = e.em(ds, start, r0).p
 		}
-		ps.codes = make([]uint64, 0, len(cnt))
-		for c := range cnt {
-			ps.codes = append(ps.codes, c)
+		ds := newDataset(full, nil, factors)
+		ds.omitted = nq
+		var r0 []float64
+		if start == nil {
+			r0 = e.majority(ds.pk)
 		}
-		slices.Sort(ps.codes)
-		ps.counts = make([]float64, len(ps.codes))
-		for u, c := range ps.codes {
-			ps.counts[u] = float64(cnt[c])
-		}
+		res = e.em(ds, start, r0)
+		res = mod.unswap(e, ds, res)
 	}
-	ps.dig = make([]int8, len(ps.codes)*k)
-	for u, c := range ps.codes {
-		for j := range k {
-			ps.dig[u*k+j] = int8(c % 3)
-			c /= 3
-		}
+	if nq > 0 {
+		mod.quiet = int(nq)
+		mod.quietPositives = quietPositives(res.p.prior, e.missRate(res.p), nv, nq)
 	}
-	return ps
+	mod.p, mod.iterations, mod.converged, mod.logLik = res.p, res.iterations, res.converged, res.ll
+	return mod, nil
 }
 
-// encodeBlock encodes rows lo..lo+len(dst) of cols into dst.
-func encodeBlock(cols [][]int8, lo int, dst []uint64) {
-	encodeRows(subCols(cols, lo, lo+len(dst)), dst)
+// unswap resolves label switching: the functions are assumed better than
+// random on average, so when their votes are, summed over functions, more
+// likely on the class they do not name, the classes are swapped and EM run
+// again from there. (Lone functions are constrained to be evidence for the
+// class they vote, so only groups can lead there.)
+func (mod *Model) unswap(e *engine, ds *dataset, res emResult) emResult {
+	if evidence(e.sup, e.factors, res.p) >= 0 {
+		return res
+	}
+	q := res.p.clone()
+	q.prior = 1 - q.prior
+	for fi := range q.theta {
+		q.theta[fi][0], q.theta[fi][1] = q.theta[fi][1], q.theta[fi][0]
+	}
+	mod.swapped = true
+	return e.em(ds, q, nil)
 }
 
-func subCols(cols [][]int8, lo, hi int) [][]int8 {
-	var buf [MaxFunctions][]int8
-	out := buf[:len(cols)]
-	for j, c := range cols {
-		out[j] = c[lo:hi]
+// evidence returns Σ over functions of P(vote=1 | positive) − P(vote=1 |
+// negative) + P(vote=0 | negative) − P(vote=0 | positive).
+func evidence(sup []support, factors []*factor, p *params) float64 {
+	var ev float64
+	for _, m := range voteMarginals(sup, factors, p) {
+		ev += m[1][2] - m[0][2] + m[0][1] - m[1][1]
+	}
+	return ev
+}
+
+// voteMarginals returns P(vote of function j = v | class c) for every
+// function, indexed [j][c][vix(v)]: parents before their children.
+func voteMarginals(sup []support, factors []*factor, p *params) [][2][3]float64 {
+	out := make([][2][3]float64, len(sup))
+	done := make([]bool, len(sup))
+	for progress := true; progress; {
+		progress = false
+		for fi, f := range factors {
+			if done[f.members[0]] || (len(f.parents) > 0 && !done[f.parents[0]]) {
+				continue
+			}
+			for c := range 2 {
+				for s, x := range p.theta[fi][c] {
+					if len(f.parents) > 0 {
+						x *= out[f.parents[0]][c][vix(f.vote(sup, s, len(f.members)))]
+					}
+					for q, j := range f.members {
+						out[j][c][vix(f.vote(sup, s, q))] += x
+					}
+				}
+			}
+			for _, j := range f.members {
+				done[j] = true
+			}
+			progress = true
+		}
 	}
 	return out
 }
 
-// Fit fits a label model to m.
-func Fit(m *Matrix, cfg Config) (*Model, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("label model config: %w", err)
-	}
-	if err := m.Validate(); err != nil {
-		return nil, err
-	}
-	if m.Rows() == 0 {
-		return nil, errors.New("vote matrix has no rows")
-	}
-	k := len(m.Cols)
-	ps := compress(m)
-	mod := &Model{names: slices.Clone(m.Names), cfg: cfg, patterns: len(ps.codes), rows: ps.rows}
-	mod.allowed = make([][3]bool, k)
-	for u := range ps.codes {
-		for j := range k {
-			mod.allowed[j][ps.dig[u*k+j]] = true
-		}
-	}
-	groupOf := make([]int, k) // function -> group id (index in members)
-	for j := range groupOf {
-		groupOf[j] = -1
-	}
-	index := make(map[string]int, k)
-	for j, n := range m.Names {
+// declaredGroups resolves cfg.Groups to function indices.
+func declaredGroups(names []string, cfg Config) ([][]int, []bool, error) {
+	index := make(map[string]int, len(names))
+	for j, n := range names {
 		index[n] = j
 	}
-	var members [][]int
+	used := make([]bool, len(names))
+	var groups [][]int
 	var declared []bool
 	for gi, g := range cfg.Groups {
 		if len(g) > cfg.MaxGroupSize {
-			return nil, fmt.Errorf("label model config: group %d (%s) has %d functions, max_group_size is %d", gi+1, strings.Join(g, ", "), len(g), cfg.MaxGroupSize)
+			return nil, nil, fmt.Errorf("label model config: group %d (%s) has %d functions, max_group_size is %d", gi+1, strings.Join(g, ", "), len(g), cfg.MaxGroupSize)
 		}
 		var mem []int
 		for _, name := range g {
 			j, ok := index[name]
 			if !ok {
-				return nil, fmt.Errorf("label model config: group %d names unknown function %q", gi+1, name)
+				return nil, nil, fmt.Errorf("label model config: group %d names unknown function %q", gi+1, name)
 			}
-			if groupOf[j] >= 0 {
-				return nil, fmt.Errorf("label model config: function %q is in two groups", name)
+			if used[j] {
+				return nil, nil, fmt.Errorf("label model config: function %q is in two groups", name)
 			}
-			groupOf[j] = len(members)
+			used[j] = true
 			mem = append(mem, j)
 		}
 		if len(mem) == 0 {
 			continue
 		}
-		slices.Sort(mem)
-		members = append(members, mem)
+		groups = append(groups, mem)
 		declared = append(declared, true)
 	}
-	for j := range k {
-		if groupOf[j] < 0 {
-			groupOf[j] = len(members)
-			members = append(members, []int{j})
-			declared = append(declared, false)
-		}
-	}
-	fit := func(mod *Model, members [][]int, declared []bool, init []float64) {
-		mod.groups = nil
-		for gi, mem := range members {
-			mod.groups = append(mod.groups, &factor{members: mem, declared: declared[gi]})
-		}
-		mod.em(ps, init)
-	}
-	fit(mod, members, declared, mvInit(ps))
-	if cfg.DetectDependencies {
-		// Greedy forward selection: try every merge of two groups that keeps
-		// within MaxGroupSize, keep the one that raises the log-likelihood
-		// most if it gains more than DependencyThreshold nats per row, repeat.
-		// Candidates start from the current model's posteriors: a merged
-		// factor can represent the current product exactly, so EM only has
-		// to climb from there (and does so in a few iterations).
-		for len(members) > 1 {
-			warm := mod.responsibilities(ps)
-			var best *Model
-			var bestMembers [][]int
-			var bestDeclared []bool
-			var bestPair Merge
-			bestGain := cfg.DependencyThreshold * float64(ps.rows)
-			for a := range members {
-				for b := a + 1; b < len(members); b++ {
-					if len(members[a])+len(members[b]) > cfg.MaxGroupSize {
-						continue
-					}
-					nm, nd := mergeGroups(members, declared, a, b)
-					cand := &Model{names: mod.names, cfg: cfg, allowed: mod.allowed, patterns: mod.patterns, rows: mod.rows,
-						detected: mod.detected}
-					fit(cand, nm, nd, warm)
-					// The gain must also beat the BIC penalty of the extra
-					// parameters, which guards small matrices.
-					penalty := 0.5 * float64(cand.params()-mod.params()) * math.Log(float64(ps.rows))
-					if gain := cand.logLik - mod.logLik; gain > bestGain && gain > penalty {
-						best, bestMembers, bestDeclared, bestGain = cand, nm, nd, gain
-						bestPair = Merge{A: groupName(m.Names, members[a]), B: groupName(m.Names, members[b])}
-					}
-				}
-			}
-			if best == nil {
-				break
-			}
-			bestPair.GainPerRow = bestGain / float64(ps.rows)
-			best.detected = append(slices.Clone(mod.detected), bestPair)
-
-			mod, members, declared = best, bestMembers, bestDeclared
-		}
-	}
-	return mod, nil
-}
-
-// params counts the free parameters of the model: the class balance and,
-// per factor and class, one less than the number of possible states.
-func (mod *Model) params() int {
-	p := 1
-	for _, f := range mod.groups {
-		sup := 0
-		for s := range f.states() {
-			if mod.support(f, s) {
-				sup++
-			}
-		}
-		p += 2 * max(sup-1, 0)
-	}
-	return p
-}
-
-// support reports whether factor state s is possible: every member votes a
-// value seen in the data.
-func (mod *Model) support(f *factor, s int) bool {
-	for _, j := range f.members {
-		if !mod.allowed[j][s%3] {
-			return false
-		}
-		s /= 3
-	}
-	return true
-}
-
-// priorWeight is the Dirichlet pseudo-count shape for state s of f under
-// class c: 1 plus the number of members voting c, so that the weak prior
-// leans towards functions agreeing with the class.
-func priorWeight(f *factor, s int, c int8) float64 {
-	w := 1.0
-	for range f.members {
-		if int8(s%3)-1 == c {
-			w++
-		}
-		s /= 3
-	}
-	return w
-}
-
-// mvInit returns the majority-vote responsibilities of every pattern: 1
-// when faulty votes outnumber healthy ones, 0 when fewer, 0.5 on ties.
-func mvInit(ps *patternSet) []float64 {
-	k := ps.k
-	r := make([]float64, len(ps.codes))
-	for u := range r {
-		var pos, neg int
-		for _, d := range ps.dig[u*k : u*k+k] {
-			switch d {
-			case 2:
-				pos++
-			case 1:
-				neg++
-			}
-		}
-		switch {
-		case pos > neg:
-			r[u] = 1
-		case neg > pos:
-			r[u] = 0
-		default:
-			r[u] = 0.5
-		}
-	}
-	return r
-}
-
-// em runs EM for the current groups from the responsibilities init.
-func (mod *Model) em(ps *patternSet, init []float64) {
-	k, U := ps.k, len(ps.codes)
-	n := float64(ps.rows)
-	G := len(mod.groups)
-	// State of every pattern in every group.
-	state := make([][]int32, G)
-	alpha := make([][2][]float64, G)
-	alphaSum := make([][2]float64, G)
-	logT := make([][2][]float64, G)
-	for g, f := range mod.groups {
-		st := make([]int32, U)
-		for u := range U {
-			st[u] = int32(f.stateOf(ps.dig[u*k : u*k+k]))
-		}
-		state[g] = st
-		S := f.states()
-		var sup []int
-		for s := range S {
-			if mod.support(f, s) {
-				sup = append(sup, s)
-			}
-		}
-		for c := range 2 {
-			f.theta[c] = make([]float64, S)
-			logT[g][c] = make([]float64, S)
-			alpha[g][c] = make([]float64, S)
-			var tot float64
-			for _, s := range sup {
-				tot += priorWeight(f, s, int8(c))
-			}
-			for _, s := range sup {
-				a := mod.cfg.PriorStrength * priorWeight(f, s, int8(c)) / tot
-				alpha[g][c][s] = a
-				alphaSum[g][c] += a
-			}
-		}
-	}
-	r := slices.Clone(init)
-	a := mod.cfg.PriorStrength
-	prevLL := math.Inf(-1)
-	mod.converged = false
-	var it int
-	for it = 1; it <= mod.cfg.MaxIterations; it++ {
-		// M-step.
-		var n1 float64
-		for u, w := range ps.counts {
-			n1 += w * r[u]
-		}
-		n0 := n - n1
-		mod.prior = (n1 + a) / (n + 2*a)
-		for g, f := range mod.groups {
-			t0, t1 := f.theta[0], f.theta[1]
-			copy(t0, alpha[g][0])
-			copy(t1, alpha[g][1])
-			st := state[g]
-			for u, w := range ps.counts {
-				s := st[u]
-				t1[s] += w * r[u]
-				t0[s] += w * (1 - r[u])
-			}
-			z0, z1 := n0+alphaSum[g][0], n1+alphaSum[g][1]
-			for s := range t0 {
-				t0[s] /= z0
-				t1[s] /= z1
-				logT[g][0][s] = safeLog(t0[s])
-				logT[g][1][s] = safeLog(t1[s])
-			}
-		}
-		// E-step.
-		lp1, lp0 := math.Log(mod.prior), math.Log(1-mod.prior)
-		var ll float64
-		for u, w := range ps.counts {
-			l1, l0 := lp1, lp0
-			for g := range G {
-				s := state[g][u]
-				l1 += logT[g][1][s]
-				l0 += logT[g][0][s]
-			}
-			mx := math.Max(l0, l1)
-			lse := mx + math.Log(math.Exp(l0-mx)+math.Exp(l1-mx))
-			ll += w * lse
-			r[u] = math.Exp(l1 - lse)
-		}
-		mod.logLik = ll
-		if ll-prevLL < mod.cfg.Tolerance*n {
-			mod.converged = true
-			break
-		}
-		prevLL = ll
-	}
-	mod.iterations = min(it, mod.cfg.MaxIterations)
-}
-
-func safeLog(x float64) float64 {
-	if x <= 0 {
-		return math.Inf(-1)
-	}
-	return math.Log(x)
-}
-
-// marginal returns P(vote of function j = v | class c) for v = -1, 0, 1
-// (indexed v+1).
-func (mod *Model) marginal(j int, c int) [3]float64 {
-	var out [3]float64
-	for _, f := range mod.groups {
-		pos := slices.Index(f.members, j)
-		if pos < 0 {
-			continue
-		}
-		w := int(pow3(pos))
-		for s, p := range f.theta[c] {
-			out[(s/w)%3] += p
-		}
-		return out
-	}
-	return out
-}
-
-// responsibilities returns P(positive | pattern) for every pattern of ps.
-func (mod *Model) responsibilities(ps *patternSet) []float64 {
-	k := ps.k
-	r := make([]float64, len(ps.codes))
-	for u := range r {
-		r[u] = 1 / (1 + math.Exp(-mod.logOdds(ps.dig[u*k:u*k+k])))
-	}
-	return r
-}
-
-// logOdds returns log P(votes | positive) − log P(votes | negative) for the
-// pattern whose per-function digits are dig. States outside a factor's
-// support (votes never seen in fitting) make that factor neutral.
-func (mod *Model) logOdds(dig []int8) float64 {
-	lo := math.Log(mod.prior) - math.Log(1-mod.prior)
-	for _, f := range mod.groups {
-		s := f.stateOf(dig)
-		p1, p0 := f.theta[1][s], f.theta[0][s]
-		if p1 > 0 && p0 > 0 {
-			lo += math.Log(p1) - math.Log(p0)
-		}
-	}
-	return lo
+	return groups, declared, nil
 }
 
 // Predict returns P(positive) and the hard label of every row of m, which
 // must have the functions of the fitted matrix in the same order. Rows where
-// every function abstains get the class balance and label -1; other rows get
-// label 1 when P(positive) ≥ Threshold, else 0.
+// every function abstains get QuietPositive and label -1; other rows get
+// label 1 when P(positive) ≥ Threshold, else 0. A vote the function never
+// cast in fitting makes its group neutral.
 func (mod *Model) Predict(m *Matrix) ([]float64, []int8, error) {
 	if err := m.Validate(); err != nil {
 		return nil, nil, err
@@ -534,65 +388,128 @@ func (mod *Model) Predict(m *Matrix) ([]float64, []int8, error) {
 	if !slices.Equal(m.Names, mod.names) {
 		return nil, nil, fmt.Errorf("vote matrix functions %v differ from the fitted model's %v", m.Names, mod.names)
 	}
-	k, n := len(m.Cols), m.Rows()
+	n := m.Rows()
+	// Log-likelihood ratio of every factor's full state (digit p = vote of
+	// member p + 1, weight 3^p).
+	type tab struct {
+		members []int
+		lr      []float64
+	}
+	tabs := make([]tab, len(mod.factors))
+	for fi, f := range mod.factors {
+		lr := make([]float64, pow3(len(f.vars)))
+		for s3 := range lr {
+			s, x, ok := 0, s3, true
+			for p, j := range f.vars {
+				l := mod.sup[j].local[x%3]
+				x /= 3
+				if l < 0 {
+					ok = false
+					break
+				}
+				s += int(l) * f.mult[p]
+			}
+			if ok {
+				lr[s3] = math.Log(mod.p.theta[fi][1][s]) - math.Log(mod.p.theta[fi][0][s])
+			}
+		}
+		tabs[fi] = tab{f.vars, lr}
+	}
+	logitPi := math.Log(mod.p.prior) - math.Log(1-mod.p.prior)
+	quietP := mod.QuietPositive()
 	p := make([]float64, n)
 	lab := make([]int8, n)
-	allAbstain := uint64(0)
-	post := func(code uint64, dig []int8) float64 {
-		for j := range k {
-			dig[j] = int8(code % 3)
-			code /= 3
+	nb := (n + chunkUnits - 1) / chunkUnits
+	parallel(nb, func(_, b int) {
+		c0, c1 := b*chunkUnits, min(n, (b+1)*chunkUnits)
+		d := p[c0:c1]
+		var anyBuf [chunkUnits]uint8
+		voted := anyBuf[:c1-c0]
+		var stBuf [chunkUnits]int32
+		st := stBuf[:c1-c0]
+		for i := range d {
+			d[i] = logitPi
 		}
-		return 1 / (1 + math.Exp(-mod.logOdds(dig)))
-	}
-	var dig [MaxFunctions]int8
-	codes := make([]uint64, min(n, blockRows))
-	var dense []float64
-	var sparse map[uint64]float64
-	if k <= denseMaxFunctions {
-		dense = make([]float64, pow3(k))
-		for i := range dense {
-			dense[i] = -1
-		}
-	} else {
-		sparse = map[uint64]float64{}
-	}
-	for lo := 0; lo < n; lo += blockRows {
-		hi := min(n, lo+blockRows)
-		blk := codes[:hi-lo]
-		encodeBlock(m.Cols, lo, blk)
-		for i, c := range blk {
-			var q float64
-			if c == allAbstain {
-				p[lo+i], lab[lo+i] = mod.prior, Abstain
+		for _, t := range tabs {
+			if len(t.members) == 1 {
+				lr := [4]float64{t.lr[0], t.lr[1], t.lr[2]}
+				for i, v := range m.Cols[t.members[0]][c0:c1] {
+					d[i] += lr[vix(v)]
+					voted[i] |= vix(v)
+				}
 				continue
 			}
-			if dense != nil {
-				q = dense[c]
-				if q < 0 {
-					q = post(c, dig[:k])
-					dense[c] = q
+			clear(st)
+			w := int32(1)
+			for _, j := range t.members {
+				for i, v := range m.Cols[j][c0:c1] {
+					st[i] += w * int32(vix(v))
+					voted[i] |= vix(v)
 				}
-			} else {
-				var ok bool
-				if q, ok = sparse[c]; !ok {
-					q = post(c, dig[:k])
-					sparse[c] = q
-				}
+				w *= 3
 			}
-			p[lo+i] = q
-			if q >= mod.cfg.Threshold {
-				lab[lo+i] = Positive
-			} else {
-				lab[lo+i] = Negative
+			for i, s := range st {
+				d[i] += t.lr[s]
 			}
 		}
-	}
+		for i, dv := range d {
+			if voted[i] == 0 {
+				d[i], lab[c0+i] = quietP, Abstain
+				continue
+			}
+			q := 1 / (1 + math.Exp(-dv))
+			d[i] = q
+			if q >= mod.cfg.Threshold {
+				lab[c0+i] = Positive
+			} else {
+				lab[c0+i] = Negative
+			}
+		}
+	})
 	return p, lab, nil
 }
 
-// ClassBalance returns the estimated fraction of positive rows.
-func (mod *Model) ClassBalance() float64 { return mod.prior }
+// ClassBalance returns the estimated fraction of positive rows, those on
+// which every function abstained included.
+func (mod *Model) ClassBalance() float64 {
+	if mod.quiet == 0 {
+		return mod.p.prior
+	}
+	nv := float64(mod.rows - mod.quiet)
+	return (nv*mod.p.prior + mod.quietPositives) / float64(mod.rows)
+}
+
+// QuietPositive returns P(positive) of a row on which every function
+// abstains: the expected share of positives among such rows of the fitted
+// matrix (docs/labeling.md, "Rows without a vote"); the class balance when
+// it had none.
+func (mod *Model) QuietPositive() float64 {
+	if mod.quiet == 0 {
+		return mod.p.prior
+	}
+	return mod.quietPositives / float64(mod.quiet)
+}
+
+// population returns the class-conditional vote distributions m (indexed
+// [class][vix]) of one function, estimated on the rows with a vote, as
+// distributions over all the rows: the quiet rows add abstentions, the
+// expected positives among them to the positive class and the others to
+// the negative class.
+func (mod *Model) population(m [2][3]float64) [2][3]float64 {
+	if mod.quiet == 0 {
+		return m
+	}
+	nv := float64(mod.rows - mod.quiet)
+	add := [2]float64{float64(mod.quiet) - mod.quietPositives, mod.quietPositives}
+	for c, voted := range [2]float64{nv * (1 - mod.p.prior), nv * mod.p.prior} {
+		tot := voted + add[c]
+		for v := range m[c] {
+			m[c][v] *= voted / tot
+		}
+		m[c][0] += add[c] / tot
+	}
+	return m
+}
 
 // VoteDist is the distribution of one function's vote on one class.
 type VoteDist struct {
@@ -605,7 +522,8 @@ type VoteDist struct {
 type FunctionEstimate struct {
 	Name string `json:"name"`
 	// Group lists the functions modelled jointly with this one (itself
-	// included), in matrix order.
+	// included), in matrix order: its declared group, and the functions
+	// linked to it by detected dependencies.
 	Group []string `json:"group"`
 	// Polarity is "positive" when the function was only seen voting
 	// positive, "negative" when only negative, "both", or "none" when it
@@ -629,9 +547,12 @@ type FunctionEstimate struct {
 // Functions returns the estimate of every function, in matrix order.
 func (mod *Model) Functions() []FunctionEstimate {
 	out := make([]FunctionEstimate, len(mod.names))
-	pi := mod.prior
+	pi := mod.ClassBalance()
+	marg := voteMarginals(mod.sup, mod.factors, mod.p)
+	comps := components(len(mod.names), mod.factors)
 	for j, name := range mod.names {
-		m1, m0 := mod.marginal(j, 1), mod.marginal(j, 0)
+		pm := mod.population(marg[j])
+		m1, m0 := pm[1], pm[0]
 		e := FunctionEstimate{
 			Name:              name,
 			GivenPositive:     VoteDist{Positive: m1[2], Negative: m1[1], Abstain: m1[0]},
@@ -640,31 +561,30 @@ func (mod *Model) Functions() []FunctionEstimate {
 			NegativePrecision: math.NaN(),
 			Accuracy:          math.NaN(),
 		}
-		al := mod.allowed[j]
+		pos, neg := mod.sup[j].has(Positive), mod.sup[j].has(Negative)
 		switch {
-		case al[2] && al[1]:
+		case pos && neg:
 			e.Polarity = "both"
-		case al[2]:
+		case pos:
 			e.Polarity = "positive"
-		case al[1]:
+		case neg:
 			e.Polarity = "negative"
 		default:
 			e.Polarity = "none"
 		}
-		if al[2] {
+		if pos {
 			e.PositivePrecision = pi * m1[2] / (pi*m1[2] + (1-pi)*m0[2])
 		}
-		if al[1] {
+		if neg {
 			e.NegativePrecision = (1 - pi) * m0[1] / ((1-pi)*m0[1] + pi*m1[1])
 		}
-		if cov := pi*(1-m1[0]) + (1-pi)*(1-m0[0]); cov > 0 {
+		if cov := pi*(1-m1[0]) + (1-pi)*(1-m0[0]); cov > 0 && (pos || neg) {
 			e.Accuracy = (pi*m1[2] + (1-pi)*m0[1]) / cov
 		}
-		for _, f := range mod.groups {
-			if slices.Contains(f.members, j) {
-				for _, i := range f.members {
-					e.Group = append(e.Group, mod.names[i])
-				}
+		e.Group = []string{name}
+		for _, c := range comps {
+			if slices.Contains(c, j) {
+				e.Group = memberNames(mod.names, c)
 			}
 		}
 		out[j] = e
@@ -674,90 +594,111 @@ func (mod *Model) Functions() []FunctionEstimate {
 
 // FitInfo describes how the fit went.
 type FitInfo struct {
-	Rows     int `json:"rows"`
+	Rows int `json:"rows"`
+	// AllAbstain is the number of rows on which every function abstained;
+	// AllAbstainPositive is the P(positive) they are given
+	// (Model.QuietPositive).
+	AllAbstain         int     `json:"all_abstain"`
+	AllAbstainPositive float64 `json:"all_abstain_positive"`
+	// Patterns is the number of distinct vote patterns EM ran over; 0 when
+	// there were too many of them (more than half the rows) and EM ran
+	// over the rows.
 	Patterns int `json:"patterns"`
-	// Iterations and Converged describe the last EM run.
+	// Iterations and Converged describe the last EM run (over all rows).
 	Iterations int  `json:"iterations"`
 	Converged  bool `json:"converged"`
 	// LogLikelihood is the log-likelihood of the matrix under the final
 	// model (priors excluded), in nats.
 	LogLikelihood float64 `json:"log_likelihood"`
-	// Groups lists every factor with more than one function.
+	// Groups lists every set of more than one function modelled jointly:
+	// a declared group, together with the functions linked to it or to
+	// each other by detected dependencies.
 	Groups [][]string `json:"groups"`
 	// Detected lists the merges made by dependency detection, in order.
 	Detected []Merge `json:"detected"`
 	// Warnings flags fits that deserve a look: no convergence, functions
-	// that never vote, an estimated positive share above one half (the
-	// latent class may have locked onto a frequent function rather than the
-	// positives: see docs/labeling.md on dependency groups).
+	// that never vote, classes swapped to keep the functions better than
+	// random, an estimated positive share above one half (the latent class
+	// may have locked onto a frequent function rather than the positives:
+	// see docs/labeling.md on dependency groups).
 	Warnings []string `json:"warnings"`
 }
 
-// Merge is one merge made by dependency detection.
+// Merge is one dependency found by detection: function B is modelled
+// given function A's vote (and the class) instead of given the class only.
 type Merge struct {
-	// A and B name the merged groups, members joined by "+".
 	A string `json:"a"`
 	B string `json:"b"`
-	// GainPerRow is the log-likelihood gain of the merge, nats per row.
+	// GainPerRow is the log-likelihood gain of the dependency on held-out
+	// rows, nats per row.
 	GainPerRow float64 `json:"gain_per_row"`
 }
 
 // Info returns the fit diagnostics.
 func (mod *Model) Info() FitInfo {
-	fi := FitInfo{Rows: mod.rows, Patterns: mod.patterns, Iterations: mod.iterations, Converged: mod.converged,
-		LogLikelihood: mod.logLik, Detected: slices.Clone(mod.detected)}
+	quiet := mod.quiet
+	if views(mod.factors) == 0 {
+		quiet = mod.rows // no function ever votes
+	}
+	fi := FitInfo{Rows: mod.rows, AllAbstain: quiet, AllAbstainPositive: mod.QuietPositive(), Patterns: mod.patterns,
+		Iterations: mod.iterations, Converged: mod.converged, LogLikelihood: mod.logLik, Detected: slices.Clone(mod.detected)}
 	if !mod.converged {
 		fi.Warnings = append(fi.Warnings, fmt.Sprintf("EM did not converge in %d iterations", mod.iterations))
 	}
-	if mod.prior > 0.5 {
-		fi.Warnings = append(fi.Warnings, fmt.Sprintf("estimated positive share %.3f is above one half: the model may have locked onto a frequent function; declare dependent functions as a group", mod.prior))
+	if mod.underIdentified {
+		fi.Warnings = append(fi.Warnings, fmt.Sprintf("fewer than three functions (or groups) vote independently: the votes cannot identify the class balance, and the estimate (%.3f) rests on the priors and on where EM stopped; set class_balance if it is known", mod.ClassBalance()))
 	}
-	for j, al := range mod.allowed {
-		if !al[2] && !al[1] {
+	if mod.swapped {
+		fi.Warnings = append(fi.Warnings, "EM converged to a solution where the functions are worse than random on average; the classes were swapped")
+	}
+	if cb := mod.ClassBalance(); cb > 0.5 {
+		fi.Warnings = append(fi.Warnings, fmt.Sprintf("estimated positive share %.3f is above one half: the model may have locked onto a frequent function; declare dependent functions as a group", cb))
+	}
+	for j, s := range mod.sup {
+		if !s.has(Positive) && !s.has(Negative) {
 			fi.Warnings = append(fi.Warnings, fmt.Sprintf("function %s never votes", mod.names[j]))
 		}
 	}
-	for _, f := range mod.groups {
-		if len(f.members) > 1 {
-			var g []string
-			for _, j := range f.members {
-				g = append(g, mod.names[j])
-			}
-			fi.Groups = append(fi.Groups, g)
-		}
+	for _, w := range mod.neutralised() {
+		fi.Warnings = append(fi.Warnings, fmt.Sprintf("function %s: its %s votes were given no weight (the fit found them no more frequent on the class they name than on the other); if they are known to be informative, the latent class may be a sub-type rather than the class: set class_balance or declare groups", mod.names[w.j], w.vote))
+	}
+	for _, c := range components(len(mod.names), mod.factors) {
+		fi.Groups = append(fi.Groups, memberNames(mod.names, c))
 	}
 	return fi
 }
 
-// mergeGroups returns members with groups a and b merged, ordered by first
-// member, and the matching declared flags.
-func mergeGroups(members [][]int, declared []bool, a, b int) ([][]int, []bool) {
-	merged := append(slices.Clone(members[a]), members[b]...)
-	slices.Sort(merged)
-	type grp struct {
-		mem []int
-		dec bool
-	}
-	var gs []grp
-	for g := range members {
-		if g != a && g != b {
-			gs = append(gs, grp{members[g], declared[g]})
-		}
-	}
-	gs = append(gs, grp{merged, declared[a] || declared[b]})
-	sort.SliceStable(gs, func(i, j int) bool { return gs[i].mem[0] < gs[j].mem[0] })
-	nm := make([][]int, len(gs))
-	nd := make([]bool, len(gs))
-	for i, g := range gs {
-		nm[i], nd[i] = g.mem, g.dec
-	}
-	return nm, nd
+type neutral struct {
+	j    int
+	vote string
 }
 
-func groupName(names []string, mem []int) string {
-	parts := make([]string, len(mem))
-	for i, j := range mem {
-		parts[i] = names[j]
+// neutralised lists the votes of lone functions whose constraint to be
+// evidence for the class they name binds: equally likely on both classes.
+func (mod *Model) neutralised() []neutral {
+	var out []neutral
+	for fi, f := range mod.factors {
+		if !f.lone() {
+			continue
+		}
+		j, t := f.members[0], mod.p.theta[fi]
+		for _, v := range []int8{Positive, Negative} {
+			if l := mod.sup[j].local[vix(v)]; l >= 0 && math.Abs(t[1][l]-t[0][l]) <= 1e-9*t[0][l] {
+				name := "positive"
+				if v == Negative {
+					name = "negative"
+				}
+				out = append(out, neutral{j, name})
+			}
+		}
 	}
-	return strings.Join(parts, "+")
+	return out
+}
+
+func memberNames(names []string, mem []int) []string {
+	out := make([]string, len(mem))
+	for i, j := range mem {
+		out[i] = names[j]
+	}
+	return out
 }

@@ -235,6 +235,7 @@ func TestIgnoringDependencyHurts(t *testing.T) {
 	m, truth := synth(103, sc.n, sc.prior, sc.lfs)
 	cfg := DefaultConfig()
 	cfg.DetectDependencies = false
+	cfg.DuplicateAgreement = 0
 	naive, err := Fit(m, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -248,9 +249,11 @@ func TestIgnoringDependencyHurts(t *testing.T) {
 
 func TestSmallMatrixDoesNotMergeIndependentFunctions(t *testing.T) {
 	lfs := scenarios()[1].lfs
+	cfg := DefaultConfig()
+	cfg.DetectDependencies = true
 	for _, n := range []int{300, 2000} {
 		m, _ := synth(7, n, 0.05, lfs)
-		mod, err := Fit(m, DefaultConfig())
+		mod, err := Fit(m, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -264,9 +267,11 @@ func TestDeterministic(t *testing.T) {
 	sc := scenarios()[3]
 	var first []float64
 	var firstInfo FitInfo
+	cfg := DefaultConfig()
+	cfg.DetectDependencies = true
 	for run := range 3 {
 		m, _ := synth(103, sc.n, sc.prior, sc.lfs)
-		mod, err := Fit(m, DefaultConfig())
+		mod, err := Fit(m, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,13 +286,17 @@ func TestDeterministic(t *testing.T) {
 		if !slices.Equal(p, first) {
 			t.Fatalf("run %d: posteriors differ from run 0", run)
 		}
-		if info := mod.Info(); info.LogLikelihood != firstInfo.LogLikelihood || info.Iterations != firstInfo.Iterations {
+		if info := mod.Info(); info.LogLikelihood != firstInfo.LogLikelihood || info.Iterations != firstInfo.Iterations ||
+			!slices.Equal(info.Detected, firstInfo.Detected) {
 			t.Fatalf("run %d: fit %+v differs from run 0 %+v", run, info, firstInfo)
+		}
+		if len(firstInfo.Detected) == 0 {
+			t.Fatal("no dependency detected: the test does not exercise detection")
 		}
 	}
 }
 
-func TestAllAbstainRowsGetPriorAndNoLabel(t *testing.T) {
+func TestAllAbstainRowsGetTheirShareAndNoLabel(t *testing.T) {
 	m, _ := synth(9, 20_000, 0.05, scenarios()[1].lfs)
 	// Blank every function on the first 100 rows.
 	for _, c := range m.Cols {
@@ -303,9 +312,18 @@ func TestAllAbstainRowsGetPriorAndNoLabel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	q := mod.QuietPositive()
+	if info := mod.Info(); info.AllAbstain < 100 || info.AllAbstainPositive != q {
+		t.Errorf("fit info: %d all-abstain rows with P(positive) %v, want ≥ 100 with %v", info.AllAbstain, info.AllAbstainPositive, q)
+	}
+	// A row without a vote is never more likely positive than the rows
+	// with one (quiet.go).
+	if !(q > 0 && q <= mod.p.prior) {
+		t.Errorf("all-abstain P(positive) %v, want in (0, %v]", q, mod.p.prior)
+	}
 	for i := range 100 {
-		if lab[i] != Abstain || p[i] != mod.ClassBalance() {
-			t.Fatalf("row %d: all abstain but p=%v label=%d (class balance %v)", i, p[i], lab[i], mod.ClassBalance())
+		if lab[i] != Abstain || p[i] != q {
+			t.Fatalf("row %d: all abstain but p=%v label=%d (want %v, -1)", i, p[i], lab[i], q)
 		}
 	}
 	var labelled int
@@ -432,12 +450,12 @@ func TestMajorityVote(t *testing.T) {
 	}
 }
 
-// Matrices with more than denseMaxFunctions functions count patterns in a
-// map: functions that always abstain must not change anything.
-func TestManyFunctionsUseSparsePatterns(t *testing.T) {
+// Functions that always abstain must not change anything, however many
+// there are (50 functions here: more than the 40 the model once allowed).
+func TestSilentFunctionsChangeNothing(t *testing.T) {
 	m, truth := synth(21, 5000, 0.1, scenarios()[1].lfs)
 	wide := &Matrix{Names: slices.Clone(m.Names), Cols: slices.Clone(m.Cols)}
-	for j := len(wide.Cols); j <= denseMaxFunctions+1; j++ {
+	for j := len(wide.Cols); j < 50; j++ {
 		c := make([]int8, m.Rows())
 		for i := range c {
 			c[i] = Abstain

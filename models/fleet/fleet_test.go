@@ -14,10 +14,14 @@ import (
 	"github.com/faultline-dev/faultline/features/extract"
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/metrics"
 	"github.com/faultline-dev/faultline/internal/simulate"
+	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/labeling"
 	"github.com/faultline-dev/faultline/models"
 	"github.com/faultline-dev/faultline/models/internal/xgbref"
+	"github.com/faultline-dev/faultline/models/policy"
+	"github.com/faultline-dev/faultline/models/train"
 )
 
 var (
@@ -115,11 +119,11 @@ func TestPolicyOnSimulatedFleet(t *testing.T) {
 	}
 	fd := simulatedWorkdir(t)
 	ctx := context.Background()
-	for _, source := range []string{models.LabelsWeak, models.LabelsEnsemble} {
-		cfg := models.DefaultConfig()
+	for _, source := range []string{train.LabelsWeak, train.LabelsEnsemble} {
+		cfg := train.DefaultConfig()
 		cfg.GBDT.Threads = 2
 		t0 := time.Now()
-		info, err := models.Run(ctx, cfg, models.RunOptions{Workdir: fd.work, Labels: source})
+		info, err := train.Run(ctx, cfg, train.RunOptions{Workdir: fd.work, Labels: source})
 		if err != nil {
 			t.Fatalf("%s: %v", source, err)
 		}
@@ -133,7 +137,7 @@ func TestPolicyOnSimulatedFleet(t *testing.T) {
 		t.Logf("  policy on validation (vs %s labels): precision %.3f recall %.3f mean TTD %.1f min, false alarms %.4f/deploy %.4f/look",
 			source, float64(pv.Precision), float64(pv.Recall), float64(pv.MeanTimeToDetection),
 			float64(pv.PerDeployFalseAlarmRate), float64(pv.PerLookFalseAlarmRate))
-		s, err := models.ScoreSplit(ctx, fd.work, source, models.SplitTest)
+		s, err := train.ScoreSplit(ctx, fd.work, source, workdir.SplitTest)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +151,7 @@ func TestPolicyOnSimulatedFleet(t *testing.T) {
 				truthY[i] = 1
 			}
 		}
-		rep := models.EvaluatePolicy(info.Policy, s.Probs, truthY)
+		rep := policy.Evaluate(info.Policy, s.Probs, truthY)
 		t.Logf("  policy on test vs truth: deploys %d faulty %d flagged %d precision %.3f recall %.3f mean TTD %.1f min (median %.0f), false alarms %.4f per healthy deploy, %.4f per look",
 			rep.Deploys, rep.Positives, rep.Flagged, float64(rep.Precision), float64(rep.Recall), float64(rep.MeanTimeToDetection),
 			float64(rep.MedianTimeToDetection), float64(rep.PerDeployFalseAlarmRate), float64(rep.PerLookFalseAlarmRate))
@@ -159,7 +163,7 @@ func TestPolicyOnSimulatedFleet(t *testing.T) {
 		}
 		// the product (weak labels) must be useful against the truth; the
 		// ensemble-label baseline is only measured
-		if source == models.LabelsWeak && (!(float64(rep.Recall) > 0.3) || !(float64(rep.Precision) > 0.5)) {
+		if source == train.LabelsWeak && (!(float64(rep.Recall) > 0.3) || !(float64(rep.Precision) > 0.5)) {
 			t.Errorf("%s: policy precision %.3f / recall %.3f against truth, want > 0.5 / > 0.3", source, float64(rep.Precision), float64(rep.Recall))
 		}
 		if rep.Flagged == 0 {
@@ -195,16 +199,16 @@ func BenchmarkFleetGBDTvsXGBoost(b *testing.B) {
 	fd := simulatedWorkdir(b)
 	ctx := context.Background()
 	// the split is written by train; make it once
-	cfg := models.DefaultConfig()
+	cfg := train.DefaultConfig()
 	cfg.GBDT.NumTrees = 1
-	if _, err := models.Run(ctx, cfg, models.RunOptions{Workdir: fd.work, Labels: models.LabelsWeak}); err != nil {
+	if _, err := train.Run(ctx, cfg, train.RunOptions{Workdir: fd.work, Labels: train.LabelsWeak}); err != nil {
 		b.Fatal(err)
 	}
-	split, err := models.ReadSplit(filepath.Join(fd.work, "split.parquet"))
+	split, err := workdir.ReadSplit(filepath.Join(fd.work, workdir.SplitFile))
 	if err != nil {
 		b.Fatal(err)
 	}
-	ft, err := models.ReadFeatureTable(filepath.Join(fd.work, models.FeaturesFile(60)))
+	ft, err := workdir.ReadFeatures(filepath.Join(fd.work, workdir.FeaturesFile(60)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -217,7 +221,7 @@ func BenchmarkFleetGBDTvsXGBoost(b *testing.B) {
 			continue
 		}
 		d := tr
-		if split[id] == models.SplitTest {
+		if split[id] == workdir.SplitTest {
 			d = te
 		}
 		for f := range ft.Cols {
@@ -250,7 +254,7 @@ func BenchmarkFleetGBDTvsXGBoost(b *testing.B) {
 				ours, oursCPU = time.Since(t0).Seconds(), xgbref.CPUTime()-c0
 				b.StopTimer()
 				pred, _ := m.PredictCols(te.Cols)
-				aucOurs = models.AUC(pred, te.Y)
+				aucOurs = metrics.AUC(pred, te.Y)
 				xp := map[string]any{
 					"objective": "binary:logistic", "tree_method": "hist", "grow_policy": "lossguide",
 					"max_leaves": p.MaxLeaves, "max_depth": p.MaxDepth, "eta": p.LearningRate, "lambda": p.Lambda,
@@ -262,7 +266,7 @@ func BenchmarkFleetGBDTvsXGBoost(b *testing.B) {
 				}
 				b.StartTimer()
 			}
-			aucRef := models.AUC(ref.Pred, te.Y)
+			aucRef := metrics.AUC(ref.Pred, te.Y)
 			b.ReportMetric(aucOurs, "auc_ours")
 			b.ReportMetric(aucRef, "auc_xgb")
 			b.ReportMetric(aucOurs-aucRef, "auc_diff")

@@ -1,25 +1,33 @@
 // Package bundle reads and writes Faultline model bundles: the tar.gz files
 // that `faultline registry export` writes and that online detectors load.
 //
-// A bundle holds, at its root:
+// A bundle holds, at its root and in this order:
 //
 //	manifest.json        the Manifest: model name and version, feature schema,
-//	                     horizons, thresholds, policy, and the SHA-256 of every
-//	                     other file
+//	                     horizons, thresholds, policy, and the SHA-256 and size
+//	                     of every other file
 //	manifest.sha256      the SHA-256 (hex) of manifest.json, so that a change
 //	                     to the manifest itself is detected too
 //	model_hH.txt         the LightGBM text (v3) model of horizon H
 //	metrics.json         the metrics summary recorded in the registry
 //
-// Read verifies every checksum before returning: a bundle with one byte
-// changed anywhere is refused with an error naming the file. The package has
-// no dependency beyond the standard library, so that detectors importing it
-// stay small.
+// manifest.json and manifest.sha256 must be the first two entries of the
+// archive (Write puts them there); the other files may follow in any order.
+//
+// Read treats a bundle as hostile input. It streams the archive, verifies the
+// manifest first and then refuses any entry the manifest does not list before
+// reading its content; it bounds the number of entries, the size of each file
+// and of all files together, and the decompressed bytes of tar headers and
+// padding, so that a decompression bomb stops at the limits (see Limits). It
+// accepts only regular files with flat, safe names (see ValidFileName), checks
+// the manifest's values (see Manifest), and verifies every checksum before
+// returning: a bundle with one byte changed anywhere is refused with an error
+// naming the file. The package has no dependency beyond the standard library,
+// so that detectors importing it stay small.
 package bundle
 
 import (
 	"archive/tar"
-	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,9 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -43,11 +49,87 @@ const (
 	MetricsName     = "metrics.json"
 )
 
-// MaxFileSize bounds the size of one file in a bundle (256 MiB), so that a
-// hostile archive cannot exhaust memory.
-const MaxFileSize = 256 << 20
+// Default limits of Read (see Limits).
+const (
+	// MaxFileSize bounds the size of one file in a bundle (256 MiB).
+	MaxFileSize = 256 << 20
+	// DefaultMaxTotalSize bounds the sum of the sizes of all the files of a
+	// bundle, manifest included (512 MiB).
+	DefaultMaxTotalSize = 512 << 20
+	// DefaultMaxEntries bounds the number of entries of the archive,
+	// manifest.json and manifest.sha256 included (64).
+	DefaultMaxEntries = 64
+	// DefaultMaxManifestSize bounds manifest.json (1 MiB).
+	DefaultMaxManifestSize = 1 << 20
+)
 
-// ModelFileName returns the name of the model file of horizon h.
+// Fixed bounds of Read, beyond Limits.
+const (
+	// MaxHorizon is the largest horizon a manifest may name, in minutes (one
+	// day, the bound features.Config accepts).
+	MaxHorizon = 1440
+	// maxSumSize bounds manifest.sha256 (64 hex digits and some space).
+	maxSumSize = 1 << 10
+	// maxNameLen bounds file names (see ValidFileName).
+	maxNameLen = 128
+	// maxTextLen bounds the manifest's free-text fields (model name, schema
+	// version and hashes, feature names).
+	maxTextLen = 256
+	// headerBudget bounds the decompressed bytes between two entries'
+	// contents: the previous entry's padding, tar headers and PAX records
+	// (ours need 512 to 2,048 bytes).
+	headerBudget = 64 << 10
+	// trailerBudget bounds the decompressed bytes after the end-of-archive
+	// marker (tar pads archives to its record size, 10 KiB by default).
+	trailerBudget = 1 << 20
+)
+
+// ErrLimit is wrapped by the errors of Read and Write that report a bundle
+// beyond a limit: too many entries, a file or all files too large, or too
+// many decompressed bytes.
+var ErrLimit = errors.New("bundle exceeds a limit")
+
+// Limits bound what ReadWithLimits accepts, so that a hostile or damaged
+// archive cannot exhaust memory or CPU. A field that is zero or negative
+// takes its default. Read uses the defaults.
+type Limits struct {
+	// MaxEntries bounds the number of entries in the archive, manifest.json
+	// and manifest.sha256 included (default DefaultMaxEntries, 64).
+	MaxEntries int
+	// MaxFileSize bounds the size of one file (default MaxFileSize, 256 MiB).
+	MaxFileSize int64
+	// MaxTotalSize bounds the sum of the sizes of all files, manifest.json
+	// and manifest.sha256 included (default DefaultMaxTotalSize, 512 MiB).
+	MaxTotalSize int64
+	// MaxManifestSize bounds manifest.json (default DefaultMaxManifestSize,
+	// 1 MiB).
+	MaxManifestSize int64
+}
+
+// DefaultLimits returns the limits Read applies.
+func DefaultLimits() Limits { return Limits{}.withDefaults() }
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxEntries <= 0 {
+		l.MaxEntries = DefaultMaxEntries
+	}
+	if l.MaxFileSize <= 0 {
+		l.MaxFileSize = MaxFileSize
+	}
+	if l.MaxTotalSize <= 0 {
+		l.MaxTotalSize = DefaultMaxTotalSize
+	}
+	if l.MaxManifestSize <= 0 {
+		l.MaxManifestSize = DefaultMaxManifestSize
+	}
+	return l
+}
+
+// ModelFileName returns the name of the model file of horizon h in a
+// bundle. It is the name a work directory gives the model
+// (internal/workdir.ModelFile); the bundle spells it itself because this
+// package is imported by detectors and stays free of internal/workdir's
+// Parquet dependency.
 func ModelFileName(h int) string { return fmt.Sprintf("model_h%d.txt", h) }
 
 // Schema identifies the feature schema a model was trained on.
@@ -75,7 +157,22 @@ type FileEntry struct {
 	Horizon int `json:"horizon,omitempty"`
 }
 
-// Manifest describes a bundle.
+// Manifest describes a bundle. Read refuses a manifest that breaks any of
+// these rules (and Write refuses to write one):
+//   - Format is the Format constant; Model is set;
+//   - Model, the schema's Version, Hash and ConfigHash, EvalSetHash and the
+//     feature names are printable text of at most 256 bytes; feature names are
+//     non-empty and distinct, and there is at least one;
+//   - Version is not negative;
+//   - Horizons are in 1..MaxHorizon minutes, strictly ascending (so
+//     distinct), each with a threshold and a model file;
+//   - Thresholds are probabilities in [0, 1], one per listed horizon and for
+//     no other;
+//   - Files have valid, distinct names (ValidFileName), a SHA-256 of 64
+//     lower-case hex digits, a size within the limits, and a horizon that is
+//     0 (not a model) or a listed horizon no other file claims; there are at
+//     most Limits.MaxEntries-2 of them and their sizes, with the manifest's,
+//     add up to at most Limits.MaxTotalSize.
 type Manifest struct {
 	Format    string    `json:"format"`
 	Model     string    `json:"model"`
@@ -120,6 +217,9 @@ type ChecksumError struct {
 	Got      string
 	Missing  bool // listed in the manifest but absent
 	Unlisted bool // present but not listed in the manifest
+	// WantSize and GotSize are set when the sizes differ: the manifest's
+	// and the archive entry's.
+	WantSize, GotSize int64
 }
 
 func (e *ChecksumError) Error() string {
@@ -128,6 +228,8 @@ func (e *ChecksumError) Error() string {
 		return fmt.Sprintf("bundle: %s is listed in the manifest but missing", e.File)
 	case e.Unlisted:
 		return fmt.Sprintf("bundle: %s is not listed in the manifest", e.File)
+	case e.WantSize != e.GotSize:
+		return fmt.Sprintf("bundle: size mismatch for %s: manifest says %d bytes, the archive holds %d (the bundle was modified or damaged)", e.File, e.WantSize, e.GotSize)
 	default:
 		return fmt.Sprintf("bundle: checksum mismatch for %s: manifest says sha256 %s, content is %s (the bundle was modified or damaged)", e.File, e.Want, e.Got)
 	}
@@ -139,16 +241,19 @@ func Sum(data []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// Write writes b to w as a tar.gz. It fills in b.Manifest's Format, file
-// checksums and sizes from b.Files (every file of b.Files is listed; a file
-// listed in the manifest but absent from b.Files is an error).
+// Write writes b to w as a tar.gz, manifest.json and manifest.sha256 first.
+// It fills in b.Manifest's Format, file checksums and sizes from b.Files
+// (every file of b.Files is listed; a file listed in the manifest but absent
+// from b.Files is an error). It refuses a bundle that Read would refuse with
+// the default limits: an invalid file name or manifest value, or a bundle
+// beyond DefaultLimits.
 func Write(w io.Writer, b *Bundle) error {
 	m := b.Manifest
 	m.Format = Format
 	names := make([]string, 0, len(b.Files))
 	for name := range b.Files {
-		if err := checkName(name); err != nil {
-			return err
+		if err := ValidFileName(name); err != nil {
+			return fmt.Errorf("bundle: %w", err)
 		}
 		names = append(names, name)
 	}
@@ -170,6 +275,14 @@ func Write(w io.Writer, b *Bundle) error {
 		return fmt.Errorf("bundle: encode manifest: %w", err)
 	}
 	mdata = append(mdata, '\n')
+	sum := []byte(Sum(mdata) + "\n")
+	lim := DefaultLimits()
+	if int64(len(mdata)) > lim.MaxManifestSize {
+		return fmt.Errorf("bundle: %s: %d bytes exceeds the %d-byte limit: %w", ManifestName, len(mdata), lim.MaxManifestSize, ErrLimit)
+	}
+	if err := m.validate(lim, int64(len(mdata)+len(sum))); err != nil {
+		return err
+	}
 	gz := gzip.NewWriter(w)
 	tw := tar.NewWriter(gz)
 	mod := m.CreatedAt
@@ -189,7 +302,7 @@ func Write(w io.Writer, b *Bundle) error {
 	if err := add(ManifestName, mdata); err != nil {
 		return err
 	}
-	if err := add(ManifestSumName, []byte(Sum(mdata)+"\n")); err != nil {
+	if err := add(ManifestSumName, sum); err != nil {
 		return err
 	}
 	for _, name := range names {
@@ -204,121 +317,5 @@ func Write(w io.Writer, b *Bundle) error {
 		return fmt.Errorf("bundle: finish gzip: %w", err)
 	}
 	b.Manifest = m
-	return nil
-}
-
-func checkName(name string) error {
-	if name == "" || name == ManifestName || name == ManifestSumName || strings.Contains(name, "/") || name != path.Clean(name) {
-		return fmt.Errorf("bundle: invalid file name %q", name)
-	}
-	return nil
-}
-
-// Read reads a bundle from r and verifies it: the manifest's own checksum,
-// every listed file's SHA-256 and size, no unlisted or missing file, a known
-// format, and a model file for every horizon. Errors say which file failed.
-func Read(r io.Reader) (*Bundle, error) {
-	gz, err := gzip.NewReader(r)
-	if err != nil {
-		return nil, fmt.Errorf("bundle: not a gzip stream: %w", err)
-	}
-	defer gz.Close()
-	tr := tar.NewReader(gz)
-	files := map[string][]byte{}
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("bundle: read archive: %w", err)
-		}
-		if hdr.Typeflag != tar.TypeReg {
-			return nil, fmt.Errorf("bundle: %s: unexpected entry type %q (only regular files are allowed)", hdr.Name, hdr.Typeflag)
-		}
-		if hdr.Size > MaxFileSize {
-			return nil, fmt.Errorf("bundle: %s: %d bytes exceeds the %d-byte limit", hdr.Name, hdr.Size, MaxFileSize)
-		}
-		if _, dup := files[hdr.Name]; dup {
-			return nil, fmt.Errorf("bundle: %s appears twice", hdr.Name)
-		}
-		var buf bytes.Buffer
-		if _, err := io.Copy(&buf, io.LimitReader(tr, MaxFileSize+1)); err != nil {
-			return nil, fmt.Errorf("bundle: read %s: %w", hdr.Name, err)
-		}
-		files[hdr.Name] = buf.Bytes()
-	}
-	// Drain to the end so that gzip verifies its CRC and size trailer.
-	if _, err := io.Copy(io.Discard, gz); err != nil {
-		return nil, fmt.Errorf("bundle: read archive: %w", err)
-	}
-	mdata, ok := files[ManifestName]
-	if !ok {
-		return nil, fmt.Errorf("bundle: no %s (not a Faultline bundle)", ManifestName)
-	}
-	sum, ok := files[ManifestSumName]
-	if !ok {
-		return nil, fmt.Errorf("bundle: no %s", ManifestSumName)
-	}
-	if want, got := strings.TrimSpace(string(sum)), Sum(mdata); want != got {
-		return nil, &ChecksumError{File: ManifestName, Want: want, Got: got}
-	}
-	var m Manifest
-	dec := json.NewDecoder(bytes.NewReader(mdata))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("bundle: %s: %w", ManifestName, err)
-	}
-	if m.Format != Format {
-		return nil, fmt.Errorf("bundle: %s: format %q, this build reads %q", ManifestName, m.Format, Format)
-	}
-	delete(files, ManifestName)
-	delete(files, ManifestSumName)
-	listed := map[string]bool{}
-	for _, f := range m.Files {
-		data, ok := files[f.Path]
-		if !ok {
-			return nil, &ChecksumError{File: f.Path, Missing: true}
-		}
-		if got := Sum(data); got != f.SHA256 || int64(len(data)) != f.Size {
-			return nil, &ChecksumError{File: f.Path, Want: f.SHA256, Got: got}
-		}
-		listed[f.Path] = true
-	}
-	for name := range files {
-		if !listed[name] {
-			return nil, &ChecksumError{File: name, Unlisted: true}
-		}
-	}
-	b := &Bundle{Manifest: m, Files: files}
-	if err := b.validate(); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-// validate checks the manifest's internal consistency.
-func (b *Bundle) validate() error {
-	m := &b.Manifest
-	if m.Model == "" {
-		return fmt.Errorf("bundle: %s: no model name", ManifestName)
-	}
-	if len(m.Horizons) == 0 {
-		return fmt.Errorf("bundle: %s: no horizons", ManifestName)
-	}
-	if len(m.FeatureSchema.Names) == 0 {
-		return fmt.Errorf("bundle: %s: no feature names", ManifestName)
-	}
-	for i, h := range m.Horizons {
-		if h <= 0 || (i > 0 && h <= m.Horizons[i-1]) {
-			return fmt.Errorf("bundle: %s: horizons must be positive and ascending, got %v", ManifestName, m.Horizons)
-		}
-		if _, ok := b.Model(h); !ok {
-			return fmt.Errorf("bundle: %s: no model file for horizon %d", ManifestName, h)
-		}
-		if _, ok := m.Thresholds[h]; !ok {
-			return fmt.Errorf("bundle: %s: no threshold for horizon %d", ManifestName, h)
-		}
-	}
 	return nil
 }

@@ -112,10 +112,13 @@ func jsonOrNil(b json.RawMessage) any {
 	return string(b)
 }
 
-// CreateVersion implements registry.Backend.
-func (db *DB) CreateVersion(ctx context.Context, v *registry.Version) (int, error) {
+// CreateVersion implements registry.Backend. The model row is locked
+// (FOR UPDATE) before the run's earlier version is looked for and the next
+// number taken, so that two registrations of one run cannot both create a
+// version.
+func (db *DB) CreateVersion(ctx context.Context, v *registry.Version) (int, bool, error) {
 	if err := registry.ValidName("model", v.Name); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	created := v.CreatedAt
 	if created.IsZero() {
@@ -128,17 +131,35 @@ func (db *DB) CreateVersion(ctx context.Context, v *registry.Version) (int, erro
 	thJSON, _ := json.Marshal(th)
 	metrics, err := json.Marshal(v.Metrics)
 	if err != nil {
-		return 0, fmt.Errorf("encode metrics: %w", err)
+		return 0, false, fmt.Errorf("encode metrics: %w", err)
 	}
 	lineage, err := json.Marshal(v.Lineage)
 	if err != nil {
-		return 0, fmt.Errorf("encode lineage: %w", err)
+		return 0, false, fmt.Errorf("encode lineage: %w", err)
 	}
-	var n int
+	var (
+		n     int
+		isNew bool
+	)
 	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO registry_models (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, v.Name); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM registry_models WHERE name = $1 FOR UPDATE`, v.Name); err != nil {
+			return err
+		}
+		if v.Lineage.RunID != "" {
+			err := tx.QueryRow(ctx, `SELECT version FROM registry_versions
+				WHERE model = $1 AND lineage->>'run_id' = $2 AND coalesce(lineage->>'source', '') = $3
+				ORDER BY version LIMIT 1`, v.Name, v.Lineage.RunID, v.Lineage.Source).Scan(&n)
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+		}
+		isNew = true
 		if err := tx.QueryRow(ctx, `UPDATE registry_models SET last_version = last_version + 1 WHERE name = $1 RETURNING last_version`, v.Name).Scan(&n); err != nil {
 			return err
 		}
@@ -168,10 +189,12 @@ func (db *DB) CreateVersion(ctx context.Context, v *registry.Version) (int, erro
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("create version of %s: %w", v.Name, err)
+		return 0, false, fmt.Errorf("create version of %s: %w", v.Name, err)
 	}
-	v.Version, v.CreatedAt = n, created
-	return n, nil
+	if isNew {
+		v.Version, v.CreatedAt = n, created
+	}
+	return n, isNew, nil
 }
 
 const versionCols = `model, version, created_at, created_by, description, feature_schema_version, feature_schema_hash,

@@ -48,7 +48,7 @@ func TestHistoryAppendOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Promote(ctx, "m", v.Version, "production", registry.PromoteOptions{}); err != nil {
+	if _, err := r.Promote(ctx, "m", v.Version, "production", registry.PromoteOptions{Force: true, Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{

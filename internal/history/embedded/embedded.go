@@ -11,6 +11,7 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,10 +28,15 @@ type Options struct {
 	// holds in memory before spilling them to temporary files in the history
 	// folder (default 64 MiB).
 	SpillBytes int64
-	// CacheRows bounds the decoded metric and signature rows kept in memory
-	// for repeated range reads of the same streams (default 4M rows, about
-	// 300 MB; at least one stream is always kept).
+	// CacheRows bounds the decoded metric, signature and KPI value rows
+	// kept in memory for repeated range reads of the same streams (default
+	// 4M rows, about 300 MB; the last row group read is always kept).
 	CacheRows int64
+	// WholeFiles decodes every row group of a stream file that a read
+	// touches, whatever its range, as builds before layout format 3 did:
+	// a reference for benchmarks. The default reads only the row groups
+	// whose minutes meet the range.
+	WholeFiles bool
 }
 
 func (o Options) withDefaults() Options {
@@ -111,19 +117,24 @@ func (s *Store) current() *snapshot {
 }
 
 // snapshot is one generation as seen by readers: the manifest and lazily
-// loaded small tables.
+// loaded tables: the deployments table by row group (deployTable), each
+// other table at its first read.
 type snapshot struct {
 	dir string
 	m   *manifest
 
-	once        sync.Once
-	err         error
-	services    []history.Service
-	deployments []history.Deployment // by StartedAt, ID
-	incidents   []history.Incident   // by OpenedAt, ID
-	annotations []history.Annotation // by DeploymentID, Annotator
+	servicesOnce, incidentsOnce, annotationsOnce, kpisOnce tableOnce
+	services                                               []history.Service
+	incidents                                              []history.Incident   // by OpenedAt, ID
+	annotations                                            []history.Annotation // by DeploymentID, Annotator
+	kpis                                                   []history.KPI        // by service, environment, name
+	byStream                                               map[history.Stream]*streamFiles
+
+	deps *deployTable // nil when the table is empty
+
+	streamsOnce sync.Once
+	streamsErr  error
 	streams     []history.Stream
-	byStream    map[history.Stream]*streamFiles
 
 	truthOnce sync.Once
 	truthErr  error
@@ -136,69 +147,112 @@ func newSnapshot(dir string, m *manifest) *snapshot {
 		sf := &m.Streams[i]
 		sn.byStream[history.Stream{Service: sf.Service, Environment: sf.Environment}] = sf
 	}
+	if t, ok := m.Tables[tblDeployments]; ok {
+		sn.deps = newDeployTable(sn.path(t.File))
+	}
 	return sn
 }
 
 func (sn *snapshot) path(rel string) string { return filepath.Join(sn.dir, filepath.FromSlash(rel)) }
 
-// load reads the small tables once.
-func (sn *snapshot) load() error {
-	sn.once.Do(func() { sn.err = sn.doLoad() })
-	return sn.err
+// tableOnce loads one small table once.
+type tableOnce struct {
+	once sync.Once
+	err  error
 }
 
-func (sn *snapshot) doLoad() error {
-	if t, ok := sn.m.Tables[tblServices]; ok {
-		rows, err := readParquet[serviceRow](sn.path(t.File))
-		if err != nil {
-			return fmt.Errorf("embedded store: services: %w", err)
+// table runs read on the file of table name once (not at all when the
+// table is empty).
+func (sn *snapshot) table(o *tableOnce, name string, read func(path string) error) error {
+	o.once.Do(func() {
+		if t, ok := sn.m.Tables[name]; ok {
+			if err := read(sn.path(t.File)); err != nil {
+				o.err = fmt.Errorf("embedded store: %s: %w", name, err)
+			}
 		}
+	})
+	return o.err
+}
+
+func (sn *snapshot) loadServices() error {
+	return sn.table(&sn.servicesOnce, tblServices, func(path string) error {
+		rows, err := readParquet[serviceRow](path)
 		for _, r := range rows {
 			sn.services = append(sn.services, history.Service{Name: r.Service, Team: r.Team, Tier: r.Tier})
 		}
-	}
-	if t, ok := sn.m.Tables[tblDeployments]; ok {
-		rows, err := readParquet[deploymentRow](sn.path(t.File))
-		if err != nil {
-			return fmt.Errorf("embedded store: deployments: %w", err)
+		return err
+	})
+}
+
+func (sn *snapshot) loadIncidents() error {
+	return sn.table(&sn.incidentsOnce, tblIncidents, func(path string) error {
+		rows, err := readParquet[incidentRow](path)
+		for _, r := range rows {
+			sn.incidents = append(sn.incidents, r.toIncident())
 		}
-		sn.deployments = make([]history.Deployment, len(rows))
-		for i, r := range rows {
-			sn.deployments[i] = r.toDeployment()
+		return err
+	})
+}
+
+func (sn *snapshot) loadAnnotations() error {
+	return sn.table(&sn.annotationsOnce, tblAnnotations, func(path string) error {
+		rows, err := readParquet[annotationRow](path)
+		for _, r := range rows {
+			sn.annotations = append(sn.annotations, r.toAnnotation())
 		}
-	}
-	if t, ok := sn.m.Tables[tblIncidents]; ok {
-		rows, err := readParquet[incidentRow](sn.path(t.File))
-		if err != nil {
-			return fmt.Errorf("embedded store: incidents: %w", err)
+		return err
+	})
+}
+
+func (sn *snapshot) loadKPIs() error {
+	return sn.table(&sn.kpisOnce, tblKPIs, func(path string) error {
+		rows, err := readParquet[kpiRow](path)
+		for _, r := range rows {
+			sn.kpis = append(sn.kpis, r.toKPI())
 		}
-		sn.incidents = make([]history.Incident, len(rows))
-		for i, r := range rows {
-			sn.incidents[i] = r.toIncident()
+		return err
+	})
+}
+
+// loadSmall reads every small table other than deployments.
+func (sn *snapshot) loadSmall() error {
+	return errors.Join(sn.loadServices(), sn.loadIncidents(), sn.loadAnnotations(), sn.loadKPIs())
+}
+
+// deployments returns the deployments started in r, by StartedAt, then ID
+// (a new slice).
+func (sn *snapshot) deployments(r history.Range) ([]history.Deployment, error) {
+	if sn.deps == nil {
+		return nil, nil
+	}
+	return sn.deps.inRange(r)
+}
+
+// streamList returns every stream with files or deployments, sorted.
+func (sn *snapshot) streamList() ([]history.Stream, error) {
+	sn.streamsOnce.Do(func() {
+		seen := map[history.Stream]bool{}
+		for st := range sn.byStream {
+			seen[st] = true
 		}
-	}
-	if t, ok := sn.m.Tables[tblAnnotations]; ok {
-		rows, err := readParquet[annotationRow](sn.path(t.File))
-		if err != nil {
-			return fmt.Errorf("embedded store: annotations: %w", err)
+		// Manifests of format 3 list the streams with deployments; older
+		// ones only those with files.
+		if sn.deps != nil && sn.m.Format < 3 {
+			ds, err := sn.deps.streamsOf()
+			if err != nil {
+				sn.streamsErr = err
+				return
+			}
+			for _, st := range ds {
+				seen[st] = true
+			}
 		}
-		sn.annotations = make([]history.Annotation, len(rows))
-		for i, r := range rows {
-			sn.annotations[i] = r.toAnnotation()
+		for st := range seen {
+			sn.streams = append(sn.streams, st)
 		}
-	}
-	seen := map[history.Stream]bool{}
-	for st := range sn.byStream {
-		seen[st] = true
-	}
-	for _, d := range sn.deployments {
-		seen[history.Stream{Service: d.Service, Environment: d.Environment}] = true
-	}
-	for st := range seen {
-		sn.streams = append(sn.streams, st)
-	}
-	sortStreams(sn.streams)
-	return nil
+		sortStreams(sn.streams)
+	})
+	return sn.streams, sn.streamsErr
 }
 
 func sortStreams(s []history.Stream) {
@@ -216,45 +270,47 @@ func (s *Store) Services(ctx context.Context) ([]history.Service, error) {
 		return nil, err
 	}
 	sn := s.current()
-	if err := sn.load(); err != nil {
+	if err := sn.loadServices(); err != nil {
 		return nil, err
 	}
 	return append([]history.Service(nil), sn.services...), nil
 }
 
 // Deployments returns the deployments started in r, by StartedAt, then ID.
+// Only the row groups of the deployments table whose started_at
+// statistics meet r are decoded (and kept for later reads).
 func (s *Store) Deployments(ctx context.Context, r history.Range) ([]history.Deployment, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sn := s.current()
-	if err := sn.load(); err != nil {
-		return nil, err
-	}
-	d := sn.deployments
-	lo, hi := 0, len(d)
-	if !r.From.IsZero() {
-		lo = sort.Search(len(d), func(i int) bool { return !d[i].StartedAt.Before(r.From) })
-	}
-	if !r.Until.IsZero() {
-		hi = sort.Search(len(d), func(i int) bool { return !d[i].StartedAt.Before(r.Until) })
-	}
-	if hi < lo {
-		hi = lo
-	}
-	return append([]history.Deployment(nil), d[lo:hi]...), nil
+	return s.current().deployments(r)
 }
 
-// Streams lists the (service, environment) pairs with deployments or metrics.
+// DeploymentByID returns the deployment with the id; ok is false when
+// there is none. It scans the deployment_id column and decodes only the
+// row group that holds the id.
+func (s *Store) DeploymentByID(ctx context.Context, id string) (history.Deployment, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return history.Deployment{}, false, err
+	}
+	sn := s.current()
+	if sn.deps == nil {
+		return history.Deployment{}, false, nil
+	}
+	return sn.deps.byID(id)
+}
+
+// Streams lists the (service, environment) pairs with deployments or
+// files (metrics, signatures, KPI values).
 func (s *Store) Streams(ctx context.Context) ([]history.Stream, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sn := s.current()
-	if err := sn.load(); err != nil {
+	st, err := s.current().streamList()
+	if err != nil {
 		return nil, err
 	}
-	return append([]history.Stream(nil), sn.streams...), nil
+	return append([]history.Stream(nil), st...), nil
 }
 
 // Incidents returns the incidents opened in r, by OpenedAt, then ID.
@@ -263,7 +319,7 @@ func (s *Store) Incidents(ctx context.Context, r history.Range) ([]history.Incid
 		return nil, err
 	}
 	sn := s.current()
-	if err := sn.load(); err != nil {
+	if err := sn.loadIncidents(); err != nil {
 		return nil, err
 	}
 	var out []history.Incident
@@ -281,7 +337,7 @@ func (s *Store) Annotations(ctx context.Context) ([]history.Annotation, error) {
 		return nil, err
 	}
 	sn := s.current()
-	if err := sn.load(); err != nil {
+	if err := sn.loadAnnotations(); err != nil {
 		return nil, err
 	}
 	return append([]history.Annotation(nil), sn.annotations...), nil
@@ -307,9 +363,17 @@ func minuteBounds(r history.Range) (lo, hi int64) {
 	return lo, hi
 }
 
+// streamRead returns the decoded units of the stream file rel that may
+// hold minutes in [lo, hi).
+func (s *Store) streamRead(sn *snapshot, rel string, kind fileKind, lo, hi int64) ([]*cacheEntry, error) {
+	return s.cache.read(sn.path(rel), kind, lo, hi, s.opts.WholeFiles)
+}
+
 // Metrics returns the series of every version of st with minutes in r,
-// sorted by version. Only st's metrics file is read; decoded streams are
-// cached, so that many windows over the same stream cost one read.
+// sorted by version. Only st's metrics file is read, and of it only the
+// row groups whose minutes meet r (layout format 3; older files are
+// decoded whole); decoded row groups are cached, so that many windows
+// over the same stream cost one decode.
 func (s *Store) Metrics(ctx context.Context, st history.Stream, r history.Range) ([]history.Series, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -320,36 +384,54 @@ func (s *Store) Metrics(ctx context.Context, st history.Stream, r history.Range)
 		return nil, nil
 	}
 	lo, hi := minuteBounds(r)
-	if hi <= sf.MinMinute || lo > sf.MaxMinute {
+	if hi <= lo || hi <= sf.MinMinute || lo > sf.MaxMinute {
 		return nil, nil
 	}
-	full, err := s.cache.metrics(sn.path(sf.Metrics))
+	units, err := s.streamRead(sn, sf.Metrics, kindMetrics, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: metrics of %s/%s: %w", st.Service, st.Environment, err)
 	}
-	var out []history.Series
-	for i := range full {
-		f := &full[i]
-		a := sort.Search(len(f.Minutes), func(j int) bool { return f.Minutes[j] >= lo })
-		b := sort.Search(len(f.Minutes), func(j int) bool { return f.Minutes[j] >= hi })
-		if a >= b {
-			continue
-		}
-		out = append(out, history.Series{
-			Version:  f.Version,
-			Minutes:  append([]int64(nil), f.Minutes[a:b]...),
-			Requests: append([]int64(nil), f.Requests[a:b]...),
-			Errors:   append([]int64(nil), f.Errors[a:b]...),
-			P50:      append([]float64(nil), f.P50[a:b]...),
-			P95:      append([]float64(nil), f.P95[a:b]...),
-			P99:      append([]float64(nil), f.P99[a:b]...),
-		})
+	return assembleSeries(units, lo, hi), nil
+}
+
+// KPIs returns every KPI declaration, by service, environment, name.
+func (s *Store) KPIs(ctx context.Context) ([]history.KPI, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	return out, nil
+	sn := s.current()
+	if err := sn.loadKPIs(); err != nil {
+		return nil, err
+	}
+	return append([]history.KPI(nil), sn.kpis...), nil
+}
+
+// KPIValues returns the KPI series of st with minutes in r, by name, then
+// version. Only the row groups of st's KPI values file that meet r are
+// read (and cached, like metrics).
+func (s *Store) KPIValues(ctx context.Context, st history.Stream, r history.Range) ([]history.KPISeries, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sn := s.current()
+	sf := sn.byStream[st]
+	if sf == nil || sf.KPIValues == "" {
+		return nil, nil
+	}
+	lo, hi := minuteBounds(r)
+	if hi <= lo || hi <= sf.MinMinute || lo > sf.MaxMinute {
+		return nil, nil
+	}
+	units, err := s.streamRead(sn, sf.KPIValues, kindKPIValues, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("embedded store: KPI values of %s/%s: %w", st.Service, st.Environment, err)
+	}
+	return assembleKPIs(units, lo, hi), nil
 }
 
 // Signatures returns the error-signature rows of st with minutes in r, by
-// minute, version, fingerprint.
+// minute, version, fingerprint. Only the row groups of st's signatures
+// file that meet r are read (and cached).
 func (s *Store) Signatures(ctx context.Context, st history.Stream, r history.Range) ([]history.Signature, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -360,26 +442,30 @@ func (s *Store) Signatures(ctx context.Context, st history.Stream, r history.Ran
 		return nil, nil
 	}
 	lo, hi := minuteBounds(r)
-	if hi <= sf.MinMinute || lo > sf.MaxMinute {
+	if hi <= lo || hi <= sf.MinMinute || lo > sf.MaxMinute {
 		return nil, nil
 	}
-	rows, err := s.cache.signatures(sn.path(sf.Signatures))
+	units, err := s.streamRead(sn, sf.Signatures, kindSignatures, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: signatures of %s/%s: %w", st.Service, st.Environment, err)
 	}
-	a := sort.Search(len(rows), func(j int) bool { return rows[j].Minute >= lo })
-	b := sort.Search(len(rows), func(j int) bool { return rows[j].Minute >= hi })
-	if a >= b {
+	n := signatureRows(units, lo, hi, nil)
+	if n == 0 {
 		return nil, nil
 	}
-	out := make([]history.Signature, b-a)
-	for i, r := range rows[a:b] {
-		out[i] = history.Signature{
-			Service: st.Service, Environment: st.Environment, Version: r.Version,
-			Minute: history.MinuteTime(r.Minute), Fingerprint: r.Fingerprint, Count: r.Count,
-			ErrorType: r.ErrorType, Endpoint: r.Endpoint, StatusCode: r.StatusCode,
+	out := make([]history.Signature, 0, n)
+	var lastM int64
+	var minute time.Time
+	signatureRows(units, lo, hi, func(r *signatureRow) {
+		if len(out) == 0 || r.Minute != lastM {
+			lastM, minute = r.Minute, history.MinuteTime(r.Minute)
 		}
-	}
+		out = append(out, history.Signature{
+			Service: st.Service, Environment: st.Environment, Version: r.Version,
+			Minute: minute, Fingerprint: r.Fingerprint, Count: r.Count,
+			ErrorType: r.ErrorType, Endpoint: r.Endpoint, StatusCode: r.StatusCode,
+		})
+	})
 	return out, nil
 }
 
@@ -419,7 +505,7 @@ func (s *Store) Truth(ctx context.Context) ([]history.Truth, error) {
 			sn.truthErr = history.ErrNoTruth
 			return
 		}
-		rows, err := readParquet[truthRow](sn.path(t.File))
+		rows, err := readTruth(sn.path(t.File))
 		if err != nil {
 			sn.truthErr = fmt.Errorf("embedded store: truth: %w", err)
 			return

@@ -10,8 +10,22 @@ import (
 	"time"
 )
 
-// formatVersion is the version of the folder layout written in manifests.
-const formatVersion = 1
+// FormatVersion is the version of the folder layout written in manifests.
+// Format 2 (issue 13) stores requests and errors as DOUBLE, adds the kpis
+// table, per-stream KPI value files and the truth columns kpi and
+// direction. Format 3 (issue 16) writes the stream files and the
+// deployments table in row groups by time (layout.go): metrics and KPI
+// value files are then no longer sorted by series over the whole file,
+// which a format-2 reader assumes. A build reads formats 1 to 3 (a file
+// is read as it is, and rewritten in the current format only when an
+// import touches its table or stream); it writes format 3. Builds before
+// format 3 refuse a format-3 store instead of misreading it.
+const FormatVersion = 3
+
+const formatVersion = FormatVersion
+
+// oldestFormat is the oldest layout format this build reads.
+const oldestFormat = 1
 
 // manifest lists the immutable files of one generation of the store. The
 // file CURRENT names the manifest in force; a commit writes new data files,
@@ -20,10 +34,11 @@ type manifest struct {
 	Format     int       `json:"format"`
 	Generation int64     `json:"generation"`
 	CreatedAt  time.Time `json:"created_at"`
-	// Tables maps services, deployments, incidents, annotations and truth
+	// Tables maps services, deployments, incidents, annotations, kpis and truth
 	// to their file (relative to the history folder); absent when empty.
 	Tables map[string]tableFile `json:"tables"`
-	// Streams are sorted by service, then environment.
+	// Streams are sorted by service, then environment. Since format 3
+	// they include the streams that have deployments but no files.
 	Streams []streamFiles `json:"streams"`
 }
 
@@ -40,7 +55,10 @@ type streamFiles struct {
 	MetricRows    int64  `json:"metric_rows"`
 	Signatures    string `json:"signatures,omitempty"`
 	SignatureRows int64  `json:"signature_rows"`
-	// MinMinute and MaxMinute bound the minutes of both files (Unix minutes).
+	KPIValues     string `json:"kpi_values,omitempty"`
+	KPIValueRows  int64  `json:"kpi_value_rows,omitempty"`
+	// MinMinute and MaxMinute bound the minutes of the stream's files
+	// (Unix minutes).
 	MinMinute int64 `json:"min_minute"`
 	MaxMinute int64 `json:"max_minute"`
 }
@@ -52,6 +70,7 @@ const (
 	tblIncidents   = "incidents"
 	tblAnnotations = "annotations"
 	tblTruth       = "truth"
+	tblKPIs        = "kpis"
 )
 
 const (
@@ -86,8 +105,8 @@ func readCurrent(dir string) (*manifest, error) {
 	if err := json.Unmarshal(mb, &m); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, name), err)
 	}
-	if m.Format != formatVersion {
-		return nil, fmt.Errorf("%s: layout format %d, this build reads %d", filepath.Join(dir, name), m.Format, formatVersion)
+	if m.Format < oldestFormat || m.Format > formatVersion {
+		return nil, fmt.Errorf("%s: layout format %d, this build reads %d to %d (a newer Faultline wrote it?)", filepath.Join(dir, name), m.Format, oldestFormat, formatVersion)
 	}
 	if m.Tables == nil {
 		m.Tables = map[string]tableFile{}
@@ -168,6 +187,9 @@ func (m *manifest) files() map[string]bool {
 		}
 		if s.Signatures != "" {
 			out[s.Signatures] = true
+		}
+		if s.KPIValues != "" {
+			out[s.KPIValues] = true
 		}
 	}
 	return out

@@ -19,10 +19,17 @@ import (
 // index of byte ranges. At commit each stream gathers its rows from every
 // run in order, so memory stays bounded by one stream plus the buffers.
 
+// Per-stream tables of a run.
+const (
+	segMetrics uint8 = iota
+	segSignatures
+	segKPIValues
+)
+
 // segKey names one stream's rows of one table inside a run.
 type segKey struct {
 	stream history.Stream
-	sigs   bool
+	table  uint8 // segMetrics, segSignatures, segKPIValues
 }
 
 type segment struct {
@@ -48,13 +55,36 @@ func encodeMetrics(b []byte, rows []metricRow) []byte {
 	for _, r := range rows {
 		b = appendString(b, r.Version)
 		b = binary.AppendVarint(b, r.Minute)
-		b = binary.AppendVarint(b, r.Requests)
-		b = binary.AppendVarint(b, r.Errors)
+		b = appendFloat(b, r.Requests)
+		b = appendFloat(b, r.Errors)
 		b = appendFloat(b, r.P50)
 		b = appendFloat(b, r.P95)
 		b = appendFloat(b, r.P99)
 	}
 	return b
+}
+
+func encodeKPIValues(b []byte, rows []kpiValueRow) []byte {
+	for _, r := range rows {
+		b = appendString(b, r.Name)
+		b = appendString(b, r.Version)
+		b = binary.AppendVarint(b, r.Minute)
+		b = appendFloat(b, r.Value)
+	}
+	return b
+}
+
+func decodeKPIValues(b []byte, rows int, out []kpiValueRow) ([]kpiValueRow, error) {
+	d := decoder{b: b, intern: map[string]string{}}
+	for i := 0; i < rows && d.err == nil; i++ {
+		var r kpiValueRow
+		r.Name = d.str()
+		r.Version = d.str()
+		r.Minute = d.varint()
+		r.Value = d.float()
+		out = append(out, r)
+	}
+	return out, d.err
 }
 
 func encodeSignatures(b []byte, rows []signatureRow) []byte {
@@ -127,8 +157,8 @@ func decodeMetrics(b []byte, rows int, out []metricRow) ([]metricRow, error) {
 		var r metricRow
 		r.Version = d.str()
 		r.Minute = d.varint()
-		r.Requests = d.varint()
-		r.Errors = d.varint()
+		r.Requests = d.float()
+		r.Errors = d.float()
 		r.P50, r.P95, r.P99 = d.float(), d.float(), d.float()
 		out = append(out, r)
 	}
@@ -152,7 +182,7 @@ func decodeSignatures(b []byte, rows int, out []signatureRow) ([]signatureRow, e
 }
 
 // writeRun spills the staged rows to a new run file in dir.
-func writeRun(dir string, seq int, metrics map[history.Stream][]metricRow, sigs map[history.Stream][]signatureRow) (*spillRun, error) {
+func writeRun(dir string, seq int, metrics map[history.Stream][]metricRow, sigs map[history.Stream][]signatureRow, kvals map[history.Stream][]kpiValueRow) (*spillRun, error) {
 	run := &spillRun{path: filepath.Join(dir, fmt.Sprintf("run-%05d.bin", seq)), index: map[segKey]segment{}}
 	f, err := os.OpenFile(run.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -176,7 +206,7 @@ func writeRun(dir string, seq int, metrics map[history.Stream][]metricRow, sigs 
 	sortStreams(keys)
 	for _, k := range keys {
 		buf = encodeMetrics(buf[:0], metrics[k])
-		if err := put(segKey{stream: k}, len(metrics[k])); err != nil {
+		if err := put(segKey{stream: k, table: segMetrics}, len(metrics[k])); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("spill: %w", err)
 		}
@@ -190,7 +220,19 @@ func writeRun(dir string, seq int, metrics map[history.Stream][]metricRow, sigs 
 	})
 	for _, k := range keys {
 		buf = encodeSignatures(buf[:0], sigs[k])
-		if err := put(segKey{stream: k, sigs: true}, len(sigs[k])); err != nil {
+		if err := put(segKey{stream: k, table: segSignatures}, len(sigs[k])); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("spill: %w", err)
+		}
+	}
+	keys = keys[:0]
+	for k := range kvals {
+		keys = append(keys, k)
+	}
+	sortStreams(keys)
+	for _, k := range keys {
+		buf = encodeKPIValues(buf[:0], kvals[k])
+		if err := put(segKey{stream: k, table: segKPIValues}, len(kvals[k])); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("spill: %w", err)
 		}

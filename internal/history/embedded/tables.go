@@ -39,12 +39,14 @@ type deploymentRow struct {
 }
 
 // metricRow is one row of a stream's metrics file; service and environment
-// are those of the stream (manifest and file metadata).
+// are those of the stream (manifest and file metadata). Files written
+// before layout format 2 hold requests and errors as INT64; loadMetrics
+// reads both.
 type metricRow struct {
-	Version  string  `parquet:"version,dict"`
-	Minute   int64   `parquet:"minute"` // Unix minutes
-	Requests int64   `parquet:"requests"`
-	Errors   int64   `parquet:"errors"`
+	Version  string  `parquet:"version,dict"` // "" for the aggregate series
+	Minute   int64   `parquet:"minute"`       // Unix minutes
+	Requests float64 `parquet:"requests"`
+	Errors   float64 `parquet:"errors"`
 	P50      float64 `parquet:"latency_p50_ms"`
 	P95      float64 `parquet:"latency_p95_ms"`
 	P99      float64 `parquet:"latency_p99_ms"`
@@ -58,6 +60,34 @@ type signatureRow struct {
 	ErrorType   string `parquet:"error_type,dict"`
 	Endpoint    string `parquet:"endpoint,dict"`
 	StatusCode  int32  `parquet:"status_code"`
+}
+
+// kpiValueRow is one row of a stream's KPI values file, sorted by name,
+// version, minute.
+type kpiValueRow struct {
+	Name    string  `parquet:"name,dict"`
+	Version string  `parquet:"version,dict"` // "" for the aggregate series
+	Minute  int64   `parquet:"minute"`       // Unix minutes
+	Value   float64 `parquet:"value"`
+}
+
+type kpiRow struct {
+	Service     string `parquet:"service"`
+	Environment string `parquet:"environment"`
+	Name        string `parquet:"name"`
+	Direction   string `parquet:"direction,dict"`
+	Kind        string `parquet:"kind,dict"`
+	Unit        string `parquet:"unit"`
+}
+
+func toKPIRow(k history.KPI) kpiRow {
+	return kpiRow{Service: k.Service, Environment: k.Environment, Name: k.Name,
+		Direction: string(k.Direction), Kind: string(k.Kind), Unit: k.Unit}
+}
+
+func (r kpiRow) toKPI() history.KPI {
+	return history.KPI{Service: r.Service, Environment: r.Environment, Name: r.Name,
+		Direction: history.Direction(r.Direction), Kind: history.KPIKind(r.Kind), Unit: r.Unit}
 }
 
 type incidentRow struct {
@@ -85,6 +115,39 @@ type truthRow struct {
 	OnsetMinute  int64   `parquet:"onset_minute"`
 	Confounders  string  `parquet:"confounders,dict"`
 	Severity     float64 `parquet:"severity"`
+	KPI          string  `parquet:"kpi,dict"`       // since layout format 2
+	Direction    string  `parquet:"direction,dict"` // since layout format 2
+}
+
+// truthRowV1 is a truth row of layout format 1 (no kpi, direction).
+type truthRowV1 struct {
+	DeploymentID string  `parquet:"deployment_id"`
+	Faulty       bool    `parquet:"faulty"`
+	Shape        string  `parquet:"shape,dict"`
+	OnsetMinute  int64   `parquet:"onset_minute"`
+	Confounders  string  `parquet:"confounders,dict"`
+	Severity     float64 `parquet:"severity"`
+}
+
+// readTruth reads a truth file of either layout format.
+func readTruth(path string) ([]truthRow, error) {
+	has, err := hasColumn(path, "kpi")
+	if err != nil {
+		return nil, err
+	}
+	if has {
+		return readParquet[truthRow](path)
+	}
+	old, err := readParquet[truthRowV1](path)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]truthRow, len(old))
+	for i, r := range old {
+		rows[i] = truthRow{DeploymentID: r.DeploymentID, Faulty: r.Faulty, Shape: r.Shape,
+			OnsetMinute: r.OnsetMinute, Confounders: r.Confounders, Severity: r.Severity}
+	}
+	return rows, nil
 }
 
 func optTime(t time.Time) *time.Time {
@@ -144,17 +207,21 @@ func (r annotationRow) toAnnotation() history.Annotation {
 
 func toTruthRow(t history.Truth) truthRow {
 	return truthRow{DeploymentID: t.DeploymentID, Faulty: t.Faulty, Shape: t.Shape,
-		OnsetMinute: t.OnsetMinute, Confounders: t.Confounders, Severity: t.Severity}
+		OnsetMinute: t.OnsetMinute, Confounders: t.Confounders, Severity: t.Severity, KPI: t.KPI, Direction: t.Direction}
 }
 
 func (r truthRow) toTruth() history.Truth {
 	return history.Truth{DeploymentID: r.DeploymentID, Faulty: r.Faulty, Shape: r.Shape,
-		OnsetMinute: r.OnsetMinute, Confounders: r.Confounders, Severity: r.Severity}
+		OnsetMinute: r.OnsetMinute, Confounders: r.Confounders, Severity: r.Severity, KPI: r.KPI, Direction: r.Direction}
 }
 
 func metricToRow(m history.Metric) metricRow {
 	return metricRow{Version: m.Version, Minute: history.UnixMinute(m.Minute), Requests: m.Requests,
 		Errors: m.Errors, P50: m.LatencyP50, P95: m.LatencyP95, P99: m.LatencyP99}
+}
+
+func kpiValueToRow(v history.KPIValue) kpiValueRow {
+	return kpiValueRow{Name: v.Name, Version: v.Version, Minute: history.UnixMinute(v.Minute), Value: v.Value}
 }
 
 func signatureToRow(s history.Signature) signatureRow {
@@ -167,8 +234,9 @@ func signatureToRow(s history.Signature) signatureRow {
 const rowsPerGroup = 256 * 1024
 
 // writeParquet writes rows to path (a new file that must not exist: data
-// files are immutable) and syncs it.
-func writeParquet[T any](path string, rows []T, meta map[string]string) error {
+// files are immutable) and syncs it. When dayOf is not nil, rows are in
+// ascending order of dayOf and row groups hold whole days (groupDays).
+func writeParquet[T any](path string, rows []T, meta map[string]string, dayOf ...func(*T) int64) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
@@ -178,15 +246,32 @@ func writeParquet[T any](path string, rows []T, meta map[string]string) error {
 		opts = append(opts, parquet.KeyValueMetadata(k, v))
 	}
 	w := parquet.NewGenericWriter[T](f, opts...)
-	for len(rows) > 0 {
-		n := min(len(rows), 8192)
-		if _, err := w.Write(rows[:n]); err != nil {
-			f.Close()
-			return fmt.Errorf("write %s: %w", path, err)
+	write := func(rows []T) error {
+		for len(rows) > 0 {
+			n := min(len(rows), 8192)
+			if _, err := w.Write(rows[:n]); err != nil {
+				return err
+			}
+			rows = rows[n:]
 		}
-		rows = rows[n:]
+		return nil
 	}
-	if err := w.Close(); err != nil {
+	if len(dayOf) == 0 {
+		err = write(rows)
+	} else {
+		for _, g := range groupDays(rows, dayOf[0]) {
+			if err = write(g); err != nil {
+				break
+			}
+			if err = w.Flush(); err != nil {
+				break
+			}
+		}
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -195,6 +280,26 @@ func writeParquet[T any](path string, rows []T, meta map[string]string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// hasColumn reports whether the Parquet file at path has a top-level
+// column name.
+func hasColumn(path, name string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", path, err)
+	}
+	_, ok := pf.Schema().Lookup(name)
+	return ok, nil
 }
 
 // readParquet reads every row of the Parquet file at path.

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/faultline-dev/faultline/internal/history"
 )
@@ -20,6 +21,7 @@ import (
 const (
 	metricRowBytes    = 96
 	signatureRowBytes = 160
+	kpiValueRowBytes  = 64
 )
 
 // testHookBeforeInstall, when set, runs after every data file and the new
@@ -37,15 +39,20 @@ type importTx struct {
 
 	mu          sync.Mutex
 	done        bool
+	err         error // sticky: an Add failed, the import can only be rolled back
 	services    map[string]history.Service
 	deployments map[string]history.Deployment
 	depOrder    []string
 	incidents   map[string]history.Incident
 	annotations map[[2]string]history.Annotation
 	truth       map[string]history.Truth
+	kpis        map[[3]string]history.KPI // by service, environment, name
 
 	metrics   map[history.Stream][]metricRow
 	sigs      map[history.Stream][]signatureRow
+	kvals     map[history.Stream][]kpiValueRow
+	spans     history.KPISpans    // of the KPI values added
+	seriesN   map[[3]string]int64 // metric rows added per (service, environment, version)
 	memBytes  int64
 	runs      []*spillRun
 	touched   map[history.Stream]bool
@@ -99,8 +106,12 @@ func (s *Store) begin(ctx context.Context) (*importTx, error) {
 		deployments: map[string]history.Deployment{},
 		incidents:   map[string]history.Incident{},
 		annotations: map[[2]string]history.Annotation{},
+		kpis:        map[[3]string]history.KPI{},
 		metrics:     map[history.Stream][]metricRow{},
 		sigs:        map[history.Stream][]signatureRow{},
+		kvals:       map[history.Stream][]kpiValueRow{},
+		spans:       history.KPISpans{},
+		seriesN:     map[[3]string]int64{},
 		touched:     map[history.Stream]bool{},
 	}
 	s.mu.Lock()
@@ -148,7 +159,19 @@ func (t *importTx) check(ctx context.Context) error {
 	if t.done {
 		return errTxDone
 	}
+	if t.err != nil {
+		return fmt.Errorf("embedded store: import aborted by an earlier error: %w", t.err)
+	}
 	return ctx.Err()
+}
+
+// fail records err as the import's sticky error (a batch may be half
+// staged) and returns it; t.mu is held.
+func (t *importTx) fail(err error) error {
+	if t.err == nil {
+		t.err = err
+	}
+	return err
 }
 
 func (t *importTx) AddServices(ctx context.Context, rows []history.Service) error {
@@ -158,8 +181,8 @@ func (t *importTx) AddServices(ctx context.Context, rows []history.Service) erro
 		return err
 	}
 	for _, r := range rows {
-		if r.Name == "" {
-			return errors.New("embedded store: service with empty name")
+		if err := r.Validate(); err != nil {
+			return t.fail(fmt.Errorf("embedded store: %w", err))
 		}
 		t.services[r.Name] = r
 	}
@@ -173,21 +196,20 @@ func (t *importTx) AddDeployments(ctx context.Context, rows []history.Deployment
 		return err
 	}
 	for _, r := range rows {
-		if r.ID == "" || r.Service == "" || r.Environment == "" || r.Version == "" {
-			return fmt.Errorf("embedded store: deployment %q: id, service, environment and version are required", r.ID)
-		}
-		switch r.Kind {
-		case "", history.KindDeploy, history.KindRollback:
-		default:
-			return fmt.Errorf("embedded store: deployment %s: kind %q is neither deploy nor rollback", r.ID, r.Kind)
+		if err := r.Validate(); err != nil {
+			return t.fail(fmt.Errorf("embedded store: %w", err))
 		}
 		if _, ok := t.deployments[r.ID]; !ok {
 			t.depOrder = append(t.depOrder, r.ID)
 		}
-		r.StartedAt = r.StartedAt.UTC()
+		// Times as stored (microseconds, like PostgreSQL), so that kind
+		// inference compares what readers will see.
+		r.StartedAt = r.StartedAt.UTC().Truncate(time.Microsecond)
 		if !r.FinishedAt.IsZero() {
-			r.FinishedAt = r.FinishedAt.UTC()
+			r.FinishedAt = r.FinishedAt.UTC().Truncate(time.Microsecond)
 		}
+		// A kind given is a given kind; an empty one asks for inference.
+		r.KindInferred = r.Kind == ""
 		t.deployments[r.ID] = r
 	}
 	return nil
@@ -206,10 +228,24 @@ func (t *importTx) AddMetrics(ctx context.Context, rows []history.Metric) error 
 			t.metrics[last] = buf
 		}
 	}
+	var key [3]string // series of the previous row, keys validated
+	var keyRows int64
 	for i := range rows {
 		r := &rows[i]
-		if r.Service == "" || r.Environment == "" || r.Version == "" {
-			return errors.New("embedded store: metric row without service, environment or version")
+		if i == 0 || r.Version != key[2] || r.Service != key[0] || r.Environment != key[1] {
+			if i > 0 {
+				t.seriesN[key] += keyRows
+			}
+			if err := r.ValidateKeys(); err != nil {
+				flush()
+				return t.fail(fmt.Errorf("embedded store: %w", err))
+			}
+			key, keyRows = [3]string{r.Service, r.Environment, r.Version}, 0
+		}
+		keyRows++
+		if err := r.ValidateValues(); err != nil {
+			flush()
+			return t.fail(fmt.Errorf("embedded store: %w", err))
 		}
 		if buf == nil || r.Service != last.Service || r.Environment != last.Environment {
 			flush()
@@ -221,6 +257,9 @@ func (t *importTx) AddMetrics(ctx context.Context, rows []history.Metric) error 
 			t.touched[last] = true
 		}
 		buf = append(buf, metricToRow(*r))
+	}
+	if len(rows) > 0 {
+		t.seriesN[key] += keyRows
 	}
 	flush()
 	t.memBytes += int64(len(rows)) * metricRowBytes
@@ -235,8 +274,8 @@ func (t *importTx) AddSignatures(ctx context.Context, rows []history.Signature) 
 		return err
 	}
 	for _, r := range rows {
-		if r.Service == "" || r.Environment == "" || r.Version == "" || r.Fingerprint == "" {
-			return errors.New("embedded store: signature row without service, environment, version or fingerprint")
+		if err := r.Validate(); err != nil {
+			return t.fail(fmt.Errorf("embedded store: %w", err))
 		}
 		st := history.Stream{Service: r.Service, Environment: r.Environment}
 		t.sigs[st] = append(t.sigs[st], signatureToRow(r))
@@ -253,12 +292,47 @@ func (t *importTx) AddIncidents(ctx context.Context, rows []history.Incident) er
 		return err
 	}
 	for _, r := range rows {
-		if r.ID == "" || r.Service == "" {
-			return fmt.Errorf("embedded store: incident %q: id and service are required", r.ID)
+		if err := r.Validate(); err != nil {
+			return t.fail(fmt.Errorf("embedded store: %w", err))
 		}
 		t.incidents[r.ID] = r
 	}
 	return nil
+}
+
+func (t *importTx) AddKPIs(ctx context.Context, rows []history.KPI) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.check(ctx); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := r.Validate(); err != nil {
+			return t.fail(fmt.Errorf("embedded store: %w", err))
+		}
+		t.kpis[[3]string{r.Service, r.Environment, r.Name}] = r
+	}
+	return nil
+}
+
+func (t *importTx) AddKPIValues(ctx context.Context, rows []history.KPIValue) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.check(ctx); err != nil {
+		return err
+	}
+	for i := range rows {
+		r := &rows[i]
+		if err := r.Validate(); err != nil {
+			return t.fail(fmt.Errorf("embedded store: %w", err))
+		}
+		st := history.Stream{Service: r.Service, Environment: r.Environment}
+		t.kvals[st] = append(t.kvals[st], kpiValueToRow(*r))
+		t.touched[st] = true
+		t.spans.Add(r)
+	}
+	t.memBytes += int64(len(rows)) * kpiValueRowBytes
+	return t.maybeSpill()
 }
 
 func (t *importTx) AddAnnotations(ctx context.Context, rows []history.Annotation) error {
@@ -268,11 +342,8 @@ func (t *importTx) AddAnnotations(ctx context.Context, rows []history.Annotation
 		return err
 	}
 	for _, r := range rows {
-		if r.DeploymentID == "" {
-			return errors.New("embedded store: annotation without deployment_id")
-		}
-		if r.Label != history.LabelFaulty && r.Label != history.LabelHealthy {
-			return fmt.Errorf("embedded store: annotation of %s: label %q is neither faulty nor healthy", r.DeploymentID, r.Label)
+		if err := r.Validate(); err != nil {
+			return t.fail(fmt.Errorf("embedded store: %w", err))
 		}
 		t.annotations[[2]string{r.DeploymentID, r.Annotator}] = r
 	}
@@ -289,8 +360,8 @@ func (t *importTx) addTruth(rows []history.Truth) error {
 		t.truth = map[string]history.Truth{}
 	}
 	for _, r := range rows {
-		if r.DeploymentID == "" {
-			return errors.New("embedded store: truth row without deployment_id")
+		if err := r.Validate(); err != nil {
+			return t.fail(fmt.Errorf("embedded store: %w", err))
 		}
 		t.truth[r.DeploymentID] = r
 	}
@@ -302,13 +373,14 @@ func (t *importTx) maybeSpill() error {
 	if t.memBytes < t.s.opts.SpillBytes {
 		return nil
 	}
-	run, err := writeRun(t.tmp, len(t.runs), t.metrics, t.sigs)
+	run, err := writeRun(t.tmp, len(t.runs), t.metrics, t.sigs, t.kvals)
 	if err != nil {
-		return fmt.Errorf("embedded store: %w", err)
+		return t.fail(fmt.Errorf("embedded store: %w", err))
 	}
 	t.runs = append(t.runs, run)
 	t.metrics = map[history.Stream][]metricRow{}
 	t.sigs = map[history.Stream][]signatureRow{}
+	t.kvals = map[history.Stream][]kpiValueRow{}
 	t.memBytes = 0
 	return nil
 }
@@ -326,7 +398,7 @@ func (t *importTx) Rollback(ctx context.Context) error {
 // finish releases the staging folder and the lock; t.mu is held.
 func (t *importTx) finish() error {
 	t.done = true
-	t.metrics, t.sigs, t.runs = nil, nil, nil
+	t.metrics, t.sigs, t.kvals, t.runs = nil, nil, nil, nil
 	err := os.RemoveAll(t.tmp)
 	if lerr := t.lock.release(); err == nil {
 		err = lerr
@@ -346,6 +418,10 @@ func (t *importTx) Commit(ctx context.Context) (history.ImportSummary, error) {
 	defer t.mu.Unlock()
 	if t.done {
 		return history.ImportSummary{}, errTxDone
+	}
+	if t.err != nil {
+		t.finish()
+		return history.ImportSummary{}, fmt.Errorf("embedded store: import aborted by an earlier error: %w", t.err)
 	}
 	sum, m, err := t.commit(ctx)
 	if err != nil {
@@ -371,7 +447,11 @@ func (t *importTx) commit(ctx context.Context) (history.ImportSummary, *manifest
 	dir := t.s.dir
 	gen := t.base.Generation + 1
 	old := newSnapshot(dir, t.base)
-	if err := old.load(); err != nil {
+	if err := old.loadSmall(); err != nil {
+		return sum, nil, err
+	}
+	oldDeps, err := old.deployments(history.Range{})
+	if err != nil {
 		return sum, nil, err
 	}
 	m := &manifest{Format: formatVersion, Generation: gen, CreatedAt: now(), Tables: map[string]tableFile{}}
@@ -380,26 +460,21 @@ func (t *importTx) commit(ctx context.Context) (history.ImportSummary, *manifest
 	}
 	fileName := func(what string) string { return fmt.Sprintf("%s/g%06d-%s.parquet", dataDir, gen, what) }
 
-	// Deployments: upsert, infer kinds, sort.
+	// Deployments: upsert, re-infer kinds, sort.
 	deps := map[string]history.Deployment{}
-	for _, d := range old.deployments {
+	for _, d := range oldDeps {
 		deps[d.ID] = d
 	}
 	for _, id := range t.depOrder {
 		deps[id] = t.deployments[id]
 	}
 	sum.Deployments = int64(len(t.depOrder))
-	sum.RollbacksInferred = inferKinds(deps, t.deployments)
+	sum.RollbacksInferred = t.inferKinds(deps, oldDeps)
 	allDeps := make([]history.Deployment, 0, len(deps))
 	for _, d := range deps {
 		allDeps = append(allDeps, d)
 	}
-	slices.SortFunc(allDeps, func(a, b history.Deployment) int {
-		if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	slices.SortFunc(allDeps, history.CompareDeployments)
 
 	// Annotations must name a deployment.
 	var missing []string
@@ -412,6 +487,41 @@ func (t *importTx) commit(ctx context.Context) (history.ImportSummary, *manifest
 		slices.Sort(missing)
 		return sum, nil, &history.MissingDeploymentError{DeploymentIDs: slices.Compact(missing)}
 	}
+
+	// KPI declarations: upsert; then the values added must fit the
+	// declarations in force.
+	kpis := slices.Clone(old.kpis)
+	if len(t.kpis) > 0 {
+		byKey := map[[3]string]int{}
+		for i, k := range kpis {
+			byKey[[3]string{k.Service, k.Environment, k.Name}] = i
+		}
+		for key, k := range t.kpis {
+			if i, ok := byKey[key]; ok {
+				kpis[i] = k
+			} else {
+				kpis = append(kpis, k)
+			}
+		}
+		slices.SortFunc(kpis, history.CompareKPIs)
+		sum.KPIs = int64(len(t.kpis))
+	}
+	if err := history.CheckKPISpans(kpis, t.spans); err != nil {
+		return sum, nil, err
+	}
+
+	// Per-version metric series of versions never deployed in their stream.
+	deployed := map[[3]string]bool{}
+	for _, d := range allDeps {
+		deployed[[3]string{d.Service, d.Environment, d.Version}] = true
+	}
+	for k, n := range t.seriesN {
+		if k[2] != history.AggregateVersion && !deployed[k] {
+			sum.Undeployed = append(sum.Undeployed, history.UndeployedSeries{Service: k[0], Environment: k[1], Version: k[2], Rows: n})
+			sum.UndeployedRows += n
+		}
+	}
+	history.SortUndeployed(sum.Undeployed)
 
 	// Services given, then those named but unknown.
 	svcs := map[string]history.Service{}
@@ -437,6 +547,9 @@ func (t *importTx) commit(ctx context.Context) (history.ImportSummary, *manifest
 	for _, in := range t.incidents {
 		create(in.Service)
 	}
+	for _, k := range t.kpis {
+		create(k.Service)
+	}
 
 	if len(t.services) > 0 || int64(len(svcs)) != int64(len(old.services)) {
 		rows := make([]serviceRow, 0, len(svcs))
@@ -456,10 +569,21 @@ func (t *importTx) commit(ctx context.Context) (history.ImportSummary, *manifest
 			rows[i] = toDeploymentRow(d)
 		}
 		f := fileName(tblDeployments)
-		if err := writeParquet(filepath.Join(dir, f), rows, nil); err != nil {
+		if err := writeParquet(filepath.Join(dir, f), rows, map[string]string{layoutKey: layoutByDay}, deploymentDay); err != nil {
 			return sum, nil, fmt.Errorf("embedded store: %w", err)
 		}
 		m.Tables[tblDeployments] = tableFile{File: f, Rows: int64(len(rows))}
+	}
+	if len(t.kpis) > 0 {
+		rows := make([]kpiRow, len(kpis))
+		for i, k := range kpis {
+			rows[i] = toKPIRow(k)
+		}
+		f := fileName(tblKPIs)
+		if err := writeParquet(filepath.Join(dir, f), rows, nil); err != nil {
+			return sum, nil, fmt.Errorf("embedded store: %w", err)
+		}
+		m.Tables[tblKPIs] = tableFile{File: f, Rows: int64(len(rows))}
 	}
 	if len(t.incidents) > 0 {
 		all := map[string]history.Incident{}
@@ -514,7 +638,7 @@ func (t *importTx) commit(ctx context.Context) (history.ImportSummary, *manifest
 	if len(t.truth) > 0 {
 		all := map[string]history.Truth{}
 		if _, ok := t.base.Tables[tblTruth]; ok {
-			rows, err := readParquet[truthRow](old.path(t.base.Tables[tblTruth].File))
+			rows, err := readTruth(old.path(t.base.Tables[tblTruth].File))
 			if err != nil {
 				return sum, nil, fmt.Errorf("embedded store: truth: %w", err)
 			}
@@ -548,7 +672,7 @@ func (t *importTx) commit(ctx context.Context) (history.ImportSummary, *manifest
 	}
 	sortStreams(touched)
 	results := make([]streamFiles, len(touched))
-	counts := make([][2]int64, len(touched))
+	counts := make([]streamCounts, len(touched))
 	workers := min(runtime.GOMAXPROCS(0), 4, max(len(touched), 1))
 	errs := make([]error, workers)
 	var next int64 = -1
@@ -568,12 +692,12 @@ func (t *importTx) commit(ctx context.Context) (history.ImportSummary, *manifest
 				}
 				st := touched[i]
 				prev, hadPrev := streams[st]
-				sf, nm, ns, err := t.mergeStream(st, prev, hadPrev, gen, i)
+				sf, n, err := t.mergeStream(st, prev, hadPrev, gen, i)
 				if err != nil {
 					errs[w] = fmt.Errorf("embedded store: stream %s/%s: %w", st.Service, st.Environment, err)
 					return
 				}
-				results[i], counts[i] = sf, [2]int64{nm, ns}
+				results[i], counts[i] = sf, n
 			}
 		}(w)
 	}
@@ -586,10 +710,25 @@ func (t *importTx) commit(ctx context.Context) (history.ImportSummary, *manifest
 	}
 	for i, st := range touched {
 		streams[st] = results[i]
-		sum.Metrics += counts[i][0]
-		sum.Signatures += counts[i][1]
+		sum.Metrics += counts[i].metrics
+		sum.Signatures += counts[i].signatures
+		sum.KPIValues += counts[i].kpiValues
 	}
-	for _, sf := range streams {
+	// Streams with deployments but no files are listed too (format 3), so
+	// that readers list streams without reading the deployments.
+	// A stream left with neither is dropped.
+	deployedStream := map[history.Stream]bool{}
+	for _, d := range allDeps {
+		st := history.Stream{Service: d.Service, Environment: d.Environment}
+		deployedStream[st] = true
+		if _, ok := streams[st]; !ok {
+			streams[st] = streamFiles{Service: st.Service, Environment: st.Environment}
+		}
+	}
+	for st, sf := range streams {
+		if sf.Metrics == "" && sf.Signatures == "" && sf.KPIValues == "" && !deployedStream[st] {
+			continue
+		}
 		m.Streams = append(m.Streams, sf)
 	}
 	sort.Slice(m.Streams, func(i, j int) bool {
@@ -620,85 +759,100 @@ func (t *importTx) commit(ctx context.Context) (history.ImportSummary, *manifest
 	return sum, m, nil
 }
 
-// inferKinds sets the Kind of the staged deployments that have none: a
-// deployment of a version deployed earlier (by StartedAt, then ID) to the
-// same service and environment, in the store or in the import, is a
-// rollback; otherwise a deploy. It returns the number of rollbacks inferred.
-func inferKinds(all, staged map[string]history.Deployment) int64 {
-	need := false
-	for _, d := range staged {
-		if d.Kind == "" {
-			need = true
-			break
-		}
-	}
-	if !need {
+// inferKinds re-infers, with history.InferKinds, the kinds of the
+// deployments of every stream that a staged deployment belongs to or leaves
+// (its stored row was in another stream). all holds the merged deployments
+// by ID and receives the new kinds; stored are those of the generation in
+// force. It returns the number of staged deployments without a kind whose
+// inferred kind is rollback.
+func (t *importTx) inferKinds(all map[string]history.Deployment, stored []history.Deployment) int64 {
+	if len(t.deployments) == 0 {
 		return 0
 	}
-	by := map[history.Stream][]history.Deployment{}
+	streamOf := func(d history.Deployment) history.Stream {
+		return history.Stream{Service: d.Service, Environment: d.Environment}
+	}
+	touched := map[history.Stream]bool{}
+	for _, d := range t.deployments {
+		touched[streamOf(d)] = true
+	}
+	for _, d := range stored {
+		if _, ok := t.deployments[d.ID]; ok {
+			touched[streamOf(d)] = true
+		}
+	}
+	var ds []history.Deployment
 	for _, d := range all {
-		st := history.Stream{Service: d.Service, Environment: d.Environment}
-		by[st] = append(by[st], d)
+		if touched[streamOf(d)] {
+			ds = append(ds, d)
+		}
+	}
+	for _, i := range history.InferKinds(ds) {
+		all[ds[i].ID] = ds[i]
 	}
 	var n int64
-	for _, ds := range by {
-		slices.SortFunc(ds, func(a, b history.Deployment) int {
-			if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
-				return c
-			}
-			return strings.Compare(a.ID, b.ID)
-		})
-		seen := map[string]bool{}
-		for _, d := range ds {
-			if d.Kind == "" {
-				if _, ok := staged[d.ID]; ok {
-					d.Kind, d.KindInferred = history.KindDeploy, true
-					if seen[d.Version] {
-						d.Kind = history.KindRollback
-						n++
-					}
-					all[d.ID] = d
-				}
-			}
-			seen[d.Version] = true
+	for id, d := range t.deployments {
+		if d.Kind == "" && all[id].Kind == history.KindRollback {
+			n++
 		}
 	}
 	return n
 }
 
+// streamCounts are the rows an import added to one stream, by table.
+type streamCounts struct {
+	metrics, signatures, kpiValues int64
+}
+
+// stagedRows gathers the rows of one stream's table staged by the import:
+// from every spill run in order, then from memory.
+func stagedRows[T any](t *importTx, st history.Stream, table uint8, mem []T, decode func([]byte, int, []T) ([]T, error)) ([]T, error) {
+	n := len(mem)
+	for _, run := range t.runs {
+		n += run.index[segKey{stream: st, table: table}].rows
+	}
+	out := make([]T, 0, n)
+	for _, run := range t.runs {
+		b, rows, ok, err := run.readSegment(segKey{stream: st, table: table})
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if out, err = decode(b, rows, out); err != nil {
+				return nil, fmt.Errorf("decode spill: %w", err)
+			}
+		}
+	}
+	return append(out, mem...), nil
+}
+
 // mergeStream writes the merged files of one touched stream. Staged rows
 // win over stored rows with the same key, and later staged rows over
 // earlier ones.
-func (t *importTx) mergeStream(st history.Stream, prev streamFiles, hadPrev bool, gen int64, idx int) (streamFiles, int64, int64, error) {
+func (t *importTx) mergeStream(st history.Stream, prev streamFiles, hadPrev bool, gen int64, idx int) (streamFiles, streamCounts, error) {
+	var n streamCounts
 	sf := streamFiles{Service: st.Service, Environment: st.Environment}
 	if hadPrev {
 		sf = prev
 	}
-	meta := map[string]string{"faultline.service": st.Service, "faultline.environment": st.Environment}
+	meta := streamMeta(st)
 	lo, hi := int64(1<<62), int64(-1<<62)
 	span := func(m int64) {
 		lo, hi = min(lo, m), max(hi, m)
 	}
+	keepSpan := func(file string) {
+		if hadPrev && file != "" {
+			span(prev.MinMinute)
+			span(prev.MaxMinute)
+		}
+	}
+	path := func(what string) string { return fmt.Sprintf("%s/g%06d-s%05d-%s.parquet", dataDir, gen, idx, what) }
 
 	// Metrics, sorted by version, minute.
-	n := len(t.metrics[st])
-	for _, run := range t.runs {
-		n += run.index[segKey{stream: st}].rows
+	staged, err := stagedRows(t, st, segMetrics, t.metrics[st], decodeMetrics)
+	if err != nil {
+		return sf, n, err
 	}
-	staged := make([]metricRow, 0, n)
-	for _, run := range t.runs {
-		b, n, ok, err := run.readSegment(segKey{stream: st})
-		if err != nil {
-			return sf, 0, 0, err
-		}
-		if ok {
-			if staged, err = decodeMetrics(b, n, staged); err != nil {
-				return sf, 0, 0, fmt.Errorf("decode spill: %w", err)
-			}
-		}
-	}
-	staged = append(staged, t.metrics[st]...)
-	var nMetrics int64
 	if len(staged) > 0 {
 		cmpM := func(a, b metricRow) int {
 			if c := strings.Compare(a.Version, b.Version); c != 0 {
@@ -707,53 +861,40 @@ func (t *importTx) mergeStream(st history.Stream, prev streamFiles, hadPrev bool
 			return cmp.Compare(a.Minute, b.Minute)
 		}
 		staged = dedupeLast(staged, cmpM)
-		nMetrics = int64(len(staged))
+		n.metrics = int64(len(staged))
 		merged := staged
 		if hadPrev && prev.Metrics != "" {
-			e, err := loadMetrics(filepath.Join(t.s.dir, filepath.FromSlash(prev.Metrics)))
+			units, err := readWhole(filepath.Join(t.s.dir, filepath.FromSlash(prev.Metrics)), kindMetrics)
 			if err != nil {
-				return sf, 0, 0, err
+				return sf, n, err
 			}
-			old := make([]metricRow, 0, e.rows)
-			for _, x := range e.series {
+			series := assembleSeries(units, -1<<62, 1<<62)
+			old := make([]metricRow, 0, prev.MetricRows)
+			for _, x := range series {
 				for k := range x.Minutes {
 					old = append(old, metricRow{Version: x.Version, Minute: x.Minutes[k], Requests: x.Requests[k], Errors: x.Errors[k], P50: x.P50[k], P95: x.P95[k], P99: x.P99[k]})
 				}
 			}
 			merged = mergeSorted(old, staged, cmpM)
 		}
-		f := fmt.Sprintf("%s/g%06d-s%05d-metrics.parquet", dataDir, gen, idx)
-		if err := writeParquet(filepath.Join(t.s.dir, f), merged, meta); err != nil {
-			return sf, 0, 0, err
-		}
-		sf.Metrics, sf.MetricRows = f, int64(len(merged))
 		for _, r := range merged {
 			span(r.Minute)
 		}
-	} else if hadPrev && prev.Metrics != "" {
-		span(prev.MinMinute)
-		span(prev.MaxMinute)
+		byDay(merged, metricDay)
+		f := path("metrics")
+		if err := writeParquet(filepath.Join(t.s.dir, f), merged, meta, metricDay); err != nil {
+			return sf, n, err
+		}
+		sf.Metrics, sf.MetricRows = f, int64(len(merged))
+	} else {
+		keepSpan(prev.Metrics)
 	}
 
 	// Signatures, sorted by minute, version, fingerprint.
-	n = len(t.sigs[st])
-	for _, run := range t.runs {
-		n += run.index[segKey{stream: st, sigs: true}].rows
+	sstaged, err := stagedRows(t, st, segSignatures, t.sigs[st], decodeSignatures)
+	if err != nil {
+		return sf, n, err
 	}
-	sstaged := make([]signatureRow, 0, n)
-	for _, run := range t.runs {
-		b, n, ok, err := run.readSegment(segKey{stream: st, sigs: true})
-		if err != nil {
-			return sf, 0, 0, err
-		}
-		if ok {
-			if sstaged, err = decodeSignatures(b, n, sstaged); err != nil {
-				return sf, 0, 0, fmt.Errorf("decode spill: %w", err)
-			}
-		}
-	}
-	sstaged = append(sstaged, t.sigs[st]...)
-	var nSigs int64
 	if len(sstaged) > 0 {
 		cmpS := func(a, b signatureRow) int {
 			if c := cmp.Compare(a.Minute, b.Minute); c != 0 {
@@ -765,31 +906,77 @@ func (t *importTx) mergeStream(st history.Stream, prev streamFiles, hadPrev bool
 			return strings.Compare(a.Fingerprint, b.Fingerprint)
 		}
 		sstaged = dedupeLast(sstaged, cmpS)
-		nSigs = int64(len(sstaged))
+		n.signatures = int64(len(sstaged))
 		merged := sstaged
 		if hadPrev && prev.Signatures != "" {
-			e, err := loadSignatures(filepath.Join(t.s.dir, filepath.FromSlash(prev.Signatures)))
+			units, err := readWhole(filepath.Join(t.s.dir, filepath.FromSlash(prev.Signatures)), kindSignatures)
 			if err != nil {
-				return sf, 0, 0, err
+				return sf, n, err
 			}
-			old := e.sigs
+			old := make([]signatureRow, 0, prev.SignatureRows)
+			for _, u := range units {
+				old = append(old, u.sigs...)
+			}
 			merged = mergeSorted(old, sstaged, cmpS)
 		}
-		f := fmt.Sprintf("%s/g%06d-s%05d-signatures.parquet", dataDir, gen, idx)
-		if err := writeParquet(filepath.Join(t.s.dir, f), merged, meta); err != nil {
-			return sf, 0, 0, err
+		f := path("signatures")
+		if err := writeParquet(filepath.Join(t.s.dir, f), merged, meta, signatureDay); err != nil {
+			return sf, n, err
 		}
 		sf.Signatures, sf.SignatureRows = f, int64(len(merged))
 		span(merged[0].Minute)
 		span(merged[len(merged)-1].Minute)
-	} else if hadPrev && prev.Signatures != "" {
-		span(prev.MinMinute)
-		span(prev.MaxMinute)
+	} else {
+		keepSpan(prev.Signatures)
+	}
+
+	// KPI values, sorted by name, version, minute.
+	kstaged, err := stagedRows(t, st, segKPIValues, t.kvals[st], decodeKPIValues)
+	if err != nil {
+		return sf, n, err
+	}
+	if len(kstaged) > 0 {
+		cmpK := func(a, b kpiValueRow) int {
+			if c := strings.Compare(a.Name, b.Name); c != 0 {
+				return c
+			}
+			if c := strings.Compare(a.Version, b.Version); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.Minute, b.Minute)
+		}
+		kstaged = dedupeLast(kstaged, cmpK)
+		n.kpiValues = int64(len(kstaged))
+		merged := kstaged
+		if hadPrev && prev.KPIValues != "" {
+			units, err := readWhole(filepath.Join(t.s.dir, filepath.FromSlash(prev.KPIValues)), kindKPIValues)
+			if err != nil {
+				return sf, n, err
+			}
+			old := make([]kpiValueRow, 0, prev.KPIValueRows)
+			for _, x := range assembleKPIs(units, -1<<62, 1<<62) {
+				for k := range x.Minutes {
+					old = append(old, kpiValueRow{Name: x.Name, Version: x.Version, Minute: x.Minutes[k], Value: x.Values[k]})
+				}
+			}
+			merged = mergeSorted(old, kstaged, cmpK)
+		}
+		for _, r := range merged {
+			span(r.Minute)
+		}
+		byDay(merged, kpiValueDay)
+		f := path("kpis")
+		if err := writeParquet(filepath.Join(t.s.dir, f), merged, meta, kpiValueDay); err != nil {
+			return sf, n, err
+		}
+		sf.KPIValues, sf.KPIValueRows = f, int64(len(merged))
+	} else {
+		keepSpan(prev.KPIValues)
 	}
 	if lo <= hi {
 		sf.MinMinute, sf.MaxMinute = lo, hi
 	}
-	return sf, nMetrics, nSigs, nil
+	return sf, n, nil
 }
 
 // dedupeLast sorts rows stably by c and keeps the last of each run of equal

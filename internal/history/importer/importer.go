@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/progress"
@@ -33,6 +34,9 @@ type Options struct {
 	// IgnoreUnknownColumns skips columns the format does not define instead
 	// of reporting them. Default false.
 	IgnoreUnknownColumns bool
+	// IgnoreUnknownFiles skips files of the folder that are not import
+	// files instead of refusing the folder (CheckFolder). Default false.
+	IgnoreUnknownFiles bool
 	// BatchRows is about the number of rows handed to the transaction at
 	// a time (a parsed run of at least half as many goes as it is).
 	// Default 50000.
@@ -112,20 +116,16 @@ type column struct {
 }
 
 // Table names, in import order.
-var tableOrder = []string{"services", "deployments", "metrics", "error_signatures", "incidents", "annotations"}
+var tableOrder = []string{"services", "deployments", "metrics", "error_signatures", "kpis", "kpi_values", "incidents", "annotations"}
 
 // requiredTables must be present in every import.
 var requiredTables = map[string]bool{"deployments": true, "metrics": true}
 
-// Files finds the import files in dir: table name -> path. Exactly one of
-// NAME.csv and NAME.parquet per table; deployments and metrics required.
-// Other files are ignored.
-func Files(dir string) (map[string]string, error) {
-	return FindFiles(dir, true)
-}
-
-// FindFiles is Files; with requireHistory false, deployments and metrics may
-// be absent, but at least one table must be present.
+// FindFiles finds the import files in dir: table name -> path. Exactly one
+// of NAME.csv and NAME.parquet per table; deployments and metrics are
+// required with requireHistory, otherwise at least one table must be
+// present. Other files are not looked at here: Import refuses them
+// (CheckFolder).
 func FindFiles(dir string, requireHistory bool) (map[string]string, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -137,7 +137,7 @@ func FindFiles(dir string, requireHistory bool) (map[string]string, error) {
 	out := map[string]string{}
 	for _, t := range tableOrder {
 		var found []string
-		for _, ext := range []string{".csv", ".parquet"} {
+		for _, ext := range fileExts {
 			p := filepath.Join(dir, t+ext)
 			if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
 				found = append(found, p)
@@ -167,6 +167,56 @@ type state struct {
 	// annotation lines by deployment ID, to place unknown-deployment errors
 	annLines map[string][]int64
 	annFile  string
+	// metric series seen (first line of each), to place warnings about
+	// versions without a deployment
+	metricSet  *minuteSet
+	metricFile string
+	// lines of the KPI values of each KPI of each stream, to place the
+	// errors of values that no declaration allows
+	kpiLines map[history.KPISpanKey]*kpiLines
+	kpiFile  string
+}
+
+// kpiLines are the lines of one KPI's values in kpi_values: the first,
+// and those of the smallest and largest value.
+type kpiLines struct {
+	first, minLine, maxLine int64
+	min, max                float64
+}
+
+// MaxExamples is the number of example rows a warning lists.
+const MaxExamples = 5
+
+// Summary is what an import wrote, by table, and what it noticed.
+type Summary struct {
+	history.ImportSummary
+	// Warnings are facts about rows that were accepted but deserve a look,
+	// each with a count and the first rows as examples.
+	Warnings []Warning `json:"warnings,omitempty"`
+}
+
+// Warning is one kind of accepted but noteworthy rows.
+type Warning struct {
+	// What names the kind, e.g. "undeployed_versions".
+	What string `json:"what"`
+	// Message says in a line what was found and what it means.
+	Message string `json:"message"`
+	// Count is the number of items (e.g. series) concerned.
+	Count int64 `json:"count"`
+	// Examples are the first of them, by line, as FILE:LINE: column: reason.
+	Examples []Problem `json:"examples"`
+}
+
+func (w Warning) String() string {
+	var b strings.Builder
+	b.WriteString("warning: " + w.Message)
+	for _, e := range w.Examples {
+		b.WriteString("\n  " + e.String())
+	}
+	if n := w.Count - int64(len(w.Examples)); n > 0 {
+		fmt.Fprintf(&b, "\n  (and %d more)", n)
+	}
+	return b.String()
 }
 
 // add records a problem; it returns false once MaxErrors is exceeded.
@@ -181,56 +231,126 @@ func (s *state) add(p Problem) bool {
 
 // Import validates and loads the files of dir into tx and commits it.
 // On any problem it rolls tx back and returns a *ValidationError (bad
-// rows, including annotations of unknown deployments) or another error.
-func Import(ctx context.Context, dir string, tx history.ImportTx, opts Options) (history.ImportSummary, error) {
+// rows, including annotations of unknown deployments and KPI values that
+// no declaration allows) or another error.
+func Import(ctx context.Context, dir string, tx history.ImportTx, opts Options) (Summary, error) {
 	sum, err := doImport(ctx, dir, tx, opts.withDefaults())
 	if err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
-		return history.ImportSummary{}, err
+		return Summary{}, err
 	}
 	return sum, nil
 }
 
-func doImport(ctx context.Context, dir string, tx history.ImportTx, opts Options) (history.ImportSummary, error) {
+func doImport(ctx context.Context, dir string, tx history.ImportTx, opts Options) (Summary, error) {
+	if err := checkFolder(dir, opts); err != nil {
+		return Summary{}, err
+	}
 	files, err := FindFiles(dir, !opts.HistoryExists)
 	if err != nil {
-		return history.ImportSummary{}, err
+		return Summary{}, err
 	}
 	return importTables(ctx, tx, files, nil, opts)
 }
 
 // importTables imports the tables, in table order, each from its file or
 // its records, and commits.
-func importTables(ctx context.Context, tx history.ImportTx, files map[string]string, recs map[string]*Records, opts Options) (history.ImportSummary, error) {
-	st := &state{opts: opts, tx: tx, annLines: map[string][]int64{}}
+func importTables(ctx context.Context, tx history.ImportTx, files map[string]string, recs map[string]*Records, opts Options) (Summary, error) {
+	st := &state{opts: opts, tx: tx, annLines: map[string][]int64{}, kpiLines: map[history.KPISpanKey]*kpiLines{}}
 	for _, t := range tableOrder {
 		var err error
 		if r := recs[t]; r != nil {
 			err = importTable(ctx, st, t, r.Name, r.open)
 		} else if path, ok := files[t]; ok {
-			err = importTable(ctx, st, t, filepath.Base(path), func() (*source, error) { return openFile(path) })
+			err = importTable(ctx, st, t, filepath.Base(path), func() (*source, error) { return openSource(path) })
 		} else {
 			continue
 		}
 		if err != nil {
-			return history.ImportSummary{}, err
+			return Summary{}, err
 		}
 		if st.trunc {
 			break
 		}
 	}
 	if len(st.problems) > 0 {
-		return history.ImportSummary{}, &ValidationError{Problems: st.problems, Truncated: st.trunc}
+		return Summary{}, &ValidationError{Problems: st.problems, Truncated: st.trunc}
 	}
 	sum, err := tx.Commit(ctx)
 	var md *history.MissingDeploymentError
 	if errors.As(err, &md) {
-		return history.ImportSummary{}, st.unknownDeployments(md)
+		return Summary{}, st.unknownDeployments(md)
+	}
+	var ke *history.KPIValueError
+	if errors.As(err, &ke) {
+		return Summary{}, st.badKPIValues(ke)
 	}
 	if err != nil {
-		return history.ImportSummary{}, err
+		return Summary{}, err
 	}
-	return sum, nil
+	out := Summary{ImportSummary: sum}
+	if w, ok := st.undeployedWarning(sum); ok {
+		out.Warnings = append(out.Warnings, w)
+	}
+	return out, nil
+}
+
+// undeployedWarning describes the metric series of versions without a
+// deployment (docs/history-import.md, "Versions without a deployment").
+func (s *state) undeployedWarning(sum history.ImportSummary) (Warning, bool) {
+	if len(sum.Undeployed) == 0 {
+		return Warning{}, false
+	}
+	w := Warning{What: "undeployed_versions", Count: int64(len(sum.Undeployed)),
+		Message: fmt.Sprintf("%d metric series (%d rows) of versions with no deployment in their stream: kept as the stream's traffic, but no deployment's window belongs to them (a version deployed before the history starts, or a deployment missing from deployments)",
+			len(sum.Undeployed), sum.UndeployedRows)}
+	for _, u := range sum.Undeployed {
+		line := int64(0)
+		if s.metricSet != nil {
+			line = s.metricSet.firstLine([4]string{u.Service, u.Environment, u.Version, ""})
+		}
+		w.Examples = append(w.Examples, Problem{File: s.metricFile, Line: line, Column: "version",
+			Reason: fmt.Sprintf("no deployment of version %q in %s/%s (%d %s)", u.Version, u.Service, u.Environment, u.Rows, plural(u.Rows, "row", "rows"))})
+	}
+	sort.SliceStable(w.Examples, func(i, j int) bool { return w.Examples[i].Line < w.Examples[j].Line })
+	if len(w.Examples) > MaxExamples {
+		w.Examples = w.Examples[:MaxExamples]
+	}
+	return w, true
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// badKPIValues maps a KPIValueError back to lines of kpi_values.
+func (s *state) badKPIValues(ke *history.KPIValueError) error {
+	var ps []Problem
+	for _, p := range ke.Problems {
+		l := s.kpiLines[history.KPISpanKey{Service: p.Service, Environment: p.Environment, Name: p.Name}]
+		if l == nil { // not from this import's file: report as is
+			return ke
+		}
+		if p.Undeclared {
+			ps = append(ps, Problem{File: s.kpiFile, Line: l.first, Column: "name",
+				Reason: fmt.Sprintf("KPI %q is not declared for service %q in environment %q (declare it in kpis.csv)", p.Name, p.Service, p.Environment)})
+			continue
+		}
+		line := l.maxLine
+		if p.Value == l.min {
+			line = l.minLine
+		}
+		ps = append(ps, Problem{File: s.kpiFile, Line: line, Column: "value", Reason: fmt.Sprintf("KPI %q: %s", p.Name, p.Reason)})
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+	ve := &ValidationError{Problems: ps}
+	if len(ps) > s.opts.MaxErrors {
+		ve.Problems, ve.Truncated = ps[:s.opts.MaxErrors], true
+	}
+	return ve
 }
 
 // unknownDeployments maps a MissingDeploymentError back to annotation lines.
@@ -272,11 +392,12 @@ func importTable(ctx context.Context, st *state, table, file string, open func()
 			})
 	case "metrics":
 		d := newMinuteSet()
+		st.metricSet, st.metricFile = d, file
 		return run(ctx, st, file, open, metricsCols, buildMetric,
 			func(ctx context.Context, rows []history.Metric) error { return st.tx.AddMetrics(ctx, rows) },
 			func(v *history.Metric, line int64) (int, string) {
-				if !d.add(v.Service, v.Environment, v.Version, history.UnixMinute(v.Minute)) {
-					return metMinute, "duplicate key: an earlier row has the same service, environment, version and minute"
+				if ok, prev := d.add([4]string{v.Service, v.Environment, v.Version, ""}, history.UnixMinute(v.Minute), line); !ok {
+					return metMinute, duplicateMinute("service, environment, version and minute", v.Minute, prev)
 				}
 				return 0, ""
 			})
@@ -291,9 +412,43 @@ func importTable(ctx context.Context, st *state, table, file string, open func()
 			func(v *history.Signature, line int64) (int, string) {
 				k := key{v.Service, v.Environment, v.Version, v.Fingerprint, history.UnixMinute(v.Minute)}
 				if first, dup := seen[k]; dup {
-					return sigFingerprint, fmt.Sprintf("duplicate key (service, environment, version, minute, fingerprint) (first at line %d)", first)
+					return sigMinute, duplicateMinute("service, environment, version, minute and fingerprint", v.Minute, first)
 				}
 				seen[k] = line
+				return 0, ""
+			})
+	case "kpis":
+		type key struct{ service, environment, name string }
+		seen := map[key]int64{}
+		return run(ctx, st, file, open, kpisCols, buildKPI,
+			func(ctx context.Context, rows []history.KPI) error { return st.tx.AddKPIs(ctx, rows) },
+			func(v *history.KPI, line int64) (int, string) {
+				k := key{v.Service, v.Environment, v.Name}
+				if first, dup := seen[k]; dup {
+					return kpiName, fmt.Sprintf("duplicate key (service, environment, name) (first at line %d)", first)
+				}
+				seen[k] = line
+				return 0, ""
+			})
+	case "kpi_values":
+		d := newMinuteSet()
+		st.kpiFile = file
+		return run(ctx, st, file, open, kpiValuesCols, buildKPIValue,
+			func(ctx context.Context, rows []history.KPIValue) error { return st.tx.AddKPIValues(ctx, rows) },
+			func(v *history.KPIValue, line int64) (int, string) {
+				if ok, prev := d.add([4]string{v.Service, v.Environment, v.Version, v.Name}, history.UnixMinute(v.Minute), line); !ok {
+					return kvMinute, duplicateMinute("service, environment, version, name and minute", v.Minute, prev)
+				}
+				k := history.KPISpanKey{Service: v.Service, Environment: v.Environment, Name: v.Name}
+				l := st.kpiLines[k]
+				switch {
+				case l == nil:
+					st.kpiLines[k] = &kpiLines{first: line, minLine: line, maxLine: line, min: v.Value, max: v.Value}
+				case v.Value < l.min:
+					l.min, l.minLine = v.Value, line
+				case v.Value > l.max:
+					l.max, l.maxLine = v.Value, line
+				}
 				return 0, ""
 			})
 	case "incidents":
@@ -320,6 +475,18 @@ func importTable(ctx context.Context, st *state, table, file string, open func()
 			})
 	}
 	return fmt.Errorf("unknown table %s", table)
+}
+
+// duplicateMinute is the reason given for a per-minute row whose key
+// (named by what) an earlier row has, at line first when known.
+// Timestamps were floored to their minute, so two rows stamped within one
+// minute share it.
+func duplicateMinute(what string, minute time.Time, first int64) string {
+	at := minute.UTC().Format(time.RFC3339)
+	if first > 0 {
+		return fmt.Sprintf("duplicate key: line %d has the same %s %s (timestamps are floored to the minute: give one row per minute)", first, what, at)
+	}
+	return fmt.Sprintf("duplicate key: an earlier row has the same %s %s (timestamps are floored to the minute: give one row per minute)", what, at)
 }
 
 func firstSeen(m map[string]int64, k string, line int64, col int) (int, string) {
@@ -396,24 +563,7 @@ func run[T any](ctx context.Context, st *state, file string, open func() (*sourc
 		prodErr = src.produce(ctx, jobs)
 	}()
 
-	results := make(chan result[T], st.opts.Workers)
-	var pwg sync.WaitGroup
-	for range st.opts.Workers {
-		pwg.Add(1)
-		go func() {
-			defer pwg.Done()
-			rr := &rowReader{file: file, cols: names, idx: idx, intern: map[string]string{}, where: src.where}
-			for j := range jobs {
-				res := parseJob(rr, j, build, headerLen)
-				select {
-				case results <- res:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
-	go func() { pwg.Wait(); close(results) }()
+	results := parseJobs(ctx, st.opts.Workers, jobs, file, names, idx, src.where, build, headerLen)
 
 	// Sender: hands batches to the transaction while parsing goes on.
 	batches := make(chan []T, 1)
@@ -458,25 +608,8 @@ func run[T any](ctx context.Context, st *state, file string, open func() (*sourc
 			}
 			delete(pending, next)
 			next++
-			// Merge row problems and key problems in line order.
-			pi := 0
-			for i := range r.rows {
-				for pi < len(r.problems) && r.problems[pi].Line < r.lines[i] {
-					if !st.add(r.problems[pi]) {
-						stop = true
-					}
-					pi++
-				}
-				if col, reason := dedup(&r.rows[i], r.lines[i]); reason != "" {
-					if !st.add(Problem{File: file, Line: r.lines[i], Column: names[col], Reason: reason}) {
-						stop = true
-					}
-				}
-			}
-			for ; pi < len(r.problems); pi++ {
-				if !st.add(r.problems[pi]) {
-					stop = true
-				}
+			if !recordProblems(st, file, names, &r, dedup) {
+				stop = true
 			}
 			// Once a problem is found nothing more is sent: the
 			// transaction will be rolled back.
@@ -513,6 +646,68 @@ func run[T any](ctx context.Context, st *state, file string, open func() (*sourc
 		return err
 	}
 	return nil
+}
+
+// openSource opens a CSV or Parquet import file, by its extension.
+func openSource(path string) (*source, error) {
+	if strings.HasSuffix(path, ".parquet") {
+		return openParquet(path)
+	}
+	return openCSV(path)
+}
+
+// parseJobs parses the jobs with workers goroutines, each with its own row
+// reader of the file's columns (names, at record positions idx), and sends
+// each job's result; the channel closes once every job is parsed or ctx is
+// done. Results come in any order (result.seq numbers them).
+func parseJobs[T any](ctx context.Context, workers int, jobs <-chan job, file string, names []string, idx []int, where func([]string) string,
+	build func(*rowReader, *T), headerLen int) <-chan result[T] {
+	results := make(chan result[T], workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rr := &rowReader{file: file, cols: names, idx: idx, intern: map[string]string{}, where: where}
+			for j := range jobs {
+				res := parseJob(rr, j, build, headerLen)
+				select {
+				case results <- res:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(results) }()
+	return results
+}
+
+// recordProblems records the row problems of r and the key problems dedup
+// finds in its rows, merged in line order. It returns false when st took
+// its last problem (Options.MaxErrors reached).
+func recordProblems[T any](st *state, file string, names []string, r *result[T], dedup func(*T, int64) (int, string)) bool {
+	ok := true
+	pi := 0
+	for i := range r.rows {
+		for pi < len(r.problems) && r.problems[pi].Line < r.lines[i] {
+			if !st.add(r.problems[pi]) {
+				ok = false
+			}
+			pi++
+		}
+		if col, reason := dedup(&r.rows[i], r.lines[i]); reason != "" {
+			if !st.add(Problem{File: file, Line: r.lines[i], Column: names[col], Reason: reason}) {
+				ok = false
+			}
+		}
+	}
+	for ; pi < len(r.problems); pi++ {
+		if !st.add(r.problems[pi]) {
+			ok = false
+		}
+	}
+	return ok
 }
 
 // mapHeader maps table columns to positions in header and records header
@@ -620,14 +815,6 @@ func parseJob[T any](rr *rowReader, j job, build func(*rowReader, *T), headerLen
 	}
 	res.problems = append([]Problem(nil), rr.problems...)
 	return res
-}
-
-// openFile opens an import file by its extension.
-func openFile(path string) (*source, error) {
-	if strings.HasSuffix(path, ".parquet") {
-		return openParquet(path)
-	}
-	return openCSV(path)
 }
 
 // openCSV opens a CSV file and reads its header.

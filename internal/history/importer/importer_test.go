@@ -81,7 +81,7 @@ func ts(s string) time.Time {
 	return t.UTC()
 }
 
-func importDir(t *testing.T, s history.Store, dir string, opts Options) (history.ImportSummary, error) {
+func importDir(t *testing.T, s history.Store, dir string, opts Options) (Summary, error) {
 	t.Helper()
 	tx, err := s.BeginImport(context.Background())
 	if err != nil {
@@ -174,8 +174,8 @@ func TestImportRoundTripCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := history.ImportSummary{Services: 1, Deployments: 3, Metrics: 13, Signatures: 2, Incidents: 1, Annotations: 2, RollbacksInferred: 1}
-	if sum != want {
+	want := Summary{ImportSummary: history.ImportSummary{Services: 1, Deployments: 3, Metrics: 13, Signatures: 2, Incidents: 1, Annotations: 2, RollbacksInferred: 1}}
+	if !reflect.DeepEqual(sum, want) {
 		t.Errorf("summary %+v, want %+v", sum, want)
 	}
 	checkBase(t, s)
@@ -306,7 +306,7 @@ func TestValidationErrors(t *testing.T) {
 		{
 			name:  "duplicate metric key",
 			files: map[string]string{"metrics.csv": metHeader + metOK + "api,prod,v9,2026-06-02T00:01:00Z,10,1\napi,prod,v9,2026-06-02T00:00:00+00:00,3,1\n"},
-			want:  []string{`metrics.csv:4: minute: duplicate key: an earlier row has the same service, environment, version and minute`},
+			want:  []string{`metrics.csv:4: minute: duplicate key: an earlier row has the same service, environment, version and minute 2026-06-02T00:00:00Z (timestamps are floored to the minute: give one row per minute)`},
 		},
 		{
 			name:  "missing required column",
@@ -314,9 +314,58 @@ func TestValidationErrors(t *testing.T) {
 			want:  []string{`metrics.csv:1: requests: required column missing`},
 		},
 		{
-			name:  "non-zero seconds in minute",
-			files: map[string]string{"metrics.csv": metHeader + "api,prod,v9,2026-06-02T00:00:30Z,10,1\n"},
-			want:  []string{`metrics.csv:2: minute: seconds must be 0: "2026-06-02T00:00:30Z"`},
+			name:  "two rows in one minute after flooring",
+			files: map[string]string{"metrics.csv": metHeader + "api,prod,v9,2026-06-02T00:00:30Z,10,1\napi,prod,v9,2026-06-02T00:00:50.5+00:00,10,1\n"},
+			want:  []string{`metrics.csv:3: minute: duplicate key: line 2 has the same service, environment, version and minute 2026-06-02T00:00:00Z (timestamps are floored to the minute: give one row per minute)`},
+		},
+		{
+			name: "timestamps outside 1970..2099",
+			files: map[string]string{"metrics.csv": metHeader + "api,prod,v9,0001-01-01T00:00:00Z,10,1\napi,prod,v9,9999-12-31T23:59:00Z,10,1\n",
+				"deployments.csv": depHeader + "d9,api,prod,v9,1969-12-31T23:59:59Z,\n"},
+			want: []string{`deployments.csv:2: started_at: outside 1970..2099: 1969-12-31T23:59:59Z`,
+				`metrics.csv:2: minute: outside 1970..2099: 0001-01-01T00:00:00Z`, `metrics.csv:3: minute: outside 1970..2099: 9999-12-31T23:59:00Z`},
+		},
+		{
+			name:  "finished before started",
+			files: map[string]string{"deployments.csv": "deployment_id,service,environment,version,started_at,finished_at\nd9,api,prod,v9,2026-06-01T09:00:00Z,2026-06-01T08:59:59.5Z\n"},
+			want:  []string{`deployments.csv:2: finished_at: before started_at (2026-06-01T08:59:59.5Z < 2026-06-01T09:00:00Z)`},
+		},
+		{
+			name: "identifiers over 200 bytes",
+			files: map[string]string{"deployments.csv": depHeader + strings.Repeat("d", 40<<10) + ",api,prod,v9,2026-06-01T09:00:00Z,\nd9,api,prod," + strings.Repeat("v", 201) + ",2026-06-01T09:00:00Z,\n",
+				"annotations.csv": "deployment_id,label,annotator\nd1,faulty," + strings.Repeat("a", 300) + "\n"},
+			want: []string{`deployments.csv:2: deployment_id: longer than 200 bytes (40960)`, `deployments.csv:3: version: longer than 200 bytes (201)`,
+				`annotations.csv:2: annotator: longer than 200 bytes (300)`},
+		},
+		{
+			name:  "non-finite and non-numeric counts",
+			files: map[string]string{"metrics.csv": metHeader + "api,prod,v9,2026-06-02T00:00:00Z,NaN,1\napi,prod,v9,2026-06-02T00:01:00Z,10,+Inf\napi,prod,v9,2026-06-02T00:02:00Z,1e999,0\napi,prod,v9,2026-06-02T00:03:00Z,1.5,1.50000001\n"},
+			want: []string{`metrics.csv:2: requests: not a finite number: "NaN"`, `metrics.csv:3: errors: not a finite number: "+Inf"`,
+				`metrics.csv:4: requests: not a finite number: "1e999"`, `metrics.csv:5: errors: 1.50000001 exceeds requests (1.5)`},
+		},
+		{
+			name: "KPI declarations",
+			files: map[string]string{"kpis.csv": "service,environment,name,direction,kind,unit\napi,,ok,lower_is_worse,ratio,\napi,,bad,up,percent,%\napi,,ok,both,gauge,\n" +
+				"api,prod," + strings.Repeat("k", 201) + ",both,gauge,\n"},
+			want: []string{`kpis.csv:3: direction: must be higher_is_worse, lower_is_worse or both, not "up"`, `kpis.csv:3: kind: must be rate, ratio, latency or gauge, not "percent"`,
+				`kpis.csv:4: name: duplicate key (service, environment, name) (first at line 2)`, `kpis.csv:5: name: longer than 200 bytes (201)`},
+		},
+		{
+			name: "KPI values: duplicate minute, not a number",
+			files: map[string]string{"kpis.csv": "service,name,direction,kind\napi,rps,both,rate\n",
+				"kpi_values.csv": "service,environment,minute,name,value\napi,prod,2026-06-02T00:00:10Z,rps,3\napi,prod,2026-06-02T00:00:40Z,rps,4\napi,prod,2026-06-02T00:01:00Z,rps,x\n"},
+			want: []string{`kpi_values.csv:3: minute: duplicate key: line 2 has the same service, environment, version, name and minute 2026-06-02T00:00:00Z (timestamps are floored to the minute: give one row per minute)`,
+				`kpi_values.csv:4: value: not a number: "x"`},
+		},
+		{
+			name: "KPI values the declarations do not allow",
+			files: map[string]string{"kpis.csv": "service,environment,name,direction,kind\napi,,success,lower_is_worse,ratio\napi,,rps,both,rate\n",
+				"kpi_values.csv": "service,environment,version,minute,name,value\n" +
+					"api,prod,,2026-06-02T00:00:00Z,success,0.99\napi,prod,,2026-06-02T00:01:00Z,success,99.5\napi,prod,,2026-06-02T00:02:00Z,success,0.98\n" +
+					"api,prod,v1,2026-06-02T00:00:00Z,rps,-2\napi,prod,v1,2026-06-02T00:01:00Z,rps,5\napi,staging,,2026-06-02T00:00:00Z,latency,5\n"},
+			want: []string{`kpi_values.csv:3: value: KPI "success": a ratio must be in [0, 1] (a fraction, not a percentage), got 99.5`,
+				`kpi_values.csv:5: value: KPI "rps": a rate must be >= 0, got -2`,
+				`kpi_values.csv:7: name: KPI "latency" is not declared for service "api" in environment "staging" (declare it in kpis.csv)`},
 		},
 		{
 			name:  "negative counts",
@@ -346,7 +395,7 @@ func TestValidationErrors(t *testing.T) {
 		{
 			name:  "not an integer, empty required value, bad latency",
 			files: map[string]string{"metrics.csv": metHeader[:len(metHeader)-1] + ",latency_p99_ms\napi,,v9,2026-06-02T00:00:00Z,ten,1,-3\n"},
-			want: []string{`metrics.csv:2: environment: required value is empty`, `metrics.csv:2: requests: not an integer: "ten"`,
+			want: []string{`metrics.csv:2: environment: required value is empty`, `metrics.csv:2: requests: not a number: "ten"`,
 				`metrics.csv:2: latency_p99_ms: must be >= 0, got -3`},
 		},
 		{
@@ -408,22 +457,22 @@ func TestIgnoreUnknownColumns(t *testing.T) {
 
 func TestFilesDiscovery(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := Files(dir); err == nil || !strings.Contains(err.Error(), "deployments.csv (or deployments.parquet) is required") {
+	if _, err := FindFiles(dir, true); err == nil || !strings.Contains(err.Error(), "deployments.csv (or deployments.parquet) is required") {
 		t.Errorf("empty folder: %v", err)
 	}
 	writeFiles(t, dir, map[string]string{"deployments.csv": "x\n", "metrics.csv": "x\n", "metrics.parquet": "x", "truth.csv": "x\n"})
-	if _, err := Files(dir); err == nil || !strings.Contains(err.Error(), "both metrics.csv and metrics.parquet") {
+	if _, err := FindFiles(dir, true); err == nil || !strings.Contains(err.Error(), "both metrics.csv and metrics.parquet") {
 		t.Errorf("both formats: %v", err)
 	}
 	os.Remove(filepath.Join(dir, "metrics.parquet"))
-	f, err := Files(dir)
+	f, err := FindFiles(dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(f) != 2 || f["metrics"] != filepath.Join(dir, "metrics.csv") {
 		t.Errorf("files %v", f)
 	}
-	if _, err := Files(filepath.Join(dir, "nope")); err == nil {
+	if _, err := FindFiles(filepath.Join(dir, "nope"), true); err == nil {
 		t.Error("missing folder accepted")
 	}
 }
@@ -439,7 +488,7 @@ func TestHeaderOnlyAndEmptyFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum != (history.ImportSummary{}) {
+	if !reflect.DeepEqual(sum, Summary{}) {
 		t.Errorf("header-only import wrote %+v", sum)
 	}
 	writeFiles(t, dir, map[string]string{"metrics.csv": ""})

@@ -67,7 +67,7 @@ func (r *Records) open() (*source, error) {
 // records, not both. Unlike Import, no table is required: the caller
 // decides. On any problem tx is rolled back and a *ValidationError (bad
 // rows) or another error is returned.
-func ImportTables(ctx context.Context, tx history.ImportTx, files map[string]string, recs []Records, opts Options) (history.ImportSummary, error) {
+func ImportTables(ctx context.Context, tx history.ImportTx, files map[string]string, recs []Records, opts Options) (Summary, error) {
 	opts = opts.withDefaults()
 	byTable := map[string]*Records{}
 	var err error
@@ -86,13 +86,13 @@ func ImportTables(ctx context.Context, tx history.ImportTx, files map[string]str
 		}
 		byTable[r.Table] = r
 	}
-	var sum history.ImportSummary
+	var sum Summary
 	if err == nil {
 		sum, err = importTables(ctx, tx, files, byTable, opts)
 	}
 	if err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
-		return history.ImportSummary{}, err
+		return Summary{}, err
 	}
 	return sum, nil
 }

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/faultline-dev/faultline/internal/history"
 )
@@ -39,12 +38,18 @@ func (r *rowReader) raw(col int) string {
 
 // validText reports text that PostgreSQL cannot store or that is not UTF-8.
 func (r *rowReader) validText(col int, s string) bool {
-	if !utf8.ValidString(s) {
-		r.problem(col, "not valid UTF-8")
+	if why := history.CheckText(s); why != "" {
+		r.problem(col, "%s", why)
 		return false
 	}
-	if strings.IndexByte(s, 0) >= 0 {
-		r.problem(col, "contains a NUL byte")
+	return true
+}
+
+// validKey reports an identifier or name that breaks history.CheckKey
+// (too long, not storable); s is not empty.
+func (r *rowReader) validKey(col int, s string) bool {
+	if why := history.CheckOptionalKey(s); why != "" {
+		r.problem(col, "%s", why)
 		return false
 	}
 	return true
@@ -59,14 +64,24 @@ func (r *rowReader) text(col int) string {
 	return s
 }
 
-// req returns a required text field.
+// key returns an optional identifier (an incident's deployment_id, an
+// annotator): storable text of at most history.MaxKeyBytes.
+func (r *rowReader) key(col int) string {
+	s := r.raw(col)
+	if s != "" && !r.validKey(col, s) {
+		return ""
+	}
+	return s
+}
+
+// req returns a required identifier (deployment_id, incident_id).
 func (r *rowReader) req(col int) string {
 	s := r.raw(col)
 	if s == "" {
 		r.problem(col, "required value is empty")
 		return ""
 	}
-	if !r.validText(col, s) {
+	if !r.validKey(col, s) {
 		return ""
 	}
 	return s
@@ -84,7 +99,7 @@ func (r *rowReader) name(col int) string {
 		r.problem(col, "required value is empty")
 		return ""
 	}
-	if !r.validText(col, s) {
+	if !r.validKey(col, s) {
 		return ""
 	}
 	v := strings.Clone(s)
@@ -107,17 +122,72 @@ func (r *rowReader) timestamp(col int, required bool) time.Time {
 		r.problem(col, "not an RFC 3339 timestamp: %q", s)
 		return time.Time{}
 	}
+	if why := history.CheckTime(t); why != "" {
+		r.problem(col, "%s", why)
+		return time.Time{}
+	}
 	return t.UTC()
 }
 
-// minute parses a required timestamp that must start a minute.
+// minute parses the required timestamp of a per-minute row and floors it
+// to the start of its minute (UTC): a row stamped 03:37:50 covers the
+// minute 03:37 (docs/history-import.md, "Timestamps").
 func (r *rowReader) minute(col int) time.Time {
-	n := len(r.problems)
 	t := r.timestamp(col, true)
-	if len(r.problems) == n && (t.Second() != 0 || t.Nanosecond() != 0) {
-		r.problem(col, "seconds must be 0: %q", r.raw(col))
+	if t.IsZero() {
+		return t
 	}
-	return t
+	return history.FloorMinute(t)
+}
+
+// amount parses a required real-valued count: a finite number ≥ 0
+// (history.CheckCount). Prometheus increase() and rate() give such values.
+func (r *rowReader) amount(col int) float64 {
+	s := r.raw(col)
+	if s == "" {
+		r.problem(col, "required value is empty")
+		return 0
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil && !isRangeErr(err) {
+		r.problem(col, "not a number: %q", s)
+		return 0
+	}
+	if history.CheckCount(v) != "" {
+		if v < 0 {
+			r.problem(col, "must be >= 0, got %s", s)
+		} else {
+			r.problem(col, "not a finite number: %q", s)
+		}
+		return 0
+	}
+	return v
+}
+
+// number parses a required finite number.
+func (r *rowReader) number(col int) float64 {
+	s := r.raw(col)
+	if s == "" {
+		r.problem(col, "required value is empty")
+		return 0
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil && !isRangeErr(err) {
+		r.problem(col, "not a number: %q", s)
+		return 0
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		r.problem(col, "not a finite number: %q", s)
+		return 0
+	}
+	return v
+}
+
+// isRangeErr reports a number too large for a float64 (ParseFloat then
+// returns ±Inf, which the finiteness checks refuse).
+func isRangeErr(err error) bool {
+	ne, ok := err.(*strconv.NumError)
+	return ok && ne.Err == strconv.ErrRange
 }
 
 // count parses an integer ≥ lo. Empty gives def, and a problem when
@@ -153,8 +223,8 @@ func (r *rowReader) latency(col int) float64 {
 		r.problem(col, "not a finite number: %q", s)
 		return math.NaN()
 	}
-	if v < 0 {
-		r.problem(col, "must be >= 0, got %s", s)
+	if why := history.CheckLatency(v); why != "" {
+		r.problem(col, "%s", why)
 		return math.NaN()
 	}
 	return v
@@ -201,6 +271,9 @@ func buildDeployment(r *rowReader, v *history.Deployment) {
 	v.Version = r.name(depVersion)
 	v.StartedAt = r.timestamp(depStartedAt, true)
 	v.FinishedAt = r.timestamp(depFinishedAt, false)
+	if !v.StartedAt.IsZero() && !v.FinishedAt.IsZero() && v.FinishedAt.Before(v.StartedAt) {
+		r.problem(depFinishedAt, "%s", history.FinishedBeforeStarted(v.StartedAt, v.FinishedAt))
+	}
 	v.CommitSHA = r.text(depCommitSHA)
 	v.Author = r.text(depAuthor)
 	v.FilesChanged = r.count(depFilesChanged, 0, false, -1)
@@ -227,19 +300,21 @@ const (
 	metP99
 )
 
-var metricsCols = []column{{"service", true}, {"environment", true}, {"version", true}, {"minute", true},
+// metricsCols: version is optional; a row without one (column absent or
+// value empty) is the aggregate row of all versions.
+var metricsCols = []column{{"service", true}, {"environment", true}, {"version", false}, {"minute", true},
 	{"requests", true}, {"errors", true}, {"latency_p50_ms", false}, {"latency_p95_ms", false}, {"latency_p99_ms", false}}
 
 func buildMetric(r *rowReader, v *history.Metric) {
 	v.Service = r.name(metService)
 	v.Environment = r.name(metEnvironment)
-	v.Version = r.name(metVersion)
+	v.Version = r.name0(metVersion)
 	v.Minute = r.minute(metMinute)
 	n := len(r.problems)
-	v.Requests = r.count(metRequests, 0, true, 0)
-	v.Errors = r.count(metErrors, 0, true, 0)
+	v.Requests = r.amount(metRequests)
+	v.Errors = r.amount(metErrors)
 	if len(r.problems) == n && v.Errors > v.Requests {
-		r.problem(metErrors, "%d exceeds requests (%d)", v.Errors, v.Requests)
+		r.problem(metErrors, "%s", history.ErrorsAboveRequests(v.Errors, v.Requests))
 	}
 	v.LatencyP50 = r.latency(metP50)
 	v.LatencyP95 = r.latency(metP95)
@@ -305,7 +380,7 @@ func buildIncident(r *rowReader, v *history.Incident) {
 	v.OpenedAt = r.timestamp(incOpenedAt, true)
 	v.ResolvedAt = r.timestamp(incResolvedAt, false)
 	v.Severity = r.text(incSeverity)
-	v.DeploymentID = r.text(incDeploymentID)
+	v.DeploymentID = r.key(incDeploymentID)
 }
 
 const (
@@ -328,7 +403,65 @@ func buildAnnotation(r *rowReader, v *history.Annotation) {
 	default:
 		r.problem(annLabel, "must be faulty or healthy, not %q", l)
 	}
-	v.Annotator = r.text(annAnnotator)
+	v.Annotator = r.key(annAnnotator)
 	v.AnnotatedAt = r.timestamp(annAnnotatedAt, false)
 	v.Note = r.text(annNote)
+}
+
+const (
+	kpiService = iota
+	kpiEnvironment
+	kpiName
+	kpiDirection
+	kpiKind
+	kpiUnit
+)
+
+// kpisCols: environment is optional; empty declares the KPI for every
+// environment of the service.
+var kpisCols = []column{{"service", true}, {"environment", false}, {"name", true}, {"direction", true}, {"kind", true}, {"unit", false}}
+
+func buildKPI(r *rowReader, v *history.KPI) {
+	v.Service = r.name(kpiService)
+	v.Environment = r.name0(kpiEnvironment)
+	v.Name = r.name(kpiName)
+	switch d := history.Direction(r.raw(kpiDirection)); {
+	case d == "":
+		r.problem(kpiDirection, "required value is empty")
+	case history.ValidDirection(d):
+		v.Direction = d
+	default:
+		r.problem(kpiDirection, "must be higher_is_worse, lower_is_worse or both, not %q", d)
+	}
+	switch k := history.KPIKind(r.raw(kpiKind)); {
+	case k == "":
+		r.problem(kpiKind, "required value is empty")
+	case history.ValidKPIKind(k):
+		v.Kind = k
+	default:
+		r.problem(kpiKind, "must be rate, ratio, latency or gauge, not %q", k)
+	}
+	v.Unit = r.text(kpiUnit)
+}
+
+const (
+	kvService = iota
+	kvEnvironment
+	kvVersion
+	kvMinute
+	kvName
+	kvValue
+)
+
+// kpiValuesCols: version is optional; empty is the aggregate of all
+// versions.
+var kpiValuesCols = []column{{"service", true}, {"environment", true}, {"version", false}, {"minute", true}, {"name", true}, {"value", true}}
+
+func buildKPIValue(r *rowReader, v *history.KPIValue) {
+	v.Service = r.name(kvService)
+	v.Environment = r.name(kvEnvironment)
+	v.Version = r.name0(kvVersion)
+	v.Minute = r.minute(kvMinute)
+	v.Name = r.name(kvName)
+	v.Value = r.number(kvValue)
 }

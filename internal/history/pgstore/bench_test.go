@@ -23,7 +23,7 @@ func BenchmarkMetricsWindow(b *testing.B) {
 	for _, v := range []string{"v1", "v2", "v3", "v4"} {
 		for m := range 14 * 24 * 60 {
 			rows = append(rows, history.Metric{Service: "api", Environment: "prod", Version: v, Minute: start.Add(time.Duration(m) * time.Minute),
-				Requests: int64(100 + m%50), Errors: int64(m % 3), LatencyP50: 12.5, LatencyP95: math.NaN(), LatencyP99: 80})
+				Requests: float64(100 + m%50), Errors: float64(m % 3), LatencyP50: 12.5, LatencyP95: math.NaN(), LatencyP99: 80})
 		}
 	}
 	tx, err := s.BeginImport(ctx)

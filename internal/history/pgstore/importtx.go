@@ -31,9 +31,14 @@ CREATE TEMP TABLE stage_incidents (
     severity text, deployment_id text) ON COMMIT DROP;
 CREATE TEMP TABLE stage_annotations (
     deployment_id text, annotator text, label text, annotated_at timestamptz, note text) ON COMMIT DROP;
+CREATE TEMP TABLE stage_kpis (
+    service text, environment text, name text, direction text, kind text, unit text) ON COMMIT DROP;
+CREATE TEMP TABLE stage_kpi_values (LIKE kpi_values) ON COMMIT DROP;
 `
 
 type seriesKey struct{ service, environment, version string }
+
+type kpiSeriesKey struct{ service, environment, version, name string }
 
 // partState says where the rows of one month of a partitioned table go.
 type partState struct {
@@ -56,6 +61,9 @@ type importTx struct {
 	err  error // sticky: the transaction is aborted
 
 	series   map[seriesKey]int32
+	kseries  map[kpiSeriesKey]int32
+	seriesN  map[seriesKey]int64 // metric rows added per series
+	spans    history.KPISpans    // of the KPI values added
 	fps      map[string]int32
 	services map[string]bool // service rows known to exist in this tx
 	given    map[string]bool // services given with AddServices
@@ -81,6 +89,9 @@ func (s *Store) BeginImport(ctx context.Context) (history.ImportTx, error) {
 	t := &importTx{
 		conn: conn, tx: tx,
 		series:   map[seriesKey]int32{},
+		kseries:  map[kpiSeriesKey]int32{},
+		seriesN:  map[seriesKey]int64{},
+		spans:    history.KPISpans{},
 		fps:      map[string]int32{},
 		services: map[string]bool{},
 		given:    map[string]bool{},
@@ -157,79 +168,95 @@ func (t *importTx) copyRows(ctx context.Context, table string, cols []string, n 
 	return err
 }
 
-// AddServices stages services; they replace stored ones with the same name.
-func (t *importTx) AddServices(ctx context.Context, rows []history.Service) error {
+// stage is the frame of every Add method: it refuses work once the import
+// failed or ended (check), runs add, makes add's error the import's sticky
+// error under "add WHAT" (fail), and adds the n rows to *count (nil: not
+// counted).
+func (t *importTx) stage(what string, count *int64, n int, add func() error) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	for _, r := range rows {
-		if r.Name == "" {
-			return t.fail(errors.New("add services: empty service name"))
-		}
-		t.given[r.Name] = true
+	if err := add(); err != nil {
+		return t.fail(fmt.Errorf("add %s: %w", what, err))
 	}
-	err := t.copyRows(ctx, "stage_services", []string{"name", "team", "tier"}, len(rows), func(i int) []any {
-		return []any{rows[i].Name, nullStr(rows[i].Team), nullStr(rows[i].Tier)}
-	})
-	if err != nil {
-		return t.fail(fmt.Errorf("add services: %w", err))
+	if count != nil {
+		*count += int64(n)
 	}
 	return nil
+}
+
+// validateRows validates every row with its history Validate method.
+func validateRows[T any, P interface {
+	*T
+	Validate() error
+}](rows []T) error {
+	for i := range rows {
+		if err := P(&rows[i]).Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddServices stages services; they replace stored ones with the same name.
+func (t *importTx) AddServices(ctx context.Context, rows []history.Service) error {
+	return t.stage("services", nil, len(rows), func() error {
+		if err := validateRows(rows); err != nil {
+			return err
+		}
+		for i := range rows {
+			t.given[rows[i].Name] = true
+		}
+		return t.copyRows(ctx, "stage_services", []string{"name", "team", "tier"}, len(rows), func(i int) []any {
+			return []any{rows[i].Name, nullStr(rows[i].Team), nullStr(rows[i].Tier)}
+		})
+	})
 }
 
 // AddDeployments stages deployments.
 func (t *importTx) AddDeployments(ctx context.Context, rows []history.Deployment) error {
-	if err := t.check(); err != nil {
-		return err
-	}
-	cols := []string{"deployment_id", "service", "environment", "version", "started_at", "finished_at",
-		"commit_sha", "author", "files_changed", "lines_added", "lines_deleted", "kind"}
-	err := t.copyRows(ctx, "stage_deployments", cols, len(rows), func(i int) []any {
-		d := &rows[i]
-		return []any{d.ID, d.Service, d.Environment, d.Version, d.StartedAt, nullTime(d.FinishedAt),
-			nullStr(d.CommitSHA), nullStr(d.Author), nullCount(d.FilesChanged), nullCount(d.LinesAdded),
-			nullCount(d.LinesDeleted), nullStr(string(d.Kind))}
+	return t.stage("deployments", &t.sum.Deployments, len(rows), func() error {
+		if err := validateRows(rows); err != nil {
+			return err
+		}
+		cols := []string{"deployment_id", "service", "environment", "version", "started_at", "finished_at",
+			"commit_sha", "author", "files_changed", "lines_added", "lines_deleted", "kind"}
+		return t.copyRows(ctx, "stage_deployments", cols, len(rows), func(i int) []any {
+			d := &rows[i]
+			return []any{d.ID, d.Service, d.Environment, d.Version, d.StartedAt, nullTime(d.FinishedAt),
+				nullStr(d.CommitSHA), nullStr(d.Author), nullCount(d.FilesChanged), nullCount(d.LinesAdded),
+				nullCount(d.LinesDeleted), nullStr(string(d.Kind))}
+		})
 	})
-	if err != nil {
-		return t.fail(fmt.Errorf("add deployments: %w", err))
-	}
-	t.sum.Deployments += int64(len(rows))
-	return nil
 }
 
 // AddIncidents stages incidents.
 func (t *importTx) AddIncidents(ctx context.Context, rows []history.Incident) error {
-	if err := t.check(); err != nil {
-		return err
-	}
-	cols := []string{"incident_id", "service", "environment", "opened_at", "resolved_at", "severity", "deployment_id"}
-	err := t.copyRows(ctx, "stage_incidents", cols, len(rows), func(i int) []any {
-		r := &rows[i]
-		return []any{r.ID, r.Service, nullStr(r.Environment), r.OpenedAt, nullTime(r.ResolvedAt),
-			nullStr(r.Severity), nullStr(r.DeploymentID)}
+	return t.stage("incidents", &t.sum.Incidents, len(rows), func() error {
+		if err := validateRows(rows); err != nil {
+			return err
+		}
+		cols := []string{"incident_id", "service", "environment", "opened_at", "resolved_at", "severity", "deployment_id"}
+		return t.copyRows(ctx, "stage_incidents", cols, len(rows), func(i int) []any {
+			r := &rows[i]
+			return []any{r.ID, r.Service, nullStr(r.Environment), r.OpenedAt, nullTime(r.ResolvedAt),
+				nullStr(r.Severity), nullStr(r.DeploymentID)}
+		})
 	})
-	if err != nil {
-		return t.fail(fmt.Errorf("add incidents: %w", err))
-	}
-	t.sum.Incidents += int64(len(rows))
-	return nil
 }
 
 // AddAnnotations stages annotations; Commit checks their deployments.
 func (t *importTx) AddAnnotations(ctx context.Context, rows []history.Annotation) error {
-	if err := t.check(); err != nil {
-		return err
-	}
-	cols := []string{"deployment_id", "annotator", "label", "annotated_at", "note"}
-	err := t.copyRows(ctx, "stage_annotations", cols, len(rows), func(i int) []any {
-		r := &rows[i]
-		return []any{r.DeploymentID, r.Annotator, r.Label, nullTime(r.AnnotatedAt), nullStr(r.Note)}
+	return t.stage("annotations", &t.sum.Annotations, len(rows), func() error {
+		if err := validateRows(rows); err != nil {
+			return err
+		}
+		cols := []string{"deployment_id", "annotator", "label", "annotated_at", "note"}
+		return t.copyRows(ctx, "stage_annotations", cols, len(rows), func(i int) []any {
+			r := &rows[i]
+			return []any{r.DeploymentID, r.Annotator, r.Label, nullTime(r.AnnotatedAt), nullStr(r.Note)}
+		})
 	})
-	if err != nil {
-		return t.fail(fmt.Errorf("add annotations: %w", err))
-	}
-	t.sum.Annotations += int64(len(rows))
-	return nil
 }
 
 // ensureServices creates the named services that do not exist yet, so that
@@ -268,6 +295,10 @@ func (t *importTx) resolveSeries(ctx context.Context, keys map[seriesKey]struct{
 	for k := range keys {
 		if _, ok := t.series[k]; ok {
 			continue
+		}
+		m := history.Metric{Service: k.service, Environment: k.environment, Version: k.version}
+		if err := m.ValidateKeys(); err != nil {
+			return err
 		}
 		svc, env, ver = append(svc, k.service), append(env, k.environment), append(ver, k.version)
 		names[k.service] = true
@@ -380,33 +411,35 @@ const metricCols = "minute, requests, errors, latency_p50_ms, latency_p95_ms, la
 
 // AddMetrics sends metric rows with binary COPY.
 func (t *importTx) AddMetrics(ctx context.Context, rows []history.Metric) error {
-	if err := t.check(); err != nil {
-		return err
-	}
-	if err := t.addMetrics(ctx, rows); err != nil {
-		return t.fail(fmt.Errorf("add metrics: %w", err))
-	}
-	t.sum.Metrics += int64(len(rows))
-	return nil
+	return t.stage("metrics", &t.sum.Metrics, len(rows), func() error { return t.addMetrics(ctx, rows) })
 }
 
 func (t *importTx) addMetrics(ctx context.Context, rows []history.Metric) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	// Series ids for keys not seen yet in this import.
+	// Series ids for keys not seen yet in this import; rows per series.
 	keys := map[seriesKey]struct{}{}
 	var last seriesKey
+	var lastN int64
 	for i := range rows {
+		if err := rows[i].ValidateValues(); err != nil {
+			return err
+		}
 		k := seriesKey{rows[i].Service, rows[i].Environment, rows[i].Version}
 		if i > 0 && k == last {
+			lastN++
 			continue
 		}
-		last = k
+		if i > 0 {
+			t.seriesN[last] += lastN
+		}
+		last, lastN = k, 1
 		if _, ok := t.series[k]; !ok {
 			keys[k] = struct{}{}
 		}
 	}
+	t.seriesN[last] += lastN
 	if err := t.resolveSeries(ctx, keys); err != nil {
 		return err
 	}
@@ -421,9 +454,9 @@ func (t *importTx) addMetrics(ctx context.Context, rows []history.Metric) error 
 				lastID = t.series[lastKey]
 			}
 			dst.fields(7)
-			dst.timestamptz(m.Minute)
-			dst.int8(m.Requests)
-			dst.int8(m.Errors)
+			dst.timestamptz(history.FloorMinute(m.Minute))
+			dst.float8(m.Requests)
+			dst.float8(m.Errors)
 			dst.float8(m.LatencyP50)
 			dst.float8(m.LatencyP95)
 			dst.float8(m.LatencyP99)
@@ -487,14 +520,7 @@ const signatureCols = "minute, count, series_id, fingerprint_id"
 
 // AddSignatures sends error-signature rows with binary COPY.
 func (t *importTx) AddSignatures(ctx context.Context, rows []history.Signature) error {
-	if err := t.check(); err != nil {
-		return err
-	}
-	if err := t.addSignatures(ctx, rows); err != nil {
-		return t.fail(fmt.Errorf("add error signatures: %w", err))
-	}
-	t.sum.Signatures += int64(len(rows))
-	return nil
+	return t.stage("error signatures", &t.sum.Signatures, len(rows), func() error { return t.addSignatures(ctx, rows) })
 }
 
 func (t *importTx) addSignatures(ctx context.Context, rows []history.Signature) error {
@@ -505,6 +531,9 @@ func (t *importTx) addSignatures(ctx context.Context, rows []history.Signature) 
 	newFP := map[string]int{} // fingerprint -> first row
 	for i := range rows {
 		r := &rows[i]
+		if err := r.Validate(); err != nil {
+			return err
+		}
 		k := seriesKey{r.Service, r.Environment, r.Version}
 		if _, ok := t.series[k]; !ok {
 			keys[k] = struct{}{}
@@ -566,11 +595,104 @@ func (t *importTx) addSignatures(ctx context.Context, rows []history.Signature) 
 		func(dst *copyBuf, i int) {
 			r := &rows[i]
 			dst.fields(4)
-			dst.timestamptz(r.Minute)
+			dst.timestamptz(history.FloorMinute(r.Minute))
 			dst.int8(r.Count)
 			dst.int4(t.series[seriesKey{r.Service, r.Environment, r.Version}])
 			dst.int4(t.fps[r.Fingerprint])
 		}, "stage_signatures", signatureCols)
+}
+
+// AddKPIs stages KPI declarations.
+func (t *importTx) AddKPIs(ctx context.Context, rows []history.KPI) error {
+	return t.stage("KPIs", &t.sum.KPIs, len(rows), func() error {
+		if err := validateRows(rows); err != nil {
+			return err
+		}
+		return t.copyRows(ctx, "stage_kpis", []string{"service", "environment", "name", "direction", "kind", "unit"}, len(rows), func(i int) []any {
+			k := &rows[i]
+			return []any{k.Service, k.Environment, k.Name, string(k.Direction), string(k.Kind), k.Unit}
+		})
+	})
+}
+
+const kpiValueCols = "minute, value, kpi_series_id"
+
+// AddKPIValues sends KPI value rows with binary COPY, like metrics.
+func (t *importTx) AddKPIValues(ctx context.Context, rows []history.KPIValue) error {
+	return t.stage("KPI values", &t.sum.KPIValues, len(rows), func() error { return t.addKPIValues(ctx, rows) })
+}
+
+func (t *importTx) addKPIValues(ctx context.Context, rows []history.KPIValue) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	keys := map[kpiSeriesKey]struct{}{}
+	for i := range rows {
+		r := &rows[i]
+		if err := r.Validate(); err != nil {
+			return err
+		}
+		t.spans.Add(r)
+		k := kpiSeriesKey{r.Service, r.Environment, r.Version, r.Name}
+		if _, ok := t.kseries[k]; !ok {
+			keys[k] = struct{}{}
+		}
+	}
+	if err := t.resolveKPISeries(ctx, keys); err != nil {
+		return err
+	}
+	return t.byMonth(ctx, "kpi_values", len(rows), func(i int) time.Time { return rows[i].Minute },
+		func(dst *copyBuf, i int) {
+			r := &rows[i]
+			dst.fields(3)
+			dst.timestamptz(history.FloorMinute(r.Minute))
+			dst.float8(r.Value)
+			dst.int4(t.kseries[kpiSeriesKey{r.Service, r.Environment, r.Version, r.Name}])
+		}, "stage_kpi_values", kpiValueCols)
+}
+
+// resolveKPISeries makes sure every key has a KPI series id in t.kseries.
+func (t *importTx) resolveKPISeries(ctx context.Context, keys map[kpiSeriesKey]struct{}) error {
+	var svc, env, ver, name []string
+	names := map[string]bool{}
+	for k := range keys {
+		svc, env, ver, name = append(svc, k.service), append(env, k.environment), append(ver, k.version), append(name, k.name)
+		names[k.service] = true
+	}
+	if len(svc) == 0 {
+		return nil
+	}
+	var list []string
+	for n := range names {
+		list = append(list, n)
+	}
+	sort.Strings(list)
+	if err := t.ensureServices(ctx, list); err != nil {
+		return err
+	}
+	if _, err := t.tx.Exec(ctx, `
+		INSERT INTO kpi_series (service, environment, version, name)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+		ON CONFLICT DO NOTHING`, svc, env, ver, name); err != nil {
+		return err
+	}
+	rows, err := t.tx.Query(ctx, `
+		SELECT s.kpi_series_id, s.service, s.environment, s.version, s.name
+		FROM kpi_series s JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k (service, environment, version, name)
+		  ON s.service = k.service AND s.environment = k.environment AND s.version = k.version AND s.name = k.name`, svc, env, ver, name)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int32
+		var k kpiSeriesKey
+		if err := rows.Scan(&id, &k.service, &k.environment, &k.version, &k.name); err != nil {
+			return err
+		}
+		t.kseries[k] = id
+	}
+	return rows.Err()
 }
 
 func strPtr(s string) *string {
@@ -603,82 +725,24 @@ func (t *importTx) exec(ctx context.Context, what, sql string, args ...any) (int
 	return tag.RowsAffected(), nil
 }
 
+// commit merges the staged rows in dependency order: services,
+// deployments (with rollback inference), incidents, KPIs, annotations,
+// then the series rows.
 func (t *importTx) commit(ctx context.Context) (history.ImportSummary, error) {
 	sum := t.sum
-	// Services: given ones replace stored ones; named ones are created.
-	if _, err := t.exec(ctx, "services", `
-		INSERT INTO services AS s (name, team, tier)
-		SELECT DISTINCT ON (name) name, team, tier FROM stage_services ORDER BY name
-		ON CONFLICT (name) DO UPDATE SET team = EXCLUDED.team, tier = EXCLUDED.tier
-		WHERE (s.team, s.tier) IS DISTINCT FROM (EXCLUDED.team, EXCLUDED.tier)`); err != nil {
+	n, err := t.commitServices(ctx)
+	if err != nil {
 		return sum, err
 	}
-	rows, err := t.tx.Query(ctx, `
-		INSERT INTO services (name)
-		SELECT service FROM stage_deployments UNION SELECT service FROM stage_incidents
-		ON CONFLICT DO NOTHING RETURNING name`)
-	if err != nil {
-		return sum, fmt.Errorf("commit import: services: %w", err)
-	}
-	created, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return sum, fmt.Errorf("commit import: services: %w", err)
-	}
-	for _, n := range created {
-		t.created[n] = true
-	}
-	names := map[string]bool{}
-	for n := range t.given {
-		names[n] = true
-	}
-	for n := range t.created {
-		names[n] = true
-	}
-	sum.Services = int64(len(names))
+	sum.Services = n
 
-	// Deployments, then rollback inference over the streams they touch,
-	// existing rows included: an earlier deployment of the same version
-	// (imported now or before) makes a deployment without kind a rollback.
-	if _, err = t.exec(ctx, "deployments", `
-		INSERT INTO deployments (deployment_id, service, environment, version, started_at, finished_at,
-		  commit_sha, author, files_changed, lines_added, lines_deleted, kind, kind_inferred)
-		SELECT deployment_id, service, environment, version, started_at, finished_at, commit_sha, author,
-		  files_changed, lines_added, lines_deleted, coalesce(kind, 'deploy'), kind IS NULL
-		FROM stage_deployments
-		ON CONFLICT (deployment_id) DO UPDATE SET service = EXCLUDED.service, environment = EXCLUDED.environment,
-		  version = EXCLUDED.version, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
-		  commit_sha = EXCLUDED.commit_sha, author = EXCLUDED.author, files_changed = EXCLUDED.files_changed,
-		  lines_added = EXCLUDED.lines_added, lines_deleted = EXCLUDED.lines_deleted, kind = EXCLUDED.kind,
-		  kind_inferred = EXCLUDED.kind_inferred
-		WHERE (deployments.service, deployments.environment, deployments.version, deployments.started_at,
-		  deployments.finished_at, deployments.commit_sha, deployments.author, deployments.files_changed,
-		  deployments.lines_added, deployments.lines_deleted, deployments.kind, deployments.kind_inferred)
-		  IS DISTINCT FROM (EXCLUDED.service, EXCLUDED.environment, EXCLUDED.version, EXCLUDED.started_at,
-		  EXCLUDED.finished_at, EXCLUDED.commit_sha, EXCLUDED.author, EXCLUDED.files_changed,
-		  EXCLUDED.lines_added, EXCLUDED.lines_deleted, EXCLUDED.kind, EXCLUDED.kind_inferred)`); err != nil {
-		return sum, err
-	}
+	// Deployments, then rollback inference over the streams they touch.
 	if sum.Deployments > 0 {
-		// Only streams with deployments in this import are re-inferred.
-		if err := t.tx.QueryRow(ctx, `
-			WITH k AS (
-			  SELECT d.deployment_id, d.kind AS old, CASE WHEN EXISTS (
-			      SELECT 1 FROM deployments e
-			      WHERE e.service = d.service AND e.environment = d.environment AND e.version = d.version
-			        AND (e.started_at < d.started_at OR
-			             (e.started_at = d.started_at AND e.deployment_id COLLATE "C" < d.deployment_id COLLATE "C")))
-			    THEN 'rollback' ELSE 'deploy' END AS kind
-			  FROM deployments d
-			  WHERE d.kind_inferred
-			    AND (d.service, d.environment) IN (SELECT service, environment FROM stage_deployments)
-			), upd AS (
-			  UPDATE deployments d SET kind = k.kind FROM k
-			  WHERE d.deployment_id = k.deployment_id AND k.kind <> k.old
-			)
-			SELECT count(*) FROM k JOIN stage_deployments s USING (deployment_id)
-			WHERE k.kind = 'rollback' AND s.kind IS NULL`).Scan(&sum.RollbacksInferred); err != nil {
-			return sum, fmt.Errorf("commit import: infer rollbacks: %w", err)
+		n, err := t.upsertDeployments(ctx)
+		if err != nil {
+			return sum, err
 		}
+		sum.RollbacksInferred = n
 	}
 
 	if _, err = t.exec(ctx, "incidents", `
@@ -693,32 +757,94 @@ func (t *importTx) commit(ctx context.Context) (history.ImportSummary, error) {
 		return sum, err
 	}
 
-	// Annotations must name existing deployments.
-	rows, err = t.tx.Query(ctx, `
+	if err := t.commitKPIs(ctx); err != nil {
+		return sum, err
+	}
+	if err := t.undeployed(ctx, &sum); err != nil {
+		return sum, err
+	}
+	if err := t.commitAnnotations(ctx); err != nil {
+		return sum, err
+	}
+	if err := t.commitSeries(ctx); err != nil {
+		return sum, err
+	}
+	if err := t.tx.Commit(ctx); err != nil {
+		return sum, fmt.Errorf("commit import: %w", err)
+	}
+	t.done = true
+	t.conn.Release()
+	return sum, nil
+}
+
+// commitServices upserts the services: given ones replace stored ones;
+// named ones are created. It returns how many services the import gave or
+// created.
+func (t *importTx) commitServices(ctx context.Context) (int64, error) {
+	if _, err := t.exec(ctx, "services", `
+		INSERT INTO services AS s (name, team, tier)
+		SELECT DISTINCT ON (name) name, team, tier FROM stage_services ORDER BY name
+		ON CONFLICT (name) DO UPDATE SET team = EXCLUDED.team, tier = EXCLUDED.tier
+		WHERE (s.team, s.tier) IS DISTINCT FROM (EXCLUDED.team, EXCLUDED.tier)`); err != nil {
+		return 0, err
+	}
+	rows, err := t.tx.Query(ctx, `
+		INSERT INTO services (name)
+		SELECT service FROM stage_deployments UNION SELECT service FROM stage_incidents
+		UNION SELECT service FROM stage_kpis
+		ON CONFLICT DO NOTHING RETURNING name`)
+	if err != nil {
+		return 0, fmt.Errorf("commit import: services: %w", err)
+	}
+	created, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("commit import: services: %w", err)
+	}
+	for _, n := range created {
+		t.created[n] = true
+	}
+	names := map[string]bool{}
+	for n := range t.given {
+		names[n] = true
+	}
+	for n := range t.created {
+		names[n] = true
+	}
+	return int64(len(names)), nil
+}
+
+// commitAnnotations upserts the staged annotations, which must name
+// existing deployments (else a *history.MissingDeploymentError).
+func (t *importTx) commitAnnotations(ctx context.Context) error {
+	rows, err := t.tx.Query(ctx, `
 		SELECT DISTINCT a.deployment_id FROM stage_annotations a
 		WHERE NOT EXISTS (SELECT 1 FROM deployments d WHERE d.deployment_id = a.deployment_id)
 		ORDER BY 1`)
 	if err != nil {
-		return sum, fmt.Errorf("commit import: check annotations: %w", err)
+		return fmt.Errorf("commit import: check annotations: %w", err)
 	}
 	missing, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return sum, fmt.Errorf("commit import: check annotations: %w", err)
+		return fmt.Errorf("commit import: check annotations: %w", err)
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return sum, &history.MissingDeploymentError{DeploymentIDs: missing}
+		return &history.MissingDeploymentError{DeploymentIDs: missing}
 	}
-	if _, err = t.exec(ctx, "annotations", `
+	_, err = t.exec(ctx, "annotations", `
 		INSERT INTO annotations (deployment_id, annotator, label, annotated_at, note)
 		SELECT deployment_id, coalesce(annotator, ''), label, annotated_at, note FROM stage_annotations
 		ON CONFLICT (deployment_id, annotator) DO UPDATE SET label = EXCLUDED.label,
 		  annotated_at = EXCLUDED.annotated_at, note = EXCLUDED.note
 		WHERE (annotations.label, annotations.annotated_at, annotations.note)
-		  IS DISTINCT FROM (EXCLUDED.label, EXCLUDED.annotated_at, EXCLUDED.note)`); err != nil {
-		return sum, err
-	}
+		  IS DISTINCT FROM (EXCLUDED.label, EXCLUDED.annotated_at, EXCLUDED.note)`)
+	return err
+}
 
+// commitSeries attaches the fresh partitions and merges the staged rows of
+// metrics, KPI values and error signatures into the months that already had
+// a partition.
+func (t *importTx) commitSeries(ctx context.Context) error {
 	// Fresh partitions: attach (builds their primary-key index by sorting;
 	// the CHECK constraint added at creation spares the validation scan).
 	var fresh []*partState
@@ -733,7 +859,7 @@ func (t *importTx) commit(ctx context.Context) (history.ImportSummary, error) {
 			pgx.Identifier{p.parent}.Sanitize(), pgx.Identifier{p.name}.Sanitize(),
 			p.lo.Format(time.RFC3339), p.hi.Format(time.RFC3339))
 		if _, err := t.exec(ctx, "attach partition "+p.name, q); err != nil {
-			return sum, duplicateHint(err)
+			return duplicateHint(err)
 		}
 	}
 	// Rows for months that already had a partition: merge. Rows equal to
@@ -742,25 +868,35 @@ func (t *importTx) commit(ctx context.Context) (history.ImportSummary, error) {
 	// writes nothing.
 	if t.staged["metrics"] {
 		if _, err := t.exec(ctx, "metrics", `ANALYZE stage_metrics`); err != nil {
-			return sum, err
+			return err
 		}
 		if _, err := t.exec(ctx, "metrics", `
 			DELETE FROM stage_metrics s USING metrics m
 			WHERE m.series_id = s.series_id AND m.minute = s.minute
 			  AND (m.requests, m.errors, m.latency_p50_ms, m.latency_p95_ms, m.latency_p99_ms)
 			      IS NOT DISTINCT FROM (s.requests, s.errors, s.latency_p50_ms, s.latency_p95_ms, s.latency_p99_ms)`); err != nil {
-			return sum, err
+			return err
+		}
+	}
+	if t.staged["kpi_values"] {
+		if _, err := t.exec(ctx, "KPI values", `ANALYZE stage_kpi_values`); err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, "KPI values", `
+			DELETE FROM stage_kpi_values s USING kpi_values v
+			WHERE v.kpi_series_id = s.kpi_series_id AND v.minute = s.minute AND v.value = s.value`); err != nil {
+			return err
 		}
 	}
 	if t.staged["error_signatures"] {
 		if _, err := t.exec(ctx, "error signatures", `ANALYZE stage_signatures`); err != nil {
-			return sum, err
+			return err
 		}
 		if _, err := t.exec(ctx, "error signatures", `
 			DELETE FROM stage_signatures s USING error_signatures g
 			WHERE g.series_id = s.series_id AND g.minute = s.minute AND g.fingerprint_id = s.fingerprint_id
 			  AND g.count = s.count`); err != nil {
-			return sum, err
+			return err
 		}
 	}
 	if _, err := t.exec(ctx, "metrics", `
@@ -771,20 +907,190 @@ func (t *importTx) commit(ctx context.Context) (history.ImportSummary, error) {
 		WHERE (metrics.requests, metrics.errors, metrics.latency_p50_ms, metrics.latency_p95_ms, metrics.latency_p99_ms)
 		  IS DISTINCT FROM (EXCLUDED.requests, EXCLUDED.errors, EXCLUDED.latency_p50_ms, EXCLUDED.latency_p95_ms,
 		  EXCLUDED.latency_p99_ms)`); err != nil {
-		return sum, duplicateHint(err)
+		return duplicateHint(err)
+	}
+	if _, err := t.exec(ctx, "KPI values", `
+		INSERT INTO kpi_values SELECT * FROM stage_kpi_values
+		ON CONFLICT (kpi_series_id, minute) DO UPDATE SET value = EXCLUDED.value
+		WHERE kpi_values.value <> EXCLUDED.value`); err != nil {
+		return duplicateHint(err)
 	}
 	if _, err := t.exec(ctx, "error signatures", `
 		INSERT INTO error_signatures SELECT * FROM stage_signatures
 		ON CONFLICT (series_id, minute, fingerprint_id) DO UPDATE SET count = EXCLUDED.count
 		WHERE error_signatures.count <> EXCLUDED.count`); err != nil {
-		return sum, duplicateHint(err)
+		return duplicateHint(err)
 	}
-	if err := t.tx.Commit(ctx); err != nil {
-		return sum, fmt.Errorf("commit import: %w", err)
+	return nil
+}
+
+// commitKPIs upserts the staged KPI declarations, then checks the spans of
+// the KPI values added against the declarations in force for their
+// services (history.CheckKPISpans: the same rule as the embedded store).
+func (t *importTx) commitKPIs(ctx context.Context) error {
+	if t.sum.KPIs > 0 {
+		if _, err := t.exec(ctx, "KPIs", `
+			INSERT INTO kpis AS k (service, environment, name, direction, kind, unit)
+			SELECT DISTINCT ON (service, environment, name) service, environment, name, direction, kind, unit
+			FROM stage_kpis ORDER BY service, environment, name
+			ON CONFLICT (service, environment, name) DO UPDATE SET direction = EXCLUDED.direction,
+			  kind = EXCLUDED.kind, unit = EXCLUDED.unit
+			WHERE (k.direction, k.kind, k.unit) IS DISTINCT FROM (EXCLUDED.direction, EXCLUDED.kind, EXCLUDED.unit)`); err != nil {
+			return err
+		}
 	}
-	t.done = true
-	t.conn.Release()
-	return sum, nil
+	if len(t.spans) == 0 {
+		return nil
+	}
+	svcs := map[string]bool{}
+	for k := range t.spans {
+		svcs[k.Service] = true
+	}
+	list := make([]string, 0, len(svcs))
+	for s := range svcs {
+		list = append(list, s)
+	}
+	rows, err := t.tx.Query(ctx, `SELECT service, environment, name, direction, kind, unit FROM kpis WHERE service = ANY($1)`, list)
+	if err != nil {
+		return fmt.Errorf("commit import: KPIs: %w", err)
+	}
+	decls, err := pgx.CollectRows(rows, scanKPI)
+	if err != nil {
+		return fmt.Errorf("commit import: KPIs: %w", err)
+	}
+	return history.CheckKPISpans(decls, t.spans)
+}
+
+// undeployed lists in sum the per-version metric series this import added
+// rows to whose version has no deployment in its stream (after the
+// deployments of this import were upserted).
+func (t *importTx) undeployed(ctx context.Context, sum *history.ImportSummary) error {
+	var svc, env, ver []string
+	for k := range t.seriesN {
+		if k.version != history.AggregateVersion {
+			svc, env, ver = append(svc, k.service), append(env, k.environment), append(ver, k.version)
+		}
+	}
+	if len(svc) == 0 {
+		return nil
+	}
+	rows, err := t.tx.Query(ctx, `
+		SELECT k.service, k.environment, k.version FROM unnest($1::text[], $2::text[], $3::text[]) AS k (service, environment, version)
+		WHERE NOT EXISTS (SELECT 1 FROM deployments d
+		  WHERE d.service = k.service AND d.environment = k.environment AND d.version = k.version)`, svc, env, ver)
+	if err != nil {
+		return fmt.Errorf("commit import: versions without deployment: %w", err)
+	}
+	var k seriesKey
+	_, err = pgx.ForEachRow(rows, []any{&k.service, &k.environment, &k.version}, func() error {
+		n := t.seriesN[k]
+		sum.Undeployed = append(sum.Undeployed, history.UndeployedSeries{Service: k.service, Environment: k.environment, Version: k.version, Rows: n})
+		sum.UndeployedRows += n
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("commit import: versions without deployment: %w", err)
+	}
+	history.SortUndeployed(sum.Undeployed)
+	return nil
+}
+
+// upsertDeployments upserts the staged deployments, then re-infers with
+// history.InferKinds the kinds of every deployment of the streams that the
+// staged rows belong to or leave (their stored row was in another stream),
+// and stores the kinds that changed. It returns the number of staged
+// deployments without a kind whose inferred kind is rollback.
+func (t *importTx) upsertDeployments(ctx context.Context) (int64, error) {
+	// The streams to re-infer, read before the upsert moves any row.
+	rows, err := t.tx.Query(ctx, `
+		SELECT service, environment FROM stage_deployments
+		UNION
+		SELECT d.service, d.environment FROM deployments d JOIN stage_deployments s USING (deployment_id)`)
+	if err != nil {
+		return 0, fmt.Errorf("commit import: deployments: %w", err)
+	}
+	streams, err := pgx.CollectRows(rows, pgx.RowToStructByPos[history.Stream])
+	if err != nil {
+		return 0, fmt.Errorf("commit import: deployments: %w", err)
+	}
+	svc, env := make([]string, len(streams)), make([]string, len(streams))
+	for i, st := range streams {
+		svc[i], env[i] = st.Service, st.Environment
+	}
+
+	// A row given without kind keeps the stored inferred kind until
+	// re-inference decides, so that re-importing unchanged files writes
+	// nothing.
+	if _, err := t.exec(ctx, "deployments", `
+		INSERT INTO deployments AS d (deployment_id, service, environment, version, started_at, finished_at,
+		  commit_sha, author, files_changed, lines_added, lines_deleted, kind, kind_inferred)
+		SELECT deployment_id, service, environment, version, started_at, finished_at, commit_sha, author,
+		  files_changed, lines_added, lines_deleted, coalesce(kind, 'deploy'), kind IS NULL
+		FROM stage_deployments
+		ON CONFLICT (deployment_id) DO UPDATE SET service = EXCLUDED.service, environment = EXCLUDED.environment,
+		  version = EXCLUDED.version, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
+		  commit_sha = EXCLUDED.commit_sha, author = EXCLUDED.author, files_changed = EXCLUDED.files_changed,
+		  lines_added = EXCLUDED.lines_added, lines_deleted = EXCLUDED.lines_deleted,
+		  kind = CASE WHEN d.kind_inferred AND EXCLUDED.kind_inferred THEN d.kind ELSE EXCLUDED.kind END,
+		  kind_inferred = EXCLUDED.kind_inferred
+		WHERE (d.service, d.environment, d.version, d.started_at, d.finished_at, d.commit_sha, d.author,
+		  d.files_changed, d.lines_added, d.lines_deleted, d.kind, d.kind_inferred)
+		  IS DISTINCT FROM (EXCLUDED.service, EXCLUDED.environment, EXCLUDED.version, EXCLUDED.started_at,
+		  EXCLUDED.finished_at, EXCLUDED.commit_sha, EXCLUDED.author, EXCLUDED.files_changed,
+		  EXCLUDED.lines_added, EXCLUDED.lines_deleted,
+		  CASE WHEN d.kind_inferred AND EXCLUDED.kind_inferred THEN d.kind ELSE EXCLUDED.kind END,
+		  EXCLUDED.kind_inferred)`); err != nil {
+		return 0, err
+	}
+
+	// Every deployment of those streams, in the order InferKinds wants.
+	rows, err = t.tx.Query(ctx, `
+		SELECT d.deployment_id, d.service, d.environment, d.version, d.started_at, d.kind, d.kind_inferred,
+		  d.deployment_id IN (SELECT deployment_id FROM stage_deployments WHERE kind IS NULL)
+		FROM deployments d JOIN unnest($1::text[], $2::text[]) AS k (service, environment)
+		  ON d.service = k.service AND d.environment = k.environment
+		ORDER BY d.service COLLATE "C", d.environment COLLATE "C", d.started_at, d.deployment_id COLLATE "C"`, svc, env)
+	if err != nil {
+		return 0, fmt.Errorf("commit import: infer rollbacks: %w", err)
+	}
+	var ds []history.Deployment
+	kindless := map[string]bool{} // staged without kind
+	var d history.Deployment
+	var kind string
+	var noKind bool
+	_, err = pgx.ForEachRow(rows, []any{&d.ID, &d.Service, &d.Environment, &d.Version, &d.StartedAt, &kind, &d.KindInferred, &noKind},
+		func() error {
+			d.Kind = history.Kind(kind)
+			ds = append(ds, d)
+			if noKind {
+				kindless[d.ID] = true
+			}
+			return nil
+		})
+	if err != nil {
+		return 0, fmt.Errorf("commit import: infer rollbacks: %w", err)
+	}
+	changed := history.InferKinds(ds)
+	var n int64
+	for _, d := range ds {
+		if kindless[d.ID] && d.Kind == history.KindRollback {
+			n++
+		}
+	}
+	if len(changed) == 0 {
+		return n, nil
+	}
+	ids, kinds := make([]string, len(changed)), make([]string, len(changed))
+	for i, c := range changed {
+		ids[i], kinds[i] = ds[c].ID, string(ds[c].Kind)
+	}
+	if _, err := t.exec(ctx, "infer rollbacks", `
+		UPDATE deployments d SET kind = u.kind, kind_inferred = true
+		FROM unnest($1::text[], $2::text[]) AS u (deployment_id, kind)
+		WHERE d.deployment_id = u.deployment_id`, ids, kinds); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // duplicateHint explains the errors that a key given twice in one import

@@ -84,8 +84,25 @@ func (s *Store) Deployments(ctx context.Context, r history.Range) ([]history.Dep
 	return out, nil
 }
 
-// Streams lists every (service, environment) pair that has deployments or
-// metrics, sorted by service, then environment.
+// DeploymentByID returns the deployment with the id, read by primary key;
+// ok is false when there is none.
+func (s *Store) DeploymentByID(ctx context.Context, id string) (history.Deployment, bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+deploymentCols+` FROM deployments WHERE deployment_id = $1`, id)
+	if err != nil {
+		return history.Deployment{}, false, fmt.Errorf("read deployment %q: %w", id, err)
+	}
+	out, err := pgx.CollectRows(rows, scanDeployment)
+	if err != nil {
+		return history.Deployment{}, false, fmt.Errorf("read deployment %q: %w", id, err)
+	}
+	if len(out) == 0 {
+		return history.Deployment{}, false, nil
+	}
+	return out[0], true, nil
+}
+
+// Streams lists every (service, environment) pair that has deployments,
+// metrics or KPI values, sorted by service, then environment.
 func (s *Store) Streams(ctx context.Context) ([]history.Stream, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT service, environment FROM (
@@ -93,6 +110,9 @@ func (s *Store) Streams(ctx context.Context) ([]history.Stream, error) {
 			UNION
 			SELECT se.service, se.environment FROM series se
 			WHERE EXISTS (SELECT 1 FROM metrics m WHERE m.series_id = se.series_id)
+			UNION
+			SELECT ks.service, ks.environment FROM kpi_series ks
+			WHERE EXISTS (SELECT 1 FROM kpi_values v WHERE v.kpi_series_id = ks.kpi_series_id)
 		) x ORDER BY service COLLATE "C", environment COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("read streams: %w", err)
@@ -129,6 +149,28 @@ func float8At(b []byte) float64 {
 		return math.NaN()
 	}
 	return math.Float64frombits(binary.BigEndian.Uint64(b))
+}
+
+func scanKPI(r pgx.CollectableRow) (history.KPI, error) {
+	var k history.KPI
+	var dir, kind string
+	err := r.Scan(&k.Service, &k.Environment, &k.Name, &dir, &kind, &k.Unit)
+	k.Direction, k.Kind = history.Direction(dir), history.KPIKind(kind)
+	return k, err
+}
+
+// KPIs returns every KPI declaration, ordered by service, environment, name.
+func (s *Store) KPIs(ctx context.Context) ([]history.KPI, error) {
+	rows, err := s.pool.Query(ctx, `SELECT service, environment, name, direction, kind, unit FROM kpis
+		ORDER BY service COLLATE "C", environment COLLATE "C", name COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("read KPIs: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanKPI)
+	if err != nil {
+		return nil, fmt.Errorf("read KPIs: %w", err)
+	}
+	return out, nil
 }
 
 // Incidents returns the incidents opened in r, ordered by OpenedAt, ID.
@@ -188,21 +230,27 @@ func (s *Store) PutTruth(ctx context.Context, rows []history.Truth) error {
 		return fmt.Errorf("put truth: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // no-op after Commit
+	for i := range rows {
+		if err := rows[i].Validate(); err != nil {
+			return fmt.Errorf("put truth: %w", err)
+		}
+	}
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE stage_truth (LIKE simulation_truth) ON COMMIT DROP`); err != nil {
 		return fmt.Errorf("put truth: %w", err)
 	}
 	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 		t := rows[i]
-		return []any{t.DeploymentID, t.Faulty, t.Shape, t.OnsetMinute, t.Confounders, t.Severity}, nil
+		return []any{t.DeploymentID, t.Faulty, t.Shape, t.OnsetMinute, t.Confounders, t.Severity, t.KPI, t.Direction}, nil
 	})
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_truth"},
-		[]string{"deployment_id", "faulty", "shape", "onset_minute", "confounders", "severity"}, src); err != nil {
+		[]string{"deployment_id", "faulty", "shape", "onset_minute", "confounders", "severity", "kpi", "direction"}, src); err != nil {
 		return fmt.Errorf("put truth: copy: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO simulation_truth SELECT DISTINCT ON (deployment_id) * FROM stage_truth
 		ON CONFLICT (deployment_id) DO UPDATE SET faulty = EXCLUDED.faulty, shape = EXCLUDED.shape,
-		  onset_minute = EXCLUDED.onset_minute, confounders = EXCLUDED.confounders, severity = EXCLUDED.severity`); err != nil {
+		  onset_minute = EXCLUDED.onset_minute, confounders = EXCLUDED.confounders, severity = EXCLUDED.severity,
+		  kpi = EXCLUDED.kpi, direction = EXCLUDED.direction`); err != nil {
 		return fmt.Errorf("put truth: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -215,14 +263,14 @@ func (s *Store) PutTruth(ctx context.Context, rows []history.Truth) error {
 // history.ErrNoTruth when there is none.
 func (s *Store) Truth(ctx context.Context) ([]history.Truth, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT deployment_id, faulty, shape, onset_minute, confounders, severity
+		SELECT deployment_id, faulty, shape, onset_minute, confounders, severity, kpi, direction
 		FROM simulation_truth ORDER BY deployment_id COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("read truth: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (history.Truth, error) {
 		var v history.Truth
-		err := r.Scan(&v.DeploymentID, &v.Faulty, &v.Shape, &v.OnsetMinute, &v.Confounders, &v.Severity)
+		err := r.Scan(&v.DeploymentID, &v.Faulty, &v.Shape, &v.OnsetMinute, &v.Confounders, &v.Severity, &v.KPI, &v.Direction)
 		return v, err
 	})
 	if err != nil {

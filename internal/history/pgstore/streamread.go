@@ -178,9 +178,10 @@ func (s *Store) metrics(ctx context.Context, st history.Stream, r history.Range)
 
 // metricRow is one metrics row as read.
 type metricRow struct {
-	minute, req, errs int64
-	p50, p95, p99     float64
-	slot              int32
+	minute        int64
+	req, errs     float64
+	p50, p95, p99 float64
+	slot          int32
 }
 
 // Row buffers reused across calls: a call decodes into one, then copies
@@ -221,8 +222,8 @@ func decodeMetrics(rows pgx.Rows, ss *streamSeries) ([]history.Series, error) {
 		}
 		id, err0 := int4At(raw[0])
 		ts, err1 := int8At(raw[1])
-		req, err2 := int8At(raw[2])
-		errs, err3 := int8At(raw[3])
+		req, err2 := float8NotNull(raw[2])
+		errs, err3 := float8NotNull(raw[3])
 		if err := errors.Join(err0, err1, err2, err3); err != nil {
 			return nil, err
 		}
@@ -241,7 +242,7 @@ func decodeMetrics(rows pgx.Rows, ss *streamSeries) ([]history.Series, error) {
 	}
 	// One backing array per column; series k gets [start[k], start[k]+counts[k]).
 	n := len(buf)
-	minutes, reqs, errs := make([]int64, n), make([]int64, n), make([]int64, n)
+	minutes, reqs, errs := make([]int64, n), make([]float64, n), make([]float64, n)
 	p50, p95, p99 := make([]float64, n), make([]float64, n), make([]float64, n)
 	start, next := make([]int, len(counts)), make([]int, len(counts))
 	var out []history.Series
@@ -275,6 +276,14 @@ func decodeMetrics(rows pgx.Rows, ss *streamSeries) ([]history.Series, error) {
 		}
 	}
 	return out, nil
+}
+
+// float8NotNull decodes a binary float8 of a NOT NULL column.
+func float8NotNull(b []byte) (float64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("want 8 bytes, got %d", len(b))
+	}
+	return math.Float64frombits(binary.BigEndian.Uint64(b)), nil
 }
 
 func int4At(b []byte) (int32, error) {
@@ -527,4 +536,82 @@ func ranks(n int, at func(int) string) []int32 {
 func pgTime(us int64) time.Time {
 	sec := floorDiv(us, 1_000_000)
 	return time.Unix(pgEpochUnix+sec, (us-sec*1_000_000)*1000).UTC()
+}
+
+// KPIValues returns the KPI series of st with minutes in r, ordered by
+// name, then version (byte order), each sorted by minute. Like Metrics it
+// reads in one REPEATABLE READ, READ ONLY transaction, selecting rows by
+// kpi_series_id = ANY(ARRAY(subquery)) and sorting in Go.
+func (s *Store) KPIValues(ctx context.Context, st history.Stream, r history.Range) ([]history.KPISeries, error) {
+	out, err := s.kpiValues(ctx, st, r)
+	if err != nil {
+		return nil, fmt.Errorf("read KPI values of %s/%s: %w", st.Service, st.Environment, err)
+	}
+	return out, nil
+}
+
+func (s *Store) kpiValues(ctx context.Context, st history.Stream, r history.Range) ([]history.KPISeries, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read only
+	rows, err := tx.Query(ctx, `SELECT kpi_series_id, name, version FROM kpi_series WHERE service = $1 AND environment = $2`,
+		st.Service, st.Environment)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[int32]*history.KPISeries{}
+	var id int32
+	var name, version string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &name, &version}, func() error {
+		byID[id] = &history.KPISeries{Name: name, Version: version}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if len(byID) == 0 {
+		return nil, nil
+	}
+	where, args := rangeWhere("minute", r, []any{st.Service, st.Environment})
+	rows, err = tx.Query(ctx, `SELECT kpi_series_id, minute, value FROM kpi_values
+		WHERE kpi_series_id = ANY(ARRAY(SELECT kpi_series_id FROM kpi_series WHERE service = $1 AND environment = $2))`+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	var minute time.Time
+	var value float64
+	if _, err := pgx.ForEachRow(rows, []any{&id, &minute, &value}, func() error {
+		ks := byID[id]
+		if ks == nil {
+			return fmt.Errorf("row of KPI series %d, not a series of the stream", id)
+		}
+		ks.Minutes = append(ks.Minutes, history.UnixMinute(minute))
+		ks.Values = append(ks.Values, value)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]history.KPISeries, 0, len(byID))
+	for _, ks := range byID {
+		if len(ks.Minutes) == 0 {
+			continue
+		}
+		if !slices.IsSorted(ks.Minutes) {
+			perm := make([]int32, len(ks.Minutes))
+			for i := range perm {
+				perm[i] = int32(i)
+			}
+			slices.SortFunc(perm, func(a, b int32) int { return cmp.Compare(ks.Minutes[a], ks.Minutes[b]) })
+			ks.Minutes, ks.Values = permute(ks.Minutes, perm), permute(ks.Values, perm)
+		}
+		out = append(out, *ks)
+	}
+	slices.SortFunc(out, func(a, b history.KPISeries) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Version, b.Version))
+	})
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -45,7 +45,7 @@ func (c *Client) DetectDeployments(ctx context.Context, from, to int64, w want) 
 	expr := expand(r.Query, c.filterFor(w))
 	// Presence of every version over [lo, to).
 	present := map[key][]bool{}
-	kr := c.m.metricKeyer()
+	kr := c.m.deployKeyer()
 	chunks := c.chunks(lo, to)
 	err := c.fetch(ctx, []string{expr}, chunks, func(i int, res []model.Matrix) error {
 		sp := chunks[i]

@@ -32,7 +32,9 @@ type ImportOptions struct {
 
 // Result is what Import did.
 type Result struct {
-	Summary history.ImportSummary `json:"rows"`
+	// Summary is the rows written per table and the import's warnings
+	// (as the file import's).
+	Summary importer.Summary `json:"-"`
 	// From and To are the minutes queried, [From, To).
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
@@ -134,7 +136,11 @@ func (c *Client) metricHeader() []string {
 }
 
 func where(rec []string) string {
-	return fmt.Sprintf("prometheus %s/%s version %s at %s", rec[0], rec[1], rec[2], rec[3])
+	v := "version " + rec[2]
+	if rec[2] == history.AggregateVersion {
+		v = "all versions"
+	}
+	return fmt.Sprintf("prometheus %s/%s %s at %s", rec[0], rec[1], v, rec[3])
 }
 
 // records returns the metrics records of w (or its signature records,
@@ -177,7 +183,7 @@ func (c *Client) metricRecords(w *window, wt want) importer.Records {
 				var recs [][]string
 				metricRows(sp, gs[0], gs[1], gs[2], gs[3], gs[4], w.startOf, func(k key, m int64, r, e, p50, p95, p99 float64) {
 					rec := make([]string, 0, len(header))
-					rec = append(rec, k[0], k[1], k[2], minuteText(m), count(r), count(e))
+					rec = append(rec, k[0], k[1], k[2], minuteText(m), amount(r), amount(e))
 					for j, v := range []float64{p50, p95, p99} {
 						if exprs[2+j] != "" {
 							rec = append(rec, latency(v))

@@ -20,7 +20,10 @@ import (
 // the import's validation; deployments, services, incidents and
 // annotations come from a base reader (the history store, which may be
 // empty) with the judged deployment added. Features computed over a Live
-// reader are those an import of the same minutes would give.
+// reader are those an import of the same minutes would give. Live is not a
+// history.KPIReader: the mapping has no KPI queries, so the extractor's
+// checks of declared KPIs abstain (the base store's KPI values stop before
+// the deploy and would judge a partial window).
 type Live struct {
 	c    *Client
 	base history.Reader
@@ -30,6 +33,8 @@ type Live struct {
 	mu      sync.Mutex
 	streams []history.Stream
 }
+
+var _ history.Reader = (*Live)(nil)
 
 // NewLive returns a reader of the server as of at (minutes before at are
 // complete), for judging dep. base gives the deployments around it; nil
@@ -238,6 +243,8 @@ func (t *memTx) AddServices(context.Context, []history.Service) error       { re
 func (t *memTx) AddDeployments(context.Context, []history.Deployment) error { return errNotLive }
 func (t *memTx) AddIncidents(context.Context, []history.Incident) error     { return errNotLive }
 func (t *memTx) AddAnnotations(context.Context, []history.Annotation) error { return errNotLive }
+func (t *memTx) AddKPIs(context.Context, []history.KPI) error               { return errNotLive }
+func (t *memTx) AddKPIValues(context.Context, []history.KPIValue) error     { return errNotLive }
 func (t *memTx) AddMetrics(_ context.Context, rows []history.Metric) error {
 	t.metrics = append(t.metrics, rows...)
 	return nil

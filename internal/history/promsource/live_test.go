@@ -20,6 +20,9 @@ import (
 	"github.com/faultline-dev/faultline/registry/registrytest"
 )
 
+// Live is what batch.Check looks deployments up through.
+var _ batch.DeploymentFinder = (*Live)(nil)
+
 // randomDetector bundles random models over this build's feature schema:
 // the test compares two ways of computing features, not model quality.
 func randomDetector(t *testing.T) *detector.Detector {
@@ -113,7 +116,7 @@ func TestLiveCheckAgreesWithStore(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := fixture(t)
-	srv := promtest.Start(t, filepath.Join(dir, "history.om"))
+	srv := promtest.Start(t, openMetricsOf(dir))
 	d := randomDetector(t)
 	full := newStore(t)
 	fileImport(t, full, dir)

@@ -9,7 +9,10 @@
 // per service, environment and version, the requests and errors of every
 // minute, latency percentiles and, optionally, error signatures and deploy
 // events. Expressions are evaluated at a 1-minute step; the value at time t
-// is the minute [t-1m, t).
+// is the minute [t-1m, t). Requests and errors are real-valued, as
+// increase() and rate() give them. A metrics series without the version
+// label is the stream's aggregate series (all versions,
+// history.AggregateVersion), for teams without per-version data.
 package promsource
 
 import (
@@ -87,7 +90,9 @@ type Labels struct {
 }
 
 // Series are PromQL expressions giving one series per (service,
-// environment, version), evaluated at the end of each minute.
+// environment, version), evaluated at the end of each minute. A series
+// without the version label (e.g. sum by (service, environment) (…)) is
+// the stream's aggregate series, of all versions.
 type Series struct {
 	// Requests per minute (required), e.g.
 	// sum by (service, environment, version) (increase(http_requests_total{$filter}[1m])).

@@ -58,8 +58,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fixture simulates the fleet once per test binary: import files and
-// history.om in one directory.
+// fixture simulates the fleet once per test binary: import files (and the
+// truth, in truth/) in the returned directory, history.om beside it (the
+// import refuses files it does not know in its folder).
 func fixture(t *testing.T) string {
 	t.Helper()
 	fixtureOnce.Do(func() {
@@ -69,7 +70,7 @@ func fixture(t *testing.T) string {
 		}
 		ctx := context.Background()
 		cfg := fleetConfig()
-		if _, fixtureErr = simulate.WriteFiles(ctx, cfg, fixtureDir); fixtureErr != nil {
+		if _, fixtureErr = simulate.WriteFiles(ctx, cfg, filepath.Join(fixtureDir, "files")); fixtureErr != nil {
 			return
 		}
 		_, fixtureErr = simulate.WriteOpenMetrics(ctx, cfg, filepath.Join(fixtureDir, "history.om"), nil)
@@ -77,8 +78,12 @@ func fixture(t *testing.T) string {
 	if fixtureErr != nil {
 		t.Fatal(fixtureErr)
 	}
-	return fixtureDir
+	return filepath.Join(fixtureDir, "files")
 }
+
+// openMetricsOf returns the OpenMetrics file of the fixture whose import
+// files are in dir.
+func openMetricsOf(dir string) string { return filepath.Join(filepath.Dir(dir), "history.om") }
 
 func loadMapping(t *testing.T) *Mapping {
 	t.Helper()
@@ -109,7 +114,7 @@ func newStore(t *testing.T) history.Store {
 	return s
 }
 
-func fileImport(t *testing.T, s history.Store, dir string) history.ImportSummary {
+func fileImport(t *testing.T, s history.Store, dir string) importer.Summary {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := s.BeginImport(ctx)
@@ -213,7 +218,7 @@ func sameSeries(t *testing.T, got, want content) {
 			for j := range w.Minutes {
 				if g.Minutes[j] != w.Minutes[j] || g.Requests[j] != w.Requests[j] || g.Errors[j] != w.Errors[j] ||
 					!closeTo(g.P50[j], w.P50[j]) || !closeTo(g.P95[j], w.P95[j]) || !closeTo(g.P99[j], w.P99[j]) {
-					t.Fatalf("%v %s minute %s: got %d req %d err p %v/%v/%v, want %s %d req %d err p %v/%v/%v", st, w.Version,
+					t.Fatalf("%v %q minute %s: got %v req %v err p %v/%v/%v, want %s %v req %v err p %v/%v/%v", st, w.Version,
 						history.MinuteTime(g.Minutes[j]), g.Requests[j], g.Errors[j], g.P50[j], g.P95[j], g.P99[j],
 						history.MinuteTime(w.Minutes[j]), w.Requests[j], w.Errors[j], w.P50[j], w.P95[j], w.P99[j])
 				}
@@ -236,7 +241,7 @@ func TestAgainstPrometheus(t *testing.T) {
 		t.Skip("promtest: needs a Prometheus server; skipped with -short")
 	}
 	dir := fixture(t)
-	srv := promtest.Start(t, filepath.Join(dir, "history.om"))
+	srv := promtest.Start(t, openMetricsOf(dir))
 	deployments := filepath.Join(dir, "deployments.csv")
 	ref := newStore(t)
 	fileImport(t, ref, dir)

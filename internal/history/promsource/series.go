@@ -38,7 +38,17 @@ type keyer struct {
 	need  int       // names[:need] are required
 }
 
+// metricKeyer keys metric series by service, environment and version; a
+// series without the version label (or with it empty: Prometheus does not
+// tell them apart) is the stream's aggregate series, of all versions
+// (history.AggregateVersion).
 func (m *Mapping) metricKeyer() keyer {
+	return keyer{names: [7]string{m.Labels.Service, m.Labels.Environment, m.Labels.Version}, need: 2}
+}
+
+// deployKeyer keys the deployments recipe's series: a version change needs
+// the version label.
+func (m *Mapping) deployKeyer() keyer {
 	return keyer{names: [7]string{m.Labels.Service, m.Labels.Environment, m.Labels.Version}, need: 3}
 }
 
@@ -132,9 +142,17 @@ func sortedKeys(gs ...grid) []key {
 	return out
 }
 
-// count renders a per-minute count: rounded to an integer (extrapolated
-// increases are fractional). NaN and ±Inf are rendered as such, for the
-// import's validation to reject.
+// amount renders a per-minute request or error count as it is: counts are
+// real-valued (increase() extrapolates, rate() divides). NaN and ±Inf are
+// rendered as such, for the import's validation to reject.
+func amount(v float64) string {
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+// count renders a per-minute error-signature count: rounded to an integer
+// (signature counts count events; extrapolated increases are fractional).
+// NaN and ±Inf are rendered as such, for the import's validation to
+// reject.
 func count(v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return strconv.FormatFloat(v, 'g', -1, 64)
@@ -162,7 +180,9 @@ func (g grid) at(k key, i int64) float64 {
 
 // metricRows turns the grids of one span into metric rows (records in the
 // import's text form, or typed rows through add). A minute is a row when
-// its requests or errors are non-zero; a missing errors value is 0.
+// its requests or errors are non-zero; a missing errors value is 0. Errors
+// above requests by no more than float noise (a relative 1e-9: the two
+// expressions sum their series in their own order) are set to requests.
 // start gives each stream's first minute to keep.
 func metricRows(sp span, req, errs, p50, p95, p99 grid, start func(history.Stream) int64, emit func(k key, minute int64, req, errs, p50, p95, p99 float64)) {
 	for _, k := range sortedKeys(req, errs) {
@@ -182,8 +202,11 @@ func metricRows(sp span, req, errs, p50, p95, p99 grid, start func(history.Strea
 			if math.IsNaN(e) {
 				e = 0
 			}
-			if math.Round(r) == 0 && math.Round(e) == 0 {
+			if r == 0 && e == 0 {
 				continue // no traffic
+			}
+			if e > r && e-r <= 1e-9*r {
+				e = r
 			}
 			emit(k, m, r, e, p50.at(k, i), p95.at(k, i), p99.at(k, i))
 		}

@@ -1,0 +1,87 @@
+package features
+
+import "fmt"
+
+// BeforeAfterConfig sets the before/after checks: the service after the
+// change against its own recent past, for changes without a canary
+// (docs/features.md, "Before/after checks").
+type BeforeAfterConfig struct {
+	// Budget is the false-alarm probability of each check at each look
+	// (horizon): a check fires when its statistic exceeds the (1 − Budget)
+	// quantile of the same statistic replayed at pseudo-change points of
+	// the service's own history before the change (default 0.01).
+	Budget float64 `yaml:"budget"`
+	// PseudoPoints is the largest number of pseudo-change points replayed;
+	// it bounds the cost (default 48).
+	PseudoPoints int `yaml:"pseudo_points"`
+	// MinPseudoPoints: with fewer usable pseudo-change points (too little
+	// history) the checks abstain, NaN (default 20).
+	MinPseudoPoints int `yaml:"min_pseudo_points"`
+	// ReplayDays: pseudo-change points lie before the change on its own day
+	// and on up to this many previous days (default 3).
+	ReplayDays int `yaml:"replay_days"`
+	// ReplaySpanMinutes and ReplayStepMinutes place the pseudo-change
+	// points every step minutes within ±span minutes of the change's time
+	// of day (defaults 180 and 30).
+	ReplaySpanMinutes int `yaml:"replay_span_minutes"`
+	ReplayStepMinutes int `yaml:"replay_step_minutes"`
+	// ReferenceDays: each minute is compared after subtracting the mean of
+	// the same clock minute on the previous ReferenceDays days (those that
+	// have it), so that a daily cycle is not a change (default 3; 0 turns
+	// the seasonal reference off).
+	ReferenceDays int `yaml:"reference_days"`
+	// BurstMinutes are the lengths of the short windows the burst test
+	// scans (default [5, 15]; lengths above H are left out, and H is used
+	// when all are).
+	BurstMinutes []int `yaml:"burst_minutes"`
+}
+
+// defaultBeforeAfter returns the defaults documented on BeforeAfterConfig.
+func defaultBeforeAfter() BeforeAfterConfig {
+	return BeforeAfterConfig{Budget: 0.01, PseudoPoints: 48, MinPseudoPoints: 20, ReplayDays: 3,
+		ReplaySpanMinutes: 180, ReplayStepMinutes: 30, ReferenceDays: 3, BurstMinutes: []int{5, 15}}
+}
+
+// validate reports the invalid settings through bad (Config.Validate's).
+func (b *BeforeAfterConfig) validate(bad func(path, format string, a ...any)) {
+	if !(b.Budget > 0 && b.Budget <= 0.5) {
+		bad("before_after.budget", "%v is not in (0, 0.5]", b.Budget)
+	}
+	if b.PseudoPoints < 1 || b.PseudoPoints > 500 {
+		bad("before_after.pseudo_points", "must be in 1..500, not %d", b.PseudoPoints)
+	}
+	if b.MinPseudoPoints < 2 || b.MinPseudoPoints > b.PseudoPoints {
+		bad("before_after.min_pseudo_points", "must be in 2..pseudo_points (%d), not %d", b.PseudoPoints, b.MinPseudoPoints)
+	}
+	if b.ReplayDays < 0 || b.ReplayDays > 14 {
+		bad("before_after.replay_days", "must be in 0..14, not %d", b.ReplayDays)
+	}
+	if b.ReplaySpanMinutes < 0 || b.ReplaySpanMinutes > 720 {
+		bad("before_after.replay_span_minutes", "must be in 0..720, not %d", b.ReplaySpanMinutes)
+	}
+	if b.ReplayStepMinutes < 1 {
+		bad("before_after.replay_step_minutes", "must be ≥ 1, not %d", b.ReplayStepMinutes)
+	}
+	if b.ReferenceDays < 0 || b.ReferenceDays > 14 {
+		bad("before_after.reference_days", "must be in 0..14, not %d", b.ReferenceDays)
+	}
+	if len(b.BurstMinutes) == 0 {
+		bad("before_after.burst_minutes", "at least one length is needed")
+	}
+	for i, m := range b.BurstMinutes {
+		if m < 2 {
+			bad(fmt.Sprintf("before_after.burst_minutes[%d]", i), "must be ≥ 2, not %d", m)
+		}
+	}
+}
+
+// HistoryMinutes returns how many minutes before a deploy's start minute
+// its features read: the seasonal days, and the pseudo-change points of
+// the before/after checks with their own reference days. Callers that
+// build an Input (the extractor, a detector) should cover them; with less,
+// the checks that need them abstain.
+func (c *Config) HistoryMinutes() int {
+	ba := &c.BeforeAfter
+	need := (ba.ReplayDays+ba.ReferenceDays)*1440 + ba.ReplaySpanMinutes + c.BaselineMinutes
+	return max(need, c.SeasonalDays*1440+c.BaselineMinutes)
+}

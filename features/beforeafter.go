@@ -1,0 +1,589 @@
+package features
+
+import (
+	"math"
+	"slices"
+	"sync"
+)
+
+// The before/after checks (step beforeAfter of ComputeInto): the service
+// after the change against its own recent past, for changes without a
+// canary — no other version serving at the same time, or only aggregate
+// series. Each series (the service's error rate, p95 latency and
+// throughput, and every declared KPI) is seasonally adjusted, four tests
+// compare the window with the baseline, and each test is calibrated by
+// replaying it at pseudo-change points of the same series before the
+// change: it fires when its statistic exceeds the (1 − budget) quantile of
+// the replayed values. docs/features.md, "Before/after checks", says what
+// each assumes.
+
+// baTest names the before/after tests, in column order.
+type baTest int
+
+const (
+	baShift     baTest = iota // level: mean after vs before
+	baSustained               // sign test: most minutes after on the worse side
+	baBurst                   // short windows of large excess
+	baVariance                // spread after vs before
+	numBATests
+)
+
+// baColumns is the number of columns of one series' group: the level
+// change, then statistic, p-value and pass of each test.
+const baColumns = 1 + 3*int(numBATests)
+
+// baOutcome is one series' result at the change.
+type baOutcome struct {
+	ok      bool    // the change could be judged: enough minutes on both sides
+	level   float64 // mean adjusted value in the window minus in the baseline
+	stat    [numBATests]float64
+	p       [numBATests]float64 // NaN with too few pseudo-change points
+	points  int                 // usable pseudo-change points
+	refDays int                 // reference days with data at the change
+}
+
+// baPoint is a change point in the view: segment j, index t of the first
+// minute after it.
+type baPoint struct{ j, t int }
+
+// baScratch holds the buffers of one beforeAfter step, reused by every
+// series; scratches are pooled (getBAScratch) so that computing a vector
+// does not allocate them anew.
+type baScratch struct {
+	buf     []float64
+	g, rate []float64 // segs·L: transformed values; the error rate
+	y       []float64 // (R+1)·L: seasonally adjusted values of the replay segments
+	// (R+1)·(L+1) prefix sums over the replay segments: count, sum and sum
+	// of squares of the adjusted values; requests and errors (error rate
+	// only) over the same minutes.
+	c, s1, s2, rq, er []float64
+	null              [numBATests][]float64
+	sorted            []float64
+	points            []baPoint // candidate pseudo-change points, in order of preference
+	bursts            []int     // burst window lengths ≤ H
+	isq               []float64 // 1/√n for n up to the longest burst window
+}
+
+var baPool sync.Pool
+
+// getBAScratch returns a scratch whose g holds at least n values.
+func getBAScratch(n int) *baScratch {
+	sc, _ := baPool.Get().(*baScratch)
+	if sc == nil {
+		sc = &baScratch{}
+	}
+	sc.layout(n, 0, 0, 0)
+	return sc
+}
+
+func putBAScratch(sc *baScratch) { baPool.Put(sc) }
+
+// layout carves the buffers out of sc.buf: g and rate of n values, y of
+// nr, the five prefix sums of np, and the null samples and their sorting
+// scratch of pp each.
+func (sc *baScratch) layout(n, nr, np, pp int) {
+	need := 2*n + nr + 5*np + (int(numBATests)+1)*pp
+	if cap(sc.buf) < need {
+		sc.buf = make([]float64, need)
+	}
+	buf := sc.buf[:need]
+	take := func(k int) []float64 { s := buf[:k:k]; buf = buf[k:]; return s }
+	sc.g, sc.rate, sc.y = take(n), take(n), take(nr)
+	sc.c, sc.s1, sc.s2, sc.rq, sc.er = take(np), take(np), take(np), take(np), take(np)
+	for k := range sc.null {
+		sc.null[k] = take(pp)[:0]
+	}
+	sc.sorted = take(pp)
+	sc.points, sc.bursts = sc.points[:0], sc.bursts[:0]
+}
+
+// beforeAfter sets the before/after columns: the error rate (higher is
+// worse), the p95 latency (higher is worse) and the throughput (lower is
+// worse) of the service from its request series, the declared KPIs in
+// their own directions, and the summary over all of them. It reads the
+// window's before/after view (cutBeforeAfter) and nothing computed by
+// other steps: the canary comparisons and these are separate features.
+func (c *calc) beforeAfter() {
+	v := &c.w.ba
+	if v.L == 0 {
+		return
+	}
+	sc := c.newBAScratch()
+	defer putBAScratch(sc)
+	for i := range sc.rate {
+		sc.rate[i] = math.NaN()
+		if r := v.req[i]; r > 0 {
+			sc.rate[i] = v.errs[i] / r
+		}
+	}
+	budget := c.cfg.BeforeAfter.Budget
+	outErr := c.baEvaluate(sc, sc.rate, KindRatio, HigherIsWorse, true)
+	outLat := c.baEvaluate(sc, v.lat, KindLatency, HigherIsWorse, false)
+	outTput := c.baEvaluate(sc, v.req, KindRate, LowerIsWorse, false)
+	c.writeBA(BAErrLevelChange, &outErr, budget)
+	c.writeBA(BALatLevelChange, &outLat, budget)
+	c.writeBA(BATputLevelChange, &outTput, budget)
+
+	kpi, nKPI := c.baKPIs(sc)
+	c.v[BAKPIs] = float64(nKPI)
+	c.writeBA(BAKPILevelChange, &kpi, budget)
+
+	c.v[BAPseudoPoints] = float64(outTput.points)
+	if outTput.ok {
+		c.v[BAReferenceDays] = float64(outTput.refDays)
+	}
+	c.baErrLogRatio()
+	c.baSummary(budget)
+}
+
+// newBAScratch returns the step's buffers and lists the candidate
+// pseudo-change points: first on the day of the change, latest first,
+// at every replay_step_minutes back to replay_span_minutes before its time
+// of day, keeping only points whose window ends by the start; then on each
+// previous day, nearest the change's time of day first (offsets 0, −step,
+// +step, −2·step, …). Every window (baseline and H minutes) lies in its
+// segment.
+func (c *calc) newBAScratch() *baScratch {
+	v, bc := &c.w.ba, &c.cfg.BeforeAfter
+	R := bc.ReplayDays
+	sc := getBAScratch(0)
+	sc.layout(v.segs*v.L, (R+1)*v.L, (R+1)*(v.L+1), bc.PseudoPoints)
+	t0, step := v.span+c.B, bc.ReplayStepMinutes
+	for o := -step; o >= -v.span; o -= step {
+		if o+c.H <= 0 {
+			sc.points = append(sc.points, baPoint{0, t0 + o})
+		}
+	}
+	for j := 1; j <= R; j++ {
+		for o := 0; o <= v.span; o += step {
+			offs := []int{-o, o}
+			if o == 0 {
+				offs = offs[:1]
+			}
+			for _, oo := range offs {
+				if oo+c.H <= 1440*j { // the window ends by the start
+					sc.points = append(sc.points, baPoint{j, t0 + oo})
+				}
+			}
+		}
+	}
+	for _, w := range bc.BurstMinutes {
+		if w <= c.H {
+			sc.bursts = append(sc.bursts, w)
+		}
+	}
+	if len(sc.bursts) == 0 {
+		sc.bursts = append(sc.bursts, c.H)
+	}
+	longest := slices.Max(sc.bursts)
+	sc.isq = slices.Grow(sc.isq[:0], longest+1)[:longest+1]
+	for n := 1; n <= longest; n++ {
+		sc.isq[n] = 1 / math.Sqrt(float64(n))
+	}
+	return sc
+}
+
+// baEvaluate judges one series x of the view (segs·L values) of the given
+// kind and direction at the change, and replays the same tests at the
+// pseudo-change points.
+//
+//   - Scale: rates and latencies are compared on a log scale, log(x + ε)
+//     with ε 1% of the series' mean before the change; ratios and gauges
+//     as they are.
+//   - Seasonal reference: from each minute is subtracted the mean of the
+//     same clock minute on those of the reference_days previous days that
+//     have it; a minute without any is left out (with reference_days 0,
+//     nothing is subtracted).
+//   - Tests: see baStats.
+//   - Calibration: the tests are replayed at the first pseudo_points
+//     candidate points (newBAScratch) whose baseline and window have
+//     enough minutes; every value they read lies before the start. A test
+//     with fewer than min_pseudo_points replayed values has p-value NaN.
+//
+// withCounts: x is the error rate; the requests and errors of the view
+// floor the baseline's spread at the binomial noise of a minute.
+func (c *calc) baEvaluate(sc *baScratch, x []float64, kind KPIKind, dir Direction, withCounts bool) baOutcome {
+	v, bc := &c.w.ba, &c.cfg.BeforeAfter
+	L, R, K := v.L, bc.ReplayDays, bc.ReferenceDays
+	out := baOutcome{}
+	for k := range out.stat {
+		out.stat[k], out.p[k] = math.NaN(), math.NaN()
+	}
+	out.level = math.NaN()
+
+	// Scale, from the minutes before the start only.
+	t0 := v.span + c.B
+	var sum, cnt float64
+	for j := 0; j < v.segs; j++ {
+		for i := 0; i < min(L, 1440*j+t0); i++ { // minutes before the start
+			if xv := x[j*L+i]; !math.IsNaN(xv) {
+				sum += math.Abs(xv)
+				cnt++
+			}
+		}
+	}
+	if cnt == 0 {
+		return out
+	}
+	eps := 0.01 * sum / cnt
+	if eps <= 0 {
+		eps = 1
+	}
+	logs := kind.logScale()
+	var gsum float64
+	for i, xv := range x {
+		switch {
+		case math.IsNaN(xv), logs && xv < 0:
+			sc.g[i] = math.NaN()
+		case logs:
+			sc.g[i] = math.Log(xv + eps)
+		default:
+			sc.g[i] = xv
+		}
+	}
+	for i := 0; i < t0; i++ {
+		if g := sc.g[i]; !math.IsNaN(g) {
+			gsum += math.Abs(g)
+		}
+	}
+	floor := 1e-9 * (1 + gsum/float64(t0))
+
+	// Seasonal adjustment and prefix sums of the replay segments.
+	for j := 0; j <= R; j++ {
+		y := sc.y[j*L : (j+1)*L]
+		for i := range y {
+			g := sc.g[j*L+i]
+			if math.IsNaN(g) || K == 0 {
+				y[i] = g
+				continue
+			}
+			var rs, rn float64
+			for d := 1; d <= K && j+d < v.segs; d++ {
+				if r := sc.g[(j+d)*L+i]; !math.IsNaN(r) {
+					rs += r
+					rn++
+				}
+			}
+			y[i] = math.NaN()
+			if rn > 0 {
+				y[i] = g - rs/rn
+			}
+		}
+		p := j * (L + 1)
+		C, S1, S2 := sc.c[p:p+L+1], sc.s1[p:p+L+1], sc.s2[p:p+L+1]
+		var c, s1, s2 float64
+		C[0], S1[0], S2[0] = 0, 0, 0
+		for i, yv := range y {
+			if yv == yv { // not NaN
+				c++
+				s1 += yv
+				s2 += yv * yv
+			}
+			C[i+1], S1[i+1], S2[i+1] = c, s1, s2
+		}
+		if withCounts {
+			RQ, ER := sc.rq[p:p+L+1], sc.er[p:p+L+1]
+			var rq, er float64
+			RQ[0], ER[0] = 0, 0
+			for i, yv := range y {
+				if yv == yv {
+					rq += v.req[j*L+i]
+					er += v.errs[j*L+i]
+				}
+				RQ[i+1], ER[i+1] = rq, er
+			}
+		}
+	}
+	for d := 1; d <= K && d < v.segs; d++ {
+		for i := t0 - c.B; i < t0+c.H; i++ {
+			if !math.IsNaN(sc.g[d*L+i]) {
+				out.refDays++
+				break
+			}
+		}
+	}
+
+	st, level, ok := c.baStats(sc, baPoint{0, t0}, dir, withCounts, floor)
+	if !ok {
+		return out
+	}
+	out.ok, out.stat, out.level = true, st, level
+	for k := range sc.null {
+		sc.null[k] = sc.null[k][:0]
+	}
+	for _, pt := range sc.points {
+		if out.points == bc.PseudoPoints {
+			break
+		}
+		st, _, ok := c.baStats(sc, pt, dir, withCounts, floor)
+		if !ok {
+			continue
+		}
+		out.points++
+		for k, z := range st {
+			if !math.IsNaN(z) {
+				sc.null[k] = append(sc.null[k], z)
+			}
+		}
+	}
+	for k := range out.p {
+		if len(sc.null[k]) >= bc.MinPseudoPoints {
+			out.p[k] = tailP(sc.null[k], out.stat[k], sc.sorted)
+		}
+	}
+	return out
+}
+
+// baStats computes the four test statistics at change point pt, from the
+// adjusted values of the B minutes before it (the baseline) and the H
+// minutes from it (the window); ok is false unless the baseline has at
+// least max(3, B/2) values and the window at least H/2. With σ the
+// baseline's standard deviation (floored, and for the error rate at the
+// binomial noise of a minute at the baseline's rate and traffic), each is
+// oriented so that larger is worse (the magnitude for both):
+//
+//   - level: (window mean − baseline mean) / (σ·√(1/n_window + 1/n_baseline));
+//   - sustained: (window minutes above the baseline mean − below) / √n_window,
+//     a sign test that a burst of a few minutes barely moves;
+//   - burst: the largest sum of (value − baseline mean)/σ over a window of
+//     burst_minutes consecutive minutes, over √(its values);
+//   - variance: ln of the window's standard deviation (around its own
+//     mean) over σ, larger when noisier in every direction.
+func (c *calc) baStats(sc *baScratch, pt baPoint, dir Direction, withCounts bool, floor float64) (st [numBATests]float64, level float64, ok bool) {
+	L, B, H := c.w.ba.L, c.B, c.H
+	p := pt.j * (L + 1)
+	C, S1, S2 := sc.c[p:p+L+1], sc.s1[p:p+L+1], sc.s2[p:p+L+1]
+	t := pt.t
+	nb, na := C[t]-C[t-B], C[t+H]-C[t]
+	if nb < math.Max(3, float64(B)/2) || na < math.Max(1, float64(H)/2) {
+		return st, 0, false
+	}
+	mb := (S1[t] - S1[t-B]) / nb
+	sdb := math.Max(math.Sqrt(math.Max(0, (S2[t]-S2[t-B]-nb*mb*mb)/(nb-1))), floor)
+	if withCounts {
+		RQ, ER := sc.rq[p:p+L+1], sc.er[p:p+L+1]
+		if rb := RQ[t] - RQ[t-B]; rb > 0 {
+			pr := (ER[t] - ER[t-B] + 0.5) / (rb + 1)
+			sdb = math.Max(sdb, math.Sqrt(pr*(1-pr)/(rb/nb)))
+		}
+	}
+	ma := (S1[t+H] - S1[t]) / na
+	level = ma - mb
+	st[baShift] = dir.orient(level / (sdb * math.Sqrt(1/na+1/nb)))
+
+	y := sc.y[pt.j*L:]
+	var pos, neg float64
+	for i := t; i < t+H; i++ {
+		if d := y[i] - mb; d > 0 {
+			pos++
+		} else if d < 0 {
+			neg++
+		}
+	}
+	st[baSustained] = dir.orient((pos - neg) / math.Sqrt(na))
+
+	hi, lo, seen := 0.0, 0.0, false
+	for _, w := range sc.bursts {
+		half := float64(w) / 2
+		for i := t; i+w <= t+H; i++ {
+			n := C[i+w] - C[i]
+			if n < half {
+				continue
+			}
+			z := (S1[i+w] - S1[i] - n*mb) * sc.isq[int(n)]
+			if !seen {
+				hi, lo, seen = z, z, true
+			} else if z > hi {
+				hi = z
+			} else if z < lo {
+				lo = z
+			}
+		}
+	}
+	st[baBurst] = math.NaN()
+	if seen {
+		switch dir {
+		case LowerIsWorse:
+			st[baBurst] = -lo / sdb
+		case BothWorse:
+			st[baBurst] = math.Max(hi, -lo) / sdb
+		default:
+			st[baBurst] = hi / sdb
+		}
+	}
+
+	st[baVariance] = math.NaN()
+	if na >= 3 {
+		sda := math.Max(math.Sqrt(math.Max(0, (S2[t+H]-S2[t]-na*ma*ma)/(na-1))), floor)
+		st[baVariance] = math.Log(sda / sdb)
+	}
+	return st, level, true
+}
+
+// tailP is the replay p-value of statistic s against the replayed values
+// null: the share (c+1)/(n+1) of values at least as large (c of n), while
+// c exceeds the top quarter of the null (at least 5 values). Beyond it —
+// where a few dozen replays cannot resolve a 1% tail — an exponential tail
+// is fitted to the top k values over the next one, u (peaks over threshold:
+// scale β their mean excess, floored at a quarter of the null's standard
+// deviation): p = (k+1)/(n+1) · exp(−(s − u)/β). NaN when s is NaN or the
+// null empty. sorted is scratch of at least len(null).
+func tailP(null []float64, s float64, sorted []float64) float64 {
+	n := len(null)
+	if math.IsNaN(s) || n == 0 {
+		return math.NaN()
+	}
+	k := min(max(5, n/4), n-1)
+	c := 0
+	for _, z := range null {
+		if z >= s {
+			c++
+		}
+	}
+	emp := float64(c+1) / float64(n+1)
+	if c > k || k < 1 {
+		return emp
+	}
+	z := sorted[:n]
+	copy(z, null)
+	slices.Sort(z)
+	u := z[n-k-1]
+	var ex, m, m2 float64
+	for _, v := range z[n-k:] {
+		ex += v - u
+	}
+	for _, v := range z {
+		m += v
+		m2 += v * v
+	}
+	m /= float64(n)
+	sd := math.Sqrt(math.Max(0, m2/float64(n)-m*m))
+	beta := math.Max(ex/float64(k), 0.25*sd)
+	if beta <= 0 {
+		return 0 // every replayed value equal, and s above them
+	}
+	return float64(k+1) / float64(n+1) * math.Exp(-(s-u)/beta)
+}
+
+// baKPIs judges every declared KPI in its own direction and scale and
+// returns, test by test, the KPI with the smallest p-value, that p-value
+// times the number of KPIs it was the smallest of (Bonferroni, capped at
+// 1), and its statistic; the level change is that of the KPI the level
+// test picked. Without p-values (too little history), a test's statistic
+// is the largest over the KPIs. It also returns the KPIs judged.
+func (c *calc) baKPIs(sc *baScratch) (baOutcome, int) {
+	out := baOutcome{level: math.NaN()}
+	for k := range out.stat {
+		out.stat[k], out.p[k] = math.NaN(), math.NaN()
+	}
+	var outs []baOutcome
+	for i := range c.w.ba.kpis {
+		kp := &c.w.ba.kpis[i]
+		if o := c.baEvaluate(sc, kp.x, kp.kind, kp.dir, false); o.ok {
+			outs = append(outs, o)
+		}
+	}
+	if len(outs) == 0 {
+		return out, 0
+	}
+	out.ok = true
+	for k := range out.stat {
+		best, judged := -1, 0
+		for i := range outs {
+			if p := outs[i].p[k]; !math.IsNaN(p) {
+				judged++
+				if best < 0 || p < outs[best].p[k] {
+					best = i
+				}
+			}
+		}
+		if best >= 0 {
+			out.p[k] = math.Min(1, outs[best].p[k]*float64(judged))
+			out.stat[k] = outs[best].stat[k]
+			if baTest(k) == baShift {
+				out.level = outs[best].level
+			}
+			continue
+		}
+		for i := range outs {
+			if s := outs[i].stat[k]; math.IsNaN(out.stat[k]) || s > out.stat[k] {
+				out.stat[k] = s
+				if baTest(k) == baShift {
+					out.level = outs[i].level
+				}
+			}
+		}
+	}
+	return out, len(outs)
+}
+
+// writeBA writes outcome o into the group of columns starting at first
+// (level change, then statistic, p-value and pass of each test): a test
+// passes when its p-value is at most budget; NaN p-values abstain.
+func (c *calc) writeBA(first int, o *baOutcome, budget float64) {
+	if !o.ok {
+		return
+	}
+	c.v[first] = o.level
+	for k := range o.stat {
+		col := first + 1 + 3*k
+		c.v[col], c.v[col+1] = o.stat[k], o.p[k]
+		if !math.IsNaN(o.p[k]) {
+			c.v[col+2] = b2f(o.p[k] <= budget)
+		}
+	}
+}
+
+// baGroups are the first columns of the before/after groups ba_summary
+// counts.
+var baGroups = [...]int{BAErrLevelChange, BALatLevelChange, BATputLevelChange, BAKPILevelChange}
+
+// baSummary sets the checks judged and fired over every before/after
+// group, and the family's Bonferroni p-value and pass.
+func (c *calc) baSummary(budget float64) {
+	v := c.v
+	var judged, fired float64
+	minP := math.Inf(1)
+	for _, g := range baGroups {
+		for k := 0; k < int(numBATests); k++ {
+			col := g + 1 + 3*k
+			if math.IsNaN(v[col+2]) {
+				continue
+			}
+			judged++
+			fired += v[col+2]
+			minP = math.Min(minP, v[col+1])
+		}
+	}
+	v[BAChecks] = judged
+	if judged == 0 {
+		return
+	}
+	v[BAChecksFired] = fired
+	v[BAMinP] = math.Min(1, minP*judged)
+	v[BAPass] = b2f(v[BAMinP] <= budget)
+}
+
+// baErrLogRatio sets ba_err_log_ratio: the service's errors over the
+// window against those expected at its baseline rate, shrunk by
+// prior_errors pseudo-errors, from the before/after view (which does not
+// add an aggregate series to per-version ones).
+func (c *calc) baErrLogRatio() {
+	v := &c.w.ba
+	t0 := v.span + c.B
+	var eb, rb, ea, ra float64
+	for i := t0 - c.B; i < t0+c.H; i++ {
+		r, e := v.req[i], v.errs[i]
+		if math.IsNaN(r) {
+			continue
+		}
+		if i < t0 {
+			eb, rb = eb+e, rb+r
+		} else {
+			ea, ra = ea+e, ra+r
+		}
+	}
+	if rb > 0 && ra > 0 {
+		c.v[BAErrLogRatio] = math.Log(shrunkRatio(ea, ra*(eb+0.5)/(rb+1), c.prior))
+	}
+}

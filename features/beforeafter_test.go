@@ -1,0 +1,488 @@
+package features
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+// aggScenario is a hand-made change as most teams have it: one aggregate
+// series of the service (no version), a deploy that switches all traffic
+// at once, optionally declared KPIs derived from the series, and a fault
+// that shifts, bursts or drops one of them.
+type aggScenario struct {
+	rpm      float64 // mean requests per minute
+	rate     float64 // error rate
+	diurnal  float64 // amplitude of the daily traffic cycle (0: flat)
+	peakHour float64 // hour of the daily peak, UTC
+	p95      float64 // p95 latency, ms (0: 200)
+	noise    float64 // per-minute lognormal spread of the error rate (overdispersion)
+	histDays int     // days of history before the start
+	start    time.Time
+	// Multipliers at minute k from the start (nil: 1).
+	errMult, reqMult, latMult func(k int) float64
+	kpis                      bool      // declare success_ratio, throughput, latency_p95 and saturation
+	tputDir                   Direction // throughput's direction (default both)
+	satMult                   func(k int) float64
+	seed                      uint64
+}
+
+const aggAfter = 120 // minutes of data after the start
+
+func (sc aggScenario) input() *Input {
+	rng := rand.New(rand.NewPCG(sc.seed, 13))
+	start := sc.start
+	if start.IsZero() {
+		start = testStart
+	}
+	p95 := sc.p95
+	if p95 == 0 {
+		p95 = 200
+	}
+	s := minuteOf(start)
+	mult := func(f func(int) float64, k int) float64 {
+		if f == nil || k < 0 {
+			return 1
+		}
+		return f(k)
+	}
+	agg := Series{Version: ""}
+	sr := KPISeries{Name: "success_ratio", Direction: LowerIsWorse, Kind: KindRatio}
+	tp := KPISeries{Name: "throughput", Direction: BothWorse, Kind: KindRate}
+	if sc.tputDir != "" {
+		tp.Direction = sc.tputDir
+	}
+	lat := KPISeries{Name: "latency_p95", Direction: HigherIsWorse, Kind: KindLatency}
+	sat := KPISeries{Name: "saturation", Direction: HigherIsWorse, Kind: KindGauge}
+	for m := s - int64(sc.histDays)*1440; m < s+aggAfter; m++ {
+		k := int(m - s)
+		h := float64((m%1440+1440)%1440) / 60
+		lam := sc.rpm * (1 + sc.diurnal*math.Cos(2*math.Pi*(h-sc.peakHour)/24)) * mult(sc.reqMult, k)
+		req := poisson(rng, lam)
+		if req == 0 {
+			continue
+		}
+		p := sc.rate * mult(sc.errMult, k)
+		if sc.noise > 0 {
+			p *= math.Exp(sc.noise*rng.NormFloat64() - sc.noise*sc.noise/2)
+		}
+		e := binomial(rng, req, math.Min(1, p))
+		l := p95 * mult(sc.latMult, k) * (1 + 0.05*rng.NormFloat64())
+		agg.Minutes = append(agg.Minutes, m)
+		agg.Requests = append(agg.Requests, float64(req))
+		agg.Errors = append(agg.Errors, float64(e))
+		agg.P95 = append(agg.P95, l)
+		agg.P99 = append(agg.P99, 2*l)
+		for _, kv := range []struct {
+			k *KPISeries
+			v float64
+		}{{&sr, 1 - float64(e)/float64(req)}, {&tp, float64(req) / 60}, {&lat, l},
+			{&sat, 40 * mult(sc.satMult, k) * (1 + 0.03*rng.NormFloat64())}} {
+			kv.k.Minutes = append(kv.k.Minutes, m)
+			kv.k.Values = append(kv.k.Values, kv.v)
+		}
+	}
+	in := &Input{
+		Deploy: Deploy{ID: "d1", Service: "api", Environment: "prod", Version: "v2", StartedAt: start,
+			FinishedAt: start, FilesChanged: -1, LinesAdded: -1, LinesDeleted: -1},
+		Series: []Series{agg},
+	}
+	if sc.kpis {
+		in.KPIs = []KPISeries{sr, tp, lat, sat}
+	}
+	return in
+}
+
+func burst(from, length int, m float64) func(int) float64 {
+	return func(k int) float64 {
+		if k >= from && k < from+length {
+			return m
+		}
+		return 1
+	}
+}
+
+// baChecks lists the pass columns of the before/after checks.
+func baChecks() []int {
+	var cols []int
+	for _, g := range baGroups {
+		for k := 0; k < int(numBATests); k++ {
+			cols = append(cols, g+3+3*k)
+		}
+	}
+	return cols
+}
+
+// TestBeforeAfterChecks pins the before/after checks on changes without a
+// canary: one aggregate series, all traffic switched at once, faults that
+// shift or burst one KPI up or down. Each check must respect its
+// direction.
+func TestBeforeAfterChecks(t *testing.T) {
+	type want map[int]float64
+	base := aggScenario{rpm: 2000, rate: 0.02, diurnal: 0.5, peakHour: 15, noise: 0.1, histDays: 7, kpis: true, seed: 3}
+	with := func(f func(*aggScenario)) aggScenario { sc := base; f(&sc); return sc }
+	cases := []struct {
+		name string
+		sc   aggScenario
+		h    int
+		want want
+	}{
+		{"healthy", base, 60, want{BAChecks: 16, BAKPIs: 4, BAPass: 0, BAReferenceDays: 3}},
+		{"big bang, error rate +25%", with(func(s *aggScenario) { s.errMult = step(0, 1.25) }), 60,
+			want{BAErrShiftPass: 1, BAErrSustainedPass: 1, BAKPIShiftPass: 1, BAKPISustainedPass: 1, BAPass: 1, BATputShiftPass: 0, BALatShiftPass: 0}},
+		{"big bang, error rate +25%, at 20 minutes", with(func(s *aggScenario) { s.errMult = step(0, 1.25) }), 20,
+			want{BAErrShiftPass: 1, BAPass: 1}},
+		{"error rate +10% on heavy traffic", with(func(s *aggScenario) { s.rpm, s.rate, s.noise, s.errMult = 20000, 0.05, 0.03, step(0, 1.1) }), 60,
+			want{BAErrShiftPass: 1, BAErrSustainedPass: 1, BAPass: 1}},
+		{"burst of 10 minutes", with(func(s *aggScenario) { s.errMult = burst(3, 10, 3) }), 60,
+			want{BAErrBurstPass: 1, BAErrSustainedPass: 0, BAPass: 1}},
+		{"burst of 5 minutes, at 20 minutes", with(func(s *aggScenario) { s.errMult = burst(6, 5, 2.5) }), 20,
+			want{BAErrBurstPass: 1, BAErrSustainedPass: 0, BAPass: 1}},
+		{"throughput drop 15%", with(func(s *aggScenario) { s.reqMult = step(0, 0.85) }), 60,
+			want{BATputShiftPass: 1, BATputSustainedPass: 1, BAKPIShiftPass: 1, BAPass: 1, BAErrShiftPass: 0}},
+		{"throughput rise 30%: not worse for lower_is_worse", with(func(s *aggScenario) { s.reqMult, s.tputDir = step(0, 1.3), LowerIsWorse }), 60,
+			want{BATputShiftPass: 0, BATputSustainedPass: 0, BATputBurstPass: 0, BAKPIShiftPass: 0, BAKPISustainedPass: 0}},
+		{"throughput rise 30%: worse for both", with(func(s *aggScenario) { s.reqMult = step(0, 1.3) }), 60,
+			want{BATputShiftPass: 0, BAKPIShiftPass: 1, BAKPISustainedPass: 1, BAPass: 1}},
+		{"latency +20%", with(func(s *aggScenario) { s.latMult = step(0, 1.2) }), 60,
+			want{BALatShiftPass: 1, BALatSustainedPass: 1, BAKPIShiftPass: 1, BAErrShiftPass: 0, BATputShiftPass: 0}},
+		{"latency down 20%: not worse", with(func(s *aggScenario) { s.latMult = step(0, 0.8) }), 60,
+			want{BALatShiftPass: 0, BALatSustainedPass: 0, BALatBurstPass: 0}},
+		{"saturation +20%, a KPI only", with(func(s *aggScenario) { s.satMult = step(0, 1.2) }), 60,
+			want{BAKPIShiftPass: 1, BAKPISustainedPass: 1, BAErrShiftPass: 0, BALatShiftPass: 0, BATputShiftPass: 0}},
+		{"thin history: two days", with(func(s *aggScenario) { s.histDays, s.errMult = 2, step(0, 2) }), 60,
+			want{BAErrShiftPass: nan, BAErrShiftP: nan, BAPass: nan, BAChecks: 0, BAChecksFired: nan, BAReferenceDays: 2, BAPseudoPoints: 11}},
+		{"thin history: one day", with(func(s *aggScenario) { s.histDays, s.errMult = 1, step(0, 2) }), 60,
+			want{BAErrShiftStat: nan, BAErrShiftPass: nan, BAPass: nan, BAChecks: 0, BAReferenceDays: nan, BAPseudoPoints: 0}},
+		{"no history", with(func(s *aggScenario) { s.histDays, s.errMult = 0, step(0, 2) }), 60,
+			want{BAErrShiftStat: nan, BAErrLevelChange: nan, BAPass: nan, BAPseudoPoints: 0, BAReferenceDays: nan}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := computeAt(t, c.sc.input(), c.h)
+			for k, wv := range c.want {
+				got := v[k]
+				if math.IsNaN(wv) != math.IsNaN(got) || (!math.IsNaN(wv) && got != wv) {
+					t.Errorf("%s = %v, want %v (ba_min_p %.2g, err z %.2f p %.2g, tput z %.2f, lat z %.2f, kpi z %.2f p %.2g, points %v)",
+						Schema[k].Name, got, wv, v[BAMinP], v[BAErrShiftStat], v[BAErrShiftP], v[BATputShiftStat], v[BALatShiftStat],
+						v[BAKPIShiftStat], v[BAKPIShiftP], v[BAPseudoPoints])
+				}
+			}
+		})
+	}
+}
+
+// TestBeforeAfterFalseAlarmBudget replays pure noise — services of every
+// traffic level, error rate, overdispersion and daily cycle, deployed at
+// every time of day, with no fault — and checks that each before/after
+// check fires at about its budget: at most 13 of 400 at 1% (binomial
+// P(X ≥ 14) < 1e-4 for a calibrated check), between 11 and 36 of 400 at
+// 5%, and on average over the checks within a factor of two of the budget.
+func TestBeforeAfterFalseAlarmBudget(t *testing.T) {
+	n := 400
+	if testing.Short() {
+		n = 100
+	}
+	cfg := DefaultConfig()
+	checks := append(baChecks(), BAPass)
+	for _, h := range []int{10, 60} {
+		fired1, fired5 := make([]int, len(checks)), make([]int, len(checks))
+		for i := 0; i < n; i++ {
+			rng := rand.New(rand.NewPCG(uint64(i), 99))
+			sc := aggScenario{rpm: 50 + 3000*rng.Float64(), rate: 0.002 + 0.02*rng.Float64(), diurnal: 0.8 * rng.Float64(),
+				peakHour: 12 + 6*rng.Float64(), noise: 0.3 * rng.Float64(), histDays: 7, kpis: true,
+				start: testStart.Add(time.Duration(rng.IntN(1440)) * time.Minute), seed: uint64(i)}
+			w, err := NewWindow(sc.input(), h, &cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := Compute(w, &cfg)
+			for c, col := range checks {
+				if math.IsNaN(v[col]) {
+					t.Fatalf("case %d h=%d: %s abstained with a week of history", i, h, Schema[col].Name)
+				}
+				p := v[col-1]
+				if col == BAPass {
+					p = v[BAMinP]
+				}
+				if v[col] != b2f(p <= cfg.BeforeAfter.Budget) {
+					t.Fatalf("%s = %v with p %v", Schema[col].Name, v[col], p)
+				}
+				if p <= 0.01 {
+					fired1[c]++
+				}
+				if p <= 0.05 {
+					fired5[c]++
+				}
+			}
+		}
+		var sum1, sum5 int
+		for c, col := range checks {
+			t.Logf("h=%d %-24s fired %3d (1%%) %3d (5%%) of %d", h, Schema[col].Name, fired1[c], fired5[c], n)
+			if col != BAPass {
+				sum1 += fired1[c]
+				sum5 += fired5[c]
+			}
+			if n == 400 && (fired1[c] > 13 || fired5[c] > 36 || col != BAPass && fired5[c] < 11) {
+				t.Errorf("h=%d: %s fired %d times at 1%% and %d at 5%% over %d changes without fault", h, Schema[col].Name, fired1[c], fired5[c], n)
+			}
+		}
+		checks := float64(len(checks) - 1)
+		for _, r := range []struct {
+			budget float64
+			fired  int
+		}{{0.01, sum1}, {0.05, sum5}} {
+			rate := float64(r.fired) / (checks * float64(n))
+			t.Logf("h=%d: mean firing rate at budget %.2f: %.4f", h, r.budget, rate)
+			if rate > 2*r.budget || rate < r.budget/2 {
+				t.Errorf("h=%d: checks fired at a mean rate of %.4f with a budget of %.2f", h, rate, r.budget)
+			}
+		}
+	}
+}
+
+// TestBeforeAfterReplayBeforeChange: the pseudo-change replay reads only
+// data before the change. Changing every minute from the start to the cut
+// changes the statistics at the change but not one replayed value;
+// changing the day before changes them (the control).
+func TestBeforeAfterReplayBeforeChange(t *testing.T) {
+	cfg := DefaultConfig()
+	in := aggScenario{rpm: 1500, rate: 0.01, diurnal: 0.4, peakHour: 14, noise: 0.1, histDays: 7, kpis: true, seed: 5}.input()
+	const h = 60
+	replay := func(in *Input) (null [][numBATests][]float64, stats [][numBATests]float64) {
+		w, err := NewWindow(in, h, &cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := calc{v: make([]float64, NumFeatures), w: w, cfg: &cfg, B: w.B, H: w.H, prior: cfg.PriorErrors}
+		sc := c.newBAScratch()
+		defer putBAScratch(sc)
+		xs := []struct {
+			x    []float64
+			kind KPIKind
+			dir  Direction
+		}{{w.ba.req, KindRate, LowerIsWorse}, {w.ba.lat, KindLatency, HigherIsWorse}}
+		for _, k := range w.ba.kpis {
+			xs = append(xs, struct {
+				x    []float64
+				kind KPIKind
+				dir  Direction
+			}{k.x, k.kind, k.dir})
+		}
+		for _, x := range xs {
+			o := c.baEvaluate(sc, x.x, x.kind, x.dir, false)
+			if !o.ok || o.points < cfg.BeforeAfter.MinPseudoPoints {
+				t.Fatalf("replay not usable: %+v", o)
+			}
+			var nl [numBATests][]float64
+			for k := range nl {
+				nl[k] = append([]float64(nil), sc.null[k]...)
+			}
+			null, stats = append(null, nl), append(stats, o.stat)
+		}
+		return null, stats
+	}
+	null0, stats0 := replay(in)
+	s := minuteOf(in.Deploy.StartedAt)
+	perturb := func(from, to int64) *Input {
+		out := *in
+		out.Series = []Series{cloneSeries(in.Series[0])}
+		out.KPIs = nil
+		for _, k := range in.KPIs {
+			k.Values = append([]float64(nil), k.Values...)
+			for i, m := range k.Minutes {
+				if m >= from && m < to {
+					k.Values[i] *= 1.5
+				}
+			}
+			out.KPIs = append(out.KPIs, k)
+		}
+		sr := &out.Series[0]
+		for i, m := range sr.Minutes {
+			if m >= from && m < to {
+				sr.Requests[i] *= 0.5
+				sr.P95[i] *= 3
+			}
+		}
+		return &out
+	}
+	null1, stats1 := replay(perturb(s, s+h))
+	for i := range null0 {
+		if stats0[i] == stats1[i] {
+			t.Errorf("series %d: changing the window changed no statistic at the change", i)
+		}
+		for k := range null0[i] {
+			if sameVector(null0[i][k], null1[i][k]) >= 0 || len(null0[i][k]) != len(null1[i][k]) {
+				t.Errorf("series %d test %d: the replay changed when only minutes from the start on changed", i, k)
+			}
+		}
+	}
+	null2, _ := replay(perturb(s-1440-120, s-1440+120))
+	for i := range null0 {
+		if sameVector(null0[i][baShift], null2[i][baShift]) < 0 {
+			t.Errorf("series %d: changing the day before changed no replayed value", i)
+		}
+	}
+}
+
+func cloneSeries(s Series) Series {
+	return Series{Version: s.Version, Minutes: append([]int64(nil), s.Minutes...), Requests: append([]float64(nil), s.Requests...),
+		Errors: append([]float64(nil), s.Errors...), P95: append([]float64(nil), s.P95...), P99: append([]float64(nil), s.P99...)}
+}
+
+// TestAggregateSeriesBesideVersions: an aggregate series (version "")
+// beside per-version ones is not added to them — the service is the
+// per-version rows where there are any — and fills the minutes they do not
+// cover; it is never the new or a previous version.
+func TestAggregateSeriesBesideVersions(t *testing.T) {
+	cfg := DefaultConfig()
+	in := scenario{rpm: 800, rate: 0.01, rolloutMin: 10, newMult: step(0, 4), seed: 41}.input()
+	// An aggregate measured by other means: every minute, with other values.
+	agg := Series{Version: ""}
+	s := minuteOf(in.Deploy.StartedAt)
+	for m := s - 2*1440; m < s+120; m++ {
+		agg.Minutes = append(agg.Minutes, m)
+		agg.Requests = append(agg.Requests, 5000)
+		agg.Errors = append(agg.Errors, 2500)
+		agg.P95 = append(agg.P95, 9000)
+		agg.P99 = append(agg.P99, 9000)
+	}
+	both := *in
+	both.Series = append([]Series{agg}, in.Series...)
+	for _, h := range cfg.Horizons {
+		want, got := computeAtCfg(t, in, h, &cfg), computeAtCfg(t, &both, h, &cfg)
+		if i := sameVector(want, got); i >= 0 {
+			t.Errorf("h=%d: %s = %v with an aggregate beside the versions, %v without", h, Schema[i].Name, got[i], want[i])
+		}
+	}
+	// Alone, the aggregate is the service: before/after sees it, the
+	// canary checks have no new version.
+	only := *in
+	only.Series = []Series{agg}
+	v := computeAtCfg(t, &only, 60, &cfg)
+	if v[BaselineErrorRate] != 0.5 || v[NewRequests] != 0 || !math.IsNaN(v[PrevErrorRate]) || v[Inconclusive] != 1 {
+		t.Errorf("aggregate only: baseline_error_rate %v new_requests %v prev_error_rate %v inconclusive %v; want 0.5, 0, NaN, 1",
+			v[BaselineErrorRate], v[NewRequests], v[PrevErrorRate], v[Inconclusive])
+	}
+	if v[BAErrLogRatio] != 0 || v[BATputLevelChange] != 0 {
+		t.Errorf("aggregate only, constant: ba_err_log_ratio %v ba_tput_level_change %v; want 0, 0", v[BAErrLogRatio], v[BATputLevelChange])
+	}
+}
+
+func computeAtCfg(t *testing.T, in *Input, h int, cfg *Config) []float64 {
+	t.Helper()
+	w, err := NewWindow(in, h, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Compute(w, cfg)
+}
+
+// TestTailP pins the replay p-value: the empirical share in the body, the
+// fitted exponential tail beyond the top quarter, monotone in the
+// statistic.
+func TestTailP(t *testing.T) {
+	null := make([]float64, 40)
+	for i := range null {
+		null[i] = float64(i) // 0..39
+	}
+	sorted := make([]float64, 40)
+	if p := tailP(null, 20, sorted); p != 21.0/41 {
+		t.Errorf("p(20) = %v, want 21/41", p)
+	}
+	// k = 10 top values 30..39 over u = 29: mean excess 5.5, and the
+	// null's standard deviation 11.54 floors β at 2.886; β = 5.5.
+	if p, want := tailP(null, 40, sorted), 11.0/41*math.Exp(-11/5.5); math.Abs(p-want) > 1e-15 {
+		t.Errorf("p(40) = %v, want %v", p, want)
+	}
+	prev := 1.0
+	for s := -1.0; s < 80; s += 0.25 {
+		p := tailP(null, s, sorted)
+		if p > prev || p < 0 {
+			t.Fatalf("p(%v) = %v after %v: not monotone", s, p, prev)
+		}
+		prev = p
+	}
+	if !math.IsNaN(tailP(null, math.NaN(), sorted)) || !math.IsNaN(tailP(nil, 1, sorted)) {
+		t.Error("NaN statistic or empty null did not give NaN")
+	}
+	if p := tailP([]float64{1, 1, 1, 1, 1, 1, 1, 1}, 2, sorted); p != 0 {
+		t.Errorf("above a constant null: p = %v, want 0", p)
+	}
+}
+
+// TestBAColumnLayout: writeBA and baSummary read every group as the level
+// change, then statistic, p-value and pass of each test in baTest order.
+func TestBAColumnLayout(t *testing.T) {
+	tests := [numBATests]string{"_shift", "_sustained", "_burst", "_var"}
+	for _, g := range baGroups {
+		prefix := strings.TrimSuffix(Schema[g].Name, "_level_change")
+		if prefix == Schema[g].Name {
+			t.Fatalf("%s does not start a before/after group", Schema[g].Name)
+		}
+		for k, tn := range tests {
+			col := g + 1 + 3*k
+			stat, p, pass := Schema[col].Name, Schema[col+1].Name, Schema[col+2].Name
+			if !strings.HasPrefix(stat, prefix+tn+"_") || p != prefix+tn+"_p" || pass != prefix+tn+"_pass" {
+				t.Errorf("group %s test %d: columns %s, %s, %s", prefix, k, stat, p, pass)
+			}
+		}
+	}
+	if got := baGroups[len(baGroups)-1] + baColumns; got != NumFeatures {
+		t.Errorf("the last before/after group ends at %d, the schema at %d", got, NumFeatures)
+	}
+}
+
+// TestBeforeAfterConfigValidate: bad before/after settings are reported
+// with their key paths.
+func TestBeforeAfterConfigValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		set  func(*BeforeAfterConfig)
+		want string
+	}{
+		{"budget", func(b *BeforeAfterConfig) { b.Budget = 0 }, "features.before_after.budget"},
+		{"min points above points", func(b *BeforeAfterConfig) { b.MinPseudoPoints = 60 }, "features.before_after.min_pseudo_points"},
+		{"step", func(b *BeforeAfterConfig) { b.ReplayStepMinutes = 0 }, "features.before_after.replay_step_minutes"},
+		{"burst", func(b *BeforeAfterConfig) { b.BurstMinutes = []int{5, 1} }, "features.before_after.burst_minutes[1]"},
+		{"reference days", func(b *BeforeAfterConfig) { b.ReferenceDays = -1 }, "features.before_after.reference_days"},
+	}
+	def := DefaultConfig()
+	if err := def.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	for _, c := range cases {
+		cfg := DefaultConfig()
+		c.set(&cfg.BeforeAfter)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want+":") {
+			t.Errorf("%s: err = %v, want one naming %s", c.name, err, c.want)
+		}
+	}
+	if got, want := def.HistoryMinutes(), 7*1440+60; got != want {
+		t.Errorf("HistoryMinutes() = %d, want %d (the seasonal days cover the replay)", got, want)
+	}
+	def.SeasonalDays = 1
+	if got, want := def.HistoryMinutes(), 6*1440+180+60; got != want {
+		t.Errorf("HistoryMinutes() = %d, want %d (replay and reference days)", got, want)
+	}
+}
+
+// TestBeforeAfterHorizons: any valid horizon, from one minute to a day,
+// gives a vector (no index out of range) whose p-values lie in [0, 1].
+func TestBeforeAfterHorizons(t *testing.T) {
+	cfg := DefaultConfig()
+	in := aggScenario{rpm: 1000, rate: 0.01, diurnal: 0.3, peakHour: 15, noise: 0.1, histDays: 8, kpis: true, errMult: step(0, 1.5), seed: 9}.input()
+	for _, h := range []int{1, 2, 3, 7, 240, 1440} {
+		v := computeAtCfg(t, in, h, &cfg)
+		for col := BAPseudoPoints; col < NumFeatures; col++ {
+			if n := Schema[col].Name; strings.HasSuffix(n, "_p") && !math.IsNaN(v[col]) && (v[col] < 0 || v[col] > 1) {
+				t.Errorf("h=%d: %s = %v", h, n, v[col])
+			}
+		}
+		if h <= 240 && math.IsNaN(v[BAErrShiftStat]) {
+			t.Errorf("h=%d: ba_err_shift_z is NaN with a week of history", h)
+		}
+	}
+}

@@ -1,0 +1,326 @@
+package quality
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/internal/simulate"
+)
+
+// SmokeFloors are the floors of the smoke test (TestSmoke: regime
+// SmokeRegime, SmokeServices × SmokeDays, seed 1, every deploy): low
+// enough for today's detector, high enough to fail on a regression. Raise
+// them as detection improves.
+var SmokeFloors = Floors{Precision: 0.5, Recall: 0.2, MinSeverity: 1.5}
+
+// The smoke test's fleet.
+const (
+	SmokeRegime   = "baseline-mixed"
+	SmokeServices = 20
+	SmokeDays     = 7
+)
+
+// Scored returns the fleet's score in scope, and false when the fleet has
+// none (no production model, or a failure).
+func (f Fleet) Scored(scope string) (Score, bool) {
+	s, ok := f.Scores[scope]
+	return s, ok
+}
+
+// regimeScore pools the counts of regime's fleets in scope.
+func (r *Result) regimeScore(regime, scope string) (Score, bool) {
+	var c Counts
+	ok := false
+	for _, f := range r.Fleets {
+		if x, has := f.Scores[scope]; has && f.Regime == regime {
+			c.Add(x.Counts)
+			ok = true
+		}
+	}
+	return c.Score(), ok
+}
+
+// Pooled pools the counts of every fleet in scope.
+func (r *Result) Pooled(scope string) Score {
+	var c Counts
+	for _, f := range r.Fleets {
+		if x, ok := f.Scores[scope]; ok {
+			c.Add(x.Counts)
+		}
+	}
+	return c.Score()
+}
+
+// RegimeMean is the unweighted mean across regimes (seeds pooled within a
+// regime) of the point estimates; a regime without a defined value is left
+// out of that value's mean, and Regimes counts those included in Precision.
+type RegimeMean struct {
+	Precision, Recall, RecallFloored, FalseAlarms, TTDRatio float64
+	Regimes                                                 int
+}
+
+// MeanOfRegimes returns the mean across regimes in scope.
+func (r *Result) MeanOfRegimes(scope string) RegimeMean {
+	var sums, ns [5]float64
+	for _, name := range r.Regimes {
+		s, ok := r.regimeScore(name, scope)
+		if !ok {
+			continue
+		}
+		for i, v := range []float64{s.Precision.Value, s.Recall.Value, s.RecallFloored.Value, s.FalseAlarms.Value, s.TTDRatio.Value} {
+			if !math.IsNaN(v) {
+				sums[i] += v
+				ns[i]++
+			}
+		}
+	}
+	var out [5]float64
+	for i := range out {
+		out[i] = math.NaN()
+		if ns[i] > 0 {
+			out[i] = sums[i] / ns[i]
+		}
+	}
+	return RegimeMean{Precision: out[0], Recall: out[1], RecallFloored: out[2], FalseAlarms: out[3], TTDRatio: out[4], Regimes: int(ns[0])}
+}
+
+// Markdown renders docs/quality.md: how the benchmark measures, the
+// regimes, and the tables. The output depends only on r (no clock).
+func (r *Result) Markdown() []byte {
+	var b bytes.Buffer
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	fl := r.Floors
+	w("# Detection quality\n\n")
+	w("<!-- Written by `faultline quality` (make quality). Do not edit the figures by hand: rerun the command. -->\n\n")
+	w("This page scores the detector Faultline puts in production against the simulator's ground truth, on\n")
+	w("fleets of many kinds. It is the project's own benchmark: a change to features, labeling functions, the\n")
+	w("label model, training or the promotion gate shows here as figures that move.\n\n")
+	w("Command: `faultline quality --regimes %s --seeds %s --services %d --days %d`\n",
+		strings.Join(r.Regimes, ","), joinSeeds(r.Seeds), r.Services, r.Days)
+	w("(`make quality` runs it with these defaults).\n\n")
+
+	w("## How it is measured\n\n")
+	w("- **Fleets.** Each regime below is a set of `faultline simulate` knobs (`faultline simulate --regime NAME`).\n")
+	w("  For every regime and seed a fleet of %d services × 2 environments × %d days is simulated into a fresh\n", r.Services, r.Days)
+	w("  embedded store, and `faultline run` runs on it with the default settings: extract, label, train,\n")
+	w("  evaluate, register, promote, export. The **production policy** is whatever that run promoted; it\n")
+	w("  scores every deployment as `faultline predict --model production` does. A deployment is flagged when\n")
+	w("  the verdict is `faulty`; `inconclusive` counts as not flagged. When the run promoted nothing, the table\n")
+	w("  says so and there is nothing to score.\n")
+	w("- **Truth.** The simulator's ground truth of every deployment (`faulty`, `shape`, `severity`,\n")
+	w("  `confounders`); the pipeline never reads it. Severity is the error-rate multiplier of step, ramp and\n")
+	w("  delayed faults, (base rate + new fingerprint's rate) / base rate for new_signature faults, and the p95\n")
+	w("  factor of latency faults.\n")
+	w("- **Scopes.** *Test split*: the newest deploys by start time, which the run held out from training and\n")
+	w("  threshold choice (15%% with the default train settings). *Every deploy*: all of them; the models were\n")
+	w("  trained on weak labels of the oldest 70%%, never on truth, so this scope is larger, not leaked.\n")
+	w("- **Figures.** Precision (flagged deploys that are faulty), recall (faults flagged), recall on faults of\n")
+	w("  severity ≥ %s×, false alarms per healthy deploy: value [Wilson 95%% interval] (k/n). TTD ratio: the mean\n", num(fl.MinSeverity))
+	w("  minute at which the policy flagged the faults it caught, over %d minutes (the statistical ensemble's\n", TTDMinutes)
+	w("  decision time), [mean ± 1.96 standard errors].\n")
+	w("- **Floors.** Precision ≥ %s and recall ≥ %s on faults of severity ≥ %s×, point estimates; milder faults\n",
+		num(fl.Precision), num(fl.Recall), num(fl.MinSeverity))
+	w("  are reported without a floor. *Mean of regimes* is the unweighted mean over regimes (seeds pooled\n")
+	w("  within a regime); *pooled* adds up every fleet's counts. The detection-trust goal is every regime at\n")
+	w("  the floors and, across regimes, precision ≥ 0.95, recall ≥ 0.85 and TTD ratio ≤ 0.5.\n")
+	w("- **Smoke test.** `go test ./internal/quality` (part of `make test`) runs regime `%s` on %d services ×\n", SmokeRegime, SmokeServices)
+	w("  %d days, seed 1, and fails when the production policy's precision is below %s or its recall on faults\n", SmokeDays, num(SmokeFloors.Precision))
+	w("  of severity ≥ %s× is below %s, over every deploy. These floors are set low enough to pass with\n", num(SmokeFloors.MinSeverity), num(SmokeFloors.Recall))
+	w("  today's detector and catch a regression; they rise as detection improves.\n")
+	w("- **Not yet here.** Regimes for changes without canaries and aggregate metrics (one series per service,\n")
+	w("  KPIs of every direction, moderate shifts, short bursts, drops) join when the history schema has\n")
+	w("  aggregate metrics. The `no-canary` regime below switches traffic at once but keeps per-version series.\n\n")
+
+	w("## Regimes\n\n")
+	w("| regime | what it stresses | knobs (section `simulate`) |\n|---|---|---|\n")
+	for _, name := range r.Regimes {
+		reg, err := simulate.LookupRegime(name)
+		if err != nil {
+			w("| `%s` | unknown | |\n", name)
+			continue
+		}
+		w("| `%s` | %s | `%s` |\n", name, reg.About, strings.Join(reg.Knobs(), "`, `"))
+	}
+	w("\n")
+
+	for _, scope := range []struct{ id, title string }{
+		{ScopeTest, "Held-out test split (newest deploys)"},
+		{ScopeAll, "Every deploy"},
+	} {
+		w("## %s\n\n", scope.title)
+		r.mainTable(&b, scope.id)
+		w("\n")
+	}
+
+	w("## Recall per severity band\n\n")
+	for _, scope := range []struct{ id, title string }{{ScopeTest, "Test split"}, {ScopeAll, "Every deploy"}} {
+		w("%s:\n\n| regime | seed |", scope.title)
+		for _, band := range Bands {
+			w(" %s |", band.Name)
+		}
+		w("\n|---|---|%s\n", strings.Repeat("---|", len(Bands)))
+		for _, f := range r.Fleets {
+			s, ok := f.Scored(scope.id)
+			if !ok {
+				continue
+			}
+			w("| `%s` | %d |", f.Regime, f.Seed)
+			for _, e := range s.BandRecall {
+				w(" %s |", est(e))
+			}
+			w("\n")
+		}
+		pooled := r.Pooled(scope.id)
+		w("| pooled | |")
+		for _, e := range pooled.BandRecall {
+			w(" %s |", est(e))
+		}
+		w("\n\n")
+	}
+
+	w("## False alarms per confounder\n\n")
+	w("Every deploy, seeds pooled: the share of *healthy* deploys with the confounder that were flagged. The\n")
+	w("confounders are listed by `faultline help simulate` (overlap: replaced within 60 minutes).\n\n")
+	pooled := r.Pooled(ScopeAll)
+	var regimeScores []Score
+	var present []string
+	for _, name := range r.Regimes {
+		if s, ok := r.regimeScore(name, ScopeAll); ok {
+			regimeScores = append(regimeScores, s)
+			present = append(present, name)
+		}
+	}
+	w("| confounder | all regimes |")
+	for _, name := range present {
+		w(" `%s` |", name)
+	}
+	w("\n|---|---|%s\n", strings.Repeat("---|", len(present)))
+	for _, c := range confounders(pooled) {
+		w("| %s | %s |", c, est(pooled.ConfounderAlarms[c]))
+		for _, s := range regimeScores {
+			e, ok := s.ConfounderAlarms[c]
+			if !ok {
+				w(" – |")
+				continue
+			}
+			w(" %d/%d |", e.K, e.N)
+		}
+		w("\n")
+	}
+	w("\n")
+	return b.Bytes()
+}
+
+// mainTable writes the per-fleet table of scope with its mean and pooled rows.
+func (r *Result) mainTable(b *bytes.Buffer, scope string) {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	fl := r.Floors
+	w("| regime | seed | production | deploys | faults | precision | recall | recall ≥ %s× | TTD ratio | false alarms / healthy | floors |\n", num(fl.MinSeverity))
+	w("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	var notes []string
+	for _, f := range r.Fleets {
+		s, ok := f.Scored(scope)
+		switch {
+		case f.Error != "":
+			notes = append(notes, fmt.Sprintf("`%s` seed %d failed: %s", f.Regime, f.Seed, oneLine(f.Error)))
+			w("| `%s` | %d | failed | %d | %d | | | | | | not met |\n", f.Regime, f.Seed, f.Deployments, f.Faulty)
+		case !ok:
+			notes = append(notes, fmt.Sprintf("`%s` seed %d: no production model (%s)", f.Regime, f.Seed, oneLine(f.Decision)))
+			w("| `%s` | %d | none | %d | %d | | | | | | not met |\n", f.Regime, f.Seed, f.Deployments, f.Faulty)
+		default:
+			if f.Production == Fallback {
+				notes = append(notes, fmt.Sprintf("`%s` seed %d: no production model: fallback to statistical checks (%s)", f.Regime, f.Seed, oneLine(f.Decision)))
+			}
+			w("| `%s` | %d | %s | %d | %d | %s | %s | %s | %s | %s | %s |\n", f.Regime, f.Seed, f.Production,
+				s.Deployments, s.Confusion.TP+s.Confusion.FN, est(s.Precision), est(s.Recall), est(s.RecallFloored),
+				mean(s.TTDRatio), est(s.FalseAlarms), floorsCell(s, fl))
+		}
+	}
+	m := r.MeanOfRegimes(scope)
+	met := func(v, floor float64) string {
+		if !math.IsNaN(v) && v >= floor {
+			return ""
+		}
+		return "x"
+	}
+	var miss []string
+	if met(m.Precision, fl.Precision) != "" {
+		miss = append(miss, "precision")
+	}
+	if met(m.RecallFloored, fl.Recall) != "" {
+		miss = append(miss, "recall")
+	}
+	cell := "met"
+	if len(miss) > 0 {
+		cell = "not met: " + strings.Join(miss, ", ")
+	}
+	w("| **mean of %d regimes** | | | | | %s | %s | %s | %s | %s | %s |\n", m.Regimes, pt(m.Precision), pt(m.Recall), pt(m.RecallFloored), pt(m.TTDRatio), pt(m.FalseAlarms), cell)
+	p := r.Pooled(scope)
+	w("| **pooled** | | | %d | %d | %s | %s | %s | %s | %s | %s |\n", p.Deployments, p.Confusion.TP+p.Confusion.FN,
+		est(p.Precision), est(p.Recall), est(p.RecallFloored), mean(p.TTDRatio), est(p.FalseAlarms), floorsCell(p, fl))
+	if len(notes) > 0 {
+		w("\n")
+		for _, n := range notes {
+			w("- %s\n", n)
+		}
+	}
+}
+
+func floorsCell(s Score, f Floors) string {
+	p, r := s.Meets(f)
+	switch {
+	case p && r:
+		return "met"
+	case p:
+		return "not met: recall"
+	case r:
+		return "not met: precision"
+	default:
+		return "not met: precision, recall"
+	}
+}
+
+// est formats an estimate as "0.83 [0.71, 0.91] (25/30)".
+func est(e metrics.Estimate) string {
+	if !e.Defined() {
+		return "– (0/0)"
+	}
+	return fmt.Sprintf("%.2f [%.2f, %.2f] (%d/%d)", e.Value, e.Lo, e.Hi, e.K, e.N)
+}
+
+func mean(m Mean) string {
+	if m.N == 0 || math.IsNaN(m.Value) {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f [%.2f, %.2f]", m.Value, m.Lo, m.Hi)
+}
+
+func pt(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+func joinSeeds(seeds []int64) string {
+	s := make([]string, len(seeds))
+	for i, x := range seeds {
+		s[i] = strconv.FormatInt(x, 10)
+	}
+	return strings.Join(s, ",")
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	s = strings.ReplaceAll(s, "|", "/")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}

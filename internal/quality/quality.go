@@ -1,0 +1,340 @@
+// Package quality is Faultline's detection-quality benchmark. For each
+// simulator regime (internal/simulate.Regimes) and seed it simulates a fleet
+// into an embedded store, runs the whole nightly pipeline on it as
+// `faultline run` does (extract, label, train, evaluate, register, promote,
+// export), scores the production policy — whatever the run promoted — on
+// every deployment as `faultline predict --model production` does, and
+// measures it against the simulator's ground truth: on the newest deploys
+// (the held-out test split of the run) and on every deploy. Render writes
+// the tables of docs/quality.md.
+//
+// The package prints nothing: progress goes to Options.Progress and logs to
+// Options.Log.
+package quality
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/faultline-dev/faultline/detector"
+	"github.com/faultline-dev/faultline/detector/batch"
+	"github.com/faultline-dev/faultline/evaluation"
+	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/progress"
+	"github.com/faultline-dev/faultline/internal/simulate"
+	"github.com/faultline-dev/faultline/internal/workdir"
+	"github.com/faultline-dev/faultline/labeling"
+	"github.com/faultline-dev/faultline/models/train"
+	"github.com/faultline-dev/faultline/pipeline"
+	"github.com/faultline-dev/faultline/registry"
+)
+
+// Options control Run. Zero values take the defaults given.
+type Options struct {
+	// Regimes to run, by name (default: every simulate.Regimes entry, in order).
+	Regimes []string
+	// Seeds of each regime's fleet (default 1 and 2).
+	Seeds []int64
+	// Services and Days size every fleet (defaults 60 and 21: 8,000 to
+	// 14,000 deploys with 400 to 700 faults per fleet, 60 to 80 of them in
+	// the test split; the default benchmark takes minutes on 2 cores).
+	Services, Days int
+	// Workdir receives one folder per fleet, REGIME-sSEED, holding its
+	// embedded store, run folders and registry (required). A fleet's folder
+	// is replaced when it exists, and removed after scoring unless Keep.
+	Workdir string
+	Keep    bool
+	// Pipeline holds the stage settings of the runs (Run, Features,
+	// Labeling, Train, Evaluate, ConfigYAML, CodeVersion, By); History,
+	// Registry, DSN and Range are set per fleet. Nil: DefaultPipeline().
+	Pipeline *pipeline.Deps
+	// Registry holds the registry settings (model name, promotion gate).
+	// Nil: registry.DefaultConfig().
+	Registry *registry.Config
+	// Floors are marked met or not in the tables (zero: DefaultFloors()).
+	Floors Floors
+	// Log receives the runs' logs (nil: discarded).
+	Log *slog.Logger
+	// Progress reports each stage of each fleet, and "quality" once per fleet.
+	Progress progress.Func
+}
+
+// DefaultPipeline returns the stage settings `faultline run` uses without
+// a configuration file.
+func DefaultPipeline() pipeline.Deps {
+	return pipeline.Deps{
+		Run: pipeline.DefaultConfig(), Features: features.DefaultConfig(), Labeling: labeling.DefaultConfig(),
+		Train: train.DefaultConfig(), Evaluate: evaluation.DefaultConfig(), By: "faultline quality",
+	}
+}
+
+// DefaultSeeds are the seeds of each regime by default.
+var DefaultSeeds = []int64{1, 2}
+
+// Default fleet size (Options.Services, Options.Days).
+const (
+	DefaultServices = 60
+	DefaultDays     = 21
+)
+
+// Scopes of a Fleet's scores.
+const (
+	// ScopeTest is the run's held-out test split: the newest deploys by
+	// start time (train.valid_fraction and train.train_fraction leave the
+	// newest 15% by default).
+	ScopeTest = "test"
+	// ScopeAll is every deployment of the fleet.
+	ScopeAll = "all"
+)
+
+// Fleet is the outcome of one regime and seed.
+type Fleet struct {
+	Regime      string `json:"regime"`
+	Seed        int64  `json:"seed"`
+	Deployments int64  `json:"deployments"`
+	Faulty      int64  `json:"faulty"`
+	// Production is the model version scored (NAME@VERSION), or Fallback
+	// when the run left nothing in production and the statistical checks
+	// were scored instead, as check and predict then do.
+	Production string `json:"production"`
+	// Decision is the promote stage's decision, as recorded by the run.
+	Decision string `json:"decision"`
+	// Error is set when the pipeline or the scoring failed.
+	Error string `json:"error,omitempty"`
+	// Scores per scope (ScopeTest, ScopeAll); absent without production.
+	Scores  map[string]Score `json:"scores,omitempty"`
+	Seconds float64          `json:"seconds"`
+}
+
+// Result is the benchmark's outcome.
+type Result struct {
+	Regimes  []string `json:"regimes"`
+	Seeds    []int64  `json:"seeds"`
+	Services int      `json:"services"`
+	Days     int      `json:"days"`
+	Floors   Floors   `json:"floors"`
+	Fleets   []Fleet  `json:"fleets"`
+}
+
+// Failed returns the fleets whose pipeline or scoring failed.
+func (r *Result) Failed() []Fleet {
+	var out []Fleet
+	for _, f := range r.Fleets {
+		if f.Error != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Run runs the benchmark. A fleet whose pipeline fails is recorded with
+// its error and the benchmark goes on; Run returns an error only for bad
+// options or when ctx ends.
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	if opts.Workdir == "" {
+		return nil, errors.New("quality: no work folder")
+	}
+	if len(opts.Regimes) == 0 {
+		opts.Regimes = simulate.RegimeNames()
+	}
+	if len(opts.Seeds) == 0 {
+		opts.Seeds = DefaultSeeds
+	}
+	if opts.Services == 0 {
+		opts.Services = DefaultServices
+	}
+	if opts.Days == 0 {
+		opts.Days = DefaultDays
+	}
+	if opts.Floors == (Floors{}) {
+		opts.Floors = DefaultFloors()
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	opts.Progress = progress.Or(opts.Progress)
+	regimes := make([]simulate.Regime, len(opts.Regimes))
+	for i, name := range opts.Regimes {
+		r, err := simulate.LookupRegime(name)
+		if err != nil {
+			return nil, fmt.Errorf("quality: %w", err)
+		}
+		regimes[i] = r
+	}
+	root, err := filepath.Abs(opts.Workdir)
+	if err != nil {
+		return nil, fmt.Errorf("quality: work folder: %w", err)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("quality: %w", err)
+	}
+	opts.Workdir = root
+	res := &Result{Regimes: opts.Regimes, Seeds: opts.Seeds, Services: opts.Services, Days: opts.Days, Floors: opts.Floors}
+	total := int64(len(regimes) * len(opts.Seeds))
+	for _, r := range regimes {
+		for _, seed := range opts.Seeds {
+			f := runFleet(ctx, opts, r, seed)
+			if err := ctx.Err(); err != nil {
+				return res, fmt.Errorf("quality: %w", context.Cause(ctx))
+			}
+			if f.Error != "" {
+				opts.Log.Error("fleet failed", "regime", f.Regime, "seed", f.Seed, "error", f.Error)
+			}
+			res.Fleets = append(res.Fleets, f)
+			opts.Progress("quality", int64(len(res.Fleets)), total)
+		}
+	}
+	return res, nil
+}
+
+// runFleet simulates, runs and scores one fleet; failures go to Fleet.Error.
+func runFleet(ctx context.Context, opts Options, r simulate.Regime, seed int64) Fleet {
+	began := time.Now()
+	f := Fleet{Regime: r.Name, Seed: seed}
+	home := filepath.Join(opts.Workdir, r.Name+"-s"+strconv.FormatInt(seed, 10))
+	err := func() error {
+		if err := os.RemoveAll(home); err != nil {
+			return err
+		}
+		if !opts.Keep {
+			defer os.RemoveAll(home)
+		}
+		return scoreFleet(ctx, opts, r, seed, home, &f)
+	}()
+	if err != nil {
+		f.Error = err.Error()
+	}
+	f.Seconds = time.Since(began).Seconds()
+	return f
+}
+
+func scoreFleet(ctx context.Context, opts Options, r simulate.Regime, seed int64, home string, f *Fleet) error {
+	log := opts.Log.With("regime", r.Name, "seed", seed)
+	st, err := embedded.Open(ctx, home)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	cfg := simulate.DefaultConfig()
+	r.Apply(&cfg)
+	cfg.Services, cfg.Days, cfg.Seed = opts.Services, opts.Days, seed
+	tx, err := st.BeginImport(ctx)
+	if err != nil {
+		return err
+	}
+	sum, err := simulate.Run(ctx, cfg, tx, st, opts.Progress)
+	if err != nil {
+		tx.Rollback(context.Background())
+		return err
+	}
+	if _, err := tx.Commit(ctx); err != nil {
+		tx.Rollback(context.Background())
+		return fmt.Errorf("commit simulated history: %w", err)
+	}
+	f.Deployments, f.Faulty = sum.Deployments, sum.Faulty
+
+	// The nightly run, as `faultline run` composes it.
+	rcfg := registry.DefaultConfig()
+	if opts.Registry != nil {
+		rcfg = *opts.Registry
+	}
+	rb, err := registry.OpenDir(filepath.Join(home, "registry"))
+	if err != nil {
+		return err
+	}
+	reg := registry.New(rb, rcfg)
+	defer reg.Close()
+	d := DefaultPipeline()
+	if opts.Pipeline != nil {
+		d = *opts.Pipeline
+	}
+	d.History, d.Registry, d.DSN, d.Range = st, reg, "", history.Range{}
+	d.Run.ExportDir = filepath.Join(home, "export")
+	runner := &pipeline.Runner{
+		Records: &pipeline.DirRecords{Root: filepath.Join(home, "runs")}, Root: filepath.Join(home, "runs"),
+		Stages: pipeline.DefaultStages(&d), Log: log, Progress: opts.Progress, CodeVersion: d.CodeVersion,
+		StoreName: st.Describe(), Holder: fmt.Sprintf("faultline quality, pid %d", os.Getpid()),
+	}
+	rec, err := runner.Run(ctx, pipeline.Options{Config: d.ConfigYAML})
+	if err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	if p := rec.Stage(pipeline.StagePromote); p != nil {
+		f.Decision = p.Notes[pipeline.NoteDecision]
+	}
+
+	// The production policy on every deploy, as `faultline predict
+	// --model production` scores it — or, with nothing in production, the
+	// statistical checks predict falls back to.
+	rows, err := predictProduction(ctx, reg, st, &d, home, opts, f)
+	if err != nil {
+		return err
+	}
+	if f.Production == Fallback {
+		log.Info("no production model: fallback to statistical checks", "decision", f.Decision)
+	}
+	preds := make([]Prediction, len(rows))
+	for i, row := range rows {
+		preds[i] = Prediction{DeploymentID: row.DeploymentID, Flagged: row.Verdict == detector.Faulty, DetectedAt: row.DetectedAt}
+	}
+	tr, err := st.Truth(ctx)
+	if err != nil {
+		return fmt.Errorf("read truth: %w", err)
+	}
+	truth := make(map[string]history.Truth, len(tr))
+	for _, t := range tr {
+		truth[t.DeploymentID] = t
+	}
+	split, err := workdir.ReadSplit(filepath.Join(rec.Dir, workdir.SplitFile))
+	if err != nil {
+		return err
+	}
+	f.Scores = map[string]Score{}
+	for scope, include := range map[string]func(string) bool{
+		ScopeAll:  nil,
+		ScopeTest: func(id string) bool { return split[id] == workdir.SplitTest },
+	} {
+		c, err := Tally(preds, truth, include, opts.Floors.MinSeverity)
+		if err != nil {
+			return err
+		}
+		f.Scores[scope] = c.Score()
+	}
+	return nil
+}
+
+// Fallback is Fleet.Production when no model was in production: the
+// statistical checks were scored, as `faultline predict` falls back to.
+const Fallback = "none: statistical checks"
+
+// predictProduction scores every deploy with the production model, or with
+// the statistical checks when there is none (f.Production says which).
+func predictProduction(ctx context.Context, reg *registry.Registry, st history.Reader, d *pipeline.Deps, home string, opts Options, f *Fleet) ([]batch.Row, error) {
+	v, err := reg.Resolve(ctx, registry.Ref{Name: reg.Config().Model, Alias: "production"})
+	if errors.Is(err, registry.ErrNotFound) {
+		f.Production = Fallback
+		return batch.PredictStatistical(ctx, st, d.Features, batch.Options{Scratch: home, Progress: opts.Progress})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resolve production model: %w", err)
+	}
+	b, err := reg.Bundle(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	det, err := detector.New(b)
+	if err != nil {
+		return nil, fmt.Errorf("production model %s@%d: %w", v.Name, v.Version, err)
+	}
+	f.Production = fmt.Sprintf("%s@%d", v.Name, v.Version)
+	return batch.Predict(ctx, st, det, batch.Options{Scratch: home, Progress: opts.Progress})
+}

@@ -1,0 +1,48 @@
+package quality
+
+import (
+	"context"
+	"testing"
+)
+
+// TestSmoke runs the benchmark on one small regime and fails when the
+// production policy falls below SmokeFloors over every deploy: a
+// regression in detection shows here within `make test`. The floors are
+// stated in SmokeFloors and in docs/quality.md.
+func TestSmoke(t *testing.T) {
+	res, err := Run(context.Background(), Options{
+		Regimes: []string{SmokeRegime}, Seeds: []int64{1}, Services: SmokeServices, Days: SmokeDays,
+		Workdir: t.TempDir(), Floors: SmokeFloors,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Fleets) != 1 {
+		t.Fatalf("%d fleets, want 1", len(res.Fleets))
+	}
+	f := res.Fleets[0]
+	if f.Error != "" {
+		t.Fatalf("pipeline failed: %s", f.Error)
+	}
+	s, ok := f.Scored(ScopeAll)
+	if !ok {
+		t.Fatalf("no production model after the run: %s", f.Decision)
+	}
+	t.Logf("%s seed %d, %s: %d deploys, precision %.3f (%d/%d), recall %.3f, recall ≥ %g× %.3f (%d/%d), false alarms %.4f, TTD ratio %.2f",
+		f.Regime, f.Seed, f.Production, s.Deployments, s.Precision.Value, s.Precision.K, s.Precision.N, s.Recall.Value,
+		SmokeFloors.MinSeverity, s.RecallFloored.Value, s.RecallFloored.K, s.RecallFloored.N, s.FalseAlarms.Value, s.TTDRatio.Value)
+	if int64(s.Deployments) != f.Deployments {
+		t.Errorf("scored %d deploys of %d", s.Deployments, f.Deployments)
+	}
+	if test, ok := f.Scored(ScopeTest); !ok || test.Deployments == 0 || test.Deployments >= s.Deployments/3 {
+		t.Errorf("test split: %d deploys of %d, want the newest few", test.Deployments, s.Deployments)
+	}
+	p, r := s.Meets(SmokeFloors)
+	if !p {
+		t.Errorf("precision %.3f [%.3f, %.3f] below the smoke floor %g", s.Precision.Value, s.Precision.Lo, s.Precision.Hi, SmokeFloors.Precision)
+	}
+	if !r {
+		t.Errorf("recall on faults ≥ %g× %.3f [%.3f, %.3f] below the smoke floor %g", SmokeFloors.MinSeverity,
+			s.RecallFloored.Value, s.RecallFloored.Lo, s.RecallFloored.Hi, SmokeFloors.Recall)
+	}
+}

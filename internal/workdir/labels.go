@@ -1,0 +1,156 @@
+package workdir
+
+import (
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/faultline-dev/faultline/internal/atomicfile"
+)
+
+// LFPrefix starts the name of the vote column of each labeling function in
+// labels.parquet: lf_NAME.
+const LFPrefix = "lf_"
+
+// Labels is labels.parquet: one entry per row, in file order. Its columns
+// are deployment_id, one int8 vote column lf_NAME per function, p_faulty
+// and label.
+type Labels struct {
+	IDs []string
+	// Functions names the labeling functions, without LFPrefix, in column
+	// order; Votes[f][row] is 1 faulty, 0 healthy, -1 abstain.
+	Functions []string
+	Votes     [][]int8
+	PFaulty   []float64 // label-model posterior (NaN when null)
+	Label     []int8    // 1 faulty, 0 healthy, -1 every function abstained
+}
+
+// labelsRowType builds the row struct of labels.parquet: deployment_id, one
+// int8 column per function, p_faulty, label — in that order.
+func labelsRowType(functions []string) reflect.Type {
+	fields := []reflect.StructField{{Name: "DeploymentID", Type: reflect.TypeFor[string](), Tag: `parquet:"deployment_id"`}}
+	for i, name := range functions {
+		fields = append(fields, reflect.StructField{
+			Name: fmt.Sprintf("LF%d", i), Type: reflect.TypeFor[int8](), Tag: reflect.StructTag(fmt.Sprintf(`parquet:"%s%s"`, LFPrefix, name)),
+		})
+	}
+	fields = append(fields,
+		reflect.StructField{Name: "PFaulty", Type: reflect.TypeFor[float64](), Tag: `parquet:"p_faulty"`},
+		reflect.StructField{Name: "Label", Type: reflect.TypeFor[int8](), Tag: `parquet:"label"`})
+	return reflect.StructOf(fields)
+}
+
+// WriteLabels writes labels.parquet at path, atomically.
+func WriteLabels(path string, l *Labels) error {
+	n, k := len(l.IDs), len(l.Functions)
+	if len(l.Votes) != k || len(l.PFaulty) != n || len(l.Label) != n {
+		return fmt.Errorf("write %s: %d functions with %d vote columns, %d ids, %d p_faulty, %d labels", path, k, len(l.Votes), n, len(l.PFaulty), len(l.Label))
+	}
+	for f, v := range l.Votes {
+		if len(v) != n {
+			return fmt.Errorf("write %s: %d votes of %s for %d ids", path, len(v), l.Functions[f], n)
+		}
+	}
+	typ := labelsRowType(l.Functions)
+	schema := parquet.SchemaOf(reflect.New(typ).Interface())
+	return atomicfile.Write(path, func(w io.Writer) error {
+		pw := parquet.NewWriter(w, schema)
+		row := reflect.New(typ).Elem()
+		for i, id := range l.IDs {
+			row.Field(0).SetString(id)
+			for j := range k {
+				row.Field(1 + j).SetInt(int64(l.Votes[j][i]))
+			}
+			row.Field(1 + k).SetFloat(l.PFaulty[i])
+			row.Field(2 + k).SetInt(int64(l.Label[i]))
+			if err := pw.Write(row.Addr().Interface()); err != nil {
+				return err
+			}
+		}
+		return pw.Close()
+	})
+}
+
+// ReadLabels reads labels.parquet at path. Numeric lf_ columns are votes
+// (any value other than 0 or 1 reads as an abstention); other lf_ columns
+// are ignored. A null deployment_id or label, a repeated deployment, a label
+// outside {-1, 0, 1} or, on a labelled row, a p_faulty outside [0, 1] is an
+// error naming the file and row; an absent column is an error naming the
+// file. A missing file gives an error wrapping fs.ErrNotExist.
+func ReadLabels(path string) (*Labels, error) {
+	c, err := ReadColumns(path)
+	if err != nil {
+		return nil, err
+	}
+	col := func(name string) ([]parquet.Value, error) {
+		if i := c.Index(name); i >= 0 {
+			return c.Vals[i], nil
+		}
+		return nil, fmt.Errorf("%s: no column %q", path, name)
+	}
+	n := c.Rows
+	l := &Labels{IDs: make([]string, n), PFaulty: make([]float64, n), Label: make([]int8, n)}
+	for i, name := range c.Names {
+		fn, ok := strings.CutPrefix(name, LFPrefix)
+		if !ok || !IsNumeric(c.Kinds[i]) {
+			continue
+		}
+		votes := make([]int8, n)
+		for r, v := range c.Vals[i] {
+			x, _ := Number(v)
+			votes[r] = -1
+			if x == 0 || x == 1 {
+				votes[r] = int8(x)
+			}
+		}
+		l.Functions = append(l.Functions, fn)
+		l.Votes = append(l.Votes, votes)
+	}
+	ids, err := col("deployment_id")
+	if err != nil {
+		return nil, err
+	}
+	ps, err := col("p_faulty")
+	if err != nil {
+		return nil, err
+	}
+	labels, err := col("label")
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, n)
+	for i := range n {
+		idv, pv, lv := ids[i], ps[i], labels[i]
+		if idv.IsNull() {
+			return nil, fmt.Errorf("%s: row %d: deployment_id is null", path, i+1)
+		}
+		id := string(idv.ByteArray())
+		if seen[id] {
+			return nil, fmt.Errorf("%s: row %d: deployment %q appears twice", path, i+1, id)
+		}
+		seen[id] = true
+		p, _ := Number(pv)
+		var lab int64
+		switch {
+		case lv.IsNull():
+			return nil, fmt.Errorf("%s: row %d: label is null", path, i+1)
+		case lv.Kind() == parquet.Int32:
+			lab = int64(lv.Int32())
+		case lv.Kind() == parquet.Int64:
+			lab = lv.Int64()
+		default:
+			return nil, fmt.Errorf("%s: row %d: label has type %v, want an integer", path, i+1, lv.Kind())
+		}
+		if lab != -1 && !(p >= 0 && p <= 1) {
+			return nil, fmt.Errorf("%s: row %d: p_faulty %v outside [0, 1]", path, i+1, p)
+		}
+		if lab < -1 || lab > 1 {
+			return nil, fmt.Errorf("%s: row %d: label %d not in {-1, 0, 1}", path, i+1, lab)
+		}
+		l.IDs[i], l.PFaulty[i], l.Label[i] = id, p, int8(lab)
+	}
+	return l, nil
+}

@@ -1,0 +1,117 @@
+package labeling
+
+import (
+	"math"
+	"time"
+
+	"github.com/faultline-dev/faultline/internal/config"
+)
+
+// FnHealthy names the healthy-evidence function.
+const FnHealthy = "healthy_evidence"
+
+// HealthyLF is the healthy-evidence function and its settings
+// (labeling.healthy_evidence): a deployment votes healthy when its version
+// served the service for at least MinHours (no deployment of another version
+// started sooner, and the history extends that far), was not then rolled
+// back, no incident was linked to it or opened on its service and
+// environment during those hours, it served at least MinRequests requests in
+// them, and over them its error count rules out (with Confidence, a Poisson
+// bound) an error rate above MaxErrorRatio times the service's over the same
+// length of time before the deploy, and its p95 latency stayed within
+// MaxLatencyRatio of the service's then (when the history records latency).
+// Each condition is positive evidence: no baseline (no requests or no errors
+// before the deploy), too little traffic to bound the ratio, or a history
+// that ends sooner abstains. It never votes faulty.
+type HealthyLF struct {
+	Enabled         bool    `yaml:"enabled" json:"enabled"`                     // default true
+	MinHours        float64 `yaml:"min_hours" json:"min_hours"`                 // default 6
+	MinRequests     int64   `yaml:"min_requests" json:"min_requests"`           // default 1000
+	MaxErrorRatio   float64 `yaml:"max_error_ratio" json:"max_error_ratio"`     // default 1.5
+	MaxLatencyRatio float64 `yaml:"max_latency_ratio" json:"max_latency_ratio"` // default 1.3
+	// Confidence is the one-sided confidence with which the version's
+	// error count must rule out a rate above MaxErrorRatio times the
+	// stream's before the deploy, in (0.5, 1). Default 0.95.
+	Confidence float64 `yaml:"confidence" json:"confidence"`
+}
+
+func (HealthyLF) defaults() Function {
+	return HealthyLF{Enabled: true, MinHours: 6, MinRequests: 1000, MaxErrorRatio: 1.5, MaxLatencyRatio: 1.3, Confidence: 0.95}
+}
+
+// Name implements Function.
+func (HealthyLF) Name() string { return FnHealthy }
+
+// Description implements Function.
+func (HealthyLF) Description() string {
+	return "served for healthy_evidence.min_hours without rollback, incident, error or latency degradation"
+}
+
+// Assumption implements Function.
+func (HealthyLF) Assumption() string {
+	return "a fault shows within min_hours — as a rollback, an incident, a higher error rate or a higher p95 latency " +
+		"than the stream's before the deploy — so a version that served that long without any of them, with enough " +
+		"traffic to rule out a higher error rate, was healthy; too little traffic or no baseline says nothing: abstain"
+}
+
+// Validate implements Function.
+func (f HealthyLF) Validate() error {
+	for _, c := range []struct {
+		key string
+		v   float64
+	}{{"min_hours", f.MinHours}, {"max_error_ratio", f.MaxErrorRatio}, {"max_latency_ratio", f.MaxLatencyRatio}} {
+		if err := positive(c.key, c.v); err != nil {
+			return err
+		}
+	}
+	if c := f.Confidence; !(c > 0.5 && c < 1) {
+		return config.Errorf("confidence", "%v must be in (0.5, 1)", c)
+	}
+	return nil
+}
+
+func (f HealthyLF) enabled() bool { return f.Enabled }
+func (HealthyLF) event() string   { return eventReplacement }
+
+func (f HealthyLF) needs() needs {
+	return needs{incidents: true, traffic: true, before: hours(f.MinHours), after: hours(f.MinHours) + time.Minute}
+}
+
+func (f HealthyLF) vote(d *deploy) int8 {
+	sd := d.traffic
+	life := hours(f.MinHours)
+	if succ, ok := d.successor(); ok {
+		if succ.StartedAt.Sub(d.StartedAt) < life || isRollback(succ) {
+			return abstain
+		}
+	}
+	t0 := startMinute(d.StartedAt)
+	t1 := t0 + int64(math.Round(f.MinHours*60))
+	if sd.lastMinute < t1-1 {
+		return abstain // the history does not reach that far
+	}
+	if d.fleet.incidentDuring(d.Deployment, d.StartedAt, d.StartedAt.Add(life)) {
+		return abstain
+	}
+	nw := sd.version(d.Version, t0, t1)
+	if nw.req < float64(f.MinRequests) {
+		return abstain
+	}
+	// Positive evidence on errors: the stream's error rate before the
+	// deploy is known (it served requests and logged errors), and the
+	// version's error count rules out, with Confidence, a rate above
+	// MaxErrorRatio times it. Too little traffic or no baseline abstains.
+	base := sd.others(d.Version, t0-(t1-t0), t0)
+	if !(base.req > 0 && base.errs > 0) {
+		return abstain
+	}
+	expected := nw.req * base.errs / base.req
+	if poissonUpper(nw.errs, zOf(f.Confidence))/expected > f.MaxErrorRatio {
+		return abstain
+	}
+	// Latency, when the history records it.
+	if n, b := nw.p95(), base.p95(); !math.IsNaN(n) && !math.IsNaN(b) && b > 0 && n > f.MaxLatencyRatio*b {
+		return abstain
+	}
+	return healthy
+}

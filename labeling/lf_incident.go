@@ -1,0 +1,118 @@
+package labeling
+
+import (
+	"time"
+
+	"github.com/faultline-dev/faultline/internal/config"
+)
+
+// FnIncident names the incident function.
+const FnIncident = "incident"
+
+// IncidentLF is the incident function and its settings (labeling.incident):
+// a deployment votes faulty when an incident was linked to it (when Linked),
+// or when an incident on its service, in its environment or in all
+// environments, was opened within WindowMinutes after it started and it is
+// the deployment the incident is attributed to by time:
+//
+//   - the latest deployment of that service and environment started before
+//     the incident opened — unless that deployment is a rollback and the
+//     incident opened within WindowMinutes of the deployment the rollback
+//     replaced: such an incident belongs to the rolled-back version, so
+//   - the deployment a rollback replaced also gets the incidents opened
+//     after the rollback started, within its own window.
+//
+// An incident opened while incidents were opened on at least
+// OutageServices distinct services of its environment within
+// OutageMinutes of it (a fleet-wide outage) is attributed to no deployment
+// by time. An incident linked to a deployment is, when Linked, attributed by
+// its link only. It never votes healthy.
+type IncidentLF struct {
+	Enabled       bool `yaml:"enabled" json:"enabled"`               // default true
+	WindowMinutes int  `yaml:"window_minutes" json:"window_minutes"` // default 120
+	Linked        bool `yaml:"linked" json:"linked"`                 // default true
+	// OutageServices is the number of distinct services of an environment
+	// with an incident within OutageMinutes of one another from which
+	// those incidents are a fleet-wide outage, not one deployment's fault;
+	// 0 turns the rule off. Default 3: two services can fail together by
+	// chance or through one dependency, three at once rarely do.
+	OutageServices int `yaml:"outage_services" json:"outage_services"`
+	// OutageMinutes is how close in time (either way) incidents of
+	// different services must open to count together. Default 10.
+	OutageMinutes int `yaml:"outage_minutes" json:"outage_minutes"`
+}
+
+func (IncidentLF) defaults() Function {
+	return IncidentLF{Enabled: true, WindowMinutes: 120, Linked: true, OutageServices: 3, OutageMinutes: 10}
+}
+
+// Name implements Function.
+func (IncidentLF) Name() string { return FnIncident }
+
+// Description implements Function.
+func (IncidentLF) Description() string {
+	return "an incident linked to the deployment or opened on its service soon after (not one of a fleet-wide burst of incidents; " +
+		"a rollback's incidents go to the version it rolled back)"
+}
+
+// Assumption implements Function.
+func (IncidentLF) Assumption() string {
+	return "an incident names the deployment that caused it, or, unlinked, was caused by the latest deployment of its " +
+		"service and environment when it opened within window_minutes of that deployment — or, when that deployment is a " +
+		"rollback, by the version it rolled back; incidents opened on outage_services services of an environment within " +
+		"outage_minutes come from a shared cause, not a deployment"
+}
+
+// Validate implements Function.
+func (f IncidentLF) Validate() error {
+	if err := positive("window_minutes", float64(f.WindowMinutes)); err != nil {
+		return err
+	}
+	if f.OutageServices < 0 || f.OutageServices == 1 {
+		return config.Errorf("outage_services", "%d must be 0 (off) or ≥ 2", f.OutageServices)
+	}
+	if f.OutageServices > 0 {
+		return positive("outage_minutes", float64(f.OutageMinutes))
+	}
+	return nil
+}
+
+func (f IncidentLF) enabled() bool { return f.Enabled }
+func (IncidentLF) needs() needs    { return needs{incidents: true} }
+
+func (f IncidentLF) vote(d *deploy) int8 {
+	if f.Linked && d.fleet.linked[d.ID] {
+		return faulty
+	}
+	window := time.Duration(f.WindowMinutes) * time.Minute
+	var outage []bool
+	if f.OutageServices > 0 {
+		outage = d.fleet.incidentBursts(f.OutageServices, time.Duration(f.OutageMinutes)*time.Minute)
+	}
+	from, until := d.fleet.incidentRange(d.StartedAt, d.StartedAt.Add(window))
+	for k := from; k < until; k++ {
+		in := d.fleet.incidents[k]
+		if f.Linked && in.DeploymentID != "" {
+			continue // attributed by its link only
+		}
+		if in.Service != d.Service || (in.Environment != "" && in.Environment != d.Environment) {
+			continue
+		}
+		if outage != nil && outage[k] {
+			continue
+		}
+		j := d.stream.latestBefore(in.OpenedAt)
+		switch {
+		case j == d.i && isRollback(d.Deployment) && d.i > 0 &&
+			in.OpenedAt.Sub(d.stream.ds[d.i-1].StartedAt) <= window:
+			// The rolled-back version's incident, not the rollback's.
+		case j == d.i:
+			return faulty
+		case j == d.i+1 && isRollback(d.stream.ds[j]):
+			// Opened after the rollback of this deployment started, within
+			// this deployment's window: its version's incident.
+			return faulty
+		}
+	}
+	return abstain
+}

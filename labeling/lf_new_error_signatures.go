@@ -1,0 +1,160 @@
+package labeling
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"github.com/faultline-dev/faultline/internal/config"
+	"github.com/faultline-dev/faultline/internal/history"
+)
+
+// FnNewSignatures names the new-error-signatures function.
+const FnNewSignatures = "new_error_signatures"
+
+// NewSignaturesLF is the new-error-signatures function and its settings
+// (labeling.new_error_signatures): a deployment votes faulty when its
+// version shows, within WindowMinutes of the start, at least MinErrors
+// errors with fingerprints not seen on the service and environment in the
+// LookbackHours before, and those errors persist: they occur in at least
+// MinPersist of the minutes from their first appearance to the end of the
+// window, and amount to at least MinPerMille errors per 1000 requests of
+// the version. The errors of the minute holding the start count, and only
+// what the stream logged before that minute is known. It abstains when other
+// services of the environment were elevated together in the version's
+// first hour (a fleet-wide outage brings its own new errors: see
+// fleetEvent). It never votes healthy.
+type NewSignaturesLF struct {
+	Enabled       bool    `yaml:"enabled" json:"enabled"`               // default true
+	WindowMinutes int     `yaml:"window_minutes" json:"window_minutes"` // default 120
+	LookbackHours float64 `yaml:"lookback_hours" json:"lookback_hours"` // default 168
+	MinErrors     int64   `yaml:"min_errors" json:"min_errors"`         // default 20
+	MinPersist    float64 `yaml:"min_persist" json:"min_persist"`       // default 0.3
+	// MinPerMille is the least rate of new-fingerprint errors per 1000
+	// requests of the version in the window, so that a rare harmless new
+	// error does not count; 0 turns the check off. Default 2: the impact
+	// check's default min_excess (0.002 errors per request), the least
+	// error rate that a fault must add to be material.
+	MinPerMille float64 `yaml:"min_per_mille" json:"min_per_mille"`
+	// MaxFleetShare: abstain when at least this share of the environment's
+	// other services was elevated in one minute of the first
+	// FleetHorizonMinutes (fleet_elevated_max_frac of
+	// features_hH.parquet); 0 turns the guard off and reads no features.
+	// Default 0.1.
+	MaxFleetShare       float64 `yaml:"max_fleet_share" json:"max_fleet_share"`
+	FleetHorizonMinutes int     `yaml:"fleet_horizon_minutes" json:"fleet_horizon_minutes"` // default 60
+}
+
+func (NewSignaturesLF) defaults() Function {
+	return NewSignaturesLF{Enabled: true, WindowMinutes: 120, LookbackHours: 168, MinErrors: 20, MinPersist: 0.3, MinPerMille: 2,
+		MaxFleetShare: 0.1, FleetHorizonMinutes: 60}
+}
+
+// Name implements Function.
+func (NewSignaturesLF) Name() string { return FnNewSignatures }
+
+// Description implements Function.
+func (NewSignaturesLF) Description() string {
+	return "new error fingerprints on the stream that persist after the deploy"
+}
+
+// Assumption implements Function.
+func (NewSignaturesLF) Assumption() string {
+	return "errors whose fingerprints the stream had not shown for lookback_hours, and that persist after the deploy at a " +
+		"material rate (min_per_mille), come from a defect the new version introduced; benign new errors are rare, brief " +
+		"or faint, and new errors while the environment's other services are elevated come from the shared cause"
+}
+
+// Validate implements Function.
+func (f NewSignaturesLF) Validate() error {
+	for _, c := range []struct {
+		key string
+		v   float64
+	}{{"window_minutes", float64(f.WindowMinutes)}, {"lookback_hours", f.LookbackHours}, {"min_errors", float64(f.MinErrors)}} {
+		if err := positive(c.key, c.v); err != nil {
+			return err
+		}
+	}
+	if f.MinPerMille < 0 {
+		return config.Errorf("min_per_mille", "%v must be ≥ 0", f.MinPerMille)
+	}
+	if p := f.MinPersist; p < 0 || p > 1 {
+		return config.Errorf("min_persist", "%v must be in [0, 1]", p)
+	}
+	if s := f.MaxFleetShare; s < 0 || s > 1 {
+		return config.Errorf("max_fleet_share", "%v must be in [0, 1]", s)
+	}
+	if f.MaxFleetShare > 0 {
+		return positive("fleet_horizon_minutes", float64(f.FleetHorizonMinutes))
+	}
+	return nil
+}
+
+func (f NewSignaturesLF) enabled() bool { return f.Enabled }
+
+func (f NewSignaturesLF) needs() needs {
+	n := needs{traffic: true, signatures: true,
+		before: hours(f.LookbackHours), after: time.Duration(f.WindowMinutes) * time.Minute}
+	if f.MaxFleetShare > 0 {
+		n.features = []featureColumn{{horizon: f.FleetHorizonMinutes, column: fleetMaxColumn}}
+	}
+	return n
+}
+
+func (f NewSignaturesLF) vote(d *deploy) int8 {
+	sd := d.traffic
+	// The minute holding the start: the version may serve from it on, so
+	// its fingerprints are looked for from it on, and only what the stream
+	// logged before it is known.
+	t0 := history.UnixMinute(d.StartedAt)
+	end := t0 + int64(f.WindowMinutes)
+	look := t0 - int64(math.Round(f.LookbackHours*60))
+	rows := sd.sigs[d.Version]
+	i := sort.Search(len(rows), func(i int) bool { return history.UnixMinute(rows[i].Minute) >= t0 })
+	var errs int64
+	first := int64(-1)
+	minutes := map[int64]bool{}
+	known := map[string]bool{}
+	for ; i < len(rows); i++ {
+		m := history.UnixMinute(rows[i].Minute)
+		if m >= end {
+			break
+		}
+		fp := rows[i].Fingerprint
+		old, checked := known[fp]
+		if !checked {
+			old = sd.seenIn(fp, look, t0)
+			known[fp] = old
+		}
+		if old {
+			continue
+		}
+		errs += rows[i].Count
+		minutes[m] = true
+		if first < 0 {
+			first = m
+		}
+	}
+	if errs < f.MinErrors || first < 0 {
+		return abstain
+	}
+	last := end - 1
+	w := sd.version(d.Version, t0, end)
+	if w.lastMinute >= first {
+		last = w.lastMinute
+	}
+	if f.MinPerMille > 0 && w.req > 0 && float64(errs)*1000/w.req < f.MinPerMille {
+		return abstain
+	}
+	span := last - first + 1
+	if span < 1 {
+		span = 1
+	}
+	if float64(len(minutes))/float64(span) < f.MinPersist {
+		return abstain
+	}
+	if f.MaxFleetShare > 0 && fleetEvent(d, f.FleetHorizonMinutes, f.MaxFleetShare) {
+		return abstain
+	}
+	return faulty
+}

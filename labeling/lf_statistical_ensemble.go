@@ -1,0 +1,157 @@
+package labeling
+
+import (
+	"math"
+
+	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/internal/config"
+)
+
+// FnEnsemble names the statistical-ensemble function.
+const FnEnsemble = "statistical_ensemble"
+
+// The features columns the function reads.
+var (
+	ensembleColumn  = features.Schema[features.EnsembleFaulty].Name
+	overlapColumn   = features.Schema[features.OverlapDeploy].Name
+	newErrorsColumn = features.Schema[features.NewErrors].Name
+	newReqColumn    = features.Schema[features.NewRequests].Name
+	expectedColumn  = features.Schema[features.ExpectedErrorRate].Name
+	p95RatioColumn  = features.Schema[features.P95Ratio].Name
+	newSigRate      = features.Schema[features.NewSigRate].Name
+)
+
+// EnsembleLF is the statistical-ensemble function and its settings
+// (labeling.statistical_ensemble), read from features_hH.parquet at
+// HorizonMinutes. It votes faulty when the impact, temporal and persistence
+// checks are unanimous (ensemble_faulty = 1).
+//
+// It votes healthy (when VoteHealthy) only on positive evidence of health,
+// never because the checks were not unanimous: the ensemble ran
+// conclusively (ensemble_faulty = 0); the version served the whole horizon
+// (no other deploy of its stream started within it, overlap_deploy = 0); its
+// errors rule out a material impact — the upper one-sided HealthyConfidence
+// bound of the ratio of its error rate to the expected one (a Poisson bound
+// on its error count) is at most HealthyMaxErrorRatio, which needs enough
+// traffic; its p95 latency is below HealthyMaxP95Ratio times the
+// baseline's (when the history records latency); and it logged fewer than
+// HealthyMaxNewSigPerMille errors with new fingerprints per 1000 requests.
+// Anything else abstains: a version replaced early, thin traffic, a missing
+// column value.
+type EnsembleLF struct {
+	Enabled        bool `yaml:"enabled" json:"enabled"`           // default true
+	HorizonMinutes int  `yaml:"-" json:"horizon_minutes"`         // features.ensemble_horizon (default 60), set by Config.WithEnsembleHorizon
+	VoteHealthy    bool `yaml:"vote_healthy" json:"vote_healthy"` // default true
+	// HealthyMaxErrorRatio is the largest upper confidence bound of the
+	// error-rate ratio (version / expected) that counts as no impact.
+	// Default 1.5, the impact check's default min_ratio: a healthy vote
+	// rules out the smallest impact that the check calls material.
+	HealthyMaxErrorRatio float64 `yaml:"healthy_max_error_ratio" json:"healthy_max_error_ratio"`
+	// HealthyConfidence is the one-sided confidence of that bound, in
+	// (0.5, 1). Default 0.95.
+	HealthyConfidence float64 `yaml:"healthy_confidence" json:"healthy_confidence"`
+	// HealthyMaxP95Ratio: the version's p95 latency over the baseline's
+	// (p95_ratio) must be below it. Default 1.3, the latency flag's default
+	// min_ratio.
+	HealthyMaxP95Ratio float64 `yaml:"healthy_max_p95_ratio" json:"healthy_max_p95_ratio"`
+	// HealthyMaxNewSigPerMille: the version's errors with new fingerprints
+	// per 1000 requests (new_sig_rate) must be below it. Default 1: no
+	// noticeable new errors (half the new_error_signatures function's
+	// default min_per_mille).
+	HealthyMaxNewSigPerMille float64 `yaml:"healthy_max_new_sig_per_mille" json:"healthy_max_new_sig_per_mille"`
+}
+
+func (EnsembleLF) defaults() Function {
+	return EnsembleLF{Enabled: true, HorizonMinutes: 60, VoteHealthy: true,
+		HealthyMaxErrorRatio: 1.5, HealthyConfidence: 0.95, HealthyMaxP95Ratio: 1.3, HealthyMaxNewSigPerMille: 1}
+}
+
+// Name implements Function.
+func (EnsembleLF) Name() string { return FnEnsemble }
+
+// Description implements Function.
+func (EnsembleLF) Description() string {
+	return "faulty: the unanimous impact/temporal/persistence ensemble at features.ensemble_horizon; " +
+		"healthy: the version served the whole horizon with enough traffic to rule out a material error-rate impact, " +
+		"no latency rise and no noticeable new error fingerprints"
+}
+
+// Assumption implements Function.
+func (EnsembleLF) Assumption() string {
+	return "when the impact, temporal-correlation and persistence checks all pass at the ensemble horizon, the version is " +
+		"faulty; a version that served the whole horizon with an error rate shown (with confidence) to be within " +
+		"healthy_max_error_ratio of the expected one, no p95 rise and no new error fingerprints was healthy. " +
+		"Checks that are not unanimous, and versions replaced or too thin to judge, say nothing: abstain"
+}
+
+// Validate implements Function.
+func (f EnsembleLF) Validate() error {
+	if err := positive("horizon_minutes", float64(f.HorizonMinutes)); err != nil {
+		return err
+	}
+	if !(f.HealthyMaxErrorRatio >= 1) {
+		return config.Errorf("healthy_max_error_ratio", "%v must be ≥ 1", f.HealthyMaxErrorRatio)
+	}
+	if c := f.HealthyConfidence; !(c > 0.5 && c < 1) {
+		return config.Errorf("healthy_confidence", "%v must be in (0.5, 1)", c)
+	}
+	if err := positive("healthy_max_p95_ratio", f.HealthyMaxP95Ratio); err != nil {
+		return err
+	}
+	return positive("healthy_max_new_sig_per_mille", f.HealthyMaxNewSigPerMille)
+}
+
+func (f EnsembleLF) enabled() bool { return f.Enabled }
+
+func (f EnsembleLF) needs() needs {
+	h := f.HorizonMinutes
+	cols := []featureColumn{{horizon: h, column: ensembleColumn, allowed: []float64{0, 1}}}
+	if f.VoteHealthy {
+		cols = append(cols, featureColumn{horizon: h, column: overlapColumn, allowed: []float64{0, 1}},
+			featureColumn{horizon: h, column: newErrorsColumn}, featureColumn{horizon: h, column: newReqColumn},
+			featureColumn{horizon: h, column: expectedColumn}, featureColumn{horizon: h, column: p95RatioColumn},
+			featureColumn{horizon: h, column: newSigRate})
+	}
+	return needs{features: cols}
+}
+
+func (f EnsembleLF) vote(d *deploy) int8 {
+	v, ok := d.feature(f.HorizonMinutes, ensembleColumn)
+	switch {
+	case !ok || math.IsNaN(v):
+		return abstain
+	case v == 1:
+		return faulty
+	case v == 0 && f.VoteHealthy && f.clean(d):
+		return healthy
+	}
+	return abstain
+}
+
+// clean reports positive evidence of health at the horizon (see EnsembleLF).
+// Every comparison is written so that a NaN fails it.
+func (f EnsembleLF) clean(d *deploy) bool {
+	h := f.HorizonMinutes
+	col := func(c string) float64 {
+		v, ok := d.feature(h, c)
+		if !ok {
+			return math.NaN()
+		}
+		return v
+	}
+	if !(col(overlapColumn) == 0) {
+		return false // replaced (or redeployed) within the horizon
+	}
+	errs, req, rate := col(newErrorsColumn), col(newReqColumn), col(expectedColumn)
+	expected := rate * req
+	if !(errs >= 0 && expected > 0) {
+		return false
+	}
+	if !(poissonUpper(errs, zOf(f.HealthyConfidence))/expected <= f.HealthyMaxErrorRatio) {
+		return false
+	}
+	if p := col(p95RatioColumn); !math.IsNaN(p) && !(p < f.HealthyMaxP95Ratio) {
+		return false // NaN: the history records no latency, nothing to check
+	}
+	return col(newSigRate) < f.HealthyMaxNewSigPerMille
+}

@@ -1,0 +1,199 @@
+package labeling
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/faultline-dev/faultline/internal/history"
+)
+
+// This file holds the traffic and error signatures of one stream, loaded once
+// for every function that declared needs.traffic, with range sums over them.
+
+// seriesIndex answers range sums over one version's per-minute series.
+type seriesIndex struct {
+	minutes []int64
+	// Prefix sums, length len(minutes)+1.
+	req, errs     []float64
+	w95, l95      []float64 // requests of minutes with p95, and p95×requests
+	w99, l99      []float64
+	latMins, mins []int64 // minutes with p95; minutes with requests
+}
+
+func newSeriesIndex(s *history.Series) *seriesIndex {
+	n := s.Len()
+	x := &seriesIndex{minutes: s.Minutes, req: make([]float64, n+1), errs: make([]float64, n+1),
+		w95: make([]float64, n+1), l95: make([]float64, n+1), w99: make([]float64, n+1), l99: make([]float64, n+1),
+		latMins: make([]int64, n+1), mins: make([]int64, n+1)}
+	for i := range n {
+		r := s.Requests[i]
+		x.req[i+1] = x.req[i] + r
+		x.errs[i+1] = x.errs[i] + s.Errors[i]
+		x.w95[i+1], x.l95[i+1] = x.w95[i], x.l95[i]
+		x.w99[i+1], x.l99[i+1] = x.w99[i], x.l99[i]
+		x.latMins[i+1], x.mins[i+1] = x.latMins[i], x.mins[i]
+		if r > 0 {
+			x.mins[i+1]++
+		}
+		if i < len(s.P95) && r > 0 && !math.IsNaN(s.P95[i]) {
+			x.w95[i+1] += float64(r)
+			x.l95[i+1] += float64(r) * s.P95[i]
+			x.latMins[i+1]++
+		}
+		if i < len(s.P99) && r > 0 && !math.IsNaN(s.P99[i]) {
+			x.w99[i+1] += float64(r)
+			x.l99[i+1] += float64(r) * s.P99[i]
+		}
+	}
+	return x
+}
+
+// window holds sums over a range of minutes.
+type window struct {
+	req, errs          float64
+	w95, l95, w99, l99 float64
+	latMins, mins      int64
+	lastMinute         int64 // last minute with requests; -1 when none
+}
+
+func (w *window) add(o window) {
+	w.req += o.req
+	w.errs += o.errs
+	w.w95 += o.w95
+	w.l95 += o.l95
+	w.w99 += o.w99
+	w.l99 += o.l99
+	w.latMins += o.latMins
+	w.mins += o.mins
+	w.lastMinute = max(w.lastMinute, o.lastMinute)
+}
+
+func (w *window) p95() float64 { return ratioF(w.l95, w.w95) }
+func (w *window) p99() float64 { return ratioF(w.l99, w.w99) }
+
+func ratioF(a, b float64) float64 {
+	if b <= 0 {
+		return math.NaN()
+	}
+	return a / b
+}
+
+// sum returns the sums over minutes in [a, b).
+func (x *seriesIndex) sum(a, b int64) window {
+	lo, _ := slices.BinarySearch(x.minutes, a)
+	hi, _ := slices.BinarySearch(x.minutes, b)
+	w := window{lastMinute: -1}
+	if hi <= lo {
+		return w
+	}
+	w.req = x.req[hi] - x.req[lo]
+	w.errs = x.errs[hi] - x.errs[lo]
+	w.w95, w.l95 = x.w95[hi]-x.w95[lo], x.l95[hi]-x.l95[lo]
+	w.w99, w.l99 = x.w99[hi]-x.w99[lo], x.l99[hi]-x.l99[lo]
+	w.latMins, w.mins = x.latMins[hi]-x.latMins[lo], x.mins[hi]-x.mins[lo]
+	for i := hi - 1; i >= lo; i-- {
+		if x.req[i+1] > x.req[i] {
+			w.lastMinute = x.minutes[i]
+			break
+		}
+	}
+	return w
+}
+
+// streamData is the traffic and error signatures of one stream.
+type streamData struct {
+	versions   map[string]*seriesIndex
+	names      []string // versions, sorted
+	lastMinute int64    // last minute with any row; -1 when none
+	// Error signatures (loaded when a function needs them): minutes at which
+	// each fingerprint occurred (any version), and each version's rows
+	// ordered by minute.
+	fpMinutes map[string][]int64
+	sigs      map[string][]history.Signature
+}
+
+// version returns the sums of version v over [a, b).
+func (sd *streamData) version(v string, a, b int64) window {
+	if x := sd.versions[v]; x != nil {
+		return x.sum(a, b)
+	}
+	return window{lastMinute: -1}
+}
+
+// others returns the sums of every version but v over [a, b).
+func (sd *streamData) others(v string, a, b int64) window {
+	w := window{lastMinute: -1}
+	for _, name := range sd.names { // sorted: float sums in a fixed order
+		if name != v {
+			w.add(sd.versions[name].sum(a, b))
+		}
+	}
+	return w
+}
+
+func loadStreamData(ctx context.Context, r history.Reader, s history.Stream, rng history.Range, withSigs bool) (*streamData, error) {
+	series, err := r.Metrics(ctx, s, rng)
+	if err != nil {
+		return nil, fmt.Errorf("read metrics of %s/%s: %w", s.Service, s.Environment, err)
+	}
+	sd := &streamData{versions: make(map[string]*seriesIndex, len(series)), lastMinute: -1}
+	// The functions compare versions: an aggregate series (all versions,
+	// as some teams record them) is not one of them, and is not the sum of
+	// the per-version series either; it only shows how far the data reach.
+	agg, perVersion := history.SplitAggregate(series)
+	if agg != nil && agg.Len() > 0 {
+		sd.lastMinute = agg.Minutes[agg.Len()-1]
+	}
+	for i := range perVersion {
+		s := &perVersion[i]
+		sd.versions[s.Version] = newSeriesIndex(s)
+		sd.names = append(sd.names, s.Version)
+		if n := s.Len(); n > 0 {
+			sd.lastMinute = max(sd.lastMinute, s.Minutes[n-1])
+		}
+	}
+	slices.Sort(sd.names)
+	if withSigs {
+		rows, err := r.Signatures(ctx, s, rng)
+		if err != nil {
+			return nil, fmt.Errorf("read error signatures of %s/%s: %w", s.Service, s.Environment, err)
+		}
+		sd.fpMinutes = map[string][]int64{}
+		sd.sigs = map[string][]history.Signature{}
+		for _, row := range rows {
+			m := history.UnixMinute(row.Minute)
+			fm := sd.fpMinutes[row.Fingerprint]
+			if len(fm) == 0 || fm[len(fm)-1] != m {
+				sd.fpMinutes[row.Fingerprint] = append(fm, m)
+			}
+			sd.sigs[row.Version] = append(sd.sigs[row.Version], row)
+		}
+		for _, fm := range sd.fpMinutes {
+			slices.Sort(fm)
+		}
+		for _, vs := range sd.sigs {
+			sort.SliceStable(vs, func(a, b int) bool { return vs[a].Minute.Before(vs[b].Minute) })
+		}
+	}
+	return sd, nil
+}
+
+// seenIn reports whether fingerprint fp occurred in [a, b).
+func (sd *streamData) seenIn(fp string, a, b int64) bool {
+	fm := sd.fpMinutes[fp]
+	i, _ := slices.BinarySearch(fm, a)
+	return i < len(fm) && fm[i] < b
+}
+
+// startMinute is the first whole minute at or after the deploy's start.
+func startMinute(t time.Time) int64 {
+	m := history.UnixMinute(t)
+	if history.MinuteTime(m).Before(t) {
+		m++
+	}
+	return m
+}

@@ -1,0 +1,338 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
+)
+
+// Objective is what Choose maximises among the policies that meet the
+// target, in order.
+const Objective = "most faulty deployments flagged (recall); then least total time to detection; then fewest false alarms"
+
+// Fallbacks of a Choice that does not meet its target.
+const (
+	// FallbackMaxPrecision: no policy meets the target; the one whose
+	// precision has the highest Wilson 95% lower bound was taken (then, as
+	// in Objective, the most recall, the least time to detection, the fewest
+	// false alarms).
+	FallbackMaxPrecision = "max_precision_bound"
+	// FallbackNone: no policy flags min_flagged faulty validation
+	// deployments; every threshold is 1 (flag nothing).
+	FallbackNone = "none"
+)
+
+// MaxGrid bounds the threshold vectors Choose considers: the product over
+// horizons of (candidate thresholds + 1). With three horizons that is about
+// 100 candidates each.
+const MaxGrid = 1 << 20
+
+// Choice is the outcome of Choose: the thresholds of every look, chosen
+// together, and how the policy they make does on the data it was chosen on.
+type Choice struct {
+	Target    Target `json:"target"`
+	Objective string `json:"objective"`
+	// MinFlagged is the least number of faulty deployments a policy had to
+	// flag to be considered.
+	MinFlagged int       `json:"min_flagged"`
+	Thresholds []float64 `json:"thresholds"`
+	// Met tells whether the policy meets the target by Target.Assess
+	// (verdict Met); Verdict is that verdict.
+	Met     bool   `json:"target_met"`
+	Verdict string `json:"verdict"`
+	// Fallback names the rule used when the target was not met.
+	Fallback string `json:"fallback,omitempty"`
+	// The chosen policy on the choice data: precision TP/(TP+FP), false
+	// alarms per healthy deployment FP/(FP+TN), recall TP/(TP+FN), each with
+	// its Wilson 95% interval, and the mean time to detection.
+	Precision             Rate          `json:"precision"`
+	FalseAlarmsPerHealthy Rate          `json:"false_alarms_per_healthy"`
+	Recall                Rate          `json:"recall"`
+	MeanTimeToDetection   metrics.Float `json:"mean_time_to_detection_min"`
+	// Candidates is the number of candidate thresholds per horizon besides
+	// 1 (the look flags nothing); Searched the number of policies compared.
+	Candidates []int `json:"candidates"`
+	Searched   int   `json:"policies_searched"`
+}
+
+// Assessment returns the chosen policy's result against its target.
+func (c Choice) Assessment() Assessment {
+	a := Assessment{Target: c.Target, Verdict: c.Verdict, Achieved: c.Precision}
+	if c.Target.Kind() == TargetFalseAlarmsPerHealthy {
+		a.Achieved = c.FalseAlarmsPerHealthy
+	}
+	return a
+}
+
+// Choose picks the thresholds of all of a policy's looks together, so that
+// the policy as a whole — a deployment is flagged at the first look whose
+// probability reaches its threshold — meets target on labelled data:
+// probs[d][i] is deployment d's probability at horizons[i] (NaN without a
+// score), y[d] its label (>= 0.5 faulty; NaN skipped). Meeting the target is
+// judged by Target.Assess, on the Wilson 95% interval rather than the point
+// estimate, so that a few lucky flags do not pass. Among the policies that
+// flag at least minFlagged faulty deployments and meet the target it takes
+// the best by Objective; when none meets it, the one whose precision has
+// the highest Wilson lower bound (FallbackMaxPrecision); when none flags
+// minFlagged faulty deployments, thresholds of 1 (FallbackNone).
+//
+// The search is exhaustive over a grid: each look is either off (threshold
+// 1) or at the probability of one of its faulty deployments. No other
+// threshold can do better: lowering a threshold to the next faulty
+// deployment's probability below adds that deployment, and any point in
+// between only adds healthy ones. When the grid would exceed MaxGrid
+// vectors, the largest candidate lists are thinned to evenly spaced ranks.
+// Every vector is counted in O(horizons) from cumulative counts of
+// deployments by the first candidate each look would flag them at.
+func Choose(horizons []int, probs [][]float64, y []float64, target Target, minFlagged int) (Choice, error) {
+	if err := target.Validate(); err != nil {
+		return Choice{}, err
+	}
+	if len(horizons) == 0 {
+		return Choice{}, errors.New("choose thresholds: no horizons")
+	}
+	if len(probs) != len(y) {
+		return Choice{}, fmt.Errorf("choose thresholds: %d probability rows for %d labels", len(probs), len(y))
+	}
+	minFlagged = max(1, minFlagged)
+	nh := len(horizons)
+	cand := candidates(nh, probs, y)
+	g := newGrid(cand, probs, y)
+	bestMet, bestFallback, searched := g.search(cand, horizons, target, minFlagged)
+
+	out := Choice{Target: target, Objective: Objective, MinFlagged: minFlagged, Searched: searched, Thresholds: make([]float64, nh)}
+	for i := range cand {
+		out.Candidates = append(out.Candidates, len(cand[i])-1)
+	}
+	chosen := bestMet
+	switch {
+	case bestMet.present:
+	case bestFallback.present:
+		chosen, out.Fallback = bestFallback, FallbackMaxPrecision
+	default:
+		out.Fallback = FallbackNone
+	}
+	for i := range out.Thresholds {
+		out.Thresholds[i] = 1
+		if chosen.present {
+			out.Thresholds[i] = cand[i][chosen.c[i]]
+		}
+	}
+	r := Evaluate(Policy{Horizons: horizons, Thresholds: out.Thresholds}, probs, y)
+	if chosen.present && (r.TP != chosen.tp || r.FP != chosen.fp) {
+		return Choice{}, fmt.Errorf("choose thresholds: the search counted %d true and %d false flags, the policy flags %d and %d", chosen.tp, chosen.fp, r.TP, r.FP)
+	}
+	out.Precision = NewRate(r.TP, r.TP+r.FP)
+	out.FalseAlarmsPerHealthy = NewRate(r.FP, r.FP+r.TN)
+	out.Recall = NewRate(r.TP, r.TP+r.FN)
+	out.MeanTimeToDetection = r.MeanTimeToDetection
+	out.Verdict = target.Assess(r.TP, r.FP, r.FP+r.TN).Verdict
+	out.Met = out.Verdict == Met && out.Fallback == ""
+	return out, nil
+}
+
+// probAt is deployment d's probability at look i, NaN without a score.
+func probAt(probs [][]float64, d, i int) float64 {
+	if i < len(probs[d]) {
+		return probs[d][i]
+	}
+	return math.NaN()
+}
+
+// candidates returns the candidate thresholds of each of the nh looks,
+// descending: cand[i][0] = 1 is "off", then the distinct probabilities
+// below 1 of the faulty deployments at that look, thinned to MaxGrid.
+func candidates(nh int, probs [][]float64, y []float64) [][]float64 {
+	cand := make([][]float64, nh)
+	for i := range cand {
+		var s []float64
+		for d := range probs {
+			if v := probAt(probs, d, i); y[d] >= 0.5 && !math.IsNaN(v) && v < 1 {
+				s = append(s, v)
+			}
+		}
+		sort.Sort(sort.Reverse(sort.Float64Slice(s)))
+		cand[i] = append([]float64{1}, distinct(s)...)
+	}
+	thinToGrid(cand)
+	return cand
+}
+
+// grid counts the labelled deployments over every vector of candidate
+// indexes, flattened with strides: dims[i] = len(cand[i]) + 1, where index
+// len(cand[i]) means "never flagged here". After newGrid, pos[m] and neg[m]
+// count the faulty and healthy deployments whose first flagging candidate
+// is at index ≥ m on every look, i.e. those a policy with indices m−1
+// leaves unflagged; nPos and nNeg are the totals.
+type grid struct {
+	dims, strides []int
+	pos, neg      []int32
+	nPos, nNeg    int
+}
+
+func newGrid(cand [][]float64, probs [][]float64, y []float64) *grid {
+	nh := len(cand)
+	g := &grid{dims: make([]int, nh), strides: make([]int, nh)}
+	total := 1
+	for i := range cand {
+		g.dims[i], g.strides[i] = len(cand[i])+1, total
+		total *= g.dims[i]
+	}
+	g.pos, g.neg = make([]int32, total), make([]int32, total)
+	for d := range probs {
+		if math.IsNaN(y[d]) {
+			continue
+		}
+		flat := 0
+		for i := range cand {
+			flat += firstFlagging(cand[i], probAt(probs, d, i)) * g.strides[i]
+		}
+		if y[d] >= 0.5 {
+			g.pos[flat]++
+			g.nPos++
+		} else {
+			g.neg[flat]++
+			g.nNeg++
+		}
+	}
+	// Suffix sums along every axis.
+	for i := range cand {
+		for f := total - 1; f >= 0; f-- {
+			if (f/g.strides[i])%g.dims[i] < g.dims[i]-1 {
+				g.pos[f] += g.pos[f+g.strides[i]]
+				g.neg[f] += g.neg[f+g.strides[i]]
+			}
+		}
+	}
+	return g
+}
+
+// choiceScore is one threshold vector's result in the search: its
+// candidate indexes c, true and false flags, total time to detection over
+// the true flags and, for the fallback, its precision's Wilson lower bound.
+type choiceScore struct {
+	c       []int
+	tp, fp  int
+	ttd     int64
+	lb      float64
+	present bool
+}
+
+// better reports whether a is better than b by Objective.
+func (a choiceScore) better(b choiceScore) bool {
+	if a.tp != b.tp {
+		return a.tp > b.tp
+	}
+	if a.ttd != b.ttd {
+		return a.ttd < b.ttd
+	}
+	return a.fp < b.fp
+}
+
+// search visits every vector of candidate indexes and returns the best
+// one that flags minFlagged faulty deployments and meets target (by
+// Objective), the best of the others by precision lower bound then
+// Objective, and the number of vectors visited.
+func (g *grid) search(cand [][]float64, horizons []int, target Target, minFlagged int) (bestMet, bestFallback choiceScore, searched int) {
+	nh := len(cand)
+	c := make([]int, nh) // candidate index per look
+	for {
+		searched++
+		flat, prev := 0, g.nPos
+		var ttd int64
+		for i := range cand {
+			flat += (c[i] + 1) * g.strides[i]
+			// positives unflagged by looks 0..i: later looks at index 0 of S (all)
+			u := int(g.pos[flat])
+			ttd += int64(horizons[i]) * int64(prev-u)
+			prev = u
+		}
+		s := choiceScore{tp: g.nPos - int(g.pos[flat]), fp: g.nNeg - int(g.neg[flat]), ttd: ttd, present: true}
+		if s.tp >= minFlagged {
+			if target.Assess(s.tp, s.fp, g.nNeg).Verdict == Met {
+				if !bestMet.present || s.better(bestMet) {
+					s.c = append([]int(nil), c...)
+					bestMet = s
+				}
+			} else {
+				s.lb = precisionLowerBound(s.tp, s.fp)
+				if !bestFallback.present || s.lb > bestFallback.lb || s.lb == bestFallback.lb && s.better(bestFallback) {
+					s.c = append([]int(nil), c...)
+					bestFallback = s
+				}
+			}
+		}
+		i := 0
+		for ; i < nh; i++ {
+			c[i]++
+			if c[i] < len(cand[i]) {
+				break
+			}
+			c[i] = 0
+		}
+		if i == nh {
+			return bestMet, bestFallback, searched
+		}
+	}
+}
+
+// distinct drops repeated values of a sorted slice.
+func distinct(s []float64) []float64 {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// firstFlagging returns the index of the first (highest) threshold of the
+// descending cand that p reaches, len(cand) when none (or p is NaN).
+func firstFlagging(cand []float64, p float64) int {
+	if math.IsNaN(p) {
+		return len(cand)
+	}
+	return sort.Search(len(cand), func(j int) bool { return cand[j] <= p })
+}
+
+// thinToGrid shortens the longest candidate lists (keeping cand[i][0], the
+// "off" threshold, and evenly spaced ranks of the rest, the lowest
+// included) until the grid of (len+1) per look fits MaxGrid.
+func thinToGrid(cand [][]float64) {
+	size := func() float64 {
+		s := 1.0
+		for _, c := range cand {
+			s *= float64(len(c) + 1)
+		}
+		return s
+	}
+	for size() > MaxGrid {
+		longest := 0
+		for i := range cand {
+			if len(cand[i]) > len(cand[longest]) {
+				longest = i
+			}
+		}
+		rest := cand[longest][1:]
+		m := min(len(rest)-1, len(rest)*9/10)
+		if m <= 0 {
+			cand[longest] = cand[longest][:1]
+			continue
+		}
+		kept := []float64{1}
+		for j := 0; j < m; j++ {
+			idx := 0
+			if m > 1 {
+				idx = int(math.Round(float64(j) * float64(len(rest)-1) / float64(m-1)))
+			} else {
+				idx = len(rest) - 1
+			}
+			kept = append(kept, rest[idx])
+		}
+		cand[longest] = kept
+	}
+}

@@ -1,0 +1,46 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/faultline-dev/faultline/internal/workdir"
+	"github.com/faultline-dev/faultline/models/policy"
+)
+
+// CalibrationBins is the number of equal-width bins of the reliability
+// diagrams recorded in train.json.
+const CalibrationBins = 10
+
+// choosePolicy completes info's policy from the validation probabilities of
+// every horizon (v) and their labels y: a calibrator per horizon
+// (policy.FitCalibration, recorded with its reliability diagrams in the
+// horizon's calibration) and the thresholds of all looks chosen together
+// for Config.Target (policy.Choose, recorded as policy_choice, and per
+// horizon what that look alone flags).
+func choosePolicy(cfg Config, info *workdir.Train, v *validation, y []float64) error {
+	info.Policy.Calibration = nil
+	for i := range info.Horizons {
+		c, rep := policy.FitCalibration(v.column(i), y, CalibrationBins)
+		info.Policy.Calibration = append(info.Policy.Calibration, c)
+		info.Horizons[i].Calibration = &rep
+	}
+	choice, err := policy.Choose(info.Policy.Horizons, v.probs, y, cfg.Target.Policy(), cfg.MinFlagged)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	info.Policy.Thresholds = choice.Thresholds
+	info.Choice = &choice
+	for i := range info.Horizons {
+		info.Horizons[i].Threshold = policy.LookAlone(v.column(i), y, choice.Thresholds[i], choice)
+	}
+	return nil
+}
+
+// column returns the validation probabilities of horizon index i.
+func (v *validation) column(i int) []float64 {
+	out := make([]float64, len(v.probs))
+	for d, p := range v.probs {
+		out[d] = p[i]
+	}
+	return out
+}

@@ -1,0 +1,179 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/internal/config"
+	"github.com/faultline-dev/faultline/models"
+)
+
+// Label sources.
+const (
+	// LabelsWeak trains on labels.parquet: p_faulty as a soft target; rows
+	// with label -1 (every labeling function abstained) per Config.Abstained.
+	LabelsWeak = "weak"
+	// LabelsEnsemble trains on the statistical ensemble's verdict at
+	// Config.EnsembleHorizon (ensemble_faulty of features_h60.parquet by
+	// default), inconclusive rows dropped.
+	LabelsEnsemble = "ensemble"
+)
+
+// Values of Config.Abstained.
+const (
+	// AbstainedPrior trains on all-abstain deployments with their p_faulty.
+	AbstainedPrior = "prior"
+	// AbstainedDrop leaves all-abstain deployments out of training and validation.
+	AbstainedDrop = "drop"
+)
+
+// ensembleColumns are the features the ensemble verdict is computed from;
+// they are not features of the model trained on that verdict at its own
+// horizon.
+var ensembleColumns = []int{features.EnsembleFaulty, features.ImpactPass, features.TemporalPass, features.PersistencePass, features.Inconclusive, features.ChecksPassed}
+
+// Config is the "train" section of the configuration file.
+type Config struct {
+	// Horizons are the model horizons in minutes (default [10, 20, 60]).
+	Horizons []int `yaml:"horizons" json:"horizons"`
+	// Labels is the default label source: weak or ensemble (default weak).
+	Labels string `yaml:"labels" json:"labels"`
+	// EnsembleHorizon is the horizon in minutes whose features carry the
+	// statistical ensemble's verdict (ensemble_faulty), the target of the
+	// ensemble label source (default 60). At that horizon the columns the
+	// verdict is computed from are not features of the ensemble model. It is
+	// not a key of the train section: the caller sets it from
+	// features.ensemble_horizon, the one setting of the ensemble horizon.
+	// train.json records it.
+	EnsembleHorizon int `yaml:"-" json:"ensemble_horizon"`
+	// TrainFraction and ValidFraction split deployments by start time: the
+	// oldest TrainFraction train, the next ValidFraction validate, the newest
+	// rest test (defaults 0.70 and 0.15).
+	TrainFraction float64 `yaml:"train_fraction" json:"train_fraction"`
+	ValidFraction float64 `yaml:"valid_fraction" json:"valid_fraction"`
+	// Target is the one operating target of the sequential policy as a
+	// whole (a deployment is flagged if any look flags it): precision or
+	// false alarms per healthy deployment, exactly one of them (default
+	// precision 0.95). The thresholds of all looks are chosen together on
+	// validation to meet it by its Wilson 95% bound (policy.Choose).
+	Target Target `yaml:"target" json:"target"`
+	// TargetPrecision is the retired per-look target: setting it is an
+	// error that names Target's keys. It is never written.
+	TargetPrecision retiredKey `yaml:"target_precision,omitempty" json:"-"`
+	// MinFlagged is the least number of faulty validation deployments a
+	// policy must flag to be chosen (default 3): a policy flagging one
+	// lucky deployment is not evidence.
+	MinFlagged int `yaml:"min_flagged" json:"min_flagged"`
+	// ClassWeight is "balanced" (positives and negatives weigh the same in
+	// total, factors computed on the training split only) or "none" (default balanced).
+	ClassWeight string `yaml:"class_weight" json:"class_weight"`
+	// MaxClassWeight caps the balanced weight ratio between the classes (default 50).
+	MaxClassWeight float64 `yaml:"max_class_weight" json:"max_class_weight"`
+	// Abstained says what weak-label training does with deployments on which
+	// every labeling function abstained (label -1): "prior" keeps them with
+	// their p_faulty — the label model's class balance, so they count as
+	// healthy in validation — and "drop" leaves them out (default prior).
+	// Dropping them trains the model on a different population from the one
+	// it scores: the detectors then flag many of those deployments (quiet,
+	// low-traffic ones), and thresholds never see them.
+	Abstained string `yaml:"abstained" json:"abstained"`
+	// ExcludeFeatures are feature columns never used (default none).
+	ExcludeFeatures []string `yaml:"exclude_features" json:"exclude_features"`
+	// Monotone names the features P(faulty) may only rise with: the GBDT
+	// is trained with a non-decreasing monotone constraint on each of them
+	// that a model reads (default DefaultMonotone(): the fault signals,
+	// whose higher values are more evidence of a fault by definition;
+	// [] trains without constraints). Names must be schema features.
+	Monotone []string `yaml:"monotone" json:"monotone"`
+	// GBDT are the trainer settings.
+	GBDT models.Params `yaml:"gbdt" json:"gbdt"`
+	// LogReg are the baseline's settings; its validation metrics are reported beside the GBDT's.
+	LogReg models.LogRegParams `yaml:"logreg" json:"logreg"`
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Horizons:        []int{10, 20, 60},
+		Labels:          LabelsWeak,
+		EnsembleHorizon: 60,
+		TrainFraction:   0.70,
+		ValidFraction:   0.15,
+		Target:          Target{Precision: 0.95},
+		MinFlagged:      3,
+		ClassWeight:     "balanced",
+		MaxClassWeight:  50,
+		Abstained:       AbstainedPrior,
+		Monotone:        DefaultMonotone(),
+		GBDT:            models.DefaultParams(),
+		LogReg:          models.DefaultLogRegParams(),
+	}
+}
+
+// Validate checks the configuration. It reports every invalid setting, as
+// *config.FieldError values (joined) whose paths start with "train.".
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, a ...any) { errs = append(errs, config.Errorf("train."+path, format, a...)) }
+	if len(c.Horizons) == 0 {
+		bad("horizons", "at least one horizon is needed")
+	}
+	for i, h := range c.Horizons {
+		if h <= 0 || i > 0 && h <= c.Horizons[i-1] {
+			bad(fmt.Sprintf("horizons[%d]", i), "horizons must be positive and increasing, got %v", c.Horizons)
+			break
+		}
+	}
+	errs = append(errs, c.validateTarget()...)
+	if c.Labels != LabelsWeak && c.Labels != LabelsEnsemble {
+		bad("labels", "must be %s or %s, got %q", LabelsWeak, LabelsEnsemble, c.Labels)
+	}
+	if c.EnsembleHorizon <= 0 {
+		bad("ensemble_horizon", "must be positive, got %d", c.EnsembleHorizon)
+	}
+	if !(c.TrainFraction > 0 && c.TrainFraction < 1) {
+		bad("train_fraction", "%v is not in (0, 1)", c.TrainFraction)
+	}
+	if !(c.ValidFraction > 0 && c.ValidFraction < 1) {
+		bad("valid_fraction", "%v is not in (0, 1)", c.ValidFraction)
+	} else if !(c.TrainFraction+c.ValidFraction < 1) {
+		bad("valid_fraction", "train %v + valid %v must leave room for test (sum below 1)", c.TrainFraction, c.ValidFraction)
+	}
+	if c.MinFlagged < 0 {
+		bad("min_flagged", "must be ≥ 0, got %d", c.MinFlagged)
+	}
+	if c.Abstained != AbstainedPrior && c.Abstained != AbstainedDrop {
+		bad("abstained", "must be %s or %s, got %q", AbstainedPrior, AbstainedDrop, c.Abstained)
+	}
+	if c.ClassWeight != "balanced" && c.ClassWeight != "none" {
+		bad("class_weight", "must be balanced or none, got %q", c.ClassWeight)
+	}
+	if !(c.MaxClassWeight >= 1) {
+		bad("max_class_weight", "must be ≥ 1, got %v", c.MaxClassWeight)
+	}
+	if !(c.LogReg.Lambda >= 0) {
+		bad("logreg.lambda", "must be ≥ 0, got %v", c.LogReg.Lambda)
+	}
+	if c.LogReg.MaxIter < 1 {
+		bad("logreg.max_iter", "must be ≥ 1, got %d", c.LogReg.MaxIter)
+	}
+	errs = append(errs, validateMonotone(c.Monotone)...)
+	errs = append(errs, config.Nest("train.gbdt", c.GBDT.Validate()))
+	return errors.Join(errs...)
+}
+
+// CheckFeatures checks the training settings against the feature settings
+// they will read: every model horizon must be a feature horizon
+// (features_hH.parquet is written for those only).
+func (c Config) CheckFeatures(f features.Config) error {
+	var errs []error
+	for i, h := range c.Horizons {
+		if !slices.Contains(f.Horizons, h) {
+			errs = append(errs, &config.FieldError{Path: fmt.Sprintf("train.horizons[%d]", i), Also: []string{"features.horizons"},
+				Msg: fmt.Sprintf("%d is not one of features.horizons %v: a model horizon needs the features of that horizon", h, f.SortedHorizons())})
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,117 @@
+package train
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/internal/workdir"
+)
+
+// inputs reads the work directory's files and records the SHA-256 of each
+// one a model depends on (train.json's inputs_sha256).
+type inputs struct {
+	dir    string
+	hashes map[string]string // file name → SHA-256
+}
+
+func newInputs(dir string) *inputs { return &inputs{dir: dir, hashes: map[string]string{}} }
+
+func (in *inputs) path(name string) string { return filepath.Join(in.dir, name) }
+
+// hash records the SHA-256 of the named file.
+func (in *inputs) hash(name string) error {
+	s, err := fileSHA256(in.path(name))
+	if err != nil {
+		return err
+	}
+	in.hashes[name] = s
+	return nil
+}
+
+// labelSet holds the target of each labelled deployment: in [0, 1], soft
+// for weak labels.
+type labelSet map[string]float64
+
+// readLabels reads the targets of a label source: p_faulty of
+// labels.parquet for weak labels (deployments on which every function
+// abstained only when keepAbstained), the ensemble's verdict at
+// ensembleHorizon for ensemble labels (inconclusive rows left out).
+func readLabels(dir, source string, ensembleHorizon int, keepAbstained bool) (labelSet, error) {
+	labels := labelSet{}
+	switch source {
+	case LabelsWeak:
+		l, err := workdir.ReadLabels(filepath.Join(dir, workdir.LabelsFile))
+		if err != nil {
+			return nil, err
+		}
+		for i, id := range l.IDs {
+			if (l.Label[i] != -1 || keepAbstained) && !math.IsNaN(l.PFaulty[i]) {
+				labels[id] = l.PFaulty[i]
+			}
+		}
+	case LabelsEnsemble:
+		name := workdir.FeaturesFile(ensembleHorizon)
+		ft, err := workdir.ReadFeatures(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		ens := ft.Feature(features.EnsembleFaulty)
+		if ens == nil {
+			return nil, fmt.Errorf("%s: no column %s", name, features.Schema[features.EnsembleFaulty].Name)
+		}
+		inc := ft.Feature(features.Inconclusive)
+		for i, id := range ft.IDs {
+			if math.IsNaN(ens[i]) || inc != nil && inc[i] == 1 {
+				continue
+			}
+			labels[id] = ens[i]
+		}
+	default:
+		return nil, fmt.Errorf("train: unknown label source %q", source)
+	}
+	return labels, nil
+}
+
+// schema returns the feature schema version and hash of extract.json
+// ("unknown" and "" without that file), and records its hash.
+func (in *inputs) schema() (version, hash string, err error) {
+	data, err := os.ReadFile(in.path(workdir.ExtractFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "unknown", "", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("train: %w", err)
+	}
+	in.hashes[workdir.ExtractFile] = sha256Hex(data)
+	ex, err := workdir.ParseExtract(data)
+	if err != nil {
+		return "", "", fmt.Errorf("train: %s: %w", in.path(workdir.ExtractFile), err)
+	}
+	return ex.SchemaVersion, ex.SchemaHash, nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("hash input: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

@@ -1,0 +1,129 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
+)
+
+// Evaluator computes the promotion gate's evidence: it scores the
+// candidate and the version the alias holds now (cur, nil when none) — and
+// the statistical baseline — on one evaluation set it builds itself from
+// the history store. Nothing a version carries about itself (registration
+// metrics, an imported bundle's metrics.json) enters the evidence. Package
+// registry/evidence implements it; an error means no evidence, and the
+// gate refuses unless the promotion is forced.
+type Evaluator interface {
+	Evaluate(ctx context.Context, cand, cur *Version) (*Evidence, error)
+}
+
+// Evidence is what the gate computed for one promotion.
+type Evidence struct {
+	// Set is the evaluation set every contender was scored on.
+	Set EvalSet `json:"set"`
+	// Candidate and Current (nil without a holder) are the versions'
+	// scores; Baseline is the statistical checks' unanimous ensemble at
+	// the baseline horizon, scored on the same deploys.
+	Candidate Scored  `json:"candidate"`
+	Current   *Scored `json:"current,omitempty"`
+	Baseline  Scored  `json:"baseline"`
+	// ComputedAt is when the evidence was computed; CodeVersion by which
+	// build.
+	ComputedAt  time.Time `json:"computed_at"`
+	CodeVersion string    `json:"code_version,omitempty"`
+	// Notes are facts worth knowing about the set (deploys missing from the
+	// history store, a reference with few labels, …).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// EvalSet describes the gate's evaluation set: the deploys of one split of
+// a work folder (split.parquet), with reference labels from gold
+// annotations where present, else the folder's weak labels
+// (labels.parquet).
+type EvalSet struct {
+	// Hash identifies the deploys and their headline labels ("eg-…").
+	Hash string `json:"hash"`
+	// Workdir is the folder whose split.parquet and labels.parquet define
+	// the set; RunID the pipeline run that wrote it, when known.
+	Workdir string `json:"workdir"`
+	RunID   string `json:"run_id,omitempty"`
+	// Split is the split.parquet split the deploys come from (evaluate.split).
+	Split string `json:"split"`
+	// Deploys in the split, and how many of them the history store holds
+	// (features extracted from the store).
+	Deploys   int `json:"deploys"`
+	Extracted int `json:"extracted"`
+	// Reference is the headline reference the floors and rules judge on:
+	// "gold_or_weak" (gold where present, else weak), "gold" or "weak".
+	Reference string `json:"reference"`
+	// Labeled and Faulty count the deploys with a headline label; FromGold
+	// and FromWeak where those labels came from.
+	Labeled  int `json:"labeled"`
+	Faulty   int `json:"faulty"`
+	FromGold int `json:"from_gold"`
+	FromWeak int `json:"from_weak"`
+	// BaselineMinutes is the horizon of the statistical baseline.
+	BaselineMinutes int `json:"baseline_minutes"`
+}
+
+// Scored is one contender's scores on the evaluation set.
+type Scored struct {
+	// Name is "NAME@VERSION" for a model, or the baseline's description.
+	Name    string `json:"name"`
+	Version int    `json:"version,omitempty"`
+	// Policy holds the sequential policy's confusion, precision and recall
+	// (Wilson 95% intervals) against each reference: the headline first,
+	// then gold and weak apart when the headline combines them.
+	Policy []RefScore `json:"policy"`
+	// Values are the scalar metrics by name, as the gate's rules read them:
+	// "SCOPE.METRIC" against the headline reference ("policy.precision",
+	// "policy.recall", "policy.false_alarm_rate", "policy.mttd_min",
+	// "policy.ttd_ratio", "h10.precision", "h10.recall", "h10.pr_auc", …)
+	// and "REFERENCE:SCOPE.METRIC" against every reference. Undefined
+	// values (nothing flagged, no faulty deploy) are absent.
+	Values map[string]float64 `json:"values"`
+}
+
+// RefScore is a contender's sequential policy against one reference.
+type RefScore struct {
+	Reference string            `json:"reference"`
+	Confusion metrics.Confusion `json:"confusion"`
+	Precision metrics.Estimate  `json:"precision"`
+	Recall    metrics.Estimate  `json:"recall"`
+	// MTTD is the mean detection minute of the detected faulty deploys
+	// (null when none).
+	MTTD metrics.Float `json:"mttd_min"`
+}
+
+// Headline returns the contender's score against the headline reference.
+func (s *Scored) Headline() (RefScore, bool) {
+	if s == nil || len(s.Policy) == 0 {
+		return RefScore{}, false
+	}
+	return s.Policy[0], true
+}
+
+// Metrics returns the scores as a version's metrics (OriginGate) on the
+// evidence's set, with the scores in Detail.
+func (e *Evidence) Metrics(s *Scored) Metrics {
+	detail, err := json.Marshal(struct {
+		Set    EvalSet    `json:"set"`
+		Policy []RefScore `json:"policy"`
+	}{e.Set, s.Policy})
+	if err != nil { // plain structs: cannot happen
+		panic(fmt.Sprintf("encode evidence: %v", err))
+	}
+	return Metrics{EvalSetHash: e.Set.Hash, Origin: OriginGate, At: e.ComputedAt, Values: s.Values, Detail: detail}
+}
+
+// FmtEstimate formats an estimate as "0.931 [0.85, 0.97] (27/29)", or
+// "undefined (0/0)" without a denominator.
+func FmtEstimate(e metrics.Estimate) string {
+	if e.N <= 0 {
+		return fmt.Sprintf("undefined (%d/%d)", e.K, e.N)
+	}
+	return fmt.Sprintf("%.3f [%.3f, %.3f] (%d/%d)", e.Value, e.Lo, e.Hi, e.K, e.N)
+}
