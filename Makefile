@@ -11,7 +11,8 @@ all: build
 build: ## build bin/faultline
 	$(GO) build -o $(BIN) ./cmd/faultline
 
-test: ## all tests (starts a throwaway PostgreSQL unless FAULTLINE_TEST_DATABASE_URL is set)
+test: ## all tests (installs missing PostgreSQL/Prometheus when root; starts throwaway servers)
+	./scripts/install-deps.sh
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 

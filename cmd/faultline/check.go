@@ -23,10 +23,11 @@ func init() {
 		deployment, model, workdir string
 		workers                    int
 		asJSON                     bool
+		live                       liveCheckFlags
 	)
 	register(&command{
 		name:    "check",
-		usage:   "--deployment ID [--model REF] [--workers N] [--json]",
+		usage:   "--deployment ID [--model REF] [--workers N] [--json] [--prometheus URL --mapping FILE [--wait] ...]",
 		summary: "judge one deployment for a CD pipeline: exit 0 healthy, 1 faulty, 3 inconclusive, 5 error",
 		help: `Computes the deployment's features from the history store as of now, at
 every horizon that already has data, scores them with model REF (default:
@@ -46,24 +47,44 @@ computed with the "features" settings and looked at over the horizons that
 have data: faulty at the first horizon where all three pass. The output
 says so ("source": "statistical-checks" with --json).
 
+With --prometheus URL (or --mapping FILE naming server.url) the deploy is
+judged live from a Prometheus-compatible server: its series, and those of
+its environment's other services, are read through the mapping
+(docs/prometheus.md) up to the last complete minute, while the deployments
+around it come from the history store. The deployment is the store's
+(--deployment ID) or given by --service, --environment, --version and
+--started-at (its id is then --deployment, or one made of those). --wait
+looks again at each horizon of the model (10, 20 and 60 minutes after the
+start; the "features" horizons for the statistical checks), printing each
+look, until the verdict is final. --at T judges as of T instead of now (a
+replay).
+
 Exit status, so that a deploy pipeline can halt a rollout:
   0  healthy (so far)
   1  faulty
   3  inconclusive: too little traffic or data to judge
   5  error: nothing was judged (unknown model, tampered bundle, unreadable
-     store; the message is on standard error)
+     store, Prometheus unreachable or refusing a query; the message is on
+     standard error)
   2  usage error (unknown deployment, bad flags)`,
 		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&deployment, "deployment", "", "deployment `ID` (required)")
+			fs.StringVar(&deployment, "deployment", "", "deployment `ID` (required, except with --prometheus and --service, --environment, --version, --started-at)")
 			fs.StringVar(&model, "model", "production", "model `REF` or bundle file")
 			fs.StringVar(&workdir, "workdir", "", "`DIR` for a temporary spill file, if one is needed (default HOME/work)")
 			fs.IntVar(&workers, "workers", 0, "streams read in parallel (default: number of CPUs)")
 			fs.BoolVar(&asJSON, "json", false, "print the verdict, scores and reasons as JSON")
+			live.addFlags(fs)
 		},
 		run: func(ctx context.Context, e *env, args []string) (err error) {
 			defer func() { err = checkExit(err) }()
 			if len(args) != 0 {
 				return usageError("unexpected arguments %q", args)
+			}
+			if live.enabled() {
+				return runLiveCheck(ctx, e, &live, deployment, model, workdir, workers, asJSON)
+			}
+			if live.given() {
+				return usageError("--service, --environment, --version, --started-at, --at and --wait need --prometheus or --mapping")
 			}
 			if deployment == "" {
 				return usageError("--deployment is required")

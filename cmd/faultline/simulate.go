@@ -32,6 +32,12 @@ written as import files (services.csv, deployments.csv, metrics.csv,
 error_signatures.csv, incidents.csv, annotations.csv; see
 docs/history-import.md), for 'faultline import --from DIR', and the ground
 truth as DIR/truth/truth.csv: a subfolder, which import does not read.
+With --openmetrics FILE the same history's per-minute series (metrics and
+error signatures) are also written in the OpenMetrics text format, for
+'promtool tsdb create-blocks-from openmetrics' and 'faultline import
+prometheus' (metric names in docs/prometheus.md; KPI values are not
+written: take them from the import files). Keep FILE out of DIR: import
+refuses files it does not know.
 
 Settings: --regime NAME first, then section "simulate" of --config laid
 over it, then the flags. Keys and defaults:
@@ -87,11 +93,12 @@ func init() {
 		faultRate      float64
 		start, out     string
 		regime         string
+		openMetrics    string
 		asJSON         bool
 	)
 	register(&command{
 		name:    "simulate",
-		usage:   "[--regime NAME] [--services N] [--days D] [--seed S] [--deploys-per-day F] [--fault-rate P] [--start T] [--out DIR] [--json]",
+		usage:   "[--regime NAME] [--services N] [--days D] [--seed S] [--deploys-per-day F] [--fault-rate P] [--start T] [--out DIR] [--openmetrics FILE] [--json]",
 		summary: "simulate a realistic fleet's deploy history (with ground truth) for demos and tests",
 		help:    simulateHelp + regimesHelp(),
 		flags: func(fs *flag.FlagSet) {
@@ -103,6 +110,7 @@ func init() {
 			fs.Float64Var(&faultRate, "fault-rate", -1, "share `P` of planned deploys that are faulty (default 0.05)")
 			fs.StringVar(&start, "start", "", "first minute `T` of history, RFC 3339 (default 2026-01-05T00:00:00Z)")
 			fs.StringVar(&out, "out", "", "write import files to `DIR` instead of the store")
+			fs.StringVar(&openMetrics, "openmetrics", "", "also write the per-minute series to `FILE` in OpenMetrics text format")
 			fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
@@ -182,6 +190,12 @@ func init() {
 				}
 				res.Summary, res.Store, res.Import = sum, st.Describe(), &isum
 			}
+			if openMetrics != "" {
+				if _, err := simulate.WriteOpenMetrics(ctx, cfg, openMetrics, e.progress()); err != nil {
+					return err
+				}
+				res.OpenMetrics = openMetrics
+			}
 			res.Seconds = time.Since(began).Seconds()
 			if asJSON {
 				return e.writeJSON(res)
@@ -200,6 +214,7 @@ type simulateResult struct {
 	Environments []string               `json:"environments"`
 	Store        string                 `json:"store,omitempty"`
 	Out          string                 `json:"out,omitempty"`
+	OpenMetrics  string                 `json:"openmetrics,omitempty"`
 	Import       *history.ImportSummary `json:"import,omitempty"`
 	Seconds      float64                `json:"seconds"`
 }
@@ -209,6 +224,9 @@ func printSimulateSummary(e *env, r simulateResult) error {
 	dest := r.Store
 	if r.Out != "" {
 		dest = r.Out + " (import files; ground truth in " + filepath.Join(r.Out, simulate.TruthFile) + ")"
+	}
+	if r.OpenMetrics != "" {
+		dest += " and " + r.OpenMetrics + " (OpenMetrics)"
 	}
 	regime := ""
 	if r.Regime != "" {

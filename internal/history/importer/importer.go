@@ -250,13 +250,23 @@ func doImport(ctx context.Context, dir string, tx history.ImportTx, opts Options
 	if err != nil {
 		return Summary{}, err
 	}
+	return importTables(ctx, tx, files, nil, opts)
+}
+
+// importTables imports the tables, in table order, each from its file or
+// its records, and commits.
+func importTables(ctx context.Context, tx history.ImportTx, files map[string]string, recs map[string]*Records, opts Options) (Summary, error) {
 	st := &state{opts: opts, tx: tx, annLines: map[string][]int64{}, kpiLines: map[history.KPISpanKey]*kpiLines{}}
 	for _, t := range tableOrder {
-		path, ok := files[t]
-		if !ok {
+		var err error
+		if r := recs[t]; r != nil {
+			err = importTable(ctx, st, t, r.Name, r.open)
+		} else if path, ok := files[t]; ok {
+			err = importTable(ctx, st, t, filepath.Base(path), func() (*source, error) { return openSource(path) })
+		} else {
 			continue
 		}
-		if err := importTable(ctx, st, t, path); err != nil {
+		if err != nil {
 			return Summary{}, err
 		}
 		if st.trunc {
@@ -362,26 +372,28 @@ func (s *state) unknownDeployments(md *history.MissingDeploymentError) error {
 	return ve
 }
 
-func importTable(ctx context.Context, st *state, table, path string) error {
+// importTable imports one table from the source that open opens; file
+// names it in problems.
+func importTable(ctx context.Context, st *state, table, file string, open func() (*source, error)) error {
 	switch table {
 	case "services":
 		names := map[string]int64{}
-		return run(ctx, st, path, servicesCols, buildService,
+		return run(ctx, st, file, open, servicesCols, buildService,
 			func(ctx context.Context, rows []history.Service) error { return st.tx.AddServices(ctx, rows) },
 			func(v *history.Service, line int64) (int, string) {
 				return firstSeen(names, v.Name, line, svcService)
 			})
 	case "deployments":
 		ids := map[string]int64{}
-		return run(ctx, st, path, deploymentsCols, buildDeployment,
+		return run(ctx, st, file, open, deploymentsCols, buildDeployment,
 			func(ctx context.Context, rows []history.Deployment) error { return st.tx.AddDeployments(ctx, rows) },
 			func(v *history.Deployment, line int64) (int, string) {
 				return firstSeen(ids, v.ID, line, depID)
 			})
 	case "metrics":
 		d := newMinuteSet()
-		st.metricSet, st.metricFile = d, filepath.Base(path)
-		return run(ctx, st, path, metricsCols, buildMetric,
+		st.metricSet, st.metricFile = d, file
+		return run(ctx, st, file, open, metricsCols, buildMetric,
 			func(ctx context.Context, rows []history.Metric) error { return st.tx.AddMetrics(ctx, rows) },
 			func(v *history.Metric, line int64) (int, string) {
 				if ok, prev := d.add([4]string{v.Service, v.Environment, v.Version, ""}, history.UnixMinute(v.Minute), line); !ok {
@@ -395,7 +407,7 @@ func importTable(ctx context.Context, st *state, table, path string) error {
 			minute                                     int64
 		}
 		seen := map[key]int64{}
-		return run(ctx, st, path, signaturesCols, buildSignature,
+		return run(ctx, st, file, open, signaturesCols, buildSignature,
 			func(ctx context.Context, rows []history.Signature) error { return st.tx.AddSignatures(ctx, rows) },
 			func(v *history.Signature, line int64) (int, string) {
 				k := key{v.Service, v.Environment, v.Version, v.Fingerprint, history.UnixMinute(v.Minute)}
@@ -408,7 +420,7 @@ func importTable(ctx context.Context, st *state, table, path string) error {
 	case "kpis":
 		type key struct{ service, environment, name string }
 		seen := map[key]int64{}
-		return run(ctx, st, path, kpisCols, buildKPI,
+		return run(ctx, st, file, open, kpisCols, buildKPI,
 			func(ctx context.Context, rows []history.KPI) error { return st.tx.AddKPIs(ctx, rows) },
 			func(v *history.KPI, line int64) (int, string) {
 				k := key{v.Service, v.Environment, v.Name}
@@ -420,8 +432,8 @@ func importTable(ctx context.Context, st *state, table, path string) error {
 			})
 	case "kpi_values":
 		d := newMinuteSet()
-		st.kpiFile = filepath.Base(path)
-		return run(ctx, st, path, kpiValuesCols, buildKPIValue,
+		st.kpiFile = file
+		return run(ctx, st, file, open, kpiValuesCols, buildKPIValue,
 			func(ctx context.Context, rows []history.KPIValue) error { return st.tx.AddKPIValues(ctx, rows) },
 			func(v *history.KPIValue, line int64) (int, string) {
 				if ok, prev := d.add([4]string{v.Service, v.Environment, v.Version, v.Name}, history.UnixMinute(v.Minute), line); !ok {
@@ -441,7 +453,7 @@ func importTable(ctx context.Context, st *state, table, path string) error {
 			})
 	case "incidents":
 		ids := map[string]int64{}
-		return run(ctx, st, path, incidentsCols, buildIncident,
+		return run(ctx, st, file, open, incidentsCols, buildIncident,
 			func(ctx context.Context, rows []history.Incident) error { return st.tx.AddIncidents(ctx, rows) },
 			func(v *history.Incident, line int64) (int, string) {
 				return firstSeen(ids, v.ID, line, incID)
@@ -449,8 +461,8 @@ func importTable(ctx context.Context, st *state, table, path string) error {
 	case "annotations":
 		type key struct{ dep, annotator string }
 		seen := map[key]int64{}
-		st.annFile = filepath.Base(path)
-		return run(ctx, st, path, annotationsCols, buildAnnotation,
+		st.annFile = file
+		return run(ctx, st, file, open, annotationsCols, buildAnnotation,
 			func(ctx context.Context, rows []history.Annotation) error { return st.tx.AddAnnotations(ctx, rows) },
 			func(v *history.Annotation, line int64) (int, string) {
 				k := key{v.DeploymentID, v.Annotator}
@@ -502,10 +514,16 @@ type result[T any] struct {
 	done     int64
 }
 
-// source is an opened import file.
+// source is an opened import file, or records.
 type source struct {
 	header []string
-	total  int64 // progress total
+	// headerLine is the line of the header, for problems (1 for CSV, 0
+	// when the header is not a line).
+	headerLine int64
+	// where, when set, names the place of a record in problems instead of
+	// the file name.
+	where func(rec []string) string
+	total int64 // progress total
 	// produce sends jobs (numbered from 0) until the file ends.
 	produce func(ctx context.Context, out chan<- job) error
 	close   func() error
@@ -513,17 +531,16 @@ type source struct {
 
 // run streams one file through parsing, validation, duplicate detection
 // and, while no problem has been found, into the transaction.
-func run[T any](ctx context.Context, st *state, path string, cols []column, build func(*rowReader, *T),
+func run[T any](ctx context.Context, st *state, file string, open func() (*source, error), cols []column, build func(*rowReader, *T),
 	add func(context.Context, []T) error, dedup func(*T, int64) (int, string)) error {
-	file := filepath.Base(path)
-	src, err := openSource(path)
+	src, err := open()
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	defer src.close()
 
 	// Header: map columns to field positions.
-	idx, headerOK := mapHeader(st, file, src.header, cols)
+	idx, headerOK := mapHeader(st, file, src.headerLine, src.header, cols)
 	if !headerOK {
 		return nil // problems recorded; rows cannot be read
 	}
@@ -546,7 +563,7 @@ func run[T any](ctx context.Context, st *state, path string, cols []column, buil
 		prodErr = src.produce(ctx, jobs)
 	}()
 
-	results := parseJobs(ctx, st.opts.Workers, jobs, file, names, idx, build, headerLen)
+	results := parseJobs(ctx, st.opts.Workers, jobs, file, names, idx, src.where, build, headerLen)
 
 	// Sender: hands batches to the transaction while parsing goes on.
 	batches := make(chan []T, 1)
@@ -643,7 +660,7 @@ func openSource(path string) (*source, error) {
 // reader of the file's columns (names, at record positions idx), and sends
 // each job's result; the channel closes once every job is parsed or ctx is
 // done. Results come in any order (result.seq numbers them).
-func parseJobs[T any](ctx context.Context, workers int, jobs <-chan job, file string, names []string, idx []int,
+func parseJobs[T any](ctx context.Context, workers int, jobs <-chan job, file string, names []string, idx []int, where func([]string) string,
 	build func(*rowReader, *T), headerLen int) <-chan result[T] {
 	results := make(chan result[T], workers)
 	var wg sync.WaitGroup
@@ -651,7 +668,7 @@ func parseJobs[T any](ctx context.Context, workers int, jobs <-chan job, file st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rr := &rowReader{file: file, cols: names, idx: idx, intern: map[string]string{}}
+			rr := &rowReader{file: file, cols: names, idx: idx, intern: map[string]string{}, where: where}
 			for j := range jobs {
 				res := parseJob(rr, j, build, headerLen)
 				select {
@@ -695,11 +712,7 @@ func recordProblems[T any](st *state, file string, names []string, r *result[T],
 
 // mapHeader maps table columns to positions in header and records header
 // problems. It returns false when rows cannot be read.
-func mapHeader(st *state, file string, header []string, cols []column) ([]int, bool) {
-	line := int64(1)
-	if strings.HasSuffix(file, ".parquet") {
-		line = 0
-	}
+func mapHeader(st *state, file string, line int64, header []string, cols []column) ([]int, bool) {
 	idx := make([]int, len(cols))
 	for i := range idx {
 		idx[i] = -1
@@ -747,6 +760,9 @@ func parseJob[T any](rr *rowReader, j job, build func(*rowReader, *T), headerLen
 			return
 		}
 		rr.fields, rr.line = fields, line
+		if rr.where != nil {
+			rr.file = rr.where(fields)
+		}
 		n := len(rr.problems)
 		// Build in place: a local would escape to the heap (one
 		// allocation per row).
@@ -830,8 +846,9 @@ func openCSV(path string) (*source, error) {
 		header[i] = strings.TrimSpace(h)
 	}
 	return &source{
-		header: header,
-		total:  fi.Size(),
+		header:     header,
+		headerLine: 1,
+		total:      fi.Size(),
 		produce: func(ctx context.Context, out chan<- job) error {
 			chunks := make(chan csvChunk)
 			errc := make(chan error, 1)

@@ -20,6 +20,8 @@ type rowReader struct {
 	line     int64
 	problems []Problem
 	intern   map[string]string
+	// where, when set, names each record's place instead of file.
+	where func(rec []string) string
 }
 
 func (r *rowReader) problem(col int, format string, a ...any) {
