@@ -95,7 +95,7 @@ func (rep *Report) targetReports(sets []*ModelSet) []TargetReport {
 				Precision:             r.Precision,
 				FalseAlarmsPerHealthy: r.FalseAlarmRate,
 				Recall:                r.Recall,
-				Verdict:               ch.Target.Assess(c.TP, c.FP, c.FP+c.TN).Verdict,
+				Verdict:               policy.AssessAt(ch.Target, c.TP, c.FP, c.FP+c.TN, ch.Confidence).Verdict,
 			})
 		}
 		out = append(out, tr)

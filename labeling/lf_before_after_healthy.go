@@ -90,7 +90,7 @@ func (BeforeAfterHealthyLF) Name() string { return FnBeforeAfterHealthy }
 
 // Description implements Function.
 func (BeforeAfterHealthyLF) Description() string {
-	return "healthy: the version served the last of before_after_healthy.horizons alone after a quiet hour, no " +
+	return "healthy: a change without a canary whose version served the last of before_after_healthy.horizons alone after a quiet hour, no " +
 		"before/after check fired at any horizon, and the level changes rule out a material rise of the error rate " +
 		"or latency and a material fall of the throughput"
 }
@@ -100,8 +100,8 @@ func (BeforeAfterHealthyLF) Assumption() string {
 	return "a fault shows in the service's own series within the last horizon: a version that served it alone, after " +
 		"an hour without other deploys, with no before/after check firing and level changes that rule out (with " +
 		"confidence) max_error_ratio more errors, max_latency_ratio more p95 latency and a fall of throughput by " +
-		"max_throughput_drop_ratio, was healthy; checks that could not judge, changes too noisy to bound and versions " +
-		"replaced sooner say nothing: abstain"
+		"max_throughput_drop_ratio, was healthy; checks that could not judge, changes too noisy to bound, canaries " +
+		"(whose share can hide in the service's series) and versions replaced sooner say nothing: abstain"
 }
 
 // Validate implements Function.
@@ -144,6 +144,9 @@ func (f BeforeAfterHealthyLF) Validate() error {
 func (f BeforeAfterHealthyLF) enabled() bool { return f.Enabled }
 
 func (f BeforeAfterHealthyLF) needs() needs {
+	if len(f.Horizons) == 0 {
+		return needs{} // invalid: Validate says so
+	}
 	var cols []featureColumn
 	for _, h := range f.Horizons {
 		cols = append(cols, featureColumn{horizon: h, column: baErrSeries.shiftP}, featureColumn{horizon: h, column: baTputSeries.shiftP},

@@ -117,7 +117,7 @@ func (BeforeAfterShiftLF) Name() string { return FnBeforeAfterShift }
 
 // Description implements Function.
 func (BeforeAfterShiftLF) Description() string {
-	return "the service's error rate, p95 latency or throughput shifted in its bad direction at the change, " +
+	return "a change without a canary: the service's error rate, p95 latency or throughput shifted in its bad direction, " +
 		"by the level and sustained before/after tests at every before_after_shift.horizons the version served, " +
 		"and did not fade"
 }
@@ -128,7 +128,8 @@ func (BeforeAfterShiftLF) Assumption() string {
 		"beyond what its own history makes likely at that hour (the level and sustained tests, at p ≤ max_p shared by " +
 		"the three series), at every horizon the version served alone, without fading like a restart blip, while " +
 		"the rest of the environment was not elevated — the version caused it; no such shift says nothing " +
-		"(the fault may be small, short, delayed or elsewhere): abstain"
+		"(the fault may be small, short, delayed or elsewhere): abstain. Changes with a canary are left to the " +
+		"version-level functions"
 }
 
 // Validate implements Function.
@@ -183,6 +184,9 @@ func (f BeforeAfterShiftLF) vote(d *deploy) int8 {
 // columns returns the features columns the rule reads for the series, and
 // extra columns at every horizon.
 func (f baShift) columns(series []baSeries, extra []string) []featureColumn {
+	if len(f.Horizons) == 0 {
+		return nil // invalid: Validate says so
+	}
 	var cols []featureColumn
 	for _, h := range f.Horizons {
 		cols = append(cols, featureColumn{horizon: h, column: overlapColumn, allowed: []float64{0, 1}})

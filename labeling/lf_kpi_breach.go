@@ -34,7 +34,7 @@ func (KPIBreachLF) Name() string { return FnKPIBreach }
 
 // Description implements Function.
 func (KPIBreachLF) Description() string {
-	return "a declared KPI moved in its bad direction at the change, by the level and sustained before/after tests " +
+	return "a change without a canary: a declared KPI moved in its bad direction, by the level and sustained before/after tests " +
 		"at every kpi_breach.horizons the version served, did not fade, and the traffic did not rise as clearly"
 }
 

@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -461,6 +460,7 @@ type splitInfo struct {
 
 type leafState struct {
 	start, cnt int
+	buf        int // the buffer holding the leaf's rows (trainer.rowsBuf)
 	g, h       float64
 	depth      int
 	// lo and hi bound the leaf's output and those of every leaf grown
@@ -475,27 +475,27 @@ type trainer struct {
 	threads int
 	n, nf   int
 	bins    [][]uint8 // column-major: bins[f][i] (scoring a row sample's tree)
-	rowBins []uint8   // row-major, in row order: rowBins[i*nf+f]
+	rowBins []uint64  // row-major, in row order, packed: see binRows
 	mapper  *binMapper
 	gh      []gradPair // gradient pairs, in row order
-	// A tree's rows, with their bins and gradient pairs, in node order: the
-	// node holding rows[start:start+cnt] has the bins of the k active
-	// features at nodeBins[start*k:(start+cnt)*k] (column j is feature
-	// active[j]) and its gradient pairs at nodeGH[start:start+cnt].
-	// Partitions move all three, so that a node's histograms are built from
-	// contiguous memory. While rootInRowBins, the root's bins are still
-	// those of rowBins (all features active, no row sample): the root's
-	// partition is then also the copy to nodeBins.
-	rows          []int32
-	nodeBins      []uint8
-	nodeGH        []gradPair // gh itself without a row sample, else ghSample
+	// A tree's rows, with their bins and gradient pairs, in node order.
+	// Buffers come in pairs: a leaf holding rows [start, start+cnt) in
+	// buffer b (leafState.buf) has them at rowsBuf[b][start:start+cnt],
+	// their gradient pairs at ghBuf[b][start:start+cnt] and the bins of the
+	// k active features at binsBuf[b][start*kw:(start+cnt)*kw], packed as
+	// by binRows (column j is feature active[j]). A partition moves a
+	// leaf's rows, bins and gradient pairs to the same range of the other
+	// buffer, so that every node's histograms are built from contiguous
+	// memory, with no copy back. While rootInRowBins, the root's bins are
+	// those of rowBins itself (all features active, no row sample).
+	rowsBuf       [2][]int32
+	ghBuf         [2][]gradPair // ghBuf[0] is gh itself without a row sample
+	binsBuf       [2][]uint64
 	ghSample      []gradPair
+	goesLeft      []uint8 // partition scratch: 1 for the rows going left
 	rootInRowBins bool
-	k             int     // number of active features
-	col           []int32 // col[f]: feature f's column in nodeBins, −1 when not active
-	tmpRows       []int32 // partition scratch, like rows, nodeBins and nodeGH
-	tmpBins       []uint8
-	tmpGH         []gradPair
+	k, kw         int            // number of active features, words per row
+	col           []int32        // col[f]: feature f's column in binsBuf, −1 when not active
 	hists         [][]featHist   // one per leaf slot; hists[l][j] is feature active[j]
 	counts        [][]featCounts // row counts per bin, like hists; nil unless useCounts
 	// useCounts: min_data_in_leaf > 1 needs exact row counts per bin;
@@ -503,7 +503,7 @@ type trainer struct {
 	useCounts bool
 	leaves    []leafState
 	active    []int // features offered to this tree
-	// histGroups splits the columns of nodeBins into the histogram tasks of buildHist.
+	// histGroups splits the columns of binsBuf into the histogram tasks of buildHist.
 	histGroups []histGroup
 	bagged     bool        // this tree sees a row sample; otherwise the root holds all rows in order
 	featBest   []splitInfo // per feature: the split search of a leaf
@@ -559,7 +559,7 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 	}
 	t.mapper = newBinMapper(train.Cols, p.MaxBins, p.BinSampleRows, p.Seed, threads)
 	t.bins = t.mapper.binColumns(train.Cols, threads)
-	t.rowBins = rowMajor(t.bins, n, threads)
+	t.rowBins = binRows(t.bins, n, threads)
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -606,15 +606,16 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 		}
 	}
 	t.gh = make([]gradPair, n)
-	t.rows = make([]int32, n)
-	t.nodeBins = make([]uint8, n*nf)
+	for b := range 2 {
+		t.rowsBuf[b] = make([]int32, n)
+		t.binsBuf[b] = make([]uint64, n*rowWords(nf))
+	}
+	t.ghBuf[1] = make([]gradPair, n)
 	if p.Subsample < 1 {
 		t.ghSample = make([]gradPair, n)
 	}
+	t.goesLeft = make([]uint8, n)
 	t.col = make([]int32, nf)
-	t.tmpRows = make([]int32, n)
-	t.tmpBins = make([]uint8, n*nf)
-	t.tmpGH = make([]gradPair, n)
 	t.hists = make([][]featHist, p.MaxLeaves)
 	for i := range t.hists {
 		t.hists[i] = make([]featHist, nf)
@@ -654,7 +655,7 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 					v -= init
 				}
 				ls := t.leaves[l]
-				for _, r := range t.rows[ls.start : ls.start+ls.cnt] {
+				for _, r := range t.rowsBuf[ls.buf][ls.start : ls.start+ls.cnt] {
 					score[r] += v
 				}
 			})
@@ -806,6 +807,7 @@ func (t *trainer) growTree(rng *rand.Rand) Tree {
 		}
 	}
 	t.k = len(t.active)
+	t.kw = rowWords(t.k)
 	for f := range t.col {
 		t.col[f] = -1
 	}
@@ -819,7 +821,7 @@ func (t *trainer) growTree(rng *rand.Rand) Tree {
 		nRoot = 0
 		for i := 0; i < t.n; i++ {
 			if rng.Float64() < p.Subsample {
-				t.rows[nRoot] = int32(i)
+				t.rowsBuf[0][nRoot] = int32(i)
 				nRoot++
 			}
 		}
@@ -827,7 +829,7 @@ func (t *trainer) growTree(rng *rand.Rand) Tree {
 	} else {
 		parallelChunks(t.n, t.threads, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				t.rows[i] = int32(i)
+				t.rowsBuf[0][i] = int32(i)
 			}
 		})
 		t.bagged = false
@@ -836,14 +838,14 @@ func (t *trainer) growTree(rng *rand.Rand) Tree {
 	root := &t.leaves[0]
 	*root = leafState{start: 0, cnt: nRoot, lo: math.Inf(-1), hi: math.Inf(1)}
 	var g, h float64 // in row order, on one goroutine: the same sums for any Threads
-	for _, r := range t.rows[:nRoot] {
+	for _, r := range t.rowsBuf[0][:nRoot] {
 		g += t.gh[r].G
 		h += t.gh[r].H
 	}
 	root.g, root.h = g, h
-	t.nodeGH = t.gh
+	t.ghBuf[0] = t.gh
 	if t.bagged {
-		t.nodeGH = t.ghSample
+		t.ghBuf[0] = t.ghSample
 	}
 	t.rootInRowBins = !t.bagged && t.k == t.nf
 	if !t.rootInRowBins {
@@ -860,7 +862,7 @@ func (t *trainer) growTree(rng *rand.Rand) Tree {
 		c0 = t.counts[0]
 	}
 	sRoot := t.newLeafSearch(0, t.featBest)
-	t.buildHist(t.hists[0], c0, 0, nRoot, func(j int) { t.searchFeature(&sRoot, j) })
+	t.buildHist(t.hists[0], c0, 0, 0, nRoot, func(j int) { t.searchFeature(&sRoot, j) })
 	t.finishSearch(&sRoot)
 	for tree.NumLeaves < p.MaxLeaves {
 		// the leaf with the largest gain; ties go to the lowest index
@@ -878,20 +880,25 @@ func (t *trainer) growTree(rng *rand.Rand) Tree {
 	return tree
 }
 
-// gatherRoot fills nodeBins (and nodeGH, with a row sample) with the
+// gatherRoot fills buffer 0's bins (and gradient pairs, with a row sample) with the
 // active features' bins (and gradient pairs) of rows[:nRoot].
 func (t *trainer) gatherRoot(nRoot int) {
-	k, nf := t.k, t.nf
+	kw, nfw := t.kw, rowWords(t.nf)
 	parallelChunks(nRoot, t.threads, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			r := int(t.rows[i])
-			src := t.rowBins[r*nf : r*nf+nf]
-			dst := t.nodeBins[i*k : i*k+k]
-			for j, f := range t.active {
-				dst[j] = src[f]
+			r := int(t.rowsBuf[0][i])
+			src := t.rowBins[r*nfw : r*nfw+nfw]
+			dst := t.binsBuf[0][i*kw : i*kw+kw]
+			if kw == nfw && t.k == t.nf {
+				copy(dst, src)
+			} else {
+				clear(dst)
+				for j, f := range t.active {
+					dst[j>>3] |= uint64(binAt(src, f)) << (8 * (j & 7))
+				}
 			}
 			if t.bagged {
-				t.nodeGH[i] = t.gh[r]
+				t.ghBuf[0][i] = t.gh[r]
 			}
 		}
 	})
@@ -917,7 +924,8 @@ func (t *trainer) split(tree *Tree, l int) {
 	s := ls.best
 	r := tree.NumLeaves
 	// partition rows, stable
-	nl := t.partition(ls.start, ls.cnt, s)
+	nl := t.partition(ls, s)
+	buf := 1 - ls.buf
 	nr := ls.cnt - nl
 
 	parentG, parentH := ls.g, ls.h
@@ -946,8 +954,8 @@ func (t *trainer) split(tree *Tree, l int) {
 		}
 	}
 	depth := ls.depth + 1
-	t.leaves[r] = leafState{start: ls.start + nl, cnt: nr, g: parentG - s.lG, h: parentH - s.lH, depth: depth, lo: rLo, hi: rHi}
-	*ls = leafState{start: ls.start, cnt: nl, g: s.lG, h: s.lH, depth: depth, lo: lLo, hi: lHi}
+	t.leaves[r] = leafState{start: ls.start + nl, cnt: nr, buf: buf, g: parentG - s.lG, h: parentH - s.lH, depth: depth, lo: rLo, hi: rHi}
+	*ls = leafState{start: ls.start, cnt: nl, buf: buf, g: s.lG, h: s.lH, depth: depth, lo: lLo, hi: lHi}
 	t.leaves[r].best.gain = 0
 
 	canSplit := tree.NumLeaves < t.p.MaxLeaves && (t.p.MaxDepth == 0 || depth < t.p.MaxDepth)
@@ -979,7 +987,7 @@ func (t *trainer) split(tree *Tree, l int) {
 	if canR {
 		sr = t.newLeafSearch(r, t.featBestR)
 	}
-	t.buildHist(hr, cr, start, cnt, func(j int) {
+	t.buildHist(hr, cr, buf, start, cnt, func(j int) {
 		nb := t.mapper.numBins(t.active[j]) + 1
 		a, b := hl[j][:nb], hr[j][:nb]
 		if leftSmaller { // r's slot holds the left child: swap, then subtract
@@ -1022,61 +1030,31 @@ func (t *trainer) split(tree *Tree, l int) {
 // partitionChunk is the row count per goroutine of a parallel partition.
 const partitionChunk = 1 << 15
 
-// partition reorders rows[start:start+cnt], with their bins and gradient
-// pairs, stably so that the rows going left under split s come first, and
-// returns their number. Large segments are partitioned in parallel chunks;
-// a stable partition is unique, so the result does not depend on the
-// chunking.
-func (t *trainer) partition(start, cnt int, s splitInfo) int {
-	k := t.k
-	j := int(t.col[s.feature])
-	missBin := uint8(t.mapper.numBins(s.feature))
-	thr := uint8(s.bin)
-	dl := s.defaultLeft
-	goLeft := func(b uint8) bool {
-		if b == missBin {
-			return dl
-		}
-		return b <= thr
+// partition moves the rows of leaf ls, with their bins and gradient pairs,
+// to the same range of the other buffer, stably, the rows going left under
+// split s first, and returns their number. Two passes: mark the rows going
+// left, then copy every row to its place, branch-free. Large leaves go in
+// parallel chunks; a stable partition is unique, so the result does not
+// depend on the chunking.
+func (t *trainer) partition(ls *leafState, s splitInfo) int {
+	kw := t.kw
+	start, cnt, from := ls.start, ls.cnt, ls.buf
+	srcBins := t.binsBuf[from]
+	if t.rootInRowBins {
+		srcBins = t.rowBins // the root's first partition
+		t.rootInRowBins = false
 	}
-	inPlace := !t.rootInRowBins
-	src := t.nodeBins
-	if !inPlace {
-		src = t.rowBins // the root's first partition: copy as we go
-	}
-	t.rootInRowBins = false
-	rows, gh := t.rows[start:start+cnt], t.nodeGH[start:start+cnt]
-	sb, db := src[start*k:(start+cnt)*k], t.nodeBins[start*k:(start+cnt)*k]
-	// split [lo, hi): the left rows to [lo, lo+nl) of rows, gh and db; the
-	// right ones to tmp from lo forward (reversed: from hi−1 backward).
-	split := func(lo, hi int, reversed bool) (nl int) {
-		l, r, dr := lo, lo, 1
-		if reversed {
-			r, dr = hi-1, -1
-		}
-		for i := lo; i < hi; i++ {
-			if goLeft(sb[i*k+j]) {
-				if l != i {
-					rows[l], gh[l] = rows[i], gh[i]
-				}
-				if l != i || !inPlace {
-					copyRow(db[l*k:l*k+k], sb[i*k:i*k+k])
-				}
-				l++
-			} else {
-				t.tmpRows[r], t.tmpGH[r] = rows[i], gh[i]
-				copyRow(t.tmpBins[r*k:r*k+k], sb[i*k:i*k+k])
-				r += dr
-			}
-		}
-		return l - lo
+	rows := t.rowsBuf[from][start : start+cnt]
+	m := marker{col: t.bins[s.feature], rows: rows,
+		missBin: uint8(t.mapper.numBins(s.feature)), thr: uint8(s.bin), dl: s.defaultLeft, left: t.goesLeft[start : start+cnt]}
+	mv := mover{
+		rows: rows, gh: t.ghBuf[from][start : start+cnt], bins: srcBins[start*kw : (start+cnt)*kw],
+		toRows: t.rowsBuf[1-from][start : start+cnt], toGH: t.ghBuf[1-from][start : start+cnt],
+		toBins: t.binsBuf[1-from][start*kw : (start+cnt)*kw], kw: kw, left: m.left,
 	}
 	if t.threads <= 1 || cnt < 2*partitionChunk {
-		nl := split(0, cnt, false)
-		nr := cnt - nl
-		copy(rows[nl:], t.tmpRows[:nr])
-		copy(gh[nl:], t.tmpGH[:nr])
-		copy(db[nl*k:], t.tmpBins[:nr*k])
+		nl := m.mark(0, cnt)
+		mv.move(0, cnt, 0, nl)
 		return nl
 	}
 	nc := (cnt + partitionChunk - 1) / partitionChunk
@@ -1084,64 +1062,149 @@ func (t *trainer) partition(start, cnt int, s splitInfo) int {
 		t.chunkLeft = make([]int, nc)
 	}
 	left := t.chunkLeft[:nc]
-	// pass 1: every chunk puts its left rows at its start and its right
-	// ones in tmp, backward from its end
 	parallelFor(nc, t.threads, func(c int) {
-		left[c] = split(c*partitionChunk, min(cnt, (c+1)*partitionChunk), true)
+		left[c] = m.mark(c*partitionChunk, min(cnt, (c+1)*partitionChunk))
 	})
-	// pass 2: the left runs move down, in chunk order (each run lands at
-	// or below where it is, after the runs before it)
 	nl := 0
-	for c, kl := range left {
-		lo := c * partitionChunk
-		if nl != lo {
-			copy(rows[nl:nl+kl], rows[lo:lo+kl])
-			copy(gh[nl:nl+kl], gh[lo:lo+kl])
-			copy(db[nl*k:(nl+kl)*k], db[lo*k:(lo+kl)*k])
-		}
-		nl += kl
+	for _, k := range left {
+		nl += k
 	}
-	// pass 3: the right runs follow, in parallel
 	parallelFor(nc, t.threads, func(c int) {
-		lo, hi := c*partitionChunk, min(cnt, (c+1)*partitionChunk)
+		lo := c * partitionChunk
 		lBefore := 0
-		for _, kl := range left[:c] {
-			lBefore += kl
+		for _, k := range left[:c] {
+			lBefore += k
 		}
-		d := nl + lo - lBefore // right rows before this chunk, after all left ones
-		for i := hi - 1; i >= lo+left[c]; i-- {
-			rows[d], gh[d] = t.tmpRows[i], t.tmpGH[i]
-			copyRow(db[d*k:d*k+k], t.tmpBins[i*k:i*k+k])
-			d++
-		}
+		// left rows before this chunk, then right ones after all left ones
+		mv.move(lo, min(cnt, lo+partitionChunk), lBefore, nl+lo-lBefore)
 	})
 	return nl
 }
 
-// copyRow copies src to dst, which has the same length: one row's bins,
-// too short for a call to memmove to pay.
-func copyRow(dst, src []uint8) {
-	dst = dst[:len(src)]
-	for len(src) >= 8 {
-		binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(src))
-		dst, src = dst[8:], src[8:]
+// marker marks the rows of a leaf going left under a split on a feature
+// whose column-major bins are col: left[i] = 1 when the bin of rows[i] is
+// <= thr, or is the missing bin and dl. (A column of one byte a row, read
+// in increasing row order, is lighter on memory than the rows' words.)
+type marker struct {
+	col          []uint8
+	rows         []int32
+	missBin, thr uint8
+	dl           bool
+	left         []uint8
+}
+
+// mark marks rows [lo, hi) and returns how many go left.
+func (m *marker) mark(lo, hi int) int {
+	var dl uint8
+	if m.dl {
+		dl = 1
 	}
-	for i, b := range src {
-		dst[i] = b
+	left := m.left[lo:hi]
+	rows, col := m.rows[lo:hi], m.col
+	rows = rows[:len(left)]
+	n := 0
+	for i := range left {
+		b := col[rows[i]]
+		var l uint8
+		if b <= m.thr {
+			l = 1
+		}
+		if b == m.missBin {
+			l = dl
+		}
+		left[i] = l
+		n += int(l)
+	}
+	return n
+}
+
+// mover copies marked rows, with their gradient pairs and bins, to their
+// places in the other buffer.
+type mover struct {
+	rows, toRows []int32
+	gh, toGH     []gradPair
+	bins, toBins []uint64
+	kw           int
+	left         []uint8
+}
+
+// move copies rows [lo, hi): the left ones to toRows[l...], the others to
+// toRows[r...], in order.
+func (m *mover) move(lo, hi, l, r int) {
+	left := m.left[lo:hi]
+	// one loop for rows and gradient pairs, one for bins: fewer live
+	// values than a single loop, which keeps them in registers
+	moveRows(left, m.rows[lo:hi], m.gh[lo:hi], m.toRows, m.toGH, l, r)
+	kw := m.kw
+	bins, toBins := m.bins[lo*kw:hi*kw], m.toBins
+	for i, isL := range left {
+		// d = isL ? l : r, without a branch: the directions are random
+		mask := -int(isL)
+		d := r ^ ((l ^ r) & mask)
+		l += int(isL)
+		r += 1 - int(isL)
+		copyWords(toBins[d*kw:d*kw+kw], bins[i*kw:i*kw+kw])
 	}
 }
+
+// moveRows is mover.move for rows and gradient pairs.
+func moveRows(left []uint8, rows []int32, gh []gradPair, toRows []int32, toGH []gradPair, l, r int) {
+	rows, gh = rows[:len(left)], gh[:len(left)]
+	for i, isL := range left {
+		mask := -int(isL)
+		d := r ^ ((l ^ r) & mask)
+		l += int(isL)
+		r += 1 - int(isL)
+		toRows[d] = rows[i]
+		toGH[d] = gh[i]
+	}
+}
+
+// copyWords copies src to dst, which has the same length: one row's bins,
+// too short for a call to memmove to pay.
+func copyWords(dst, src []uint64) {
+	dst = dst[:len(src)]
+	for i, w := range src {
+		dst[i] = w
+	}
+}
+
+// rowWords is the number of words holding k bins.
+func rowWords(k int) int { return (k + 7) / 8 }
+
+// binRows packs column-major bins row-major: row i's words are
+// out[i*kw:(i+1)*kw] (kw = rowWords(len(cols))), and column f's bin is
+// byte f&7 (from the least significant) of word f>>3. Packing into words
+// lets a partition move a row with a few word copies and a histogram task
+// read eight bins with one load. In parallel over blocks of rows.
+func binRows(cols [][]uint8, n, threads int) []uint64 {
+	kw := rowWords(len(cols))
+	out := make([]uint64, n*kw)
+	parallelChunks(n, threads, func(lo, hi int) {
+		for f, c := range cols {
+			w, sh := f>>3, 8*(f&7)
+			for i, b := range c[lo:hi] {
+				out[(lo+i)*kw+w] |= uint64(b) << sh
+			}
+		}
+	})
+	return out
+}
+
+// binAt returns column f's bin from a row's words.
+func binAt(row []uint64, f int) uint8 { return uint8(row[f>>3] >> (8 * (f & 7))) }
 
 // Histogram construction. Every bin is the sum of its rows' gradient pairs
 // in row order (the node's rows stay in row order: partitions are stable),
 // whichever grouping builds it, so the histograms, hence the model, are the
 // same for any Threads.
 //
-// A node's rows are contiguous in nodeBins and nodeGH: a row's gradient
-// pair is loaded once and added to the bins of a group of features, which
-// share one cache line, and the node is one sequential stream. Groups hold
-// at most histGroupWidth features (40 × 4 KiB of histogram stays in L2) and
-// there are at least Threads of them: threads build disjoint features, with
-// no reduction and no shared cache lines.
+// A node's rows are contiguous in binsBuf and ghBuf: a row's gradient
+// pair is loaded once and added to the bins of a group of features, read
+// eight at a time from the row's words, and the node is one sequential
+// stream. Groups hold at most histGroupWidth features (40 × 4 KiB of
+// histogram stays in L2) and there are at least Threads of them: threads
+// build disjoint features, with no reduction and no shared cache lines.
 const (
 	// histTaskRows is the least rows × features worth a second goroutine.
 	histTaskRows = 1 << 16
@@ -1149,7 +1212,7 @@ const (
 	histGroupWidth = 40
 )
 
-// histGroup is a range of nodeBins columns that one task builds.
+// histGroup is a range of binsBuf columns that one task builds.
 type histGroup struct{ j0, j1 int }
 
 // setHistGroups splits the k columns into the tasks of buildHist.
@@ -1163,19 +1226,20 @@ func (t *trainer) setHistGroups() {
 }
 
 // buildHist fills dst (and cdst, the row counts, when not nil) with the
-// histograms of the node rows[start:start+cnt], then calls done(j) for each
+// histograms of the node holding rows [start, start+cnt) of buffer buf,
+// then calls done(j) for each
 // column j, on the goroutine that built it, as soon as its histogram is
 // complete.
-func (t *trainer) buildHist(dst []featHist, cdst []featCounts, start, cnt int, done func(j int)) {
-	k := t.k
-	bins := t.nodeBins
+func (t *trainer) buildHist(dst []featHist, cdst []featCounts, buf, start, cnt int, done func(j int)) {
+	kw := t.kw
+	bins := t.binsBuf[buf]
 	if t.rootInRowBins {
 		bins = t.rowBins
 	}
-	bins = bins[start*k : (start+cnt)*k]
-	gh := t.nodeGH[start : start+cnt]
+	bins = bins[start*kw : (start+cnt)*kw]
+	gh := t.ghBuf[buf][start : start+cnt]
 	threads := t.threads
-	if cnt*k < histTaskRows {
+	if cnt*t.k < histTaskRows {
 		threads = 1
 	}
 	parallelFor(len(t.histGroups), threads, func(g int) {
@@ -1188,9 +1252,9 @@ func (t *trainer) buildHist(dst []featHist, cdst []featCounts, start, cnt int, d
 			}
 		}
 		if cdst != nil {
-			histNodeCounts(dst[j0:j1], cdst[j0:j1], bins, k, j0, gh)
+			histNodeCounts(dst, cdst, bins, kw, j0, j1, gh)
 		} else {
-			histNode(dst[j0:j1], bins, k, j0, gh)
+			histNode(dst, bins, kw, j0, j1, gh)
 		}
 		for j := j0; j < j1; j++ {
 			done(j)
@@ -1198,52 +1262,71 @@ func (t *trainer) buildHist(dst []featHist, cdst []featCounts, start, cnt int, d
 	})
 }
 
-// histNode adds gh[i] to the bins of columns j0, j0+1, …, j0+len(h)−1 of
-// row i of bins (k columns), for every i; h[c] is column j0+c.
-func histNode(h []featHist, bins []uint8, k, j0 int, gh []gradPair) {
-	w := len(h)
+// histNode adds gh[i] to the bins of columns [j0, j1) of row i of bins (kw
+// words a row), for every i; h[j] is column j. Whole words go through an
+// unrolled loop whose eight histograms sit at constant offsets.
+func histNode(h []featHist, bins []uint64, kw, j0, j1 int, gh []gradPair) {
+	w0, w1 := (j0+7)>>3, j1>>3 // whole words [w0, w1)
+	if w0 > w1 {               // j0 and j1 in one word
+		w0, w1 = j1>>3, j1>>3
+	}
+	head, tail := min(j1, w0<<3), max(j0, w1<<3) // columns [j0, head) and [tail, j1) one at a time
 	for i, g := range gh {
-		o := i*k + j0
-		rb := bins[o : o+w]
-		hh := h[:len(rb)]
-		for c, b := range rb {
-			e := &hh[c][b]
+		row := bins[i*kw : i*kw+kw]
+		for j := j0; j < head; j++ {
+			e := &h[j][uint8(row[j>>3]>>(8*(j&7)))]
+			e.G += g.G
+			e.H += g.H
+		}
+		for w := w0; w < w1; w++ {
+			v := row[w]
+			hw := (*[8]featHist)(h[w<<3:])
+			e := &hw[0][uint8(v)]
+			e.G += g.G
+			e.H += g.H
+			e = &hw[1][uint8(v>>8)]
+			e.G += g.G
+			e.H += g.H
+			e = &hw[2][uint8(v>>16)]
+			e.G += g.G
+			e.H += g.H
+			e = &hw[3][uint8(v>>24)]
+			e.G += g.G
+			e.H += g.H
+			e = &hw[4][uint8(v>>32)]
+			e.G += g.G
+			e.H += g.H
+			e = &hw[5][uint8(v>>40)]
+			e.G += g.G
+			e.H += g.H
+			e = &hw[6][uint8(v>>48)]
+			e.G += g.G
+			e.H += g.H
+			e = &hw[7][uint8(v>>56)]
+			e.G += g.G
+			e.H += g.H
+		}
+		for j := tail; j < j1; j++ {
+			e := &h[j][uint8(row[j>>3]>>(8*(j&7)))]
 			e.G += g.G
 			e.H += g.H
 		}
 	}
 }
 
-// histNodeCounts is histNode that also counts rows per bin.
-func histNodeCounts(h []featHist, cn []featCounts, bins []uint8, k, j0 int, gh []gradPair) {
-	w := len(h)
-	cn = cn[:w]
+// histNodeCounts is histNode that also counts rows per bin, one column at a
+// time (min_data_in_leaf > 1: the small tables of typical use).
+func histNodeCounts(h []featHist, cn []featCounts, bins []uint64, kw, j0, j1 int, gh []gradPair) {
 	for i, g := range gh {
-		o := i*k + j0
-		rb := bins[o : o+w]
-		hh, cc := h[:len(rb)], cn[:len(rb)]
-		for c, b := range rb {
-			e := &hh[c][b]
+		row := bins[i*kw : i*kw+kw]
+		for j := j0; j < j1; j++ {
+			b := uint8(row[j>>3] >> (8 * (j & 7)))
+			e := &h[j][b]
 			e.G += g.G
 			e.H += g.H
-			cc[c][b]++
+			cn[j][b]++
 		}
 	}
-}
-
-// rowMajor transposes column-major bins to one row-major slice, in
-// parallel over blocks of rows.
-func rowMajor(cols [][]uint8, n, threads int) []uint8 {
-	nf := len(cols)
-	out := make([]uint8, n*nf)
-	parallelChunks(n, threads, func(lo, hi int) {
-		for f, c := range cols {
-			for i, b := range c[lo:hi] {
-				out[(lo+i)*nf+f] = b
-			}
-		}
-	})
-	return out
 }
 
 // leafSearch is the split search of one leaf: newLeafSearch, then
