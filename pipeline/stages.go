@@ -152,6 +152,12 @@ func (d *Deps) train(source string) func(ctx context.Context, rc *RunContext) (*
 		// writes the same train.json as an uninterrupted one.
 		start := rc.Record.StartedAt
 		info, err := train.Run(ctx, d.Train, train.RunOptions{Workdir: rc.Dir, Labels: source, Progress: rc.Progress, Now: func() time.Time { return start }})
+		if errors.Is(err, train.ErrNoLabels) && source == train.LabelsEnsemble {
+			// The ensemble contender is a comparison, not the product: a
+			// history where the ensemble never decides (no canaries) has
+			// no ensemble labels, and evaluation skips a missing contender.
+			return &Result{Skipped: true, Notes: map[string]string{NoteDecision: "no ensemble labels (the statistical ensemble abstained on every training deploy): contender skipped"}}, nil
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -46,3 +46,28 @@ func TestSmoke(t *testing.T) {
 			s.RecallFloored.Value, s.RecallFloored.Lo, s.RecallFloored.Hi, SmokeFloors.Recall)
 	}
 }
+
+// TestAggregateFleetRuns runs the pipeline on a history with aggregate
+// metrics only and big-bang deploys, where the statistical ensemble (a
+// canary comparison) never decides: the ensemble contender has no labels.
+// The run must still finish (that contender skipped) and be scored; before
+// the skip it failed at train-ensemble with "no labelled training
+// deployments".
+func TestAggregateFleetRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the pipeline on a simulated fleet")
+	}
+	res, err := Run(context.Background(), Options{
+		Regimes: []string{"aggregate-bigbang"}, Seeds: []int64{1}, Services: 12, Days: 10,
+		Workdir: t.TempDir(), Floors: SmokeFloors,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Fleets) != 1 {
+		t.Fatalf("%d fleets, want 1", len(res.Fleets))
+	}
+	if f := res.Fleets[0]; f.Error != "" {
+		t.Fatalf("pipeline failed: %s", f.Error)
+	}
+}

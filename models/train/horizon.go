@@ -18,6 +18,11 @@ import (
 // trainHorizon trains and exports one horizon's model. It returns the
 // validation probabilities by deployment (the policy's thresholds are
 // chosen later, for all horizons together).
+// ErrNoLabels says that no training deployment has a label of the chosen
+// source: for example the statistical ensemble abstains on every deploy of
+// a history without canaries, so ensemble labels do not exist there.
+var ErrNoLabels = errors.New("no labelled training deployments")
+
 func trainHorizon(ctx context.Context, cfg Config, h int, ft *workdir.Features,
 	splitOf map[string]string, labels labelSet, outDir string) (*workdir.HorizonInfo, map[string]float64, error) {
 	info := &workdir.HorizonInfo{Horizon: h, ModelFile: workdir.ModelFile(h), Rows: map[string]int{}, Positives: map[string]int{}}
@@ -30,7 +35,7 @@ func trainHorizon(ctx context.Context, cfg Config, h int, ft *workdir.Features,
 		return nil, nil, err
 	}
 	if len(tr.Y) == 0 {
-		return nil, nil, errors.New("no labelled training deployments")
+		return nil, nil, ErrNoLabels
 	}
 	wNeg, wPos := classWeights(cfg, tr.Y)
 	info.ClassWeights = [2]float64{wNeg, wPos}
