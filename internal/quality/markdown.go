@@ -131,9 +131,9 @@ func (r *Result) Markdown() []byte {
 	w("  %d days, seed 1, and fails when the production policy's precision is below %s or its recall on faults\n", SmokeDays, num(SmokeFloors.Precision))
 	w("  of severity ≥ %s× is below %s, over every deploy. These floors are set low enough to pass with\n", num(SmokeFloors.MinSeverity), num(SmokeFloors.Recall))
 	w("  today's detector and catch a regression; they rise as detection improves.\n")
-	w("- **Not yet here.** Regimes for changes without canaries and aggregate metrics (one series per service,\n")
-	w("  KPIs of every direction, moderate shifts, short bursts, drops) join when the history schema has\n")
-	w("  aggregate metrics. The `no-canary` regime below switches traffic at once but keeps per-version series.\n\n")
+	w("- **Aggregate regimes.** `aggregate-bigbang`, `kpi-shifts` and `bursts-and-drops` have one aggregate series\n")
+	w("  per service and big-bang deploys. The severity of a `shift` or `burst` fault is its KPI factor (a 10–30%%\n")
+	w("  shift is 1.1–1.3×), so the column for faults ≥ 1.5× counts few of them: judge those regimes by plain recall.\n\n")
 
 	w("## Regimes\n\n")
 	w("| regime | what it stresses | knobs (section `simulate`) |\n|---|---|---|\n")
