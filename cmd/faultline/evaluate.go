@@ -44,7 +44,7 @@ annotations.csv in a folder and run
   faultline import --from FOLDER --ignore-unknown-columns
 See docs/evaluation.md.
 
-Settings: section "evaluate" of --config (split, baseline_minutes, queue_size,
+Settings: section "evaluate" of --config (split, queue_size,
 report_disagreements, sparkline_minutes, calibration_bins).
 
 Exit codes: 0 report written; 1 failure (a missing or malformed input is named

@@ -32,7 +32,7 @@ HOME/runs/RUN_ID:
   extract         features of every deploy at each horizon (features_hH.parquet)
   label           weak labels and the labeling-function report (labels.parquet)
   train-weak      per-horizon models trained on the weak labels (models/weak)
-  train-ensemble  the same on the 60-minute statistical ensemble (models/ensemble)
+  train-ensemble  the same on the statistical ensemble (models/ensemble)
   evaluate        baseline vs both model sets (and production) on the newest deploys
   register        registers the weak-label models as a new version, alias "candidate"
   promote         moves "production" to it when the promotion gate passes

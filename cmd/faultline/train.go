@@ -28,13 +28,18 @@ func init() {
 source from the work directory, splits deployments by start time (oldest
 train, then validation, newest test; written to split.parquet, identical for
 both label sources), trains one gradient-boosted model per horizon with early
-stopping on validation, and picks each horizon's threshold on validation for
-the configured target precision (maximum recall with precision >= target).
+stopping on validation (monotone in the fault signals of train.monotone),
+calibrates each horizon's probability (Platt, on validation), and chooses the
+thresholds of all horizons together so that the sequential policy as a whole
+meets train.target (default: precision >= 0.95 by its Wilson lower bound at
+train.target_confidence), with the most recall; when validation cannot show
+the target, train.json says so and the most precise policy is kept.
 
 Label sources: weak (default) trains on labels.parquet (p_faulty as a soft
-target; deployments every labeling function abstained on are dropped);
-ensemble trains on the 60-minute statistical ensemble (features_h60
-ensemble_faulty; inconclusive deployments dropped) — the baseline approach.
+target; deployments every labeling function abstained on are kept with the
+label model's estimate for such rows, train.abstained: prior); ensemble
+trains on the statistical ensemble at features.ensemble_horizon
+(ensemble_faulty; inconclusive deployments dropped) — the baseline approach.
 
 Writes models/SOURCE/model_hH.txt (LightGBM text v3, loadable by
 github.com/dmitryikh/leaves) and models/SOURCE/train.json (parameters,
