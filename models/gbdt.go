@@ -223,27 +223,11 @@ type binMapper struct {
 	min   []float64 // smallest and largest finite value seen (feature_infos); NaN if none
 	max   []float64
 	// search[f] holds the orderedKey of upper[f], padded with that of +Inf
-	// to a power of two, for the branch-free binary search of bin.
+	// to a power of two, for the branch-free binary search of binColumn.
 	search [][]uint64
 }
 
 func (m *binMapper) numBins(f int) int { return len(m.upper[f]) }
-
-func (m *binMapper) bin(f int, v float64) uint8 {
-	if v != v {
-		return uint8(len(m.upper[f]))
-	}
-	// the first index i with v <= upper[i]: every index below i is < v,
-	// and the answer lies in [i, i+2·step); the table ends with +Inf.
-	k := orderedKey(v)
-	s := m.search[f]
-	i := 0
-	for step := len(s) >> 1; step > 0; step >>= 1 {
-		_, less := bits.Sub64(s[i+step-1], k, 0) // 1 when s[i+step-1] < k
-		i += step & -int(less)
-	}
-	return uint8(i)
-}
 
 // orderedKey maps a non-NaN float to an integer with the same order: a <=
 // b exactly when orderedKey(a) <= orderedKey(b). Adding +0 turns −0 into
@@ -254,10 +238,12 @@ func orderedKey(v float64) uint64 {
 	return b ^ (uint64(int64(b)>>63) | 1<<63)
 }
 
-// binColumn sets out[i] to bin(f, c[i]).
+// binColumn sets out[i] to the bin of c[i] (see binMapper): the first
+// index b with c[i] <= upper[f][b], found without branches (random values
+// would mispredict them): every index below b is < c[i], and the answer
+// lies in [b, b+2·step); the search table ends with +Inf.
 func (m *binMapper) binColumn(f int, c []float64, out []uint8) {
-	miss := uint8(len(m.upper[f]))
-	s := m.search[f]
+	miss, s := uint8(len(m.upper[f])), m.search[f]
 	out = out[:len(c)]
 	for i, v := range c {
 		if v != v {
@@ -265,12 +251,12 @@ func (m *binMapper) binColumn(f int, c []float64, out []uint8) {
 			continue
 		}
 		k := orderedKey(v)
-		j := 0
+		b := 0
 		for step := len(s) >> 1; step > 0; step >>= 1 {
-			_, less := bits.Sub64(s[j+step-1], k, 0)
-			j += step & -int(less)
+			_, less := bits.Sub64(s[b+step-1], k, 0) // 1 when s[b+step-1] < k
+			b += step & -int(less)
 		}
-		out[i] = uint8(j)
+		out[i] = uint8(b)
 	}
 }
 
@@ -303,7 +289,7 @@ func findBins(vals []float64, maxBins int) (upper []float64, lo, hi float64) {
 	if len(vals) == 0 {
 		return []float64{math.Inf(1)}, math.NaN(), math.NaN()
 	}
-	sortFloats(vals)
+	slices.Sort(vals)
 	lo, hi = vals[0], vals[len(vals)-1]
 	distinct := make([]float64, 0, 64)
 	counts := make([]int, 0, 64)
@@ -381,32 +367,6 @@ func newBinMapper(cols [][]float64, maxBins, sampleRows int, seed uint64, thread
 	})
 	m.setSearch()
 	return m
-}
-
-// sortFloats sorts vals (no NaN) in increasing order, −0 before +0. It
-// sorts the bit patterns as unsigned integers, mapped so that their order
-// is the numeric order: integer comparisons are cheaper than the float
-// comparisons of slices.Sort, which must handle NaN.
-func sortFloats(vals []float64) {
-	keys := make([]uint64, len(vals))
-	for i, v := range vals {
-		b := math.Float64bits(v)
-		if b>>63 != 0 {
-			b = ^b // negative: reverse the order of magnitudes
-		} else {
-			b |= 1 << 63
-		}
-		keys[i] = b
-	}
-	slices.Sort(keys)
-	for i, b := range keys {
-		if b>>63 != 0 {
-			b &^= 1 << 63
-		} else {
-			b = ^b
-		}
-		vals[i] = math.Float64frombits(b)
-	}
 }
 
 // binColumns maps every column to bins.
@@ -489,13 +449,12 @@ type trainer struct {
 	// memory, with no copy back. While rootInRowBins, the root's bins are
 	// those of rowBins itself (all features active, no row sample).
 	rowsBuf       [2][]int32
-	ghBuf         [2][]gradPair // ghBuf[0] is gh itself without a row sample
+	ghBuf         [2][]gradPair // ghBuf[0] is gh itself without a row sample: gh is scratch after the root's sums
 	binsBuf       [2][]uint64
 	ghSample      []gradPair
 	goesLeft      []uint8 // partition scratch: 1 for the rows going left
 	rootInRowBins bool
 	k, kw         int            // number of active features, words per row
-	col           []int32        // col[f]: feature f's column in binsBuf, −1 when not active
 	hists         [][]featHist   // one per leaf slot; hists[l][j] is feature active[j]
 	counts        [][]featCounts // row counts per bin, like hists; nil unless useCounts
 	// useCounts: min_data_in_leaf > 1 needs exact row counts per bin;
@@ -549,17 +508,7 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 			valid = nil
 		}
 	}
-	threads := p.Threads
-	if threads <= 0 {
-		threads = defaultThreads()
-	}
-	t := &trainer{p: p, threads: threads, n: n, nf: nf}
-	if p.constrained() {
-		t.mono = slices.Clone(p.Monotone)
-	}
-	t.mapper = newBinMapper(train.Cols, p.MaxBins, p.BinSampleRows, p.Seed, threads)
-	t.bins = t.mapper.binColumns(train.Cols, threads)
-	t.rowBins = binRows(t.bins, n, threads)
+	t := newTrainer(p, train.Cols)
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -605,31 +554,6 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 			vscore[i] = init
 		}
 	}
-	t.gh = make([]gradPair, n)
-	for b := range 2 {
-		t.rowsBuf[b] = make([]int32, n)
-		t.binsBuf[b] = make([]uint64, n*rowWords(nf))
-	}
-	t.ghBuf[1] = make([]gradPair, n)
-	if p.Subsample < 1 {
-		t.ghSample = make([]gradPair, n)
-	}
-	t.goesLeft = make([]uint8, n)
-	t.col = make([]int32, nf)
-	t.hists = make([][]featHist, p.MaxLeaves)
-	for i := range t.hists {
-		t.hists[i] = make([]featHist, nf)
-	}
-	if t.useCounts = p.MinDataInLeaf > 1 || forceCounts; t.useCounts {
-		t.counts = make([][]featCounts, p.MaxLeaves)
-		for i := range t.counts {
-			t.counts[i] = make([]featCounts, nf)
-		}
-	}
-	t.leaves = make([]leafState, p.MaxLeaves)
-	t.featBest = make([]splitInfo, nf)
-	t.featBestR = make([]splitInfo, nf)
-
 	res := &TrainResult{InitScore: init, BestValidLogLoss: math.NaN()}
 	best, bestRound := math.Inf(1), 0
 	for round := 0; round < p.NumTrees; round++ {
@@ -707,6 +631,48 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 		res.BestIteration = len(model.Trees)
 	}
 	return model, res, nil
+}
+
+// newTrainer bins the feature columns cols (validated) and allocates the
+// buffers of training: nothing is allocated per tree or node after this.
+func newTrainer(p Params, cols [][]float64) *trainer {
+	threads := p.Threads
+	if threads <= 0 {
+		threads = defaultThreads()
+	}
+	nf := len(cols)
+	n := len(cols[0])
+	t := &trainer{p: p, threads: threads, n: n, nf: nf}
+	if p.constrained() {
+		t.mono = slices.Clone(p.Monotone)
+	}
+	t.mapper = newBinMapper(cols, p.MaxBins, p.BinSampleRows, p.Seed, threads)
+	t.bins = t.mapper.binColumns(cols, threads)
+	t.rowBins = binRows(t.bins, n, threads)
+	t.gh = make([]gradPair, n)
+	for b := range 2 {
+		t.rowsBuf[b] = make([]int32, n)
+		t.binsBuf[b] = make([]uint64, n*rowWords(nf))
+	}
+	t.ghBuf[1] = make([]gradPair, n)
+	if p.Subsample < 1 {
+		t.ghSample = make([]gradPair, n)
+	}
+	t.goesLeft = make([]uint8, n)
+	t.hists = make([][]featHist, p.MaxLeaves)
+	for i := range t.hists {
+		t.hists[i] = make([]featHist, nf)
+	}
+	if t.useCounts = p.MinDataInLeaf > 1 || forceCounts; t.useCounts {
+		t.counts = make([][]featCounts, p.MaxLeaves)
+		for i := range t.counts {
+			t.counts[i] = make([]featCounts, nf)
+		}
+	}
+	t.leaves = make([]leafState, p.MaxLeaves)
+	t.featBest = make([]splitInfo, nf)
+	t.featBestR = make([]splitInfo, nf)
+	return t
 }
 
 // gradients fills t.gh at the scores and, when withLoss, returns the weighted
@@ -808,12 +774,6 @@ func (t *trainer) growTree(rng *rand.Rand) Tree {
 	}
 	t.k = len(t.active)
 	t.kw = rowWords(t.k)
-	for f := range t.col {
-		t.col[f] = -1
-	}
-	for j, f := range t.active {
-		t.col[f] = int32(j)
-	}
 	t.setHistGroups()
 	// row subsample
 	nRoot := t.n
@@ -923,8 +883,11 @@ func (t *trainer) split(tree *Tree, l int) {
 	ls := &t.leaves[l]
 	s := ls.best
 	r := tree.NumLeaves
-	// partition rows, stable
-	nl := t.partition(ls, s)
+	// partition rows, stable; the children's bins and gradient pairs are
+	// needed only if they can be split
+	depth := ls.depth + 1
+	canSplit := tree.NumLeaves+1 < t.p.MaxLeaves && (t.p.MaxDepth == 0 || depth < t.p.MaxDepth)
+	nl := t.partition(ls, s, canSplit)
 	buf := 1 - ls.buf
 	nr := ls.cnt - nl
 
@@ -953,12 +916,10 @@ func (t *trainer) split(tree *Tree, l int) {
 			}
 		}
 	}
-	depth := ls.depth + 1
 	t.leaves[r] = leafState{start: ls.start + nl, cnt: nr, buf: buf, g: parentG - s.lG, h: parentH - s.lH, depth: depth, lo: rLo, hi: rHi}
 	*ls = leafState{start: ls.start, cnt: nl, buf: buf, g: s.lG, h: s.lH, depth: depth, lo: lLo, hi: lHi}
 	t.leaves[r].best.gain = 0
 
-	canSplit := tree.NumLeaves < t.p.MaxLeaves && (t.p.MaxDepth == 0 || depth < t.p.MaxDepth)
 	if !canSplit {
 		return
 	}
@@ -1028,15 +989,15 @@ func (t *trainer) split(tree *Tree, l int) {
 }
 
 // partitionChunk is the row count per goroutine of a parallel partition.
-const partitionChunk = 1 << 15
+const partitionChunk = 1 << 13
 
-// partition moves the rows of leaf ls, with their bins and gradient pairs,
-// to the same range of the other buffer, stably, the rows going left under
-// split s first, and returns their number. Two passes: mark the rows going
-// left, then copy every row to its place, branch-free. Large leaves go in
-// parallel chunks; a stable partition is unique, so the result does not
-// depend on the chunking.
-func (t *trainer) partition(ls *leafState, s splitInfo) int {
+// partition moves the rows of leaf ls, with their bins and gradient pairs
+// (only when withData), to the same range of the other buffer, stably, the
+// rows going left under split s first, and returns their number. Two
+// passes: mark the rows going left, then copy every row to its place,
+// branch-free. Large leaves go in parallel chunks; a stable partition is
+// unique, so the result does not depend on the chunking.
+func (t *trainer) partition(ls *leafState, s splitInfo, withData bool) int {
 	kw := t.kw
 	start, cnt, from := ls.start, ls.cnt, ls.buf
 	srcBins := t.binsBuf[from]
@@ -1050,7 +1011,7 @@ func (t *trainer) partition(ls *leafState, s splitInfo) int {
 	mv := mover{
 		rows: rows, gh: t.ghBuf[from][start : start+cnt], bins: srcBins[start*kw : (start+cnt)*kw],
 		toRows: t.rowsBuf[1-from][start : start+cnt], toGH: t.ghBuf[1-from][start : start+cnt],
-		toBins: t.binsBuf[1-from][start*kw : (start+cnt)*kw], kw: kw, left: m.left,
+		toBins: t.binsBuf[1-from][start*kw : (start+cnt)*kw], kw: kw, left: m.left, rowsOnly: !withData,
 	}
 	if t.threads <= 1 || cnt < 2*partitionChunk {
 		nl := m.mark(0, cnt)
@@ -1126,12 +1087,17 @@ type mover struct {
 	bins, toBins []uint64
 	kw           int
 	left         []uint8
+	rowsOnly     bool // move the rows only
 }
 
 // move copies rows [lo, hi): the left ones to toRows[l...], the others to
 // toRows[r...], in order.
 func (m *mover) move(lo, hi, l, r int) {
 	left := m.left[lo:hi]
+	if m.rowsOnly {
+		moveRows(left, m.rows[lo:hi], nil, m.toRows, nil, l, r)
+		return
+	}
 	// one loop for rows and gradient pairs, one for bins: fewer live
 	// values than a single loop, which keeps them in registers
 	moveRows(left, m.rows[lo:hi], m.gh[lo:hi], m.toRows, m.toGH, l, r)
@@ -1147,9 +1113,20 @@ func (m *mover) move(lo, hi, l, r int) {
 	}
 }
 
-// moveRows is mover.move for rows and gradient pairs.
+// moveRows is mover.move for rows and gradient pairs (gh nil: rows only).
 func moveRows(left []uint8, rows []int32, gh []gradPair, toRows []int32, toGH []gradPair, l, r int) {
-	rows, gh = rows[:len(left)], gh[:len(left)]
+	rows = rows[:len(left)]
+	if gh == nil {
+		for i, isL := range left {
+			mask := -int(isL)
+			d := r ^ ((l ^ r) & mask)
+			l += int(isL)
+			r += 1 - int(isL)
+			toRows[d] = rows[i]
+		}
+		return
+	}
+	gh = gh[:len(left)]
 	for i, isL := range left {
 		mask := -int(isL)
 		d := r ^ ((l ^ r) & mask)
@@ -1199,11 +1176,11 @@ func binAt(row []uint64, f int) uint8 { return uint8(row[f>>3] >> (8 * (f & 7)))
 // whichever grouping builds it, so the histograms, hence the model, are the
 // same for any Threads.
 //
-// A node's rows are contiguous in binsBuf and ghBuf: a row's gradient
-// pair is loaded once and added to the bins of a group of features, read
-// eight at a time from the row's words, and the node is one sequential
-// stream. Groups hold at most histGroupWidth features (40 × 4 KiB of
-// histogram stays in L2) and there are at least Threads of them: threads
+// A node's rows are contiguous in binsBuf and ghBuf (see trainer): a row's
+// gradient pair is loaded once and added to the bins of a group of
+// features, read eight at a time from the row's words, and the node is one
+// sequential stream. Groups hold at most histGroupWidth features (40 × 4 KiB
+// of histogram stays in L2) and there are at least Threads of them: threads
 // build disjoint features, with no reduction and no shared cache lines.
 const (
 	// histTaskRows is the least rows × features worth a second goroutine.
@@ -1215,21 +1192,31 @@ const (
 // histGroup is a range of binsBuf columns that one task builds.
 type histGroup struct{ j0, j1 int }
 
-// setHistGroups splits the k columns into the tasks of buildHist.
+// setHistGroups splits the k columns into the tasks of buildHist, of
+// about equal widths, cut at multiples of 4 columns (half words) where
+// possible: histNode reads half and whole words with unrolled code.
 func (t *trainer) setHistGroups() {
 	k := t.k
 	g := min(k, max(t.threads, (k+histGroupWidth-1)/histGroupWidth))
 	t.histGroups = t.histGroups[:0]
-	for i := 0; i < g; i++ {
-		t.histGroups = append(t.histGroups, histGroup{i * k / g, (i + 1) * k / g})
+	j0 := 0
+	for i := 1; i <= g; i++ {
+		j1 := k
+		if i < g {
+			j1 = max(j0+1, (i*k/g+2)&^3) // nearest multiple of 4, not empty
+		}
+		if j1 > k-(g-i) { // leave a column for each remaining group
+			j1 = k - (g - i)
+		}
+		t.histGroups = append(t.histGroups, histGroup{j0, j1})
+		j0 = j1
 	}
 }
 
 // buildHist fills dst (and cdst, the row counts, when not nil) with the
 // histograms of the node holding rows [start, start+cnt) of buffer buf,
-// then calls done(j) for each
-// column j, on the goroutine that built it, as soon as its histogram is
-// complete.
+// then calls done(j) for each column j, on the goroutine that built it, as
+// soon as its histogram is complete.
 func (t *trainer) buildHist(dst []featHist, cdst []featCounts, buf, start, cnt int, done func(j int)) {
 	kw := t.kw
 	bins := t.binsBuf[buf]
@@ -1263,20 +1250,39 @@ func (t *trainer) buildHist(dst []featHist, cdst []featCounts, buf, start, cnt i
 }
 
 // histNode adds gh[i] to the bins of columns [j0, j1) of row i of bins (kw
-// words a row), for every i; h[j] is column j. Whole words go through an
-// unrolled loop whose eight histograms sit at constant offsets.
+// words a row), for every i; h[j] is column j. Whole words, and half words
+// at the ends, go through unrolled code whose histograms sit at constant
+// offsets; other columns one at a time.
 func histNode(h []featHist, bins []uint64, kw, j0, j1 int, gh []gradPair) {
 	w0, w1 := (j0+7)>>3, j1>>3 // whole words [w0, w1)
 	if w0 > w1 {               // j0 and j1 in one word
 		w0, w1 = j1>>3, j1>>3
 	}
-	head, tail := min(j1, w0<<3), max(j0, w1<<3) // columns [j0, head) and [tail, j1) one at a time
+	head, tail := min(j1, w0<<3), max(j0, w1<<3) // columns [j0, head) and [tail, j1) apart
+	headHalf := head-j0 == 4 && j0&7 == 4        // the high half of word j0>>3
+	tailHalf := j1-tail == 4 && tail&7 == 0      // the low half of word tail>>3
 	for i, g := range gh {
 		row := bins[i*kw : i*kw+kw]
-		for j := j0; j < head; j++ {
-			e := &h[j][uint8(row[j>>3]>>(8*(j&7)))]
+		if headHalf {
+			v, hw := row[j0>>3]>>32, (*[4]featHist)(h[j0:])
+			e := &hw[0][uint8(v)]
 			e.G += g.G
 			e.H += g.H
+			e = &hw[1][uint8(v>>8)]
+			e.G += g.G
+			e.H += g.H
+			e = &hw[2][uint8(v>>16)]
+			e.G += g.G
+			e.H += g.H
+			e = &hw[3][uint8(v>>24)]
+			e.G += g.G
+			e.H += g.H
+		} else {
+			for j := j0; j < head; j++ {
+				e := &h[j][uint8(row[j>>3]>>(8*(j&7)))]
+				e.G += g.G
+				e.H += g.H
+			}
 		}
 		for w := w0; w < w1; w++ {
 			v := row[w]
@@ -1306,10 +1312,26 @@ func histNode(h []featHist, bins []uint64, kw, j0, j1 int, gh []gradPair) {
 			e.G += g.G
 			e.H += g.H
 		}
-		for j := tail; j < j1; j++ {
-			e := &h[j][uint8(row[j>>3]>>(8*(j&7)))]
+		if tailHalf {
+			v, hw := row[tail>>3], (*[4]featHist)(h[tail:])
+			e := &hw[0][uint8(v)]
 			e.G += g.G
 			e.H += g.H
+			e = &hw[1][uint8(v>>8)]
+			e.G += g.G
+			e.H += g.H
+			e = &hw[2][uint8(v>>16)]
+			e.G += g.G
+			e.H += g.H
+			e = &hw[3][uint8(v>>24)]
+			e.G += g.G
+			e.H += g.H
+		} else {
+			for j := tail; j < j1; j++ {
+				e := &h[j][uint8(row[j>>3]>>(8*(j&7)))]
+				e.G += g.G
+				e.H += g.H
+			}
 		}
 	}
 }
