@@ -7,7 +7,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -125,12 +127,51 @@ func loginRole(t *testing.T, adm *pgx.Conn, dsn, opts, setup string) (name, role
 }
 
 // labelerDSN returns a DSN for a new login role whose only privilege is
-// membership in migrations.LabelerRole: the setup docs/security.md asks of a
-// DBA.
+// membership in migrations.LabelerRole, in a test database where PUBLIC may
+// not execute dangerousFunctions: the setup docs/security.md asks of a DBA.
 func labelerDSN(t *testing.T, dsn string) string {
 	t.Helper()
-	_, d := loginRole(t, admin(t, dsn), dsn, "IN ROLE "+migrations.LabelerRole, "")
+	adm := admin(t, dsn)
+	revokeDangerousFromPublic(t, adm)
+	_, d := loginRole(t, adm, dsn, "IN ROLE "+migrations.LabelerRole, "")
 	return d
+}
+
+// revokeDangerousFromPublic takes EXECUTE on dangerousFunctions away from
+// PUBLIC in the test database, as docs/security.md asks of a DBA (in the
+// test database only: function privileges belong to one database),
+// skipping the test when the test server's role may not.
+func revokeDangerousFromPublic(t *testing.T, adm *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	const public = `SELECT format('%I.%I(%s)', n.nspname, p.proname, oidvectortypes(p.proargtypes))
+		FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE n.nspname = 'pg_catalog' AND p.proname = ANY ($1)
+		  AND EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+		              WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')`
+	rows, err := adm.Query(ctx, public, dangerousFunctions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	funcs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(funcs) == 0 {
+		return
+	}
+	if _, err := adm.Exec(ctx, "REVOKE EXECUTE ON FUNCTION "+strings.Join(funcs, ", ")+" FROM PUBLIC"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = adm.Query(ctx, public, dangerousFunctions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, err := pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	} else if len(left) > 0 {
+		t.Skipf("the test server's role may not revoke EXECUTE on %v from PUBLIC (not a superuser)", left)
+	}
 }
 
 func TestSQLFunctions(t *testing.T) {
@@ -467,6 +508,13 @@ func TestSQLFunctionProbes(t *testing.T) {
 		{"terminate_other_role", `SELECT 'a', pg_terminate_backend(` + pid("other") + `)`, "42501"},
 		{"terminate_same_role", `SELECT 'a', pg_terminate_backend(` + pid("same") + `)`, "42501"},
 		{"cancel_other_role", `SELECT 'a', pg_cancel_backend(` + pid("other") + `)`, "42501"},
+		// Resetting the role to the login role would let pg_terminate_backend
+		// end another session of that login, but the login may not execute
+		// it (TestSQLRefusesSignalFunctions refuses it when it may).
+		{"terminate_same_role_reset_role", `SELECT 'a', pg_terminate_backend(` + pid("same") + `)
+			FROM (SELECT set_config('role', 'none', true)) r`, "permission denied for function pg_terminate_backend"},
+		{"cancel_same_role_reset_role", `SELECT 'a', pg_cancel_backend(` + pid("same") + `)
+			FROM (SELECT set_config('role', 'none', true)) r`, "permission denied for function pg_cancel_backend"},
 		{"read_file", `SELECT 'a', length(pg_read_file('/etc/passwd')) > 0`, "permission denied for function pg_read_file"},
 		{"read_data_file", `SELECT 'a', length(pg_read_file('postgresql.conf')) > 0`, "permission denied for function pg_read_file"},
 		{"lo_import", `SELECT 'a', lo_import('/etc/passwd') > 0`, "permission denied for function lo_import"},
@@ -538,6 +586,7 @@ func TestSQLRefusesPrivilegedRoles(t *testing.T) {
 	if !superuser {
 		t.Skip("the test server's role is not a superuser")
 	}
+	revokeDangerousFromPublic(t, adm)
 	_, loginDSN := loginRole(t, adm, dsn, "", "")
 	login := strings.TrimPrefix(strings.Fields(loginDSN[strings.LastIndex(loginDSN, "user="):])[0], "user=")
 	cases := []struct {
@@ -563,7 +612,10 @@ func TestSQLRefusesPrivilegedRoles(t *testing.T) {
 		{"group_reads_annotations", "", "CREATE ROLE %s_group; GRANT SELECT ON annotations TO %s_group; GRANT %s_group TO %s",
 			[]string{`can read table annotations through role "fl_lf_`}},
 		{"member_of_login_role", "IN ROLE " + login, "", []string{"member of login role " + fmt.Sprintf("%q", login)}},
-		{"read_file_granted", "", "GRANT EXECUTE ON FUNCTION pg_read_file(text) TO %s", []string{"can execute pg_read_file(text)"}},
+		{"read_file_granted", "", "GRANT EXECUTE ON FUNCTION pg_read_file(text) TO %s",
+			[]string{"can execute pg_read_file(text)", "REVOKE EXECUTE ON FUNCTION pg_catalog.pg_read_file(text) FROM fl_lf_"}},
+		{"terminate_granted", "", "GRANT EXECUTE ON FUNCTION pg_terminate_backend(integer, bigint) TO %s",
+			[]string{"can execute pg_terminate_backend(integer,bigint)", "REVOKE EXECUTE ON FUNCTION pg_catalog.pg_terminate_backend(integer, bigint) FROM fl_lf_"}},
 		{"superuser_group", "", "CREATE ROLE %s_group SUPERUSER; GRANT %s_group TO %s", []string{`may SET ROLE to superuser "fl_lf_`}},
 	}
 	fn := []SQLFunction{{Name: "runs_as", SQL: `SELECT deployment_id, current_user = '` + migrations.LabelerRole + `' FROM deployments`}}
@@ -631,5 +683,170 @@ func TestSQLRefusesPrivilegedRoles(t *testing.T) {
 	}
 	if c := res.Votes.Cols[1]; c[0] != faulty {
 		t.Errorf("with the opt-in the function did not run as %s (votes %v)", migrations.LabelerRole, c)
+	}
+}
+
+// revokeRE finds the REVOKE statements an ErrPrivilegedRole error gives.
+var revokeRE = regexp.MustCompile(`REVOKE EXECUTE ON FUNCTION [^;]+ FROM [^;]+;`)
+
+// TestSQLRefusesSignalFunctions: PostgreSQL lets PUBLIC execute
+// pg_terminate_backend and pg_cancel_backend, so a labeling query that
+// resets its role to the login role can end another session of that login
+// (another Faultline labeling run). As long as the login may execute them,
+// Faultline refuses to run SQL functions, naming each function and the
+// REVOKE statements to run; once those have run, the query cannot end the
+// session. The same holds for a dangerous function a DBA granted to PUBLIC
+// and, when the server has it, for the functions of extension dblink.
+func TestSQLRefusesSignalFunctions(t *testing.T) {
+	st, dsn := pgHistory(t)
+	ctx := context.Background()
+	adm := admin(t, dsn)
+	var superuser bool
+	if err := adm.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&superuser); err != nil {
+		t.Fatal(err)
+	}
+	if !superuser {
+		t.Skip("the test server's role is not a superuser: it may not revoke EXECUTE on pg_catalog functions")
+	}
+	// The documented labeling login, in a database where no DBA revoked
+	// anything yet.
+	_, lf := loginRole(t, adm, dsn, "IN ROLE "+migrations.LabelerRole, "")
+	connect := func(d string) *pgx.Conn {
+		c, err := pgx.Connect(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		return c
+	}
+	// terminate is a function that ends the session c of the labeling login
+	// after resetting its role to that login.
+	terminate := func(c *pgx.Conn) []SQLFunction {
+		return []SQLFunction{{Name: "terminate_same_login", SQL: fmt.Sprintf(`SELECT deployment_id, pg_terminate_backend(%d)
+			FROM deployments, (SELECT set_config('role', 'none', true)) r`, c.PgConn().PID())}}
+	}
+	run := func(fns []SQLFunction, allow bool) (*Result, error) {
+		cfg := only(FnRollback)
+		cfg.SQLDSN = lf
+		cfg.SQLFunctions = fns
+		cfg.SQLUnsafeAllowPrivilegedRole = allow
+		return Compute(ctx, cfg, Input{History: st, Workdir: t.TempDir(), DSN: dsn})
+	}
+
+	// The probe is real: with the opt-in, the function ends the session.
+	control := connect(lf)
+	res, err := run(terminate(control), true)
+	if err != nil {
+		t.Fatalf("control, with the opt-in: %v", err)
+	}
+	if c := res.Votes.Cols[1]; c[0] != faulty {
+		t.Fatalf("control: pg_terminate_backend returned %v, want true: the probe proves nothing", c)
+	}
+	if err := control.Ping(ctx); err == nil {
+		t.Fatal("control: the session of the labeling login is still alive: the probe proves nothing")
+	}
+
+	// Without the opt-in: refused before the function runs, naming the
+	// functions and the statement that takes them away.
+	victim, faultline := connect(lf), connect(dsn)
+	_, err = run(terminate(victim), false)
+	t.Log(err)
+	if !errors.Is(err, ErrPrivilegedRole) {
+		t.Fatalf("error %v, want ErrPrivilegedRole", err)
+	}
+	for _, w := range []string{"can execute pg_terminate_backend(", "can execute pg_cancel_backend(integer) (granted to PUBLIC)",
+		"REVOKE EXECUTE ON FUNCTION pg_catalog.pg_cancel_backend(integer), pg_catalog.pg_terminate_backend(", "FROM PUBLIC;",
+		"labeling.sql_unsafe_allow_privileged_role: true"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not mention %q", w)
+		}
+	}
+	if err := victim.Ping(ctx); err != nil {
+		t.Fatalf("the refused function ended the session: %v", err)
+	}
+	// runStatements runs the REVOKE statements of a refusal as the DBA
+	// would, and returns them.
+	runStatements := func(err error) []string {
+		t.Helper()
+		stmts := revokeRE.FindAllString(err.Error(), -1)
+		if len(stmts) == 0 {
+			t.Fatalf("no REVOKE statement in %q", err)
+		}
+		for _, s := range stmts {
+			if _, err := adm.Exec(ctx, s); err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
+		}
+		return stmts
+	}
+	runStatements(err)
+
+	// After the REVOKE: the function runs and cannot end the session.
+	_, err = run(terminate(victim), false)
+	var fe *SQLFunctionError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "permission denied for function pg_terminate_backend") {
+		t.Errorf("after the REVOKE: error %v, want a SQLFunctionError: permission denied for function pg_terminate_backend", err)
+	}
+	for name, c := range map[string]*pgx.Conn{"labeling login": victim, "faultline": faultline} {
+		if err := c.Ping(ctx); err != nil {
+			t.Errorf("session of %s was ended: %v", name, err)
+		}
+	}
+	harmless := []SQLFunction{{Name: "fine", SQL: `SELECT deployment_id, 1 FROM deployments`}}
+	if _, err := run(harmless, false); err != nil {
+		t.Fatalf("after the REVOKE the labeling login is refused: %v", err)
+	}
+
+	// A dangerous function a DBA granted to PUBLIC.
+	if _, err := adm.Exec(ctx, `GRANT EXECUTE ON FUNCTION pg_read_file(text) TO PUBLIC`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = run(harmless, false)
+	if !errors.Is(err, ErrPrivilegedRole) || !strings.Contains(err.Error(), "can execute pg_read_file(text) (granted to PUBLIC)") {
+		t.Fatalf("pg_read_file granted to PUBLIC: error %v, want ErrPrivilegedRole naming pg_read_file(text)", err)
+	}
+	if s := runStatements(err); len(s) != 1 || s[0] != "REVOKE EXECUTE ON FUNCTION pg_catalog.pg_read_file(text) FROM PUBLIC;" {
+		t.Errorf("pg_read_file granted to PUBLIC: statements %q", s)
+	}
+	if _, err := run(harmless, false); err != nil {
+		t.Fatalf("after revoking pg_read_file: %v", err)
+	}
+
+	// dblink, when the server has it.
+	var dblink bool
+	if err := adm.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'dblink')`).Scan(&dblink); err != nil {
+		t.Fatal(err)
+	}
+	if !dblink {
+		t.Log("extension dblink not available on the test server: not checked")
+		return
+	}
+	if _, err := adm.Exec(ctx, `CREATE EXTENSION dblink`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = run(harmless, false)
+	t.Log(err)
+	if !errors.Is(err, ErrPrivilegedRole) || !strings.Contains(err.Error(), "of extension dblink, such as dblink") {
+		t.Fatalf("with dblink: error %v, want ErrPrivilegedRole naming extension dblink", err)
+	}
+	if s := runStatements(err); !strings.Contains(s[0], "public.dblink_connect(text)") {
+		t.Errorf("with dblink: statements %q do not revoke dblink_connect(text)", s)
+	}
+	if _, err := run(harmless, false); err != nil {
+		t.Fatalf("after revoking dblink's functions: %v", err)
+	}
+}
+
+// TestDangerousFunctionsDocumented: docs/security.md lists every function
+// and extension the session check refuses, for the DBA.
+func TestDangerousFunctionsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "security.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range append(slices.Clone(dangerousFunctions), dangerousExtensions...) {
+		if !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("docs/security.md does not list `%s`", name)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -149,6 +150,32 @@ var (
 	}
 	// labelTables are the tables of human and simulated labels.
 	labelTables = []string{"annotations", "simulation_truth"}
+	// dangerousFunctions are the pg_catalog functions (every overload) that
+	// the session must not be able to execute, whoever holds the grant: the
+	// session user, a role it belongs to, or PUBLIC. PostgreSQL lets PUBLIC execute
+	// pg_cancel_backend and pg_terminate_backend, which signal any session of
+	// a role whose privileges the caller has: a query that resets its role
+	// to the login role can end the other sessions of that login. The
+	// others are revoked from PUBLIC by initdb and listed so that a grant to
+	// PUBLIC is refused too. docs/security.md lists them for the DBA.
+	dangerousFunctions = []string{
+		// signal other sessions
+		"pg_cancel_backend", "pg_terminate_backend",
+		// read server files and directories
+		"pg_read_file", "pg_read_binary_file", "pg_stat_file", "pg_ls_dir",
+		"pg_ls_logdir", "pg_ls_waldir", "pg_ls_tmpdir", "pg_ls_archive_statusdir",
+		"pg_ls_logicalsnapdir", "pg_ls_logicalmapdir", "pg_ls_replslotdir", "pg_current_logfile",
+		// server-side large objects: read and write server files
+		"lo_import", "lo_export",
+		// act on the server
+		"pg_reload_conf", "pg_rotate_logfile", "pg_log_backend_memory_contexts",
+		"pg_promote", "pg_switch_wal", "pg_create_restore_point",
+	}
+	// dangerousExtensions are the extensions none of whose functions the
+	// session must be able to execute, in whatever schema they are
+	// installed: dblink opens connections (to this server as another role,
+	// or to others), adminpack writes and removes server files.
+	dangerousExtensions = []string{"dblink", "adminpack"}
 )
 
 // sessionCheckSQL lists what makes a non-superuser session unfit to run SQL
@@ -157,43 +184,65 @@ var (
 // of them: attributes (superuser, CREATEROLE, BYPASSRLS, REPLICATION), risky
 // predefined roles, other login roles (a session may signal the backends of
 // roles whose privileges it has), SELECT on any column of a label table in
-// any schema, and EXECUTE on a pg_catalog function that PUBLIC may not
-// execute (pg_read_file, lo_import, pg_reload_conf, … granted by a DBA).
+// any schema, and EXECUTE on a function of dangerousFunctions or
+// dangerousExtensions or on a pg_catalog function that PUBLIC may not
+// execute (granted by a DBA). For a function it also says how the role may
+// execute it: 'PUBLIC' (granted to PUBLIC), the quoted role name (granted
+// to the role itself), or an empty string (through another role, which
+// has its own row).
 const sessionCheckSQL = `
 WITH m AS (
     SELECT r.oid, r.rolname::text AS name, r.rolsuper, r.rolcreaterole, r.rolbypassrls,
            r.rolreplication, r.rolcanlogin, r.rolname = session_user AS self
     FROM pg_roles r
     WHERE pg_has_role(session_user, r.oid, 'MEMBER')
+), f AS (
+    SELECT p.oid, p.oid::regprocedure::text AS sig,
+           format('%I.%I(%s)', n.nspname, p.proname, oidvectortypes(p.proargtypes)) AS qualified,
+           coalesce(p.proacl, acldefault('f', p.proowner)) AS acl, coalesce(e.extname::text, '') AS ext
+    FROM pg_proc p
+    JOIN pg_namespace n ON n.oid = p.pronamespace
+    LEFT JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+         AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+    LEFT JOIN pg_extension e ON e.oid = d.refobjid
+    WHERE e.extname = ANY ($4::text[])
+       OR (p.pronamespace = 'pg_catalog'::regnamespace
+           AND (p.proname = ANY ($3::text[])
+                OR NOT EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                               WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')))
 )
-SELECT 1 AS ord, name, self, 'superuser' AS what, '' AS detail FROM m WHERE rolsuper
-UNION ALL SELECT 2, name, self, 'CREATEROLE', '' FROM m WHERE rolcreaterole
-UNION ALL SELECT 2, name, self, 'BYPASSRLS', '' FROM m WHERE rolbypassrls
-UNION ALL SELECT 2, name, self, 'REPLICATION', '' FROM m WHERE rolreplication
-UNION ALL SELECT 3, name, self, 'member', '' FROM m WHERE name = ANY ($1::text[])
-UNION ALL SELECT 4, name, self, 'login', '' FROM m WHERE rolcanlogin AND NOT self
-UNION ALL SELECT 5, m.name, m.self, 'reads', c.oid::regclass::text
+SELECT 1 AS ord, name, self, 'superuser' AS what, ''::text AS detail, ''::text AS qualified, ''::text AS ext, ''::text AS grantee
+    FROM m WHERE rolsuper
+UNION ALL SELECT 2, name, self, 'CREATEROLE', '', '', '', '' FROM m WHERE rolcreaterole
+UNION ALL SELECT 2, name, self, 'BYPASSRLS', '', '', '', '' FROM m WHERE rolbypassrls
+UNION ALL SELECT 2, name, self, 'REPLICATION', '', '', '', '' FROM m WHERE rolreplication
+UNION ALL SELECT 3, name, self, 'member', '', '', '', '' FROM m WHERE name = ANY ($1::text[])
+UNION ALL SELECT 4, name, self, 'login', '', '', '', '' FROM m WHERE rolcanlogin AND NOT self
+UNION ALL SELECT 5, m.name, m.self, 'reads', c.oid::regclass::text, '', '', ''
     FROM m CROSS JOIN pg_class c
     WHERE c.relname = ANY ($2::text[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
       AND has_any_column_privilege(m.oid, c.oid, 'SELECT')
-UNION ALL SELECT 6, m.name, m.self, 'executes', p.oid::regprocedure::text
-    FROM m CROSS JOIN pg_proc p
-    WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proacl IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
-      AND has_function_privilege(m.oid, p.oid, 'EXECUTE')
-ORDER BY ord, self, name, detail`
+UNION ALL SELECT 6, m.name, m.self, 'executes', f.sig, f.qualified, f.ext,
+    CASE WHEN EXISTS (SELECT 1 FROM aclexplode(f.acl) a WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE') THEN 'PUBLIC'
+         WHEN EXISTS (SELECT 1 FROM aclexplode(f.acl) a WHERE a.grantee = m.oid AND a.privilege_type = 'EXECUTE') THEN quote_ident(m.name)
+         ELSE '' END
+    FROM m CROSS JOIN f
+    WHERE has_function_privilege(m.oid, f.oid, 'EXECUTE')
+ORDER BY ord, ext, detail, self, name`
 
 // maxProblems bounds the reasons an ErrPrivilegedRole error lists.
 const maxProblems = 8
 
 // checkSession refuses, with ErrPrivilegedRole, a session whose user could
 // do more than read the history (sessionCheckSQL), unless allowPrivileged.
-// It reports whether the session user may SET ROLE to migrations.LabelerRole
-// (and is not that role), so that functions run as that role.
+// When the session may execute functions it should not, the error gives the
+// REVOKE statements that take them away. It reports whether the session
+// user may SET ROLE to migrations.LabelerRole (and is not that role), so
+// that functions run as that role.
 func checkSession(ctx context.Context, conn *pgx.Conn, allowPrivileged bool) (asLabeler bool, err error) {
-	var user string
+	var user, database string
 	var super bool
-	if err := conn.QueryRow(ctx, `SELECT session_user::text, rolsuper FROM pg_roles WHERE rolname = session_user`).Scan(&user, &super); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT session_user::text, rolsuper, current_database()::text FROM pg_roles WHERE rolname = session_user`).Scan(&user, &super, &database); err != nil {
 		return false, fmt.Errorf("SQL labeling functions: check the database role: %w", err)
 	}
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolname <> session_user
@@ -204,31 +253,57 @@ func checkSession(ctx context.Context, conn *pgx.Conn, allowPrivileged bool) (as
 		return asLabeler, nil
 	}
 	var problems []string
+	var revokes revokeList
 	if super {
 		problems = append(problems, "is a superuser")
 	} else {
-		rows, err := conn.Query(ctx, sessionCheckSQL, riskyRoles, labelTables)
+		rows, err := conn.Query(ctx, sessionCheckSQL, riskyRoles, labelTables, dangerousFunctions, dangerousExtensions)
 		if err != nil {
 			return false, fmt.Errorf("SQL labeling functions: check the database role: %w", err)
 		}
 		var ord int
 		var self bool
-		var role, what, detail string
+		var role, what, detail, qualified, ext, grantee string
 		said := map[string]bool{}
-		_, err = pgx.ForEachRow(rows, []any{&ord, &role, &self, &what, &detail}, func() error {
+		type extProblem struct {
+			at, n int
+			first string
+		}
+		exts := map[string]*extProblem{}
+		_, err = pgx.ForEachRow(rows, []any{&ord, &role, &self, &what, &detail, &qualified, &ext, &grantee}, func() error {
 			// A role that may become a superuser may do anything: say only
-			// that. Name each table and function once, through the role
-			// that grants it (an inherited privilege shows on both).
+			// that.
 			if ord > 1 && len(problems) > 0 && strings.Contains(problems[0], "superuser") {
 				return nil
 			}
+			if what == "executes" {
+				revokes.add(grantee, qualified)
+			}
+			if ext != "" {
+				// One line per extension, however many functions.
+				if said["executes"+detail] {
+					return nil
+				}
+				said["executes"+detail] = true
+				e, ok := exts[ext]
+				if !ok {
+					e = &extProblem{at: len(problems), first: detail}
+					exts[ext] = e
+					problems = append(problems, "")
+				}
+				e.n++
+				problems[e.at] = fmt.Sprintf("can execute %d function(s) of extension %s, such as %s", e.n, ext, e.first)
+				return nil
+			}
+			// Name each table and function once, through the role that
+			// grants it (an inherited privilege shows on both).
 			if detail != "" {
 				if said[what+detail] {
 					return nil
 				}
 				said[what+detail] = true
 			}
-			problems = append(problems, describeProblem(user, role, what, detail))
+			problems = append(problems, describeProblem(user, role, what, detail, grantee))
 			return nil
 		})
 		if err != nil {
@@ -241,14 +316,63 @@ func checkSession(ctx context.Context, conn *pgx.Conn, allowPrivileged bool) (as
 	if len(problems) > maxProblems {
 		problems = append(problems[:maxProblems], fmt.Sprintf("and %d more", len(problems)-maxProblems))
 	}
-	return false, fmt.Errorf("%w: role %q %s. A query of a labeling function could use that to act on the server or read labels. "+
+	fix := ""
+	if s := revokes.statements(); s != "" {
+		fix = fmt.Sprintf(" To take the functions away, run as a superuser in database %q: %s (then GRANT EXECUTE back to the roles "+
+			"that need them, if any).", database, s)
+	}
+	return false, fmt.Errorf("%w: role %q %s. A query of a labeling function could use that to act on the server or read labels.%s "+
 		"Run them as a login role that is a member of %s and has no other privilege, set in labeling.sql_dsn "+
 		"(docs/security.md, \"SQL labeling functions\"), or set labeling.sql_unsafe_allow_privileged_role: true to accept the risk",
-		ErrPrivilegedRole, user, strings.Join(problems, "; "), migrations.LabelerRole)
+		ErrPrivilegedRole, user, strings.Join(problems, "; "), fix, migrations.LabelerRole)
+}
+
+// revokeList gathers, per grantee (PUBLIC or a quoted role name), the
+// functions to revoke EXECUTE on, in the order they come.
+type revokeList struct {
+	grantees []string
+	funcs    map[string][]string
+	seen     map[string]bool
+}
+
+func (r *revokeList) add(grantee, function string) {
+	if grantee == "" || r.seen[grantee+" "+function] {
+		return
+	}
+	if r.funcs == nil {
+		r.funcs, r.seen = map[string][]string{}, map[string]bool{}
+	}
+	r.seen[grantee+" "+function] = true
+	if _, ok := r.funcs[grantee]; !ok {
+		r.grantees = append(r.grantees, grantee)
+	}
+	r.funcs[grantee] = append(r.funcs[grantee], function)
+}
+
+// statements returns the REVOKE statements, PUBLIC's first, separated by
+// spaces, or "".
+func (r *revokeList) statements() string {
+	gs := slices.Clone(r.grantees)
+	slices.SortStableFunc(gs, func(a, b string) int {
+		switch {
+		case a == b:
+			return 0
+		case a == "PUBLIC":
+			return -1
+		case b == "PUBLIC":
+			return 1
+		}
+		return 0
+	})
+	var out []string
+	for _, g := range gs {
+		out = append(out, fmt.Sprintf("REVOKE EXECUTE ON FUNCTION %s FROM %s;", strings.Join(r.funcs[g], ", "), g))
+	}
+	return strings.Join(out, " ")
 }
 
 // describeProblem words one row of sessionCheckSQL.
-func describeProblem(user, role, what, detail string) string {
+func describeProblem(user, role, what, detail, grantee string) string {
 	via := ""
 	if role != user {
 		via = fmt.Sprintf(" through role %q", role)
@@ -263,6 +387,9 @@ func describeProblem(user, role, what, detail string) string {
 	case "reads":
 		return fmt.Sprintf("can read table %s%s", detail, via)
 	case "executes":
+		if grantee == "PUBLIC" {
+			return fmt.Sprintf("can execute %s (granted to PUBLIC)", detail)
+		}
 		return fmt.Sprintf("can execute %s%s", detail, via)
 	}
 	return fmt.Sprintf("has %s%s", what, via)
