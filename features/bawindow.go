@@ -1,7 +1,6 @@
 package features
 
 import (
-	"fmt"
 	"math"
 	"sort"
 )
@@ -12,15 +11,21 @@ import (
 // (segment j lies j days earlier). Segment j covers the L minutes from
 // lo(j) = start − 1440·j − span − B, with L = 2·span + B + H, so that the
 // start minute is index span+B of segment 0 and the same clock minute of
-// every other segment. Each series holds segs·L values, segment after
-// segment, NaN where unknown and at or after the cut.
+// every other segment. Each series holds segs segments of L values, NaN
+// where unknown and at or after the cut.
+//
+// Only segment 0 reaches the cut (span < 1440), so the windows of one
+// deploy at several horizons (Cutter) share the segments of the largest
+// horizon's view: segment j ≥ 1 of horizon H is the first L values of the
+// largest horizon's, and segment 0 is its own copy cut at start+H.
 type baView struct {
 	segs, L, span int
 	// The service (all versions): requests and errors per minute (0 for a
 	// minute without a row after the stream's first row, NaN before it),
-	// and the request-weighted p95 latency (NaN without latency).
-	req, errs, lat []float64
-	kpis           []baKPI
+	// the request-weighted p95 latency (NaN without latency), and the
+	// error rate (errors over requests, NaN without requests).
+	req, errs, lat, rate [][]float64
+	kpis                 []baKPI
 }
 
 // baKPI is one declared KPI in the view.
@@ -28,39 +33,59 @@ type baKPI struct {
 	name string
 	dir  Direction
 	kind KPIKind
-	x    []float64 // segs·L values, NaN where absent
+	x    [][]float64 // segs segments of L values, NaN where absent
 }
 
-// lo returns the first minute of segment j.
-func (v *baView) lo(start int64, b, j int) int64 {
-	return start - int64(1440*j+v.span+b)
+// baLo returns the first minute of segment j of the view of a deploy
+// starting at minute start with baseline b and replay span span.
+func baLo(start int64, span, b, j int) int64 {
+	return start - int64(1440*j+span+b)
 }
 
-// cutBeforeAfter keeps the before/after view of the service: its series on
-// the segments the pseudo-change points and their seasonal references need
-// (replay_days + reference_days + 1 of them), minutes at or after the cut
+// baCut is the before/after view of one deploy at its largest horizon,
+// which its windows share, with the buffers of the per-horizon views.
+type baCut struct {
+	segs, L, span        int
+	req, errs, lat, rate [][]float64 // segs segments of L values
+	kpis                 []baKPI
+	latW                 []float64
+	flat                 f64Arena // backing of the segments above
+	own                  f64Arena // per-horizon segment 0 copies
+	heads                [][]float64
+}
+
+// cutBeforeAfter cuts the before/after view of in at horizon h (the
+// largest of the windows that will share it): the series on the segments
+// the pseudo-change points and their seasonal references need
+// (replay_days + reference_days + 1 of them), minutes at or after start+h
 // left out. A minute's service totals are the sum of the per-version rows
-// of that minute when it has any, else the aggregate row (version ""): the
-// aggregate is what a team's monitoring measured for the whole service and
-// is not added to per-version rows. It assumes cutSeries checked the
-// series.
-func (w *Window) cutBeforeAfter(in *Input, cfg *Config) error {
+// of that minute when it has any, else the aggregate row (version ""):
+// the aggregate is what a team's monitoring measured for the whole service
+// and is not added to per-version rows. It assumes the series were
+// checked; it checks the KPIs.
+func (bv *baCut) cutBeforeAfter(in *Input, start int64, b, h int, cfg *Config) error {
 	bc := &cfg.BeforeAfter
-	v := &w.ba
-	v.span = bc.ReplaySpanMinutes
-	v.segs = bc.ReplayDays + bc.ReferenceDays + 1
-	v.L = 2*v.span + w.B + w.H
-	n := v.segs * v.L
-	buf := make([]float64, 3*n)
-	v.req, v.errs, v.lat = buf[:n:n], buf[n:2*n:2*n], buf[2*n:]
-	sc := getBAScratch(n)
-	defer putBAScratch(sc)
-	latW := sc.g[:n] // request weights of lat, scratch until the end of the cut
-	clear(latW)
-	for i := range v.req {
-		v.req[i] = math.NaN() // no row yet
+	bv.span = bc.ReplaySpanMinutes
+	bv.segs = bc.ReplayDays + bc.ReferenceDays + 1
+	bv.L = 2*bv.span + b + h
+	segs, L := bv.segs, bv.L
+	n := segs * L
+	bv.flat.reset()
+	bv.own.reset()
+	bv.heads = bv.heads[:0]
+	flat := bv.flat.take(4 * n)
+	req, errs, lat, rate := flat[:n:n], flat[n:2*n:2*n], flat[2*n:3*n:3*n], flat[3*n:]
+	if cap(bv.latW) < n {
+		bv.latW = make([]float64, n)
 	}
-	cut := w.Cut()
+	latW := bv.latW[:n] // request weights of lat
+	clear(latW)
+	clear(errs)
+	clear(lat)
+	for i := range req {
+		req[i] = math.NaN() // no row yet
+	}
+	cut := start + int64(h)
 	first := int64(math.MaxInt64)
 	// Per-version rows first; then the aggregate fills the minutes they
 	// leave empty.
@@ -73,70 +98,155 @@ func (w *Window) cutBeforeAfter(in *Input, cfg *Config) error {
 			if len(sr.Minutes) > 0 && sr.Minutes[0] < cut {
 				first = min(first, sr.Minutes[0])
 			}
-			for j := 0; j < v.segs; j++ {
-				lo := v.lo(w.start, w.B, j)
-				hi := min(lo+int64(v.L), cut)
+			for j := 0; j < segs; j++ {
+				lo := baLo(start, bv.span, b, j)
+				hi := min(lo+int64(L), cut)
 				i := sort.Search(len(sr.Minutes), func(i int) bool { return sr.Minutes[i] >= lo })
 				for ; i < len(sr.Minutes) && sr.Minutes[i] < hi; i++ {
-					x := j*v.L + int(sr.Minutes[i]-lo)
-					req := sr.Requests[i]
+					x := j*L + int(sr.Minutes[i]-lo)
+					rq := sr.Requests[i]
 					switch {
-					case !math.IsNaN(v.req[x]) && aggregate:
+					case !math.IsNaN(req[x]) && aggregate:
 						continue // the minute has per-version rows
-					case math.IsNaN(v.req[x]):
-						v.req[x] = 0
+					case math.IsNaN(req[x]):
+						req[x] = 0
 					}
-					v.req[x] += req
-					v.errs[x] += sr.Errors[i]
-					if p95 := at(sr.P95, i); req > 0 && !math.IsNaN(p95) {
-						v.lat[x] += req * p95
-						latW[x] += req
+					req[x] += rq
+					errs[x] += sr.Errors[i]
+					if p95 := at(sr.P95, i); rq > 0 && !math.IsNaN(p95) {
+						lat[x] += rq * p95
+						latW[x] += rq
 					}
 				}
 			}
 		}
 	}
-	for j := 0; j < v.segs; j++ {
-		lo := v.lo(w.start, w.B, j)
-		for i := 0; i < v.L; i++ {
-			x, m := j*v.L+i, lo+int64(i)
+	for j := 0; j < segs; j++ {
+		lo := baLo(start, bv.span, b, j)
+		for i := 0; i < L; i++ {
+			x, m := j*L+i, lo+int64(i)
 			switch {
-			case !math.IsNaN(v.req[x]):
+			case !math.IsNaN(req[x]):
 				if latW[x] > 0 {
-					v.lat[x] /= latW[x]
+					lat[x] /= latW[x]
 				} else {
-					v.lat[x] = math.NaN()
+					lat[x] = math.NaN()
 				}
 			case m >= first && m < cut:
-				v.req[x], v.lat[x] = 0, math.NaN() // no row: no traffic
+				req[x], lat[x] = 0, math.NaN() // no row: no traffic
 			default:
-				v.req[x], v.errs[x], v.lat[x] = math.NaN(), math.NaN(), math.NaN()
+				req[x], errs[x], lat[x] = math.NaN(), math.NaN(), math.NaN()
+			}
+			rate[x] = math.NaN()
+			if r := req[x]; r > 0 {
+				rate[x] = errs[x] / r
 			}
 		}
 	}
-	v.kpis = v.kpis[:0]
+	bv.req, bv.errs, bv.lat, bv.rate = bv.segments(req), bv.segments(errs), bv.segments(lat), bv.segments(rate)
+	bv.kpis = bv.kpis[:0]
 	for k := range in.KPIs {
 		kp := &in.KPIs[k]
 		if err := checkKPI(kp); err != nil {
-			return fmt.Errorf("features: deployment %s: %w", in.Deploy.ID, err)
+			return err
 		}
-		x := make([]float64, n)
+		x := bv.flat.take(n)
 		for i := range x {
 			x[i] = math.NaN()
 		}
-		for j := 0; j < v.segs; j++ {
-			lo := v.lo(w.start, w.B, j)
-			hi := min(lo+int64(v.L), cut)
+		for j := 0; j < segs; j++ {
+			lo := baLo(start, bv.span, b, j)
+			hi := min(lo+int64(L), cut)
 			i := sort.Search(len(kp.Minutes), func(i int) bool { return kp.Minutes[i] >= lo })
 			for ; i < len(kp.Minutes) && kp.Minutes[i] < hi; i++ {
 				if val := kp.Values[i]; !math.IsInf(val, 0) {
-					x[j*v.L+int(kp.Minutes[i]-lo)] = val
+					x[j*L+int(kp.Minutes[i]-lo)] = val
 				}
 			}
 		}
-		v.kpis = append(v.kpis, baKPI{name: kp.Name, dir: kp.Direction, kind: kp.Kind, x: x})
+		bv.kpis = append(bv.kpis, baKPI{name: kp.Name, dir: kp.Direction, kind: kp.Kind, x: bv.segments(x)})
 	}
 	return nil
+}
+
+// segments splits the segs·L values of x into segments.
+func (bv *baCut) segments(x []float64) [][]float64 {
+	s := bv.head()
+	for j := range s {
+		s[j] = x[j*bv.L : (j+1)*bv.L : (j+1)*bv.L]
+	}
+	return s
+}
+
+// head returns segs slice headers from the cut's buffer.
+func (bv *baCut) head() [][]float64 {
+	if len(bv.heads)+bv.segs > cap(bv.heads) {
+		bv.heads = make([][]float64, 0, max(64, 2*cap(bv.heads), bv.segs))
+	}
+	k := len(bv.heads)
+	bv.heads = bv.heads[:k+bv.segs]
+	return bv.heads[k : k+bv.segs : k+bv.segs]
+}
+
+// view sets v to the view at horizon h ≤ the cut's: segments j ≥ 1 are the
+// first L values of the cut's, segment 0 the cut's first t0+h minutes
+// (those before start+h) followed by NaN. The largest horizon's view is
+// the cut itself.
+func (bv *baCut) view(v *baView, b, h int) {
+	v.segs, v.span = bv.segs, bv.span
+	v.L = 2*bv.span + b + h
+	if v.L == bv.L {
+		v.req, v.errs, v.lat, v.rate = bv.req, bv.errs, bv.lat, bv.rate
+		v.kpis = append(v.kpis[:0], bv.kpis...)
+		return
+	}
+	known := bv.span + b + h // minutes of segment 0 before the cut
+	sub := func(x [][]float64) [][]float64 {
+		s := bv.head()
+		for j := 1; j < len(s); j++ {
+			s[j] = x[j][:v.L:v.L]
+		}
+		s0 := bv.own.take(v.L)
+		copy(s0, x[0][:known])
+		for i := known; i < v.L; i++ {
+			s0[i] = math.NaN()
+		}
+		s[0] = s0
+		return s
+	}
+	v.req, v.errs, v.lat, v.rate = sub(bv.req), sub(bv.errs), sub(bv.lat), sub(bv.rate)
+	v.kpis = v.kpis[:0]
+	for _, k := range bv.kpis {
+		k.x = sub(k.x)
+		v.kpis = append(v.kpis, k)
+	}
+}
+
+// f64Arena hands out float64 slices from one buffer, reused from one
+// reset to the next; a slice it hands out is not cleared.
+type f64Arena struct {
+	all, free []float64
+	need      int // values handed out since the reset
+}
+
+// reset makes the buffer's values available again, growing it to what the
+// previous round needed.
+func (a *f64Arena) reset() {
+	if a.need > cap(a.all) {
+		a.all = make([]float64, a.need)
+	}
+	a.free, a.need = a.all[:cap(a.all)], 0
+}
+
+// take returns n values.
+func (a *f64Arena) take(n int) []float64 {
+	a.need += n
+	if len(a.free) < n {
+		a.free = make([]float64, max(n, a.need))
+	}
+	s := a.free[:n:n]
+	a.free = a.free[n:]
+	return s
 }
 
 // aggregateVersion is the Version of a series (metrics) that covers all

@@ -50,9 +50,13 @@ type baPoint struct{ j, t int }
 // series; scratches are pooled (getBAScratch) so that computing a vector
 // does not allocate them anew.
 type baScratch struct {
-	buf     []float64
-	g, rate []float64 // segs·L: transformed values; the error rate
-	y       []float64 // (R+1)·L: seasonally adjusted values of the replay segments
+	buf []float64
+	g   []float64   // segs·L: transformed values, when they are not the series'
+	gs  [][]float64 // segs segments of transformed values (in g, or the series')
+	y   []float64   // (R+1)·L: seasonally adjusted values of the replay segments
+	// tame[j]: the adjusted values of replay segment j are tame
+	// (prefixSums).
+	tame []bool
 	// (R+1)·(L+1) prefix sums over the replay segments: count, sum and sum
 	// of squares of the adjusted values; requests and errors (error rate
 	// only) over the same minutes.
@@ -66,29 +70,36 @@ type baScratch struct {
 
 var baPool sync.Pool
 
-// getBAScratch returns a scratch whose g holds at least n values.
-func getBAScratch(n int) *baScratch {
+// getBAScratch returns a pooled scratch.
+func getBAScratch() *baScratch {
 	sc, _ := baPool.Get().(*baScratch)
 	if sc == nil {
 		sc = &baScratch{}
 	}
-	sc.layout(n, 0, 0, 0)
 	return sc
 }
 
 func putBAScratch(sc *baScratch) { baPool.Put(sc) }
 
-// layout carves the buffers out of sc.buf: g and rate of n values, y of
-// nr, the five prefix sums of np, and the null samples and their sorting
-// scratch of pp each.
-func (sc *baScratch) layout(n, nr, np, pp int) {
-	need := 2*n + nr + 5*np + (int(numBATests)+1)*pp
+// layout carves the buffers out of sc.buf: g of n values, y of nr, the
+// five prefix sums of np, and the null samples and their sorting scratch
+// of pp each; gs gets segs segment headers.
+func (sc *baScratch) layout(n, segs, nr, np, pp int) {
+	need := n + nr + 5*np + (int(numBATests)+1)*pp
 	if cap(sc.buf) < need {
 		sc.buf = make([]float64, need)
 	}
 	buf := sc.buf[:need]
 	take := func(k int) []float64 { s := buf[:k:k]; buf = buf[k:]; return s }
-	sc.g, sc.rate, sc.y = take(n), take(n), take(nr)
+	sc.g, sc.y = take(n), take(nr)
+	if cap(sc.tame) < segs {
+		sc.tame = make([]bool, segs)
+	}
+	sc.tame = sc.tame[:segs]
+	if cap(sc.gs) < segs {
+		sc.gs = make([][]float64, segs)
+	}
+	sc.gs = sc.gs[:segs]
 	sc.c, sc.s1, sc.s2, sc.rq, sc.er = take(np), take(np), take(np), take(np), take(np)
 	for k := range sc.null {
 		sc.null[k] = take(pp)[:0]
@@ -110,14 +121,8 @@ func (c *calc) beforeAfter() {
 	}
 	sc := c.newBAScratch()
 	defer putBAScratch(sc)
-	for i := range sc.rate {
-		sc.rate[i] = math.NaN()
-		if r := v.req[i]; r > 0 {
-			sc.rate[i] = v.errs[i] / r
-		}
-	}
 	budget := c.cfg.BeforeAfter.Budget
-	outErr := c.baEvaluate(sc, sc.rate, KindRatio, HigherIsWorse, true)
+	outErr := c.baEvaluate(sc, v.rate, KindRatio, HigherIsWorse, true)
 	outLat := c.baEvaluate(sc, v.lat, KindLatency, HigherIsWorse, false)
 	outTput := c.baEvaluate(sc, v.req, KindRate, LowerIsWorse, false)
 	c.writeBA(BAErrLevelChange, &outErr, budget)
@@ -146,8 +151,8 @@ func (c *calc) beforeAfter() {
 func (c *calc) newBAScratch() *baScratch {
 	v, bc := &c.w.ba, &c.cfg.BeforeAfter
 	R := bc.ReplayDays
-	sc := getBAScratch(0)
-	sc.layout(v.segs*v.L, (R+1)*v.L, (R+1)*(v.L+1), bc.PseudoPoints)
+	sc := getBAScratch()
+	sc.layout(v.segs*v.L, v.segs, (R+1)*v.L, (R+1)*(v.L+1), bc.PseudoPoints)
 	t0, step := v.span+c.B, bc.ReplayStepMinutes
 	for o := -step; o >= -v.span; o -= step {
 		if o+c.H <= 0 {
@@ -183,9 +188,9 @@ func (c *calc) newBAScratch() *baScratch {
 	return sc
 }
 
-// baEvaluate judges one series x of the view (segs·L values) of the given
-// kind and direction at the change, and replays the same tests at the
-// pseudo-change points.
+// baEvaluate judges one series x of the view (segs segments of L values)
+// of the given kind and direction at the change, and replays the same
+// tests at the pseudo-change points.
 //
 //   - Scale: rates and latencies are compared on a log scale, log(x + ε)
 //     with ε 1% of the series' mean before the change; ratios and gauges
@@ -202,7 +207,7 @@ func (c *calc) newBAScratch() *baScratch {
 //
 // withCounts: x is the error rate; the requests and errors of the view
 // floor the baseline's spread at the binomial noise of a minute.
-func (c *calc) baEvaluate(sc *baScratch, x []float64, kind KPIKind, dir Direction, withCounts bool) baOutcome {
+func (c *calc) baEvaluate(sc *baScratch, x [][]float64, kind KPIKind, dir Direction, withCounts bool) baOutcome {
 	v, bc := &c.w.ba, &c.cfg.BeforeAfter
 	L, R, K := v.L, bc.ReplayDays, bc.ReferenceDays
 	out := baOutcome{}
@@ -213,10 +218,21 @@ func (c *calc) baEvaluate(sc *baScratch, x []float64, kind KPIKind, dir Directio
 
 	// Scale, from the minutes before the start only.
 	t0 := v.span + c.B
+	logs := kind.logScale()
 	var sum, cnt float64
-	for j := 0; j < v.segs; j++ {
-		for i := 0; i < min(L, 1440*j+t0); i++ { // minutes before the start
-			if xv := x[j*L+i]; !math.IsNaN(xv) {
+	for j := 0; j < v.segs && (logs || cnt == 0); j++ {
+		before := x[j][:min(L, 1440*j+t0)] // minutes before the start
+		if !logs {                         // without the log scale, ε is not used: any value will do
+			for _, xv := range before {
+				if xv == xv {
+					cnt = 1
+					break
+				}
+			}
+			continue
+		}
+		for _, xv := range before {
+			if xv == xv { // not NaN
 				sum += math.Abs(xv)
 				cnt++
 			}
@@ -229,20 +245,25 @@ func (c *calc) baEvaluate(sc *baScratch, x []float64, kind KPIKind, dir Directio
 	if eps <= 0 {
 		eps = 1
 	}
-	logs := kind.logScale()
-	var gsum float64
-	for i, xv := range x {
-		switch {
-		case math.IsNaN(xv), logs && xv < 0:
-			sc.g[i] = math.NaN()
-		case logs:
-			sc.g[i] = math.Log(xv + eps)
-		default:
-			sc.g[i] = xv
+	gs := sc.gs
+	if logs {
+		for j := range gs {
+			g := sc.g[j*L : (j+1)*L : (j+1)*L]
+			for i, xv := range x[j][:L] {
+				if xv >= 0 { // neither NaN nor negative
+					g[i] = math.Log(xv + eps)
+				} else {
+					g[i] = math.NaN()
+				}
+			}
+			gs[j] = g
 		}
+	} else {
+		copy(gs, x) // read only
 	}
-	for i := 0; i < t0; i++ {
-		if g := sc.g[i]; !math.IsNaN(g) {
+	var gsum float64
+	for _, g := range gs[0][:t0] {
+		if g == g {
 			gsum += math.Abs(g)
 		}
 	}
@@ -251,52 +272,25 @@ func (c *calc) baEvaluate(sc *baScratch, x []float64, kind KPIKind, dir Directio
 	// Seasonal adjustment and prefix sums of the replay segments.
 	for j := 0; j <= R; j++ {
 		y := sc.y[j*L : (j+1)*L]
-		for i := range y {
-			g := sc.g[j*L+i]
-			if math.IsNaN(g) || K == 0 {
-				y[i] = g
-				continue
-			}
-			var rs, rn float64
-			for d := 1; d <= K && j+d < v.segs; d++ {
-				if r := sc.g[(j+d)*L+i]; !math.IsNaN(r) {
-					rs += r
-					rn++
-				}
-			}
-			y[i] = math.NaN()
-			if rn > 0 {
-				y[i] = g - rs/rn
-			}
-		}
+		seasonalAdjust(y, gs[j][:L], gs[j+1:j+1+min(K, v.segs-1-j)]) // the reference days that exist
 		p := j * (L + 1)
-		C, S1, S2 := sc.c[p:p+L+1], sc.s1[p:p+L+1], sc.s2[p:p+L+1]
-		var c, s1, s2 float64
-		C[0], S1[0], S2[0] = 0, 0, 0
-		for i, yv := range y {
-			if yv == yv { // not NaN
-				c++
-				s1 += yv
-				s2 += yv * yv
-			}
-			C[i+1], S1[i+1], S2[i+1] = c, s1, s2
-		}
+		sc.tame[j] = prefixSums(sc.c[p:p+L+1], sc.s1[p:p+L+1], sc.s2[p:p+L+1], y)
 		if withCounts {
-			RQ, ER := sc.rq[p:p+L+1], sc.er[p:p+L+1]
+			RQ, ER, req, errs := sc.rq[p:p+L+1], sc.er[p:p+L+1], v.req[j][:L], v.errs[j][:L]
 			var rq, er float64
 			RQ[0], ER[0] = 0, 0
 			for i, yv := range y {
 				if yv == yv {
-					rq += v.req[j*L+i]
-					er += v.errs[j*L+i]
+					rq += req[i]
+					er += errs[i]
 				}
 				RQ[i+1], ER[i+1] = rq, er
 			}
 		}
 	}
 	for d := 1; d <= K && d < v.segs; d++ {
-		for i := t0 - c.B; i < t0+c.H; i++ {
-			if !math.IsNaN(sc.g[d*L+i]) {
+		for _, g := range gs[d][t0-c.B : t0+c.H] {
+			if g == g {
 				out.refDays++
 				break
 			}
@@ -333,6 +327,86 @@ func (c *calc) baEvaluate(sc *baScratch, x []float64, kind KPIKind, dir Directio
 	}
 	return out
 }
+
+// seasonalAdjust sets y[i] to g[i] minus the mean of the refs[d][i] that
+// are not NaN (d in order), NaN when g[i] is or when all of them are; with
+// no refs (reference_days 0), to g[i].
+func seasonalAdjust(y, g []float64, refs [][]float64) {
+	y = y[:len(g)]
+	switch len(refs) {
+	case 0:
+		copy(y, g)
+		return
+	case 3: // the default reference_days
+		r1, r2, r3 := refs[0][:len(g)], refs[1][:len(g)], refs[2][:len(g)]
+		for i, gv := range g {
+			if gv != gv {
+				y[i] = gv
+				continue
+			}
+			var rs, rn float64
+			if r := r1[i]; r == r {
+				rs += r
+				rn++
+			}
+			if r := r2[i]; r == r {
+				rs += r
+				rn++
+			}
+			if r := r3[i]; r == r {
+				rs += r
+				rn++
+			}
+			y[i] = math.NaN()
+			if rn > 0 {
+				y[i] = gv - rs/rn
+			}
+		}
+		return
+	}
+	for i, gv := range g {
+		if gv != gv {
+			y[i] = gv
+			continue
+		}
+		var rs, rn float64
+		for _, r := range refs {
+			if rv := r[i]; rv == rv {
+				rs += rv
+				rn++
+			}
+		}
+		y[i] = math.NaN()
+		if rn > 0 {
+			y[i] = gv - rs/rn
+		}
+	}
+}
+
+// prefixSums sets C, S1 and S2 (len(y)+1 values) to the running count,
+// sum and sum of squares of the values of y that are not NaN. It reports
+// whether they are tame: their sum of squares is at most tameMax, so that
+// each is at most about 1e150 in magnitude and no sum, difference of sums
+// or burst statistic of baStats overflows (the running sum of squares
+// never decreases, so it bounds every square).
+func prefixSums(C, S1, S2, y []float64) (tame bool) {
+	C, S1, S2 = C[:len(y)+1], S1[:len(y)+1], S2[:len(y)+1]
+	var c, s1, s2 float64
+	C[0], S1[0], S2[0] = 0, 0, 0
+	for i, yv := range y {
+		if yv == yv { // not NaN
+			c++
+			s1 += yv
+			s2 += yv * yv
+		}
+		C[i+1], S1[i+1], S2[i+1] = c, s1, s2
+	}
+	return s2 <= tameMax
+}
+
+// tameMax bounds the sum of squares of a segment's adjusted values for
+// which baStats may take the burst statistic from the extreme sums.
+const tameMax = 1e300
 
 // baStats computes the four test statistics at change point pt, from the
 // adjusted values of the B minutes before it (the baseline) and the H
@@ -371,34 +445,24 @@ func (c *calc) baStats(sc *baScratch, pt baPoint, dir Direction, withCounts bool
 	level = ma - mb
 	st[baShift] = dir.orient(level / (sdb * math.Sqrt(1/na+1/nb)))
 
-	y := sc.y[pt.j*L:]
-	var pos, neg float64
-	for i := t; i < t+H; i++ {
-		if d := y[i] - mb; d > 0 {
+	pos := 0 // minutes above the baseline mean, minus those below
+	for _, yv := range sc.y[pt.j*L+t : pt.j*L+t+H] {
+		d := yv - mb
+		if d > 0 {
 			pos++
-		} else if d < 0 {
-			neg++
+		}
+		if d < 0 {
+			pos--
 		}
 	}
-	st[baSustained] = dir.orient((pos - neg) / math.Sqrt(na))
+	st[baSustained] = dir.orient(float64(pos) / math.Sqrt(na))
 
 	hi, lo, seen := 0.0, 0.0, false
-	for _, w := range sc.bursts {
-		half := float64(w) / 2
-		for i := t; i+w <= t+H; i++ {
-			n := C[i+w] - C[i]
-			if n < half {
-				continue
-			}
-			z := (S1[i+w] - S1[i] - n*mb) * sc.isq[int(n)]
-			if !seen {
-				hi, lo, seen = z, z, true
-			} else if z > hi {
-				hi = z
-			} else if z < lo {
-				lo = z
-			}
-		}
+	if na == float64(H) && sc.tame[pt.j] {
+		hi, lo, seen = burstExtremes(S1[t:t+H+1], sc.bursts, sc.isq, mb)
+	}
+	if !seen {
+		hi, lo, seen = burstScan(C, S1, t, H, sc.bursts, sc.isq, mb)
 	}
 	st[baBurst] = math.NaN()
 	if seen {
@@ -418,6 +482,75 @@ func (c *calc) baStats(sc *baScratch, pt baPoint, dir Direction, withCounts bool
 		st[baVariance] = math.Log(sda / sdb)
 	}
 	return st, level, true
+}
+
+// burstScan returns the largest and smallest burst sums
+// z = (S1[i+w] − S1[i] − n·mb)·isq[n], n the values among the w minutes
+// from i, over the windows from t to t+H of each length w in bursts that
+// have at least w/2 values (the first largest and smallest, in the order
+// of bursts and i); seen is false when no window has.
+func burstScan(C, S1 []float64, t, H int, bursts []int, isq []float64, mb float64) (hi, lo float64, seen bool) {
+	for _, w := range bursts {
+		half := float64(w) / 2
+		for i := t; i+w <= t+H; i++ {
+			n := C[i+w] - C[i]
+			if n < half {
+				continue
+			}
+			z := (S1[i+w] - S1[i] - n*mb) * isq[int(n)]
+			if !seen {
+				hi, lo, seen = z, z, true
+			} else if z > hi {
+				hi = z
+			} else if z < lo {
+				lo = z
+			}
+		}
+	}
+	return hi, lo, seen
+}
+
+// burstExtremes returns what burstScan returns for a window without NaN
+// whose adjusted values are tame (prefixSums), s1 being its H+1 prefix
+// sums, or ok false. Every short window then has its w values, and
+// z = (d − w·mb)·isq[w] is a non-decreasing function of
+// d = s1[i+w] − s1[i] (each correctly rounded operation is), so the
+// largest z is z of the largest d — the same value, and the same bits
+// unless it is zero (+0 and −0 compare equal, and the scan keeps the first
+// one it meets): ok is false when an extreme is zero. Tame values keep
+// every d and z finite.
+func burstExtremes(s1 []float64, bursts []int, isq []float64, mb float64) (hi, lo float64, ok bool) {
+	for k, w := range bursts {
+		a, b := s1[w:], s1[:len(s1)-w]
+		b = b[:len(a)]
+		dmax := a[0] - b[0]
+		dmin := dmax
+		for i := 1; i < len(a); i++ {
+			d := a[i] - b[i]
+			if d > dmax {
+				dmax = d
+			}
+			if d < dmin {
+				dmin = d
+			}
+		}
+		n := float64(w)
+		zhi, zlo := (dmax-n*mb)*isq[w], (dmin-n*mb)*isq[w]
+		if zhi == 0 || zlo == 0 {
+			return 0, 0, false
+		}
+		if k == 0 {
+			hi, lo = zhi, zlo
+			continue
+		}
+		if zhi > hi {
+			hi = zhi
+		}
+		if zlo < lo {
+			lo = zlo
+		}
+	}
+	return hi, lo, true
 }
 
 // tailP is the replay p-value of statistic s against the replayed values
@@ -573,7 +706,7 @@ func (c *calc) baErrLogRatio() {
 	t0 := v.span + c.B
 	var eb, rb, ea, ra float64
 	for i := t0 - c.B; i < t0+c.H; i++ {
-		r, e := v.req[i], v.errs[i]
+		r, e := v.req[0][i], v.errs[0][i]
 		if math.IsNaN(r) {
 			continue
 		}

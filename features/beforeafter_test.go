@@ -260,13 +260,13 @@ func TestBeforeAfterReplayBeforeChange(t *testing.T) {
 		sc := c.newBAScratch()
 		defer putBAScratch(sc)
 		xs := []struct {
-			x    []float64
+			x    [][]float64
 			kind KPIKind
 			dir  Direction
 		}{{w.ba.req, KindRate, LowerIsWorse}, {w.ba.lat, KindLatency, HigherIsWorse}}
 		for _, k := range w.ba.kpis {
 			xs = append(xs, struct {
-				x    []float64
+				x    [][]float64
 				kind KPIKind
 				dir  Direction
 			}{k.x, k.kind, k.dir})

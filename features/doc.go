@@ -15,4 +15,8 @@
 // NewWindow, which cuts everything at start+H (data of later minutes, later
 // deploys, a rollout end after the cut), then Compute, which returns a
 // vector ordered as Schema. docs/features.md defines every column.
+// NewWindows builds the windows of several horizons at once, bit for bit
+// the same, sharing the work they have in common (the before/after view
+// is cut once); a Cutter does so reusing its buffers from deploy to deploy,
+// as the offline extractor does.
 package features

@@ -37,7 +37,7 @@ func (c *calc) fleet() {
 func FillFleet(v []float64, start int64, h int, f *Fleet, cfg *Config) {
 	B := cfg.BaselineMinutes
 	lo := start - int64(B)
-	counts, total := cutFleet(f, lo, B+h)
+	counts, total := cutFleet(f, lo, B+h, nil)
 	fillFleet(v, counts, total, B, h, cfg)
 }
 

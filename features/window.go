@@ -140,30 +140,121 @@ func minuteOf(t time.Time) int64 {
 }
 
 // NewWindow builds the window of in at horizon h: it keeps only data of
-// minutes before start+h and facts known by then. It is the only way
-// features see data, for both the extractor and detectors.
+// minutes before start+h and facts known by then. It (or NewWindows, or a
+// Cutter) is the only way features see data, for both the extractor and
+// detectors.
 func NewWindow(in *Input, h int, cfg *Config) (*Window, error) {
-	if h <= 0 {
-		return nil, fmt.Errorf("features: horizon must be positive, not %d", h)
+	ws, err := new(Cutter).Windows(in, []int{h}, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return ws[0], nil
+}
+
+// NewWindows builds the windows of in at each horizon of hs, in that
+// order: window i is the one NewWindow(in, hs[i], cfg) builds, to the bit,
+// and the horizons share the work they have in common.
+func NewWindows(in *Input, hs []int, cfg *Config) ([]*Window, error) {
+	return new(Cutter).Windows(in, hs, cfg)
+}
+
+// A Cutter builds windows as NewWindows does, reusing its buffers from one
+// call to the next: the windows of a call, and everything they hold, are
+// valid until the next call. It suits an extractor computing one deploy
+// after another. The zero Cutter is ready to use; a Cutter is not safe for
+// concurrent use.
+type Cutter struct {
+	wins    []Window
+	ptrs    []*Window
+	ba      baCut    // the before/after view at the largest horizon
+	buf     f64Arena // the windows' dense arrays
+	covered []bool
+	known   map[string]bool // fingerprints known at the start
+	newFPs  map[string]bool
+	full    Window      // the dense arrays at the largest horizon (cutSeries)
+	days    []seasonDay // cutSeasonalDays' sums, one per window
+}
+
+// Windows builds the windows of in at each horizon of hs, in that order,
+// as NewWindows does, in the Cutter's buffers.
+func (c *Cutter) Windows(in *Input, hs []int, cfg *Config) ([]*Window, error) {
+	hmax := 0
+	for _, h := range hs {
+		if h <= 0 {
+			return nil, fmt.Errorf("features: horizon must be positive, not %d", h)
+		}
+		hmax = max(hmax, h)
 	}
 	if in.Deploy.StartedAt.IsZero() {
 		return nil, fmt.Errorf("features: deployment %q has no start time", in.Deploy.ID)
 	}
+	for k := range in.Series {
+		if err := checkSeries(&in.Series[k]); err != nil {
+			return nil, fmt.Errorf("features: deployment %s: %w", in.Deploy.ID, err)
+		}
+	}
+	if len(hs) == 0 {
+		return nil, nil
+	}
 	B := cfg.BaselineMinutes
-	w := &Window{Deploy: in.Deploy, H: h, B: B, start: minuteOf(in.Deploy.StartedAt)}
-	w.cutFacts(in, cfg)
-	if err := w.cutSeries(in); err != nil {
-		return nil, err
+	start := minuteOf(in.Deploy.StartedAt)
+	c.buf.reset()
+	if err := c.ba.cutBeforeAfter(in, start, B, hmax, cfg); err != nil {
+		return nil, fmt.Errorf("features: deployment %s: %w", in.Deploy.ID, err)
 	}
-	w.cutSeasonalDays(in, cfg)
-	w.cutSignatures(in, cfg)
-	if err := w.cutBeforeAfter(in, cfg); err != nil {
-		return nil, err
+	known := c.knownPrints(in, start, cfg)
+	// The dense arrays of baseline and window hold per-minute sums: those
+	// of a smaller horizon are the first B+H minutes of the largest's.
+	c.full = Window{Deploy: in.Deploy, H: hmax, B: B, start: start}
+	c.full.cutSeries(in, c)
+	if cap(c.wins) < len(hs) {
+		c.wins = make([]Window, len(hs))
+		c.ptrs = make([]*Window, len(hs))
 	}
-	if in.Fleet != nil {
-		w.fleet, w.fleetTotal = cutFleet(in.Fleet, w.start-int64(B), B+h)
+	c.wins, c.ptrs = c.wins[:len(hs)], c.ptrs[:len(hs)]
+	for i, h := range hs {
+		w := &c.wins[i]
+		days, kpis := w.days[:0], w.ba.kpis[:0]
+		*w = Window{Deploy: in.Deploy, H: h, B: B, start: start, days: days}
+		w.ba.kpis = kpis
+		w.cutFacts(in, cfg)
+		w.seriesOf(&c.full)
+		w.cutSignatures(in, known, c)
+		c.ba.view(&w.ba, B, h)
+		if in.Fleet != nil {
+			w.fleet, w.fleetTotal = cutFleet(in.Fleet, w.start-int64(B), B+h, &c.buf)
+		}
+		c.ptrs[i] = w
 	}
-	return w, nil
+	c.cutSeasonalDays(in, cfg, c.wins, hmax)
+	return c.ptrs, nil
+}
+
+// seriesOf sets w's dense arrays to the first B+H minutes of full's (the
+// same deploy at a horizon at least w's).
+func (w *Window) seriesOf(full *Window) {
+	n := w.B + w.H
+	cut := func(x []float64) []float64 { return x[:n:n] }
+	w.svcReq, w.svcErr, w.svcP95w, w.svcP99w, w.svcLatW = cut(full.svcReq), cut(full.svcErr), cut(full.svcP95w), cut(full.svcP99w), cut(full.svcLatW)
+	w.newReq, w.newErr, w.newP95w, w.newP99w, w.newLatW = cut(full.newReq), cut(full.newErr), cut(full.newP95w), cut(full.newP99w), cut(full.newLatW)
+	w.prevReq, w.prevErr, w.prevP95w, w.prevLatW = cut(full.prevReq), cut(full.prevErr), cut(full.prevP95w), cut(full.prevLatW)
+}
+
+// bools returns n false values from the Cutter's buffer.
+func (c *Cutter) bools(n int) []bool {
+	if cap(c.covered) < n {
+		c.covered = make([]bool, n)
+	}
+	c.covered = c.covered[:n]
+	clear(c.covered)
+	return c.covered
+}
+
+// zeros returns n zero values from the Cutter's buffer.
+func (c *Cutter) zeros(n int) []float64 {
+	s := c.buf.take(n)
+	clear(s)
+	return s
 }
 
 // cutTime is the end of the window: the deploy's start plus H minutes.
@@ -199,23 +290,19 @@ func (w *Window) cutFacts(in *Input, cfg *Config) {
 // every version's series: the service (all versions), the new version
 // (window minutes only) and the previous versions (those that served
 // during the baseline). Minutes at or after the cut are dropped.
-func (w *Window) cutSeries(in *Input) error {
+// It assumes the series were checked (checkSeries).
+func (w *Window) cutSeries(in *Input, c *Cutter) {
 	n := w.B + w.H
-	buf := make([]float64, 14*n)
+	buf := c.zeros(14 * n)
 	take := func() []float64 { s := buf[:n:n]; buf = buf[n:]; return s }
 	w.svcReq, w.svcErr, w.svcP95w, w.svcP99w, w.svcLatW = take(), take(), take(), take(), take()
 	w.newReq, w.newErr, w.newP95w, w.newP99w, w.newLatW = take(), take(), take(), take(), take()
 	w.prevReq, w.prevErr, w.prevP95w, w.prevLatW = take(), take(), take(), take()
 
-	for k := range in.Series {
-		if err := checkSeries(&in.Series[k]); err != nil {
-			return fmt.Errorf("features: deployment %s: %w", in.Deploy.ID, err)
-		}
-	}
 	// The aggregate series (version "") is the service only in minutes
 	// without per-version rows (it is not their sum), and is neither the
 	// new nor a previous version.
-	covered := make([]bool, n)
+	covered := c.bools(n)
 	for _, aggregate := range [2]bool{false, true} {
 		for k := range in.Series {
 			if sr := &in.Series[k]; (sr.Version == aggregateVersion) == aggregate {
@@ -223,7 +310,6 @@ func (w *Window) cutSeries(in *Input) error {
 			}
 		}
 	}
-	return nil
 }
 
 // cutVersion adds the minutes of series sr in [start-B, cut) to the
@@ -261,19 +347,27 @@ func (w *Window) cutVersion(sr *Series, newVersion string, covered []bool) {
 	}
 }
 
-// cutSeasonalDays keeps, for each of the seasonal_days previous days whose
-// same-clock window ends before the start, the service's errors and
+// cutSeasonalDays keeps in each window of ws (one deploy at several
+// horizons, the largest hmax), for each of the seasonal_days previous days
+// whose same-clock window ends before the start, the service's errors and
 // requests over that day's baseline and window, when both had traffic.
-func (w *Window) cutSeasonalDays(in *Input, cfg *Config) {
-	s, B, h := w.start, int64(w.B), int64(w.H)
-	covered := make([]bool, B+h)
+// One pass over each day serves every window: each window's sums add the
+// same rows in the same order as a pass of its own would.
+func (c *Cutter) cutSeasonalDays(in *Input, cfg *Config, ws []Window, hmax int) {
+	if len(ws) == 0 {
+		return
+	}
+	s, B := ws[0].start, int64(ws[0].B)
+	covered := c.bools(int(B) + hmax)
+	if cap(c.days) < len(ws) {
+		c.days = make([]seasonDay, len(ws))
+	}
+	post := c.days[:len(ws)] // each window's sums over its window
 	for d := 1; d <= cfg.SeasonalDays; d++ {
 		off := int64(d) * 1440
-		if off < h {
-			continue // would reach into the window itself
-		}
-		var sd seasonDay
-		pre0, post0, post1 := s-off-B, s-off, s-off+h
+		pre0, post0, post1 := s-off-B, s-off, s-off+int64(hmax)
+		var pre seasonDay // the baseline, the same for every window
+		clear(post)
 		clear(covered)
 		for _, aggregate := range [2]bool{false, true} {
 			for k := range in.Series {
@@ -281,46 +375,48 @@ func (w *Window) cutSeasonalDays(in *Input, cfg *Config) {
 				if (sr.Version == aggregateVersion) != aggregate {
 					continue
 				}
-				sd.add(sr, pre0, post0, post1, covered)
+				i := sort.Search(len(sr.Minutes), func(i int) bool { return sr.Minutes[i] >= pre0 })
+				for ; i < len(sr.Minutes) && sr.Minutes[i] < post1; i++ {
+					m := sr.Minutes[i]
+					if j := m - pre0; aggregate && covered[j] {
+						continue
+					} else {
+						covered[j] = true
+					}
+					if m < post0 {
+						pre.preE += sr.Errors[i]
+						pre.preR += sr.Requests[i]
+						continue
+					}
+					for k := range ws {
+						if m < post0+int64(ws[k].H) {
+							post[k].postE += sr.Errors[i]
+							post[k].postR += sr.Requests[i]
+						}
+					}
+				}
 			}
 		}
-		if sd.preR > 0 && sd.postR > 0 {
-			w.days = append(w.days, sd)
+		for k := range ws {
+			if off < int64(ws[k].H) {
+				continue // would reach into the window itself
+			}
+			if sd := (seasonDay{preE: pre.preE, preR: pre.preR, postE: post[k].postE, postR: post[k].postR}); sd.preR > 0 && sd.postR > 0 {
+				ws[k].days = append(ws[k].days, sd)
+			}
 		}
 	}
 }
 
-// add adds the requests and errors of series sr over the day's baseline
-// [pre0, post0) and window [post0, post1); an aggregate series (version
-// "") only in minutes not yet covered.
-func (sd *seasonDay) add(sr *Series, pre0, post0, post1 int64, covered []bool) {
-	aggregate := sr.Version == aggregateVersion
-	i := sort.Search(len(sr.Minutes), func(i int) bool { return sr.Minutes[i] >= pre0 })
-	for ; i < len(sr.Minutes) && sr.Minutes[i] < post1; i++ {
-		j := sr.Minutes[i] - pre0
-		if aggregate && covered[j] {
-			continue
-		}
-		covered[j] = true
-		if sr.Minutes[i] < post0 {
-			sd.preE += sr.Errors[i]
-			sd.preR += sr.Requests[i]
-		} else {
-			sd.postE += sr.Errors[i]
-			sd.postR += sr.Requests[i]
-		}
+// knownPrints returns the fingerprints known at the start of in's deploy:
+// seen on the stream in the look-back before the start minute (from
+// PriorFingerprints when given, else from the signature rows).
+func (c *Cutter) knownPrints(in *Input, s int64, cfg *Config) map[string]bool {
+	if c.known == nil {
+		c.known = map[string]bool{}
 	}
-}
-
-// cutSignatures classifies the new version's error fingerprints in the
-// window: known when seen on the stream in the look-back before the start
-// (from PriorFingerprints when given, else from the signature rows), new
-// otherwise. It keeps the per-minute errors with new fingerprints and the
-// counts of distinct new and known fingerprints.
-func (w *Window) cutSignatures(in *Input, cfg *Config) {
-	s, cut := w.start, w.Cut()
-	w.sigNew = make([]float64, w.H)
-	known := map[string]bool{}
+	known := c.known
+	clear(known)
 	lb := s - int64(cfg.SignatureLookbackMinutes)
 	if in.PriorFingerprints != nil {
 		for fp, last := range in.PriorFingerprints {
@@ -334,8 +430,23 @@ func (w *Window) cutSignatures(in *Input, cfg *Config) {
 			known[in.Signatures[i].Fingerprint] = true
 		}
 	}
+	return known
+}
+
+// cutSignatures classifies the new version's error fingerprints in the
+// window: known when seen on the stream in the look-back before the start
+// (known, from knownPrints), new otherwise. It keeps the per-minute errors
+// with new fingerprints and the counts of distinct new and known
+// fingerprints.
+func (w *Window) cutSignatures(in *Input, known map[string]bool, c *Cutter) {
+	s, cut := w.start, w.Cut()
+	w.sigNew = c.zeros(w.H)
 	w.knownFP = len(known)
-	newFPs := map[string]bool{}
+	if c.newFPs == nil {
+		c.newFPs = map[string]bool{}
+	}
+	newFPs := c.newFPs
+	clear(newFPs)
 	i := sort.Search(len(in.Signatures), func(i int) bool { return in.Signatures[i].Minute >= s })
 	for ; i < len(in.Signatures) && in.Signatures[i].Minute < cut; i++ {
 		r := &in.Signatures[i]
@@ -353,8 +464,14 @@ func (w *Window) cutSignatures(in *Input, cfg *Config) {
 
 // cutFleet copies the fleet counts of minutes [lo, lo+n); minutes the
 // fleet does not cover are NaN.
-func cutFleet(f *Fleet, lo int64, n int) ([]float64, int) {
-	out := make([]float64, n)
+// The values come from a, or are allocated when a is nil.
+func cutFleet(f *Fleet, lo int64, n int, a *f64Arena) ([]float64, int) {
+	var out []float64
+	if a != nil {
+		out = a.take(n)
+	} else {
+		out = make([]float64, n)
+	}
 	for j := range out {
 		k := lo + int64(j) - f.Start
 		if k < 0 || k >= int64(len(f.Others)) {

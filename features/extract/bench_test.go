@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -208,11 +209,83 @@ func heapPeak(stop <-chan struct{}) <-chan uint64 {
 	return out
 }
 
+// processCPU returns the user and system CPU time of this process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadAvg returns the first three fields of /proc/loadavg, or "?".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
+}
+
+// serverCPU returns a function giving the CPU time so far of the local
+// PostgreSQL server behind pool: its postmaster (with the children it has
+// reaped) and its live processes (Linux /proc, clock ticks of 1/100 s). It
+// returns nil when the server's processes cannot be read (a remote server,
+// or no permission to read data_directory). A backend that exits between
+// two calls adds its whole life's CPU, so differences are approximate.
+func serverCPU(ctx context.Context, pool *pgxpool.Pool) func() time.Duration {
+	var dataDir string
+	if err := pool.QueryRow(ctx, "SHOW data_directory").Scan(&dataDir); err != nil {
+		return nil
+	}
+	b, err := os.ReadFile(dataDir + "/postmaster.pid")
+	if err != nil {
+		return nil
+	}
+	pm, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil {
+		return nil
+	}
+	// stat returns ppid, utime+stime and cutime+cstime (ticks) of pid.
+	stat := func(pid string) (ppid int, own, reaped int64, ok bool) {
+		b, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			return 0, 0, 0, false
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // f[0] is field 3 (state)
+		if len(f) < 15 {
+			return 0, 0, 0, false
+		}
+		n := func(i int) int64 { v, _ := strconv.ParseInt(f[i], 10, 64); return v }
+		return int(n(1)), n(11) + n(12), n(13) + n(14), true
+	}
+	if _, _, _, ok := stat(strconv.Itoa(pm)); !ok {
+		return nil
+	}
+	return func() time.Duration {
+		_, own, reaped, _ := stat(strconv.Itoa(pm))
+		ticks := own + reaped
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			if e.Name()[0] < '0' || e.Name()[0] > '9' {
+				continue
+			}
+			if ppid, own, _, ok := stat(e.Name()); ok && ppid == pm {
+				ticks += own
+			}
+		}
+		return time.Duration(ticks) * 10 * time.Millisecond
+	}
+}
+
 // BenchmarkExtractPostgres extracts every horizon of a simulated history of
 // ≈ 20k deployments (FAULTLINE_BENCH_SERVICES / _DAYS resize it) from
 // PostgreSQL, and in the same run streams the very rows the extraction read
 // with COPY (SELECT ...) TO STDOUT into io.Discard: x_vs_ref is extraction
-// time over raw-streaming time.
+// time over raw-streaming time. extract_cpu_s is this process's CPU time
+// during the extraction, server_cpu_s the local server's (when readable),
+// and cpu_x_vs_ref their sum over the raw streaming's (server and client).
 func BenchmarkExtractPostgres(b *testing.B) {
 	b.ReportAllocs()
 	ctx := context.Background()
@@ -229,22 +302,34 @@ func BenchmarkExtractPostgres(b *testing.B) {
 		os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM (Linux); best effort
 		stop := make(chan struct{})
 		peak := heapPeak(stop)
+		b.Logf("load average at start: %s", loadAvg())
+		srv := serverCPU(ctx, st.Pool())
+		srvCPU := func() time.Duration {
+			if srv == nil {
+				return 0
+			}
+			return srv()
+		}
+		c1, s1 := processCPU(), srvCPU()
 		t1 := time.Now()
 		sum, err := Run(ctx, rec, dir, Options{Config: cfg, Workers: workers})
 		if err != nil {
 			b.Fatal(err)
 		}
 		ext := time.Since(t1)
+		extCPU, extSrv := processCPU()-c1, srvCPU()-s1
 		close(stop)
 		hp := <-peak
 		hwm := vmHWM()
 
+		c2, s2 := processCPU(), srvCPU()
 		t2 := time.Now()
 		rows, err := copyRaw(ctx, st.Pool(), rec.reads, workers)
 		if err != nil {
 			b.Fatal(err)
 		}
 		ref := time.Since(t2)
+		refCPU, refSrv := processCPU()-c2, srvCPU()-s2
 		// Second reference: the same reads through the store's Reader,
 		// results discarded — the store's own cost without features.
 		t3 := time.Now()
@@ -252,6 +337,7 @@ func BenchmarkExtractPostgres(b *testing.B) {
 			b.Fatal(err)
 		}
 		storeRead := time.Since(t3)
+		b.Logf("load average at end: %s", loadAvg())
 		b.ReportMetric(storeRead.Seconds(), "store_read_s")
 		b.ReportMetric(ext.Seconds()/storeRead.Seconds(), "x_vs_store_read")
 		b.Logf("extract: %d deployments, %v; %d reads, %d rows streamed raw", sum.Deployments, sum.Horizons, len(rec.reads), rows)
@@ -259,6 +345,13 @@ func BenchmarkExtractPostgres(b *testing.B) {
 		b.ReportMetric(ext.Seconds(), "extract_s")
 		b.ReportMetric(ref.Seconds(), "copy_raw_s")
 		b.ReportMetric(ext.Seconds()/ref.Seconds(), "x_vs_ref")
+		b.ReportMetric(extCPU.Seconds(), "extract_cpu_s")
+		b.ReportMetric(refCPU.Seconds(), "copy_raw_cpu_s")
+		if srv != nil {
+			b.ReportMetric(extSrv.Seconds(), "extract_server_cpu_s")
+			b.ReportMetric(refSrv.Seconds(), "copy_raw_server_cpu_s")
+			b.ReportMetric((extCPU+extSrv).Seconds()/(refCPU+refSrv).Seconds(), "cpu_x_vs_ref")
+		}
 		b.ReportMetric(rec.metricsTime.Seconds(), "store_metrics_s")
 		b.ReportMetric(rec.sigTime.Seconds(), "store_sigs_s")
 		b.ReportMetric(float64(hp)/(1<<20), "peak_heap_MiB")

@@ -664,11 +664,12 @@ func (x *run) blockDeploys(st history.Stream, b *block, sigs []history.Signature
 		rows[i] = features.SignatureRow{Minute: history.UnixMinute(s.Minute), Version: s.Version, Fingerprint: s.Fingerprint, Count: s.Count}
 	}
 	applied := 0
+	rc := &recorder{rec: make([]byte, x.recLen), vec: make([]float64, features.NumFeatures)}
 	for _, di := range dis {
 		applied = prints.apply(rows, applied, x.start[di])
 		in := x.input(st, di, b.series, rows, prints.last)
 		in.KPIs = b.kpis
-		rec, err := x.record(in, di, b)
+		rec, err := x.record(in, di, b, rc)
 		if err != nil {
 			return err
 		}
@@ -716,26 +717,37 @@ func (x *run) input(st history.Stream, di int, series []features.Series, rows []
 	return in
 }
 
+// recorder holds the buffers of the records of one block, reused from one
+// deploy to the next.
+type recorder struct {
+	cut features.Cutter
+	rec []byte    // the record, x.recLen bytes
+	vec []float64 // one vector
+}
+
 // record is deploy di's spill record: its index (4 bytes), its vector at
 // every horizon without the fleet columns (float64 bits), and one byte a
 // minute of baseline and largest window, 1 where the service itself is
-// elevated (finish subtracts it from the environment's count).
-func (x *run) record(in *features.Input, di int, b *block) ([]byte, error) {
-	rec := make([]byte, x.recLen)
+// elevated (finish subtracts it from the environment's count). The record
+// is rc's buffer, valid until the next call.
+func (x *run) record(in *features.Input, di int, b *block, rc *recorder) ([]byte, error) {
+	rec := rc.rec
 	binary.LittleEndian.PutUint32(rec, uint32(di))
 	p := 4
-	for _, h := range x.hs {
-		w, err := features.NewWindow(in, h, &x.cfg)
-		if err != nil {
-			return nil, fmt.Errorf("extract: %w", err)
-		}
-		for _, f := range features.Compute(w, &x.cfg) {
+	ws, err := rc.cut.Windows(in, x.hs, &x.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("extract: %w", err)
+	}
+	for _, w := range ws {
+		features.ComputeInto(rc.vec, w, &x.cfg)
+		for _, f := range rc.vec {
 			binary.LittleEndian.PutUint64(rec[p:], math.Float64bits(f))
 			p += 8
 		}
 	}
 	s := x.start[di]
 	for m := s - int64(x.B); m < s+int64(x.hmax); m++ {
+		rec[p] = 0
 		if b.el[m-b.readLo] {
 			rec[p] = 1
 		}
@@ -758,37 +770,40 @@ func (x *run) emit(di int, rec []byte) error {
 }
 
 // write is pass 2 for Run: it completes the rows (finish) and writes the
-// output files.
+// output files, each horizon's by its own goroutine (horizonWriter), so
+// that encoding and compressing them overlaps finish.
 func (x *run) write(ctx context.Context, dir string, selected []int, sum *workdir.Extract) error {
-	writers := make([]*workdir.FeatureWriter, len(x.hs))
-	abort := func() {
-		for _, w := range writers {
-			if w != nil {
-				w.Abort()
+	hws := make([]*horizonWriter, 0, len(x.hs))
+	// end ends every writer started: commit or abort each file, and
+	// returns the first error in horizon order.
+	end := func(commit bool) error {
+		var first error
+		for _, hw := range hws {
+			if err := hw.end(commit); err != nil && first == nil {
+				first = err
 			}
 		}
+		return first
 	}
 	for i := range x.hs {
 		w, err := workdir.CreateFeatures(filepath.Join(dir, sum.Horizons[i].File))
 		if err != nil {
-			abort()
+			end(false)
 			return err
 		}
-		writers[i] = w
+		hws = append(hws, startHorizonWriter(w))
 	}
 	deploys, err := x.finish(ctx, selected, sum, func(i int, id string, vec []float64) error {
-		return writers[i].Add(id, vec)
+		return hws[i].add(id, vec)
 	})
 	if err != nil {
-		abort()
+		end(false)
 		return err
 	}
-	for i, w := range writers {
-		writers[i] = nil
-		if err := w.Close(); err != nil {
-			abort()
-			return err
-		}
+	if err := end(true); err != nil {
+		return err
+	}
+	for i := range x.hs {
 		sum.Files = append(sum.Files, sum.Horizons[i].File)
 	}
 	if err := workdir.WriteDeploys(filepath.Join(dir, workdir.DeploysFile), deploys); err != nil {
@@ -797,6 +812,91 @@ func (x *run) write(ctx context.Context, dir string, selected []int, sum *workdi
 	sum.Files = append([]string{workdir.DeploysFile}, sum.Files...)
 	sum.Files = append(sum.Files, workdir.ExtractFile)
 	return workdir.WriteExtract(filepath.Join(dir, workdir.ExtractFile), sum)
+}
+
+// horizonWriter writes one features file in a goroutine, from batches of
+// rows handed over in order.
+type horizonWriter struct {
+	fw     *workdir.FeatureWriter
+	cur    *rowBatch
+	full   chan *rowBatch // to the goroutine
+	free   chan *rowBatch // back from it
+	commit chan bool      // after full is closed: Close (true) or Abort
+	done   chan error     // the goroutine's first error
+	failed chan struct{}  // closed when Add failed
+	err    error          // that error, set before failed is closed
+}
+
+// rowBatch is up to rowBatchLen rows: ids and their vectors end to end.
+type rowBatch struct {
+	ids  []string
+	vals []float64
+}
+
+const rowBatchLen = 256
+
+func startHorizonWriter(fw *workdir.FeatureWriter) *horizonWriter {
+	const batches = 3
+	hw := &horizonWriter{fw: fw, full: make(chan *rowBatch, batches), free: make(chan *rowBatch, batches),
+		commit: make(chan bool, 1), done: make(chan error, 1), failed: make(chan struct{})}
+	for range batches {
+		hw.free <- &rowBatch{ids: make([]string, 0, rowBatchLen), vals: make([]float64, 0, rowBatchLen*features.NumFeatures)}
+	}
+	hw.cur = <-hw.free
+	go hw.run()
+	return hw
+}
+
+// run adds the rows of every batch to the file, then closes or aborts it.
+func (hw *horizonWriter) run() {
+	var err error
+	for b := range hw.full {
+		for k, id := range b.ids {
+			if err == nil {
+				if err = hw.fw.Add(id, b.vals[k*features.NumFeatures:(k+1)*features.NumFeatures]); err != nil {
+					hw.err = err
+					close(hw.failed)
+				}
+			}
+		}
+		b.ids, b.vals = b.ids[:0], b.vals[:0]
+		hw.free <- b
+	}
+	if <-hw.commit && err == nil {
+		err = hw.fw.Close()
+	} else {
+		hw.fw.Abort()
+	}
+	hw.done <- err
+}
+
+// add hands the row over (vec may be reused after it returns); it fails
+// when the goroutine failed to add an earlier row.
+func (hw *horizonWriter) add(id string, vec []float64) error {
+	b := hw.cur
+	b.ids = append(b.ids, id)
+	b.vals = append(b.vals, vec...)
+	if len(b.ids) < rowBatchLen {
+		return nil
+	}
+	select {
+	case <-hw.failed:
+		return hw.err
+	case hw.full <- b:
+	}
+	hw.cur = <-hw.free
+	return nil
+}
+
+// end hands over the last rows, lets the goroutine close (commit) or abort
+// the file, and returns its first error.
+func (hw *horizonWriter) end(commit bool) error {
+	if commit && len(hw.cur.ids) > 0 {
+		hw.full <- hw.cur
+	}
+	close(hw.full)
+	hw.commit <- commit
+	return <-hw.done
 }
 
 // finish is pass 2: it reads the spilled vectors in deploy order, fills the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,17 +14,21 @@ import (
 )
 
 // countingReader counts the metric minutes and streams read, to check that
-// a narrow extraction reads only what its windows need.
+// a narrow extraction reads only what its windows need. The extractor
+// reads ahead: Metrics is called concurrently.
 type countingReader struct {
 	history.Reader
+	mu      sync.Mutex
 	streams map[history.Stream]bool
 	lo, hi  int64
 }
 
 func (c *countingReader) Metrics(ctx context.Context, s history.Stream, r history.Range) ([]history.Series, error) {
+	c.mu.Lock()
 	c.streams[s] = true
 	c.lo = min(c.lo, history.UnixMinute(r.From))
 	c.hi = max(c.hi, history.UnixMinute(r.Until))
+	c.mu.Unlock()
 	return c.Reader.Metrics(ctx, s, r)
 }
 
