@@ -41,11 +41,14 @@ largest horizon has data or the deployment is flagged.
 
 With no production model in the registry (nothing promoted yet, or every
 candidate refused by the promotion gate) and --model left at production,
-the deployment is judged by the statistical checks instead — the unanimous
-ensemble of the impact, temporal-correlation and persistence checks,
-computed with the "features" settings and looked at over the horizons that
-have data: faulty at the first horizon where all three pass. The output
-says so ("source": "statistical-checks" with --json).
+the deployment is judged by the statistical checks instead, computed with
+the "features" settings and looked at over the horizons that have data: the
+unanimous ensemble of the impact, temporal-correlation and persistence
+checks for a canary, and for a change without one (a big-bang deploy,
+aggregate metrics) the before/after checks of its error rate, latency,
+throughput and declared KPIs (docs/detector.md). Faulty at the first horizon
+that flags it; inconclusive when neither could judge. The output says so
+("source": "statistical-checks" with --json).
 
 With --prometheus URL (or --mapping FILE naming server.url) the deploy is
 judged live from a Prometheus-compatible server: its series, and those of
@@ -209,9 +212,9 @@ func printCheck(e *env, d *detector.Detector, row *batch.Row) {
 func printStatisticalCheck(e *env, row *batch.Row) {
 	res := row.Result
 	verdictLine(e, row, "no production model: statistical checks")
-	fmt.Fprintln(e.stdout, "no model is in production, so the statistical checks judged: faulty when the impact, temporal and persistence checks all pass")
+	fmt.Fprintln(e.stdout, "no model is in production, so the statistical checks judged: faulty when the impact, temporal and persistence checks all pass (a canary) or a before/after check flags the change (no canary)")
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HORIZON\tALL CHECKS PASS\tTHIN DATA")
+	fmt.Fprintln(tw, "HORIZON\tFLAGGED\tCANNOT JUDGE")
 	for _, h := range horizonsSorted(e.set.Features.Horizons) {
 		var s *detector.HorizonScore
 		for i := range res.Scores {

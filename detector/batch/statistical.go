@@ -9,87 +9,25 @@ import (
 	"github.com/faultline-dev/faultline/internal/history"
 )
 
-// StatisticalChecks names the fallback detector — the statistical checks'
-// unanimous ensemble — in outputs: the "source" of check and predict and
-// the model_version column of predictions.
-const StatisticalChecks = "statistical-checks"
-
-// statisticalReasons are the features a statistical verdict reports: the
-// three checks of the ensemble, then the evidence they judged.
-var statisticalReasons = []int{
-	features.ImpactPass, features.TemporalPass, features.PersistencePass,
-	features.ImpactRatio, features.ImpactNegLog10P,
-}
+// StatisticalChecks names the fallback detector — the statistical checks —
+// in outputs: the "source" of check and predict and the model_version
+// column of predictions (detector.StatisticalChecks).
+const StatisticalChecks = detector.StatisticalChecks
 
 // DecideStatistical decides one deploy with the statistical checks alone,
-// as Faultline does when no model is in production: the unanimous ensemble
-// (impact ∧ temporal ∧ persistence, the ensemble_faulty feature) looked at
-// sequentially over the horizons hs that have rows (rows[h], computed with
-// features settings whose horizons include hs). The deploy is faulty at the
-// first horizon, ascending, where the ensemble is unanimous; otherwise
-// inconclusive when the latest window is inconclusive (too little traffic)
-// or no horizon has data, else healthy. The verdict is final once the
-// largest horizon has data or the deploy is flagged. Scores carry the
-// ensemble's vote as P (1 unanimous, 0 not) against the threshold 0.5;
-// reasons are the three checks (value 1 pass, 0 fail, contribution +1 or
-// −1) and the impact evidence (contribution 0).
-func DecideStatistical(rows map[int][]float64, hs []int) *detector.Result {
-	res := &detector.Result{Model: StatisticalChecks, Reasons: []detector.Reason{}, Scores: []detector.HorizonScore{}}
-	deciding := 0
-	for _, h := range hs {
-		row, ok := rows[h]
-		if !ok {
-			continue
-		}
-		vote := row[features.EnsembleFaulty]
-		flagged := !math.IsNaN(vote) && vote >= 0.5
-		p := 0.0
-		if flagged {
-			p = 1
-		}
-		res.Scores = append(res.Scores, detector.HorizonScore{Horizon: h, P: p, Threshold: 0.5, Flagged: flagged,
-			Inconclusive: row[features.Inconclusive] == 1})
-		deciding = h
-		if flagged {
-			res.Verdict, res.DetectedAt, res.Final = detector.Faulty, h, true
-			break
-		}
-	}
-	switch {
-	case res.Verdict == detector.Faulty:
-	case len(res.Scores) == 0:
-		res.Verdict = detector.Inconclusive
-	case res.Scores[len(res.Scores)-1].Inconclusive:
-		res.Verdict = detector.Inconclusive
-	default:
-		res.Verdict = detector.Healthy
-	}
-	if res.Verdict != detector.Faulty && len(hs) > 0 {
-		_, res.Final = rows[hs[len(hs)-1]]
-	}
-	if deciding != 0 {
-		res.DecidingHorizon = deciding
-		row := rows[deciding]
-		for _, c := range statisticalReasons {
-			r := detector.Reason{Feature: features.Schema[c].Name, Value: row[c]}
-			switch c {
-			case features.ImpactPass, features.TemporalPass, features.PersistencePass:
-				switch row[c] {
-				case 1:
-					r.Contribution = 1
-				case 0:
-					r.Contribution = -1
-				}
-			}
-			res.Reasons = append(res.Reasons, r)
-		}
-	}
-	return res
+// as Faultline does when no model is in production: the canary ensemble and,
+// for changes without a canary, the before/after checks, looked at over the
+// horizons hs that have rows (rows[h], computed with features settings cfg).
+// It is detector.DecideStatistical, where the rule and what each check
+// assumes are documented.
+func DecideStatistical(rows map[int][]float64, hs []int, cfg features.Config) *detector.Result {
+	return detector.DecideStatistical(rows, hs, &cfg)
 }
 
 // Statistical decides every extracted deployment with the statistical
 // checks (DecideStatistical over the horizons the rows were extracted at).
-// Rows carry P = the ensemble's vote per horizon (NaN without data) and
+// Rows carry P = the fallback's vote per horizon (detector.StatisticalVotes:
+// 1 when that look flags the deploy, 0 when not, NaN without data) and
 // ModelVersion StatisticalChecks.
 func (f *Features) Statistical(ctx context.Context) ([]Row, error) {
 	hs := horizonsOf(f.cfg)
@@ -107,13 +45,12 @@ func (f *Features) Statistical(ctx context.Context) ([]Row, error) {
 			row.P[h] = math.NaN()
 			if r, ok := f.rows[h][dep.DeploymentID]; ok {
 				byH[h] = r
-				row.P[h] = 0
-				if v := r[features.EnsembleFaulty]; v >= 0.5 {
-					row.P[h] = 1
-				}
 			}
 		}
-		res := DecideStatistical(byH, hs)
+		for h, v := range detector.StatisticalVotes(byH, hs, &f.cfg) {
+			row.P[h] = v
+		}
+		res := detector.DecideStatistical(byH, hs, &f.cfg)
 		row.Result, row.Verdict, row.DetectedAt = res, res.Verdict, res.DetectedAt
 		out = append(out, row)
 	}

@@ -90,6 +90,9 @@ func planWindow(o ImportOptions) (*window, error) {
 // Import reads the mapping's series over the window of o from c and loads
 // them, with the deployments (from o.DeploymentsFile or the recipe), into
 // tx through the file import's validation, then commits: all or nothing.
+// The mapping's KPIs are declared for every stream their expressions
+// return a series for in the window (kpis), with their values
+// (kpi_values).
 // Bad values are reported as an *importer.ValidationError naming the
 // series and minute; a query the server refuses, or that keeps failing, as
 // a *QueryError naming the query. On error tx is rolled back.
@@ -104,6 +107,9 @@ func Import(ctx context.Context, c *Client, tx history.ImportTx, o ImportOptions
 	recs := []importer.Records{c.metricRecords(w, want{})}
 	if c.m.Signatures != nil {
 		recs = append(recs, c.signatureRecords(w, want{}))
+	}
+	if len(c.m.KPIs) > 0 {
+		recs = append(recs, c.kpiDeclRecords(w), c.kpiValueRecords(w, want{}))
 	}
 	switch {
 	case o.DeploymentsFile != "":

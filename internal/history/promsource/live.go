@@ -15,15 +15,16 @@ import (
 )
 
 // Live is a history.Reader for judging one deploy while it happens: the
-// per-minute series (metrics, error signatures) and the streams come from
-// the server, read when asked for and only for minutes before At, through
-// the import's validation; deployments, services, incidents and
-// annotations come from a base reader (the history store, which may be
-// empty) with the judged deployment added. Features computed over a Live
-// reader are those an import of the same minutes would give. Live is not a
-// history.KPIReader: the mapping has no KPI queries, so the extractor's
-// checks of declared KPIs abstain (the base store's KPI values stop before
-// the deploy and would judge a partial window).
+// per-minute series (metrics, error signatures, the mapping's KPIs) and the
+// streams come from the server, read when asked for and only for minutes
+// before At, through the import's validation; deployments, services,
+// incidents and annotations come from a base reader (the history store,
+// which may be empty) with the judged deployment added. Features computed
+// over a Live reader are those an import of the same minutes would give.
+// As a history.KPIReader it offers the mapping's KPIs only, declared for
+// every stream it knows: KPIs declared in the base store alone are not read
+// (their stored values stop before the deploy and would judge a partial
+// window), so their checks abstain.
 type Live struct {
 	c    *Client
 	base history.Reader
@@ -34,7 +35,10 @@ type Live struct {
 	streams []history.Stream
 }
 
-var _ history.Reader = (*Live)(nil)
+var (
+	_ history.Reader    = (*Live)(nil)
+	_ history.KPIReader = (*Live)(nil)
+)
 
 // NewLive returns a reader of the server as of at (minutes before at are
 // complete), for judging dep. base gives the deployments around it; nil
@@ -231,10 +235,54 @@ func (l *Live) Signatures(ctx context.Context, s history.Stream, r history.Range
 	return out, nil
 }
 
+// KPIs implements history.KPIReader: the mapping's KPIs, declared for the
+// environment of every stream Streams lists; none without KPI queries.
+func (l *Live) KPIs(ctx context.Context) ([]history.KPI, error) {
+	if len(l.c.m.KPIs) == 0 {
+		return nil, nil
+	}
+	streams, err := l.Streams(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all := make([]map[history.Stream]bool, len(l.c.m.KPIs))
+	for j := range all {
+		all[j] = map[history.Stream]bool{}
+		for _, s := range streams {
+			all[j][s] = true
+		}
+	}
+	return l.c.m.kpiDeclarations(all), nil
+}
+
+// KPIValues implements history.KPIReader: the values of the mapping's KPIs
+// for s over r (before At), validated as an import validates them (each
+// within its declared kind: kpiValueRecords), as series ordered by name,
+// then version.
+func (l *Live) KPIValues(ctx context.Context, s history.Stream, r history.Range) ([]history.KPISeries, error) {
+	if len(l.c.m.KPIs) == 0 {
+		return nil, nil
+	}
+	from, to := l.span(r)
+	if from >= to {
+		return nil, nil
+	}
+	w := &window{from: from, to: to}
+	tx := &memTx{}
+	recs := []importer.Records{l.c.kpiValueRecords(w, want{service: s.Service, environment: s.Environment})}
+	if _, err := importer.ImportTables(ctx, tx, nil, recs, importer.Options{Workers: 1}); err != nil {
+		return nil, fmt.Errorf("%s/%s from %s: %w", s.Service, s.Environment, l.c.url, err)
+	}
+	vals := tx.kpiValues
+	sort.SliceStable(vals, func(i, j int) bool { return vals[i].Minute.Before(vals[j].Minute) })
+	return history.KPIValuesOf(vals), nil
+}
+
 // memTx collects validated rows in memory.
 type memTx struct {
 	metrics    []history.Metric
 	signatures []history.Signature
+	kpiValues  []history.KPIValue
 }
 
 var errNotLive = errors.New("not read from Prometheus")
@@ -244,7 +292,7 @@ func (t *memTx) AddDeployments(context.Context, []history.Deployment) error { re
 func (t *memTx) AddIncidents(context.Context, []history.Incident) error     { return errNotLive }
 func (t *memTx) AddAnnotations(context.Context, []history.Annotation) error { return errNotLive }
 func (t *memTx) AddKPIs(context.Context, []history.KPI) error               { return errNotLive }
-func (t *memTx) AddKPIValues(context.Context, []history.KPIValue) error     { return errNotLive }
+
 func (t *memTx) AddMetrics(_ context.Context, rows []history.Metric) error {
 	t.metrics = append(t.metrics, rows...)
 	return nil
@@ -253,8 +301,13 @@ func (t *memTx) AddSignatures(_ context.Context, rows []history.Signature) error
 	t.signatures = append(t.signatures, rows...)
 	return nil
 }
+func (t *memTx) AddKPIValues(_ context.Context, rows []history.KPIValue) error {
+	t.kpiValues = append(t.kpiValues, rows...)
+	return nil
+}
 func (t *memTx) Commit(context.Context) (history.ImportSummary, error) {
-	return history.ImportSummary{Metrics: int64(len(t.metrics)), Signatures: int64(len(t.signatures))}, nil
+	return history.ImportSummary{Metrics: int64(len(t.metrics)), Signatures: int64(len(t.signatures)),
+		KPIValues: int64(len(t.kpiValues))}, nil
 }
 func (t *memTx) Rollback(context.Context) error { return nil }
 

@@ -7,7 +7,8 @@
 //
 // A Mapping (YAML, docs/prometheus.md) says which PromQL expressions give,
 // per service, environment and version, the requests and errors of every
-// minute, latency percentiles and, optionally, error signatures and deploy
+// minute, latency percentiles and, optionally, error signatures, extra named
+// KPIs (with the direction that is worse and their kind) and deploy
 // events. Expressions are evaluated at a 1-minute step; the value at time t
 // is the minute [t-1m, t). Requests and errors are real-valued, as
 // increase() and rate() give them. A metrics series without the version
@@ -27,6 +28,8 @@ import (
 
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/faultline-dev/faultline/internal/history"
 )
 
 // Mapping says where the history is and how to read it. Zero values take
@@ -42,6 +45,9 @@ type Mapping struct {
 	Series Series `yaml:"series"`
 	// Signatures, when set, fills the error_signatures table.
 	Signatures *Signatures `yaml:"signatures"`
+	// KPIs are extra named KPIs of the services (the kpis and kpi_values
+	// tables), one expression each (default none).
+	KPIs []KPIQuery `yaml:"kpis"`
 	// Deployments, when set, detects deploy events from version changes
 	// (used when no deployments file is given).
 	Deployments *DeploymentRecipe `yaml:"deployments"`
@@ -119,6 +125,30 @@ type Signatures struct {
 	StatusCodeLabel string `yaml:"status_code_label"`
 }
 
+// KPIQuery is one extra named KPI: its declaration and the PromQL
+// expression of its per-minute value. Every (service, environment) the
+// expression returns a series for declares the KPI for that environment
+// (history.KPI) and gets its values (history.KPIValue): a series without
+// the version label (e.g. avg by (service, environment) (…)) is the
+// aggregate of all versions — what the before/after checks judge — and one
+// with it is that version's.
+type KPIQuery struct {
+	// Name of the KPI (required), e.g. success_ratio, db_saturation; unique
+	// in the mapping.
+	Name string `yaml:"name"`
+	// Query gives the value of each minute (required); NaN is absent.
+	Query string `yaml:"query"`
+	// Direction that is worse: higher_is_worse, lower_is_worse or both
+	// (default both: a move either way is suspect).
+	Direction history.Direction `yaml:"direction"`
+	// Kind of value: rate (≥ 0), ratio (in [0, 1]), latency (≥ 0) or gauge
+	// (any finite level; default gauge). Rates and latencies are compared
+	// on a log scale, ratios and gauges on their own.
+	Kind history.KPIKind `yaml:"kind"`
+	// Unit is free text for reports, e.g. req/s, ms, % (default none).
+	Unit string `yaml:"unit"`
+}
+
 // DeploymentRecipe detects deployments from version changes: Query returns
 // a series per (service, environment, version) while that version runs (or
 // serves traffic). A deployment starts in the first minute a version has a
@@ -164,6 +194,15 @@ func (m *Mapping) Defaults() {
 	def(&m.Server.Compression, "auto")
 	if m.Signatures != nil {
 		def(&m.Signatures.FingerprintLabel, "fingerprint")
+	}
+	for i := range m.KPIs {
+		k := &m.KPIs[i]
+		if k.Direction == "" {
+			k.Direction = history.BothWorse
+		}
+		if k.Kind == "" {
+			k.Kind = history.KPIGauge
+		}
 	}
 	if m.Deployments != nil && m.Deployments.MinGap == 0 {
 		m.Deployments.MinGap = model.Duration(30 * time.Minute)
@@ -222,6 +261,31 @@ func (m *Mapping) Validate() error {
 		label("signatures.endpoint_label", s.EndpointLabel)
 		label("signatures.status_code_label", s.StatusCodeLabel)
 	}
+	names := map[string]bool{}
+	for i, k := range m.KPIs {
+		key := fmt.Sprintf("kpis[%d]", i)
+		switch why := history.CheckKey(k.Name); {
+		case k.Name == "":
+			bad("%s.name: required", key)
+		case why != "":
+			bad("%s.name: %s", key, why)
+		case names[k.Name]:
+			bad("%s.name: %q is given twice", key, k.Name)
+		}
+		names[k.Name] = true
+		if k.Query == "" {
+			bad("%s.query: required", key)
+		}
+		if !history.ValidDirection(k.Direction) {
+			bad("%s.direction: higher_is_worse, lower_is_worse or both, not %q", key, k.Direction)
+		}
+		if !history.ValidKPIKind(k.Kind) {
+			bad("%s.kind: rate, ratio, latency or gauge, not %q", key, k.Kind)
+		}
+		if why := history.CheckText(k.Unit); why != "" {
+			bad("%s.unit: %s", key, why)
+		}
+	}
 	if d := m.Deployments; d != nil {
 		if d.Query == "" {
 			bad("deployments.query: required when deployments is given")
@@ -279,6 +343,9 @@ func (m *Mapping) expressions() []namedExpr {
 		{"series.latency_p99_ms", m.Series.LatencyP99}}
 	if m.Signatures != nil {
 		out = append(out, namedExpr{"signatures.query", m.Signatures.Query})
+	}
+	for i, k := range m.KPIs {
+		out = append(out, namedExpr{fmt.Sprintf("kpis[%d].query", i), k.Query})
 	}
 	if m.Deployments != nil {
 		out = append(out, namedExpr{"deployments.query", m.Deployments.Query})

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/faultline-dev/faultline/internal/history"
 )
 
 const minimal = `
@@ -30,6 +32,37 @@ func TestParseMappingDefaults(t *testing.T) {
 	if m.Deployments.MinGap != model.Duration(30*time.Minute) {
 		t.Errorf("min_gap %v", m.Deployments.MinGap)
 	}
+	if m.KPIs != nil {
+		t.Errorf("kpis %+v, want none by default", m.KPIs)
+	}
+}
+
+func TestParseMappingKPIs(t *testing.T) {
+	m, err := ParseMapping([]byte(minimal + `kpis:
+  - name: success_ratio
+    query: 1 - sum by (service, environment) (rate(http_requests_total{code=~"5..",$filter}[1m])) / sum by (service, environment) (rate(http_requests_total{$filter}[1m]))
+    direction: lower_is_worse
+    kind: ratio
+  - name: queue_depth
+    query: max by (service, environment) (queue_depth{$filter})
+    unit: jobs
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []KPIQuery{
+		{Name: "success_ratio", Direction: history.LowerIsWorse, Kind: history.KPIRatio},
+		{Name: "queue_depth", Direction: history.BothWorse, Kind: history.KPIGauge, Unit: "jobs"}, // the defaults
+	}
+	if len(m.KPIs) != len(want) {
+		t.Fatalf("kpis %+v", m.KPIs)
+	}
+	for i, w := range want {
+		g := m.KPIs[i]
+		if g.Name != w.Name || g.Direction != w.Direction || g.Kind != w.Kind || g.Unit != w.Unit || g.Query == "" {
+			t.Errorf("kpis[%d] = %+v, want %+v", i, g, w)
+		}
+	}
 }
 
 func TestParseMappingErrors(t *testing.T) {
@@ -44,6 +77,13 @@ func TestParseMappingErrors(t *testing.T) {
 		{"two tokens", minimal + "server:\n  bearer_token_file: a\n  bearer_token_env: B\n", "exclusive"},
 		{"basic without user", minimal + "server:\n  basic_auth:\n    password_env: P\n", "username: required"},
 		{"recipe without query", minimal + "deployments:\n  min_gap: 10m\n", "deployments.query: required"},
+		{"KPI without name", minimal + "kpis:\n  - query: x\n", "kpis[0].name: required"},
+		{"KPI without query", minimal + "kpis:\n  - name: a\n", "kpis[0].query: required"},
+		{"KPI twice", minimal + "kpis:\n  - {name: a, query: x}\n  - {name: a, query: y}\n", `kpis[1].name: "a" is given twice`},
+		{"KPI direction", minimal + "kpis:\n  - {name: a, query: x, direction: up}\n", `kpis[0].direction: higher_is_worse, lower_is_worse or both, not "up"`},
+		{"KPI kind", minimal + "kpis:\n  - {name: a, query: x, kind: percent}\n", `kpis[0].kind: rate, ratio, latency or gauge, not "percent"`},
+		{"KPI placeholder", minimal + "kpis:\n  - {name: a, query: 'x{$service}'}\n", "kpis[0].query: unknown placeholder $service"},
+		{"KPI unknown key", minimal + "kpis:\n  - {name: a, query: x, labels: y}\n", "field labels not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseMapping([]byte(tc.yaml))

@@ -1,0 +1,368 @@
+package detector
+
+import (
+	"math"
+	"slices"
+
+	"github.com/faultline-dev/faultline/features"
+)
+
+// StatisticalChecks names the statistical fallback — what judges a deploy
+// when no model is in production — in outputs: the Model of its Results,
+// the "source" of `faultline check` and `predict`, the model_version of
+// predictions.
+const StatisticalChecks = "statistical-checks"
+
+// The statistical fallback judges a deploy from its feature rows alone, with
+// two kinds of evidence, look by look (each horizon with a row is a look):
+//
+//   - Canary evidence: the unanimous ensemble (impact ∧ temporal ∧
+//     persistence, ensemble_faulty) compares the new version with the
+//     expected rate and the version beside it. It assumes the new version
+//     served enough requests of its own (else ensemble_faulty is NaN:
+//     inconclusive), as it always has.
+//   - Before/after evidence (changes without a canary: no minute in which
+//     the new and the previous version both served, overlap_minutes 0 or
+//     NaN — big-bang deploys, aggregate-only metrics — unless per-version
+//     series show the new version serving nothing while an older one
+//     served, see withoutCanary): the service's own series after the
+//     change against its own past, from the ba_* columns calibrated by
+//     replay (features' before_after.budget is the false-alarm probability
+//     of each check per look). One series group —
+//     the error rate, the p95 latency, the throughput (lower is worse) or
+//     the declared KPIs, each in its declared direction (a KPI breach) —
+//     flags the deploy at a look when all of these hold:
+//
+//     1. level test: its replay p-value is at most budget / n, n the groups
+//     that judged at that look (Bonferroni: "some group shifted" keeps the
+//     budget). Assumes the baseline's spread describes the window's noise.
+//     2. sustained (sign) test: its check fired, p ≤ budget. Assumes minutes
+//     on either side of the baseline level are equally likely without a
+//     change; a burst of a few minutes barely moves it, so bursts and
+//     restart blips that fade do not pass.
+//     3. not decaying: between consecutive looks a < b up to this one, the
+//     mean level of the minutes after a, (b·level_b − a·level_a)/(b − a),
+//     is at least half the level up to a, both oriented the way the level
+//     moved at this look (a look where it was not yet on that side never
+//     counts as decaying). Assumes a fault persists while a restart blip
+//     fades. The level of the KPI group is that of the KPI its level test
+//     picked at each look, which may differ between looks.
+//     4. the look is at least MinBeforeAfterLook minutes and an earlier
+//     look has a row (to see the decay): in the first minutes a restart
+//     blip dominates the window.
+//     5. the version served the look alone: no other deploy of the stream
+//     started in it (overlap_deploy 0). Otherwise the window holds both
+//     versions' effects.
+//     6. no fleet-wide event: less than a tenth of the environment's other
+//     services were elevated in every minute of the window
+//     (fleet_elevated_max_frac < maxFleetShare; NaN without fleet data: no
+//     control, the checks alone decide). A shared dependency failing moves
+//     every service.
+//     7. for the KPI group only, the throughput did not rise as clearly at
+//     the same look (ba_tput_shift_z and ba_tput_sustained_z both at most
+//     −z, z the standard normal quantile of 1 − budget/n): load moves the
+//     KPIs that follow it (saturation, latency).
+//
+// Missing evidence is never evidence of health. A look is clear (healthy so
+// far) only when the canary ensemble judged it (ensemble_faulty not NaN) or
+// the before/after checks judged it (ba_checks > 0, for a change without a
+// canary, served alone, without a fleet-wide event) with nothing flagging;
+// at a look shorter than MinBeforeAfterLook (or without an earlier look) a
+// before/after check that fired leaves the look inconclusive — too early to
+// tell a restart blip from a fault. A look of a change without a canary in
+// which another deploy started is the version's no more: the verdict comes
+// from the latest look before it. Any other look is inconclusive.
+
+// MinBeforeAfterLook is the shortest look, in minutes, at which the
+// statistical fallback flags a deploy on before/after evidence.
+const MinBeforeAfterLook = 20
+
+// maxFleetShare: a share of the environment's other services elevated in
+// one minute of the window at or above this is a fleet-wide event (as
+// labeling's before_after_shift.max_fleet_share). On simulated fleets of 60
+// services the share stays at or below 0.07 outside outages and reaches
+// 0.14 or more in them.
+const maxFleetShare = 0.1
+
+// minLateToEarly is the least ratio of the level after a look to the level
+// up to it for a shift that does not decay (as labeling's
+// before_after_shift.min_late_to_early).
+const minLateToEarly = 0.5
+
+// baGroup is one series group of the before/after columns.
+type baGroup struct {
+	level, shiftP, shiftPass, sustainedP, sustainedPass int
+	kpi                                                 bool
+}
+
+var baSeriesGroups = [...]baGroup{
+	{features.BAErrLevelChange, features.BAErrShiftP, features.BAErrShiftPass, features.BAErrSustainedP, features.BAErrSustainedPass, false},
+	{features.BALatLevelChange, features.BALatShiftP, features.BALatShiftPass, features.BALatSustainedP, features.BALatSustainedPass, false},
+	{features.BATputLevelChange, features.BATputShiftP, features.BATputShiftPass, features.BATputSustainedP, features.BATputSustainedPass, false},
+	{features.BAKPILevelChange, features.BAKPIShiftP, features.BAKPIShiftPass, features.BAKPISustainedP, features.BAKPISustainedPass, true},
+}
+
+// lookState is the fallback's reading of one look.
+type lookState int
+
+const (
+	lookInconclusive lookState = iota // no evidence, or fired too early to judge
+	lookClear                         // judged, nothing flags
+	lookFlagged                       // faulty
+	// lookReplaced: a change without a canary that the canary ensemble
+	// could not judge, and another deploy of the stream started within the
+	// look: the look is not the version's alone and does not decide its
+	// verdict (an earlier look does).
+	lookReplaced
+)
+
+// statLook is the fallback's reading of the row at horizon h.
+type statLook struct {
+	h     int
+	state lookState
+	// canary: the canary ensemble judged the look (ensemble_faulty not NaN);
+	// ba: the before/after checks judged it (the change had no canary).
+	canary, ba bool
+	// group is the before/after group that flagged the look; nil when the
+	// canary ensemble did, or nothing.
+	group *baGroup
+}
+
+// statisticalLooks reads every horizon of hs (ascending) that has a row.
+func statisticalLooks(rows map[int][]float64, hs []int, cfg *features.Config) []statLook {
+	hs = slices.Sorted(slices.Values(hs))
+	var out []statLook
+	var seen []int // horizons with rows so far
+	for _, h := range hs {
+		row, ok := rows[h]
+		if !ok {
+			continue
+		}
+		lk := statLook{h: h}
+		ens := row[features.EnsembleFaulty]
+		lk.canary = !math.IsNaN(ens)
+		noCanary := withoutCanary(row)
+		fleetEvent := row[features.FleetElevatedMaxFrac] >= maxFleetShare
+		lk.ba = noCanary && row[features.OverlapDeploy] == 0 && !fleetEvent && row[features.BAChecks] > 0
+		canJudge := h >= MinBeforeAfterLook && len(seen) > 0
+		seen = append(seen, h)
+		switch {
+		case lk.canary && ens >= 0.5:
+			lk.state = lookFlagged
+		case lk.ba && canJudge:
+			if g := baFlag(rows, seen, cfg); g != nil {
+				lk.state, lk.group = lookFlagged, g
+			} else {
+				lk.state = lookClear
+			}
+		case lk.canary:
+			lk.state = lookClear
+		case lk.ba && !(row[features.BAChecksFired] > 0):
+			lk.state = lookClear
+		case noCanary && row[features.OverlapDeploy] == 1:
+			lk.state = lookReplaced
+		}
+		out = append(out, lk)
+	}
+	return out
+}
+
+// withoutCanary reports whether the row is of a change without a canary,
+// which the before/after checks judge: the new version never served beside
+// the previous one (overlap_minutes 0 or NaN: a big-bang switch, or
+// aggregate metrics without versions), and the service's traffic is not the
+// previous version's alone (the new version served nothing while an older
+// one served: the change has not reached the traffic, and the service's
+// series say nothing about it).
+func withoutCanary(row []float64) bool {
+	if row[features.OverlapMinutes] > 0 {
+		return false
+	}
+	return !(row[features.NewRequests] == 0 && !math.IsNaN(row[features.PrevErrorRate]))
+}
+
+// baFlag returns the before/after group that flags the look at the last of
+// looks (ascending horizons that have rows), or nil: conditions 1–3 and 7
+// of the fallback's rule (the caller checked the others).
+func baFlag(rows map[int][]float64, looks []int, cfg *features.Config) *baGroup {
+	h := looks[len(looks)-1]
+	row := rows[h]
+	budget := cfg.BeforeAfter.Budget
+	n := 0
+	for i := range baSeriesGroups {
+		if !math.IsNaN(row[baSeriesGroups[i].shiftP]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	alpha := budget / float64(n)
+	for i := range baSeriesGroups {
+		g := &baSeriesGroups[i]
+		if !(row[g.shiftP] <= alpha && row[g.sustainedP] <= budget) {
+			continue
+		}
+		if !notDecaying(rows, looks, g.level) {
+			continue
+		}
+		if g.kpi && trafficRose(row, alpha) {
+			continue
+		}
+		return g
+	}
+	return nil
+}
+
+// notDecaying reports condition 3: the level of column level did not decay
+// between consecutive looks. A NaN level fails it.
+func notDecaying(rows map[int][]float64, looks []int, level int) bool {
+	sign := 1.0
+	last := rows[looks[len(looks)-1]][level]
+	if math.IsNaN(last) {
+		return false
+	}
+	if last < 0 {
+		sign = -1
+	}
+	for i := 1; i < len(looks); i++ {
+		a, b := looks[i-1], looks[i]
+		la, lb := rows[a][level], rows[b][level]
+		if math.IsNaN(la) || math.IsNaN(lb) {
+			return false
+		}
+		early := sign * la
+		late := sign * (float64(b)*lb - float64(a)*la) / float64(b-a)
+		if early > 0 && late < minLateToEarly*early {
+			return false
+		}
+	}
+	return true
+}
+
+// trafficRose reports condition 7's veto: the throughput's level and
+// sustained statistics (positive when it falls) both at most −z, z the
+// standard normal quantile of 1 − alpha. NaN statistics do not veto.
+func trafficRose(row []float64, alpha float64) bool {
+	z := math.Sqrt2 * math.Erfinv(1-2*alpha)
+	return row[features.BATputShiftStat] <= -z && row[features.BATputSustainedStat] <= -z
+}
+
+// canaryReasons are the features a canary verdict reports: the three checks
+// of the ensemble, then the evidence they judged.
+var canaryReasons = []int{
+	features.ImpactPass, features.TemporalPass, features.PersistencePass,
+	features.ImpactRatio, features.ImpactNegLog10P,
+}
+
+// baSummaryReasons are reported when the before/after checks judged a look
+// that nothing flagged, or could not judge it.
+var baSummaryReasons = []int{features.BAChecks, features.BAChecksFired, features.BAMinP, features.BAPseudoPoints}
+
+// StatisticalVotes returns the statistical fallback's vote at every horizon
+// of hs with a row: 1 when the look flags the deploy (DecideStatistical's
+// rule, each look read on its own and the looks before it), else 0.
+func StatisticalVotes(rows map[int][]float64, hs []int, cfg *features.Config) map[int]float64 {
+	out := map[int]float64{}
+	for _, lk := range statisticalLooks(rows, hs, cfg) {
+		out[lk.h] = 0
+		if lk.state == lookFlagged {
+			out[lk.h] = 1
+		}
+	}
+	return out
+}
+
+// DecideStatistical decides one deploy with the statistical checks alone,
+// as Faultline does when no model is in production: the canary ensemble and
+// the before/after checks (see the rule above, and docs/detector.md), looked
+// at sequentially over the horizons of hs that have rows (rows[h], computed
+// with features settings cfg, whose horizons include hs). The deploy is
+// faulty at the first look, ascending, that flags it; otherwise healthy when
+// the latest look is clear, and inconclusive when it is not (neither kind of
+// evidence could judge it, or a before/after check fired too early to tell)
+// or no horizon has a row; a look in which another deploy replaced a change
+// without a canary does not decide (the latest look before it does). The
+// verdict is final once the largest horizon has a row or the deploy is
+// flagged. Scores carry the vote as P (1 flagged, 0
+// not) against the threshold 0.5. Reasons name what decided: for the canary
+// ensemble its three checks (value 1 pass, 0 fail, contribution +1 or −1) and
+// the impact evidence (contribution 0); for a before/after flag the group's
+// level and sustained checks (value 1, contribution +1), their p-values and
+// the level change (contribution 0); for a look the before/after checks
+// judged without a canary, their summary (contribution 0).
+func DecideStatistical(rows map[int][]float64, hs []int, cfg *features.Config) *Result {
+	res := &Result{Model: StatisticalChecks, Reasons: []Reason{}, Scores: []HorizonScore{}}
+	var deciding *statLook
+	looks := statisticalLooks(rows, hs, cfg)
+	for i := range looks {
+		lk := &looks[i]
+		flagged := lk.state == lookFlagged
+		p := 0.0
+		if flagged {
+			p = 1
+		}
+		res.Scores = append(res.Scores, HorizonScore{Horizon: lk.h, P: p, Threshold: 0.5, Flagged: flagged,
+			Inconclusive: lk.state == lookInconclusive || lk.state == lookReplaced})
+		if lk.state != lookReplaced || deciding == nil {
+			deciding = lk
+		}
+		if flagged {
+			res.Verdict, res.DetectedAt, res.Final = Faulty, lk.h, true
+			break
+		}
+	}
+	switch {
+	case res.Verdict == Faulty:
+	case deciding == nil || deciding.state == lookInconclusive || deciding.state == lookReplaced:
+		res.Verdict = Inconclusive
+	default:
+		res.Verdict = Healthy
+	}
+	if res.Verdict != Faulty && len(hs) > 0 {
+		_, res.Final = rows[slices.Max(hs)]
+	}
+	if deciding != nil {
+		res.DecidingHorizon = deciding.h
+		res.Reasons = statisticalReasons(rows[deciding.h], deciding)
+	}
+	return res
+}
+
+// statisticalReasons lists the reasons of the deciding look.
+func statisticalReasons(row []float64, lk *statLook) []Reason {
+	var out []Reason
+	add := func(c int, contribution float64) {
+		out = append(out, Reason{Feature: features.Schema[c].Name, Value: row[c], Contribution: contribution})
+	}
+	switch {
+	case lk.group != nil:
+		g := lk.group
+		add(g.shiftPass, 1)
+		add(g.sustainedPass, 1)
+		add(g.shiftP, 0)
+		add(g.sustainedP, 0)
+		add(g.level, 0)
+	case lk.ba && !lk.canary:
+		for _, c := range baSummaryReasons {
+			add(c, 0)
+		}
+	default:
+		for _, c := range canaryReasons {
+			contribution := 0.0
+			if c == features.ImpactPass || c == features.TemporalPass || c == features.PersistencePass {
+				switch row[c] {
+				case 1:
+					contribution = 1
+				case 0:
+					contribution = -1
+				}
+			}
+			add(c, contribution)
+		}
+		if !lk.canary {
+			add(features.BAPseudoPoints, 0) // why the before/after checks could not judge either
+		}
+	}
+	return out
+}
