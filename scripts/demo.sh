@@ -48,6 +48,13 @@ echo "== 2. faultline run: extract → label → train → evaluate → register
 	exit 1
 }
 
+echo
+echo "== 3. the production policy on every deploy, against the simulator's ground truth"
+"$BIN" --home "$HOME_DIR" --log-format text predict --model production --truth --out "$DIR/predictions.csv" 2>>"$DIR/run.log" || {
+	echo "predict failed; its log is $DIR/run.log" >&2
+	exit 1
+}
+
 run_dir=$(ls -d "$HOME_DIR"/runs/2*/ | tail -n 1)
 report="${run_dir%/}/evaluation/report.html"
 echo
@@ -59,6 +66,7 @@ if [ -f "$HOME_DIR/export/faultline-production.tar.gz" ]; then
 else
   echo "bundle:        none (the promotion gate refused the candidate; see the promote line above)"
 fi
+echo "predictions:   $DIR/predictions.csv"
 echo "run log:       $DIR/run.log"
 echo "metrics file:  $HOME_DIR/metrics/faultline.prom"
 echo "next:          $BIN --home $HOME_DIR runs show $(basename "$run_dir")"

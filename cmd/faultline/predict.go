@@ -12,6 +12,8 @@ import (
 	"github.com/faultline-dev/faultline/detector"
 	"github.com/faultline-dev/faultline/detector/batch"
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/internal/quality"
 	"github.com/faultline-dev/faultline/registry"
 )
 
@@ -67,11 +69,11 @@ func init() {
 	var (
 		model, out, from, until, workdir string
 		workers                          int
-		asJSON                           bool
+		asJSON, truth                    bool
 	)
 	register(&command{
 		name:    "predict",
-		usage:   "--model REF --out FILE.csv|FILE.parquet [--from T] [--until T] [--workdir DIR] [--json]",
+		usage:   "--model REF --out FILE.csv|FILE.parquet [--from T] [--until T] [--workdir DIR] [--truth] [--json]",
 		summary: "score historical deployments with a registered model, as a detector would have",
 		help: `Scores every deployment that started in [--from, --until) with model REF
 (NAME@VERSION, NAME@ALIAS, a bare VERSION or ALIAS such as production, or a
@@ -85,9 +87,10 @@ memory (a large range spills feature vectors to a temporary file under
 
 With no production model in the registry and --model left at production,
 the deployments are judged by the statistical checks instead: the unanimous
-ensemble of the impact, temporal-correlation and persistence checks over
-the horizons with data, features computed with the "features" settings.
-p_H is then the ensemble's vote (1 or 0), model_version is
+ensemble of the impact, temporal-correlation and persistence checks for
+canaries, the before/after checks for changes without one (docs/detector.md),
+over the horizons with data, features computed with the "features" settings.
+p_H is then their vote (1 or 0), model_version is
 statistical-checks, and the summary says so ("source": "statistical-checks"
 with --json).
 
@@ -95,7 +98,16 @@ Output columns (../shared/spec/outputs.md): deployment_id, service,
 environment, started_at, p_H per horizon (empty when fewer than H minutes of
 data follow the deploy), verdict (faulty, healthy, inconclusive),
 detected_at_min (first horizon the sequential policy flagged), model_version.
-The extension of --out picks CSV or Parquet.`,
+The extension of --out picks CSV or Parquet.
+
+--truth (simulated histories only: 'faultline simulate' stores the ground
+truth of every deployment) also scores the verdicts against that truth, as
+'faultline quality' does: precision (flagged deployments that are faulty),
+recall (faults flagged), recall on faults of severity >= 1.5x, false alarms
+per healthy deployment, each with its Wilson 95% interval, and the mean
+detection minute over 60. These are figures against truth, not against
+weak labels; "inconclusive" counts as not flagged. On a history without
+truth it is an error.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&model, "model", "production", "model `REF` or bundle file")
 			fs.StringVar(&out, "out", "", "predictions `FILE` (.csv or .parquet; required)")
@@ -104,6 +116,7 @@ The extension of --out picks CSV or Parquet.`,
 			fs.StringVar(&workdir, "workdir", "", "`DIR` for a temporary spill file of a large range (default HOME/work)")
 			fs.IntVar(&workers, "workers", 0, "streams extracted in parallel (default: number of CPUs)")
 			fs.BoolVar(&asJSON, "json", false, "print a summary as JSON")
+			fs.BoolVar(&truth, "truth", false, "also score the verdicts against the simulator's ground truth")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 0 {
@@ -152,11 +165,28 @@ The extension of --out picks CSV or Parquet.`,
 				m := d.Manifest()
 				modelName, modelVersion, by = m.Model, m.Version, fmt.Sprintf("%s@%d", m.Model, m.Version)
 			}
+			var vsTruth *quality.Score
+			if truth {
+				s, err := scoreAgainstTruth(ctx, store, rows)
+				if err != nil {
+					return err
+				}
+				vsTruth = &s
+			}
 			if asJSON {
-				return e.writeJSON(map[string]any{"source": source, "model": modelName, "model_version": modelVersion, "out": out, "deployments": len(rows), "verdicts": counts})
+				m := map[string]any{"source": source, "model": modelName, "model_version": modelVersion, "out": out, "deployments": len(rows), "verdicts": counts}
+				if vsTruth != nil {
+					m["against_truth"] = vsTruth
+				}
+				return e.writeJSON(m)
 			}
 			fmt.Fprintf(e.stdout, "scored %d deployments with %s into %s: %d faulty, %d healthy, %d inconclusive\n",
 				len(rows), by, out, counts[detector.Faulty], counts[detector.Healthy], counts[detector.Inconclusive])
+			if vsTruth != nil {
+				fmt.Fprintf(e.stdout, "against the simulator's truth (Wilson 95%%): precision %s, recall %s, recall on faults >= %gx %s, false alarms per healthy deployment %s, detection at %.2f of 60 min\n",
+					estimate(vsTruth.Precision), estimate(vsTruth.Recall), quality.DefaultFloors().MinSeverity, estimate(vsTruth.RecallFloored),
+					estimate(vsTruth.FalseAlarms), vsTruth.TTDRatio.Value)
+			}
 			return nil
 		},
 	})
@@ -183,4 +213,39 @@ func horizonsSorted(hs []int) []int {
 	out := slices.Clone(hs)
 	slices.Sort(out)
 	return out
+}
+
+// scoreAgainstTruth scores verdicts against the ground truth a simulated
+// history holds (quality.Tally over every deployment scored).
+func scoreAgainstTruth(ctx context.Context, store history.Store, rows []batch.Row) (quality.Score, error) {
+	tr, err := store.Truth(ctx)
+	if errors.Is(err, history.ErrNoTruth) {
+		return quality.Score{}, usageError("--truth: %v (only 'faultline simulate' writes one)", err)
+	}
+	if err != nil {
+		return quality.Score{}, fmt.Errorf("--truth: %w", err)
+	}
+	truth := make(map[string]history.Truth, len(tr))
+	for _, t := range tr {
+		truth[t.DeploymentID] = t
+	}
+	preds := make([]quality.Prediction, 0, len(rows))
+	scored := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		preds = append(preds, quality.Prediction{DeploymentID: r.DeploymentID, Flagged: r.Verdict == detector.Faulty, DetectedAt: r.DetectedAt})
+		scored[r.DeploymentID] = true
+	}
+	c, err := quality.Tally(preds, truth, func(id string) bool { return scored[id] }, quality.DefaultFloors().MinSeverity)
+	if err != nil {
+		return quality.Score{}, fmt.Errorf("--truth: %w", err)
+	}
+	return c.Score(), nil
+}
+
+// estimate formats a proportion as "0.91 [0.88, 0.94] (433/474)".
+func estimate(e metrics.Estimate) string {
+	if !e.Defined() {
+		return "n/a (0/0)"
+	}
+	return fmt.Sprintf("%.2f [%.2f, %.2f] (%d/%d)", e.Value, e.Lo, e.Hi, e.K, e.N)
 }

@@ -133,7 +133,24 @@ func (r *Result) Markdown() []byte {
 	w("  today's detector and catch a regression; they rise as detection improves.\n")
 	w("- **Aggregate regimes.** `aggregate-bigbang`, `kpi-shifts` and `bursts-and-drops` have one aggregate series\n")
 	w("  per service and big-bang deploys. The severity of a `shift` or `burst` fault is its KPI factor (a 10–30%%\n")
-	w("  shift is 1.1–1.3×), so the column for faults ≥ 1.5× counts few of them: judge those regimes by plain recall.\n\n")
+	w("  shift is 1.1–1.3×), so the column for faults ≥ 1.5× counts few of them: judge those regimes by plain recall.\n")
+	w("- **Where recall is lost.** Every deploy, seeds pooled, everything against truth. *Weak labels vs truth*:\n")
+	w("  the run's weak labels (`labels.parquet`); a deploy is labelled faulty when the label model's `p_faulty` is\n")
+	w("  ≥ %s and at least one labeling function voted. Weak-label precision (labelled-faulty deploys that are\n", num(WeakLabelThreshold))
+	w("  faulty) and recall (faults labelled faulty) bound what the models can learn: a fault the labels call\n")
+	w("  healthy is taught as healthy. *Faults with a faulty vote*: the share of faults on which at least one\n")
+	w("  labeling function voted faulty (what the label model could have labelled); *faults all abstained*: the\n")
+	w("  share on which no function voted at all. Per labeling function: its faulty votes and their precision\n")
+	w("  against truth, its healthy votes and how many of them fell on faults. *Oracle recall at precision ≥ %s*:\n", num(fl.Precision))
+	w("  the thresholds of the production models' looks chosen on truth itself (the search the training run\n")
+	w("  makes on weak validation labels, here on every deploy's truth, judged on the point estimate), and the\n")
+	w("  recall that policy reaches at precision ≥ %s; a fleet where no thresholds reach that precision counts\n", num(fl.Precision))
+	w("  as flagging nothing. Being tuned on truth it is not a result but an upper bound on what threshold\n")
+	w("  choice could give with these models (up to the search's grid, thinned on large fleets): the gap\n")
+	w("  between it and *production recall* (the production policy's recall over every deploy, as in *Every\n")
+	w("  deploy*) is what threshold choice loses, the gap between it and 1 is what the models' ranking loses.\n")
+	w("  That reading holds when *production precision* is at the floor too; below it, production recall can\n")
+	w("  exceed the oracle's, bought with false alarms. Fleets without a production model have no oracle.\n\n")
 
 	w("## Regimes\n\n")
 	w("| regime | what it stresses | knobs (section `simulate`) |\n|---|---|---|\n")
@@ -158,6 +175,7 @@ func (r *Result) Markdown() []byte {
 
 	r.bandTables(&b)
 	r.confounderTable(&b)
+	r.lostTables(&b)
 	return b.Bytes()
 }
 
@@ -226,6 +244,90 @@ func (r *Result) confounderTable(b *bytes.Buffer) {
 		w("\n")
 	}
 	w("\n")
+}
+
+// regimeLabels pools the weak labels against truth of regime's fleets.
+func (r *Result) regimeLabels(regime string) (LabelScore, bool) {
+	var c LabelCounts
+	ok := false
+	for _, f := range r.Fleets {
+		if f.WeakLabels != nil && f.Regime == regime {
+			c.Add(f.WeakLabels.LabelCounts)
+			ok = true
+		}
+	}
+	return c.Score(), ok
+}
+
+// regimeOracle pools the oracle policies of regime's fleets.
+func (r *Result) regimeOracle(regime string) (OracleScore, bool) {
+	var c OracleCounts
+	ok := false
+	for _, f := range r.Fleets {
+		if f.Oracle != nil && f.Regime == regime {
+			c.Add(f.Oracle.OracleCounts)
+			ok = true
+		}
+	}
+	return c.Score(), ok
+}
+
+// lostTables writes where recall is lost: per regime, the weak labels
+// against truth, the oracle policy's recall at the precision floor and the
+// production recall; then the labeling functions' votes against truth.
+func (r *Result) lostTables(b *bytes.Buffer) {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	fl := r.Floors
+	w("## Where recall is lost\n\n")
+	w("Every deploy, seeds pooled, each figure against truth (see *How it is measured*). The oracle is tuned on\n")
+	w("truth: an upper bound on threshold choice with the production models, not a result.\n\n")
+	w("| regime | weak-label precision | weak-label recall | faults with a faulty vote | faults all abstained | oracle recall at precision ≥ %s | production recall | production precision |\n", num(fl.Precision))
+	w("|---|---|---|---|---|---|---|---|\n")
+	var notes []string
+	for _, name := range r.Regimes {
+		ls, okL := r.regimeLabels(name)
+		if !okL {
+			w("| `%s` | | | | | | | |\n", name)
+			continue
+		}
+		oracle := "– (no production model)"
+		if o, ok := r.regimeOracle(name); ok {
+			oracle = est(o.Recall)
+			if o.Met < o.Fleets {
+				notes = append(notes, fmt.Sprintf("`%s`: on %d of %d fleets no thresholds reach precision %s on truth; the oracle flags nothing there", name, o.Fleets-o.Met, o.Fleets, num(fl.Precision)))
+			}
+		}
+		prodRecall, prodPrecision := "–", "–"
+		if s, ok := r.regimeScore(name, ScopeAll); ok {
+			prodRecall, prodPrecision = est(s.Recall), est(s.Precision)
+		}
+		for _, f := range r.Fleets {
+			if f.Regime == name && f.Production == Fallback {
+				notes = append(notes, fmt.Sprintf("`%s` seed %d: no production model: no oracle, and its production recall is the statistical checks'", name, f.Seed))
+			}
+		}
+		w("| `%s` | %s | %s | %s | %s | %s | %s | %s |\n", name, est(ls.Precision), est(ls.Recall), est(ls.Coverage), est(ls.Abstained), oracle, prodRecall, prodPrecision)
+	}
+	if len(notes) > 0 {
+		w("\n")
+		for _, n := range notes {
+			w("- %s\n", n)
+		}
+	}
+	w("\n### Labeling functions against truth\n\n")
+	w("Every deploy, seeds pooled: each function's faulty votes with the share on faults (precision), and its\n")
+	w("healthy votes with how many fell on faults.\n\n")
+	for _, name := range r.Regimes {
+		ls, ok := r.regimeLabels(name)
+		if !ok || len(ls.Functions) == 0 {
+			continue
+		}
+		w("`%s`:\n\n| labeling function | faulty votes | precision of faulty votes | healthy votes | healthy votes on faults |\n|---|---|---|---|---|\n", name)
+		for _, fv := range ls.Functions {
+			w("| %s | %d | %s | %d | %d |\n", fv.Function, fv.Faulty, est(fv.Precision()), fv.Healthy, fv.HealthyOnFaults)
+		}
+		w("\n")
+	}
 }
 
 // mainTable writes the per-fleet table of scope with its mean and pooled rows.

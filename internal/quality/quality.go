@@ -110,8 +110,16 @@ type Fleet struct {
 	// Error is set when the pipeline or the scoring failed.
 	Error string `json:"error,omitempty"`
 	// Scores per scope (ScopeTest, ScopeAll); absent without production.
-	Scores  map[string]Score `json:"scores,omitempty"`
-	Seconds float64          `json:"seconds"`
+	Scores map[string]Score `json:"scores,omitempty"`
+	// WeakLabels is the run's weak labels (labels.parquet) measured against
+	// truth over every deploy (TallyLabels); absent when the run failed.
+	WeakLabels *LabelScore `json:"weak_labels_vs_truth,omitempty"`
+	// Oracle is the ranking ceiling of the production models: the policy
+	// whose thresholds were chosen on truth for precision ≥ Floors.Precision,
+	// measured against truth over every deploy (TallyOracle). An upper bound
+	// on threshold choice, not a result; absent without a production model.
+	Oracle  *OracleScore `json:"oracle_vs_truth,omitempty"`
+	Seconds float64      `json:"seconds"`
 }
 
 // Result is the benchmark's outcome.
@@ -275,7 +283,7 @@ func scoreFleet(ctx context.Context, opts Options, r simulate.Regime, seed int64
 	// The production policy on every deploy, as `faultline predict
 	// --model production` scores it — or, with nothing in production, the
 	// statistical checks predict falls back to.
-	rows, err := predictProduction(ctx, reg, st, &d, home, opts, f)
+	rows, horizons, err := predictProduction(ctx, reg, st, &d, home, opts, f)
 	if err != nil {
 		return err
 	}
@@ -309,6 +317,27 @@ func scoreFleet(ctx context.Context, opts Options, r simulate.Regime, seed int64
 		}
 		f.Scores[scope] = c.Score()
 	}
+
+	// Where recall is lost: the weak labels against truth, and the
+	// production models' ranking ceiling (thresholds chosen on truth).
+	labels, err := workdir.ReadLabels(filepath.Join(rec.Dir, workdir.LabelsFile))
+	if err != nil {
+		return fmt.Errorf("read weak labels: %w", err)
+	}
+	lc, err := TallyLabels(labels, truth)
+	if err != nil {
+		return err
+	}
+	ls := lc.Score()
+	f.WeakLabels = &ls
+	if f.Production != Fallback {
+		oc, err := TallyOracle(horizons, rows, truth, opts.Floors.Precision)
+		if err != nil {
+			return err
+		}
+		s := oc.Score()
+		f.Oracle = &s
+	}
 	return nil
 }
 
@@ -317,24 +346,28 @@ func scoreFleet(ctx context.Context, opts Options, r simulate.Regime, seed int64
 const Fallback = "none: statistical checks"
 
 // predictProduction scores every deploy with the production model, or with
-// the statistical checks when there is none (f.Production says which).
-func predictProduction(ctx context.Context, reg *registry.Registry, st history.Reader, d *pipeline.Deps, home string, opts Options, f *Fleet) ([]batch.Row, error) {
+// the statistical checks when there is none (f.Production says which). It
+// returns the rows and the production detector's horizons (nil for the
+// statistical checks).
+func predictProduction(ctx context.Context, reg *registry.Registry, st history.Reader, d *pipeline.Deps, home string, opts Options, f *Fleet) ([]batch.Row, []int, error) {
 	v, err := reg.Resolve(ctx, registry.Ref{Name: reg.Config().Model, Alias: "production"})
 	if errors.Is(err, registry.ErrNotFound) {
 		f.Production = Fallback
-		return batch.PredictStatistical(ctx, st, d.Features, batch.Options{Scratch: home, Progress: opts.Progress})
+		rows, err := batch.PredictStatistical(ctx, st, d.Features, batch.Options{Scratch: home, Progress: opts.Progress})
+		return rows, nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("resolve production model: %w", err)
+		return nil, nil, fmt.Errorf("resolve production model: %w", err)
 	}
 	b, err := reg.Bundle(ctx, v)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	det, err := detector.New(b)
 	if err != nil {
-		return nil, fmt.Errorf("production model %s@%d: %w", v.Name, v.Version, err)
+		return nil, nil, fmt.Errorf("production model %s@%d: %w", v.Name, v.Version, err)
 	}
 	f.Production = fmt.Sprintf("%s@%d", v.Name, v.Version)
-	return batch.Predict(ctx, st, det, batch.Options{Scratch: home, Progress: opts.Progress})
+	rows, err := batch.Predict(ctx, st, det, batch.Options{Scratch: home, Progress: opts.Progress})
+	return rows, det.Horizons(), err
 }
