@@ -25,7 +25,13 @@ type baView struct {
 	// the request-weighted p95 latency (NaN without latency), and the
 	// error rate (errors over requests, NaN without requests).
 	req, errs, lat, rate [][]float64
-	kpis                 []baKPI
+	// lreq and llat are req and lat on the log scale (baCut.logScale),
+	// shared by the views of all horizons of the deploy.
+	lreq, llat [][]float64
+	// The adjusted values and prefix sums of the error rate, latency and
+	// throughput (baPrep), shared by the views of all horizons.
+	prepRate, prepLat, prepReq *baPrep
+	kpis                       []baKPI
 }
 
 // baKPI is one declared KPI in the view.
@@ -34,6 +40,8 @@ type baKPI struct {
 	dir  Direction
 	kind KPIKind
 	x    [][]float64 // segs segments of L values, NaN where absent
+	lx   [][]float64 // x on the log scale (baCut.logScale) for rates and latencies, else nil
+	prep *baPrep     // adjusted values and prefix sums, on the KPI's scale
 }
 
 // baLo returns the first minute of segment j of the view of a deploy
@@ -47,6 +55,10 @@ func baLo(start int64, span, b, j int) int64 {
 type baCut struct {
 	segs, L, span        int
 	req, errs, lat, rate [][]float64 // segs segments of L values
+	lreq, llat           [][]float64 // req and lat on the log scale
+	prepRate, prepLat    baPrep
+	prepReq              baPrep
+	kpiPreps             []baPrep // of kpis, in order
 	kpis                 []baKPI
 	latW                 []float64
 	flat                 f64Arena // backing of the segments above
@@ -144,7 +156,16 @@ func (bv *baCut) cutBeforeAfter(in *Input, start int64, b, h int, cfg *Config) e
 		}
 	}
 	bv.req, bv.errs, bv.lat, bv.rate = bv.segments(req), bv.segments(errs), bv.segments(lat), bv.segments(rate)
+	bv.lreq, bv.llat = bv.segments(bv.logScale(req, b)), bv.segments(bv.logScale(lat, b))
+	R, K := bc.ReplayDays, bc.ReferenceDays
+	bv.prepare(&bv.prepRate, bv.rate, R, K, bv.req, bv.errs)
+	bv.prepare(&bv.prepLat, bv.llat, R, K, nil, nil)
+	bv.prepare(&bv.prepReq, bv.lreq, R, K, nil, nil)
 	bv.kpis = bv.kpis[:0]
+	if cap(bv.kpiPreps) < len(in.KPIs) {
+		bv.kpiPreps = make([]baPrep, len(in.KPIs))
+	}
+	bv.kpiPreps = bv.kpiPreps[:len(in.KPIs)]
 	for k := range in.KPIs {
 		kp := &in.KPIs[k]
 		if err := checkKPI(kp); err != nil {
@@ -164,9 +185,84 @@ func (bv *baCut) cutBeforeAfter(in *Input, start int64, b, h int, cfg *Config) e
 				}
 			}
 		}
-		bv.kpis = append(bv.kpis, baKPI{name: kp.Name, dir: kp.Direction, kind: kp.Kind, x: bv.segments(x)})
+		kv := baKPI{name: kp.Name, dir: kp.Direction, kind: kp.Kind, x: bv.segments(x), prep: &bv.kpiPreps[k]}
+		g := kv.x
+		if kp.Kind.logScale() {
+			kv.lx = bv.segments(bv.logScale(x, b))
+			g = kv.lx
+		}
+		bv.prepare(kv.prep, g, R, K, nil, nil)
+		bv.kpis = append(bv.kpis, kv)
 	}
 	return nil
+}
+
+// logScale returns ln(x + ε) of the segs·L values of x (NaN where x is
+// NaN or negative), ε being 1% of the mean of |x| over the span+b minutes
+// before the start's clock time in every segment — on the day of the
+// change and on each previous day of the view —, or 1 when that mean is
+// zero or none of those minutes has a value. Those minutes are the same
+// in the view of every horizon (segment 0's lie before the start), so the
+// windows of all horizons of a deploy share ε and the transformed series.
+func (bv *baCut) logScale(x []float64, b int) []float64 {
+	t0, L := bv.span+b, bv.L
+	var sum, cnt float64
+	for j := 0; j < bv.segs; j++ {
+		for _, xv := range x[j*L : j*L+t0] {
+			if xv == xv { // not NaN
+				sum += math.Abs(xv)
+				cnt++
+			}
+		}
+	}
+	eps := 0.01 * sum / cnt
+	if !(eps > 0) { // also NaN: no value
+		eps = 1
+	}
+	g := bv.flat.take(len(x))
+	for i, xv := range x {
+		if xv >= 0 { // neither NaN nor negative
+			g[i] = math.Log(xv + eps)
+		} else {
+			g[i] = math.NaN()
+		}
+	}
+	return g
+}
+
+// prepare sets p to the seasonally adjusted values of g (the cut's segs
+// segments, on the series' scale) on the replay segments 0..r, each minute
+// less the mean of the same clock minute on the k following segments that
+// exist (seasonalAdjust), and to their prefix sums (prefixSums); with req
+// and errs (the error rate), also the requests and errors summed over the
+// minutes with an adjusted value.
+func (bv *baCut) prepare(p *baPrep, g [][]float64, r, k int, req, errs [][]float64) {
+	L := bv.L
+	p.y, p.c, p.s1, p.s2 = bv.head()[:r+1], bv.head()[:r+1], bv.head()[:r+1], bv.head()[:r+1]
+	p.rq, p.er = nil, nil
+	if req != nil {
+		p.rq, p.er = bv.head()[:r+1], bv.head()[:r+1]
+	}
+	for j := 0; j <= r; j++ {
+		y := bv.flat.take(L)
+		seasonalAdjust(y, g[j][:L], g[j+1:j+1+min(k, bv.segs-1-j)]) // the reference days that exist
+		p.y[j] = y
+		p.c[j], p.s1[j], p.s2[j] = bv.flat.take(L+1), bv.flat.take(L+1), bv.flat.take(L+1)
+		prefixSums(p.c[j], p.s1[j], p.s2[j], y)
+		if req != nil {
+			RQ, ER, rqj, erj := bv.flat.take(L+1), bv.flat.take(L+1), req[j][:L], errs[j][:L]
+			var rq, er float64
+			RQ[0], ER[0] = 0, 0
+			for i, yv := range y {
+				if yv == yv {
+					rq += rqj[i]
+					er += erj[i]
+				}
+				RQ[i+1], ER[i+1] = rq, er
+			}
+			p.rq[j], p.er[j] = RQ, ER
+		}
+	}
 }
 
 // segments splits the segs·L values of x into segments.
@@ -197,9 +293,12 @@ func (bv *baCut) view(v *baView, b, h int) {
 	v.L = 2*bv.span + b + h
 	if v.L == bv.L {
 		v.req, v.errs, v.lat, v.rate = bv.req, bv.errs, bv.lat, bv.rate
+		v.lreq, v.llat = bv.lreq, bv.llat
+		v.prepRate, v.prepLat, v.prepReq = &bv.prepRate, &bv.prepLat, &bv.prepReq
 		v.kpis = append(v.kpis[:0], bv.kpis...)
 		return
 	}
+	v.prepRate, v.prepLat, v.prepReq = &bv.prepRate, &bv.prepLat, &bv.prepReq
 	known := bv.span + b + h // minutes of segment 0 before the cut
 	sub := func(x [][]float64) [][]float64 {
 		s := bv.head()
@@ -215,9 +314,13 @@ func (bv *baCut) view(v *baView, b, h int) {
 		return s
 	}
 	v.req, v.errs, v.lat, v.rate = sub(bv.req), sub(bv.errs), sub(bv.lat), sub(bv.rate)
+	v.lreq, v.llat = sub(bv.lreq), sub(bv.llat)
 	v.kpis = v.kpis[:0]
 	for _, k := range bv.kpis {
 		k.x = sub(k.x)
+		if k.lx != nil {
+			k.lx = sub(k.lx)
+		}
 		v.kpis = append(v.kpis, k)
 	}
 }

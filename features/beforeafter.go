@@ -51,21 +51,26 @@ type baPoint struct{ j, t int }
 // does not allocate them anew.
 type baScratch struct {
 	buf []float64
-	g   []float64   // segs·L: transformed values, when they are not the series'
-	gs  [][]float64 // segs segments of transformed values (in g, or the series')
-	y   []float64   // (R+1)·L: seasonally adjusted values of the replay segments
-	// tame[j]: the adjusted values of replay segment j are tame
-	// (prefixSums).
-	tame []bool
-	// (R+1)·(L+1) prefix sums over the replay segments: count, sum and sum
-	// of squares of the adjusted values; requests and errors (error rate
-	// only) over the same minutes.
-	c, s1, s2, rq, er []float64
-	null              [numBATests][]float64
-	sorted            []float64
-	points            []baPoint // candidate pseudo-change points, in order of preference
-	bursts            []int     // burst window lengths ≤ H
-	isq               []float64 // 1/√n for n up to the longest burst window
+	// tame[j]: the adjusted values of replay segment j at the window's
+	// horizon are tame (prefixSums).
+	tame   []bool
+	null   [numBATests][]float64
+	sorted []float64
+	points []baPoint // candidate pseudo-change points, in order of preference
+	bursts []int     // burst window lengths ≤ H
+	isq    []float64 // 1/√n for n up to the longest burst window
+}
+
+// baPrep is what the tests read of one series on the replay segments
+// 0..replay_days of the view: its seasonally adjusted values (L each) and
+// their prefix sums (L+1 each: count, sum and sum of squares of the values
+// that are not NaN; for the error rate also requests and errors over the
+// same minutes). baCut.prepare computes it once at the deploy's largest
+// horizon, for the windows of every horizon: a smaller horizon's adjusted
+// values are the same up to its cut (segment 0 index t0+H, the other
+// segments their first L), and the tests read no further.
+type baPrep struct {
+	y, c, s1, s2, rq, er [][]float64 // rq, er nil unless the error rate
 }
 
 var baPool sync.Pool
@@ -81,26 +86,19 @@ func getBAScratch() *baScratch {
 
 func putBAScratch(sc *baScratch) { baPool.Put(sc) }
 
-// layout carves the buffers out of sc.buf: g of n values, y of nr, the
-// five prefix sums of np, and the null samples and their sorting scratch
-// of pp each; gs gets segs segment headers.
-func (sc *baScratch) layout(n, segs, nr, np, pp int) {
-	need := n + nr + 5*np + (int(numBATests)+1)*pp
+// layout carves the buffers out of sc.buf: the null samples and their
+// sorting scratch of pp values each; tame gets segs flags.
+func (sc *baScratch) layout(segs, pp int) {
+	need := (int(numBATests) + 1) * pp
 	if cap(sc.buf) < need {
 		sc.buf = make([]float64, need)
 	}
 	buf := sc.buf[:need]
 	take := func(k int) []float64 { s := buf[:k:k]; buf = buf[k:]; return s }
-	sc.g, sc.y = take(n), take(nr)
 	if cap(sc.tame) < segs {
 		sc.tame = make([]bool, segs)
 	}
 	sc.tame = sc.tame[:segs]
-	if cap(sc.gs) < segs {
-		sc.gs = make([][]float64, segs)
-	}
-	sc.gs = sc.gs[:segs]
-	sc.c, sc.s1, sc.s2, sc.rq, sc.er = take(np), take(np), take(np), take(np), take(np)
 	for k := range sc.null {
 		sc.null[k] = take(pp)[:0]
 	}
@@ -122,9 +120,9 @@ func (c *calc) beforeAfter() {
 	sc := c.newBAScratch()
 	defer putBAScratch(sc)
 	budget := c.cfg.BeforeAfter.Budget
-	outErr := c.baEvaluate(sc, v.rate, KindRatio, HigherIsWorse, true)
-	outLat := c.baEvaluate(sc, v.lat, KindLatency, HigherIsWorse, false)
-	outTput := c.baEvaluate(sc, v.req, KindRate, LowerIsWorse, false)
+	outErr := c.baEvaluate(sc, v.rate, nil, v.prepRate, KindRatio, HigherIsWorse, true)
+	outLat := c.baEvaluate(sc, v.lat, v.llat, v.prepLat, KindLatency, HigherIsWorse, false)
+	outTput := c.baEvaluate(sc, v.req, v.lreq, v.prepReq, KindRate, LowerIsWorse, false)
 	c.writeBA(BAErrLevelChange, &outErr, budget)
 	c.writeBA(BALatLevelChange, &outLat, budget)
 	c.writeBA(BATputLevelChange, &outTput, budget)
@@ -152,7 +150,7 @@ func (c *calc) newBAScratch() *baScratch {
 	v, bc := &c.w.ba, &c.cfg.BeforeAfter
 	R := bc.ReplayDays
 	sc := getBAScratch()
-	sc.layout(v.segs*v.L, v.segs, (R+1)*v.L, (R+1)*(v.L+1), bc.PseudoPoints)
+	sc.layout(v.segs, bc.PseudoPoints)
 	t0, step := v.span+c.B, bc.ReplayStepMinutes
 	for o := -step; o >= -v.span; o -= step {
 		if o+c.H <= 0 {
@@ -192,9 +190,11 @@ func (c *calc) newBAScratch() *baScratch {
 // of the given kind and direction at the change, and replays the same
 // tests at the pseudo-change points.
 //
-//   - Scale: rates and latencies are compared on a log scale, log(x + ε)
-//     with ε 1% of the series' mean before the change; ratios and gauges
-//     as they are.
+//   - Scale: rates and latencies are compared on a log scale, lg: the
+//     view's ln(x + ε), ε 1% of the series' mean over the minutes before
+//     the start's clock time on the day of the change and the previous
+//     days of the view (baCut.logScale; the same for every horizon);
+//     ratios and gauges as they are (lg is not read).
 //   - Seasonal reference: from each minute is subtracted the mean of the
 //     same clock minute on those of the reference_days previous days that
 //     have it; a minute without any is left out (with reference_days 0,
@@ -205,9 +205,12 @@ func (c *calc) newBAScratch() *baScratch {
 //     enough minutes; every value they read lies before the start. A test
 //     with fewer than min_pseudo_points replayed values has p-value NaN.
 //
+// The seasonally adjusted values and their prefix sums are pr's, shared
+// with the windows of the deploy's other horizons (baCut.prepare).
+//
 // withCounts: x is the error rate; the requests and errors of the view
 // floor the baseline's spread at the binomial noise of a minute.
-func (c *calc) baEvaluate(sc *baScratch, x [][]float64, kind KPIKind, dir Direction, withCounts bool) baOutcome {
+func (c *calc) baEvaluate(sc *baScratch, x, lg [][]float64, pr *baPrep, kind KPIKind, dir Direction, withCounts bool) baOutcome {
 	v, bc := &c.w.ba, &c.cfg.BeforeAfter
 	L, R, K := v.L, bc.ReplayDays, bc.ReferenceDays
 	out := baOutcome{}
@@ -216,50 +219,23 @@ func (c *calc) baEvaluate(sc *baScratch, x [][]float64, kind KPIKind, dir Direct
 	}
 	out.level = math.NaN()
 
-	// Scale, from the minutes before the start only.
+	// Judged only with a value before the start.
 	t0 := v.span + c.B
-	logs := kind.logScale()
-	var sum, cnt float64
-	for j := 0; j < v.segs && (logs || cnt == 0); j++ {
-		before := x[j][:min(L, 1440*j+t0)] // minutes before the start
-		if !logs {                         // without the log scale, ε is not used: any value will do
-			for _, xv := range before {
-				if xv == xv {
-					cnt = 1
-					break
-				}
-			}
-			continue
-		}
-		for _, xv := range before {
+	seen := false
+	for j := 0; j < v.segs && !seen; j++ {
+		for _, xv := range x[j][:min(L, 1440*j+t0)] { // minutes before the start
 			if xv == xv { // not NaN
-				sum += math.Abs(xv)
-				cnt++
+				seen = true
+				break
 			}
 		}
 	}
-	if cnt == 0 {
+	if !seen {
 		return out
 	}
-	eps := 0.01 * sum / cnt
-	if eps <= 0 {
-		eps = 1
-	}
-	gs := sc.gs
-	if logs {
-		for j := range gs {
-			g := sc.g[j*L : (j+1)*L : (j+1)*L]
-			for i, xv := range x[j][:L] {
-				if xv >= 0 { // neither NaN nor negative
-					g[i] = math.Log(xv + eps)
-				} else {
-					g[i] = math.NaN()
-				}
-			}
-			gs[j] = g
-		}
-	} else {
-		copy(gs, x) // read only
+	gs := x
+	if kind.logScale() {
+		gs = lg
 	}
 	var gsum float64
 	for _, g := range gs[0][:t0] {
@@ -269,24 +245,14 @@ func (c *calc) baEvaluate(sc *baScratch, x [][]float64, kind KPIKind, dir Direct
 	}
 	floor := 1e-9 * (1 + gsum/float64(t0))
 
-	// Seasonal adjustment and prefix sums of the replay segments.
+	// Whether the adjusted values of each replay segment, up to this
+	// horizon's cut, are tame: their sum of squares (prefixSums).
 	for j := 0; j <= R; j++ {
-		y := sc.y[j*L : (j+1)*L]
-		seasonalAdjust(y, gs[j][:L], gs[j+1:j+1+min(K, v.segs-1-j)]) // the reference days that exist
-		p := j * (L + 1)
-		sc.tame[j] = prefixSums(sc.c[p:p+L+1], sc.s1[p:p+L+1], sc.s2[p:p+L+1], y)
-		if withCounts {
-			RQ, ER, req, errs := sc.rq[p:p+L+1], sc.er[p:p+L+1], v.req[j][:L], v.errs[j][:L]
-			var rq, er float64
-			RQ[0], ER[0] = 0, 0
-			for i, yv := range y {
-				if yv == yv {
-					rq += req[i]
-					er += errs[i]
-				}
-				RQ[i+1], ER[i+1] = rq, er
-			}
+		end := L // the segment's last value at this horizon
+		if j == 0 {
+			end = t0 + c.H // the cut
 		}
+		sc.tame[j] = pr.s2[j][end] <= tameMax
 	}
 	for d := 1; d <= K && d < v.segs; d++ {
 		for _, g := range gs[d][t0-c.B : t0+c.H] {
@@ -297,7 +263,7 @@ func (c *calc) baEvaluate(sc *baScratch, x [][]float64, kind KPIKind, dir Direct
 		}
 	}
 
-	st, level, ok := c.baStats(sc, baPoint{0, t0}, dir, withCounts, floor)
+	st, level, ok := c.baStats(sc, pr, baPoint{0, t0}, dir, withCounts, floor)
 	if !ok {
 		return out
 	}
@@ -309,7 +275,7 @@ func (c *calc) baEvaluate(sc *baScratch, x [][]float64, kind KPIKind, dir Direct
 		if out.points == bc.PseudoPoints {
 			break
 		}
-		st, _, ok := c.baStats(sc, pt, dir, withCounts, floor)
+		st, _, ok := c.baStats(sc, pr, pt, dir, withCounts, floor)
 		if !ok {
 			continue
 		}
@@ -423,10 +389,9 @@ const tameMax = 1e300
 //     burst_minutes consecutive minutes, over √(its values);
 //   - variance: ln of the window's standard deviation (around its own
 //     mean) over σ, larger when noisier in every direction.
-func (c *calc) baStats(sc *baScratch, pt baPoint, dir Direction, withCounts bool, floor float64) (st [numBATests]float64, level float64, ok bool) {
-	L, B, H := c.w.ba.L, c.B, c.H
-	p := pt.j * (L + 1)
-	C, S1, S2 := sc.c[p:p+L+1], sc.s1[p:p+L+1], sc.s2[p:p+L+1]
+func (c *calc) baStats(sc *baScratch, pr *baPrep, pt baPoint, dir Direction, withCounts bool, floor float64) (st [numBATests]float64, level float64, ok bool) {
+	B, H := c.B, c.H
+	C, S1, S2 := pr.c[pt.j], pr.s1[pt.j], pr.s2[pt.j]
 	t := pt.t
 	nb, na := C[t]-C[t-B], C[t+H]-C[t]
 	if nb < math.Max(3, float64(B)/2) || na < math.Max(1, float64(H)/2) {
@@ -435,7 +400,7 @@ func (c *calc) baStats(sc *baScratch, pt baPoint, dir Direction, withCounts bool
 	mb := (S1[t] - S1[t-B]) / nb
 	sdb := math.Max(math.Sqrt(math.Max(0, (S2[t]-S2[t-B]-nb*mb*mb)/(nb-1))), floor)
 	if withCounts {
-		RQ, ER := sc.rq[p:p+L+1], sc.er[p:p+L+1]
+		RQ, ER := pr.rq[pt.j], pr.er[pt.j]
 		if rb := RQ[t] - RQ[t-B]; rb > 0 {
 			pr := (ER[t] - ER[t-B] + 0.5) / (rb + 1)
 			sdb = math.Max(sdb, math.Sqrt(pr*(1-pr)/(rb/nb)))
@@ -446,7 +411,7 @@ func (c *calc) baStats(sc *baScratch, pt baPoint, dir Direction, withCounts bool
 	st[baShift] = dir.orient(level / (sdb * math.Sqrt(1/na+1/nb)))
 
 	pos := 0 // minutes above the baseline mean, minus those below
-	for _, yv := range sc.y[pt.j*L+t : pt.j*L+t+H] {
+	for _, yv := range pr.y[pt.j][t : t+H] {
 		d := yv - mb
 		if d > 0 {
 			pos++
@@ -459,7 +424,8 @@ func (c *calc) baStats(sc *baScratch, pt baPoint, dir Direction, withCounts bool
 
 	hi, lo, seen := 0.0, 0.0, false
 	if na == float64(H) && sc.tame[pt.j] {
-		hi, lo, seen = burstExtremes(S1[t:t+H+1], sc.bursts, sc.isq, mb)
+		// Only the extremes dir reads (the statistic below).
+		hi, lo, seen = burstExtremes(S1[t:t+H+1], sc.bursts, sc.isq, mb, dir != LowerIsWorse, dir == LowerIsWorse || dir == BothWorse)
 	}
 	if !seen {
 		hi, lo, seen = burstScan(C, S1, t, H, sc.bursts, sc.isq, mb)
@@ -512,31 +478,47 @@ func burstScan(C, S1 []float64, t, H int, bursts []int, isq []float64, mb float6
 
 // burstExtremes returns what burstScan returns for a window without NaN
 // whose adjusted values are tame (prefixSums), s1 being its H+1 prefix
-// sums, or ok false. Every short window then has its w values, and
+// sums, or ok false: hi when wantHi, lo when wantLo (the other is not
+// computed and meaningless). Every short window then has its w values, and
 // z = (d − w·mb)·isq[w] is a non-decreasing function of
 // d = s1[i+w] − s1[i] (each correctly rounded operation is), so the
 // largest z is z of the largest d — the same value, and the same bits
 // unless it is zero (+0 and −0 compare equal, and the scan keeps the first
-// one it meets): ok is false when an extreme is zero. Tame values keep
-// every d and z finite.
-func burstExtremes(s1 []float64, bursts []int, isq []float64, mb float64) (hi, lo float64, ok bool) {
+// one it meets): ok is false when a wanted extreme is zero. Tame values
+// keep every d and z finite.
+func burstExtremes(s1 []float64, bursts []int, isq []float64, mb float64, wantHi, wantLo bool) (hi, lo float64, ok bool) {
 	for k, w := range bursts {
 		a, b := s1[w:], s1[:len(s1)-w]
 		b = b[:len(a)]
 		dmax := a[0] - b[0]
 		dmin := dmax
-		for i := 1; i < len(a); i++ {
-			d := a[i] - b[i]
-			if d > dmax {
-				dmax = d
+		switch {
+		case wantHi && wantLo:
+			for i := 1; i < len(a); i++ {
+				d := a[i] - b[i]
+				if d > dmax {
+					dmax = d
+				}
+				if d < dmin {
+					dmin = d
+				}
 			}
-			if d < dmin {
-				dmin = d
+		case wantHi:
+			for i := 1; i < len(a); i++ {
+				if d := a[i] - b[i]; d > dmax {
+					dmax = d
+				}
+			}
+		case wantLo:
+			for i := 1; i < len(a); i++ {
+				if d := a[i] - b[i]; d < dmin {
+					dmin = d
+				}
 			}
 		}
 		n := float64(w)
 		zhi, zlo := (dmax-n*mb)*isq[w], (dmin-n*mb)*isq[w]
-		if zhi == 0 || zlo == 0 {
+		if (wantHi && zhi == 0) || (wantLo && zlo == 0) {
 			return 0, 0, false
 		}
 		if k == 0 {
@@ -612,7 +594,7 @@ func (c *calc) baKPIs(sc *baScratch) (baOutcome, int) {
 	var outs []baOutcome
 	for i := range c.w.ba.kpis {
 		kp := &c.w.ba.kpis[i]
-		if o := c.baEvaluate(sc, kp.x, kp.kind, kp.dir, false); o.ok {
+		if o := c.baEvaluate(sc, kp.x, kp.lx, kp.prep, kp.kind, kp.dir, false); o.ok {
 			outs = append(outs, o)
 		}
 	}

@@ -259,20 +259,18 @@ func TestBeforeAfterReplayBeforeChange(t *testing.T) {
 		c := calc{v: make([]float64, NumFeatures), w: w, cfg: &cfg, B: w.B, H: w.H, prior: cfg.PriorErrors}
 		sc := c.newBAScratch()
 		defer putBAScratch(sc)
-		xs := []struct {
-			x    [][]float64
-			kind KPIKind
-			dir  Direction
-		}{{w.ba.req, KindRate, LowerIsWorse}, {w.ba.lat, KindLatency, HigherIsWorse}}
+		type series struct {
+			x, lg [][]float64
+			prep  *baPrep
+			kind  KPIKind
+			dir   Direction
+		}
+		xs := []series{{w.ba.req, w.ba.lreq, w.ba.prepReq, KindRate, LowerIsWorse}, {w.ba.lat, w.ba.llat, w.ba.prepLat, KindLatency, HigherIsWorse}}
 		for _, k := range w.ba.kpis {
-			xs = append(xs, struct {
-				x    [][]float64
-				kind KPIKind
-				dir  Direction
-			}{k.x, k.kind, k.dir})
+			xs = append(xs, series{k.x, k.lx, k.prep, k.kind, k.dir})
 		}
 		for _, x := range xs {
-			o := c.baEvaluate(sc, x.x, x.kind, x.dir, false)
+			o := c.baEvaluate(sc, x.x, x.lg, x.prep, x.kind, x.dir, false)
 			if !o.ok || o.points < cfg.BeforeAfter.MinPseudoPoints {
 				t.Fatalf("replay not usable: %+v", o)
 			}

@@ -208,17 +208,22 @@ func TestBurstExtremesMatchesScan(t *testing.T) {
 			}
 			C[i], S1[i] = float64(i), S1[i-1]+y
 		}
-		hi, lo, ok := burstExtremes(S1, bursts, isq, mb)
 		shi, slo, seen := burstScan(C, S1, 0, H, bursts, isq, mb)
 		if !seen {
 			t.Fatalf("H=%d: the scan saw no window", H)
 		}
-		if !ok {
-			continue
-		}
-		answered++
-		if math.Float64bits(hi) != math.Float64bits(shi) || math.Float64bits(lo) != math.Float64bits(slo) {
-			t.Fatalf("H=%d bursts %v: extremes (%v, %v), scan (%v, %v)", H, bursts, hi, lo, shi, slo)
+		// Both extremes, the largest only, the smallest only.
+		for _, want := range [][2]bool{{true, true}, {true, false}, {false, true}} {
+			hi, lo, ok := burstExtremes(S1, bursts, isq, mb, want[0], want[1])
+			if !ok {
+				continue
+			}
+			if want == [2]bool{true, true} {
+				answered++
+			}
+			if want[0] && math.Float64bits(hi) != math.Float64bits(shi) || want[1] && math.Float64bits(lo) != math.Float64bits(slo) {
+				t.Fatalf("H=%d bursts %v want %v: extremes (%v, %v), scan (%v, %v)", H, bursts, want, hi, lo, shi, slo)
+			}
 		}
 	}
 	if answered < cases/2 {

@@ -17,6 +17,8 @@
 // vector ordered as Schema. docs/features.md defines every column.
 // NewWindows builds the windows of several horizons at once, bit for bit
 // the same, sharing the work they have in common (the before/after view
-// is cut once); a Cutter does so reusing its buffers from deploy to deploy,
-// as the offline extractor does.
+// is cut once, and so are its log-scale series and seasonally adjusted
+// values: the log scale's ε is taken from the minutes before the change's
+// clock time, the same at every horizon); a Cutter does so reusing its
+// buffers from deploy to deploy, as the offline extractor does.
 package features

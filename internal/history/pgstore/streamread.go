@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -188,24 +187,57 @@ type metricRow struct {
 // into result slices of the exact size (no append growth, six allocations
 // for all the series of a call).
 var (
-	metricBufs = sync.Pool{New: func() any { return new([]metricRow) }}
-	sigBufs    = sync.Pool{New: func() any { return new([]sigRow) }}
+	metricBufs = newRowBufs[metricRow]()
+	sigBufs    = newRowBufs[sigRow]()
 )
 
-// maxPooledRows bounds the buffers kept in the pools (≈ 14 MB of metric
-// rows).
+// maxPooledRows bounds the buffers kept in the free lists (≈ 14 MB of
+// metric rows).
 const maxPooledRows = 1 << 18
+
+// pooledBufs is the number of buffers a free list keeps: enough for the
+// reads an extraction runs at once (its workers and their read-ahead).
+const pooledBufs = 4
+
+// rowBufs is a bounded free list of row buffers. Unlike a sync.Pool it is
+// not emptied by garbage collections: an extraction collects every few
+// reads, and a buffer dropped by one was grown again by append on the next
+// read (about twice the rows' size allocated per read). It keeps at most
+// pooledBufs buffers of at most maxPooledRows rows.
+type rowBufs[T any] struct{ free chan *[]T }
+
+func newRowBufs[T any]() rowBufs[T] { return rowBufs[T]{free: make(chan *[]T, pooledBufs)} }
+
+// get returns an empty buffer, a kept one when there is one.
+func (p rowBufs[T]) get() *[]T {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+		return new([]T)
+	}
+}
+
+// put keeps b for a later get unless it is too large or the list is full.
+func (p rowBufs[T]) put(b *[]T) {
+	if cap(*b) > maxPooledRows {
+		return
+	}
+	*b = (*b)[:0]
+	select {
+	case p.free <- b:
+	default:
+	}
+}
 
 // decodeMetrics groups the rows of metricsSQL into series sorted by
 // version, each sorted by minute.
 func decodeMetrics(rows pgx.Rows, ss *streamSeries) ([]history.Series, error) {
-	bufp := metricBufs.Get().(*[]metricRow)
+	bufp := metricBufs.get()
 	buf := (*bufp)[:0]
 	defer func() {
-		if cap(buf) <= maxPooledRows {
-			*bufp = buf[:0]
-			metricBufs.Put(bufp)
-		}
+		*bufp = buf
+		metricBufs.put(bufp)
 	}()
 	counts := make([]int, len(ss.versions))
 	checked := false
@@ -364,13 +396,13 @@ func (s *Store) signatures(ctx context.Context, st history.Stream, r history.Ran
 		br.Close()
 		return nil, err
 	}
-	bufp := sigBufs.Get().(*[]sigRow)
+	bufp := sigBufs.get()
 	recs, fpIDs, fpIdx, err := decodeSignatureRows(rows, ss, (*bufp)[:0])
 	defer func() {
-		if cap(recs) <= maxPooledRows && cap(recs) >= cap(*bufp) {
-			*bufp = recs[:0]
+		if cap(recs) >= cap(*bufp) { // recs is nil on error
+			*bufp = recs
 		}
-		sigBufs.Put(bufp)
+		sigBufs.put(bufp)
 	}()
 	rows.Close()
 	if cerr := br.Close(); err == nil {
