@@ -75,8 +75,13 @@ type Config struct {
 	// policy must flag to be chosen (default 3): a policy flagging one
 	// lucky deployment is not evidence.
 	MinFlagged int `yaml:"min_flagged" json:"min_flagged"`
-	// ClassWeight is "balanced" (positives and negatives weigh the same in
-	// total, factors computed on the training split only) or "none" (default balanced).
+	// ClassWeight is "none" (every row weighs 1: the models estimate
+	// P(faulty) of the data, and rank best where the policy operates, among
+	// the few highest scores) or "balanced" (positives and negatives weigh
+	// the same in total, factors computed on the training split only; it
+	// spends the model on the balanced-accuracy region and multiplies the
+	// noise of rare weak positives by up to max_class_weight). Default none
+	// (docs/models.md, "Class imbalance", gives the measurement).
 	ClassWeight string `yaml:"class_weight" json:"class_weight"`
 	// MaxClassWeight caps the balanced weight ratio between the classes (default 50).
 	MaxClassWeight float64 `yaml:"max_class_weight" json:"max_class_weight"`
@@ -113,7 +118,7 @@ func DefaultConfig() Config {
 		Target:           Target{Precision: 0.95},
 		TargetConfidence: policy.DefaultConfidence,
 		MinFlagged:       3,
-		ClassWeight:      "balanced",
+		ClassWeight:      "none",
 		MaxClassWeight:   50,
 		Abstained:        AbstainedPrior,
 		Monotone:         DefaultMonotone(),

@@ -160,11 +160,11 @@ func TestRunBothLabelSources(t *testing.T) {
 			t.Errorf("%d min: look threshold %v is not the policy's %v", h.Horizon, h.Threshold.Threshold, info.Policy.Thresholds)
 		}
 		if c := h.Calibration; c == nil || c.Method != policy.CalibrationPlatt || c.Rows == 0 ||
-			!(float64(c.LogLossCalibrated) < float64(c.LogLossModel)) || len(c.ReliabilityCalibrated) != CalibrationBins {
-			t.Errorf("%d min: calibration %+v: want Platt, fitted on validation, lowering the log-loss of balanced-weight probabilities", h.Horizon, c)
+			!(float64(c.LogLossCalibrated) <= float64(c.LogLossModel)) || len(c.ReliabilityCalibrated) != CalibrationBins {
+			t.Errorf("%d min: calibration %+v: want Platt, fitted on validation, not raising the model's log-loss there", h.Horizon, c)
 		}
-		if h.ClassWeights[1] <= h.ClassWeights[0] {
-			t.Errorf("%d min: class weights %v do not favour the rare faulty class", h.Horizon, h.ClassWeights)
+		if h.ClassWeights[0] != 1 || h.ClassWeights[1] != 1 {
+			t.Errorf("%d min: class weights %v with the default class_weight none, want [1 1]", h.Horizon, h.ClassWeights)
 		}
 		// the exported file loads in leaves and agrees with our reader
 		path := filepath.Join(dir, workdir.ModelDir(LabelsWeak), h.ModelFile)
@@ -405,4 +405,27 @@ func indexOf(hs []workdir.HorizonInfo, h int) int {
 		}
 	}
 	return -1
+}
+
+// With class_weight balanced the rare faulty class weighs more, and Platt
+// calibration brings the balanced-weight probabilities back to the data's.
+func TestRunBalancedClassWeight(t *testing.T) {
+	dir := t.TempDir()
+	writeFixture(t, dir, 1500)
+	cfg := DefaultConfig()
+	cfg.ClassWeight = "balanced"
+	cfg.GBDT.NumTrees = 60
+	cfg.GBDT.Threads = 2
+	info, err := Run(context.Background(), cfg, RunOptions{Workdir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range info.Horizons {
+		if h.ClassWeights[1] <= h.ClassWeights[0] {
+			t.Errorf("%d min: class weights %v do not favour the rare faulty class", h.Horizon, h.ClassWeights)
+		}
+		if c := h.Calibration; c == nil || !(float64(c.LogLossCalibrated) < float64(c.LogLossModel)) {
+			t.Errorf("%d min: calibration %+v: want Platt lowering the log-loss of balanced-weight probabilities", h.Horizon, c)
+		}
+	}
 }
