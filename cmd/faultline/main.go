@@ -14,6 +14,8 @@
 package main
 
 import (
+	"github.com/faultline-dev/faultline/internal/gctune"
+
 	"context"
 	"errors"
 	"flag"
@@ -80,6 +82,7 @@ func usageError(format string, a ...any) error {
 }
 
 func main() {
+	gctune.Apply() // GOGC=400 and GOMEMLIMIT=4GiB unless the environment sets them (internal/gctune)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := runMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -1,6 +1,8 @@
 package batch_test
 
 import (
+	"github.com/faultline-dev/faultline/internal/gctune"
+
 	"context"
 	"fmt"
 	"os"
@@ -127,6 +129,8 @@ func measureCheck(b *testing.B, home string, opts embedded.Options, id string) c
 // middle of the history, by start).
 func BenchmarkCheck(b *testing.B) {
 	b.ReportAllocs()
+	_, restore := gctune.Apply() // the collector settings of the faultline command
+	defer restore()
 	home := checkBenchHome(b)
 	ctx := context.Background()
 	id := os.Getenv("FAULTLINE_BENCH_CHECK_ID")

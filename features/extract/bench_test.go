@@ -1,6 +1,8 @@
 package extract
 
 import (
+	"github.com/faultline-dev/faultline/internal/gctune"
+
 	"context"
 	"fmt"
 	"io"
@@ -288,6 +290,9 @@ func serverCPU(ctx context.Context, pool *pgxpool.Pool) func() time.Duration {
 // and cpu_x_vs_ref their sum over the raw streaming's (server and client).
 func BenchmarkExtractPostgres(b *testing.B) {
 	b.ReportAllocs()
+	gc, restore := gctune.Apply() // the collector settings of the faultline command
+	defer restore()
+	b.Logf("GC: GOGC %d, memory limit %d MiB (environment: %v)", gc.Percent, gc.MemoryLimit>>20, gc.FromEnv)
 	ctx := context.Background()
 	fleet := benchFleet()
 	t0 := time.Now()
