@@ -4,7 +4,7 @@ BIN      ?= bin/faultline
 DEMO_DIR ?= demo-data
 PKGS     := ./...
 
-.PHONY: all build test test-short bench lint fmt demo quality fuzz clean
+.PHONY: all build test test-short bench bench-scale lint fmt demo quality fuzz clean
 
 all: build
 
@@ -21,6 +21,9 @@ test-short: ## unit tests that need no database
 
 bench: ## benchmarks with their same-run references (psql \copy, COPY TO, XGBoost)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m $(PKGS)
+
+bench-scale: build ## nightly job at 100k and 1M deploys: time, CPU, peak memory per stage, disk (long; not part of test; ~30 GB in $(SCALE_DIR) or scale-data)
+	./scripts/bench-scale.sh $(BIN) $(or $(SCALE_DIR),scale-data)
 
 fuzz: ## a short fuzzing session on every parser (FUZZTIME each, default 20s)
 	./scripts/fuzz.sh $(or $(FUZZTIME),20s)

@@ -181,7 +181,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		now = time.Now().UTC()
 	}
 	prog("evaluate: read inputs", 0, 0)
-	in, err := ReadInputs(o.Workdir)
+	in, err := readInputs(o.Workdir, o.Config.Split)
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,14 @@ type Inputs struct {
 // features_hH.parquet, split.parquet, and when present labels.parquet and
 // lf_report.json. Model files are read by LoadModelSet.
 func ReadInputs(dir string) (*Inputs, error) {
+	return readInputs(dir, "")
+}
+
+// readInputs is ReadInputs keeping, when split is not empty, only the
+// feature rows of the deploys of that split (the rows an evaluation
+// scores): the features of a million deploys take about 1 GB per horizon,
+// those of a split a sixth of it.
+func readInputs(dir, split string) (*Inputs, error) {
 	in := &Inputs{Dir: dir, Deploys: map[string]workdir.DeployRow{}, features: map[int]*featureTable{}, Split: map[string]string{}}
 	// deploys
 	if err := in.record(workdir.DeploysFile); err != nil {
@@ -66,6 +74,15 @@ func ReadInputs(dir string) (*Inputs, error) {
 	for _, d := range deploys {
 		d.StartedAt = d.StartedAt.UTC()
 		in.Deploys[d.DeploymentID] = d
+	}
+	// split: read before the features, whose rows it selects, and listed
+	// after them in the lineage
+	splitFile, err := in.checksum(workdir.SplitFile)
+	if err != nil {
+		return nil, err
+	}
+	if in.Split, err = workdir.ReadSplit(filepath.Join(dir, workdir.SplitFile)); err != nil {
+		return nil, err
 	}
 	// features
 	entries, err := os.ReadDir(dir)
@@ -84,6 +101,9 @@ func ReadInputs(dir string) (*Inputs, error) {
 		if err != nil {
 			return nil, err
 		}
+		if split != "" {
+			keepRows(t, func(id string) bool { return in.Split[id] == split })
+		}
 		ft := &featureTable{horizon: h, t: t, row: make(map[string]int, len(t.IDs))}
 		for i, id := range t.IDs {
 			ft.row[id] = i
@@ -95,13 +115,7 @@ func ReadInputs(dir string) (*Inputs, error) {
 	if len(in.Horizons) == 0 {
 		return nil, fmt.Errorf("%s: no features_hH.parquet (run faultline extract first)", dir)
 	}
-	// split
-	if err := in.record(workdir.SplitFile); err != nil {
-		return nil, err
-	}
-	if in.Split, err = workdir.ReadSplit(filepath.Join(dir, workdir.SplitFile)); err != nil {
-		return nil, err
-	}
+	in.Files = append(in.Files, splitFile)
 	// labels (optional)
 	if err := in.record(workdir.LabelsFile); err == nil {
 		lt, err := workdir.ReadLabels(filepath.Join(dir, workdir.LabelsFile))
@@ -134,6 +148,29 @@ func ReadInputs(dir string) (*Inputs, error) {
 	return in, nil
 }
 
+// keepRows drops from t, in place, the rows whose id keep refuses; the
+// columns are copied so that the full ones can be freed.
+func keepRows(t *workdir.Features, keep func(id string) bool) {
+	var rows []int
+	for i, id := range t.IDs {
+		if keep(id) {
+			rows = append(rows, i)
+		}
+	}
+	ids := make([]string, len(rows))
+	for k, i := range rows {
+		ids[k] = t.IDs[i]
+	}
+	t.IDs = ids
+	for j, col := range t.Cols {
+		kept := make([]float64, len(rows))
+		for k, i := range rows {
+			kept[k] = col[i]
+		}
+		t.Cols[j] = kept
+	}
+}
+
 // readFile reads a whole workdir file and records it in the lineage.
 func (in *Inputs) readFile(name string) ([]byte, error) {
 	b, err := os.ReadFile(filepath.Join(in.Dir, name))
@@ -147,12 +184,21 @@ func (in *Inputs) readFile(name string) ([]byte, error) {
 
 // record hashes a workdir file into the lineage.
 func (in *Inputs) record(name string) error {
-	sum, n, err := workdir.Checksum(filepath.Join(in.Dir, name))
+	f, err := in.checksum(name)
 	if err != nil {
 		return err
 	}
-	in.Files = append(in.Files, InputFile{Path: filepath.ToSlash(name), SHA256: sum, Bytes: n})
+	in.Files = append(in.Files, f)
 	return nil
+}
+
+// checksum hashes a workdir file for the lineage.
+func (in *Inputs) checksum(name string) (InputFile, error) {
+	sum, n, err := workdir.Checksum(filepath.Join(in.Dir, name))
+	if err != nil {
+		return InputFile{}, err
+	}
+	return InputFile{Path: filepath.ToSlash(name), SHA256: sum, Bytes: n}, nil
 }
 
 // Feature returns the value of column col at horizon h for deploy id, and

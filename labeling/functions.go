@@ -117,8 +117,11 @@ func (d *deploy) successor() (history.Deployment, bool) {
 // feature returns the deployment's value of a column that the function
 // declared in needs.features; false when its row is absent from the file.
 func (d *deploy) feature(horizon int, column string) (float64, bool) {
-	v, ok := d.fleet.features[featureKey{horizon, column}][d.ID]
-	return v, ok
+	r, ok := d.fleet.featureRows[horizon][d.ID]
+	if !ok {
+		return 0, false
+	}
+	return d.fleet.features[featureKey{horizon, column}][r], true
 }
 
 // isRollback reports whether d rolls back to an earlier version. The kind is
@@ -157,8 +160,13 @@ type fleet struct {
 	incidents []history.Incident // ordered by OpenedAt
 	linked    map[string]bool    // deployments that an incident names
 	// pos locates a deployment: its stream and index there.
-	pos      map[string]deployPos
-	features map[featureKey]map[string]float64 // deployment id -> value
+	pos map[string]deployPos
+	// features are the columns read from features_hH.parquet, by row;
+	// featureRows gives each deployment's row in the file of a horizon.
+	// (One index per horizon, not a map per column: at a million
+	// deployments a map per column took gigabytes.)
+	features    map[featureKey][]float64
+	featureRows map[int]map[string]int32
 	// bursts caches incidentBursts.
 	bursts map[burstKey][]bool
 }
@@ -177,7 +185,7 @@ func newFleet(all []history.Deployment, incidents []history.Incident) *fleet {
 	incidents = slices.Clone(incidents)
 	sort.SliceStable(incidents, func(a, b int) bool { return incidents[a].OpenedAt.Before(incidents[b].OpenedAt) })
 	f := &fleet{streams: map[history.Stream]*stream{}, incidents: incidents, linked: map[string]bool{},
-		pos: make(map[string]deployPos, len(all)), features: map[featureKey]map[string]float64{}}
+		pos: make(map[string]deployPos, len(all)), features: map[featureKey][]float64{}, featureRows: map[int]map[string]int32{}}
 	for _, in := range incidents {
 		if in.DeploymentID != "" {
 			f.linked[in.DeploymentID] = true
@@ -299,12 +307,13 @@ func (f *fleet) readFeatures(dir string, fns []Function) error {
 			if err := checkAllowed(path, c, vals); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			m := make(map[string]float64, len(fc.IDs))
-			for i, id := range fc.IDs {
-				m[id] = vals[i]
-			}
-			f.features[featureKey{h, c.column}] = m
+			f.features[featureKey{h, c.column}] = vals
 		}
+		rows := make(map[string]int32, len(fc.IDs))
+		for i, id := range fc.IDs {
+			rows[id] = int32(i)
+		}
+		f.featureRows[h] = rows
 	}
 	return nil
 }

@@ -402,19 +402,15 @@ func importTable(ctx context.Context, st *state, table, file string, open func()
 				return 0, ""
 			})
 	case "error_signatures":
-		type key struct {
-			service, environment, version, fingerprint string
-			minute                                     int64
-		}
-		seen := map[key]int64{}
+		// A bitmap per fingerprint series, not a map entry per row: signature
+		// files have tens of millions of rows.
+		d := newMinuteSet()
 		return run(ctx, st, file, open, signaturesCols, buildSignature,
 			func(ctx context.Context, rows []history.Signature) error { return st.tx.AddSignatures(ctx, rows) },
 			func(v *history.Signature, line int64) (int, string) {
-				k := key{v.Service, v.Environment, v.Version, v.Fingerprint, history.UnixMinute(v.Minute)}
-				if first, dup := seen[k]; dup {
-					return sigMinute, duplicateMinute("service, environment, version, minute and fingerprint", v.Minute, first)
+				if ok, prev := d.add([4]string{v.Service, v.Environment, v.Version, v.Fingerprint}, history.UnixMinute(v.Minute), line); !ok {
+					return sigMinute, duplicateMinute("service, environment, version, minute and fingerprint", v.Minute, prev)
 				}
-				seen[k] = line
 				return 0, ""
 			})
 	case "kpis":

@@ -309,6 +309,16 @@ func TestValidationErrors(t *testing.T) {
 			want:  []string{`metrics.csv:4: minute: duplicate key: an earlier row has the same service, environment, version and minute 2026-06-02T00:00:00Z (timestamps are floored to the minute: give one row per minute)`},
 		},
 		{
+			name: "duplicate signature key",
+			files: map[string]string{"error_signatures.csv": "service,environment,version,minute,fingerprint,count\n" +
+				"api,prod,v2,2026-06-01T08:03:00Z,fp-a,1\napi,prod,v2,2026-06-01T08:03:00Z,fp-b,1\napi,prod,v2,2026-06-01T08:03:10Z,fp-b,2\n" +
+				"api,prod,v2,2026-06-01T08:01:00Z,fp-a,1\napi,prod,v2,2026-06-01T08:03:00Z,fp-a,1\n"},
+			want: []string{
+				`error_signatures.csv:4: minute: duplicate key: line 3 has the same service, environment, version, minute and fingerprint 2026-06-01T08:03:00Z (timestamps are floored to the minute: give one row per minute)`,
+				`error_signatures.csv:6: minute: duplicate key: an earlier row has the same service, environment, version, minute and fingerprint 2026-06-01T08:03:00Z (timestamps are floored to the minute: give one row per minute)`,
+			},
+		},
+		{
 			name:  "missing required column",
 			files: map[string]string{"metrics.csv": "service,environment,version,minute,errors\napi,prod,v9,2026-06-02T00:00:00Z,1\n"},
 			want:  []string{`metrics.csv:1: requests: required column missing`},
