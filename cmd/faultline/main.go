@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -84,7 +85,9 @@ func usageError(format string, a ...any) error {
 func main() {
 	gctune.Apply() // GOGC=400 and GOMEMLIMIT=4GiB unless the environment sets them (internal/gctune)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfile := startCPUProfile(os.Stderr)
 	code := runMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stopProfile()
 	stop()
 	os.Exit(code)
 }
@@ -266,6 +269,10 @@ Global flags (accepted before or after the command):
 	fmt.Fprint(w, `
 Without --db (or FAULTLINE_DB) the embedded store in --home is used: no server needed.
 
+Environment: FAULTLINE_DB, FAULTLINE_HOME, FAULTLINE_CONFIG (defaults of the flags above);
+FAULTLINE_CPUPROFILE=FILE writes a CPU profile of the command (docs/operations.md);
+GOGC and GOMEMLIMIT override the command's collector settings (400, 4 GiB).
+
 Exit codes:
   0  success (check: healthy)
   1  failure, or check: faulty
@@ -295,4 +302,33 @@ func printCommandHelp(w io.Writer, c *command, g *globals) {
 		fs.PrintDefaults()
 	}
 	fmt.Fprint(w, "\nGlobal flags: --db, --home, --config, --log-format, --verbose (see 'faultline --help').\n")
+}
+
+// startCPUProfile writes a CPU profile of the whole command to the file
+// named by FAULTLINE_CPUPROFILE, when it is set (docs/operations.md,
+// "Profiling a slow stage"). It returns the function that finishes the
+// file. A profile that cannot be started is reported and skipped: it never
+// changes what the command does.
+func startCPUProfile(stderr io.Writer) func() {
+	path := os.Getenv("FAULTLINE_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+		if err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "faultline: FAULTLINE_CPUPROFILE: %v (no profile written)\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(stderr, "faultline: FAULTLINE_CPUPROFILE: %v\n", err)
+		}
+	}
 }
