@@ -467,6 +467,19 @@ const NumReasons = 5
 // The verdict is final once the largest horizon is scored or the deploy is
 // flagged.
 func (d *Detector) Decide(rows map[int][]float64) (*Result, error) {
+	return d.decide(rows, true)
+}
+
+// DecideWithoutReasons is Decide without the reasons: the same verdict,
+// scores and deciding horizon, with Reasons empty. Reasons cost a model
+// evaluation per monotone feature (Explain), most of the cost of scoring
+// many deploys that nobody reads the reasons of (predict, the promotion
+// gate).
+func (d *Detector) DecideWithoutReasons(rows map[int][]float64) (*Result, error) {
+	return d.decide(rows, false)
+}
+
+func (d *Detector) decide(rows map[int][]float64, reasons bool) (*Result, error) {
 	res := &Result{Model: d.manifest.Model, Version: d.manifest.Version, Reasons: []Reason{}, Scores: []HorizonScore{}}
 	probs := make([]float64, len(d.policy.Horizons))
 	last := 0
@@ -508,7 +521,9 @@ func (d *Detector) Decide(rows map[int][]float64) (*Result, error) {
 	if !flagged {
 		_, res.Final = rows[d.policy.Horizons[len(d.policy.Horizons)-1]]
 	}
-	if deciding != 0 {
+	if deciding != 0 && !reasons {
+		res.DecidingHorizon = deciding
+	} else if deciding != 0 {
 		e, err := d.Explain(deciding, rows[deciding])
 		if err != nil {
 			return nil, err

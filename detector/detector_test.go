@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -485,6 +486,19 @@ func TestReasonsMonotoneFeatures(t *testing.T) {
 		res, err := d.Decide(map[int][]float64{60: row})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// Without reasons: the same decision, nothing else missing.
+		quiet, err := d.DecideWithoutReasons(map[int][]float64{60: row})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(quiet.Reasons) != 0 {
+			t.Fatalf("row %d: DecideWithoutReasons gave %d reasons", i, len(quiet.Reasons))
+		}
+		withReasons := *res
+		withReasons.Reasons = []detector.Reason{}
+		if !reflect.DeepEqual(*quiet, withReasons) {
+			t.Fatalf("row %d: DecideWithoutReasons %+v, Decide %+v", i, *quiet, *res)
 		}
 		for _, r := range res.Reasons {
 			if f := features.Index(r.Feature); constrained[f] && !math.IsNaN(r.Value) && r.Contribution < 0 {

@@ -21,9 +21,11 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -112,48 +114,83 @@ func predict(ctx context.Context, r history.Reader, d *detector.Detector, xo ext
 	return f.Score(ctx, d)
 }
 
-// score scores deps with the feature rows of each horizon (by deploy id).
-func score(ctx context.Context, deps []workdir.DeployRow, rows map[int]map[string][]float64, d *detector.Detector) ([]Row, error) {
+// score scores deps with the feature rows of each horizon (by deploy id),
+// with reasons or without (Features.Score). The deploys are split among
+// GOMAXPROCS goroutines (a Detector is safe for concurrent use); the rows
+// come back in the order of deps.
+func score(ctx context.Context, deps []workdir.DeployRow, rows map[int]map[string][]float64, d *detector.Detector, reasons bool) ([]Row, error) {
 	version := strconv.Itoa(d.Manifest().Version)
-	out := make([]Row, 0, len(deps))
-	for i, dep := range deps {
-		if i%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		byH := map[int][]float64{}
-		for h, m := range rows {
-			if r, ok := m[dep.DeploymentID]; ok {
-				byH[h] = r
-			}
-		}
-		res, err := d.Decide(byH)
-		if err != nil {
-			return nil, fmt.Errorf("predict %s: %w", dep.DeploymentID, err)
-		}
-		row := Row{DeploymentID: dep.DeploymentID, Service: dep.Service, Environment: dep.Environment, StartedAt: dep.StartedAt.UTC(),
-			P: map[int]float64{}, Verdict: res.Verdict, DetectedAt: res.DetectedAt, Result: res, ModelVersion: version}
-		for _, h := range d.Horizons() {
-			row.P[h] = math.NaN()
-		}
-		for _, s := range res.Scores {
-			row.P[s.Horizon] = s.P
-		}
-		// Decide stops scoring at the flagging horizon; later horizons are
-		// still reported, as a detector would have seen them.
-		for h, r := range byH {
-			if math.IsNaN(row.P[h]) {
-				p, err := d.Predict(h, r)
-				if err != nil {
-					return nil, err
+	out := make([]Row, len(deps))
+	workers := min(runtime.GOMAXPROCS(0), (len(deps)+15)/16)
+	if workers < 1 {
+		workers = 1
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(deps)/workers, (w+1)*len(deps)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				if (i-lo)%256 == 0 {
+					if err := ctx.Err(); err != nil {
+						errs[w] = err
+						return
+					}
 				}
-				row.P[h] = p
+				if err := scoreOne(&out[i], deps[i], rows, d, reasons, version); err != nil {
+					errs[w] = err
+					return
+				}
 			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, row)
 	}
 	return out, nil
+}
+
+// scoreOne decides deploy dep into row.
+func scoreOne(row *Row, dep workdir.DeployRow, rows map[int]map[string][]float64, d *detector.Detector, reasons bool, version string) error {
+	byH := map[int][]float64{}
+	for h, m := range rows {
+		if r, ok := m[dep.DeploymentID]; ok {
+			byH[h] = r
+		}
+	}
+	decide := d.DecideWithoutReasons
+	if reasons {
+		decide = d.Decide
+	}
+	res, err := decide(byH)
+	if err != nil {
+		return fmt.Errorf("predict %s: %w", dep.DeploymentID, err)
+	}
+	*row = Row{DeploymentID: dep.DeploymentID, Service: dep.Service, Environment: dep.Environment, StartedAt: dep.StartedAt.UTC(),
+		P: map[int]float64{}, Verdict: res.Verdict, DetectedAt: res.DetectedAt, Result: res, ModelVersion: version}
+	for _, h := range d.Horizons() {
+		row.P[h] = math.NaN()
+	}
+	for _, s := range res.Scores {
+		row.P[s.Horizon] = s.P
+	}
+	// Decide stops scoring at the flagging horizon; later horizons are
+	// still reported, as a detector would have seen them.
+	for h, r := range byH {
+		if math.IsNaN(row.P[h]) {
+			p, err := d.Predict(h, r)
+			if err != nil {
+				return err
+			}
+			row.P[h] = p
+		}
+	}
+	return nil
 }
 
 // ErrNoDeployment is returned by Check for an unknown deployment id.
@@ -205,7 +242,7 @@ func Check(ctx context.Context, r history.Reader, d *detector.Detector, id strin
 	if err != nil {
 		return nil, err
 	}
-	rows, err := f.Score(ctx, d)
+	rows, err := f.ScoreWithReasons(ctx, d)
 	if err != nil {
 		return nil, err
 	}

@@ -194,6 +194,16 @@ func TestPredictMatchesEvaluationScoring(t *testing.T) {
 	if one.Verdict != r0.Verdict || one.DetectedAt != r0.DetectedAt {
 		t.Errorf("check %+v, predict %+v", one, r0)
 	}
+	// check gives the reasons of its verdict; predict, which scores many
+	// deploys, does not compute them.
+	if one.Result.DecidingHorizon != 0 && len(one.Result.Reasons) == 0 {
+		t.Errorf("check of %s decided at %d min without reasons", r0.DeploymentID, one.Result.DecidingHorizon)
+	}
+	for _, r := range rows {
+		if len(r.Result.Reasons) != 0 {
+			t.Fatalf("predict of %s computed reasons", r.DeploymentID)
+		}
+	}
 	// The fleet features need the environment's other streams: check reads
 	// them too, so its p equal the full extraction's.
 	for _, h := range hs {

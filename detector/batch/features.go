@@ -66,8 +66,20 @@ func (f *Features) Row(h int, id string) ([]float64, bool) {
 }
 
 // Score decides every extracted deployment with d, as Predict does. d's
-// feature settings must be the ones the rows were extracted with.
+// feature settings must be the ones the rows were extracted with. The
+// results carry no reasons (detector.Detector.DecideWithoutReasons);
+// ScoreWithReasons computes them too.
 func (f *Features) Score(ctx context.Context, d *detector.Detector) ([]Row, error) {
+	return f.score(ctx, d, false)
+}
+
+// ScoreWithReasons is Score with each result's reasons (Decide), as check
+// reports them.
+func (f *Features) ScoreWithReasons(ctx context.Context, d *detector.Detector) ([]Row, error) {
+	return f.score(ctx, d, true)
+}
+
+func (f *Features) score(ctx context.Context, d *detector.Detector, reasons bool) ([]Row, error) {
 	if dc := d.FeatureConfig(); !SameConfig(dc, f.cfg) {
 		return nil, fmt.Errorf("predict: model %s@%d was trained with other feature settings than the rows were extracted with", d.Manifest().Model, d.Manifest().Version)
 	}
@@ -81,7 +93,7 @@ func (f *Features) Score(ctx context.Context, d *detector.Detector) ([]Row, erro
 			rows[h] = map[string][]float64{}
 		}
 	}
-	return score(ctx, f.deploys, rows, d)
+	return score(ctx, f.deploys, rows, d, reasons)
 }
 
 // SameConfig reports whether two feature configurations compute the same
