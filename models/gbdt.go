@@ -601,12 +601,8 @@ func Train(ctx context.Context, p Params, names []string, train, valid *Data) (*
 			vr := valid.Rows()
 			tr := &model.Trees[len(model.Trees)-1]
 			parallelChunks(vr, t.threads, func(lo, hi int) {
-				row := make([]float64, nf)
 				for i := lo; i < hi; i++ {
-					for f := range nf {
-						row[f] = valid.Cols[f][i]
-					}
-					v := tr.predict(row)
+					v := tr.predictCol(valid.Cols, i)
 					if round == 0 {
 						v -= init
 					}

@@ -174,11 +174,41 @@ func (m *LogReg) design(d *Data) []float64 {
 
 // gradHessian sets g and h (dim×dim, row-major) to the gradient and Hessian
 // of the weighted mean log-loss of the design x at beta, without penalty;
-// sw is the sum of the weights.
+// sw is the sum of the weights. Rows are summed in blocks of
+// logRegBlock, blocks in parallel, the blocks' sums then added in block
+// order: the result does not depend on the number of threads.
 func gradHessian(x []float64, dim int, beta []float64, d *Data, sw float64, g, h []float64) {
+	n := d.Rows()
+	blocks := (n + logRegBlock - 1) / logRegBlock
+	bg := make([]float64, blocks*dim)
+	bh := make([]float64, blocks*dim*dim)
+	parallelFor(blocks, defaultThreads(), func(k int) {
+		gradHessianRows(x, dim, beta, d, sw, k*logRegBlock, min(n, (k+1)*logRegBlock), bg[k*dim:(k+1)*dim], bh[k*dim*dim:(k+1)*dim*dim])
+	})
 	clear(g)
 	clear(h)
-	for i := 0; i < d.Rows(); i++ {
+	for k := range blocks {
+		for a, v := range bg[k*dim : (k+1)*dim] {
+			g[a] += v
+		}
+		for a, v := range bh[k*dim*dim : (k+1)*dim*dim] {
+			h[a] += v
+		}
+	}
+	for a := 0; a < dim; a++ {
+		for b := 0; b < a; b++ {
+			h[b*dim+a] = h[a*dim+b]
+		}
+	}
+}
+
+// logRegBlock is the number of rows of one block of gradHessian.
+const logRegBlock = 16384
+
+// gradHessianRows adds the gradient and the lower triangle of the Hessian
+// of rows [lo, hi) to g and h.
+func gradHessianRows(x []float64, dim int, beta []float64, d *Data, sw float64, lo, hi int, g, h []float64) {
+	for i := lo; i < hi; i++ {
 		row := x[i*dim : (i+1)*dim]
 		pr := metrics.Sigmoid(dot(row, beta))
 		w := d.weight(i) / sw
@@ -194,11 +224,6 @@ func gradHessian(x []float64, dim int, beta []float64, d *Data, sw float64, g, h
 			for b := 0; b <= a; b++ {
 				hr[b] += ha * row[b]
 			}
-		}
-	}
-	for a := 0; a < dim; a++ {
-		for b := 0; b < a; b++ {
-			h[b*dim+a] = h[a*dim+b]
 		}
 	}
 }

@@ -126,6 +126,33 @@ func (t *Tree) leafIndex(row []float64) int {
 
 func (t *Tree) predict(row []float64) float64 { return t.LeafValue[t.leafIndex(row)] }
 
+// predictCol is predict of row i of the column-major table cols (cols[f][i]
+// is feature f): the same comparisons, reading only the features on the
+// row's path rather than copying the row first.
+func (t *Tree) predictCol(cols [][]float64, i int) float64 {
+	if t.NumLeaves <= 1 {
+		return t.LeafValue[0]
+	}
+	node := int32(0)
+	for {
+		v := cols[t.SplitFeature[node]][i]
+		var left bool
+		if v != v {
+			left = t.DefaultLeft[node]
+		} else {
+			left = v <= t.Threshold[node]
+		}
+		if left {
+			node = t.LeftChild[node]
+		} else {
+			node = t.RightChild[node]
+		}
+		if node < 0 {
+			return t.LeafValue[^node]
+		}
+	}
+}
+
 // Model is a binary GBDT: P(positive) = sigmoid(sum of the trees' leaf values).
 type Model struct {
 	Trees        []Tree

@@ -48,8 +48,14 @@ type HorizonInfo struct {
 	Rows             map[string]int `json:"rows"`
 	Positives        map[string]int `json:"positives"`
 	ClassWeights     [2]float64     `json:"class_weights"` // negative, positive
-	Trees            int            `json:"trees"`
-	InitScore        float64        `json:"init_score"`
+	// HealthySampleRate and TrainedRows are set when the training split
+	// had more rows than train.max_train_rows: the share of its rows
+	// labelled healthy that were kept (each weighing 1/rate) and the rows
+	// the model was trained on. Absent otherwise: every row was used.
+	HealthySampleRate float64 `json:"healthy_sample_rate,omitempty"`
+	TrainedRows       int     `json:"trained_rows,omitempty"`
+	Trees             int     `json:"trees"`
+	InitScore         float64 `json:"init_score"`
 	// TrainSeconds is the wall time of training. It is not written to
 	// train.json, so that the same inputs give byte-identical files; run
 	// records keep timings.

@@ -101,6 +101,15 @@ type Config struct {
 	// whose higher values are more evidence of a fault by definition;
 	// [] trains without constraints). Names must be schema features.
 	Monotone []string `yaml:"monotone" json:"monotone"`
+	// MaxTrainRows bounds the rows each model trains on (default 200000;
+	// 0: no bound). When the training split has more labelled rows, every
+	// row labelled faulty is kept and those labelled healthy are sampled,
+	// each kept one weighing the inverse of the rate, so that the split
+	// shrinks to about this many rows (train.json records the rate). The
+	// validation split is never sampled. Below the bound nothing changes;
+	// above it, training time stops growing with the history
+	// (docs/models.md, "Training rows").
+	MaxTrainRows int `yaml:"max_train_rows" json:"max_train_rows"`
 	// GBDT are the trainer settings.
 	GBDT models.Params `yaml:"gbdt" json:"gbdt"`
 	// LogReg are the baseline's settings; its validation metrics are reported beside the GBDT's.
@@ -122,6 +131,7 @@ func DefaultConfig() Config {
 		MaxClassWeight:   50,
 		Abstained:        AbstainedPrior,
 		Monotone:         DefaultMonotone(),
+		MaxTrainRows:     200000,
 		GBDT:             models.DefaultParams(),
 		LogReg:           models.DefaultLogRegParams(),
 	}
@@ -158,6 +168,9 @@ func (c Config) Validate() error {
 		bad("valid_fraction", "%v is not in (0, 1)", c.ValidFraction)
 	} else if !(c.TrainFraction+c.ValidFraction < 1) {
 		bad("valid_fraction", "train %v + valid %v must leave room for test (sum below 1)", c.TrainFraction, c.ValidFraction)
+	}
+	if c.MaxTrainRows < 0 {
+		bad("max_train_rows", "must be ≥ 0 (0: no bound), got %d", c.MaxTrainRows)
 	}
 	if c.MinFlagged < 0 {
 		bad("min_flagged", "must be ≥ 0, got %d", c.MinFlagged)

@@ -30,7 +30,7 @@ func trainHorizon(ctx context.Context, cfg Config, h int, ft *workdir.Features,
 	if len(cols) == 0 {
 		return nil, nil, errors.New("no feature columns left")
 	}
-	tr, va, validIDs, err := splitRows(ft, cols, splitOf, labels, info)
+	tr, va, validIDs, rate, err := splitRows(ft, cols, splitOf, labels, cfg.MaxTrainRows, cfg.GBDT.Seed, info)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -41,6 +41,11 @@ func trainHorizon(ctx context.Context, cfg Config, h int, ft *workdir.Features,
 	info.ClassWeights = [2]float64{wNeg, wPos}
 	weigh(tr, wNeg, wPos)
 	weigh(va, wNeg, wPos)
+	if rate < 1 {
+		reweigh(tr, rate)
+		info.HealthySampleRate = rate
+		info.TrainedRows = len(tr.Y)
+	}
 	var valid *models.Data
 	if len(va.Y) > 0 {
 		valid = va
@@ -91,28 +96,50 @@ func selectFeatures(cfg Config, h int, names []string, info *workdir.HorizonInfo
 
 // splitRows gathers the labelled rows of the training and validation
 // splits (columns cols of ft), counting the labelled rows and positives of
-// every split in info. It returns the validation rows' deployments too.
-func splitRows(ft *workdir.Features, cols []int, splitOf map[string]string, labels labelSet,
-	info *workdir.HorizonInfo) (tr, va *models.Data, validIDs []string, err error) {
-	parts := map[string]*models.Data{
-		workdir.SplitTrain: {Cols: make([][]float64, len(cols))},
-		workdir.SplitValid: {Cols: make([][]float64, len(cols))},
-	}
+// every split in info. When the training split has more than maxRows
+// labelled rows, its rows labelled healthy are sampled at the returned
+// rate (below 1; see sample.go), unweighted: the caller reweighs them. It
+// returns the validation rows' deployments too.
+func splitRows(ft *workdir.Features, cols []int, splitOf map[string]string, labels labelSet, maxRows int, seed uint64,
+	info *workdir.HorizonInfo) (tr, va *models.Data, validIDs []string, rate float64, err error) {
+	// Count first: the sampling rate, and every column allocated once.
 	for i, id := range ft.IDs {
 		s, ok := splitOf[id]
 		if !ok {
-			return nil, nil, nil, fmt.Errorf("%s: row %d: deployment %q is not in %s", filepath.Base(ft.Path), i+1, id, workdir.DeploysFile)
+			return nil, nil, nil, 0, fmt.Errorf("%s: row %d: deployment %q is not in %s", filepath.Base(ft.Path), i+1, id, workdir.DeploysFile)
 		}
+		if y, labelled := labels[id]; labelled {
+			info.Rows[s]++
+			if y >= 0.5 {
+				info.Positives[s]++
+			}
+		}
+	}
+	rate = healthyRate(info.Rows[workdir.SplitTrain], info.Positives[workdir.SplitTrain], maxRows)
+	size := map[string]int{workdir.SplitValid: info.Rows[workdir.SplitValid]}
+	size[workdir.SplitTrain] = info.Rows[workdir.SplitTrain]
+	if rate < 1 {
+		size[workdir.SplitTrain] = maxRows + maxRows/16 // the sample's size is about maxRows
+	}
+	parts := map[string]*models.Data{}
+	for _, s := range []string{workdir.SplitTrain, workdir.SplitValid} {
+		d := &models.Data{Cols: make([][]float64, len(cols)), Y: make([]float64, 0, size[s])}
+		for k := range d.Cols {
+			d.Cols[k] = make([]float64, 0, size[s])
+		}
+		parts[s] = d
+	}
+	for i, id := range ft.IDs {
 		y, labelled := labels[id]
 		if !labelled {
 			continue
 		}
-		info.Rows[s]++
-		if y >= 0.5 {
-			info.Positives[s]++
-		}
+		s := splitOf[id]
 		d := parts[s]
 		if d == nil { // test rows are not read here
+			continue
+		}
+		if s == workdir.SplitTrain && y < 0.5 && !keep(id, seed, rate) {
 			continue
 		}
 		for k, f := range cols {
@@ -123,7 +150,7 @@ func splitRows(ft *workdir.Features, cols []int, splitOf map[string]string, labe
 			validIDs = append(validIDs, id)
 		}
 	}
-	return parts[workdir.SplitTrain], parts[workdir.SplitValid], validIDs, nil
+	return parts[workdir.SplitTrain], parts[workdir.SplitValid], validIDs, rate, nil
 }
 
 // classWeights returns the weights of negatives and positives: 1 and 1, or
