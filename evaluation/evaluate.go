@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/faultline-dev/faultline/features"
@@ -398,28 +400,49 @@ func modelContender(ctx context.Context, in *Inputs, ids []string, ms *ModelSet)
 		c.Horizons = append(c.Horizons, h)
 	}
 	sort.Ints(c.Horizons)
-	var row []float64
-	for i, id := range ids {
-		if i%256 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		d := Decision{P: map[int]float64{}, Flag: map[int]bool{}}
-		for _, h := range c.Horizons {
-			p := ms.Predictors[h]
-			var ok bool
-			row, ok = in.FeatureRow(h, id, p.Features(), row)
-			v := math.NaN()
-			if ok {
-				v = p.Predict(row)
+	// The deploys are split among GOMAXPROCS goroutines (Predictor.Predict
+	// is safe for concurrent use); each decision lands at its index.
+	ds := make([]Decision, len(ids))
+	workers := max(1, min(runtime.GOMAXPROCS(0), (len(ids)+15)/16))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(ids)/workers, (w+1)*len(ids)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var row []float64
+			for i := lo; i < hi; i++ {
+				if (i-lo)%256 == 0 && ctx.Err() != nil {
+					errs[w] = ctx.Err()
+					return
+				}
+				d := Decision{P: map[int]float64{}, Flag: map[int]bool{}}
+				for _, h := range c.Horizons {
+					p := ms.Predictors[h]
+					var ok bool
+					row, ok = in.FeatureRow(h, ids[i], p.Features(), row)
+					v := math.NaN()
+					if ok {
+						v = p.Predict(row)
+					}
+					d.P[h] = v
+					d.Flag[h] = !math.IsNaN(v) && v >= ms.Thresholds[h]
+				}
+				d.DetectedAt = -1
+				if flagged, at := ms.Policy.DecideByHorizon(d.P); flagged {
+					d.DetectedAt = at
+				}
+				ds[i] = d
 			}
-			d.P[h] = v
-			d.Flag[h] = !math.IsNaN(v) && v >= ms.Thresholds[h]
-		}
-		d.DetectedAt = -1
-		if flagged, at := ms.Policy.DecideByHorizon(d.P); flagged {
-			d.DetectedAt = at
-		}
-		c.decisions[id] = d
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		c.decisions[id] = ds[i]
 	}
 	return c, nil
 }

@@ -24,6 +24,8 @@ type Predictor interface {
 	// Features names the columns, in order, that Predict expects.
 	Features() []string
 	// Predict returns P(faulty) for the row (NaN for undefined features).
+	// It must be safe for concurrent use: contenders are scored by several
+	// goroutines.
 	Predict(row []float64) float64
 }
 

@@ -7,10 +7,13 @@ import (
 	"io/fs"
 	"math"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/faultline-dev/faultline/features"
@@ -167,8 +170,10 @@ type fleet struct {
 	// deployments a map per column took gigabytes.)
 	features    map[featureKey][]float64
 	featureRows map[int]map[string]int32
-	// bursts caches incidentBursts.
-	bursts map[burstKey][]bool
+	// bursts caches incidentBursts, under burstsMu: streams vote in
+	// parallel.
+	burstsMu sync.Mutex
+	bursts   map[burstKey][]bool
 }
 
 type deployPos struct {
@@ -229,8 +234,10 @@ type burstKey struct {
 // a burst: incidents opened on at least services distinct services of one
 // environment within `within` of it (either way), itself included. An
 // incident of all environments counts in every environment. The result is
-// computed once per definition (votes run one at a time).
+// computed once per definition.
 func (f *fleet) incidentBursts(services int, within time.Duration) []bool {
+	f.burstsMu.Lock()
+	defer f.burstsMu.Unlock()
 	key := burstKey{services, within}
 	if b, ok := f.bursts[key]; ok {
 		return b
@@ -367,16 +374,20 @@ func builtinVotes(ctx context.Context, in Input, fns []Function, all, targets []
 		cols[j] = make([]int8, len(targets))
 	}
 	prog := progress.Or(in.Progress)
-	for si, k := range streams {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	// Streams are independent: each worker loads one stream's series and
+	// votes on its deploys, writing rows of its own (GOMAXPROCS workers).
+	var (
+		next, done atomic.Int64
+		progMu     sync.Mutex
+	)
+	vote := func(k history.Stream) error {
 		idx := byStream[k]
 		var sd *streamData
 		if nd.traffic {
 			rng := trafficRange(targets, idx, nd.before, nd.after)
+			var err error
 			if sd, err = loadStreamData(ctx, in.History, k, rng, nd.signatures); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		for _, t := range idx {
@@ -385,7 +396,38 @@ func builtinVotes(ctx context.Context, in Input, fns []Function, all, targets []
 				cols[j][t] = fn.vote(d)
 			}
 		}
-		prog("labeling functions", int64(si+1), int64(len(streams)))
+		progMu.Lock()
+		prog("labeling functions", done.Add(1), int64(len(streams)))
+		progMu.Unlock()
+		return nil
+	}
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(streams)))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				si := int(next.Add(1)) - 1
+				if si >= len(streams) {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					errs[w] = err
+					return
+				}
+				if err := vote(streams[si]); err != nil {
+					errs[w] = err
+					next.Store(int64(len(streams))) // the others stop too
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	votes := make(map[string][]int8, len(fns))
 	for j, fn := range fns {
