@@ -25,7 +25,7 @@ type disagreementRow struct {
 
 func (rep *Report) renderHTML(w io.Writer) error {
 	funcs := template.FuncMap{
-		"est":   fmtEst,
+		"est":   metrics.Estimate.Percent,
 		"pct":   fmtPct,
 		"num":   fmtNum,
 		"flt":   func(f metrics.Float) Float { return Float(f) },

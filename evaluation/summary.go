@@ -9,14 +9,6 @@ import (
 	"github.com/faultline-dev/faultline/models/policy"
 )
 
-// fmtEst formats an estimate as "78.0% [66.1–86.6] (39/50)", or "n/a (0/0)".
-func fmtEst(e metrics.Estimate) string {
-	if !e.Defined() {
-		return "n/a (0/0)"
-	}
-	return fmt.Sprintf("%.1f%% [%.1f–%.1f] (%d/%d)", 100*e.Value, 100*e.Lo, 100*e.Hi, e.K, e.N)
-}
-
 // fmtPct formats an estimate's value as a percentage, "–" when undefined.
 func fmtPct(e metrics.Estimate) string {
 	if !e.Defined() {
@@ -94,7 +86,7 @@ func (rep *Report) Markdown() string {
 		fmt.Fprintf(&b, "| contender | precision | recall | false-alarm rate | PR-AUC@%d | MTTD | TTD ratio | first caught at |\n|---|---|---|---|---|---|---|---|\n", rep.BaselineMinutes)
 		for _, row := range rep.HeadlineRows(ref) {
 			r := row.Policy
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", row.Contender, fmtEst(r.Precision), fmtEst(r.Recall), fmtEst(r.FalseAlarmRate), fmtNum(row.PRAUC, 3), fmtMin(r.MTTD), fmtRatio(r.TTDRatio), rep.coverageText(r))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", row.Contender, r.Precision.Percent(), r.Recall.Percent(), r.FalseAlarmRate.Percent(), fmtNum(row.PRAUC, 3), fmtMin(r.MTTD), fmtRatio(r.TTDRatio), rep.coverageText(r))
 		}
 		b.WriteString("\n")
 	}
@@ -109,7 +101,7 @@ func (rep *Report) Markdown() string {
 		}
 		fmt.Fprintf(&b, "\n\n| data | precision | false alarms per healthy deploy | recall | target |\n|---|---|---|---|---|\n")
 		for _, c := range t.Checks {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.Data, fmtEst(c.Precision), fmtEst(c.FalseAlarmsPerHealthy), fmtEst(c.Recall), c.Verdict)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.Data, c.Precision.Percent(), c.FalseAlarmsPerHealthy.Percent(), c.Recall.Percent(), c.Verdict)
 		}
 		b.WriteString("\n")
 	}
@@ -120,7 +112,7 @@ func (rep *Report) Markdown() string {
 			if s.Labeled == 0 {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %d (%d faulty) | %s | %s | %s | %s |\n", s.Reference, s.Labeled, s.Faulty, fmtEst(s.A.Precision), fmtEst(s.A.Recall), fmtEst(s.B.Precision), fmtEst(s.B.Recall))
+			fmt.Fprintf(&b, "| %s | %d (%d faulty) | %s | %s | %s | %s |\n", s.Reference, s.Labeled, s.Faulty, s.A.Precision.Percent(), s.A.Recall.Percent(), s.B.Precision.Percent(), s.B.Recall.Percent())
 		}
 		b.WriteString("\n")
 	}

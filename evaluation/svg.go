@@ -226,7 +226,7 @@ func (rep *Report) coverageChart(ref string) template.HTML {
 				continue
 			}
 			ww := e.Value * bw
-			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="18" fill="%s"><title>%s: %s first caught at %d min</title></rect>`, x, y, ww, shades[min(j, len(shades)-1)], html.EscapeString(r.Contender), fmtEst(e), hz)
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="18" fill="%s"><title>%s: %s first caught at %d min</title></rect>`, x, y, ww, shades[min(j, len(shades)-1)], html.EscapeString(r.Contender), e.Percent(), hz)
 			if ww > 34 {
 				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="bl" text-anchor="middle">%d′ %.0f%%</text>`, x+ww/2, y+13, hz, 100*e.Value)
 			}
@@ -304,7 +304,7 @@ func (rep *Report) calibrationChart(c Calibration) template.HTML {
 		}
 		mp := float64(b.MeanP)
 		fmt.Fprintf(&p.b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#0f766e" stroke-width="1.5"/>`, p.x(mp), p.y(b.Faulty.Lo), p.x(mp), p.y(b.Faulty.Hi))
-		p.dot(mp, b.Faulty.Value, "#0f766e", fmt.Sprintf("p in [%.1f, %.1f): mean %.2f, faulty %s", b.Lo, b.Hi, mp, fmtEst(b.Faulty)))
+		p.dot(mp, b.Faulty.Value, "#0f766e", fmt.Sprintf("p in [%.1f, %.1f): mean %.2f, faulty %s", b.Lo, b.Hi, mp, b.Faulty.Percent()))
 		xs, ys = append(xs, mp), append(ys, b.Faulty.Value)
 	}
 	p.polyline(xs, ys, "#0f766e", false)
@@ -386,7 +386,7 @@ func (rep *Report) reliabilityChart(contender string) template.HTML {
 					continue
 				}
 				fmt.Fprintf(&p.b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1" opacity="0.6"/>`, p.x(mp), p.y(e.Lo), p.x(mp), p.y(e.Hi), col)
-				p.dot(mp, e.Value, col, fmt.Sprintf("%d min, calibrated p in [%.1f, %.1f): mean %.3f, faulty %s", mc.Horizon, b.Lo, b.Hi, mp, fmtEst(e)))
+				p.dot(mp, e.Value, col, fmt.Sprintf("%d min, calibrated p in [%.1f, %.1f): mean %.3f, faulty %s", mc.Horizon, b.Lo, b.Hi, mp, e.Percent()))
 			}
 			p.polyline(xs, ys, col, !curve.calibrated)
 		}

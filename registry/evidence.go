@@ -118,12 +118,3 @@ func (e *Evidence) Metrics(s *Scored) Metrics {
 	}
 	return Metrics{EvalSetHash: e.Set.Hash, Origin: OriginGate, At: e.ComputedAt, Values: s.Values, Detail: detail}
 }
-
-// FmtEstimate formats an estimate as "0.931 [0.85, 0.97] (27/29)", or
-// "undefined (0/0)" without a denominator.
-func FmtEstimate(e metrics.Estimate) string {
-	if e.N <= 0 {
-		return fmt.Sprintf("undefined (%d/%d)", e.K, e.N)
-	}
-	return fmt.Sprintf("%.3f [%.3f, %.3f] (%d/%d)", e.Value, e.Lo, e.Hi, e.K, e.N)
-}

@@ -253,7 +253,7 @@ func checkFloors(ev *Evidence, f Floors) []FloorResult {
 			r.Note = fmt.Sprintf("precision undefined: the candidate flagged none of the %d deploys (floor %g)", hc.Confusion.N(), f.Precision)
 		default:
 			r.Passed = hc.Precision.Value >= f.Precision
-			r.Note = fmt.Sprintf("precision %s %s floor %g", FmtEstimate(hc.Precision), cmpWord(r.Passed), f.Precision)
+			r.Note = fmt.Sprintf("precision %s %s floor %g", hc.Precision.Decimal(3), cmpWord(r.Passed), f.Precision)
 		}
 		out = append(out, r)
 	}
@@ -263,7 +263,7 @@ func checkFloors(ev *Evidence, f Floors) []FloorResult {
 			r.Note = "recall undefined: the evaluation set has no faulty deploy"
 		} else {
 			r.Passed = hc.Recall.Value >= f.Recall
-			r.Note = fmt.Sprintf("recall %s %s floor %g", FmtEstimate(hc.Recall), cmpWord(r.Passed), f.Recall)
+			r.Note = fmt.Sprintf("recall %s %s floor %g", hc.Recall.Decimal(3), cmpWord(r.Passed), f.Recall)
 		}
 		out = append(out, r)
 	}
@@ -277,7 +277,7 @@ func checkFloors(ev *Evidence, f Floors) []FloorResult {
 		default:
 			r.Min = b.Value
 			r.Passed = hc.Recall.Value >= b.Value
-			r.Note = fmt.Sprintf("recall %s %s the statistical baseline's %s", FmtEstimate(hc.Recall), cmpWord(r.Passed), FmtEstimate(b))
+			r.Note = fmt.Sprintf("recall %s %s the statistical baseline's %s", hc.Recall.Decimal(3), cmpWord(r.Passed), b.Decimal(3))
 		}
 		out = append(out, r)
 	}

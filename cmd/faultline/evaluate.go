@@ -147,7 +147,7 @@ func printEvaluation(e *env, rep *evaluation.Report, out map[string]string) erro
 		fmt.Fprintln(tw, "contender\tprecision [95% CI] (k/n)\trecall [95% CI] (k/n)\tTTD ratio\tfirst caught at")
 		for _, row := range rep.HeadlineRows(ref) {
 			r := row.Policy
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Contender, estText(r.Precision), estText(r.Recall), ratioText(r.TTDRatio), coverageText(rep, r))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Contender, r.Precision.Percent(), r.Recall.Percent(), ratioText(r.TTDRatio), coverageText(rep, r))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -164,7 +164,7 @@ func printEvaluation(e *env, rep *evaluation.Report, out map[string]string) erro
 				continue
 			}
 			fmt.Fprintf(w, "  vs %s (%d labeled, %d faulty): %s precision %s, recall %s; %s precision %s, recall %s\n",
-				s.Reference, s.Labeled, s.Faulty, d.A, estText(s.A.Precision), estText(s.A.Recall), d.B, estText(s.B.Precision), estText(s.B.Recall))
+				s.Reference, s.Labeled, s.Faulty, d.A, s.A.Precision.Percent(), s.A.Recall.Percent(), d.B, s.B.Precision.Percent(), s.B.Recall.Percent())
 		}
 		fmt.Fprintln(w)
 	}
@@ -176,13 +176,6 @@ func printEvaluation(e *env, rep *evaluation.Report, out map[string]string) erro
 	}
 	fmt.Fprintf(w, "Report: %s\n", out[workdir.ReportFile])
 	return nil
-}
-
-func estText(e metrics.Estimate) string {
-	if !e.Defined() {
-		return "n/a (0/0)"
-	}
-	return fmt.Sprintf("%.1f%% [%.1f–%.1f] (%d/%d)", 100*e.Value, 100*e.Lo, 100*e.Hi, e.K, e.N)
 }
 
 func ratioText(f evaluation.Float) string {

@@ -12,7 +12,6 @@ import (
 	"github.com/faultline-dev/faultline/detector"
 	"github.com/faultline-dev/faultline/detector/batch"
 	"github.com/faultline-dev/faultline/internal/history"
-	"github.com/faultline-dev/faultline/internal/metrics"
 	"github.com/faultline-dev/faultline/internal/quality"
 	"github.com/faultline-dev/faultline/registry"
 )
@@ -184,8 +183,8 @@ truth it is an error.`,
 				len(rows), by, out, counts[detector.Faulty], counts[detector.Healthy], counts[detector.Inconclusive])
 			if vsTruth != nil {
 				fmt.Fprintf(e.stdout, "against the simulator's truth (Wilson 95%%): precision %s, recall %s, recall on faults >= %gx %s, false alarms per healthy deployment %s, detection at %.2f of 60 min\n",
-					estimate(vsTruth.Precision), estimate(vsTruth.Recall), quality.DefaultFloors().MinSeverity, estimate(vsTruth.RecallFloored),
-					estimate(vsTruth.FalseAlarms), vsTruth.TTDRatio.Value)
+					vsTruth.Precision.Decimal(2), vsTruth.Recall.Decimal(2), quality.DefaultFloors().MinSeverity, vsTruth.RecallFloored.Decimal(2),
+					vsTruth.FalseAlarms.Decimal(2), vsTruth.TTDRatio.Value)
 			}
 			return nil
 		},
@@ -243,9 +242,3 @@ func scoreAgainstTruth(ctx context.Context, store history.Store, rows []batch.Ro
 }
 
 // estimate formats a proportion as "0.91 [0.88, 0.94] (433/474)".
-func estimate(e metrics.Estimate) string {
-	if !e.Defined() {
-		return "n/a (0/0)"
-	}
-	return fmt.Sprintf("%.2f [%.2f, %.2f] (%d/%d)", e.Value, e.Lo, e.Hi, e.K, e.N)
-}

@@ -140,7 +140,7 @@ func printDecision(e *env, d *registry.Decision) {
 				if x := float64(p.MTTD); !math.IsNaN(x) && !math.IsInf(x, 0) {
 					mttd = fmt.Sprintf("%.1f min", x)
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", label, p.Reference, registry.FmtEstimate(p.Precision), registry.FmtEstimate(p.Recall), mttd)
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", label, p.Reference, p.Precision.Decimal(3), p.Recall.Decimal(3), mttd)
 			}
 		}
 		row(ev.Candidate.Name+" (candidate)", &ev.Candidate)
@@ -158,7 +158,7 @@ func printDecision(e *env, d *registry.Decision) {
 			if !f.Passed {
 				res = "FAIL"
 			}
-			fmt.Fprintf(tw, "  %s\t%.4g\t%s\t%s\n", f.Floor, f.Min, registry.FmtEstimate(f.Candidate), res)
+			fmt.Fprintf(tw, "  %s\t%.4g\t%s\t%s\n", f.Floor, f.Min, f.Candidate.Decimal(3), res)
 		}
 		tw.Flush()
 	}

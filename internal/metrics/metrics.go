@@ -192,6 +192,27 @@ func Proportion(k, n int) Estimate {
 // Defined reports whether the estimate has a denominator.
 func (e Estimate) Defined() bool { return e.N > 0 }
 
+// Percent formats the estimate as a percentage with its interval and
+// counts, "78.0% [64.8–87.2] (39/50)", or "n/a (0/0)" when undefined: the
+// one format of the evaluation report and its command.
+func (e Estimate) Percent() string {
+	if !e.Defined() {
+		return fmt.Sprintf("n/a (%d/%d)", e.K, e.N)
+	}
+	return fmt.Sprintf("%.1f%% [%.1f–%.1f] (%d/%d)", 100*e.Value, 100*e.Lo, 100*e.Hi, e.K, e.N)
+}
+
+// Decimal formats the estimate as a fraction with digits decimals, its
+// interval and counts, "0.93 [0.91, 0.96] (372/398)", or "– (0/0)" when
+// undefined: the one format of the quality tables, predict --truth and the
+// promotion gate.
+func (e Estimate) Decimal(digits int) string {
+	if !e.Defined() {
+		return fmt.Sprintf("– (%d/%d)", e.K, e.N)
+	}
+	return fmt.Sprintf("%.*f [%.*f, %.*f] (%d/%d)", digits, e.Value, digits, e.Lo, digits, e.Hi, e.K, e.N)
+}
+
 // MarshalJSON writes {"value","lo","hi","k","n"}, values rounded to 6
 // decimals (Round6), with null value and interval when undefined.
 func (e Estimate) MarshalJSON() ([]byte, error) {

@@ -184,3 +184,23 @@ func TestLogLoss(t *testing.T) {
 		t.Errorf("Sigmoid(0) = %v", s)
 	}
 }
+
+func TestEstimateFormats(t *testing.T) {
+	for _, tc := range []struct {
+		e                   Estimate
+		percent, dec2, dec3 string
+	}{
+		{Proportion(39, 50), "78.0% [64.8–87.2] (39/50)", "0.78 [0.65, 0.87] (39/50)", "0.780 [0.648, 0.872] (39/50)"},
+		{Proportion(0, 0), "n/a (0/0)", "– (0/0)", "– (0/0)"},
+	} {
+		if got := tc.e.Percent(); got != tc.percent {
+			t.Errorf("Percent(%d/%d) = %q, want %q", tc.e.K, tc.e.N, got, tc.percent)
+		}
+		if got := tc.e.Decimal(2); got != tc.dec2 {
+			t.Errorf("Decimal(2) of %d/%d = %q, want %q", tc.e.K, tc.e.N, got, tc.dec2)
+		}
+		if got := tc.e.Decimal(3); got != tc.dec3 {
+			t.Errorf("Decimal(3) of %d/%d = %q, want %q", tc.e.K, tc.e.N, got, tc.dec3)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/faultline-dev/faultline/internal/metrics"
 	"github.com/faultline-dev/faultline/internal/simulate"
 )
 
@@ -196,14 +195,14 @@ func (r *Result) bandTables(b *bytes.Buffer) {
 			}
 			w("| `%s` | %d |", f.Regime, f.Seed)
 			for _, e := range s.BandRecall {
-				w(" %s |", est(e))
+				w(" %s |", e.Decimal(2))
 			}
 			w("\n")
 		}
 		pooled := r.Pooled(scope.id)
 		w("| pooled | |")
 		for _, e := range pooled.BandRecall {
-			w(" %s |", est(e))
+			w(" %s |", e.Decimal(2))
 		}
 		w("\n\n")
 	}
@@ -232,7 +231,7 @@ func (r *Result) confounderTable(b *bytes.Buffer) {
 	}
 	w("\n|---|---|%s\n", strings.Repeat("---|", len(present)))
 	for _, c := range confounders(pooled) {
-		w("| %s | %s |", c, est(pooled.ConfounderAlarms[c]))
+		w("| %s | %s |", c, pooled.ConfounderAlarms[c].Decimal(2))
 		for _, s := range regimeScores {
 			e, ok := s.ConfounderAlarms[c]
 			if !ok {
@@ -292,21 +291,21 @@ func (r *Result) lostTables(b *bytes.Buffer) {
 		}
 		oracle := "– (no production model)"
 		if o, ok := r.regimeOracle(name); ok {
-			oracle = est(o.Recall)
+			oracle = o.Recall.Decimal(2)
 			if o.Met < o.Fleets {
 				notes = append(notes, fmt.Sprintf("`%s`: on %d of %d fleets no thresholds reach precision %s on truth; the oracle flags nothing there", name, o.Fleets-o.Met, o.Fleets, num(fl.Precision)))
 			}
 		}
 		prodRecall, prodPrecision := "–", "–"
 		if s, ok := r.regimeScore(name, ScopeAll); ok {
-			prodRecall, prodPrecision = est(s.Recall), est(s.Precision)
+			prodRecall, prodPrecision = s.Recall.Decimal(2), s.Precision.Decimal(2)
 		}
 		for _, f := range r.Fleets {
 			if f.Regime == name && f.Production == Fallback {
 				notes = append(notes, fmt.Sprintf("`%s` seed %d: no production model: no oracle, and its production recall is the statistical checks'", name, f.Seed))
 			}
 		}
-		w("| `%s` | %s | %s | %s | %s | %s | %s | %s |\n", name, est(ls.Precision), est(ls.Recall), est(ls.Coverage), est(ls.Abstained), oracle, prodRecall, prodPrecision)
+		w("| `%s` | %s | %s | %s | %s | %s | %s | %s |\n", name, ls.Precision.Decimal(2), ls.Recall.Decimal(2), ls.Coverage.Decimal(2), ls.Abstained.Decimal(2), oracle, prodRecall, prodPrecision)
 	}
 	if len(notes) > 0 {
 		w("\n")
@@ -324,7 +323,7 @@ func (r *Result) lostTables(b *bytes.Buffer) {
 		}
 		w("`%s`:\n\n| labeling function | faulty votes | precision of faulty votes | healthy votes | healthy votes on faults |\n|---|---|---|---|---|\n", name)
 		for _, fv := range ls.Functions {
-			w("| %s | %d | %s | %d | %d |\n", fv.Function, fv.Faulty, est(fv.Precision()), fv.Healthy, fv.HealthyOnFaults)
+			w("| %s | %d | %s | %d | %d |\n", fv.Function, fv.Faulty, fv.Precision().Decimal(2), fv.Healthy, fv.HealthyOnFaults)
 		}
 		w("\n")
 	}
@@ -351,8 +350,8 @@ func (r *Result) mainTable(b *bytes.Buffer, scope string) {
 				notes = append(notes, fmt.Sprintf("`%s` seed %d: no production model: fallback to statistical checks (%s)", f.Regime, f.Seed, oneLine(f.Decision)))
 			}
 			w("| `%s` | %d | %s | %d | %d | %s | %s | %s | %s | %s | %s |\n", f.Regime, f.Seed, f.Production,
-				s.Deployments, s.Confusion.TP+s.Confusion.FN, est(s.Precision), est(s.Recall), est(s.RecallFloored),
-				mean(s.TTDRatio), est(s.FalseAlarms), floorsCell(s, fl))
+				s.Deployments, s.Confusion.TP+s.Confusion.FN, s.Precision.Decimal(2), s.Recall.Decimal(2), s.RecallFloored.Decimal(2),
+				mean(s.TTDRatio), s.FalseAlarms.Decimal(2), floorsCell(s, fl))
 		}
 	}
 	m := r.MeanOfRegimes(scope)
@@ -376,7 +375,7 @@ func (r *Result) mainTable(b *bytes.Buffer, scope string) {
 	w("| **mean of %d regimes** | | | | | %s | %s | %s | %s | %s | %s |\n", m.Regimes, pt(m.Precision), pt(m.Recall), pt(m.RecallFloored), pt(m.TTDRatio), pt(m.FalseAlarms), cell)
 	p := r.Pooled(scope)
 	w("| **pooled** | | | %d | %d | %s | %s | %s | %s | %s | %s |\n", p.Deployments, p.Confusion.TP+p.Confusion.FN,
-		est(p.Precision), est(p.Recall), est(p.RecallFloored), mean(p.TTDRatio), est(p.FalseAlarms), floorsCell(p, fl))
+		p.Precision.Decimal(2), p.Recall.Decimal(2), p.RecallFloored.Decimal(2), mean(p.TTDRatio), p.FalseAlarms.Decimal(2), floorsCell(p, fl))
 	if len(notes) > 0 {
 		w("\n")
 		for _, n := range notes {
@@ -400,12 +399,6 @@ func floorsCell(s Score, f Floors) string {
 }
 
 // est formats an estimate as "0.83 [0.71, 0.91] (25/30)".
-func est(e metrics.Estimate) string {
-	if !e.Defined() {
-		return "– (0/0)"
-	}
-	return fmt.Sprintf("%.2f [%.2f, %.2f] (%d/%d)", e.Value, e.Lo, e.Hi, e.K, e.N)
-}
 
 func mean(m Mean) string {
 	if m.N == 0 || math.IsNaN(m.Value) {
