@@ -25,8 +25,8 @@ type Evidence struct {
 	// Set is the evaluation set every contender was scored on.
 	Set EvalSet `json:"set"`
 	// Candidate and Current (nil without a holder) are the versions'
-	// scores; Baseline is the statistical checks as check and predict
-	// decide without a production model, scored on the same deploys.
+	// scores; Baseline is the statistical checks' unanimous ensemble at
+	// the baseline horizon, scored on the same deploys.
 	Candidate Scored  `json:"candidate"`
 	Current   *Scored `json:"current,omitempty"`
 	Baseline  Scored  `json:"baseline"`

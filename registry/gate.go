@@ -40,9 +40,9 @@ type Floors struct {
 	// floor off). A candidate that flags nothing has no precision and fails.
 	Precision float64 `yaml:"precision" json:"precision"`
 	// RecallVsBaseline: the policy recall may not be below the statistical
-	// baseline's — the statistical checks as check and predict decide
-	// without a production model (the canary ensemble, and the
-	// before/after checks for changes without a canary) — on the same
+	// baseline's — the unanimous ensemble of the statistical checks at the
+	// ensemble horizon (features.ensemble_horizon), the detector check and
+	// predict fall back to without a production model — on the same
 	// deploys (default true).
 	RecallVsBaseline bool `yaml:"recall_vs_baseline" json:"recall_vs_baseline"`
 	// Recall is an absolute least policy recall (default 0: none).

@@ -25,8 +25,8 @@ argument) when the promotion gate allows it. For a gated alias
 (registry.gated_aliases, default production) the gate judges only on
 evidence it computes itself, never on metrics a version carries (those of an
 imported bundle are unverified claims): it scores VERSION, the version the
-alias holds now and the statistical baseline (the statistical checks as check
-and predict decide without a production model) on one evaluation set — the
+alias holds now and the statistical baseline (the unanimous ensemble of the
+statistical checks at the ensemble horizon) on one evaluation set — the
 deploys of split evaluate.split (default test) of a run's work folder, with
 gold annotations from the history store where present and that folder's weak
 labels otherwise — features extracted from the history store with each

@@ -11,11 +11,10 @@
 // extracted from the history store by the extractor every stage uses
 // (detector/batch.Extract), with each version's own feature settings, and
 // the versions' policies decide each deploy exactly as `faultline predict`
-// does. The baseline is the statistical checks as check and predict
-// decide without a production model (detector.DecideStatistical: the
-// canary ensemble, and the before/after checks for changes without a
-// canary, over every horizon), features computed with the configured
-// feature settings.
+// does. The baseline is the unanimous ensemble of the statistical checks
+// at the ensemble horizon (features.ensemble_horizon), features computed with the configured
+// feature settings — what check and predict fall back to without a
+// production model.
 package evidence
 
 import (
@@ -41,10 +40,6 @@ import (
 	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/registry"
 )
-
-// BaselineName names the statistical baseline in the evidence: the
-// fallback of check and predict without a production model.
-const BaselineName = "statistical checks (the fallback without a production model)"
 
 // Reference names, as in the evaluation stage.
 const (
@@ -176,23 +171,18 @@ func (e *Evaluator) Evaluate(ctx context.Context, cand, cur *registry.Version) (
 		ev.Notes = append(ev.Notes, fmt.Sprintf("%d of the %d deploys of the split are not in the history store; they count as not flagged", set.Deploys-set.Extracted, set.Deploys))
 	}
 
-	// The statistical baseline: what check and predict decide with no
-	// production model (batch.Features.Statistical), so that a version is
-	// promoted only when it is no worse than what would run without it.
-	srows, err := base.Statistical(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%w: the statistical checks: %v", registry.ErrNoEvidence, err)
-	}
+	// The statistical baseline.
 	bd := make(map[string]decision, len(ids))
 	for _, id := range ids {
-		bd[id] = decision{at: -1, p: map[int]float64{}}
-	}
-	for _, r := range srows {
-		if r.Verdict == detector.Faulty {
-			bd[r.DeploymentID] = decision{at: r.DetectedAt, p: r.P}
+		d := decision{at: -1, p: map[int]float64{}}
+		if row, ok := base.Row(o.BaselineMinutes, id); ok {
+			if v := row[features.EnsembleFaulty]; v >= 0.5 {
+				d.at = o.BaselineMinutes
+			}
 		}
+		bd[id] = d
 	}
-	ev.Baseline = score(BaselineName, 0, ids, refs, bd, nil, o.BaselineMinutes)
+	ev.Baseline = score(fmt.Sprintf("statistical checks: unanimous ensemble at %d min", o.BaselineMinutes), 0, ids, refs, bd, nil, o.BaselineMinutes)
 
 	for i, c := range cs {
 		f, err := featuresFor(c.d.FeatureConfig())

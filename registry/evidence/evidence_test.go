@@ -188,27 +188,25 @@ func newFixture(t *testing.T) *fixture {
 
 // expected computes, independently of the evaluator, the confusion of the
 // model that flags at the first horizon where the ensemble is unanimous
-// (sequential) and of the baseline (the statistical checks as check and
-// predict decide without a production model, detector.DecideStatistical),
-// against gold-or-weak labels, from a full offline extraction's feature
-// files.
+// (sequential) and of the baseline (the ensemble at 60 minutes), against
+// gold-or-weak labels, from a full offline extraction's feature files.
 func (f *fixture) expected(t *testing.T) (model, base metrics.Confusion) {
 	t.Helper()
 	work := t.TempDir()
-	cfg := features.DefaultConfig()
-	if _, err := extract.Run(context.Background(), f.st, work, extract.Options{Config: cfg, Workers: 1}); err != nil {
+	if _, err := extract.Run(context.Background(), f.st, work, extract.Options{Config: features.DefaultConfig(), Workers: 1}); err != nil {
 		t.Fatal(err)
 	}
-	hs := []int{10, 20, 60}
-	rows := map[int]map[string][]float64{}
-	for _, h := range hs {
-		tab, err := workdir.ReadFeatures(filepath.Join(work, workdir.FeaturesFile(h)))
+	ens := map[int]map[string]float64{}
+	for _, h := range []int{10, 20, 60} {
+		tab, err := workdir.ReadFeatures(filepath.Join(work, workdir.FeaturesFile(h)), features.Schema[features.EnsembleFaulty].Name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows[h] = map[string][]float64{}
+		ens[h] = map[string]float64{}
+		var row []float64
 		for i, id := range tab.IDs {
-			rows[h][id] = tab.Row(i, nil)
+			row = tab.Row(i, row)
+			ens[h][id] = row[0]
 		}
 	}
 	for _, id := range f.test {
@@ -217,17 +215,15 @@ func (f *fixture) expected(t *testing.T) (model, base metrics.Confusion) {
 			y = f.weak[id]
 		}
 		flagged := false
-		byH := map[int][]float64{}
-		for _, h := range hs {
-			if r, ok := rows[h][id]; ok {
-				byH[h] = r
-				if r[features.EnsembleFaulty] >= 0.5 {
-					flagged = true
-				}
+		for _, h := range []int{10, 20, 60} {
+			if v, ok := ens[h][id]; ok && v >= 0.5 {
+				flagged = true
+				break
 			}
 		}
 		model.Add(flagged, y)
-		base.Add(detector.DecideStatistical(byH, hs, &cfg).Verdict == detector.Faulty, y)
+		v, ok := ens[60][id]
+		base.Add(ok && v >= 0.5, y)
 	}
 	return model, base
 }
