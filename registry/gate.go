@@ -41,9 +41,14 @@ type Floors struct {
 	Precision float64 `yaml:"precision" json:"precision"`
 	// RecallVsBaseline: the policy recall may not be below the statistical
 	// baseline's — the unanimous ensemble of the statistical checks at the
-	// ensemble horizon (features.ensemble_horizon), the detector check and
-	// predict fall back to without a production model — on the same
-	// deploys (default true).
+	// ensemble horizon (features.ensemble_horizon), the canary half of what
+	// check and predict fall back to without a production model — on the
+	// same deploys (default true). It binds only when the baseline itself
+	// meets the precision floor: a baseline below it buys its recall with
+	// false alarms no version may have, and is no alternative to prefer.
+	// (The whole fallback, before/after checks included, is not the
+	// baseline: judged on weak labels made partly by the same before/after
+	// rule it looked better than it is; docs/registry.md.)
 	RecallVsBaseline bool `yaml:"recall_vs_baseline" json:"recall_vs_baseline"`
 	// Recall is an absolute least policy recall (default 0: none).
 	Recall float64 `yaml:"recall" json:"recall"`
@@ -274,6 +279,13 @@ func checkFloors(ev *Evidence, f Floors) []FloorResult {
 		switch {
 		case hc.Recall.N == 0:
 			r.Note = "recall undefined: the evaluation set has no faulty deploy, so the candidate cannot be shown to detect faults"
+		case f.Precision > 0 && hb.Precision.N > 0 && hb.Precision.Value < f.Precision:
+			// The baseline's recall is bought with false alarms that the
+			// precision floor would not let a version have: it is no
+			// alternative to judge recall against.
+			r.Passed = true
+			r.Note = fmt.Sprintf("not binding: the statistical baseline's precision %s is below floor %g (its recall %s)",
+				hb.Precision.Decimal(3), f.Precision, b.Decimal(3))
 		default:
 			r.Min = b.Value
 			r.Passed = hc.Recall.Value >= b.Value

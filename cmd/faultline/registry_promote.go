@@ -35,7 +35,8 @@ default (an imported version has none: then the current holder's, else
 HOME/work), or --workdir DIR.
 
 VERSION must meet the floors of registry.floors on that set (default: policy
-precision at least 0.9 and recall not below the statistical baseline's) —
+precision at least 0.9 and recall not below the statistical baseline's, when
+the baseline meets that precision floor itself) —
 also when the alias holds nothing yet — and be at least as good as the
 current holder under the rules of registry.gate (default: policy.recall may
 drop by at most 0.01, policy.precision by at most 0.02, policy.mttd_min may
