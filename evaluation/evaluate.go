@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"runtime"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/config"
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/internal/parallel"
 	"github.com/faultline-dev/faultline/internal/progress"
 	"github.com/faultline-dev/faultline/internal/workdir"
 )
@@ -403,42 +402,31 @@ func modelContender(ctx context.Context, in *Inputs, ids []string, ms *ModelSet)
 	// The deploys are split among GOMAXPROCS goroutines (Predictor.Predict
 	// is safe for concurrent use); each decision lands at its index.
 	ds := make([]Decision, len(ids))
-	workers := max(1, min(runtime.GOMAXPROCS(0), (len(ids)+15)/16))
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := w*len(ids)/workers, (w+1)*len(ids)/workers
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var row []float64
-			for i := lo; i < hi; i++ {
-				if (i-lo)%256 == 0 && ctx.Err() != nil {
-					errs[w] = ctx.Err()
-					return
-				}
-				d := Decision{P: map[int]float64{}, Flag: map[int]bool{}}
-				for _, h := range c.Horizons {
-					p := ms.Predictors[h]
-					var ok bool
-					row, ok = in.FeatureRow(h, ids[i], p.Features(), row)
-					v := math.NaN()
-					if ok {
-						v = p.Predict(row)
-					}
-					d.P[h] = v
-					d.Flag[h] = !math.IsNaN(v) && v >= ms.Thresholds[h]
-				}
-				d.DetectedAt = -1
-				if flagged, at := ms.Policy.DecideByHorizon(d.P); flagged {
-					d.DetectedAt = at
-				}
-				ds[i] = d
+	rows := make([][]float64, parallel.Workers(len(ids), 0)) // one scratch row per worker
+	err := parallel.Do(len(ids), 0, func(w, i int) error {
+		if i%256 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		d := Decision{P: map[int]float64{}, Flag: map[int]bool{}}
+		for _, h := range c.Horizons {
+			p := ms.Predictors[h]
+			var ok bool
+			rows[w], ok = in.FeatureRow(h, ids[i], p.Features(), rows[w])
+			v := math.NaN()
+			if ok {
+				v = p.Predict(rows[w])
 			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+			d.P[h] = v
+			d.Flag[h] = !math.IsNaN(v) && v >= ms.Thresholds[h]
+		}
+		d.DetectedAt = -1
+		if flagged, at := ms.Policy.DecideByHorizon(d.P); flagged {
+			d.DetectedAt = at
+		}
+		ds[i] = d
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	for i, id := range ids {

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"math"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/parallel"
 	"github.com/faultline-dev/faultline/internal/progress"
 	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/labeling/labelmodel"
@@ -377,10 +377,14 @@ func builtinVotes(ctx context.Context, in Input, fns []Function, all, targets []
 	// Streams are independent: each worker loads one stream's series and
 	// votes on its deploys, writing rows of its own (GOMAXPROCS workers).
 	var (
-		next, done atomic.Int64
-		progMu     sync.Mutex
+		done   atomic.Int64
+		progMu sync.Mutex
 	)
-	vote := func(k history.Stream) error {
+	err = parallel.Do(len(streams), 0, func(_, si int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		k := streams[si]
 		idx := byStream[k]
 		var sd *streamData
 		if nd.traffic {
@@ -400,33 +404,8 @@ func builtinVotes(ctx context.Context, in Input, fns []Function, all, targets []
 		prog("labeling functions", done.Add(1), int64(len(streams)))
 		progMu.Unlock()
 		return nil
-	}
-	workers := max(1, min(runtime.GOMAXPROCS(0), len(streams)))
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				si := int(next.Add(1)) - 1
-				if si >= len(streams) {
-					return
-				}
-				if err := ctx.Err(); err != nil {
-					errs[w] = err
-					return
-				}
-				if err := vote(streams[si]); err != nil {
-					errs[w] = err
-					next.Store(int64(len(streams))) // the others stop too
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	votes := make(map[string][]int8, len(fns))

@@ -105,52 +105,42 @@ func (t *Tree) leafIndex(row []float64) int {
 		return 0
 	}
 	node := int32(0)
-	for {
-		v := row[t.SplitFeature[node]]
-		var left bool
-		if v != v {
-			left = t.DefaultLeft[node]
-		} else {
-			left = v <= t.Threshold[node]
-		}
-		if left {
-			node = t.LeftChild[node]
-		} else {
-			node = t.RightChild[node]
-		}
-		if node < 0 {
-			return int(^node)
-		}
+	for node >= 0 {
+		node = t.child(node, row[t.SplitFeature[node]])
 	}
+	return int(^node)
+}
+
+// child returns where value v of node's split feature goes from node: the
+// child node, or ^leaf (negative) at a leaf. A missing value (NaN) follows
+// the node's default direction.
+func (t *Tree) child(node int32, v float64) int32 {
+	if v != v {
+		if t.DefaultLeft[node] {
+			return t.LeftChild[node]
+		}
+		return t.RightChild[node]
+	}
+	if v <= t.Threshold[node] {
+		return t.LeftChild[node]
+	}
+	return t.RightChild[node]
 }
 
 func (t *Tree) predict(row []float64) float64 { return t.LeafValue[t.leafIndex(row)] }
 
 // predictCol is predict of row i of the column-major table cols (cols[f][i]
-// is feature f): the same comparisons, reading only the features on the
-// row's path rather than copying the row first.
+// is feature f): the same path, reading only the features on it rather
+// than copying the row first.
 func (t *Tree) predictCol(cols [][]float64, i int) float64 {
 	if t.NumLeaves <= 1 {
 		return t.LeafValue[0]
 	}
 	node := int32(0)
-	for {
-		v := cols[t.SplitFeature[node]][i]
-		var left bool
-		if v != v {
-			left = t.DefaultLeft[node]
-		} else {
-			left = v <= t.Threshold[node]
-		}
-		if left {
-			node = t.LeftChild[node]
-		} else {
-			node = t.RightChild[node]
-		}
-		if node < 0 {
-			return t.LeafValue[^node]
-		}
+	for node >= 0 {
+		node = t.child(node, cols[t.SplitFeature[node]][i])
 	}
+	return t.LeafValue[^node]
 }
 
 // Model is a binary GBDT: P(positive) = sigmoid(sum of the trees' leaf values).

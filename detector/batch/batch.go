@@ -21,11 +21,9 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -35,6 +33,7 @@ import (
 	"github.com/faultline-dev/faultline/features/extract"
 	"github.com/faultline-dev/faultline/internal/atomicfile"
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/parallel"
 	"github.com/faultline-dev/faultline/internal/progress"
 	"github.com/faultline-dev/faultline/internal/workdir"
 )
@@ -115,42 +114,22 @@ func predict(ctx context.Context, r history.Reader, d *detector.Detector, xo ext
 }
 
 // score scores deps with the feature rows of each horizon (by deploy id),
-// with reasons or without (Features.Score). The deploys are split among
-// GOMAXPROCS goroutines (a Detector is safe for concurrent use); the rows
-// come back in the order of deps.
+// with reasons or without (Features.Score), on GOMAXPROCS goroutines (a
+// Detector is safe for concurrent use); the rows come back in the order
+// of deps.
 func score(ctx context.Context, deps []workdir.DeployRow, rows map[int]map[string][]float64, d *detector.Detector, reasons bool) ([]Row, error) {
 	version := strconv.Itoa(d.Manifest().Version)
 	out := make([]Row, len(deps))
-	workers := min(runtime.GOMAXPROCS(0), (len(deps)+15)/16)
-	if workers < 1 {
-		workers = 1
-	}
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := w*len(deps)/workers, (w+1)*len(deps)/workers
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				if (i-lo)%256 == 0 {
-					if err := ctx.Err(); err != nil {
-						errs[w] = err
-						return
-					}
-				}
-				if err := scoreOne(&out[i], deps[i], rows, d, reasons, version); err != nil {
-					errs[w] = err
-					return
-				}
+	err := parallel.Do(len(deps), 0, func(_, i int) error {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
 		}
+		return scoreOne(&out[i], deps[i], rows, d, reasons, version)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -25,9 +25,8 @@ package labelmodel
 import (
 	"errors"
 	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
+
+	par "github.com/faultline-dev/faultline/internal/parallel"
 )
 
 // Votes.
@@ -128,37 +127,15 @@ func (m *Matrix) scan() ([]support, error) {
 }
 
 // parallel runs fn(worker, t) for t = 0..tasks-1 on up to GOMAXPROCS
-// goroutines. Tasks must write disjoint outputs; worker (0..workers-1)
-// indexes per-goroutine scratch space.
+// goroutines (internal/parallel). Tasks must write disjoint outputs; worker
+// (0..workerCount(tasks)-1) indexes per-goroutine scratch space.
 func parallel(tasks int, fn func(worker, task int)) {
-	workers := min(runtime.GOMAXPROCS(0), tasks)
-	if workers <= 1 {
-		for t := range tasks {
-			fn(0, t)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				t := int(next.Add(1) - 1)
-				if t >= tasks {
-					return
-				}
-				fn(w, t)
-			}
-		}()
-	}
-	wg.Wait()
+	par.Do(tasks, 0, func(w, t int) error { fn(w, t); return nil })
 }
 
 // workerCount is the number of distinct worker ids parallel may pass for
 // the given number of tasks.
-func workerCount(tasks int) int { return max(1, min(runtime.GOMAXPROCS(0), tasks)) }
+func workerCount(tasks int) int { return par.Workers(tasks, 0) }
 
 // pow3 returns 3^e.
 func pow3(e int) int {
