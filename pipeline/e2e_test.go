@@ -48,14 +48,7 @@ func newHistory(t *testing.T) *history {
 	t.Cleanup(func() { store.Close() })
 	cfg := simulate.DefaultConfig()
 	cfg.Services, cfg.Days, cfg.Seed = 12, 8, 7
-	tx, err := store.BeginImport(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := simulate.Run(ctx, cfg, tx, store, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Commit(ctx); err != nil {
+	if _, _, err := simulate.Into(ctx, cfg, store, nil); err != nil {
 		t.Fatal(err)
 	}
 	pool, err := pgxpool.New(ctx, dsn)

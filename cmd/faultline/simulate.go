@@ -173,20 +173,9 @@ func init() {
 				if len(existing) > 0 {
 					return fmt.Errorf("%s already holds %d deployments: simulate into an empty store (a fresh --home or database), or use --out DIR", st.Describe(), len(existing))
 				}
-				tx, err := st.BeginImport(ctx)
+				sum, isum, err := simulate.Into(ctx, cfg, st, e.progress())
 				if err != nil {
 					return err
-				}
-				sum, err := simulate.Run(ctx, cfg, tx, st, e.progress())
-				if err != nil {
-					tx.Rollback(context.Background())
-					return err
-				}
-				e.log.Debug("simulated; committing", "store", st.Describe(), "elapsed", time.Since(began))
-				isum, err := tx.Commit(ctx)
-				if err != nil {
-					tx.Rollback(context.Background())
-					return fmt.Errorf("commit simulated history: %w", err)
 				}
 				res.Summary, res.Store, res.Import = sum, st.Describe(), &isum
 			}

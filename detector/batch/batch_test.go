@@ -41,14 +41,7 @@ func fleet(t *testing.T) history.Store {
 	cfg := simulate.DefaultConfig()
 	cfg.Services, cfg.Environments, cfg.Days, cfg.Seed, cfg.Workers = 5, []string{"prod-us1"}, 3, 7, 1
 	cfg.FaultRate = 0.3
-	tx, err := st.BeginImport(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := simulate.Run(ctx, cfg, tx, st, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Commit(ctx); err != nil {
+	if _, _, err := simulate.Into(ctx, cfg, st, nil); err != nil {
 		t.Fatal(err)
 	}
 	// A deploy 15 minutes before the history ends: only its 10-minute
@@ -61,7 +54,7 @@ func fleet(t *testing.T) history.Store {
 	late.ID, late.Version, late.Kind = "late-deploy", "v-late", history.KindDeploy
 	late.StartedAt = cfg.Start.Add(time.Duration(cfg.Days)*24*time.Hour - 15*time.Minute)
 	late.FinishedAt = time.Time{}
-	tx, err = st.BeginImport(ctx)
+	tx, err := st.BeginImport(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,14 +57,7 @@ func checkBenchHome(b *testing.B) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tx, err := st.BeginImport(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := simulate.Run(ctx, c, tx, st, nil); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := tx.Commit(ctx); err != nil {
+	if _, _, err := simulate.Into(ctx, c, st, nil); err != nil {
 		b.Fatal(err)
 	}
 	if err := st.Close(); err != nil {

@@ -56,14 +56,7 @@ func TestCheckLooksUpByID(t *testing.T) {
 	defer st.Close()
 	cfg := simulate.DefaultConfig()
 	cfg.Services, cfg.Environments, cfg.Days, cfg.Seed, cfg.Workers = 3, []string{"prod-us1"}, 3, 3, 1
-	tx, err := st.BeginImport(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := simulate.Run(ctx, cfg, tx, st, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Commit(ctx); err != nil {
+	if _, _, err := simulate.Into(ctx, cfg, st, nil); err != nil {
 		t.Fatal(err)
 	}
 	deps, err := st.Deployments(ctx, history.Range{})

@@ -34,14 +34,7 @@ func regimeStore(t *testing.T, regime string, services, days int, seed int64) hi
 		r.Apply(&cfg)
 	}
 	cfg.Services, cfg.Environments, cfg.Days, cfg.Seed, cfg.Workers = services, []string{"prod-us1"}, days, seed, 2
-	tx, err := st.BeginImport(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := simulate.Run(ctx, cfg, tx, st, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Commit(ctx); err != nil {
+	if _, _, err := simulate.Into(ctx, cfg, st, nil); err != nil {
 		t.Fatal(err)
 	}
 	return st

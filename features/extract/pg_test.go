@@ -28,15 +28,7 @@ func pgSimulated(tb testing.TB, cfg simulate.Config) *pgstore.Store {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
-	tx, err := st.BeginImport(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := simulate.Run(ctx, cfg, tx, st, nil); err != nil {
-		tx.Rollback(ctx)
-		tb.Fatal(err)
-	}
-	if _, err := tx.Commit(ctx); err != nil {
+	if _, _, err := simulate.Into(ctx, cfg, st, nil); err != nil {
 		tb.Fatal(err)
 	}
 	return st

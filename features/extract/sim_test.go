@@ -24,14 +24,7 @@ func simulated(t testing.TB, cfg simulate.Config) history.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	tx, err := st.BeginImport(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := simulate.Run(ctx, cfg, tx, st, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Commit(ctx); err != nil {
+	if _, _, err := simulate.Into(ctx, cfg, st, nil); err != nil {
 		t.Fatal(err)
 	}
 	return st

@@ -235,18 +235,9 @@ func scoreFleet(ctx context.Context, opts Options, r simulate.Regime, seed int64
 	cfg := simulate.DefaultConfig()
 	r.Apply(&cfg)
 	cfg.Services, cfg.Days, cfg.Seed = opts.Services, opts.Days, seed
-	tx, err := st.BeginImport(ctx)
+	sum, _, err := simulate.Into(ctx, cfg, st, opts.Progress)
 	if err != nil {
 		return err
-	}
-	sum, err := simulate.Run(ctx, cfg, tx, st, opts.Progress)
-	if err != nil {
-		tx.Rollback(context.Background())
-		return err
-	}
-	if _, err := tx.Commit(ctx); err != nil {
-		tx.Rollback(context.Background())
-		return fmt.Errorf("commit simulated history: %w", err)
 	}
 	f.Deployments, f.Faulty = sum.Deployments, sum.Faulty
 

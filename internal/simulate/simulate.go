@@ -32,6 +32,34 @@ type Summary struct {
 	Elapsed     time.Duration    `json:"elapsed_ns"`
 }
 
+// Store is what Into simulates into: a store that imports all or nothing
+// and keeps ground truth (every history.Store).
+type Store interface {
+	BeginImport(ctx context.Context) (history.ImportTx, error)
+	history.TruthStore
+}
+
+// Into simulates the fleet described by cfg into st in one import, its
+// ground truth with it, and commits: the history appears all at once or,
+// on any error, not at all.
+func Into(ctx context.Context, cfg Config, st Store, p progress.Func) (Summary, history.ImportSummary, error) {
+	tx, err := st.BeginImport(ctx)
+	if err != nil {
+		return Summary{}, history.ImportSummary{}, err
+	}
+	sum, err := Run(ctx, cfg, tx, st, p)
+	if err != nil {
+		tx.Rollback(context.Background())
+		return sum, history.ImportSummary{}, err
+	}
+	isum, err := tx.Commit(ctx)
+	if err != nil {
+		tx.Rollback(context.Background())
+		return sum, isum, fmt.Errorf("commit simulated history: %w", err)
+	}
+	return sum, isum, nil
+}
+
 // sink receives the generated history in a deterministic order.
 type sink interface {
 	services(ctx context.Context, rows []history.Service) error

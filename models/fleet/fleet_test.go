@@ -70,17 +70,7 @@ func simulatedWorkdir(tb testing.TB) *fleetData {
 		defer st.Close()
 		sc := simulate.DefaultConfig()
 		sc.Services, sc.Days = *fleetServices, *fleetDays
-		tx, err := st.BeginImport(ctx)
-		if err != nil {
-			fleet.err = err
-			return
-		}
-		if _, err := simulate.Run(ctx, sc, tx, st, nil); err != nil {
-			tx.Rollback(ctx)
-			fleet.err = err
-			return
-		}
-		if _, err := tx.Commit(ctx); err != nil {
+		if _, _, err := simulate.Into(ctx, sc, st, nil); err != nil {
 			fleet.err = err
 			return
 		}

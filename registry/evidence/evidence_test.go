@@ -101,14 +101,7 @@ func newFixture(t *testing.T) *fixture {
 	cfg := simulate.DefaultConfig()
 	cfg.Services, cfg.Environments, cfg.Days, cfg.Seed, cfg.Workers = 6, []string{"prod-us1"}, 4, 11, 1
 	cfg.FaultRate = 0.3
-	tx, err := st.BeginImport(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := simulate.Run(ctx, cfg, tx, st, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Commit(ctx); err != nil {
+	if _, _, err := simulate.Into(ctx, cfg, st, nil); err != nil {
 		t.Fatal(err)
 	}
 	deps, err := st.Deployments(ctx, history.Range{})
@@ -156,7 +149,7 @@ func newFixture(t *testing.T) *fixture {
 			break
 		}
 	}
-	tx, err = st.BeginImport(ctx)
+	tx, err := st.BeginImport(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,14 +44,7 @@ func BenchmarkMetricsRead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tx, err := st.BeginImport(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := simulate.Run(ctx, cfg, tx, st, nil); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := tx.Commit(ctx); err != nil {
+	if _, _, err := simulate.Into(ctx, cfg, st, nil); err != nil {
 		b.Fatal(err)
 	}
 	st.Close()

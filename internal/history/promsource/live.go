@@ -191,17 +191,27 @@ func (l *Live) span(r history.Range) (int64, int64) {
 // Metrics implements history.Reader: the mapping's series of s over r
 // (before At), validated as an import validates them.
 func (l *Live) Metrics(ctx context.Context, s history.Stream, r history.Range) ([]history.Series, error) {
+	tx, err := l.fetch(ctx, s, r, func(w *window, q want) []importer.Records { return l.c.records(w, q, false) })
+	if tx == nil || err != nil {
+		return nil, err
+	}
+	return history.SeriesOf(tx.metrics), nil
+}
+
+// fetch queries the records recs names for s over r (before At) and
+// validates them as an import does, into memory. It returns nil when the
+// range is empty.
+func (l *Live) fetch(ctx context.Context, s history.Stream, r history.Range, recs func(*window, want) []importer.Records) (*memTx, error) {
 	from, to := l.span(r)
 	if from >= to {
 		return nil, nil
 	}
-	w := &window{from: from, to: to}
 	tx := &memTx{}
-	recs := l.c.records(w, want{service: s.Service, environment: s.Environment}, false)
-	if _, err := importer.ImportTables(ctx, tx, nil, recs, importer.Options{Workers: 1}); err != nil {
+	rs := recs(&window{from: from, to: to}, want{service: s.Service, environment: s.Environment})
+	if _, err := importer.ImportTables(ctx, tx, nil, rs, importer.Options{Workers: 1}); err != nil {
 		return nil, fmt.Errorf("%s/%s from %s: %w", s.Service, s.Environment, l.c.url, err)
 	}
-	return history.SeriesOf(tx.metrics), nil
+	return tx, nil
 }
 
 // Signatures implements history.Reader: the mapping's signatures of s over
@@ -211,15 +221,9 @@ func (l *Live) Signatures(ctx context.Context, s history.Stream, r history.Range
 	if l.c.m.Signatures == nil {
 		return nil, nil
 	}
-	from, to := l.span(r)
-	if from >= to {
-		return nil, nil
-	}
-	w := &window{from: from, to: to}
-	tx := &memTx{}
-	recs := l.c.records(w, want{service: s.Service, environment: s.Environment}, true)
-	if _, err := importer.ImportTables(ctx, tx, nil, recs, importer.Options{Workers: 1}); err != nil {
-		return nil, fmt.Errorf("%s/%s from %s: %w", s.Service, s.Environment, l.c.url, err)
+	tx, err := l.fetch(ctx, s, r, func(w *window, q want) []importer.Records { return l.c.records(w, q, true) })
+	if tx == nil || err != nil {
+		return nil, err
 	}
 	out := tx.signatures
 	sort.SliceStable(out, func(i, j int) bool {
@@ -263,15 +267,11 @@ func (l *Live) KPIValues(ctx context.Context, s history.Stream, r history.Range)
 	if len(l.c.m.KPIs) == 0 {
 		return nil, nil
 	}
-	from, to := l.span(r)
-	if from >= to {
-		return nil, nil
-	}
-	w := &window{from: from, to: to}
-	tx := &memTx{}
-	recs := []importer.Records{l.c.kpiValueRecords(w, want{service: s.Service, environment: s.Environment})}
-	if _, err := importer.ImportTables(ctx, tx, nil, recs, importer.Options{Workers: 1}); err != nil {
-		return nil, fmt.Errorf("%s/%s from %s: %w", s.Service, s.Environment, l.c.url, err)
+	tx, err := l.fetch(ctx, s, r, func(w *window, q want) []importer.Records {
+		return []importer.Records{l.c.kpiValueRecords(w, q)}
+	})
+	if tx == nil || err != nil {
+		return nil, err
 	}
 	vals := tx.kpiValues
 	sort.SliceStable(vals, func(i, j int) bool { return vals[i].Minute.Before(vals[j].Minute) })
