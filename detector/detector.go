@@ -542,21 +542,28 @@ func (d *Detector) decide(rows map[int][]float64, reasons bool) (*Result, error)
 
 // Rows computes the feature rows of a live deploy: the window at every
 // horizon h whose end (deploy start + h minutes) is not after dataUntil, the
-// time up to which in holds data. It uses features.NewWindow and
-// features.Compute with the bundle's feature settings, exactly as the
-// offline extractor does.
+// time up to which in holds data. It uses features.NewWindows (the
+// horizons share what they have in common) and features.Compute with the
+// bundle's feature settings, exactly as the offline extractor does.
 func (d *Detector) Rows(in *features.Input, dataUntil time.Time) (map[int][]float64, error) {
 	out := map[int][]float64{}
 	start := in.Deploy.StartedAt.Truncate(time.Minute)
+	var hs []int
 	for _, h := range d.horizons {
 		if start.Add(time.Duration(h) * time.Minute).After(dataUntil) {
 			break
 		}
-		w, err := features.NewWindow(in, h, &d.cfg)
-		if err != nil {
-			return nil, fmt.Errorf("detector: window h%d: %w", h, err)
-		}
-		out[h] = features.Compute(w, &d.cfg)
+		hs = append(hs, h)
+	}
+	if len(hs) == 0 {
+		return out, nil
+	}
+	ws, err := features.NewWindows(in, hs, &d.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("detector: windows %v: %w", hs, err)
+	}
+	for i, h := range hs {
+		out[h] = features.Compute(ws[i], &d.cfg)
 	}
 	return out, nil
 }
