@@ -171,12 +171,12 @@ func (c *calc) newBAScratch() *baScratch {
 		}
 	}
 	for _, w := range bc.BurstMinutes {
-		if w <= c.H {
+		if w <= c.baWindow() {
 			sc.bursts = append(sc.bursts, w)
 		}
 	}
 	if len(sc.bursts) == 0 {
-		sc.bursts = append(sc.bursts, c.H)
+		sc.bursts = append(sc.bursts, max(1, c.baWindow()))
 	}
 	longest := slices.Max(sc.bursts)
 	sc.isq = slices.Grow(sc.isq[:0], longest+1)[:longest+1]
@@ -375,9 +375,10 @@ func prefixSums(C, S1, S2, y []float64) (tame bool) {
 const tameMax = 1e300
 
 // baStats computes the four test statistics at change point pt, from the
-// adjusted values of the B minutes before it (the baseline) and the H
-// minutes from it (the window); ok is false unless the baseline has at
-// least max(3, B/2) values and the window at least H/2. With σ the
+// adjusted values of the B minutes before it (the baseline) and the
+// baWindow minutes from it (the window: H, or up to the next deploy); ok is
+// false unless the baseline has at least max(3, B/2) values and the window
+// at least half its minutes. With σ the
 // baseline's standard deviation (floored, and for the error rate at the
 // binomial noise of a minute at the baseline's rate and traffic), each is
 // oriented so that larger is worse (the magnitude for both):
@@ -390,7 +391,10 @@ const tameMax = 1e300
 //   - variance: ln of the window's standard deviation (around its own
 //     mean) over σ, larger when noisier in every direction.
 func (c *calc) baStats(sc *baScratch, pr *baPrep, pt baPoint, dir Direction, withCounts bool, floor float64) (st [numBATests]float64, level float64, ok bool) {
-	B, H := c.B, c.H
+	B, H := c.B, c.baWindow()
+	if H < 1 {
+		return st, 0, false
+	}
 	C, S1, S2 := pr.c[pt.j], pr.s1[pt.j], pr.s2[pt.j]
 	t := pt.t
 	nb, na := C[t]-C[t-B], C[t+H]-C[t]
@@ -687,7 +691,7 @@ func (c *calc) baErrLogRatio() {
 	v := &c.w.ba
 	t0 := v.span + c.B
 	var eb, rb, ea, ra float64
-	for i := t0 - c.B; i < t0+c.H; i++ {
+	for i := t0 - c.B; i < t0+c.baWindow(); i++ {
 		r, e := v.req[0][i], v.errs[0][i]
 		if math.IsNaN(r) {
 			continue
@@ -702,3 +706,9 @@ func (c *calc) baErrLogRatio() {
 		c.v[BAErrLogRatio] = math.Log(shrunkRatio(ea, ra*(eb+0.5)/(rb+1), c.prior))
 	}
 }
+
+// baWindow is the length of the window the before/after tests read after
+// the change (and after each pseudo-change point alike): the horizon, or
+// fewer minutes when the next deploy of the stream started within it —
+// the service's minutes from then on are another version's.
+func (c *calc) baWindow() int { return c.w.own }

@@ -484,3 +484,41 @@ func TestBeforeAfterHorizons(t *testing.T) {
 		}
 	}
 }
+
+// TestBeforeAfterStopsAtNextDeploy: the before/after tests read the
+// service only until the next deploy of the stream. A healthy deploy
+// followed at minute 15 by one that multiplies the error rate by 8 is
+// judged on its own 15 minutes: every before/after column at 60 minutes
+// is what it is without the step, and the step fires the error-rate
+// level check when the next deploy is not known (the control). With a
+// next deploy in the start's minute, the checks abstain (ba_checks 0).
+func TestBeforeAfterStopsAtNextDeploy(t *testing.T) {
+	cfg := DefaultConfig()
+	base := aggScenario{rpm: 1500, rate: 0.005, diurnal: 0.3, peakHour: 14, noise: 0.05, histDays: 7, seed: 21}
+	stepped := base
+	stepped.errMult = step(15, 8)
+	next := testStart.Add(15*time.Minute + 20*time.Second)
+
+	calm, bad := base.input(), stepped.input()
+	calm.OtherDeployStarts = []time.Time{next}
+	bad.OtherDeployStarts = []time.Time{next}
+	vc, vb := computeAtCfg(t, calm, 60, &cfg), computeAtCfg(t, bad, 60, &cfg)
+	for col := BAPseudoPoints; col < NumFeatures; col++ {
+		if a, b := vc[col], vb[col]; a != b && !(math.IsNaN(a) && math.IsNaN(b)) {
+			t.Errorf("%s = %v with the next version's step, %v without: it read past the next deploy", Schema[col].Name, b, a)
+		}
+	}
+	if math.IsNaN(vb[BAErrShiftStat]) {
+		t.Fatalf("ba_err_shift_z is NaN with 15 minutes of the version's own traffic")
+	}
+	unknown := stepped.input() // the control: no next deploy known
+	if v := computeAtCfg(t, unknown, 60, &cfg); v[BAErrShiftPass] != 1 {
+		t.Errorf("control: ba_err_shift_pass = %v (p %v) for an 8x step over 45 minutes of the window", v[BAErrShiftPass], v[BAErrShiftP])
+	}
+
+	same := base.input()
+	same.OtherDeployStarts = []time.Time{testStart.Add(30 * time.Second)}
+	if v := computeAtCfg(t, same, 60, &cfg); !math.IsNaN(v[BAErrShiftStat]) || v[BAChecks] != 0 || !math.IsNaN(v[BAPass]) {
+		t.Errorf("next deploy in the start's minute: ba_err_shift_z = %v, ba_checks = %v, ba_pass = %v, want NaN, 0, NaN (nothing to judge)", v[BAErrShiftStat], v[BAChecks], v[BAPass])
+	}
+}

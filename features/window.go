@@ -98,9 +98,13 @@ type Window struct {
 	H      int // horizon, minutes
 	B      int // baseline minutes
 
-	start         int64   // deploy start minute
-	sincePrev     float64 // minutes since previous deploy, capped
-	overlap       bool    // another deploy started within the window
+	start     int64   // deploy start minute
+	sincePrev float64 // minutes since previous deploy, capped
+	overlap   bool    // another deploy started within the window
+	// own is the number of whole minutes from the start minute before the
+	// minute in which the next deploy of the stream started, at most H:
+	// the minutes of the window that only this version served.
+	own           int
 	finishedAfter float64 // minutes from start to finish; NaN when not finished by the cut
 
 	// Dense per-minute arrays, length B+H; index i is minute start-B+i.
@@ -272,9 +276,11 @@ func (w *Window) cutFacts(in *Input, cfg *Config) {
 	if p := in.PrevDeployAt; !p.IsZero() && p.Before(started) {
 		w.sincePrev = math.Min(w.sincePrev, started.Sub(p).Minutes())
 	}
+	w.own = w.H
 	for _, t := range in.OtherDeployStarts {
 		if t.After(started) && t.Before(cutTime) {
 			w.overlap = true
+			w.own = min(w.own, int(minuteOf(t)-w.start))
 		}
 	}
 	w.finishedAfter = math.NaN()
