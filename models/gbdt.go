@@ -9,8 +9,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
-	"sync"
-	"sync/atomic"
+
+	"github.com/faultline-dev/faultline/internal/parallel"
 )
 
 // Params are the gradient-boosting settings. The zero value is not useful:
@@ -379,34 +379,15 @@ func (m *binMapper) binColumns(cols [][]float64, threads int) [][]uint8 {
 	return out
 }
 
-// parallelFor runs fn(0..n-1) on up to threads goroutines. Each index runs
-// exactly once; results must not depend on which goroutine ran it.
+// parallelFor runs fn(0..n-1) on up to threads goroutines (threads ≤ 1:
+// in order, on the caller's) with the project's one work queue,
+// parallel.Do. Each index runs exactly once; results must not depend on
+// which goroutine ran it.
 func parallelFor(n, threads int, fn func(i int)) {
-	if threads <= 1 || n <= 1 {
-		for i := 0; i < n; i++ {
-			fn(i)
-		}
-		return
-	}
-	if threads > n {
-		threads = n
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for t := 0; t < threads; t++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				fn(i)
-			}
-		}()
-	}
-	wg.Wait()
+	_ = parallel.Do(n, max(1, threads), func(_, i int) error {
+		fn(i)
+		return nil
+	})
 }
 
 // splitInfo is the best split found for a leaf.
