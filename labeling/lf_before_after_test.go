@@ -271,3 +271,61 @@ func TestBeforeAfterSettings(t *testing.T) {
 		}
 	}
 }
+
+// kpiBurst is the features of a version under which a declared KPI broke
+// out for a few minutes of its first ten (a burst at p 1e-6 that moved the
+// ten-minute mean of the success ratio by −0.08), while the throughput did
+// not move; mod changes it.
+func kpiBurst(mod func(baRows)) baRows {
+	r := baRows{}
+	for _, h := range []int{10, 20, 60} {
+		r[h] = map[string]float64{"overlap_deploy": 0, "overlap_minutes": 0, "fleet_elevated_max_frac": 0,
+			"ba_kpi_burst_p": 1e-6, "ba_kpi_level_change": -0.08,
+			"ba_tput_shift_z": 0.3, "ba_tput_sustained_z": -0.4}
+	}
+	if mod != nil {
+		mod(r)
+	}
+	return r
+}
+
+func TestKPIBurst(t *testing.T) {
+	at10 := func(col string, v float64) func(baRows) { return func(r baRows) { r[10][col] = v } }
+	cases := []baCase{
+		{"burst", 5, kpiBurst(nil), faulty},
+		{"burst up", 5, kpiBurst(at10("ba_kpi_level_change", 0.3)), faulty}, // a saturation or latency KPI
+		{"at max_p", 5, kpiBurst(at10("ba_kpi_burst_p", 1e-4)), faulty},
+		{"not rare enough", 5, kpiBurst(at10("ba_kpi_burst_p", 2e-4)), abstain},
+		// A restart's transient: clear, but the ten-minute mean barely moved.
+		{"transient", 5, kpiBurst(at10("ba_kpi_level_change", -0.02)), abstain},
+		{"only later", 5, kpiBurst(func(r baRows) { r[10]["ba_kpi_burst_p"] = 0.3; r[20]["ba_kpi_burst_p"] = 1e-9 }), abstain},
+		{"replaced within the window", 5, kpiBurst(at10("overlap_deploy", 1)), abstain},
+		{"canary", 5, kpiBurst(at10("overlap_minutes", 3)), abstain},
+		{"no version data", 5, kpiBurst(at10("overlap_minutes", nan)), faulty},
+		{"outage", 5, kpiBurst(at10("fleet_elevated_max_frac", 0.4)), abstain},
+		{"traffic rose", 5, kpiBurst(func(r baRows) { r[10]["ba_tput_shift_z"], r[10]["ba_tput_sustained_z"] = -9, -4.4 }), abstain},
+		{"no KPIs", 5, kpiBurst(func(r baRows) { r[10]["ba_kpi_burst_p"], r[10]["ba_kpi_level_change"] = nan, nan }), abstain},
+		{"no level", 5, kpiBurst(at10("ba_kpi_level_change", nan)), abstain},
+	}
+	v, want := baVotes(t, cases, only(FnKPIBurst))
+	checkVotes(t, FnKPIBurst, v[FnKPIBurst], want)
+
+	cfg := with(t, only(FnKPIBurst), func(f *KPIBurstLF) { f.TrafficGuard, f.MaxFleetShare = false, 0 })
+	v, _ = baVotes(t, cases, cfg)
+	want["traffic rose"], want["outage"] = faulty, faulty
+	checkVotes(t, FnKPIBurst, v[FnKPIBurst], want)
+
+	for _, c := range []struct {
+		f    KPIBurstLF
+		want string
+	}{
+		{KPIBurstLF{Enabled: true, Horizon: 0, MaxP: 1e-4}, "horizon"},
+		{KPIBurstLF{Enabled: true, Horizon: 10, MaxP: 0}, "max_p"},
+		{KPIBurstLF{Enabled: true, Horizon: 10, MaxP: 1e-4, MinLevelChange: nan}, "min_level_change"},
+		{KPIBurstLF{Enabled: true, Horizon: 10, MaxP: 1e-4, MaxFleetShare: 2}, "max_fleet_share"},
+	} {
+		if err := c.f.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: err = %v, want one naming %s", c.f, err, c.want)
+		}
+	}
+}

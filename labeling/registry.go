@@ -21,6 +21,7 @@ var registry = []Function{
 	BeforeAfterShiftLF{},
 	KPIBreachLF{},
 	BeforeAfterHealthyLF{},
+	KPIBurstLF{},
 }
 
 // Builtins returns the built-in labeling functions with their default
