@@ -132,13 +132,7 @@ func (f BeforeAfterHealthyLF) Validate() error {
 	if !(f.MinQuietMinutes >= 0) {
 		return config.Errorf("min_quiet_minutes", "%v must be ≥ 0", f.MinQuietMinutes)
 	}
-	if s := f.MaxFleetShare; !(s >= 0 && s <= 1) {
-		return config.Errorf("max_fleet_share", "%v must be in [0, 1]", s)
-	}
-	if !(f.MaxOverlapMinutes >= 0) {
-		return config.Errorf("max_overlap_minutes", "%v must be ≥ 0", f.MaxOverlapMinutes)
-	}
-	return nil
+	return validateBAGuards(f.MaxFleetShare, f.MaxOverlapMinutes)
 }
 
 func (f BeforeAfterHealthyLF) enabled() bool { return f.Enabled }

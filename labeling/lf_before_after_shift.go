@@ -156,13 +156,7 @@ func (f baShift) validate() error {
 	if !(f.MinLateToEarly >= 0) {
 		return config.Errorf("min_late_to_early", "%v must be ≥ 0", f.MinLateToEarly)
 	}
-	if s := f.MaxFleetShare; !(s >= 0 && s <= 1) {
-		return config.Errorf("max_fleet_share", "%v must be in [0, 1]", s)
-	}
-	if !(f.MaxOverlapMinutes >= 0) {
-		return config.Errorf("max_overlap_minutes", "%v must be ≥ 0", f.MaxOverlapMinutes)
-	}
-	return nil
+	return validateBAGuards(f.MaxFleetShare, f.MaxOverlapMinutes)
 }
 
 func (f BeforeAfterShiftLF) enabled() bool { return f.Enabled }
@@ -284,4 +278,17 @@ func (f baShift) shifted(col func(int, string) float64, s baSeries, looks, point
 		}
 	}
 	return true
+}
+
+// validateBAGuards checks the guards the before/after functions share:
+// max_fleet_share (the fleet-event guard) in [0, 1] and
+// max_overlap_minutes (the canary guard) ≥ 0.
+func validateBAGuards(maxFleetShare, maxOverlapMinutes float64) error {
+	if s := maxFleetShare; !(s >= 0 && s <= 1) {
+		return config.Errorf("max_fleet_share", "%v must be in [0, 1]", s)
+	}
+	if !(maxOverlapMinutes >= 0) {
+		return config.Errorf("max_overlap_minutes", "%v must be ≥ 0", maxOverlapMinutes)
+	}
+	return nil
 }

@@ -94,13 +94,7 @@ func (f KPIBurstLF) Validate() error {
 	if !(f.MinLevelChange >= 0) {
 		return config.Errorf("min_level_change", "%v must be ≥ 0", f.MinLevelChange)
 	}
-	if s := f.MaxFleetShare; !(s >= 0 && s <= 1) {
-		return config.Errorf("max_fleet_share", "%v must be in [0, 1]", s)
-	}
-	if !(f.MaxOverlapMinutes >= 0) {
-		return config.Errorf("max_overlap_minutes", "%v must be ≥ 0", f.MaxOverlapMinutes)
-	}
-	return nil
+	return validateBAGuards(f.MaxFleetShare, f.MaxOverlapMinutes)
 }
 
 func (f KPIBurstLF) enabled() bool { return f.Enabled }
