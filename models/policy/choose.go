@@ -21,6 +21,16 @@ const (
 	// in Objective, the most recall, the least time to detection, the fewest
 	// false alarms).
 	FallbackMaxPrecision = "max_precision_bound"
+	// FallbackPointEstimate: no policy meets the target at its confidence;
+	// the one that meets it at the point estimate and flags the most faulty
+	// deployments (then, as in Objective, the least time to detection, the
+	// fewest false alarms) was taken, because it flags more of them than
+	// the policy with the highest Wilson lower bound. A validation split
+	// with few faulty deployments cannot certify a high target at all (at
+	// precision 0.95 and 95 % confidence not below about 73 flags), and the
+	// highest lower bound then stops at the first flag the labels call
+	// healthy.
+	FallbackPointEstimate = "point_estimate"
 	// FallbackNone: no policy flags min_flagged faulty validation
 	// deployments; every threshold is 1 (flag nothing).
 	FallbackNone = "none"
@@ -132,9 +142,13 @@ func Choose(horizons []int, probs [][]float64, y []float64, target Target, minFl
 // when its upper bound stays within it, so that a few lucky flags do not
 // pass; confidence 0 judges the point estimate. Among the policies that
 // flag at least minFlagged faulty deployments and meet the target it takes
-// the best by Objective; when none meets it, the one whose precision has
-// the highest Wilson lower bound at that confidence (FallbackMaxPrecision);
-// when none flags minFlagged faulty deployments, thresholds of 1
+// the best by Objective. When none meets it, it compares two policies: the
+// best by Objective among those that meet the target at the point estimate,
+// and the one whose precision has the highest Wilson lower bound at that
+// confidence. It takes the first when it flags more faulty deployments
+// (FallbackPointEstimate); otherwise the second, which then has both the
+// higher lower bound and at least as much recall (FallbackMaxPrecision).
+// When none flags minFlagged faulty deployments, thresholds of 1
 // (FallbackNone).
 //
 // The search is exhaustive over a grid: each look is either off (threshold
@@ -163,7 +177,7 @@ func ChooseAt(horizons []int, probs [][]float64, y []float64, target Target, min
 	nh := len(horizons)
 	cand := candidates(nh, probs, y)
 	g := newGrid(cand, probs, y)
-	bestMet, bestFallback, searched := g.search(cand, horizons, target, minFlagged, z)
+	bestMet, bestPoint, bestFallback, searched := g.search(cand, horizons, target, minFlagged, z)
 
 	out := Choice{Target: target, Confidence: confidence, Objective: Objective, MinFlagged: minFlagged, Searched: searched, Thresholds: make([]float64, nh)}
 	for i := range cand {
@@ -172,6 +186,8 @@ func ChooseAt(horizons []int, probs [][]float64, y []float64, target Target, min
 	chosen := bestMet
 	switch {
 	case bestMet.present:
+	case bestPoint.present && bestPoint.tp > bestFallback.tp:
+		chosen, out.Fallback = bestPoint, FallbackPointEstimate
 	case bestFallback.present:
 		chosen, out.Fallback = bestFallback, FallbackMaxPrecision
 	default:
@@ -294,12 +310,13 @@ func (a choiceScore) better(b choiceScore) bool {
 	return a.fp < b.fp
 }
 
-// search visits every vector of candidate indexes and returns the best
-// one that flags minFlagged faulty deployments and meets target at the
-// Wilson interval of half-width z (by Objective), the best of the others by
+// search visits every vector of candidate indexes and returns, among those
+// that flag minFlagged faulty deployments, the best by Objective that meets
+// target at the Wilson interval of half-width z, the best by Objective of
+// the others that meet it at the point estimate, the best of the others by
 // precision lower bound at z then Objective, and the number of vectors
 // visited.
-func (g *grid) search(cand [][]float64, horizons []int, target Target, minFlagged int, z float64) (bestMet, bestFallback choiceScore, searched int) {
+func (g *grid) search(cand [][]float64, horizons []int, target Target, minFlagged int, z float64) (bestMet, bestPoint, bestFallback choiceScore, searched int) {
 	nh := len(cand)
 	c := make([]int, nh) // candidate index per look
 	for {
@@ -321,6 +338,11 @@ func (g *grid) search(cand [][]float64, horizons []int, target Target, minFlagge
 					bestMet = s
 				}
 			} else {
+				if z > 0 && verdictAt(target, s.tp, s.fp, g.nNeg, 0) == Met && (!bestPoint.present || s.better(bestPoint)) {
+					bp := s
+					bp.c = append([]int(nil), c...)
+					bestPoint = bp
+				}
 				s.lb = precisionLowerBoundZ(s.tp, s.fp, z)
 				if !bestFallback.present || s.lb > bestFallback.lb || s.lb == bestFallback.lb && s.better(bestFallback) {
 					s.c = append([]int(nil), c...)
@@ -337,7 +359,7 @@ func (g *grid) search(cand [][]float64, horizons []int, target Target, minFlagge
 			c[i] = 0
 		}
 		if i == nh {
-			return bestMet, bestFallback, searched
+			return bestMet, bestPoint, bestFallback, searched
 		}
 	}
 }

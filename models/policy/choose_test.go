@@ -84,7 +84,7 @@ func TestChooseJointMeetsTargetWherePerLookTargetsDoNot(t *testing.T) {
 // target with at least minFlagged true flags, over every vector of
 // thresholds drawn from all distinct scores (not only the faulty
 // deploys'), and the best fallback precision lower bound.
-func bruteBest(horizons []int, probs [][]float64, y []float64, target Target, minFlagged int) (best Report, found bool, bestLB float64) {
+func bruteBest(horizons []int, probs [][]float64, y []float64, target Target, minFlagged int) (best Report, found bool, bestLB float64, point Report, pointFound bool) {
 	var cands [][]float64
 	for i := range horizons {
 		s := []float64{1}
@@ -98,6 +98,9 @@ func bruteBest(horizons []int, probs [][]float64, y []float64, target Target, mi
 	}
 	bestLB = math.Inf(-1)
 	ttd := func(r Report) float64 { return float64(r.MeanTimeToDetection) * float64(r.TP) }
+	better := func(r, b Report) bool {
+		return r.TP > b.TP || r.TP == b.TP && (ttd(r) < ttd(b)-1e-9 || math.Abs(ttd(r)-ttd(b)) < 1e-9 && r.FP < b.FP)
+	}
 	for _, a := range cands[0] {
 		for _, b := range cands[1] {
 			for _, c := range cands[2] {
@@ -106,22 +109,44 @@ func bruteBest(horizons []int, probs [][]float64, y []float64, target Target, mi
 					continue
 				}
 				if target.Assess(r.TP, r.FP, r.FP+r.TN).Verdict == Met {
-					if !found || r.TP > best.TP || r.TP == best.TP && (ttd(r) < ttd(best)-1e-9 || math.Abs(ttd(r)-ttd(best)) < 1e-9 && r.FP < best.FP) {
+					if !found || better(r, best) {
 						best, found = r, true
 					}
-				} else if lb := precisionLowerBound(r.TP, r.FP); lb > bestLB {
+					continue
+				}
+				if lb := precisionLowerBound(r.TP, r.FP); lb > bestLB {
 					bestLB = lb
+				}
+				if pointMet(target, r) && (!pointFound || better(r, point)) {
+					point, pointFound = r, true
 				}
 			}
 		}
 	}
-	return best, found, bestLB
+	return best, found, bestLB, point, pointFound
+}
+
+// pointMet reports whether r meets target at the point estimate.
+func pointMet(target Target, r Report) bool {
+	if target.Kind() == TargetFalseAlarmsPerHealthy {
+		return r.FP+r.TN > 0 && float64(r.FP)/float64(r.FP+r.TN) <= target.FalseAlarmsPerHealthy
+	}
+	return r.TP+r.FP > 0 && float64(r.TP)/float64(r.TP+r.FP) >= target.Precision
 }
 
 // TestChooseMatchesBruteForce checks the exhaustive grid against a search
 // over every threshold vector on small random sets with missing scores.
 func TestChooseMatchesBruteForce(t *testing.T) {
 	horizons := []int{10, 20, 60}
+	fallbacks := map[string]int{}
+	defer func() {
+		// every branch of the choice is exercised
+		for _, f := range []string{"", FallbackPointEstimate, FallbackMaxPrecision} {
+			if fallbacks[f] == 0 {
+				t.Errorf("no case ended with fallback %q: %v", f, fallbacks)
+			}
+		}
+	}()
 	for seed := uint64(1); seed <= 12; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 99))
 		n := 36
@@ -155,7 +180,7 @@ func TestChooseMatchesBruteForce(t *testing.T) {
 			if err != nil {
 				t.Fatalf("seed %d %v: %v", seed, target, err)
 			}
-			best, found, bestLB := bruteBest(horizons, probs, y, target, 2)
+			best, found, bestLB, point, pointFound := bruteBest(horizons, probs, y, target, 2)
 			got := Evaluate(Policy{Horizons: horizons, Thresholds: c.Thresholds}, probs, y)
 			switch {
 			case found != c.Met:
@@ -166,11 +191,19 @@ func TestChooseMatchesBruteForce(t *testing.T) {
 				if got.TP != best.TP || math.Abs(gotTTD-bestTTD) > 1e-9 || got.FP != best.FP {
 					t.Errorf("seed %d %v: Choose tp %d ttd %v fp %d, brute force tp %d ttd %v fp %d", seed, target, got.TP, gotTTD, got.FP, best.TP, bestTTD, best.FP)
 				}
+			case c.Fallback == FallbackPointEstimate:
+				if !pointFound || got.TP != point.TP || got.FP != point.FP {
+					t.Errorf("seed %d %v: point-estimate fallback tp %d fp %d, brute force tp %d fp %d (found %v)", seed, target, got.TP, got.FP, point.TP, point.FP, pointFound)
+				}
 			case c.Fallback == FallbackMaxPrecision:
 				if lb := precisionLowerBound(got.TP, got.FP); math.Abs(lb-bestLB) > 1e-12 {
 					t.Errorf("seed %d %v: fallback lower bound %v, brute force %v", seed, target, lb, bestLB)
 				}
+				if pointFound && point.TP > got.TP {
+					t.Errorf("seed %d %v: max-bound fallback flags %d faulty, a point-estimate policy %d", seed, target, got.TP, point.TP)
+				}
 			}
+			fallbacks[c.Fallback]++
 		}
 	}
 }
@@ -223,6 +256,24 @@ func TestChooseFallbacks(t *testing.T) {
 	// 2/2 has lower bound 0.342, 3/4 0.301: two sure flags beat three of four.
 	if c.Precision.K != 2 || c.Precision.N != 2 {
 		t.Errorf("fallback flags %d/%d, want 2/2", c.Precision.K, c.Precision.N)
+	}
+	// No bound reaches 0.95 with 40 flags, but 38 of 40 meet it at the
+	// point estimate: more recall than the highest bound (20/20, 0.839
+	// against 38/40's 0.835), so that policy is taken.
+	probs, y = nil, nil
+	for i := range 60 {
+		label := 1.0
+		if i == 21 || i == 30 || i >= 40 {
+			label = 0
+		}
+		probs, y = append(probs, []float64{1 - float64(i)/100}), append(y, label)
+	}
+	c, err = Choose([]int{10}, probs, y, Target{Precision: 0.95}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Met || c.Fallback != FallbackPointEstimate || c.Verdict != Undecided || c.Precision.K != 38 || c.Precision.N != 40 {
+		t.Errorf("point-estimate fallback: %+v", c)
 	}
 	if _, err := Choose(horizons, probs, y, Target{}, 2); err == nil {
 		t.Error("empty target accepted")

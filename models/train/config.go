@@ -58,7 +58,9 @@ type Config struct {
 	// whole (a deployment is flagged if any look flags it): precision or
 	// false alarms per healthy deployment, exactly one of them (default
 	// precision 0.95). The thresholds of all looks are chosen together on
-	// validation to meet it by the Wilson bound at TargetConfidence
+	// validation to meet it by the Wilson bound at TargetConfidence; when
+	// no policy does, the one meeting it at the point estimate with the
+	// most recall, or the most precise by the bound if that flags more
 	// (policy.ChooseAt).
 	Target Target `yaml:"target" json:"target"`
 	// TargetConfidence is how meeting Target is judged on validation when
