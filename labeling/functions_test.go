@@ -714,3 +714,90 @@ func TestRunIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestReplacedHealthy: a version replaced within the hour is healthy when
+// its own minutes rule out a higher error rate, a higher p95 and a new
+// fingerprint, with enough traffic and no incident; anything else abstains.
+func TestReplacedHealthy(t *testing.T) {
+	m := func(min float64) float64 { return min / 60 }
+	h := &memHistory{
+		deps: []history.Deployment{
+			dep("base", "v1", 0, history.KindDeploy),
+			dep("clean", "v2", 2, history.KindDeploy), // rolled back after 20 clean minutes
+			dep("back2", "v1", 2+m(20), history.KindRollback),
+			dep("errors", "v3", 4, history.KindDeploy), // 3× the errors, rolled back
+			dep("back3", "v1", 4+m(20), history.KindRollback),
+			dep("slow", "v4", 6, history.KindDeploy), // twice the p95
+			dep("back4", "v1", 6+m(20), history.KindRollback),
+			dep("newfp", "v5", 8, history.KindDeploy), // a fingerprint never seen
+			dep("back5", "v1", 8+m(20), history.KindRollback),
+			dep("incident", "v6", 10, history.KindDeploy), // incident opened 30 min after the rollback
+			dep("back6", "v1", 10+m(20), history.KindRollback),
+			dep("brief", "v7", 12, history.KindDeploy), // 3 minutes only
+			dep("back7", "v1", 12+m(3), history.KindRollback),
+			dep("quiet", "v8", 14, history.KindDeploy), // 20 minutes at 10 requests a minute
+			dep("back8", "v1", 14+m(20), history.KindRollback),
+			dep("forward", "v9", 16, history.KindDeploy), // fixed forward, clean: replacement of any kind
+			dep("next", "v10", 16+m(30), history.KindDeploy),
+		},
+		incidents: []history.Incident{{ID: "i", Service: "svc", Environment: "prod", OpenedAt: at(10 + m(50))}},
+	}
+	h.traffic("v1", 0, 2, 1000, 2, 100)
+	h.traffic("v2", 2, 2+m(20), 1000, 2, 100)
+	h.traffic("v1", 2+m(20), 4, 1000, 2, 100)
+	h.traffic("v3", 4, 4+m(20), 1000, 6, 100)
+	h.traffic("v1", 4+m(20), 6, 1000, 2, 100)
+	h.traffic("v4", 6, 6+m(20), 1000, 2, 200)
+	h.traffic("v1", 6+m(20), 8, 1000, 2, 100)
+	h.traffic("v5", 8, 8+m(20), 1000, 2, 100)
+	h.traffic("v1", 8+m(20), 10, 1000, 2, 100)
+	h.traffic("v6", 10, 10+m(20), 1000, 2, 100)
+	h.traffic("v1", 10+m(20), 12, 1000, 2, 100)
+	h.traffic("v7", 12, 12+m(3), 1000, 2, 100)
+	h.traffic("v1", 12+m(3), 14, 1000, 2, 100)
+	h.traffic("v8", 14, 14+m(20), 10, 0, 100)
+	h.traffic("v1", 14+m(20), 16, 1000, 2, 100)
+	h.traffic("v9", 16, 16+m(30), 1000, 2, 100)
+	h.traffic("v10", 16+m(30), 18, 1000, 2, 100)
+	h.signature("v1", "known", 0, 18, 1)
+	h.signature("v2", "known", 2, 2+m(20), 1) // seen before: not new
+	h.signature("v5", "fresh", 8+m(5), 8+m(6), 3)
+	v := votesOf(t, h, only(FnReplacedHealthy), "")
+	// The rollbacks are replaced in under two hours too, and judged the
+	// same way: back5 and back6 abstain for the incident, back8 for a
+	// baseline without errors (quiet). base has no baseline before it,
+	// and next is never replaced.
+	want := map[string]int8{"clean": healthy, "forward": healthy, "back2": healthy, "back3": healthy, "back4": healthy, "back7": healthy}
+	checkVotes(t, FnReplacedHealthy, v[FnReplacedHealthy], want)
+
+	// Without the grace, the incident opened after the rollback no longer
+	// counts against the version.
+	cfg := with(t, only(FnReplacedHealthy), func(f *ReplacedHealthyLF) { f.IncidentGraceMinutes = 0 })
+	v = votesOf(t, h, cfg, "")
+	want["incident"], want["back5"] = healthy, healthy
+	checkVotes(t, FnReplacedHealthy, v[FnReplacedHealthy], want)
+}
+
+func TestReplacedHealthyValidate(t *testing.T) {
+	def := DefaultConfig()
+	if err := def.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mod  func(*ReplacedHealthyLF)
+		want string
+	}{
+		{func(f *ReplacedHealthyLF) { f.MinMinutes = 0 }, "labeling.replaced_healthy.min_minutes"},
+		{func(f *ReplacedHealthyLF) { f.MaxLifeMinutes = 4 }, "labeling.replaced_healthy.max_life_minutes: 4 is below min_minutes 5"},
+		{func(f *ReplacedHealthyLF) { f.MaxErrorRatio = nan }, "labeling.replaced_healthy.max_error_ratio"},
+		{func(f *ReplacedHealthyLF) { f.Confidence = 0.5 }, "labeling.replaced_healthy.confidence"},
+		{func(f *ReplacedHealthyLF) { f.MinRequests = -1 }, "labeling.replaced_healthy.min_requests"},
+		{func(f *ReplacedHealthyLF) { f.IncidentGraceMinutes = -1 }, "labeling.replaced_healthy.incident_grace_minutes"},
+		{func(f *ReplacedHealthyLF) { f.LookbackHours = 0 }, "labeling.replaced_healthy.lookback_hours"},
+	} {
+		c := with(t, def, tc.mod)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want %q", err, tc.want)
+		}
+	}
+}

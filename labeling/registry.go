@@ -22,6 +22,7 @@ var registry = []Function{
 	KPIBreachLF{},
 	BeforeAfterHealthyLF{},
 	KPIBurstLF{},
+	ReplacedHealthyLF{},
 }
 
 // Builtins returns the built-in labeling functions with their default

@@ -52,7 +52,7 @@ func TestBuiltinsAreTheDefaults(t *testing.T) {
 		names = append(names, f.Name())
 	}
 	if !slices.Equal(names, []string{FnRollback, FnNewSignatures, FnEnsemble, FnIncident, FnLatency, FnHealthy, FnEarlyImpact,
-		FnBeforeAfterShift, FnKPIBreach, FnBeforeAfterHealthy, FnKPIBurst}) {
+		FnBeforeAfterShift, FnKPIBreach, FnBeforeAfterHealthy, FnKPIBurst, FnReplacedHealthy}) {
 		t.Errorf("enabled by default: %v; the column order of the outputs changed", names)
 	}
 }

@@ -1,0 +1,176 @@
+package labeling
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"github.com/faultline-dev/faultline/internal/config"
+	"github.com/faultline-dev/faultline/internal/history"
+)
+
+// FnReplacedHealthy names the replaced-healthy function.
+const FnReplacedHealthy = "replaced_healthy"
+
+// ReplacedHealthyLF is the replaced-healthy function and its settings
+// (labeling.replaced_healthy): the evidence of health of a version that
+// was replaced — rolled back, fixed forward or simply followed by the next
+// deploy — before healthy_evidence could judge it. It votes healthy when
+// another version replaced it within MaxLifeMinutes but after at least
+// MinMinutes of its own, and over those own minutes (from its start to the
+// minute its successor started):
+//   - it served at least MinRequests requests, and its error count rules
+//     out, with Confidence (a Poisson bound), an error rate above
+//     MaxErrorRatio times the stream's other versions' over the
+//     BaselineMinutes before the deploy (or as long as its own life, when
+//     longer);
+//   - its p95 latency stayed within MaxLatencyRatio of theirs, when the
+//     history records latency;
+//   - it logged no error fingerprint that the stream had not logged in the
+//     LookbackHours before the deploy;
+//   - no incident was linked to it or opened on its service and
+//     environment from its start to IncidentGraceMinutes after its
+//     successor's.
+//
+// Each condition is positive evidence. No per-version series (aggregate
+// metrics only), too little traffic or time, no baseline, or a version
+// that was never replaced (healthy_evidence's case) abstains. It never
+// votes faulty.
+//
+// Why: the rollback and short-lived functions take a quick replacement as
+// a fault, and operators also roll back healthy versions (out of caution,
+// or for a fault elsewhere). Without positive evidence the other way, such
+// versions are taught as faults, and a model learns that a version replaced
+// within the hour is faulty whatever its minutes showed.
+type ReplacedHealthyLF struct {
+	Enabled         bool    `yaml:"enabled" json:"enabled"`                     // default true
+	MinMinutes      int     `yaml:"min_minutes" json:"min_minutes"`             // default 5
+	MaxLifeMinutes  int     `yaml:"max_life_minutes" json:"max_life_minutes"`   // default 360 (healthy_evidence.min_hours)
+	MinRequests     int64   `yaml:"min_requests" json:"min_requests"`           // default 1000
+	MaxErrorRatio   float64 `yaml:"max_error_ratio" json:"max_error_ratio"`     // default 1.5
+	MaxLatencyRatio float64 `yaml:"max_latency_ratio" json:"max_latency_ratio"` // default 1.3
+	// Confidence is the one-sided confidence with which the version's
+	// error count must rule out a rate above MaxErrorRatio times the
+	// baseline's, in (0.5, 1). Default 0.95.
+	Confidence float64 `yaml:"confidence" json:"confidence"`
+	// BaselineMinutes is the least length of the baseline before the
+	// deploy. Default 60.
+	BaselineMinutes int `yaml:"baseline_minutes" json:"baseline_minutes"`
+	// LookbackHours is how far back a fingerprint must not occur to count
+	// as new (as in new_error_signatures). Default 168.
+	LookbackHours float64 `yaml:"lookback_hours" json:"lookback_hours"`
+	// IncidentGraceMinutes extends the incident check past the
+	// successor's start: incidents are often opened after the rollback
+	// that answers them. Default 60.
+	IncidentGraceMinutes int `yaml:"incident_grace_minutes" json:"incident_grace_minutes"`
+}
+
+func (ReplacedHealthyLF) defaults() Function {
+	return ReplacedHealthyLF{Enabled: true, MinMinutes: 5, MaxLifeMinutes: 360, MinRequests: 1000, MaxErrorRatio: 1.5,
+		MaxLatencyRatio: 1.3, Confidence: 0.95, BaselineMinutes: 60, LookbackHours: 168, IncidentGraceMinutes: 60}
+}
+
+// Name implements Function.
+func (ReplacedHealthyLF) Name() string { return FnReplacedHealthy }
+
+// Description implements Function.
+func (ReplacedHealthyLF) Description() string {
+	return "replaced (rolled back included) after own minutes without a higher error rate, p95 latency, new fingerprint or incident"
+}
+
+// Assumption implements Function.
+func (ReplacedHealthyLF) Assumption() string {
+	return "a fault shows in the version's own minutes before it is replaced — as a higher error rate, a higher p95 " +
+		"latency or a new error fingerprint — so a version replaced after minutes that rule all three out, with enough " +
+		"traffic and no incident, was replaced for another reason; a fault that shows only elsewhere (a business KPI, an " +
+		"onset after the replacement) is missed; too little traffic, time or baseline, or aggregate metrics only, say nothing: abstain"
+}
+
+// Validate implements Function.
+func (f ReplacedHealthyLF) Validate() error {
+	for _, c := range []struct {
+		key string
+		v   float64
+	}{{"min_minutes", float64(f.MinMinutes)}, {"max_life_minutes", float64(f.MaxLifeMinutes)},
+		{"max_error_ratio", f.MaxErrorRatio}, {"max_latency_ratio", f.MaxLatencyRatio},
+		{"baseline_minutes", float64(f.BaselineMinutes)}, {"lookback_hours", f.LookbackHours}} {
+		if err := positive(c.key, c.v); err != nil {
+			return err
+		}
+	}
+	if f.MaxLifeMinutes < f.MinMinutes {
+		return config.Errorf("max_life_minutes", "%d is below min_minutes %d", f.MaxLifeMinutes, f.MinMinutes)
+	}
+	if f.MinRequests < 0 {
+		return config.Errorf("min_requests", "%d must not be negative", f.MinRequests)
+	}
+	if f.IncidentGraceMinutes < 0 {
+		return config.Errorf("incident_grace_minutes", "%d must not be negative", f.IncidentGraceMinutes)
+	}
+	if c := f.Confidence; !(c > 0.5 && c < 1) {
+		return config.Errorf("confidence", "%v must be in (0.5, 1)", c)
+	}
+	return nil
+}
+
+func (f ReplacedHealthyLF) enabled() bool { return f.Enabled }
+
+func (f ReplacedHealthyLF) needs() needs {
+	before := max(hours(f.LookbackHours), time.Duration(max(f.BaselineMinutes, f.MaxLifeMinutes))*time.Minute)
+	return needs{incidents: true, traffic: true, signatures: true, before: before,
+		after: time.Duration(f.MaxLifeMinutes+1) * time.Minute}
+}
+
+func (f ReplacedHealthyLF) vote(d *deploy) int8 {
+	succ, ok := d.successor()
+	if !ok {
+		return abstain
+	}
+	sd := d.traffic
+	t0 := startMinute(d.StartedAt)
+	t1 := history.UnixMinute(succ.StartedAt) // the successor may serve from this minute on
+	if life := t1 - t0; life < int64(f.MinMinutes) || life > int64(f.MaxLifeMinutes) {
+		return abstain
+	}
+	grace := time.Duration(f.IncidentGraceMinutes) * time.Minute
+	if d.fleet.incidentDuring(d.Deployment, d.StartedAt, succ.StartedAt.Add(grace)) {
+		return abstain
+	}
+	nw := sd.version(d.Version, t0, t1)
+	if nw.req < float64(max(f.MinRequests, 1)) {
+		return abstain
+	}
+	// Errors: the other versions' rate before the deploy is known, and the
+	// version's count rules out a rate above MaxErrorRatio times it.
+	b := max(int64(f.BaselineMinutes), t1-t0)
+	base := sd.others(d.Version, t0-b, t0)
+	if !(base.req > 0 && base.errs > 0) {
+		return abstain
+	}
+	expected := nw.req * base.errs / base.req
+	if poissonUpper(nw.errs, zOf(f.Confidence))/expected > f.MaxErrorRatio {
+		return abstain
+	}
+	if n, p := nw.p95(), base.p95(); !math.IsNaN(n) && !math.IsNaN(p) && p > 0 && n > f.MaxLatencyRatio*p {
+		return abstain
+	}
+	if f.newFingerprint(d, t0, t1) {
+		return abstain
+	}
+	return healthy
+}
+
+// newFingerprint reports whether the version logged, in [t0, t1), a
+// fingerprint the stream had not logged in the LookbackHours before t0.
+func (f ReplacedHealthyLF) newFingerprint(d *deploy, t0, t1 int64) bool {
+	sd := d.traffic
+	rows := sd.sigs[d.Version]
+	look := t0 - int64(math.Round(f.LookbackHours*60))
+	i := sort.Search(len(rows), func(i int) bool { return history.UnixMinute(rows[i].Minute) >= t0 })
+	for ; i < len(rows) && history.UnixMinute(rows[i].Minute) < t1; i++ {
+		if rows[i].Count > 0 && !sd.seenIn(rows[i].Fingerprint, look, t0) {
+			return true
+		}
+	}
+	return false
+}
