@@ -63,7 +63,7 @@ func (rep *Report) renderHTML(w io.Writer) error {
 			case policy.FallbackMaxPrecision:
 				return "no policy met the target on validation; training took the most precise one by its Wilson lower bound"
 			case policy.FallbackPointEstimate:
-				return "no policy met the target on validation at its confidence; training took the one that meets it at the point estimate with the most recall, which flags more faulty deploys than the most precise one by its Wilson lower bound"
+				return "the validation split is too small for any policy to meet the target at its confidence; training took the one that meets it at the point estimate with the most recall, which flags more faulty deploys than the most precise one by its Wilson lower bound"
 			case policy.FallbackNone:
 				return "too few faulty validation deploys to flag min_flagged of them; the policy flags nothing"
 			}

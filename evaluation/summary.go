@@ -97,7 +97,7 @@ func (rep *Report) Markdown() string {
 		case policy.FallbackMaxPrecision:
 			b.WriteString(" **Not met on validation**: the most precise policy by its Wilson lower bound was taken.")
 		case policy.FallbackPointEstimate:
-			b.WriteString(" **Not met on validation** at its confidence: the policy meeting it at the point estimate with the most recall was taken (it flags more faulty deploys than the most precise one by its Wilson lower bound).")
+			b.WriteString(" **Not met on validation**: the split is too small for any policy to meet it at its confidence; the policy meeting it at the point estimate with the most recall was taken (it flags more faulty deploys than the most precise one by its Wilson lower bound).")
 		default:
 			fmt.Fprintf(&b, " **Not met on validation** (fallback `%s`).", t.Fallback)
 		}

@@ -21,15 +21,15 @@ const (
 	// in Objective, the most recall, the least time to detection, the fewest
 	// false alarms).
 	FallbackMaxPrecision = "max_precision_bound"
-	// FallbackPointEstimate: no policy meets the target at its confidence;
-	// the one that meets it at the point estimate and flags the most faulty
-	// deployments (then, as in Objective, the least time to detection, the
-	// fewest false alarms) was taken, because it flags more of them than
-	// the policy with the highest Wilson lower bound. A validation split
-	// with few faulty deployments cannot certify a high target at all (at
-	// precision 0.95 and 95 % confidence not below about 73 flags), and the
-	// highest lower bound then stops at the first flag the labels call
-	// healthy.
+	// FallbackPointEstimate: the validation split is too small for any
+	// policy to meet the target at its confidence, even one flagging every
+	// faulty deployment and nothing else (at precision 0.95 and 95 %
+	// confidence that takes about 73 faulty deployments); the policy that
+	// meets it at the point estimate and flags the most faulty deployments
+	// (then, as in Objective, the least time to detection, the fewest false
+	// alarms) was taken, because it flags more of them than the policy with
+	// the highest Wilson lower bound, which on such a split stops at the
+	// first flag the labels call healthy.
 	FallbackPointEstimate = "point_estimate"
 	// FallbackNone: no policy flags min_flagged faulty validation
 	// deployments; every threshold is 1 (flag nothing).
@@ -142,12 +142,13 @@ func Choose(horizons []int, probs [][]float64, y []float64, target Target, minFl
 // when its upper bound stays within it, so that a few lucky flags do not
 // pass; confidence 0 judges the point estimate. Among the policies that
 // flag at least minFlagged faulty deployments and meet the target it takes
-// the best by Objective. When none meets it, it compares two policies: the
-// best by Objective among those that meet the target at the point estimate,
-// and the one whose precision has the highest Wilson lower bound at that
-// confidence. It takes the first when it flags more faulty deployments
-// (FallbackPointEstimate); otherwise the second, which then has both the
-// higher lower bound and at least as much recall (FallbackMaxPrecision).
+// the best by Objective. When none meets it, it takes the one whose
+// precision has the highest Wilson lower bound at that confidence
+// (FallbackMaxPrecision) — except on a split too small for even a policy
+// flagging exactly the faulty deployments to meet the target: there it
+// takes the best by Objective among those that meet the target at the
+// point estimate, when that flags more faulty deployments than the highest
+// bound (FallbackPointEstimate).
 // When none flags minFlagged faulty deployments, thresholds of 1
 // (FallbackNone).
 //
@@ -186,7 +187,7 @@ func ChooseAt(horizons []int, probs [][]float64, y []float64, target Target, min
 	chosen := bestMet
 	switch {
 	case bestMet.present:
-	case bestPoint.present && bestPoint.tp > bestFallback.tp:
+	case bestPoint.present && bestPoint.tp > bestFallback.tp && verdictAt(target, g.nPos, 0, g.nNeg, z) != Met:
 		chosen, out.Fallback = bestPoint, FallbackPointEstimate
 	case bestFallback.present:
 		chosen, out.Fallback = bestFallback, FallbackMaxPrecision

@@ -59,9 +59,9 @@ type Config struct {
 	// false alarms per healthy deployment, exactly one of them (default
 	// precision 0.95). The thresholds of all looks are chosen together on
 	// validation to meet it by the Wilson bound at TargetConfidence; when
-	// no policy does, the one meeting it at the point estimate with the
-	// most recall, or the most precise by the bound if that flags more
-	// (policy.ChooseAt).
+	// no policy does, the most precise by the bound, or on a split too
+	// small to meet it at all the one meeting it at the point estimate
+	// with the most recall (policy.ChooseAt).
 	Target Target `yaml:"target" json:"target"`
 	// TargetConfidence is how meeting Target is judged on validation when
 	// the thresholds are chosen, and what "met" means in train.json and the
