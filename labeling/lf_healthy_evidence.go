@@ -97,21 +97,27 @@ func (f HealthyLF) vote(d *deploy) int8 {
 	if nw.req < float64(f.MinRequests) {
 		return abstain
 	}
-	// Positive evidence on errors: the stream's error rate before the
-	// deploy is known (it served requests and logged errors), and the
-	// version's error count rules out, with Confidence, a rate above
-	// MaxErrorRatio times it. Too little traffic or no baseline abstains.
-	base := sd.others(d.Version, t0-(t1-t0), t0)
-	if !(base.req > 0 && base.errs > 0) {
-		return abstain
-	}
-	expected := nw.req * base.errs / base.req
-	if poissonUpper(nw.errs, zOf(f.Confidence))/expected > f.MaxErrorRatio {
-		return abstain
-	}
-	// Latency, when the history records it.
-	if n, b := nw.p95(), base.p95(); !math.IsNaN(n) && !math.IsNaN(b) && b > 0 && n > f.MaxLatencyRatio*b {
+	if !ruledOut(nw, sd.others(d.Version, t0-(t1-t0), t0), f.MaxErrorRatio, f.MaxLatencyRatio, f.Confidence) {
 		return abstain
 	}
 	return healthy
+}
+
+// ruledOut is the healthy functions' positive evidence on a version's
+// window nw against a baseline window: the baseline's error rate is known
+// (it served requests and logged errors), the version's error count rules
+// out, with one-sided confidence conf (a Poisson bound), a rate above
+// maxErr times it, and the version's p95 latency is within maxLat times
+// the baseline's (when both record latency). Too little traffic or no
+// baseline rules nothing out.
+func ruledOut(nw, base window, maxErr, maxLat, conf float64) bool {
+	if !(base.req > 0 && base.errs > 0 && nw.req > 0) {
+		return false
+	}
+	expected := nw.req * base.errs / base.req
+	if poissonUpper(nw.errs, zOf(conf))/expected > maxErr {
+		return false
+	}
+	n, b := nw.p95(), base.p95()
+	return math.IsNaN(n) || math.IsNaN(b) || b <= 0 || n <= maxLat*b
 }

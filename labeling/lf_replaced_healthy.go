@@ -140,18 +140,8 @@ func (f ReplacedHealthyLF) vote(d *deploy) int8 {
 	if nw.req < float64(max(f.MinRequests, 1)) {
 		return abstain
 	}
-	// Errors: the other versions' rate before the deploy is known, and the
-	// version's count rules out a rate above MaxErrorRatio times it.
 	b := max(int64(f.BaselineMinutes), t1-t0)
-	base := sd.others(d.Version, t0-b, t0)
-	if !(base.req > 0 && base.errs > 0) {
-		return abstain
-	}
-	expected := nw.req * base.errs / base.req
-	if poissonUpper(nw.errs, zOf(f.Confidence))/expected > f.MaxErrorRatio {
-		return abstain
-	}
-	if n, p := nw.p95(), base.p95(); !math.IsNaN(n) && !math.IsNaN(p) && p > 0 && n > f.MaxLatencyRatio*p {
+	if !ruledOut(nw, sd.others(d.Version, t0-b, t0), f.MaxErrorRatio, f.MaxLatencyRatio, f.Confidence) {
 		return abstain
 	}
 	if f.newFingerprint(d, t0, t1) {
