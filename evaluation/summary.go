@@ -91,9 +91,15 @@ func (rep *Report) Markdown() string {
 		b.WriteString("\n")
 	}
 	for _, t := range rep.Targets {
-		fmt.Fprintf(&b, "## Operating target: %s\n\nTarget: **%s** for the sequential policy as a whole, thresholds of all looks chosen together on validation (Wilson 95%% bound).", t.Contender, t.Statement)
+		how := "Wilson 95% bound"
+		if t.Estimate == policy.EstimateExpected {
+			how = fmt.Sprintf("the labels' expected counts: expected precision %s; held-out checks by the Wilson 95%% bound", fmtNum(Float(t.ExpectedPrecision), 3))
+		}
+		fmt.Fprintf(&b, "## Operating target: %s\n\nTarget: **%s** for the sequential policy as a whole, thresholds of all looks chosen together on validation (%s).", t.Contender, t.Statement, how)
 		switch t.Fallback {
 		case "":
+		case policy.FallbackMaxExpectedPrecision:
+			b.WriteString(" **Not met on validation**: the policy with the highest expected precision was taken.")
 		case policy.FallbackMaxPrecision:
 			b.WriteString(" **Not met on validation**: the most precise policy by its Wilson lower bound was taken.")
 		case policy.FallbackPointEstimate:

@@ -22,8 +22,16 @@ type TargetReport struct {
 	Thresholds           map[string]float64 `json:"thresholds"`
 	CalibratedThresholds map[string]float64 `json:"calibrated_thresholds,omitempty"`
 	// Fallback names the rule training used when validation did not meet
-	// the target (policy.FallbackMaxPrecision, policy.FallbackNone).
+	// the target (policy.FallbackMaxPrecision, policy.FallbackNone, ...).
 	Fallback string `json:"fallback,omitempty"`
+	// Estimate is policy.EstimateExpected when training judged the target
+	// on the validation labels' expected counts (the validation check's
+	// verdict is then that estimate's); empty when by the Wilson bound.
+	// The held-out checks are judged by the Wilson 95% bound either way.
+	Estimate string `json:"estimate,omitempty"`
+	// ExpectedPrecision is the chosen policy's expected precision on
+	// validation, with Estimate expected.
+	ExpectedPrecision metrics.Float `json:"expected_precision,omitempty"`
 	// Checks are validation first, then each reference.
 	Checks []TargetCheck `json:"checks"`
 }
@@ -65,7 +73,12 @@ func (rep *Report) targetReports(sets []*ModelSet) []TargetReport {
 		}
 		ch, pol := ms.Info.Choice, ms.Info.Policy
 		tr := TargetReport{Contender: ms.Name, Target: ch.Target, Statement: ch.Target.String(), Objective: ch.Objective,
-			Fallback: ch.Fallback, Thresholds: map[string]float64{}}
+			Fallback: ch.Fallback, Thresholds: map[string]float64{}, Estimate: ch.Estimate}
+		conf := ch.Confidence
+		if ch.Estimate == policy.EstimateExpected {
+			tr.ExpectedPrecision = ch.ExpectedPrecision
+			conf = policy.DefaultConfidence
+		}
 		for i, h := range pol.Horizons {
 			tr.Thresholds[fmt.Sprint(h)] = metrics.Round6(pol.Thresholds[i])
 			if len(pol.Calibration) > 0 {
@@ -95,7 +108,7 @@ func (rep *Report) targetReports(sets []*ModelSet) []TargetReport {
 				Precision:             r.Precision,
 				FalseAlarmsPerHealthy: r.FalseAlarmRate,
 				Recall:                r.Recall,
-				Verdict:               policy.AssessAt(ch.Target, c.TP, c.FP, c.FP+c.TN, ch.Confidence).Verdict,
+				Verdict:               policy.AssessAt(ch.Target, c.TP, c.FP, c.FP+c.TN, conf).Verdict,
 			})
 		}
 		out = append(out, tr)

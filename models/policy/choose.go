@@ -34,7 +34,15 @@ const (
 	// FallbackNone: no policy flags min_flagged faulty validation
 	// deployments; every threshold is 1 (flag nothing).
 	FallbackNone = "none"
+	// FallbackMaxExpectedPrecision (ChooseExpected): no policy meets the
+	// target by the expected counts; the one with the highest expected
+	// precision (then, as in Objective, the most recall, the least time to
+	// detection, the fewest false alarms) was taken.
+	FallbackMaxExpectedPrecision = "max_expected_precision"
 )
+
+// EstimateExpected marks a Choice judged on the labels' expected counts.
+const EstimateExpected = "expected"
 
 // MaxGrid bounds the threshold vectors Choose considers: the product over
 // horizons of (candidate thresholds + 1). With three horizons that is about
@@ -73,6 +81,14 @@ type Choice struct {
 	Verdict    string  `json:"verdict"`
 	// Fallback names the rule used when the target was not met.
 	Fallback string `json:"fallback,omitempty"`
+	// Estimate is EstimateExpected when the target was judged on the
+	// labels' expected counts (ChooseExpected), empty when on the hard
+	// counts at Confidence (ChooseAt). ExpectedPrecision and
+	// ExpectedFalseAlarms are then the chosen policy's figures by that
+	// estimate.
+	Estimate            string        `json:"estimate,omitempty"`
+	ExpectedPrecision   metrics.Float `json:"expected_precision,omitempty"`
+	ExpectedFalseAlarms metrics.Float `json:"expected_false_alarms_per_healthy,omitempty"`
 	// The chosen policy on the choice data: precision TP/(TP+FP), false
 	// alarms per healthy deployment FP/(FP+TN), recall TP/(TP+FN), each with
 	// its Wilson 95% interval, and the mean time to detection.
@@ -161,19 +177,13 @@ func Choose(horizons []int, probs [][]float64, y []float64, target Target, minFl
 // Every vector is counted in O(horizons) from cumulative counts of
 // deployments by the first candidate each look would flag them at.
 func ChooseAt(horizons []int, probs [][]float64, y []float64, target Target, minFlagged int, confidence float64) (Choice, error) {
-	if err := target.Validate(); err != nil {
+	if err := checkChoose(horizons, probs, y, target); err != nil {
 		return Choice{}, err
 	}
 	if err := ValidateConfidence(confidence); err != nil {
 		return Choice{}, fmt.Errorf("choose thresholds: %w", err)
 	}
 	z := confidenceZ(confidence)
-	if len(horizons) == 0 {
-		return Choice{}, errors.New("choose thresholds: no horizons")
-	}
-	if len(probs) != len(y) {
-		return Choice{}, fmt.Errorf("choose thresholds: %d probability rows for %d labels", len(probs), len(y))
-	}
 	minFlagged = max(1, minFlagged)
 	nh := len(horizons)
 	cand := candidates(nh, probs, y)
@@ -181,9 +191,6 @@ func ChooseAt(horizons []int, probs [][]float64, y []float64, target Target, min
 	bestMet, bestPoint, bestFallback, searched := g.search(cand, horizons, target, minFlagged, z)
 
 	out := Choice{Target: target, Confidence: confidence, Objective: Objective, MinFlagged: minFlagged, Searched: searched, Thresholds: make([]float64, nh)}
-	for i := range cand {
-		out.Candidates = append(out.Candidates, len(cand[i])-1)
-	}
 	chosen := bestMet
 	switch {
 	case bestMet.present:
@@ -194,6 +201,37 @@ func ChooseAt(horizons []int, probs [][]float64, y []float64, target Target, min
 	default:
 		out.Fallback = FallbackNone
 	}
+	r, err := out.complete(cand, chosen, horizons, probs, y)
+	if err != nil {
+		return Choice{}, err
+	}
+	out.Verdict = verdictAt(target, r.TP, r.FP, r.FP+r.TN, z)
+	out.Met = out.Verdict == Met && out.Fallback == ""
+	return out, nil
+}
+
+// checkChoose checks the arguments common to ChooseAt and ChooseExpected.
+func checkChoose(horizons []int, probs [][]float64, y []float64, target Target) error {
+	if err := target.Validate(); err != nil {
+		return err
+	}
+	if len(horizons) == 0 {
+		return errors.New("choose thresholds: no horizons")
+	}
+	if len(probs) != len(y) {
+		return fmt.Errorf("choose thresholds: %d probability rows for %d labels", len(probs), len(y))
+	}
+	return nil
+}
+
+// complete sets out's candidates per look, its thresholds from chosen
+// (every threshold 1 when nothing was chosen) and the rates of the policy
+// they make on probs and y, and returns that policy's report; an error
+// when the report disagrees with the search's counts.
+func (out *Choice) complete(cand [][]float64, chosen choiceScore, horizons []int, probs [][]float64, y []float64) (Report, error) {
+	for i := range cand {
+		out.Candidates = append(out.Candidates, len(cand[i])-1)
+	}
 	for i := range out.Thresholds {
 		out.Thresholds[i] = 1
 		if chosen.present {
@@ -202,15 +240,13 @@ func ChooseAt(horizons []int, probs [][]float64, y []float64, target Target, min
 	}
 	r := Evaluate(Policy{Horizons: horizons, Thresholds: out.Thresholds}, probs, y)
 	if chosen.present && (r.TP != chosen.tp || r.FP != chosen.fp) {
-		return Choice{}, fmt.Errorf("choose thresholds: the search counted %d true and %d false flags, the policy flags %d and %d", chosen.tp, chosen.fp, r.TP, r.FP)
+		return r, fmt.Errorf("choose thresholds: the search counted %d true and %d false flags, the policy flags %d and %d", chosen.tp, chosen.fp, r.TP, r.FP)
 	}
 	out.Precision = NewRate(r.TP, r.TP+r.FP)
 	out.FalseAlarmsPerHealthy = NewRate(r.FP, r.FP+r.TN)
 	out.Recall = NewRate(r.TP, r.TP+r.FN)
 	out.MeanTimeToDetection = r.MeanTimeToDetection
-	out.Verdict = verdictAt(target, r.TP, r.FP, r.FP+r.TN, z)
-	out.Met = out.Verdict == Met && out.Fallback == ""
-	return out, nil
+	return r, nil
 }
 
 // probAt is deployment d's probability at look i, NaN without a score.
@@ -250,9 +286,23 @@ type grid struct {
 	dims, strides []int
 	pos, neg      []int32
 	nPos, nNeg    int
+	// With expected counts (newGridExpected): epos and eneg sum y and 1−y
+	// of the same deployments as pos and neg count, every labelled one
+	// included; nEPos and nENeg are the totals.
+	epos, eneg   []float64
+	nEPos, nENeg float64
 }
 
 func newGrid(cand [][]float64, probs [][]float64, y []float64) *grid {
+	return buildGrid(cand, probs, y, false)
+}
+
+// newGridExpected is newGrid with the expected counts too.
+func newGridExpected(cand [][]float64, probs [][]float64, y []float64) *grid {
+	return buildGrid(cand, probs, y, true)
+}
+
+func buildGrid(cand [][]float64, probs [][]float64, y []float64, expected bool) *grid {
 	nh := len(cand)
 	g := &grid{dims: make([]int, nh), strides: make([]int, nh)}
 	total := 1
@@ -261,6 +311,9 @@ func newGrid(cand [][]float64, probs [][]float64, y []float64) *grid {
 		total *= g.dims[i]
 	}
 	g.pos, g.neg = make([]int32, total), make([]int32, total)
+	if expected {
+		g.epos, g.eneg = make([]float64, total), make([]float64, total)
+	}
 	for d := range probs {
 		if math.IsNaN(y[d]) {
 			continue
@@ -268,6 +321,13 @@ func newGrid(cand [][]float64, probs [][]float64, y []float64) *grid {
 		flat := 0
 		for i := range cand {
 			flat += firstFlagging(cand[i], probAt(probs, d, i)) * g.strides[i]
+		}
+		if expected {
+			p := min(1, max(0, y[d]))
+			g.epos[flat] += p
+			g.eneg[flat] += 1 - p
+			g.nEPos += p
+			g.nENeg += 1 - p
 		}
 		if y[d] >= 0.5 {
 			g.pos[flat]++
@@ -283,6 +343,10 @@ func newGrid(cand [][]float64, probs [][]float64, y []float64) *grid {
 			if (f/g.strides[i])%g.dims[i] < g.dims[i]-1 {
 				g.pos[f] += g.pos[f+g.strides[i]]
 				g.neg[f] += g.neg[f+g.strides[i]]
+				if expected {
+					g.epos[f] += g.epos[f+g.strides[i]]
+					g.eneg[f] += g.eneg[f+g.strides[i]]
+				}
 			}
 		}
 	}
@@ -298,6 +362,8 @@ type choiceScore struct {
 	ttd     int64
 	lb      float64
 	present bool
+	// etp, efp: expected true and false flags (searchExpected only).
+	etp, efp float64
 }
 
 // better reports whether a is better than b by Objective.
@@ -318,10 +384,39 @@ func (a choiceScore) better(b choiceScore) bool {
 // precision lower bound at z then Objective, and the number of vectors
 // visited.
 func (g *grid) search(cand [][]float64, horizons []int, target Target, minFlagged int, z float64) (bestMet, bestPoint, bestFallback choiceScore, searched int) {
+	searched = g.visit(cand, horizons, func(c []int, s choiceScore) {
+		if s.tp < minFlagged {
+			return
+		}
+		if verdictAt(target, s.tp, s.fp, g.nNeg, z) == Met {
+			if !bestMet.present || s.better(bestMet) {
+				s.c = append([]int(nil), c...)
+				bestMet = s
+			}
+			return
+		}
+		if z > 0 && verdictAt(target, s.tp, s.fp, g.nNeg, 0) == Met && (!bestPoint.present || s.better(bestPoint)) {
+			bp := s
+			bp.c = append([]int(nil), c...)
+			bestPoint = bp
+		}
+		s.lb = precisionLowerBoundZ(s.tp, s.fp, z)
+		if !bestFallback.present || s.lb > bestFallback.lb || s.lb == bestFallback.lb && s.better(bestFallback) {
+			s.c = append([]int(nil), c...)
+			bestFallback = s
+		}
+	})
+	return bestMet, bestPoint, bestFallback, searched
+}
+
+// visit calls f with every vector of candidate indexes (f must copy c to
+// keep it) and its score: true and false flags, total time to detection of
+// the true ones, and with expected counts the expected true and false
+// flags. It returns the number of vectors visited.
+func (g *grid) visit(cand [][]float64, horizons []int, f func(c []int, s choiceScore)) int {
 	nh := len(cand)
 	c := make([]int, nh) // candidate index per look
-	for {
-		searched++
+	for searched := 1; ; searched++ {
 		flat, prev := 0, g.nPos
 		var ttd int64
 		for i := range cand {
@@ -332,25 +427,10 @@ func (g *grid) search(cand [][]float64, horizons []int, target Target, minFlagge
 			prev = u
 		}
 		s := choiceScore{tp: g.nPos - int(g.pos[flat]), fp: g.nNeg - int(g.neg[flat]), ttd: ttd, present: true}
-		if s.tp >= minFlagged {
-			if verdictAt(target, s.tp, s.fp, g.nNeg, z) == Met {
-				if !bestMet.present || s.better(bestMet) {
-					s.c = append([]int(nil), c...)
-					bestMet = s
-				}
-			} else {
-				if z > 0 && verdictAt(target, s.tp, s.fp, g.nNeg, 0) == Met && (!bestPoint.present || s.better(bestPoint)) {
-					bp := s
-					bp.c = append([]int(nil), c...)
-					bestPoint = bp
-				}
-				s.lb = precisionLowerBoundZ(s.tp, s.fp, z)
-				if !bestFallback.present || s.lb > bestFallback.lb || s.lb == bestFallback.lb && s.better(bestFallback) {
-					s.c = append([]int(nil), c...)
-					bestFallback = s
-				}
-			}
+		if g.epos != nil {
+			s.etp, s.efp = g.nEPos-g.epos[flat], g.nENeg-g.eneg[flat]
 		}
+		f(c, s)
 		i := 0
 		for ; i < nh; i++ {
 			c[i]++
@@ -360,7 +440,7 @@ func (g *grid) search(cand [][]float64, horizons []int, target Target, minFlagge
 			c[i] = 0
 		}
 		if i == nh {
-			return bestMet, bestPoint, bestFallback, searched
+			return searched
 		}
 	}
 }
@@ -494,4 +574,133 @@ func precisionLowerBoundZ(tp, fp int, z float64) float64 {
 	}
 	lo, _ := wilsonZ(tp, tp+fp, z)
 	return lo
+}
+
+// ChooseExpected picks the thresholds of all of a policy's looks together,
+// as ChooseAt does, but judges the target on the labels' expected counts:
+// y[d] is the probability that deployment d is faulty (a label model's
+// posterior; NaN skipped), and a flagged deployment counts y[d] expected
+// true flags and 1 − y[d] expected false ones. Expected precision is
+// ΣTP/(ΣTP + ΣFP); expected false alarms per healthy deployment ΣFP over
+// the expected healthy deployments. The target is judged on that point
+// estimate. Among the policies that flag at least minFlagged deployments
+// with y ≥ 0.5 and meet it, the one with the most expected true flags
+// (then the least total time to detection of the deployments with
+// y ≥ 0.5, then the fewest expected false flags); when none meets it, the
+// one with the highest expected precision (FallbackMaxExpectedPrecision);
+// when none flags minFlagged, thresholds of 1 (FallbackNone).
+//
+// Why: weak labels err both ways, and a hard count judged by its Wilson
+// bound takes every label at face value. A deployment the label model is
+// unsure of (one rollback vote, against positive evidence of health) is
+// half a fault here, not a whole one; and a validation split that cannot
+// certify the target by a bound is not pushed to the first flag its labels
+// call healthy. The Rates of the Choice are still the hard counts with
+// their Wilson 95% intervals, and Verdict judges the expected figure.
+//
+// The candidates and the grid are ChooseAt's: each look off or at the
+// probability of one of its deployments with y ≥ 0.5.
+func ChooseExpected(horizons []int, probs [][]float64, y []float64, target Target, minFlagged int) (Choice, error) {
+	if err := checkChoose(horizons, probs, y, target); err != nil {
+		return Choice{}, err
+	}
+	minFlagged = max(1, minFlagged)
+	nh := len(horizons)
+	cand := candidates(nh, probs, y)
+	g := newGridExpected(cand, probs, y)
+	best, fallback, searched := g.searchExpected(cand, horizons, target, minFlagged)
+
+	out := Choice{Target: target, Confidence: 0, Objective: ObjectiveExpected, MinFlagged: minFlagged, Searched: searched,
+		Thresholds: make([]float64, nh), Estimate: EstimateExpected}
+	chosen := best
+	switch {
+	case best.present:
+	case fallback.present:
+		chosen, out.Fallback = fallback, FallbackMaxExpectedPrecision
+	default:
+		out.Fallback = FallbackNone
+	}
+	if _, err := out.complete(cand, chosen, horizons, probs, y); err != nil {
+		return Choice{}, err
+	}
+	out.ExpectedPrecision, out.ExpectedFalseAlarms = metrics.Float(math.NaN()), metrics.Float(math.NaN())
+	if chosen.present {
+		out.ExpectedPrecision = metrics.Float(expectedPrecision(chosen.etp, chosen.efp))
+		out.ExpectedFalseAlarms = metrics.Float(expectedRate(chosen.efp, g.nENeg))
+	}
+	out.Verdict = Undecided
+	if chosen.present {
+		out.Verdict = Missed
+		if expectedMeets(target, chosen.etp, chosen.efp, g.nENeg) {
+			out.Verdict = Met
+		}
+	}
+	out.Met = out.Verdict == Met && out.Fallback == ""
+	return out, nil
+}
+
+// ObjectiveExpected is what ChooseExpected maximises among the policies
+// that meet the target, in order.
+const ObjectiveExpected = "most expected faulty deployments flagged; then least total time to detection; then fewest expected false alarms"
+
+func expectedPrecision(tp, fp float64) float64 {
+	if tp+fp <= 0 {
+		return math.NaN()
+	}
+	return tp / (tp + fp)
+}
+
+func expectedRate(fp, healthy float64) float64 {
+	if healthy <= 0 {
+		return math.NaN()
+	}
+	return fp / healthy
+}
+
+// expectedMeets judges target on expected counts (point estimate). The
+// comparison allows for float rounding of sums of posteriors.
+func expectedMeets(t Target, tp, fp, healthy float64) bool {
+	const eps = 1e-9
+	if t.Kind() == TargetFalseAlarmsPerHealthy {
+		return healthy > 0 && fp/healthy <= t.FalseAlarmsPerHealthy+eps
+	}
+	return tp+fp > 0 && tp/(tp+fp) >= t.Precision-eps
+}
+
+// searchExpected visits every vector of candidate indexes and returns,
+// among those that flag minFlagged deployments with y ≥ 0.5, the best by
+// ObjectiveExpected that meets target by the expected counts, the one with
+// the highest expected precision of the others (then by ObjectiveExpected),
+// and the number of vectors visited.
+func (g *grid) searchExpected(cand [][]float64, horizons []int, target Target, minFlagged int) (best, fallback choiceScore, searched int) {
+	searched = g.visit(cand, horizons, func(c []int, s choiceScore) {
+		if s.tp < minFlagged {
+			return
+		}
+		if expectedMeets(target, s.etp, s.efp, g.nENeg) {
+			if !best.present || s.betterExpected(best) {
+				s.c = append([]int(nil), c...)
+				best = s
+			}
+			return
+		}
+		s.lb = expectedPrecision(s.etp, s.efp)
+		if !fallback.present || s.lb > fallback.lb || s.lb == fallback.lb && s.betterExpected(fallback) {
+			s.c = append([]int(nil), c...)
+			fallback = s
+		}
+	})
+	return best, fallback, searched
+}
+
+// betterExpected reports whether a is better than b by ObjectiveExpected.
+func (a choiceScore) betterExpected(b choiceScore) bool {
+	const eps = 1e-9
+	if math.Abs(a.etp-b.etp) > eps {
+		return a.etp > b.etp
+	}
+	if a.ttd != b.ttd {
+		return a.ttd < b.ttd
+	}
+	return a.efp < b.efp-eps
 }

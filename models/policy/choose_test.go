@@ -498,3 +498,101 @@ func TestChoiceConfidenceJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestChooseExpectedHardLabels: with labels of 0 and 1 the expected counts
+// are the counts, so ChooseExpected makes ChooseAt's choice at the point
+// estimate whenever that meets the target.
+func TestChooseExpectedHardLabels(t *testing.T) {
+	horizons := []int{10, 20, 60}
+	met := 0
+	for seed := uint64(1); seed <= 12; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		var probs [][]float64
+		var y []float64
+		for d := 0; d < 60; d++ {
+			faulty := rng.Float64() < 0.3
+			row := make([]float64, 3)
+			for i := range row {
+				v := rng.Float64()
+				if faulty {
+					v = math.Sqrt(v)
+				}
+				row[i] = math.Round(v*20) / 20
+			}
+			probs, y = append(probs, row), append(y, b2f(faulty))
+		}
+		for _, target := range []Target{{Precision: 0.6}, {Precision: 0.8}, {FalseAlarmsPerHealthy: 0.1}} {
+			e, err := ChooseExpected(horizons, probs, y, target, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := ChooseAt(horizons, probs, y, target, 2, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Estimate != EstimateExpected || e.Met != p.Met {
+				t.Errorf("seed %d %v: expected met %v (estimate %q), point met %v", seed, target, e.Met, e.Estimate, p.Met)
+				continue
+			}
+			if p.Met {
+				met++
+				if e.Precision != p.Precision || e.Recall != p.Recall || e.MeanTimeToDetection != p.MeanTimeToDetection {
+					t.Errorf("seed %d %v: expected %+v %+v, point %+v %+v", seed, target, e.Precision, e.Recall, p.Precision, p.Recall)
+				}
+			}
+		}
+	}
+	if met == 0 {
+		t.Error("no case met its target")
+	}
+}
+
+// TestChooseExpectedDiscountsUnsureLabels: the top-scored deployments
+// labelled faulty only at p 0.6 are three fifths of a fault each, so a
+// precision target of 0.9 stops before them, where hard labels flag them.
+func TestChooseExpectedDiscountsUnsureLabels(t *testing.T) {
+	var probs [][]float64
+	var y []float64
+	add := func(p, label float64) { probs, y = append(probs, []float64{p}), append(y, label) }
+	for i := range 10 {
+		add(0.99-float64(i)/100, 1) // sure faults
+	}
+	for i := range 10 {
+		add(0.80-float64(i)/100, 0.6) // unsure ones
+	}
+	for i := range 40 {
+		add(0.5-float64(i)/100, 0)
+	}
+	target := Target{Precision: 0.9}
+	e, err := ChooseExpected([]int{10}, probs, y, target, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10 sure + k unsure: (10 + 0.6k)/(10 + k) ≥ 0.9 holds up to k = 3.
+	if !e.Met || e.Precision.N != 13 || math.Abs(float64(e.ExpectedPrecision)-11.8/13) > 1e-9 {
+		t.Errorf("expected choice flags %d (expected precision %v, met %v), want 13", e.Precision.N, e.ExpectedPrecision, e.Met)
+	}
+	p, err := ChooseAt([]int{10}, probs, y, target, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Precision.N != 20 {
+		t.Errorf("hard point choice flags %d, want all 20 labelled faulty", p.Precision.N)
+	}
+	// At a target no policy meets, the one with the highest expected
+	// precision: 1.3 of 2 flags (0.65) beats 0.6 of 1.
+	e, err = ChooseExpected([]int{10}, [][]float64{{0.9}, {0.8}, {0.7}}, []float64{0.6, 0.7, 0.2}, Target{Precision: 0.99}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Met || e.Fallback != FallbackMaxExpectedPrecision || e.Precision.N != 2 {
+		t.Errorf("unreachable target: %+v", e)
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

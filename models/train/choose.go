@@ -24,7 +24,18 @@ func choosePolicy(cfg Config, info *workdir.Train, v *validation, y []float64) e
 		info.Policy.Calibration = append(info.Policy.Calibration, c)
 		info.Horizons[i].Calibration = &rep
 	}
-	choice, err := policy.ChooseAt(info.Policy.Horizons, v.probs, y, cfg.Target.Policy(), cfg.MinFlagged, cfg.TargetConfidence)
+	// By the expected counts first (unless the bound is asked for); when no
+	// policy meets the target that way, the bound's choice: the highest
+	// expected precision alone would be a handful of flags wherever the
+	// labels are unsure throughout.
+	var choice policy.Choice
+	var err error
+	if cfg.TargetEstimate == TargetEstimateExpected {
+		choice, err = policy.ChooseExpected(info.Policy.Horizons, v.probs, y, cfg.Target.Policy(), cfg.MinFlagged)
+	}
+	if err == nil && (cfg.TargetEstimate == TargetEstimateBound || choice.Fallback != "") {
+		choice, err = policy.ChooseAt(info.Policy.Horizons, v.probs, y, cfg.Target.Policy(), cfg.MinFlagged, cfg.TargetConfidence)
+	}
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}

@@ -22,6 +22,16 @@ const (
 	LabelsEnsemble = "ensemble"
 )
 
+// Values of Config.TargetEstimate.
+const (
+	// TargetEstimateExpected judges the target on the labels' expected
+	// counts (policy.ChooseExpected).
+	TargetEstimateExpected = "expected"
+	// TargetEstimateBound judges it on hard labels by the Wilson bound at
+	// target_confidence (policy.ChooseAt).
+	TargetEstimateBound = "bound"
+)
+
 // Values of Config.Abstained.
 const (
 	// AbstainedPrior trains on all-abstain deployments with their p_faulty.
@@ -58,18 +68,25 @@ type Config struct {
 	// whole (a deployment is flagged if any look flags it): precision or
 	// false alarms per healthy deployment, exactly one of them (default
 	// precision 0.95). The thresholds of all looks are chosen together on
-	// validation to meet it by the Wilson bound at TargetConfidence; when
-	// no policy does, the most precise by the bound, or on a split too
-	// small to meet it at all the one meeting it at the point estimate
-	// with the most recall (policy.ChooseAt).
+	// validation to meet it as TargetEstimate says.
 	Target Target `yaml:"target" json:"target"`
-	// TargetConfidence is how meeting Target is judged on validation when
-	// the thresholds are chosen, and what "met" means in train.json and the
-	// report: the level of the Wilson interval whose bound must reach the
-	// target (precision: the lower bound ≥ target; false alarms: the upper
-	// bound ≤ target), or 0 to judge the point estimate. 0 or in [0.5, 1)
-	// (default 0.95).
+	// TargetConfidence, with TargetEstimate "bound", is how meeting
+	// Target is judged on validation when the thresholds are chosen, and
+	// what "met" means in train.json and the report: the level of the
+	// Wilson interval whose bound must reach the target (precision: the
+	// lower bound ≥ target; false alarms: the upper bound ≤ target), or 0
+	// to judge the point estimate. 0 or in [0.5, 1) (default 0.95).
 	TargetConfidence float64 `yaml:"target_confidence" json:"target_confidence"`
+	// TargetEstimate is how the validation labels count when the target
+	// is judged: "expected" (default) counts each validation deployment as
+	// the label model's probability that it is faulty — a flag on a
+	// deployment labelled faulty at p 0.6 is 0.6 of a true flag and 0.4 of
+	// a false one — and judges the point estimate (policy.ChooseExpected);
+	// when no policy meets the target that way, the choice is "bound"'s.
+	// "bound" counts the labels as hard (p ≥ 0.5 faulty) and judges the
+	// Wilson bound at TargetConfidence, falling back to the most precise
+	// policy by that bound (policy.ChooseAt).
+	TargetEstimate string `yaml:"target_estimate" json:"target_estimate"`
 	// TargetPrecision is the retired per-look target: setting it is an
 	// error that names Target's keys. It is never written.
 	TargetPrecision retiredKey `yaml:"target_precision,omitempty" json:"-"`
@@ -128,6 +145,7 @@ func DefaultConfig() Config {
 		ValidFraction:    0.15,
 		Target:           Target{Precision: 0.95},
 		TargetConfidence: policy.DefaultConfidence,
+		TargetEstimate:   TargetEstimateExpected,
 		MinFlagged:       3,
 		ClassWeight:      "none",
 		MaxClassWeight:   50,
@@ -176,6 +194,9 @@ func (c Config) Validate() error {
 	}
 	if c.MinFlagged < 0 {
 		bad("min_flagged", "must be ≥ 0, got %d", c.MinFlagged)
+	}
+	if c.TargetEstimate != TargetEstimateExpected && c.TargetEstimate != TargetEstimateBound {
+		bad("target_estimate", "must be %s or %s, got %q", TargetEstimateExpected, TargetEstimateBound, c.TargetEstimate)
 	}
 	if c.Abstained != AbstainedPrior && c.Abstained != AbstainedDrop {
 		bad("abstained", "must be %s or %s, got %q", AbstainedPrior, AbstainedDrop, c.Abstained)
