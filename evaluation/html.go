@@ -58,7 +58,6 @@ func (rep *Report) renderHTML(w io.Writer) error {
 			return template.HTML(`<b style="color:` + col + `">` + template.HTMLEscapeString(v) + `</b>`) //nolint:gosec // escaped
 		},
 		"achieved": func(c TargetCheck, t policy.Target) metrics.Estimate { return c.Achieved(t) },
-		"expf":     func(f metrics.Float) Float { return Float(f) },
 		"fallbackText": func(f string) string {
 			switch f {
 			case policy.FallbackMaxPrecision:
@@ -190,7 +189,7 @@ table.dis{font-size:12px}table.dis td,table.dis th{padding:4px 6px}
 {{if .R.Targets}}
 <h2>Operating target</h2>
 {{range .R.Targets}}{{$t := .Target}}
-<p class="ref"><b>{{.Contender}}</b>: target <b>{{.Statement}}</b> for the sequential policy as a whole (a deploy counts once, at the first look that flags it), thresholds of all looks chosen together on validation to meet it {{if .Estimate}}by the labels' expected counts (a deploy labelled faulty at p counts p of a true flag and 1 − p of a false one; expected precision {{num (expf .ExpectedPrecision) 3}}; the held-out checks below are judged by the Wilson 95% bound){{else}}by the Wilson 95% bound{{end}} (objective: {{.Objective}}). Thresholds on the model's probability: {{range $h, $v := .Thresholds}}{{$h}} min: {{$v}} {{end}}{{if .CalibratedThresholds}}(calibrated: {{range $h, $v := .CalibratedThresholds}}{{$h}} min: {{$v}} {{end}}){{end}}.{{if .Fallback}} <b>Not met on validation</b>: {{fallbackText .Fallback}}.{{end}}</p>
+<p class="ref"><b>{{.Contender}}</b>: target <b>{{.Statement}}</b> for the sequential policy as a whole (a deploy counts once, at the first look that flags it), thresholds of all looks chosen together on validation to meet it {{if .Estimate}}by the labels' expected counts (a deploy labelled faulty at p counts p of a true flag and 1 − p of a false one; expected precision {{num .ExpectedPrecision 3}}; the held-out checks below are judged by the Wilson 95% bound){{else}}by the Wilson 95% bound{{end}} (objective: {{.Objective}}). Thresholds on the model's probability: {{range $h, $v := .Thresholds}}{{$h}} min: {{$v}} {{end}}{{if .CalibratedThresholds}}(calibrated: {{range $h, $v := .CalibratedThresholds}}{{$h}} min: {{$v}} {{end}}){{end}}.{{if .Fallback}} <b>Not met on validation</b>: {{fallbackText .Fallback}}.{{end}}</p>
 <table>
 <thead><tr><th>data</th><th>precision</th><th>false alarms per healthy deploy</th><th>recall</th><th>{{.Statement}}?</th></tr></thead>
 <tbody>{{range .Checks}}<tr><td>{{.Data}}<br/><span class="muted">{{.Description}}</span></td><td class="n">{{est .Precision}}</td><td class="n">{{est .FalseAlarmsPerHealthy}}</td><td class="n">{{est .Recall}}</td><td>{{verdict .Verdict}}<br/><span class="muted">{{est (achieved . $t)}}</span></td></tr>

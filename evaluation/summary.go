@@ -93,7 +93,7 @@ func (rep *Report) Markdown() string {
 	for _, t := range rep.Targets {
 		how := "Wilson 95% bound"
 		if t.Estimate == policy.EstimateExpected {
-			how = fmt.Sprintf("the labels' expected counts: expected precision %s; held-out checks by the Wilson 95%% bound", fmtNum(Float(t.ExpectedPrecision), 3))
+			how = fmt.Sprintf("the labels' expected counts: expected precision %s; held-out checks by the Wilson 95%% bound", fmtNum(t.ExpectedPrecision, 3))
 		}
 		fmt.Fprintf(&b, "## Operating target: %s\n\nTarget: **%s** for the sequential policy as a whole, thresholds of all looks chosen together on validation (%s).", t.Contender, t.Statement, how)
 		switch t.Fallback {

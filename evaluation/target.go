@@ -31,7 +31,7 @@ type TargetReport struct {
 	Estimate string `json:"estimate,omitempty"`
 	// ExpectedPrecision is the chosen policy's expected precision on
 	// validation, with Estimate expected.
-	ExpectedPrecision metrics.Float `json:"expected_precision,omitempty"`
+	ExpectedPrecision Float `json:"expected_precision,omitempty"`
 	// Checks are validation first, then each reference.
 	Checks []TargetCheck `json:"checks"`
 }
@@ -76,7 +76,7 @@ func (rep *Report) targetReports(sets []*ModelSet) []TargetReport {
 			Fallback: ch.Fallback, Thresholds: map[string]float64{}, Estimate: ch.Estimate}
 		conf := ch.Confidence
 		if ch.Estimate == policy.EstimateExpected {
-			tr.ExpectedPrecision = ch.ExpectedPrecision
+			tr.ExpectedPrecision = Float(ch.ExpectedPrecision)
 			conf = policy.DefaultConfidence
 		}
 		for i, h := range pol.Horizons {

@@ -2,7 +2,6 @@ package labeling
 
 import (
 	"math"
-	"sort"
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/config"
@@ -109,32 +108,17 @@ func (f NewSignaturesLF) vote(d *deploy) int8 {
 	t0 := history.UnixMinute(d.StartedAt)
 	end := t0 + int64(f.WindowMinutes)
 	look := t0 - int64(math.Round(f.LookbackHours*60))
-	rows := sd.sigs[d.Version]
-	i := sort.Search(len(rows), func(i int) bool { return history.UnixMinute(rows[i].Minute) >= t0 })
 	var errs int64
 	first := int64(-1)
 	minutes := map[int64]bool{}
-	known := map[string]bool{}
-	for ; i < len(rows); i++ {
-		m := history.UnixMinute(rows[i].Minute)
-		if m >= end {
-			break
-		}
-		fp := rows[i].Fingerprint
-		old, checked := known[fp]
-		if !checked {
-			old = sd.seenIn(fp, look, t0)
-			known[fp] = old
-		}
-		if old {
-			continue
-		}
-		errs += rows[i].Count
+	sd.newSignatures(d.Version, t0, end, look, func(m, count int64) bool {
+		errs += count
 		minutes[m] = true
 		if first < 0 {
 			first = m
 		}
-	}
+		return true
+	})
 	if errs < f.MinErrors || first < 0 {
 		return abstain
 	}

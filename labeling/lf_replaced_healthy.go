@@ -2,7 +2,6 @@ package labeling
 
 import (
 	"math"
-	"sort"
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/config"
@@ -144,23 +143,13 @@ func (f ReplacedHealthyLF) vote(d *deploy) int8 {
 	if !ruledOut(nw, sd.others(d.Version, t0-b, t0), f.MaxErrorRatio, f.MaxLatencyRatio, f.Confidence) {
 		return abstain
 	}
-	if f.newFingerprint(d, t0, t1) {
+	newFP := false
+	sd.newSignatures(d.Version, t0, t1, t0-int64(math.Round(f.LookbackHours*60)), func(_, count int64) bool {
+		newFP = count > 0
+		return !newFP
+	})
+	if newFP {
 		return abstain
 	}
 	return healthy
-}
-
-// newFingerprint reports whether the version logged, in [t0, t1), a
-// fingerprint the stream had not logged in the LookbackHours before t0.
-func (f ReplacedHealthyLF) newFingerprint(d *deploy, t0, t1 int64) bool {
-	sd := d.traffic
-	rows := sd.sigs[d.Version]
-	look := t0 - int64(math.Round(f.LookbackHours*60))
-	i := sort.Search(len(rows), func(i int) bool { return history.UnixMinute(rows[i].Minute) >= t0 })
-	for ; i < len(rows) && history.UnixMinute(rows[i].Minute) < t1; i++ {
-		if rows[i].Count > 0 && !sd.seenIn(rows[i].Fingerprint, look, t0) {
-			return true
-		}
-	}
-	return false
 }

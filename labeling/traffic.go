@@ -189,6 +189,31 @@ func (sd *streamData) seenIn(fp string, a, b int64) bool {
 	return i < len(fm) && fm[i] < b
 }
 
+// newSignatures calls f, in minute order, with the minute and count of
+// every error-signature row of version v in minutes [a, b) whose
+// fingerprint the stream did not log in [look, a): the one rule of what a
+// new fingerprint is. f returns false to stop.
+func (sd *streamData) newSignatures(v string, a, b, look int64, f func(minute, count int64) bool) {
+	rows := sd.sigs[v]
+	i := sort.Search(len(rows), func(i int) bool { return history.UnixMinute(rows[i].Minute) >= a })
+	known := map[string]bool{}
+	for ; i < len(rows); i++ {
+		m := history.UnixMinute(rows[i].Minute)
+		if m >= b {
+			return
+		}
+		fp := rows[i].Fingerprint
+		old, checked := known[fp]
+		if !checked {
+			old = sd.seenIn(fp, look, a)
+			known[fp] = old
+		}
+		if !old && !f(m, rows[i].Count) {
+			return
+		}
+	}
+}
+
 // startMinute is the first whole minute at or after the deploy's start.
 func startMinute(t time.Time) int64 {
 	m := history.UnixMinute(t)

@@ -188,13 +188,16 @@ func ChooseAt(horizons []int, probs [][]float64, y []float64, target Target, min
 	nh := len(horizons)
 	cand := candidates(nh, probs, y)
 	g := newGrid(cand, probs, y)
-	bestMet, bestPoint, bestFallback, searched := g.search(cand, horizons, target, minFlagged, z)
+	// The point estimate matters only on a split too small for even a
+	// policy flagging exactly its faulty deployments to meet the target.
+	uncertifiable := z > 0 && verdictAt(target, g.nPos, 0, g.nNeg, z) != Met
+	bestMet, bestPoint, bestFallback, searched := g.search(cand, horizons, target, minFlagged, z, uncertifiable)
 
 	out := Choice{Target: target, Confidence: confidence, Objective: Objective, MinFlagged: minFlagged, Searched: searched, Thresholds: make([]float64, nh)}
 	chosen := bestMet
 	switch {
 	case bestMet.present:
-	case bestPoint.present && bestPoint.tp > bestFallback.tp && verdictAt(target, g.nPos, 0, g.nNeg, z) != Met:
+	case bestPoint.present && bestPoint.tp > bestFallback.tp:
 		chosen, out.Fallback = bestPoint, FallbackPointEstimate
 	case bestFallback.present:
 		chosen, out.Fallback = bestFallback, FallbackMaxPrecision
@@ -379,11 +382,12 @@ func (a choiceScore) better(b choiceScore) bool {
 
 // search visits every vector of candidate indexes and returns, among those
 // that flag minFlagged faulty deployments, the best by Objective that meets
-// target at the Wilson interval of half-width z, the best by Objective of
-// the others that meet it at the point estimate, the best of the others by
+// target at the Wilson interval of half-width z, with withPoint the best
+// by Objective of the others that meet it at the point estimate, the best
+// of the others by
 // precision lower bound at z then Objective, and the number of vectors
 // visited.
-func (g *grid) search(cand [][]float64, horizons []int, target Target, minFlagged int, z float64) (bestMet, bestPoint, bestFallback choiceScore, searched int) {
+func (g *grid) search(cand [][]float64, horizons []int, target Target, minFlagged int, z float64, withPoint bool) (bestMet, bestPoint, bestFallback choiceScore, searched int) {
 	searched = g.visit(cand, horizons, func(c []int, s choiceScore) {
 		if s.tp < minFlagged {
 			return
@@ -395,7 +399,7 @@ func (g *grid) search(cand [][]float64, horizons []int, target Target, minFlagge
 			}
 			return
 		}
-		if z > 0 && verdictAt(target, s.tp, s.fp, g.nNeg, 0) == Met && (!bestPoint.present || s.better(bestPoint)) {
+		if withPoint && verdictAt(target, s.tp, s.fp, g.nNeg, 0) == Met && (!bestPoint.present || s.better(bestPoint)) {
 			bp := s
 			bp.c = append([]int(nil), c...)
 			bestPoint = bp
