@@ -79,6 +79,9 @@ type needs struct {
 	before, after time.Duration
 	// signatures: also the stream's error signatures (with traffic).
 	signatures bool
+	// kpis: also the stream's declared KPIs and their aggregate values
+	// (with traffic), on streams with aggregate metrics only.
+	kpis bool
 	// features: columns of the work directory's features files
 	// (deploy.feature).
 	features []featureColumn
@@ -352,6 +355,7 @@ func builtinVotes(ctx context.Context, in Input, fns []Function, all, targets []
 		nd.incidents = nd.incidents || n.incidents
 		nd.traffic = nd.traffic || n.traffic || n.signatures
 		nd.signatures = nd.signatures || n.signatures
+		nd.kpis = nd.kpis || n.kpis
 		nd.before, nd.after = max(nd.before, n.before), max(nd.after, n.after)
 	}
 	var incidents []history.Incident
@@ -364,6 +368,17 @@ func builtinVotes(ctx context.Context, in Input, fns []Function, all, targets []
 	f := newFleet(all, incidents)
 	if err := f.readFeatures(in.Workdir, fns); err != nil {
 		return nil, err
+	}
+	// KPIs are read where the history can give them (every store can);
+	// elsewhere the functions that need them abstain.
+	kr, withKPIs := in.History.(kpiReader)
+	withKPIs = withKPIs && nd.kpis
+	var kpiDecls []history.KPI
+	if withKPIs {
+		var err error
+		if kpiDecls, err = kr.KPIs(ctx); err != nil {
+			return nil, fmt.Errorf("read KPI declarations: %w", err)
+		}
 	}
 	streams, byStream, err := f.group(targets)
 	if err != nil {
@@ -393,6 +408,11 @@ func builtinVotes(ctx context.Context, in Input, fns []Function, all, targets []
 			if sd, err = loadStreamData(ctx, in.History, k, rng, nd.signatures); err != nil {
 				return err
 			}
+			if withKPIs && sd.agg != nil && len(sd.names) == 0 {
+				if err := sd.loadKPIs(ctx, kr, kpiDecls, k, rng); err != nil {
+					return err
+				}
+			}
 		}
 		for _, t := range idx {
 			d := &deploy{Deployment: targets[t], stream: f.streams[k], i: f.pos[targets[t].ID].i, fleet: f, traffic: sd}
@@ -413,6 +433,13 @@ func builtinVotes(ctx context.Context, in Input, fns []Function, all, targets []
 		votes[fn.Name()] = cols[j]
 	}
 	return votes, nil
+}
+
+// kpiReader is what the functions read of the history's KPIs (every
+// store's history.KPIReader).
+type kpiReader interface {
+	kpiSource
+	KPIs(ctx context.Context) ([]history.KPI, error)
 }
 
 // group returns the streams of targets, sorted, and the indexes of the

@@ -778,6 +778,69 @@ func TestReplacedHealthy(t *testing.T) {
 	checkVotes(t, FnReplacedHealthy, v[FnReplacedHealthy], want)
 }
 
+// TestReplacedHealthyAggregate: with aggregate metrics only, the minutes
+// after a rollout that switched all traffic are the version's own; a
+// declared KPI must rule out a bad move too, and a rollout of unknown end,
+// or a history that cannot give KPIs, abstains.
+func TestReplacedHealthyAggregate(t *testing.T) {
+	m := func(min float64) float64 { return min / 60 }
+	bigBang := func(id, version string, h float64, kind history.Kind) history.Deployment {
+		d := dep(id, version, h, kind)
+		d.FinishedAt = d.StartedAt
+		return d
+	}
+	canary := dep("canary", "v4", 6, history.KindDeploy) // rollout end unknown
+	rollout := dep("rollout", "v5", 8, history.KindDeploy)
+	rollout.FinishedAt = at(8 + m(17)) // all traffic only for its last 3 minutes
+	h := &memHistory{deps: []history.Deployment{
+		bigBang("base", "v1", 0, history.KindDeploy),
+		bigBang("clean", "v2", 2, history.KindDeploy), // rolled back after 20 clean minutes
+		bigBang("back2", "v1", 2+m(20), history.KindRollback),
+		bigBang("errors", "v3", 4, history.KindDeploy), // 3× the errors
+		bigBang("back3", "v1", 4+m(20), history.KindRollback),
+		canary, bigBang("back4", "v1", 6+m(20), history.KindRollback),
+		rollout, bigBang("back5", "v1", 8+m(20), history.KindRollback),
+		bigBang("kpidrop", "v6", 10, history.KindDeploy), // success ratio down 15%
+		bigBang("back6", "v1", 10+m(20), history.KindRollback),
+		bigBang("kpinoise", "v7", 12, history.KindDeploy), // success ratio down 3%: within max_kpi_shift
+		bigBang("back7", "v1", 12+m(20), history.KindRollback),
+	}}
+	h.traffic(history.AggregateVersion, 0, 4, 1000, 2, 100)
+	h.traffic(history.AggregateVersion, 4, 4+m(20), 1000, 6, 100)
+	h.traffic(history.AggregateVersion, 4+m(20), 14, 1000, 2, 100)
+	ok := func(i int) float64 { return 0.95 + 0.01*float64(i%3) }
+	h.kpi("success", history.LowerIsWorse, 0, 10, ok)
+	h.kpi("success", history.LowerIsWorse, 10, 10+m(20), func(i int) float64 { return 0.85 * ok(i) })
+	h.kpi("success", history.LowerIsWorse, 10+m(20), 12, ok)
+	h.kpi("success", history.LowerIsWorse, 12, 12+m(20), func(i int) float64 { return 0.97 * ok(i) })
+	h.kpi("success", history.LowerIsWorse, 12+m(20), 14, ok)
+	// The rollbacks are judged the same way; back7 is never replaced and
+	// base has no baseline.
+	want := map[string]int8{"clean": healthy, "back2": healthy, "back3": healthy, "back4": healthy, "back5": healthy,
+		"back6": healthy, "kpinoise": healthy}
+	v := votesOf(t, h, only(FnReplacedHealthy), "")
+	checkVotes(t, FnReplacedHealthy, v[FnReplacedHealthy], want)
+
+	// Without the KPI declaration, the drop goes unseen: the function
+	// judges what the service declares.
+	noKPI := *h
+	noKPI.kpiDecls = nil
+	want["kpidrop"] = healthy
+	v = votesOf(t, &noKPI, only(FnReplacedHealthy), "")
+	checkVotes(t, FnReplacedHealthy, v[FnReplacedHealthy], want)
+
+	// A history that cannot give KPIs says nothing on aggregate metrics.
+	res, err := Compute(context.Background(), only(FnReplacedHealthy), Input{History: struct{ history.Reader }{h}, Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range res.IDs {
+		if got := res.Votes.Cols[0][i]; got != abstain {
+			t.Errorf("%s: vote %d without KPIs, want abstain", id, got)
+		}
+	}
+}
+
 func TestReplacedHealthyValidate(t *testing.T) {
 	def := DefaultConfig()
 	if err := def.Validate(); err != nil {
@@ -794,6 +857,7 @@ func TestReplacedHealthyValidate(t *testing.T) {
 		{func(f *ReplacedHealthyLF) { f.MinRequests = -1 }, "labeling.replaced_healthy.min_requests"},
 		{func(f *ReplacedHealthyLF) { f.IncidentGraceMinutes = -1 }, "labeling.replaced_healthy.incident_grace_minutes"},
 		{func(f *ReplacedHealthyLF) { f.LookbackHours = 0 }, "labeling.replaced_healthy.lookback_hours"},
+		{func(f *ReplacedHealthyLF) { f.MaxKPIShift = -0.1 }, "labeling.replaced_healthy.max_kpi_shift"},
 	} {
 		c := with(t, def, tc.mod)
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {

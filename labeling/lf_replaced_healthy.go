@@ -31,10 +31,20 @@ const FnReplacedHealthy = "replaced_healthy"
 //     environment from its start to IncidentGraceMinutes after its
 //     successor's.
 //
-// Each condition is positive evidence. No per-version series (aggregate
-// metrics only), too little traffic or time, no baseline, or a version
-// that was never replaced (healthy_evidence's case) abstains. It never
-// votes faulty.
+// Each condition is positive evidence. Too little traffic or time, no
+// baseline, or a version that was never replaced (healthy_evidence's case)
+// abstains. It never votes faulty.
+//
+// A stream with aggregate metrics only (no per-version series) has no
+// version's own minutes, except after a rollout that switched all traffic:
+// from the minute the rollout finished (its recorded finish, which must be
+// known) to the successor's start, the aggregate series is the version's
+// alone, and the rules above are judged on it against the aggregate before
+// the deploy. Every KPI the service declares must then also rule out, with
+// Confidence (a normal bound on the difference of means, minutes taken as
+// independent), a move in its bad direction of more than MaxKPIShift of its
+// level before the deploy; a declared KPI without aggregate values, or a
+// history that cannot give KPIs, abstains.
 //
 // Why: the rollback and short-lived functions take a quick replacement as
 // a fault, and operators also roll back healthy versions (out of caution,
@@ -62,11 +72,16 @@ type ReplacedHealthyLF struct {
 	// successor's start: incidents are often opened after the rollback
 	// that answers them. Default 60.
 	IncidentGraceMinutes int `yaml:"incident_grace_minutes" json:"incident_grace_minutes"`
+	// MaxKPIShift is the largest move of a KPI in its bad direction,
+	// relative to its level before the deploy, that the version's minutes
+	// must rule out (aggregate metrics only). Default 0.1.
+	MaxKPIShift float64 `yaml:"max_kpi_shift" json:"max_kpi_shift"`
 }
 
 func (ReplacedHealthyLF) defaults() Function {
 	return ReplacedHealthyLF{Enabled: true, MinMinutes: 5, MaxLifeMinutes: 360, MinRequests: 1000, MaxErrorRatio: 1.5,
-		MaxLatencyRatio: 1.3, Confidence: 0.95, BaselineMinutes: 60, LookbackHours: 168, IncidentGraceMinutes: 60}
+		MaxLatencyRatio: 1.3, Confidence: 0.95, BaselineMinutes: 60, LookbackHours: 168, IncidentGraceMinutes: 60,
+		MaxKPIShift: 0.1}
 }
 
 // Name implements Function.
@@ -81,8 +96,10 @@ func (ReplacedHealthyLF) Description() string {
 func (ReplacedHealthyLF) Assumption() string {
 	return "a fault shows in the version's own minutes before it is replaced — as a higher error rate, a higher p95 " +
 		"latency or a new error fingerprint — so a version replaced after minutes that rule all three out, with enough " +
-		"traffic and no incident, was replaced for another reason; a fault that shows only elsewhere (a business KPI, an " +
-		"onset after the replacement) is missed; too little traffic, time or baseline, or aggregate metrics only, say nothing: abstain"
+		"traffic and no incident, was replaced for another reason; with aggregate metrics only, the minutes after a rollout " +
+		"that switched all traffic are the version's own, and every declared KPI must rule out a move in its bad direction too; " +
+		"a fault that shows only elsewhere (an undeclared KPI, an onset after the replacement) is missed; too little traffic, " +
+		"time or baseline, a canary seen only in aggregate, or an unknown rollout end say nothing: abstain"
 }
 
 // Validate implements Function.
@@ -92,7 +109,8 @@ func (f ReplacedHealthyLF) Validate() error {
 		v   float64
 	}{{"min_minutes", float64(f.MinMinutes)}, {"max_life_minutes", float64(f.MaxLifeMinutes)},
 		{"max_error_ratio", f.MaxErrorRatio}, {"max_latency_ratio", f.MaxLatencyRatio},
-		{"baseline_minutes", float64(f.BaselineMinutes)}, {"lookback_hours", f.LookbackHours}} {
+		{"baseline_minutes", float64(f.BaselineMinutes)}, {"lookback_hours", f.LookbackHours},
+		{"max_kpi_shift", f.MaxKPIShift}} {
 		if err := positive(c.key, c.v); err != nil {
 			return err
 		}
@@ -116,7 +134,7 @@ func (f ReplacedHealthyLF) enabled() bool { return f.Enabled }
 
 func (f ReplacedHealthyLF) needs() needs {
 	before := max(hours(f.LookbackHours), time.Duration(max(f.BaselineMinutes, f.MaxLifeMinutes))*time.Minute)
-	return needs{incidents: true, traffic: true, signatures: true, before: before,
+	return needs{incidents: true, traffic: true, signatures: true, kpis: true, before: before,
 		after: time.Duration(f.MaxLifeMinutes+1) * time.Minute}
 }
 
@@ -135,12 +153,7 @@ func (f ReplacedHealthyLF) vote(d *deploy) int8 {
 	if d.fleet.incidentDuring(d.Deployment, d.StartedAt, succ.StartedAt.Add(grace)) {
 		return abstain
 	}
-	nw := sd.version(d.Version, t0, t1)
-	if nw.req < float64(max(f.MinRequests, 1)) {
-		return abstain
-	}
-	b := max(int64(f.BaselineMinutes), t1-t0)
-	if !ruledOut(nw, sd.others(d.Version, t0-b, t0), f.MaxErrorRatio, f.MaxLatencyRatio, f.Confidence) {
+	if !f.ownRuledOut(d, t0, t1) {
 		return abstain
 	}
 	newFP := false
@@ -152,4 +165,68 @@ func (f ReplacedHealthyLF) vote(d *deploy) int8 {
 		return abstain
 	}
 	return healthy
+}
+
+// ownRuledOut reports whether the version's own minutes, from its start
+// minute t0 to its successor's t1, rule out a higher error rate and p95
+// latency than before the deploy (and, on aggregate metrics, a bad move of
+// every declared KPI).
+func (f ReplacedHealthyLF) ownRuledOut(d *deploy, t0, t1 int64) bool {
+	sd := d.traffic
+	minReq := float64(max(f.MinRequests, 1))
+	if len(sd.names) > 0 || sd.agg == nil { // per-version series (or none)
+		nw := sd.version(d.Version, t0, t1)
+		b := max(int64(f.BaselineMinutes), t1-t0)
+		return nw.req >= minReq && ruledOut(nw, sd.others(d.Version, t0-b, t0), f.MaxErrorRatio, f.MaxLatencyRatio, f.Confidence)
+	}
+	// Aggregate only: the version's own minutes start when its rollout
+	// finished.
+	if d.FinishedAt.IsZero() {
+		return false
+	}
+	a0 := startMinute(d.FinishedAt)
+	if a0 < t0 {
+		a0 = t0
+	}
+	if t1-a0 < int64(f.MinMinutes) {
+		return false
+	}
+	b := max(int64(f.BaselineMinutes), t1-a0)
+	nw := sd.agg.sum(a0, t1)
+	if nw.req < minReq || !ruledOut(nw, sd.agg.sum(t0-b, t0), f.MaxErrorRatio, f.MaxLatencyRatio, f.Confidence) {
+		return false
+	}
+	if !sd.kpisKnown {
+		return false
+	}
+	z := zOf(f.Confidence)
+	for i := range sd.kpis {
+		k := &sd.kpis[i]
+		if !kpiRuledOut(k.dir, k.sum(a0, t1), k.sum(t0-b, t0), f.MaxKPIShift, z) {
+			return false
+		}
+	}
+	return true
+}
+
+// kpiRuledOut reports whether a KPI's own window rules out, with the
+// normal quantile z, a move in direction dir of more than maxShift times
+// the baseline's level (Welch's standard error, minutes taken as
+// independent). Fewer than two minutes on either side, or a zero level,
+// cannot rule anything out.
+func kpiRuledOut(dir history.Direction, own, base kpiWindow, maxShift, z float64) bool {
+	if own.n < 2 || base.n < 2 || base.mean == 0 {
+		return false
+	}
+	diff := own.mean - base.mean
+	bound := z * math.Sqrt(own.variance/own.n+base.variance/base.n)
+	tol := maxShift * math.Abs(base.mean)
+	switch dir {
+	case history.HigherIsWorse:
+		return diff+bound <= tol
+	case history.LowerIsWorse:
+		return -diff+bound <= tol
+	default: // both
+		return math.Abs(diff)+bound <= tol
+	}
 }

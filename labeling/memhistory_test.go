@@ -25,6 +25,8 @@ type memHistory struct {
 	sigs      []history.Signature
 	anns      []history.Annotation
 	annReads  int
+	kpiDecls  []history.KPI
+	kpiVals   []history.KPIValue
 }
 
 var t0 = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
@@ -110,6 +112,34 @@ func (m *memHistory) Signatures(ctx context.Context, s history.Stream, r history
 	}
 	sort.SliceStable(out, func(a, b int) bool { return out[a].Minute.Before(out[b].Minute) })
 	return out, nil
+}
+
+// kpi declares KPI name on svc/prod and adds its aggregate values over
+// [from, to) hours, value(i) at the i-th minute.
+func (m *memHistory) kpi(name string, dir history.Direction, from, to float64, value func(i int) float64) {
+	if !slices.ContainsFunc(m.kpiDecls, func(k history.KPI) bool { return k.Name == name }) {
+		m.kpiDecls = append(m.kpiDecls, history.KPI{Service: "svc", Environment: "prod", Name: name, Direction: dir, Kind: history.KPIRatio})
+	}
+	i := 0
+	for t := at(from); t.Before(at(to)); t = t.Add(time.Minute) {
+		m.kpiVals = append(m.kpiVals, history.KPIValue{Service: "svc", Environment: "prod", Name: name, Minute: t, Value: value(i)})
+		i++
+	}
+}
+
+func (m *memHistory) KPIs(ctx context.Context) ([]history.KPI, error) {
+	return slices.Clone(m.kpiDecls), nil
+}
+
+func (m *memHistory) KPIValues(ctx context.Context, s history.Stream, r history.Range) ([]history.KPISeries, error) {
+	var rows []history.KPIValue
+	for _, x := range m.kpiVals {
+		if x.Service == s.Service && x.Environment == s.Environment && r.Contains(x.Minute) {
+			rows = append(rows, x)
+		}
+	}
+	sort.SliceStable(rows, func(a, b int) bool { return rows[a].Minute.Before(rows[b].Minute) })
+	return history.KPIValuesOf(rows), nil
 }
 
 func (m *memHistory) Incidents(ctx context.Context, r history.Range) ([]history.Incident, error) {

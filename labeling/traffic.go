@@ -106,9 +106,18 @@ func (x *seriesIndex) sum(a, b int64) window {
 
 // streamData is the traffic and error signatures of one stream.
 type streamData struct {
-	versions   map[string]*seriesIndex
-	names      []string // versions, sorted
-	lastMinute int64    // last minute with any row; -1 when none
+	versions map[string]*seriesIndex
+	names    []string // versions, sorted
+	// agg is the stream's aggregate series (all versions), nil when it
+	// has none. It is no version's own, except where no other version
+	// serves (aggOwn).
+	agg *seriesIndex
+	// kpis are the stream's declared KPIs with their aggregate values
+	// (loaded with loadKPIs), sorted by name; kpisKnown is false when
+	// they were not loaded or the history cannot give them.
+	kpis       []kpiIndex
+	kpisKnown  bool
+	lastMinute int64 // last minute with any row; -1 when none
 	// Error signatures (loaded when a function needs them): minutes at which
 	// each fingerprint occurred (any version), and each version's rows
 	// ordered by minute.
@@ -147,6 +156,7 @@ func loadStreamData(ctx context.Context, r history.Reader, s history.Stream, rng
 	agg, perVersion := history.SplitAggregate(series)
 	if agg != nil && agg.Len() > 0 {
 		sd.lastMinute = agg.Minutes[agg.Len()-1]
+		sd.agg = newSeriesIndex(agg)
 	}
 	for i := range perVersion {
 		s := &perVersion[i]
@@ -180,6 +190,76 @@ func loadStreamData(ctx context.Context, r history.Reader, s history.Stream, rng
 		}
 	}
 	return sd, nil
+}
+
+// kpiIndex answers range means and variances over one KPI's aggregate
+// series.
+type kpiIndex struct {
+	name    string
+	dir     history.Direction
+	minutes []int64
+	s1, s2  []float64 // prefix sums of values and squares, length len(minutes)+1
+}
+
+// kpiWindow holds the count, mean and variance of a KPI over a range.
+type kpiWindow struct{ n, mean, variance float64 }
+
+func (x *kpiIndex) sum(a, b int64) kpiWindow {
+	i, _ := slices.BinarySearch(x.minutes, a)
+	j, _ := slices.BinarySearch(x.minutes, b)
+	n := float64(j - i)
+	if n == 0 {
+		return kpiWindow{}
+	}
+	s1, s2 := x.s1[j]-x.s1[i], x.s2[j]-x.s2[i]
+	m := s1 / n
+	v := 0.0
+	if n > 1 {
+		v = max(0, (s2-n*m*m)/(n-1))
+	}
+	return kpiWindow{n: n, mean: m, variance: v}
+}
+
+// kpiSource is what loadKPIs needs of the history: the KPIReader of
+// every store.
+type kpiSource interface {
+	KPIValues(ctx context.Context, s history.Stream, r history.Range) ([]history.KPISeries, error)
+}
+
+// loadKPIs loads the stream's declared KPIs (decls: every declaration of
+// the history) with their aggregate series over rng. A declared KPI with
+// no aggregate values is kept, empty: it cannot be judged.
+func (sd *streamData) loadKPIs(ctx context.Context, src kpiSource, decls []history.KPI, s history.Stream, rng history.Range) error {
+	var names []string
+	for _, d := range decls {
+		if d.Service == s.Service && (d.Environment == s.Environment || d.Environment == "") && !slices.Contains(names, d.Name) {
+			names = append(names, d.Name)
+		}
+	}
+	slices.Sort(names)
+	sd.kpisKnown = true
+	if len(names) == 0 {
+		return nil
+	}
+	series, err := src.KPIValues(ctx, s, rng)
+	if err != nil {
+		return fmt.Errorf("read KPI values of %s/%s: %w", s.Service, s.Environment, err)
+	}
+	for _, name := range names {
+		k, _ := history.KPIOf(decls, s, name)
+		x := kpiIndex{name: name, dir: k.Direction, s1: []float64{0}, s2: []float64{0}}
+		for i := range series {
+			if ks := &series[i]; ks.Name == name && ks.Version == history.AggregateVersion {
+				x.minutes = ks.Minutes
+				for _, v := range ks.Values {
+					x.s1 = append(x.s1, x.s1[len(x.s1)-1]+v)
+					x.s2 = append(x.s2, x.s2[len(x.s2)-1]+v*v)
+				}
+			}
+		}
+		sd.kpis = append(sd.kpis, x)
+	}
+	return nil
 }
 
 // seenIn reports whether fingerprint fp occurred in [a, b).
