@@ -77,21 +77,10 @@ type SQLFunction struct {
 // replaced.
 const eventReplacement = "replacement"
 
-// eventSymptoms is what the new_error_signatures, early_impact and
-// latency_degradation functions read: the symptom a fault of the version
-// shows in its first minutes — a new error fingerprint, a higher error
-// rate or a higher latency. A fault of one kind shows one of them, so given
-// "faulty" the three are not independent: a latency fault leaves the two
-// error functions silent, and counted apart their silence would make every
-// latency fault look healthy.
-const eventSymptoms = "symptoms"
-
 // eventReader is implemented by functions whose votes are read off the same
-// event as other functions' (event names it). They depend on each other by
-// construction, given the class — they exclude each other, or fire on
-// different kinds of one fault — so the default label model declares every
-// set of functions reading one event as a group (docs/labeling.md,
-// "Dependent functions").
+// event as other functions' (event names it). They exclude each other by
+// construction, so the default label model declares every set of functions
+// reading one event as a group (docs/labeling.md, "Dependent functions").
 type eventReader interface {
 	event() string
 }

@@ -74,8 +74,6 @@ func (EarlyImpactLF) defaults() Function {
 		MinLastToFirst: 0.5, MinServedMinutes: 10, MaxFleetShare: 0.1}
 }
 
-func (EarlyImpactLF) event() string { return eventSymptoms }
-
 // Name implements Function.
 func (EarlyImpactLF) Name() string { return FnEarlyImpact }
 

@@ -43,8 +43,6 @@ func (LatencyLF) defaults() Function {
 		MinIncreaseMs: 10, MinRequests: 300, MinMinutes: 10, MaxFleetShare: 0.1, FleetHorizonMinutes: 60}
 }
 
-func (LatencyLF) event() string { return eventSymptoms }
-
 // Name implements Function.
 func (LatencyLF) Name() string { return FnLatency }
 

@@ -49,8 +49,6 @@ func (NewSignaturesLF) defaults() Function {
 		MaxFleetShare: 0.1, FleetHorizonMinutes: 60}
 }
 
-func (NewSignaturesLF) event() string { return eventSymptoms }
-
 // Name implements Function.
 func (NewSignaturesLF) Name() string { return FnNewSignatures }
 

@@ -42,8 +42,8 @@ func TestBuiltinsAreTheDefaults(t *testing.T) {
 	if !reflect.DeepEqual(b, c.Functions) || len(b) != len(registry) {
 		t.Fatalf("Builtins %v, DefaultConfig().Functions %v", b, c.Functions)
 	}
-	// The functions read off one event are the default groups.
-	want := [][]string{{FnRollback, FnShortLived, FnHealthy}, {FnNewSignatures, FnLatency, FnEarlyImpact}}
+	// The functions read off the replacement event are the default group.
+	want := [][]string{{FnRollback, FnShortLived, FnHealthy}}
 	if !reflect.DeepEqual(c.Model.Groups, want) {
 		t.Errorf("default groups %v, want %v", c.Model.Groups, want)
 	}
