@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -837,6 +838,47 @@ func TestReplacedHealthyAggregate(t *testing.T) {
 	for i, id := range res.IDs {
 		if got := res.Votes.Cols[0][i]; got != abstain {
 			t.Errorf("%s: vote %d without KPIs, want abstain", id, got)
+		}
+	}
+}
+
+// TestKPIWindow: range means and variances of a KPI, against a direct
+// two-pass computation, including a small spread on a large level.
+func TestKPIWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		level, spread float64
+	}{{"ratio", 0.97, 1e-3}, {"counter", 1e12, 1e-6}} {
+		var minutes []int64
+		var vals []float64
+		for i := range 100 {
+			minutes = append(minutes, int64(1000+i))
+			vals = append(vals, tc.level*(1+tc.spread*float64(i%7-3)))
+		}
+		h := &memHistory{kpiDecls: []history.KPI{{Service: "svc", Environment: "prod", Name: "k", Direction: history.BothWorse, Kind: history.KPIGauge}}}
+		for i, m := range minutes {
+			h.kpiVals = append(h.kpiVals, history.KPIValue{Service: "svc", Environment: "prod", Name: "k", Minute: time.Unix(m*60, 0).UTC(), Value: vals[i]})
+		}
+		sd := &streamData{}
+		s := history.Stream{Service: "svc", Environment: "prod"}
+		if err := sd.loadKPIs(context.Background(), h, h.kpiDecls, s, history.Range{}); err != nil {
+			t.Fatal(err)
+		}
+		if len(sd.kpis) != 1 || !sd.kpisKnown {
+			t.Fatalf("%s: loaded %d KPIs (known %v), want 1", tc.name, len(sd.kpis), sd.kpisKnown)
+		}
+		got := sd.kpis[0].sum(1010, 1060)
+		xs := vals[10:60]
+		var mean, ss float64
+		for _, v := range xs {
+			mean += v / float64(len(xs))
+		}
+		for _, v := range xs {
+			ss += (v - mean) * (v - mean)
+		}
+		variance := ss / float64(len(xs)-1)
+		if got.n != 50 || math.Abs(got.mean-mean) > 1e-9*tc.level || math.Abs(got.variance-variance) > 1e-6*variance {
+			t.Errorf("%s: window %+v, want n 50 mean %v variance %v", tc.name, got, mean, variance)
 		}
 	}
 }

@@ -92,26 +92,33 @@ func (m *memHistory) Streams(ctx context.Context) ([]history.Stream, error) {
 	return out, nil
 }
 
-func (m *memHistory) Metrics(ctx context.Context, s history.Stream, r history.Range) ([]history.Series, error) {
-	var rows []history.Metric
-	for _, x := range m.metrics {
-		if x.Service == s.Service && x.Environment == s.Environment && r.Contains(x.Minute) {
-			rows = append(rows, x)
-		}
-	}
-	out := history.SeriesOf(rows)
-	return out, nil
-}
-
-func (m *memHistory) Signatures(ctx context.Context, s history.Stream, r history.Range) ([]history.Signature, error) {
-	var out []history.Signature
-	for _, x := range m.sigs {
-		if x.Service == s.Service && x.Environment == s.Environment && r.Contains(x.Minute) {
+// inStream returns the rows of stream s with minutes in r, in minute order
+// (stable); at gives a row's stream and minute.
+func inStream[T any](rows []T, s history.Stream, r history.Range, at func(T) (history.Stream, time.Time)) []T {
+	var out []T
+	for _, x := range rows {
+		if k, m := at(x); k == s && r.Contains(m) {
 			out = append(out, x)
 		}
 	}
-	sort.SliceStable(out, func(a, b int) bool { return out[a].Minute.Before(out[b].Minute) })
-	return out, nil
+	sort.SliceStable(out, func(a, b int) bool {
+		_, ma := at(out[a])
+		_, mb := at(out[b])
+		return ma.Before(mb)
+	})
+	return out
+}
+
+func (m *memHistory) Metrics(ctx context.Context, s history.Stream, r history.Range) ([]history.Series, error) {
+	return history.SeriesOf(inStream(m.metrics, s, r, func(x history.Metric) (history.Stream, time.Time) {
+		return history.Stream{Service: x.Service, Environment: x.Environment}, x.Minute
+	})), nil
+}
+
+func (m *memHistory) Signatures(ctx context.Context, s history.Stream, r history.Range) ([]history.Signature, error) {
+	return inStream(m.sigs, s, r, func(x history.Signature) (history.Stream, time.Time) {
+		return history.Stream{Service: x.Service, Environment: x.Environment}, x.Minute
+	}), nil
 }
 
 // kpi declares KPI name on svc/prod and adds its aggregate values over
@@ -132,14 +139,9 @@ func (m *memHistory) KPIs(ctx context.Context) ([]history.KPI, error) {
 }
 
 func (m *memHistory) KPIValues(ctx context.Context, s history.Stream, r history.Range) ([]history.KPISeries, error) {
-	var rows []history.KPIValue
-	for _, x := range m.kpiVals {
-		if x.Service == s.Service && x.Environment == s.Environment && r.Contains(x.Minute) {
-			rows = append(rows, x)
-		}
-	}
-	sort.SliceStable(rows, func(a, b int) bool { return rows[a].Minute.Before(rows[b].Minute) })
-	return history.KPIValuesOf(rows), nil
+	return history.KPIValuesOf(inStream(m.kpiVals, s, r, func(x history.KPIValue) (history.Stream, time.Time) {
+		return history.Stream{Service: x.Service, Environment: x.Environment}, x.Minute
+	})), nil
 }
 
 func (m *memHistory) Incidents(ctx context.Context, r history.Range) ([]history.Incident, error) {

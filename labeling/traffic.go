@@ -110,7 +110,7 @@ type streamData struct {
 	names    []string // versions, sorted
 	// agg is the stream's aggregate series (all versions), nil when it
 	// has none. It is no version's own, except where no other version
-	// serves (aggOwn).
+	// serves (ReplacedHealthyLF.ownRuledOut).
 	agg *seriesIndex
 	// kpis are the stream's declared KPIs with their aggregate values
 	// (loaded with loadKPIs), sorted by name; kpisKnown is false when
@@ -198,7 +198,12 @@ type kpiIndex struct {
 	name    string
 	dir     history.Direction
 	minutes []int64
-	s1, s2  []float64 // prefix sums of values and squares, length len(minutes)+1
+	// s1, s2 are prefix sums (length len(minutes)+1) of the values less
+	// ref, the first value, and of their squares: shifted, so that a
+	// variance small beside a large level (a throughput of millions) does
+	// not cancel away.
+	ref    float64
+	s1, s2 []float64
 }
 
 // kpiWindow holds the count, mean and variance of a KPI over a range.
@@ -212,12 +217,12 @@ func (x *kpiIndex) sum(a, b int64) kpiWindow {
 		return kpiWindow{}
 	}
 	s1, s2 := x.s1[j]-x.s1[i], x.s2[j]-x.s2[i]
-	m := s1 / n
+	m := s1 / n // of the shifted values
 	v := 0.0
 	if n > 1 {
 		v = max(0, (s2-n*m*m)/(n-1))
 	}
-	return kpiWindow{n: n, mean: m, variance: v}
+	return kpiWindow{n: n, mean: x.ref + m, variance: v}
 }
 
 // kpiSource is what loadKPIs needs of the history: the KPIReader of
@@ -251,7 +256,11 @@ func (sd *streamData) loadKPIs(ctx context.Context, src kpiSource, decls []histo
 		for i := range series {
 			if ks := &series[i]; ks.Name == name && ks.Version == history.AggregateVersion {
 				x.minutes = ks.Minutes
+				if len(ks.Values) > 0 {
+					x.ref = ks.Values[0]
+				}
 				for _, v := range ks.Values {
+					v -= x.ref
 					x.s1 = append(x.s1, x.s1[len(x.s1)-1]+v)
 					x.s2 = append(x.s2, x.s2[len(x.s2)-1]+v*v)
 				}
