@@ -408,7 +408,7 @@ func builtinVotes(ctx context.Context, in Input, fns []Function, all, targets []
 			if sd, err = loadStreamData(ctx, in.History, k, rng, nd.signatures); err != nil {
 				return err
 			}
-			if withKPIs && sd.agg != nil && len(sd.names) == 0 {
+			if withKPIs && sd.aggregateOnly() {
 				if err := sd.loadKPIs(ctx, kr, kpiDecls, k, rng); err != nil {
 					return err
 				}

@@ -174,7 +174,7 @@ func (f ReplacedHealthyLF) vote(d *deploy) int8 {
 func (f ReplacedHealthyLF) ownRuledOut(d *deploy, t0, t1 int64) bool {
 	sd := d.traffic
 	minReq := float64(max(f.MinRequests, 1))
-	if len(sd.names) > 0 || sd.agg == nil { // per-version series (or none)
+	if !sd.aggregateOnly() {
 		nw := sd.version(d.Version, t0, t1)
 		b := max(int64(f.BaselineMinutes), t1-t0)
 		return nw.req >= minReq && ruledOut(nw, sd.others(d.Version, t0-b, t0), f.MaxErrorRatio, f.MaxLatencyRatio, f.Confidence)
@@ -184,10 +184,7 @@ func (f ReplacedHealthyLF) ownRuledOut(d *deploy, t0, t1 int64) bool {
 	if d.FinishedAt.IsZero() {
 		return false
 	}
-	a0 := startMinute(d.FinishedAt)
-	if a0 < t0 {
-		a0 = t0
-	}
+	a0 := max(t0, startMinute(d.FinishedAt))
 	if t1-a0 < int64(f.MinMinutes) {
 		return false
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/history"
@@ -235,41 +236,54 @@ type kpiSource interface {
 // the history) with their aggregate series over rng. A declared KPI with
 // no aggregate values is kept, empty: it cannot be judged.
 func (sd *streamData) loadKPIs(ctx context.Context, src kpiSource, decls []history.KPI, s history.Stream, rng history.Range) error {
-	var names []string
+	var declared []history.KPI // in force on s (history.KPIOf), one per name
 	for _, d := range decls {
-		if d.Service == s.Service && (d.Environment == s.Environment || d.Environment == "") && !slices.Contains(names, d.Name) {
-			names = append(names, d.Name)
+		if d.Service != s.Service || slices.ContainsFunc(declared, func(k history.KPI) bool { return k.Name == d.Name }) {
+			continue
+		}
+		if k, ok := history.KPIOf(decls, s, d.Name); ok {
+			declared = append(declared, k)
 		}
 	}
-	slices.Sort(names)
+	slices.SortFunc(declared, func(a, b history.KPI) int { return strings.Compare(a.Name, b.Name) })
 	sd.kpisKnown = true
-	if len(names) == 0 {
+	if len(declared) == 0 {
 		return nil
 	}
 	series, err := src.KPIValues(ctx, s, rng)
 	if err != nil {
 		return fmt.Errorf("read KPI values of %s/%s: %w", s.Service, s.Environment, err)
 	}
-	for _, name := range names {
-		k, _ := history.KPIOf(decls, s, name)
-		x := kpiIndex{name: name, dir: k.Direction, s1: []float64{0}, s2: []float64{0}}
-		for i := range series {
-			if ks := &series[i]; ks.Name == name && ks.Version == history.AggregateVersion {
-				x.minutes = ks.Minutes
-				if len(ks.Values) > 0 {
-					x.ref = ks.Values[0]
-				}
-				for _, v := range ks.Values {
-					v -= x.ref
-					x.s1 = append(x.s1, x.s1[len(x.s1)-1]+v)
-					x.s2 = append(x.s2, x.s2[len(x.s2)-1]+v*v)
-				}
-			}
+	agg := map[string]*history.KPISeries{}
+	for i := range series {
+		if series[i].Version == history.AggregateVersion {
+			agg[series[i].Name] = &series[i]
 		}
-		sd.kpis = append(sd.kpis, x)
+	}
+	for _, k := range declared {
+		sd.kpis = append(sd.kpis, newKPIIndex(k, agg[k.Name]))
 	}
 	return nil
 }
+
+// newKPIIndex indexes the aggregate series ks (nil: none) of KPI k.
+func newKPIIndex(k history.KPI, ks *history.KPISeries) kpiIndex {
+	x := kpiIndex{name: k.Name, dir: k.Direction, s1: []float64{0}, s2: []float64{0}}
+	if ks == nil || ks.Len() == 0 {
+		return x
+	}
+	x.minutes, x.ref = ks.Minutes, ks.Values[0]
+	for _, v := range ks.Values {
+		v -= x.ref
+		x.s1 = append(x.s1, x.s1[len(x.s1)-1]+v)
+		x.s2 = append(x.s2, x.s2[len(x.s2)-1]+v*v)
+	}
+	return x
+}
+
+// aggregateOnly reports whether the stream's metrics are one aggregate
+// series and no per-version ones.
+func (sd *streamData) aggregateOnly() bool { return sd.agg != nil && len(sd.names) == 0 }
 
 // seenIn reports whether fingerprint fp occurred in [a, b).
 func (sd *streamData) seenIn(fp string, a, b int64) bool {

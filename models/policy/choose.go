@@ -628,12 +628,10 @@ func ChooseExpected(horizons []int, probs [][]float64, y []float64, target Targe
 		return Choice{}, err
 	}
 	out.ExpectedPrecision, out.ExpectedFalseAlarms = metrics.Float(math.NaN()), metrics.Float(math.NaN())
+	out.Verdict = Undecided
 	if chosen.present {
 		out.ExpectedPrecision = metrics.Float(expectedPrecision(chosen.etp, chosen.efp))
 		out.ExpectedFalseAlarms = metrics.Float(expectedRate(chosen.efp, g.nENeg))
-	}
-	out.Verdict = Undecided
-	if chosen.present {
 		out.Verdict = Missed
 		if expectedMeets(target, chosen.etp, chosen.efp, g.nENeg) {
 			out.Verdict = Met
