@@ -90,7 +90,7 @@ func (rep *Report) targetReports(sets []*ModelSet) []TargetReport {
 		}
 		tr.Checks = append(tr.Checks, TargetCheck{
 			Data:                  DataCheckValidation,
-			Description:           fmt.Sprintf("validation split, %s labels: where the thresholds were chosen", ms.Info.LabelSource),
+			Description:           fmt.Sprintf("%s, %s labels: where the thresholds were chosen", ms.Info.ChoiceData.Describe(), ms.Info.LabelSource),
 			Precision:             ch.Precision.Estimate(),
 			FalseAlarmsPerHealthy: ch.FalseAlarmsPerHealthy.Estimate(),
 			Recall:                ch.Recall.Estimate(),

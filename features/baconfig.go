@@ -85,3 +85,12 @@ func (c *Config) HistoryMinutes() int {
 	need := (ba.ReplayDays+ba.ReferenceDays)*1440 + ba.ReplaySpanMinutes + c.BaselineMinutes
 	return max(need, c.SeasonalDays*1440+c.BaselineMinutes)
 }
+
+// WarmupMinutes returns how long after a history begins a deploy's
+// features can be complete: HistoryMinutes, and the signature lookback
+// (a fingerprint older than the history cannot be known). Deploys in the
+// first WarmupMinutes of a history have checks that abstain for want of
+// data and baselines drawn from fewer days.
+func (c *Config) WarmupMinutes() int {
+	return max(c.HistoryMinutes(), c.SignatureLookbackMinutes)
+}

@@ -461,9 +461,16 @@ func TestBeforeAfterConfigValidate(t *testing.T) {
 	if got, want := def.HistoryMinutes(), 7*1440+60; got != want {
 		t.Errorf("HistoryMinutes() = %d, want %d (the seasonal days cover the replay)", got, want)
 	}
+	if got, want := def.WarmupMinutes(), 7*1440+60; got != want {
+		t.Errorf("WarmupMinutes() = %d, want %d (HistoryMinutes covers the 7-day signature lookback)", got, want)
+	}
 	def.SeasonalDays = 1
 	if got, want := def.HistoryMinutes(), 6*1440+180+60; got != want {
 		t.Errorf("HistoryMinutes() = %d, want %d (replay and reference days)", got, want)
+	}
+	def.SignatureLookbackMinutes = 14 * 1440
+	if got, want := def.WarmupMinutes(), 14*1440; got != want {
+		t.Errorf("WarmupMinutes() = %d, want %d (the signature lookback)", got, want)
 	}
 }
 

@@ -151,7 +151,8 @@ func (d *Deps) train(source string) func(ctx context.Context, rc *RunContext) (*
 		// The run's start time stands in for "now" so that a resumed run
 		// writes the same train.json as an uninterrupted one.
 		start := rc.Record.StartedAt
-		info, err := train.Run(ctx, d.Train, train.RunOptions{Workdir: rc.Dir, Labels: source, Progress: rc.Progress, Now: func() time.Time { return start }})
+		info, err := train.Run(ctx, d.Train, train.RunOptions{Workdir: rc.Dir, Labels: source, Progress: rc.Progress, Now: func() time.Time { return start },
+			Warmup: time.Duration(d.Features.WarmupMinutes()) * time.Minute})
 		if errors.Is(err, train.ErrNoLabels) && source == train.LabelsEnsemble {
 			// The ensemble contender is a comparison, not the product: a
 			// history where the ensemble never decides (no canaries) has

@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"text/tabwriter"
+	"time"
 
 	"github.com/faultline-dev/faultline/internal/metrics"
 	"github.com/faultline-dev/faultline/internal/workdir"
@@ -58,7 +59,8 @@ config section "train" (docs/models.md).`,
 			if labels != "" && labels != train.LabelsWeak && labels != train.LabelsEnsemble {
 				return usageError("--labels must be weak or ensemble, not %q", labels)
 			}
-			info, err := train.Run(ctx, e.set.Train, train.RunOptions{Workdir: e.workdir(wdir), Labels: labels, Progress: e.progress()})
+			info, err := train.Run(ctx, e.set.Train, train.RunOptions{Workdir: e.workdir(wdir), Labels: labels, Progress: e.progress(),
+				Warmup: time.Duration(e.set.Features.WarmupMinutes()) * time.Minute})
 			if err != nil {
 				return err
 			}
@@ -87,6 +89,7 @@ config section "train" (docs/models.md).`,
 			fmt.Fprintf(tw, "policy (validation): precision %s, recall %s, mean time to detection %s min, false alarms %s per healthy deploy, %s per look\n",
 				trainFmtMetric(pv.Precision), trainFmtMetric(pv.Recall), trainFmtMetric(pv.MeanTimeToDetection),
 				trainFmtMetric(pv.PerDeployFalseAlarmRate), trainFmtMetric(pv.PerLookFalseAlarmRate))
+			fmt.Fprintf(tw, "thresholds chosen on: %s\n", info.ChoiceData.Describe())
 			fmt.Fprintf(tw, "wrote %s\n", filepath.Join(e.workdir(wdir), workdir.ModelDir(info.LabelSource)))
 			return tw.Flush()
 		},

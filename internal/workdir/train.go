@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/faultline-dev/faultline/internal/metrics"
 	"github.com/faultline-dev/faultline/models/policy"
@@ -33,9 +34,35 @@ type Train struct {
 	// of the policy as a whole, whether validation met it, the rule used
 	// when it did not. Absent from train.json files written before targets
 	// applied to the whole policy.
-	Choice      *policy.Choice    `json:"policy_choice,omitempty"`
+	Choice *policy.Choice `json:"policy_choice,omitempty"`
+	// ChoiceData says which deployments the thresholds were chosen on
+	// (Choice's figures are on them). Absent from train.json files written
+	// before the training split could take part: the validation split
+	// alone.
+	ChoiceData  *ChoiceData       `json:"policy_choice_data,omitempty"`
 	PolicyValid policy.Report     `json:"policy_valid"`
 	Inputs      map[string]string `json:"inputs_sha256"` // work-directory file → SHA-256
+}
+
+// ChoiceData describes the deployments the policy's thresholds were chosen
+// on: the labelled deployments of each split taking part, the training
+// split's scored out of fold, each of Folds blocks of time by a model
+// trained without it (Folds 0: the training split takes no part), leaving
+// out those that started within WarmupMinutes of the history's first
+// deployment.
+type ChoiceData struct {
+	Deployments   map[string]int `json:"deployments"`
+	Folds         int            `json:"folds,omitempty"`
+	WarmupMinutes int            `json:"warmup_minutes,omitempty"`
+}
+
+// Describe says in words which deployments d is, for reports.
+func (d *ChoiceData) Describe() string {
+	if d == nil || d.Folds == 0 {
+		return "validation split"
+	}
+	return fmt.Sprintf("training split after the first %s of history, out of %d folds (%d deploys), and validation split (%d deploys)",
+		time.Duration(d.WarmupMinutes)*time.Minute, d.Folds, d.Deployments[SplitTrain], d.Deployments[SplitValid])
 }
 
 // HorizonInfo describes the model of one horizon in train.json.

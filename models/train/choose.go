@@ -11,16 +11,18 @@ import (
 // diagrams recorded in train.json.
 const CalibrationBins = 10
 
-// choosePolicy completes info's policy from the validation probabilities of
-// every horizon (v) and their labels y: a calibrator per horizon
-// (policy.FitCalibration, recorded with its reliability diagrams in the
-// horizon's calibration) and the thresholds of all looks chosen together
-// for Config.Target (policy.Choose, recorded as policy_choice, and per
-// horizon what that look alone flags).
-func choosePolicy(cfg Config, info *workdir.Train, v *validation, y []float64) error {
+// choosePolicy completes info's policy: a calibrator per horizon fitted on
+// the validation probabilities (valid; policy.FitCalibration, recorded
+// with its reliability diagrams in the horizon's calibration), and the
+// thresholds of all looks chosen together for Config.Target on the choice
+// data (pool: the validation split, and with Config.PolicyFolds the
+// training split out of fold; recorded as policy_choice, and per horizon
+// what that look alone flags there).
+func choosePolicy(cfg Config, info *workdir.Train, valid, pool *validation, labels labelSet) error {
 	info.Policy.Calibration = nil
+	vy := valid.targets(labels)
 	for i := range info.Horizons {
-		c, rep := policy.FitCalibration(v.column(i), y, CalibrationBins)
+		c, rep := policy.FitCalibration(valid.column(i), vy, CalibrationBins)
 		info.Policy.Calibration = append(info.Policy.Calibration, c)
 		info.Horizons[i].Calibration = &rep
 	}
@@ -28,6 +30,7 @@ func choosePolicy(cfg Config, info *workdir.Train, v *validation, y []float64) e
 	// policy meets the target that way, the bound's choice: the highest
 	// expected precision alone would be a handful of flags wherever the
 	// labels are unsure throughout.
+	v, y := pool, pool.targets(labels)
 	var choice policy.Choice
 	var err error
 	if cfg.TargetEstimate == TargetEstimateExpected {

@@ -90,9 +90,23 @@ type Config struct {
 	// TargetPrecision is the retired per-look target: setting it is an
 	// error that names Target's keys. It is never written.
 	TargetPrecision retiredKey `yaml:"target_precision,omitempty" json:"-"`
-	// MinFlagged is the least number of faulty validation deployments a
-	// policy must flag to be chosen (default 3): a policy flagging one
-	// lucky deployment is not evidence.
+	// PolicyFolds is how many blocks of time the training split is cut
+	// into to take part in the thresholds' choice: for each block, a model
+	// trained as the horizon's own (same settings and number of trees) on
+	// the rest of the training split scores it, and the thresholds are
+	// chosen on those out-of-fold probabilities together with the
+	// validation split's. Training deployments within the features'
+	// warm-up (RunOptions.Warmup: the first 7 days of the history with the
+	// default features settings) are not scored: their checks abstain for
+	// want of history. The choice then rests on more deployments than the
+	// validation split alone holds, at the cost of PolicyFolds more
+	// trainings per horizon. 0 chooses on the validation split alone
+	// (default: docs/models.md, "Choice data", gives the measurement);
+	// otherwise at least 2 and at most 20.
+	PolicyFolds int `yaml:"policy_folds" json:"policy_folds"`
+	// MinFlagged is the least number of faulty deployments of the choice
+	// data (see PolicyFolds) a policy must flag to be chosen (default 3): a
+	// policy flagging one lucky deployment is not evidence.
 	MinFlagged int `yaml:"min_flagged" json:"min_flagged"`
 	// ClassWeight is "none" (every row weighs 1: the models estimate
 	// P(faulty) of the data, and rank best where the policy operates, among
@@ -146,6 +160,7 @@ func DefaultConfig() Config {
 		Target:           Target{Precision: 0.95},
 		TargetConfidence: policy.DefaultConfidence,
 		TargetEstimate:   TargetEstimateExpected,
+		PolicyFolds:      0,
 		MinFlagged:       3,
 		ClassWeight:      "none",
 		MaxClassWeight:   50,
@@ -191,6 +206,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTrainRows < 0 {
 		bad("max_train_rows", "must be ≥ 0 (0: no bound), got %d", c.MaxTrainRows)
+	}
+	if c.PolicyFolds != 0 && (c.PolicyFolds < 2 || c.PolicyFolds > 20) {
+		bad("policy_folds", "must be 0 (validation split alone) or from 2 to 20, got %d", c.PolicyFolds)
 	}
 	if c.MinFlagged < 0 {
 		bad("min_flagged", "must be ≥ 0, got %d", c.MinFlagged)

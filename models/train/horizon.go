@@ -15,27 +15,29 @@ import (
 	"github.com/faultline-dev/faultline/models"
 )
 
-// trainHorizon trains and exports one horizon's model. It returns the
-// validation probabilities by deployment (the policy's thresholds are
-// chosen later, for all horizons together).
 // ErrNoLabels says that no training deployment has a label of the chosen
 // source: for example the statistical ensemble abstains on every deploy of
 // a history without canaries, so ensemble labels do not exist there.
 var ErrNoLabels = errors.New("no labelled training deployments")
 
+// trainHorizon trains and exports one horizon's model. It returns the
+// validation probabilities by deployment (the policy's thresholds are
+// chosen later, for all horizons together) and, with folds (training
+// deployment → fold; nil for none), the out-of-fold probabilities of the
+// labelled training deployments that have a fold (outOfFold).
 func trainHorizon(ctx context.Context, cfg Config, h int, ft *workdir.Features,
-	splitOf map[string]string, labels labelSet, outDir string) (*workdir.HorizonInfo, map[string]float64, error) {
+	splitOf map[string]string, labels labelSet, folds map[string]int, outDir string) (*workdir.HorizonInfo, map[string]float64, map[string]float64, error) {
 	info := &workdir.HorizonInfo{Horizon: h, ModelFile: workdir.ModelFile(h), Rows: map[string]int{}, Positives: map[string]int{}}
 	cols := selectFeatures(cfg, h, ft.Names, info)
 	if len(cols) == 0 {
-		return nil, nil, errors.New("no feature columns left")
+		return nil, nil, nil, errors.New("no feature columns left")
 	}
-	tr, va, validIDs, rate, err := splitRows(ft, cols, splitOf, labels, cfg.MaxTrainRows, cfg.GBDT.Seed, info)
+	tr, va, trainIDs, validIDs, rate, err := splitRows(ft, cols, splitOf, labels, cfg.MaxTrainRows, cfg.GBDT.Seed, info)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if len(tr.Y) == 0 {
-		return nil, nil, ErrNoLabels
+		return nil, nil, nil, ErrNoLabels
 	}
 	wNeg, wPos := classWeights(cfg, tr.Y)
 	info.ClassWeights = [2]float64{wNeg, wPos}
@@ -52,20 +54,26 @@ func trainHorizon(ctx context.Context, cfg Config, h int, ft *workdir.Features,
 	}
 	m, err := fit(ctx, cfg, tr, valid, outDir, info)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	vp := map[string]float64{}
 	info.ValidAUC, info.ValidLogLoss, info.LogRegValidAUC = metrics.Float(math.NaN()), metrics.Float(math.NaN()), metrics.Float(math.NaN())
 	if valid != nil {
 		p, err := validate(ctx, cfg, m, tr, va, info)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		for i, id := range validIDs {
 			vp[id] = p[i]
 		}
 	}
-	return info, vp, nil
+	var oof map[string]float64
+	if folds != nil {
+		if oof, err = outOfFold(ctx, cfg, m, info.Features, ft, cols, tr, trainIDs, folds, labels); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return info, vp, oof, nil
 }
 
 // selectFeatures returns the indexes of names the model of horizon h reads,
@@ -99,14 +107,14 @@ func selectFeatures(cfg Config, h int, names []string, info *workdir.HorizonInfo
 // every split in info. When the training split has more than maxRows
 // labelled rows, its rows labelled healthy are sampled at the returned
 // rate (below 1; see sample.go), unweighted: the caller reweighs them. It
-// returns the validation rows' deployments too.
+// returns the deployments of both splits' rows too.
 func splitRows(ft *workdir.Features, cols []int, splitOf map[string]string, labels labelSet, maxRows int, seed uint64,
-	info *workdir.HorizonInfo) (tr, va *models.Data, validIDs []string, rate float64, err error) {
+	info *workdir.HorizonInfo) (tr, va *models.Data, trainIDs, validIDs []string, rate float64, err error) {
 	// Count first: the sampling rate, and every column allocated once.
 	for i, id := range ft.IDs {
 		s, ok := splitOf[id]
 		if !ok {
-			return nil, nil, nil, 0, fmt.Errorf("%s: row %d: deployment %q is not in %s", filepath.Base(ft.Path), i+1, id, workdir.DeploysFile)
+			return nil, nil, nil, nil, 0, fmt.Errorf("%s: row %d: deployment %q is not in %s", filepath.Base(ft.Path), i+1, id, workdir.DeploysFile)
 		}
 		if y, labelled := labels[id]; labelled {
 			info.Rows[s]++
@@ -148,9 +156,11 @@ func splitRows(ft *workdir.Features, cols []int, splitOf map[string]string, labe
 		d.Y = append(d.Y, y)
 		if s == workdir.SplitValid {
 			validIDs = append(validIDs, id)
+		} else {
+			trainIDs = append(trainIDs, id)
 		}
 	}
-	return parts[workdir.SplitTrain], parts[workdir.SplitValid], validIDs, rate, nil
+	return parts[workdir.SplitTrain], parts[workdir.SplitValid], trainIDs, validIDs, rate, nil
 }
 
 // classWeights returns the weights of negatives and positives: 1 and 1, or

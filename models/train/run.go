@@ -21,6 +21,12 @@ type RunOptions struct {
 	Labels   string // overrides Config.Labels when not empty
 	Progress progress.Func
 	Now      func() time.Time // for trained_at; nil means time.Now
+	// Warmup is how long after the history's first deployment a
+	// deployment's features can be complete (features.Config.WarmupMinutes).
+	// Training deployments that started earlier take no part in the
+	// thresholds' choice (Config.PolicyFolds): their checks abstain for want
+	// of history, and they would speak for deployments that have it.
+	Warmup time.Duration
 }
 
 // Run trains one model per horizon from the work directory's files and
@@ -59,15 +65,24 @@ func Run(ctx context.Context, cfg Config, opt RunOptions) (*workdir.Train, error
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	valid := newValidation(split, labels, len(cfg.Horizons))
-	if err := trainHorizons(ctx, cfg, in, split, labels, outDir, info, valid, progress.Or(opt.Progress)); err != nil {
+	folds := assignFolds(split, cfg.PolicyFolds, opt.Warmup)
+	isValid := func(id string) bool { return split.of[id] == workdir.SplitValid }
+	valid := newValidation(split, labels, len(cfg.Horizons), isValid)
+	pool := valid
+	if folds != nil {
+		pool = newValidation(split, labels, len(cfg.Horizons), func(id string) bool {
+			_, inFold := folds[id]
+			return inFold || isValid(id)
+		})
+	}
+	if err := trainHorizons(ctx, cfg, in, split, labels, folds, outDir, info, valid, pool, progress.Or(opt.Progress)); err != nil {
 		return nil, err
 	}
-	y := valid.targets(labels)
-	if err := choosePolicy(cfg, info, valid, y); err != nil {
+	info.ChoiceData = pool.describe(split, folds != nil, cfg.PolicyFolds, opt.Warmup)
+	if err := choosePolicy(cfg, info, valid, pool, labels); err != nil {
 		return nil, err
 	}
-	info.PolicyValid = policy.Evaluate(info.Policy, valid.probs, y)
+	info.PolicyValid = policy.Evaluate(info.Policy, valid.probs, valid.targets(labels))
 	if err := workdir.WriteTrain(filepath.Join(outDir, workdir.TrainFile), info); err != nil {
 		return nil, err
 	}
@@ -97,9 +112,10 @@ func newTrain(cfg Config, in *inputs, split *timeSplit, now time.Time) (*workdir
 }
 
 // trainHorizons trains and exports the model of every horizon in turn,
-// adding it to info and its validation probabilities to valid.
-func trainHorizons(ctx context.Context, cfg Config, in *inputs, split *timeSplit, labels labelSet, outDir string,
-	info *workdir.Train, valid *validation, prog progress.Func) error {
+// adding it to info, its validation probabilities to valid and to pool,
+// and with folds its out-of-fold probabilities to pool.
+func trainHorizons(ctx context.Context, cfg Config, in *inputs, split *timeSplit, labels labelSet, folds map[string]int, outDir string,
+	info *workdir.Train, valid, pool *validation, prog progress.Func) error {
 	for hi, h := range cfg.Horizons {
 		prog("train", int64(hi), int64(len(cfg.Horizons)))
 		name := workdir.FeaturesFile(h)
@@ -110,29 +126,36 @@ func trainHorizons(ctx context.Context, cfg Config, in *inputs, split *timeSplit
 		if err := in.hash(name); err != nil {
 			return err
 		}
-		hinfo, vp, err := trainHorizon(ctx, cfg, h, ft, split.of, labels, outDir)
+		hinfo, vp, oof, err := trainHorizon(ctx, cfg, h, ft, split.of, labels, folds, outDir)
 		if err != nil {
 			return fmt.Errorf("train %d-minute model: %w", h, err)
 		}
 		valid.set(hi, vp)
+		if pool != valid {
+			pool.set(hi, vp)
+			pool.set(hi, oof)
+		}
 		info.Horizons = append(info.Horizons, *hinfo)
 	}
 	prog("train", int64(len(cfg.Horizons)), int64(len(cfg.Horizons)))
 	return nil
 }
 
-// validation holds the validation probabilities of every labelled
-// validation deployment at every horizon, for measuring the policy.
+// validation holds the probabilities of labelled deployments at every
+// horizon, for choosing and measuring the policy: the validation split's
+// from the models, and the training split's that have a fold, when it is
+// part of the thresholds' choice data, out of fold.
 type validation struct {
-	ids   []string       // labelled validation deployments, by start time
+	ids   []string       // labelled deployments, by start time
 	row   map[string]int // deployment → index of ids
 	probs [][]float64    // probs[d][i]: P(faulty) at horizon i, NaN without a row
 }
 
-func newValidation(split *timeSplit, labels labelSet, horizons int) *validation {
+// newValidation holds the labelled deployments for which include holds.
+func newValidation(split *timeSplit, labels labelSet, horizons int, include func(id string) bool) *validation {
 	v := &validation{ids: []string{}}
 	for _, r := range split.rows {
-		if r.Split == workdir.SplitValid {
+		if include(r.DeploymentID) {
 			if _, ok := labels[r.DeploymentID]; ok {
 				v.ids = append(v.ids, r.DeploymentID)
 			}
@@ -159,7 +182,21 @@ func (v *validation) set(hi int, p map[string]float64) {
 	}
 }
 
-// targets returns the label of each validation deployment.
+// describe says what v holds for train.json: how many labelled
+// deployments of each split, and the folds when the training split's
+// probabilities are out of fold.
+func (v *validation) describe(split *timeSplit, outOfFold bool, folds int, warmup time.Duration) *workdir.ChoiceData {
+	d := &workdir.ChoiceData{Deployments: map[string]int{}}
+	if outOfFold {
+		d.Folds, d.WarmupMinutes = folds, int(warmup/time.Minute)
+	}
+	for _, id := range v.ids {
+		d.Deployments[split.of[id]]++
+	}
+	return d
+}
+
+// targets returns the label of each deployment.
 func (v *validation) targets(labels labelSet) []float64 {
 	y := make([]float64, len(v.ids))
 	for i, id := range v.ids {

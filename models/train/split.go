@@ -49,9 +49,10 @@ func MakeSplit(ids []string, startedAtMs []int64, trainFrac, validFrac float64) 
 
 // timeSplit is the split of the deployments of deploys.parquet.
 type timeSplit struct {
-	rows []workdir.SplitRow // by start time
-	of   map[string]string  // deployment → split
-	info workdir.SplitInfo
+	rows  []workdir.SplitRow // by start time
+	of    map[string]string  // deployment → split
+	start map[string]int64   // deployment → start, Unix ms
+	info  workdir.SplitInfo
 }
 
 // splitDeploys reads deploys.parquet, splits its deployments by start time
@@ -71,7 +72,7 @@ func (in *inputs) splitDeploys(cfg Config) (*timeSplit, error) {
 		ids[i], ts[i] = d.DeploymentID, d.StartedAt.UnixMilli()
 		startOf[d.DeploymentID] = ts[i]
 	}
-	s := &timeSplit{rows: MakeSplit(ids, ts, cfg.TrainFraction, cfg.ValidFraction)}
+	s := &timeSplit{rows: MakeSplit(ids, ts, cfg.TrainFraction, cfg.ValidFraction), start: startOf}
 	s.of = make(map[string]string, len(s.rows))
 	s.info = workdir.SplitInfo{Counts: map[string]int{}, TrainFraction: cfg.TrainFraction, ValidFraction: cfg.ValidFraction}
 	for _, r := range s.rows {
