@@ -200,6 +200,8 @@ func TestNewErrorSignatures(t *testing.T) {
 		dep("midminute", "v7", 60+30./3600, history.KindDeploy),
 		dep("immaterial", "v8", 70, history.KindDeploy), // persistent, 1 error per 1000 requests
 		dep("outage", "v9", 80, history.KindDeploy),     // new errors while the fleet was elevated
+		dep("renamed", "v10", 90, history.KindDeploy),   // new errors, error rate not significantly raised
+		dep("untested", "v11", 100, history.KindDeploy), // new errors, no impact test (no feature row)
 	}}
 	h.traffic("v1", 0, 10, 100, 1, 50)
 	h.traffic("v2", 10, 20, 100, 3, 50)
@@ -210,6 +212,8 @@ func TestNewErrorSignatures(t *testing.T) {
 	h.traffic("v7", 60, 70, 100, 3, 50)
 	h.traffic("v8", 70, 80, 1000, 3, 50)
 	h.traffic("v9", 80, 90, 100, 3, 50)
+	h.traffic("v10", 90, 100, 100, 3, 50)
+	h.traffic("v11", 100, 110, 100, 3, 50)
 	h.signature("v1", "known", 5, 10, 1)
 	h.signature("v2", "fresh", 10, 12, 2)          // new, every minute for 2 h
 	h.signature("v3", "known", 20, 22, 2)          // seen on the stream before
@@ -219,15 +223,20 @@ func TestNewErrorSignatures(t *testing.T) {
 	h.signature("v7", "fresh7", 60, 62, 2)
 	h.signature("v8", "fresh8", 70, 72, 1)
 	h.signature("v9", "upstream", 80, 82, 2)
+	h.signature("v10", "renamed", 90, 92, 2)
+	h.signature("v11", "untested", 100, 102, 2)
 	dir := t.TempDir()
-	writeFeatures(t, dir, 60, []featureRow{{"new", map[string]float64{"fleet_elevated_max_frac": 0}},
-		{"outage", map[string]float64{"fleet_elevated_max_frac": 0.5}}})
+	writeFeatures(t, dir, 60, []featureRow{{"new", map[string]float64{"fleet_elevated_max_frac": 0, "impact_neglog10_p": 8}},
+		{"midminute", map[string]float64{"fleet_elevated_max_frac": 0, "impact_neglog10_p": 3}},
+		{"outage", map[string]float64{"fleet_elevated_max_frac": 0.5, "impact_neglog10_p": 8}},
+		{"renamed", map[string]float64{"fleet_elevated_max_frac": 0, "impact_neglog10_p": 2.9}}})
 	v := votesOf(t, h, only(FnNewSignatures), dir)
 	checkVotes(t, FnNewSignatures, v[FnNewSignatures], map[string]int8{"new": faulty, "midminute": faulty})
 
-	cfg := with(t, only(FnNewSignatures), func(f *NewSignaturesLF) { f.MinPerMille, f.MaxFleetShare = 1, 0 })
+	cfg := with(t, only(FnNewSignatures), func(f *NewSignaturesLF) { f.MinPerMille, f.MaxFleetShare, f.MaxImpactP = 1, 0, 0 })
 	v = votesOf(t, h, cfg, "") // no features needed
-	checkVotes(t, FnNewSignatures, v[FnNewSignatures], map[string]int8{"new": faulty, "midminute": faulty, "immaterial": faulty, "outage": faulty})
+	checkVotes(t, FnNewSignatures, v[FnNewSignatures], map[string]int8{"new": faulty, "midminute": faulty, "immaterial": faulty,
+		"outage": faulty, "renamed": faulty, "untested": faulty})
 }
 
 func TestHealthyEvidence(t *testing.T) {
@@ -470,10 +479,11 @@ func fleetHistory() *memHistory {
 }
 
 // noFleetGuard is cfg without the fleet guards of the latency and
-// new-signature functions, which read features files.
+// new-signature functions and the new-signature impact test, which read
+// features files.
 func noFleetGuard(t *testing.T, cfg Config) Config {
 	cfg = with(t, cfg, func(f *LatencyLF) { f.MaxFleetShare = 0 })
-	return with(t, cfg, func(f *NewSignaturesLF) { f.MaxFleetShare = 0 })
+	return with(t, cfg, func(f *NewSignaturesLF) { f.MaxFleetShare, f.MaxImpactP = 0, 0 })
 }
 
 func TestVotesNeverReadAnnotations(t *testing.T) {

@@ -42,11 +42,21 @@ type NewSignaturesLF struct {
 	// Default 0.1.
 	MaxFleetShare       float64 `yaml:"max_fleet_share" json:"max_fleet_share"`
 	FleetHorizonMinutes int     `yaml:"fleet_horizon_minutes" json:"fleet_horizon_minutes"` // default 60
+	// MaxImpactP: the new errors must have raised the version's error rate
+	// above the expected rate, by the impact test at
+	// ImpactHorizonMinutes (impact_neglog10_p of features_hH.parquet ≥
+	// −log10 MaxImpactP); otherwise abstain. A new fingerprint that leaves
+	// the error rate where it was is an old error under a new name (a
+	// changed message, a new error class) as often as a defect. 0 turns
+	// the check off and reads no feature. Default 0.001, the impact
+	// check's default alpha.
+	MaxImpactP           float64 `yaml:"max_impact_p" json:"max_impact_p"`
+	ImpactHorizonMinutes int     `yaml:"impact_horizon_minutes" json:"impact_horizon_minutes"` // default 60
 }
 
 func (NewSignaturesLF) defaults() Function {
 	return NewSignaturesLF{Enabled: true, WindowMinutes: 120, LookbackHours: 168, MinErrors: 20, MinPersist: 0.3, MinPerMille: 2,
-		MaxFleetShare: 0.1, FleetHorizonMinutes: 60}
+		MaxFleetShare: 0.1, FleetHorizonMinutes: 60, MaxImpactP: 0.001, ImpactHorizonMinutes: 60}
 }
 
 // Name implements Function.
@@ -60,8 +70,10 @@ func (NewSignaturesLF) Description() string {
 // Assumption implements Function.
 func (NewSignaturesLF) Assumption() string {
 	return "errors whose fingerprints the stream had not shown for lookback_hours, and that persist after the deploy at a " +
-		"material rate (min_per_mille), come from a defect the new version introduced; benign new errors are rare, brief " +
-		"or faint, and new errors while the environment's other services are elevated come from the shared cause"
+		"material rate (min_per_mille) and raise the version's error rate significantly (max_impact_p), come from a defect " +
+		"the new version introduced; benign new errors are rare, brief or faint, a new fingerprint that leaves the error " +
+		"rate where it was is an old error renamed, and new errors while the environment's other services are elevated " +
+		"come from the shared cause; a missing impact test abstains"
 }
 
 // Validate implements Function.
@@ -83,6 +95,14 @@ func (f NewSignaturesLF) Validate() error {
 	if s := f.MaxFleetShare; s < 0 || s > 1 {
 		return config.Errorf("max_fleet_share", "%v must be in [0, 1]", s)
 	}
+	if p := f.MaxImpactP; !(p >= 0 && p < 1) {
+		return config.Errorf("max_impact_p", "%v must be in [0, 1) (0: off)", p)
+	}
+	if f.MaxImpactP > 0 {
+		if err := positive("impact_horizon_minutes", float64(f.ImpactHorizonMinutes)); err != nil {
+			return err
+		}
+	}
 	if f.MaxFleetShare > 0 {
 		return positive("fleet_horizon_minutes", float64(f.FleetHorizonMinutes))
 	}
@@ -96,6 +116,9 @@ func (f NewSignaturesLF) needs() needs {
 		before: hours(f.LookbackHours), after: time.Duration(f.WindowMinutes) * time.Minute}
 	if f.MaxFleetShare > 0 {
 		n.features = []featureColumn{{horizon: f.FleetHorizonMinutes, column: fleetMaxColumn}}
+	}
+	if f.MaxImpactP > 0 {
+		n.features = append(n.features, featureColumn{horizon: f.ImpactHorizonMinutes, column: impactPColumn})
 	}
 	return n
 }
@@ -139,6 +162,12 @@ func (f NewSignaturesLF) vote(d *deploy) int8 {
 	}
 	if f.MaxFleetShare > 0 && fleetEvent(d, f.FleetHorizonMinutes, f.MaxFleetShare) {
 		return abstain
+	}
+	if f.MaxImpactP > 0 {
+		// NaN or a missing row fails the comparison: abstain.
+		if v, ok := d.feature(f.ImpactHorizonMinutes, impactPColumn); !ok || !(v >= -math.Log10(f.MaxImpactP)) {
+			return abstain
+		}
 	}
 	return faulty
 }
