@@ -131,11 +131,9 @@ func TestOutOfFoldNotInSample(t *testing.T) {
 func TestPolicyFolds(t *testing.T) {
 	dir := t.TempDir()
 	writeFixture(t, dir, 1500)
-	cfg := DefaultConfig()
+	cfg := fixtureConfig()
 	cfg.PolicyFolds = 4
-	cfg.GBDT.NumTrees = 60
-	cfg.GBDT.Threads = 2
-	now := func() time.Time { return time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC) }
+	now := fixtureNow
 	info, err := Run(context.Background(), cfg, RunOptions{Workdir: dir, Now: now})
 	if err != nil {
 		t.Fatal(err)

@@ -102,13 +102,23 @@ func writeFixture(t *testing.T, dir string, n int) {
 	must(os.WriteFile(filepath.Join(dir, workdir.ExtractFile), []byte(`{"schema_version":"test-v1"}`), 0o644))
 }
 
-func TestRunBothLabelSources(t *testing.T) {
-	dir := t.TempDir()
-	writeFixture(t, dir, 1500)
+// fixtureConfig is the training configuration of the tests on
+// writeFixture's work directory: the defaults with fewer trees.
+func fixtureConfig() Config {
 	cfg := DefaultConfig()
 	cfg.GBDT.NumTrees = 60
 	cfg.GBDT.Threads = 2
-	now := func() time.Time { return time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC) }
+	return cfg
+}
+
+// fixtureNow is the trained_at of those tests.
+func fixtureNow() time.Time { return time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC) }
+
+func TestRunBothLabelSources(t *testing.T) {
+	dir := t.TempDir()
+	writeFixture(t, dir, 1500)
+	cfg := fixtureConfig()
+	now := fixtureNow
 	info, err := Run(context.Background(), cfg, RunOptions{Workdir: dir, Now: now})
 	if err != nil {
 		t.Fatal(err)
