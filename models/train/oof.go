@@ -41,32 +41,28 @@ func assignFolds(split *timeSplit, k int, warmup time.Duration) map[string]int {
 // was (the same settings, monotone constraints and number of trees,
 // without early stopping) on the training rows tr outside that fold scores
 // the deployments of that fold — all of them, healthy rows that sampling
-// left out of tr included. trIDs are tr's deployments, cols the columns tr
-// holds. The scores are the thresholds' choice data beside the validation
+// left out of tr included. folds are assignFolds' for Config.PolicyFolds,
+// trIDs are tr's deployments, cols the columns tr holds. The scores are the thresholds' choice data beside the validation
 // split's (Config.PolicyFolds).
 func outOfFold(ctx context.Context, cfg Config, m *models.Model, names []string, ft *workdir.Features, cols []int,
 	tr *models.Data, trIDs []string, folds map[string]int, labels labelSet) (map[string]float64, error) {
-	k := 0
-	for _, f := range folds {
-		k = max(k, f+1)
-	}
+	k := cfg.PolicyFolds
 	p := cfg.GBDT
-	p.Monotone = monotoneConstraints(cfg, names)
+	p.Monotone = m.Monotone
 	p.NumTrees = max(1, len(m.Trees))
 	p.EarlyStoppingRounds = 0
-	out := map[string]float64{}
-	for f := range k {
-		fit := subset(tr, func(i int) bool { f2, ok := folds[trIDs[i]]; return !ok || f2 != f })
-		var ids []string
-		var rows []int
-		for i, id := range ft.IDs {
-			if f2, ok := folds[id]; ok && f2 == f {
-				if _, labelled := labels[id]; labelled {
-					ids, rows = append(ids, id), append(rows, i)
-				}
+	rowsOf := make([][]int, k) // rows of ft to score, by fold
+	for i, id := range ft.IDs {
+		if f, ok := folds[id]; ok {
+			if _, labelled := labels[id]; labelled {
+				rowsOf[f] = append(rowsOf[f], i)
 			}
 		}
-		if len(ids) == 0 || fit.Rows() == 0 {
+	}
+	out := map[string]float64{}
+	for f, rows := range rowsOf {
+		fit := subset(tr, func(i int) bool { f2, ok := folds[trIDs[i]]; return !ok || f2 != f })
+		if len(rows) == 0 || fit.Rows() == 0 {
 			continue
 		}
 		fm, _, err := models.Train(ctx, p, names, fit, nil)
@@ -84,8 +80,8 @@ func outOfFold(ctx context.Context, cfg Config, m *models.Model, names []string,
 		if err != nil {
 			return nil, fmt.Errorf("out-of-fold model %d of %d: %w", f+1, k, err)
 		}
-		for j, id := range ids {
-			out[id] = s[j]
+		for j, i := range rows {
+			out[ft.IDs[i]] = s[j]
 		}
 	}
 	return out, nil

@@ -94,6 +94,7 @@ func TestOutOfFoldNotInSample(t *testing.T) {
 		}
 	}
 	cfg := DefaultConfig()
+	cfg.PolicyFolds = 4
 	cfg.Monotone = nil
 	cfg.GBDT.NumTrees = 200
 	cfg.GBDT.MinDataInLeaf = 2

@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg Config, opt RunOptions) (*workdir.Train, error
 	if err := trainHorizons(ctx, cfg, in, split, labels, folds, outDir, info, valid, pool, progress.Or(opt.Progress)); err != nil {
 		return nil, err
 	}
-	info.ChoiceData = pool.describe(split, folds != nil, cfg.PolicyFolds, opt.Warmup)
+	info.ChoiceData = pool.describe(split, cfg.PolicyFolds, opt.Warmup)
 	if err := choosePolicy(cfg, info, valid, pool, labels); err != nil {
 		return nil, err
 	}
@@ -183,15 +183,15 @@ func (v *validation) set(hi int, p map[string]float64) {
 }
 
 // describe says what v holds for train.json: how many labelled
-// deployments of each split, and the folds when the training split's
-// probabilities are out of fold.
-func (v *validation) describe(split *timeSplit, outOfFold bool, folds int, warmup time.Duration) *workdir.ChoiceData {
+// deployments of each split, and the folds and warm-up when it holds
+// training deployments (scored out of fold).
+func (v *validation) describe(split *timeSplit, folds int, warmup time.Duration) *workdir.ChoiceData {
 	d := &workdir.ChoiceData{Deployments: map[string]int{}}
-	if outOfFold {
-		d.Folds, d.WarmupMinutes = folds, int(warmup/time.Minute)
-	}
 	for _, id := range v.ids {
 		d.Deployments[split.of[id]]++
+	}
+	if d.Deployments[workdir.SplitTrain] > 0 {
+		d.Folds, d.WarmupMinutes = folds, int(warmup/time.Minute)
 	}
 	return d
 }
