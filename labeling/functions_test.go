@@ -265,7 +265,10 @@ func TestHealthyEvidence(t *testing.T) {
 	h.traffic("v8", 80, 82, 100, 1, 100)
 	v := votesOf(t, h, only(FnHealthy), "")
 	// base has no traffic before it to compare with: no evidence on its
-	// errors, so no healthy vote.
+	// errors, so no healthy vote. The incident opened on v4's stream
+	// does not stop the vote on its clean traffic (incident_abstains off).
+	checkVotes(t, FnHealthy, v[FnHealthy], map[string]int8{"good": healthy, "incident": healthy, "back": healthy})
+	v = votesOf(t, h, with(t, only(FnHealthy), func(f *HealthyLF) { f.IncidentAbstains = true }), "")
 	checkVotes(t, FnHealthy, v[FnHealthy], map[string]int8{"good": healthy, "back": healthy})
 }
 

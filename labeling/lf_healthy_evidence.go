@@ -14,15 +14,23 @@ const FnHealthy = "healthy_evidence"
 // (labeling.healthy_evidence): a deployment votes healthy when its version
 // served the service for at least MinHours (no deployment of another version
 // started sooner, and the history extends that far), was not then rolled
-// back, no incident was linked to it or opened on its service and
-// environment during those hours, it served at least MinRequests requests in
-// them, and over them its error count rules out (with Confidence, a Poisson
-// bound) an error rate above MaxErrorRatio times the service's over the same
-// length of time before the deploy, and its p95 latency stayed within
-// MaxLatencyRatio of the service's then (when the history records latency).
-// Each condition is positive evidence: no baseline (no requests or no errors
-// before the deploy), too little traffic to bound the ratio, or a history
-// that ends sooner abstains. It never votes faulty.
+// back, it served at least MinRequests requests in them, and over them its
+// error count rules out (with Confidence, a Poisson bound) an error rate
+// above MaxErrorRatio times the service's over the same length of time
+// before the deploy, and its p95 latency stayed within MaxLatencyRatio of
+// the service's then (when the history records latency). Each condition is
+// positive evidence: no baseline (no requests or no errors before the
+// deploy), too little traffic to bound the ratio, or a history that ends
+// sooner abstains. It never votes faulty.
+//
+// An incident linked to the version or opened on its stream in those hours
+// does not stop the vote unless IncidentAbstains: the incident function
+// votes on it, and the label model weighs the two. Incidents are claims,
+// often unrelated (an outage elsewhere, a noisy alert) or linked to the
+// latest deploy by habit; the version's own traffic over hours is a
+// measurement. Read off the incidents as well, this function would abstain
+// exactly where the incident function errs, and the label model could not
+// learn how often it does.
 type HealthyLF struct {
 	Enabled         bool    `yaml:"enabled" json:"enabled"`                     // default true
 	MinHours        float64 `yaml:"min_hours" json:"min_hours"`                 // default 6
@@ -33,6 +41,11 @@ type HealthyLF struct {
 	// error count must rule out a rate above MaxErrorRatio times the
 	// stream's before the deploy, in (0.5, 1). Default 0.95.
 	Confidence float64 `yaml:"confidence" json:"confidence"`
+	// IncidentAbstains: abstain when an incident was linked to the version
+	// or opened on its stream within MinHours of its start. Default false
+	// (docs/labeling.md, "healthy_evidence and incidents", gives the
+	// measurement).
+	IncidentAbstains bool `yaml:"incident_abstains" json:"incident_abstains"`
 }
 
 func (HealthyLF) defaults() Function {
@@ -44,14 +57,16 @@ func (HealthyLF) Name() string { return FnHealthy }
 
 // Description implements Function.
 func (HealthyLF) Description() string {
-	return "served for healthy_evidence.min_hours without rollback, incident, error or latency degradation"
+	return "served for healthy_evidence.min_hours without rollback, error or latency degradation"
 }
 
 // Assumption implements Function.
 func (HealthyLF) Assumption() string {
-	return "a fault shows within min_hours — as a rollback, an incident, a higher error rate or a higher p95 latency " +
-		"than the stream's before the deploy — so a version that served that long without any of them, with enough " +
-		"traffic to rule out a higher error rate, was healthy; too little traffic or no baseline says nothing: abstain"
+	return "a fault shows within min_hours — as a rollback, a higher error rate or a higher p95 latency than the " +
+		"stream's before the deploy — so a version that served that long without any of them, with enough traffic to " +
+		"rule out a higher error rate, was healthy; an incident in those hours is weighed by the label model against " +
+		"this vote (unless incident_abstains), not taken as a measurement; too little traffic or no baseline says " +
+		"nothing: abstain"
 }
 
 // Validate implements Function.
@@ -74,7 +89,7 @@ func (f HealthyLF) enabled() bool { return f.Enabled }
 func (HealthyLF) event() string   { return eventReplacement }
 
 func (f HealthyLF) needs() needs {
-	return needs{incidents: true, traffic: true, before: hours(f.MinHours), after: hours(f.MinHours) + time.Minute}
+	return needs{incidents: f.IncidentAbstains, traffic: true, before: hours(f.MinHours), after: hours(f.MinHours) + time.Minute}
 }
 
 func (f HealthyLF) vote(d *deploy) int8 {
@@ -90,7 +105,7 @@ func (f HealthyLF) vote(d *deploy) int8 {
 	if sd.lastMinute < t1-1 {
 		return abstain // the history does not reach that far
 	}
-	if d.fleet.incidentDuring(d.Deployment, d.StartedAt, d.StartedAt.Add(life)) {
+	if f.IncidentAbstains && d.fleet.incidentDuring(d.Deployment, d.StartedAt, d.StartedAt.Add(life)) {
 		return abstain
 	}
 	nw := sd.version(d.Version, t0, t1)
