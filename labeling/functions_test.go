@@ -753,6 +753,8 @@ func TestReplacedHealthy(t *testing.T) {
 			dep("back8", "v1", 14+m(20), history.KindRollback),
 			dep("forward", "v9", 16, history.KindDeploy), // fixed forward, clean: replacement of any kind
 			dep("next", "v10", 16+m(30), history.KindDeploy),
+			dep("restart", "v11", 18, history.KindDeploy), // 15× the errors for 3 minutes, then clean
+			dep("back11", "v1", 18+m(20), history.KindRollback),
 		},
 		incidents: []history.Incident{{ID: "i", Service: "svc", Environment: "prod", OpenedAt: at(10 + m(50))}},
 	}
@@ -773,6 +775,9 @@ func TestReplacedHealthy(t *testing.T) {
 	h.traffic("v1", 14+m(20), 16, 1000, 2, 100)
 	h.traffic("v9", 16, 16+m(30), 1000, 2, 100)
 	h.traffic("v10", 16+m(30), 18, 1000, 2, 100)
+	h.traffic("v11", 18, 18+m(3), 1000, 30, 100)
+	h.traffic("v11", 18+m(3), 18+m(20), 1000, 2, 100)
+	h.traffic("v1", 18+m(20), 20, 1000, 2, 100)
 	h.signature("v1", "known", 0, 18, 1)
 	h.signature("v2", "known", 2, 2+m(20), 1) // seen before: not new
 	h.signature("v5", "fresh", 8+m(5), 8+m(6), 3)
@@ -780,9 +785,17 @@ func TestReplacedHealthy(t *testing.T) {
 	// The rollbacks are replaced in under two hours too, and judged the
 	// same way: back5 and back6 abstain for the incident, back8 for a
 	// baseline without errors (quiet). base has no baseline before it,
-	// and next is never replaced.
-	want := map[string]int8{"clean": healthy, "forward": healthy, "back2": healthy, "back3": healthy, "back4": healthy, "back7": healthy}
+	// and back11 is never replaced. restart's first settle_minutes (5)
+	// hold its restart transient and are left out.
+	want := map[string]int8{"clean": healthy, "forward": healthy, "back2": healthy, "back3": healthy, "back4": healthy, "back7": healthy,
+		"next": healthy, "restart": healthy}
 	checkVotes(t, FnReplacedHealthy, v[FnReplacedHealthy], want)
+
+	// Judged from its first minute, the transient rules nothing out.
+	v = votesOf(t, h, with(t, only(FnReplacedHealthy), func(f *ReplacedHealthyLF) { f.SettleMinutes = 0 }), "")
+	delete(want, "restart")
+	checkVotes(t, FnReplacedHealthy, v[FnReplacedHealthy], want)
+	want["restart"] = healthy
 
 	// Without the grace, the incident opened after the rollback no longer
 	// counts against the version.

@@ -76,12 +76,21 @@ type ReplacedHealthyLF struct {
 	// relative to its level before the deploy, that the version's minutes
 	// must rule out (aggregate metrics only). Default 0.1.
 	MaxKPIShift float64 `yaml:"max_kpi_shift" json:"max_kpi_shift"`
+	// SettleMinutes are left out of the start of the version's own
+	// minutes for the error-rate and latency bounds of the per-version
+	// series, when it served at least MinMinutes more: a restart
+	// transient (cold caches, connections re-established) is not the
+	// version's steady state. 0 judges every minute. Default 5
+	// (docs/labeling.md, "replaced_healthy and restart transients", gives
+	// the measurement). The aggregate path already starts when the
+	// rollout finished.
+	SettleMinutes int `yaml:"settle_minutes" json:"settle_minutes"`
 }
 
 func (ReplacedHealthyLF) defaults() Function {
 	return ReplacedHealthyLF{Enabled: true, MinMinutes: 5, MaxLifeMinutes: 360, MinRequests: 1000, MaxErrorRatio: 1.5,
 		MaxLatencyRatio: 1.3, Confidence: 0.95, BaselineMinutes: 60, LookbackHours: 168, IncidentGraceMinutes: 60,
-		MaxKPIShift: 0.1}
+		MaxKPIShift: 0.1, SettleMinutes: 5}
 }
 
 // Name implements Function.
@@ -95,7 +104,8 @@ func (ReplacedHealthyLF) Description() string {
 // Assumption implements Function.
 func (ReplacedHealthyLF) Assumption() string {
 	return "a fault shows in the version's own minutes before it is replaced — as a higher error rate, a higher p95 " +
-		"latency or a new error fingerprint — so a version replaced after minutes that rule all three out, with enough " +
+		"latency or a new error fingerprint, the first two past its first settle_minutes, whose restart transient is not " +
+		"its steady state (a fault that shows only in them and vanishes is missed) — so a version replaced after minutes that rule all three out, with enough " +
 		"traffic and no incident, was replaced for another reason; with aggregate metrics only, the minutes after a rollout " +
 		"that switched all traffic are the version's own, and every declared KPI must rule out a move in its bad direction too; " +
 		"a fault that shows only elsewhere (an undeclared KPI, an onset after the replacement) is missed; too little traffic, " +
@@ -123,6 +133,9 @@ func (f ReplacedHealthyLF) Validate() error {
 	}
 	if f.IncidentGraceMinutes < 0 {
 		return config.Errorf("incident_grace_minutes", "%d must not be negative", f.IncidentGraceMinutes)
+	}
+	if f.SettleMinutes < 0 {
+		return config.Errorf("settle_minutes", "%d must not be negative", f.SettleMinutes)
 	}
 	if c := f.Confidence; !(c > 0.5 && c < 1) {
 		return config.Errorf("confidence", "%v must be in (0.5, 1)", c)
@@ -175,7 +188,11 @@ func (f ReplacedHealthyLF) ownRuledOut(d *deploy, t0, t1 int64) bool {
 	sd := d.traffic
 	minReq := float64(max(f.MinRequests, 1))
 	if !sd.aggregateOnly() {
-		nw := sd.version(d.Version, t0, t1)
+		s0 := t0 // the settle minutes left out, when the version served long enough
+		if st := int64(f.SettleMinutes); st > 0 && t1-t0 >= int64(f.MinMinutes)+st {
+			s0 = t0 + st
+		}
+		nw := sd.version(d.Version, s0, t1)
 		b := max(int64(f.BaselineMinutes), t1-t0)
 		return nw.req >= minReq && ruledOut(nw, sd.others(d.Version, t0-b, t0), f.MaxErrorRatio, f.MaxLatencyRatio, f.Confidence)
 	}
