@@ -43,8 +43,8 @@ type HealthyLF struct {
 	Confidence float64 `yaml:"confidence" json:"confidence"`
 	// IncidentAbstains: abstain when an incident was linked to the version
 	// or opened on its stream within MinHours of its start. Default false
-	// (docs/labeling.md, "healthy_evidence and incidents", gives the
-	// measurement).
+	// (docs/labeling.md, "Measured against the simulator's truth", gives
+	// the measurement).
 	IncidentAbstains bool `yaml:"incident_abstains" json:"incident_abstains"`
 }
 

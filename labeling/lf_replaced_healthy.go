@@ -81,7 +81,7 @@ type ReplacedHealthyLF struct {
 	// series, when it served at least MinMinutes more: a restart
 	// transient (cold caches, connections re-established) is not the
 	// version's steady state. 0 judges every minute. Default 5
-	// (docs/labeling.md, "replaced_healthy and restart transients", gives
+	// (docs/labeling.md, "Measured against the simulator's truth", gives
 	// the measurement). The aggregate path already starts when the
 	// rollout finished.
 	SettleMinutes int `yaml:"settle_minutes" json:"settle_minutes"`
@@ -105,8 +105,8 @@ func (ReplacedHealthyLF) Description() string {
 func (ReplacedHealthyLF) Assumption() string {
 	return "a fault shows in the version's own minutes before it is replaced — as a higher error rate, a higher p95 " +
 		"latency or a new error fingerprint, the first two past its first settle_minutes, whose restart transient is not " +
-		"its steady state (a fault that shows only in them and vanishes is missed) — so a version replaced after minutes that rule all three out, with enough " +
-		"traffic and no incident, was replaced for another reason; with aggregate metrics only, the minutes after a rollout " +
+		"its steady state (a fault that shows only in them and vanishes is missed) — so a version replaced after minutes " +
+		"that rule all three out, with enough traffic and no incident, was replaced for another reason; with aggregate metrics only, the minutes after a rollout " +
 		"that switched all traffic are the version's own, and every declared KPI must rule out a move in its bad direction too; " +
 		"a fault that shows only elsewhere (an undeclared KPI, an onset after the replacement) is missed; too little traffic, " +
 		"time or baseline, a canary seen only in aggregate, or an unknown rollout end say nothing: abstain"
