@@ -42,8 +42,9 @@ func assignFolds(split *timeSplit, k int, warmup time.Duration) map[string]int {
 // without early stopping) on the training rows tr outside that fold scores
 // the deployments of that fold — all of them, healthy rows that sampling
 // left out of tr included. folds are assignFolds' for Config.PolicyFolds,
-// trIDs are tr's deployments, cols the columns tr holds. The scores are the thresholds' choice data beside the validation
-// split's (Config.PolicyFolds).
+// trIDs are tr's deployments, cols the columns tr holds. The scores are
+// the thresholds' choice data beside the validation split's
+// (Config.PolicyFolds).
 func outOfFold(ctx context.Context, cfg Config, m *models.Model, names []string, ft *workdir.Features, cols []int,
 	tr *models.Data, trIDs []string, folds map[string]int, labels labelSet) (map[string]float64, error) {
 	k := cfg.PolicyFolds
@@ -59,9 +60,16 @@ func outOfFold(ctx context.Context, cfg Config, m *models.Model, names []string,
 			}
 		}
 	}
+	trFold := make([]int, len(trIDs)) // fold of each training row, -1 for none
+	for i, id := range trIDs {
+		trFold[i] = -1
+		if f, ok := folds[id]; ok {
+			trFold[i] = f
+		}
+	}
 	out := map[string]float64{}
 	for f, rows := range rowsOf {
-		fit := subset(tr, func(i int) bool { f2, ok := folds[trIDs[i]]; return !ok || f2 != f })
+		fit := subset(tr, func(i int) bool { return trFold[i] != f })
 		if len(rows) == 0 || fit.Rows() == 0 {
 			continue
 		}
