@@ -72,43 +72,53 @@ type SQLFunction struct {
 	Description string `yaml:"description" json:"description,omitempty"`
 }
 
-// eventReplacement is the event that the rollback, short_lived and
-// healthy_evidence functions read: when, and by what, the version was
-// replaced.
-const eventReplacement = "replacement"
+// The dependences the default label model declares as groups
+// (docs/labeling.md, "Dependent functions"):
+//
+//   - dependenceReplacement: rollback, short_lived and healthy_evidence read
+//     one event — when, and by what, the version was replaced — so they
+//     exclude each other by construction;
+//   - dependenceSymptom: new_error_signatures, latency_degradation and
+//     early_impact each read one symptom of a fault (new errors, latency,
+//     a higher error rate). A fault mostly shows one of them, so given
+//     "faulty" they are not independent: without the group, a lone latency
+//     vote's two silent neighbours count as evidence of health.
+const (
+	dependenceReplacement = "replacement"
+	dependenceSymptom     = "symptom"
+)
 
-// eventReader is implemented by functions whose votes are read off the same
-// event as other functions' (event names it). They exclude each other by
-// construction, so the default label model declares every set of functions
-// reading one event as a group (docs/labeling.md, "Dependent functions").
-type eventReader interface {
-	event() string
+// dependent is implemented by functions whose votes depend on other
+// functions' by construction; the functions sharing a dependence are one
+// group of the default label model.
+type dependent interface {
+	dependence() string
 }
 
 // DefaultConfig returns the default settings.
 func DefaultConfig() Config {
 	c := Config{Model: labelmodel.DefaultConfig(), Functions: Builtins(), SQLTimeoutSeconds: 30}
-	c.Model.Groups = eventGroups(c.Functions)
+	c.Model.Groups = dependenceGroups(c.Functions)
 	return c
 }
 
-// eventGroups returns the groups of functions that read one event, in
-// registry order.
-func eventGroups(fns []Function) [][]string {
-	var events []string
+// dependenceGroups returns the groups of functions that share a
+// dependence, in registry order.
+func dependenceGroups(fns []Function) [][]string {
+	var keys []string
 	by := map[string][]string{}
 	for _, f := range fns {
-		if e, ok := f.(eventReader); ok {
-			if _, seen := by[e.event()]; !seen {
-				events = append(events, e.event())
+		if e, ok := f.(dependent); ok {
+			if _, seen := by[e.dependence()]; !seen {
+				keys = append(keys, e.dependence())
 			}
-			by[e.event()] = append(by[e.event()], f.Name())
+			by[e.dependence()] = append(by[e.dependence()], f.Name())
 		}
 	}
 	var out [][]string
-	for _, e := range events {
-		if len(by[e]) > 1 {
-			out = append(out, by[e])
+	for _, k := range keys {
+		if len(by[k]) > 1 {
+			out = append(out, by[k])
 		}
 	}
 	return out

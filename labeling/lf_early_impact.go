@@ -125,7 +125,8 @@ func (f EarlyImpactLF) Validate() error {
 	return nil
 }
 
-func (f EarlyImpactLF) enabled() bool { return f.Enabled }
+func (f EarlyImpactLF) enabled() bool    { return f.Enabled }
+func (EarlyImpactLF) dependence() string { return dependenceSymptom }
 
 func (f EarlyImpactLF) needs() needs {
 	var cols []featureColumn

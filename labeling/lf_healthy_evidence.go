@@ -85,8 +85,8 @@ func (f HealthyLF) Validate() error {
 	return nil
 }
 
-func (f HealthyLF) enabled() bool { return f.Enabled }
-func (HealthyLF) event() string   { return eventReplacement }
+func (f HealthyLF) enabled() bool    { return f.Enabled }
+func (HealthyLF) dependence() string { return dependenceReplacement }
 
 func (f HealthyLF) needs() needs {
 	return needs{incidents: f.IncidentAbstains, traffic: true, before: hours(f.MinHours), after: hours(f.MinHours) + time.Minute}

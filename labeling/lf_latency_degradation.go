@@ -78,7 +78,8 @@ func (f LatencyLF) Validate() error {
 	return nil
 }
 
-func (f LatencyLF) enabled() bool { return f.Enabled }
+func (f LatencyLF) enabled() bool    { return f.Enabled }
+func (LatencyLF) dependence() string { return dependenceSymptom }
 
 func (f LatencyLF) needs() needs {
 	n := needs{traffic: true,

@@ -109,7 +109,8 @@ func (f NewSignaturesLF) Validate() error {
 	return nil
 }
 
-func (f NewSignaturesLF) enabled() bool { return f.Enabled }
+func (f NewSignaturesLF) enabled() bool    { return f.Enabled }
+func (NewSignaturesLF) dependence() string { return dependenceSymptom }
 
 func (f NewSignaturesLF) needs() needs {
 	n := needs{traffic: true, signatures: true,

@@ -31,9 +31,9 @@ func (RollbackLF) Assumption() string {
 // Validate implements Function.
 func (f RollbackLF) Validate() error { return positive("within_hours", f.WithinHours) }
 
-func (f RollbackLF) enabled() bool { return f.Enabled }
-func (RollbackLF) needs() needs    { return needs{} }
-func (RollbackLF) event() string   { return eventReplacement }
+func (f RollbackLF) enabled() bool    { return f.Enabled }
+func (RollbackLF) needs() needs       { return needs{} }
+func (RollbackLF) dependence() string { return dependenceReplacement }
 
 func (f RollbackLF) vote(d *deploy) int8 {
 	succ, ok := d.successor()

@@ -37,9 +37,9 @@ func (ShortLivedLF) Assumption() string {
 // Validate implements Function.
 func (f ShortLivedLF) Validate() error { return positive("within_hours", f.WithinHours) }
 
-func (f ShortLivedLF) enabled() bool { return f.Enabled }
-func (ShortLivedLF) needs() needs    { return needs{} }
-func (ShortLivedLF) event() string   { return eventReplacement }
+func (f ShortLivedLF) enabled() bool    { return f.Enabled }
+func (ShortLivedLF) needs() needs       { return needs{} }
+func (ShortLivedLF) dependence() string { return dependenceReplacement }
 
 func (f ShortLivedLF) vote(d *deploy) int8 {
 	succ, ok := d.successor()

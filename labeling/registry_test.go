@@ -42,8 +42,9 @@ func TestBuiltinsAreTheDefaults(t *testing.T) {
 	if !reflect.DeepEqual(b, c.Functions) || len(b) != len(registry) {
 		t.Fatalf("Builtins %v, DefaultConfig().Functions %v", b, c.Functions)
 	}
-	// The functions read off the replacement event are the default group.
-	want := [][]string{{FnRollback, FnShortLived, FnHealthy}}
+	// The functions read off the replacement event, and those that each
+	// read one symptom of a fault, are the default groups.
+	want := [][]string{{FnRollback, FnShortLived, FnHealthy}, {FnNewSignatures, FnLatency, FnEarlyImpact}}
 	if !reflect.DeepEqual(c.Model.Groups, want) {
 		t.Errorf("default groups %v, want %v", c.Model.Groups, want)
 	}
