@@ -61,13 +61,7 @@ func exclusiveMatrix(seed uint64, n int, prior float64) (*Matrix, []bool) {
 
 func TestExclusiveFunctionsNeedAGroup(t *testing.T) {
 	m, truth := exclusiveMatrix(5, 50_000, 0.05)
-	var pos float64
-	for _, y := range truth {
-		if y {
-			pos++
-		}
-	}
-	balance := pos / float64(len(truth))
+	balance := positiveShare(truth)
 	mv, mvLab := MajorityVote(m)
 	// tol bounds the relative error of the class balance. Detection models
 	// each function given at most one other (a tree), which captures the

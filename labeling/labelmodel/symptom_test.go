@@ -80,13 +80,7 @@ func TestSymptomGroupNotWorse(t *testing.T) {
 		}
 		return true
 	}
-	var pos float64
-	for _, y := range truth {
-		if y {
-			pos++
-		}
-	}
-	balance := pos / float64(len(truth))
+	balance := positiveShare(truth)
 	mv, mvLab := MajorityVote(m)
 	indepErr := -1.0
 	for _, tc := range []struct {
@@ -134,4 +128,15 @@ func TestSymptomGroupNotWorse(t *testing.T) {
 			t.Errorf("%s: rows with a lone latency vote get mean P(positive) %.3f", tc.name, sum/float64(n))
 		}
 	}
+}
+
+// positiveShare is the share of true rows: a matrix's true class balance.
+func positiveShare(truth []bool) float64 {
+	var pos float64
+	for _, y := range truth {
+		if y {
+			pos++
+		}
+	}
+	return pos / float64(len(truth))
 }
