@@ -109,10 +109,11 @@ func dependenceGroups(fns []Function) [][]string {
 	by := map[string][]string{}
 	for _, f := range fns {
 		if e, ok := f.(dependent); ok {
-			if _, seen := by[e.dependence()]; !seen {
-				keys = append(keys, e.dependence())
+			k := e.dependence()
+			if _, seen := by[k]; !seen {
+				keys = append(keys, k)
 			}
-			by[e.dependence()] = append(by[e.dependence()], f.Name())
+			by[k] = append(by[k], f.Name())
 		}
 	}
 	var out [][]string

@@ -106,7 +106,8 @@ func (ReplacedHealthyLF) Assumption() string {
 	return "a fault shows in the version's own minutes before it is replaced — as a higher error rate, a higher p95 " +
 		"latency or a new error fingerprint, the first two past its first settle_minutes, whose restart transient is not " +
 		"its steady state (a fault that shows only in them and vanishes is missed) — so a version replaced after minutes " +
-		"that rule all three out, with enough traffic and no incident, was replaced for another reason; with aggregate metrics only, the minutes after a rollout " +
+		"that rule all three out, with enough traffic and no incident, was replaced for another reason; with aggregate " +
+		"metrics only, the minutes after a rollout " +
 		"that switched all traffic are the version's own, and every declared KPI must rule out a move in its bad direction too; " +
 		"a fault that shows only elsewhere (an undeclared KPI, an onset after the replacement) is missed; too little traffic, " +
 		"time or baseline, a canary seen only in aggregate, or an unknown rollout end say nothing: abstain"

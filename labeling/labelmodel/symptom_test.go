@@ -12,14 +12,14 @@ import (
 // fault shows one symptom, so given the class the three are not
 // independent. Reactions (rollback, incident) come whatever the symptom,
 // and a healthy-evidence function votes on most healthy rows.
-func symptomMatrix(seed uint64, n int, prior float64) (m *Matrix, truth []bool, latency []bool) {
+func symptomMatrix(seed uint64, n int, prior float64) (*Matrix, []bool) {
 	rng := rand.New(rand.NewPCG(seed, 11))
 	names := []string{"errors", "new_errors", "latency", "rollback", "incident", "healthy"}
-	m = &Matrix{Names: names, Cols: make([][]int8, len(names))}
+	m := &Matrix{Names: names, Cols: make([][]int8, len(names))}
 	for j := range m.Cols {
 		m.Cols[j] = make([]int8, n)
 	}
-	truth, latency = make([]bool, n), make([]bool, n)
+	truth := make([]bool, n)
 	vote := func(p float64, v int8) int8 {
 		if rng.Float64() < p {
 			return v
@@ -37,7 +37,6 @@ func symptomMatrix(seed uint64, n int, prior float64) (m *Matrix, truth []bool, 
 			case u < 0.45:
 				symptom = 1
 			}
-			latency[i] = symptom == 2
 			for j := range 3 {
 				p := 0.002
 				if j == symptom {
@@ -57,7 +56,7 @@ func symptomMatrix(seed uint64, n int, prior float64) (m *Matrix, truth []bool, 
 			m.Cols[5][i] = vote(0.5, Negative)
 		}
 	}
-	return m, truth, latency
+	return m, truth
 }
 
 // TestSymptomGroupNotWorse: declaring the symptom functions a group (as
@@ -71,7 +70,7 @@ func symptomMatrix(seed uint64, n int, prior float64) (m *Matrix, truth []bool, 
 // without the group those rows got P(faulty) 0.07 (docs/labeling.md,
 // "Dependent functions"); it guards the group's cost.
 func TestSymptomGroupNotWorse(t *testing.T) {
-	m, truth, _ := symptomMatrix(3, 50_000, 0.05)
+	m, truth := symptomMatrix(3, 50_000, 0.05)
 	lone := func(i int) bool {
 		for j, c := range m.Cols {
 			if (j == 2) != (c[i] == Positive) || (j != 2 && c[i] != Abstain) {
