@@ -36,10 +36,12 @@ const StatisticalChecks = "statistical-checks"
 //     1. level test: its replay p-value is at most budget / n, n the groups
 //     that judged at that look (Bonferroni: "some group shifted" keeps the
 //     budget). Assumes the baseline's spread describes the window's noise.
-//     2. sustained (sign) test: its check fired, p ≤ budget. Assumes minutes
-//     on either side of the baseline level are equally likely without a
-//     change; a burst of a few minutes barely moves it, so bursts and
-//     restart blips that fade do not pass.
+//     2. sustained (quartile) test: its p-value is at most budget / n too,
+//     as the before_after_shift labeling function shares max_p between
+//     both tests. Assumes the window's quartile nearest the baseline lies
+//     no further from it without a change than at the replayed points;
+//     three quarters of the minutes must move, so bursts and restart
+//     blips that fade do not pass.
 //     3. not decaying: between consecutive looks a < b up to this one, the
 //     mean level of the minutes after a, (b·level_b − a·level_a)/(b − a),
 //     is at least half the level up to a, both oriented the way the level
@@ -200,7 +202,7 @@ func baFlag(rows map[int][]float64, looks []int, cfg *features.Config) *baGroup 
 	alpha := budget / float64(n)
 	for i := range baSeriesGroups {
 		g := &baSeriesGroups[i]
-		if !(row[g.shiftP] <= alpha && row[g.sustainedP] <= budget) {
+		if !(row[g.shiftP] <= alpha && row[g.sustainedP] <= alpha) {
 			continue
 		}
 		if !notDecaying(rows, looks, g.level) {

@@ -22,7 +22,7 @@ type baTest int
 
 const (
 	baShift     baTest = iota // level: mean after vs before
-	baSustained               // sign test: most minutes after on the worse side
+	baSustained               // quartile: three quarters of the minutes after on the worse side
 	baBurst                   // short windows of large excess
 	baVariance                // spread after vs before
 	numBATests
@@ -59,6 +59,7 @@ type baScratch struct {
 	points []baPoint // candidate pseudo-change points, in order of preference
 	bursts []int     // burst window lengths ≤ H
 	isq    []float64 // 1/√n for n up to the longest burst window
+	qbuf   []float64 // a window's values, for sustainedStat
 }
 
 // baPrep is what the tests read of one series on the replay segments
@@ -178,6 +179,7 @@ func (c *calc) newBAScratch() *baScratch {
 	if len(sc.bursts) == 0 {
 		sc.bursts = append(sc.bursts, max(1, c.baWindow()))
 	}
+	sc.qbuf = slices.Grow(sc.qbuf[:0], c.H)[:c.H]
 	longest := slices.Max(sc.bursts)
 	sc.isq = slices.Grow(sc.isq[:0], longest+1)[:longest+1]
 	for n := 1; n <= longest; n++ {
@@ -384,8 +386,10 @@ const tameMax = 1e300
 // oriented so that larger is worse (the magnitude for both):
 //
 //   - level: (window mean − baseline mean) / (σ·√(1/n_window + 1/n_baseline));
-//   - sustained: (window minutes above the baseline mean − below) / √n_window,
-//     a sign test that a burst of a few minutes barely moves;
+//   - sustained: (the window's quartile nearest the baseline − baseline
+//     mean) / (σ·√(1/n_window + 1/n_baseline)), sustainedStat: how far
+//     three quarters of the window moved, which a burst of a few minutes
+//     barely moves;
 //   - burst: the largest sum of (value − baseline mean)/σ over a window of
 //     burst_minutes consecutive minutes, over √(its values);
 //   - variance: ln of the window's standard deviation (around its own
@@ -414,17 +418,7 @@ func (c *calc) baStats(sc *baScratch, pr *baPrep, pt baPoint, dir Direction, wit
 	level = ma - mb
 	st[baShift] = dir.orient(level / (sdb * math.Sqrt(1/na+1/nb)))
 
-	pos := 0 // minutes above the baseline mean, minus those below
-	for _, yv := range pr.y[pt.j][t : t+H] {
-		d := yv - mb
-		if d > 0 {
-			pos++
-		}
-		if d < 0 {
-			pos--
-		}
-	}
-	st[baSustained] = dir.orient(float64(pos) / math.Sqrt(na))
+	st[baSustained] = sustainedStat(sc.qbuf, pr.y[pt.j][t:t+H], mb, sdb*math.Sqrt(1/na+1/nb), dir)
 
 	hi, lo, seen := 0.0, 0.0, false
 	if na == float64(H) && sc.tame[pt.j] {
@@ -452,6 +446,81 @@ func (c *calc) baStats(sc *baScratch, pr *baPrep, pt baPoint, dir Direction, wit
 		st[baVariance] = math.Log(sda / sdb)
 	}
 	return st, level, true
+}
+
+// sustainedStat is the sustained test's statistic on the window's values
+// w (NaN skipped; buf holds len(w) values): how far the quarter of its
+// minutes nearest the baseline still lie on the worse side of the
+// baseline mean mb — the lower quartile's excess when higher is worse,
+// the upper quartile's shortfall when lower is worse, the larger of the
+// two for both — over scale. Three quarters of the window must move for
+// it to move, so a burst or a restart transient of a few minutes barely
+// does; unlike a count of minutes above and below, it keeps growing with
+// the size of a shift that every minute shows, where the count stops at
+// all minutes. NaN without a value.
+func sustainedStat(buf, w []float64, mb, scale float64, dir Direction) float64 {
+	v := buf[:0]
+	for _, x := range w {
+		if x == x { // not NaN
+			v = append(v, x)
+		}
+	}
+	n := len(v)
+	if n == 0 {
+		return math.NaN()
+	}
+	lo, hi := (n-1)/4, n-1-(n-1)/4 // the lower and upper quartiles' ranks
+	switch dir {
+	case LowerIsWorse:
+		return (mb - selectRank(v, hi)) / scale
+	case BothWorse:
+		up := (selectRank(v, lo) - mb) / scale
+		return math.Max(up, (mb-selectRank(v, hi))/scale)
+	default:
+		return (selectRank(v, lo) - mb) / scale
+	}
+}
+
+// selectRank returns the k-th smallest of v (k from 0), reordering v
+// (Hoare's selection, median-of-three pivots).
+func selectRank(v []float64, k int) float64 {
+	lo, hi := 0, len(v)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if v[mid] < v[lo] {
+			v[mid], v[lo] = v[lo], v[mid]
+		}
+		if v[hi] < v[lo] {
+			v[hi], v[lo] = v[lo], v[hi]
+		}
+		if v[hi] < v[mid] {
+			v[hi], v[mid] = v[mid], v[hi]
+		}
+		p := v[mid]
+		i, j := lo, hi
+		for i <= j {
+			for v[i] < p {
+				i++
+			}
+			for v[j] > p {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return v[k]
+		}
+	}
+	return v[k]
 }
 
 // burstScan returns the largest and smallest burst sums

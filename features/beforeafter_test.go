@@ -3,6 +3,7 @@ package features
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -527,5 +528,63 @@ func TestBeforeAfterStopsAtNextDeploy(t *testing.T) {
 	same.OtherDeployStarts = []time.Time{testStart.Add(30 * time.Second)}
 	if v := computeAtCfg(t, same, 60, &cfg); !math.IsNaN(v[BAErrShiftStat]) || v[BAChecks] != 0 || !math.IsNaN(v[BAPass]) {
 		t.Errorf("next deploy in the start's minute: ba_err_shift_z = %v, ba_checks = %v, ba_pass = %v, want NaN, 0, NaN (nothing to judge)", v[BAErrShiftStat], v[BAChecks], v[BAPass])
+	}
+}
+
+// TestSustainedStat pins the sustained test's statistic: the window's
+// lower quartile over the baseline mean when higher is worse (upper
+// quartile, below it, when lower is worse; the larger of both for both
+// directions), NaN skipped; a short burst does not move it, and unlike a
+// count of minutes on the worse side it keeps growing with a shift every
+// minute shows.
+func TestSustainedStat(t *testing.T) {
+	nan := math.NaN()
+	buf := make([]float64, 16)
+	tests := []struct {
+		name string
+		w    []float64
+		dir  Direction
+		want float64
+	}{
+		{"higher: lower quartile", []float64{5, 1, 4, 2, 3}, HigherIsWorse, 2},                 // ranks 0..4, (5−1)/4 = 1
+		{"lower: upper quartile", []float64{5, 1, 4, 2, 3}, LowerIsWorse, -4},                  // mb 0 − rank 3
+		{"both: the larger", []float64{-5, -6, -7, -8, -9}, BothWorse, 6},                      // up −8, down 0 − (−6)
+		{"NaN skipped", []float64{nan, 3, nan, 1, 2, nan}, HigherIsWorse, 1},                   // {1,2,3}: rank 0
+		{"a burst does not move it", []float64{0, 0, 0, 0, 0, 0, 0, 40, 40}, HigherIsWorse, 0}, // rank 2 of 9
+		{"ties", []float64{2, 2, 2, 2}, HigherIsWorse, 2},
+	}
+	for _, tc := range tests {
+		if got := sustainedStat(buf, tc.w, 0, 1, tc.dir); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if got := sustainedStat(buf, []float64{nan, nan}, 0, 1, HigherIsWorse); !math.IsNaN(got) {
+		t.Errorf("no value: got %v, want NaN", got)
+	}
+	small := sustainedStat(buf, []float64{1.1, 1.2, 1.1, 1.3, 1.2, 1.1, 1.2, 1.3}, 1, 0.1, HigherIsWorse)
+	large := sustainedStat(buf, []float64{3.1, 3.2, 3.1, 3.3, 3.2, 3.1, 3.2, 3.3}, 1, 0.1, HigherIsWorse)
+	if !(small > 0 && large > 10*small) {
+		t.Errorf("every minute above: %v for +0.1..0.3, %v for +2.1..2.3: want growing with the shift", small, large)
+	}
+}
+
+// TestSelectRank checks selectRank against a sort on random values with
+// many ties, at every rank.
+func TestSelectRank(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for trial := 0; trial < 200; trial++ {
+		n := 1 + rng.IntN(70)
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = float64(rng.IntN(1 + n/3))
+		}
+		sorted := slices.Clone(v)
+		slices.Sort(sorted)
+		for k := range n {
+			w := slices.Clone(v)
+			if got := selectRank(w, k); got != sorted[k] {
+				t.Fatalf("n %d rank %d of %v: got %v, want %v", n, k, v, got, sorted[k])
+			}
+		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 // SchemaVersion names the feature list below. Change it whenever a feature
 // is added, removed, reordered or redefined.
-const SchemaVersion = "fl-features-v3"
+const SchemaVersion = "fl-features-v4"
 
 // Feature describes one column of the feature vector.
 type Feature struct {
@@ -273,7 +273,7 @@ var schemaList = [NumFeatures]Feature{
 	BAErrShiftStat:     {"ba_err_shift_z", "z", "level test of the service's per-minute error rate (higher is worse): the seasonally adjusted level change over its standard error from the baseline's spread, oriented (positive is worse; the magnitude for both)"},
 	BAErrShiftP:        {"ba_err_shift_p", "p", "replay p-value of ba_err_shift_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
 	BAErrShiftPass:     {"ba_err_shift_pass", "1/0/NaN", "1 when ba_err_shift_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
-	BAErrSustainedStat: {"ba_err_sustained_z", "z", "sustained test (sign test) of the service's per-minute error rate (higher is worse): (window minutes above − below the baseline mean) / √minutes, oriented; a burst of a few minutes barely moves it"},
+	BAErrSustainedStat: {"ba_err_sustained_z", "z", "sustained test (quartile) of the service's per-minute error rate (higher is worse): the window's quartile nearest the baseline (the lower when higher is worse, the upper when lower is worse, the larger excess for both) minus the baseline mean, over σ·√(1/minutes + 1/baseline minutes) — how far three quarters of the window's minutes all moved; a burst of a few minutes barely moves it"},
 	BAErrSustainedP:    {"ba_err_sustained_p", "p", "replay p-value of ba_err_sustained_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
 	BAErrSustainedPass: {"ba_err_sustained_pass", "1/0/NaN", "1 when ba_err_sustained_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
 	BAErrBurstStat:     {"ba_err_burst_z", "z", "burst test of the service's per-minute error rate (higher is worse): largest oriented sum of standardized excess over before_after.burst_minutes consecutive window minutes, over √length"},
@@ -287,7 +287,7 @@ var schemaList = [NumFeatures]Feature{
 	BALatShiftStat:     {"ba_lat_shift_z", "z", "level test of the service's request-weighted p95 latency, log scale (higher is worse): the seasonally adjusted level change over its standard error from the baseline's spread, oriented (positive is worse; the magnitude for both)"},
 	BALatShiftP:        {"ba_lat_shift_p", "p", "replay p-value of ba_lat_shift_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
 	BALatShiftPass:     {"ba_lat_shift_pass", "1/0/NaN", "1 when ba_lat_shift_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
-	BALatSustainedStat: {"ba_lat_sustained_z", "z", "sustained test (sign test) of the service's request-weighted p95 latency, log scale (higher is worse): (window minutes above − below the baseline mean) / √minutes, oriented; a burst of a few minutes barely moves it"},
+	BALatSustainedStat: {"ba_lat_sustained_z", "z", "sustained test (quartile) of the service's request-weighted p95 latency, log scale (higher is worse): the window's quartile nearest the baseline (the lower when higher is worse, the upper when lower is worse, the larger excess for both) minus the baseline mean, over σ·√(1/minutes + 1/baseline minutes) — how far three quarters of the window's minutes all moved; a burst of a few minutes barely moves it"},
 	BALatSustainedP:    {"ba_lat_sustained_p", "p", "replay p-value of ba_lat_sustained_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
 	BALatSustainedPass: {"ba_lat_sustained_pass", "1/0/NaN", "1 when ba_lat_sustained_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
 	BALatBurstStat:     {"ba_lat_burst_z", "z", "burst test of the service's request-weighted p95 latency, log scale (higher is worse): largest oriented sum of standardized excess over before_after.burst_minutes consecutive window minutes, over √length"},
@@ -301,7 +301,7 @@ var schemaList = [NumFeatures]Feature{
 	BATputShiftStat:     {"ba_tput_shift_z", "z", "level test of the service's requests per minute, log scale (lower is worse: a rise does not fire): the seasonally adjusted level change over its standard error from the baseline's spread, oriented (positive is worse; the magnitude for both)"},
 	BATputShiftP:        {"ba_tput_shift_p", "p", "replay p-value of ba_tput_shift_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
 	BATputShiftPass:     {"ba_tput_shift_pass", "1/0/NaN", "1 when ba_tput_shift_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
-	BATputSustainedStat: {"ba_tput_sustained_z", "z", "sustained test (sign test) of the service's requests per minute, log scale (lower is worse: a rise does not fire): (window minutes above − below the baseline mean) / √minutes, oriented; a burst of a few minutes barely moves it"},
+	BATputSustainedStat: {"ba_tput_sustained_z", "z", "sustained test (quartile) of the service's requests per minute, log scale (lower is worse: a rise does not fire): the window's quartile nearest the baseline (the lower when higher is worse, the upper when lower is worse, the larger excess for both) minus the baseline mean, over σ·√(1/minutes + 1/baseline minutes) — how far three quarters of the window's minutes all moved; a burst of a few minutes barely moves it"},
 	BATputSustainedP:    {"ba_tput_sustained_p", "p", "replay p-value of ba_tput_sustained_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
 	BATputSustainedPass: {"ba_tput_sustained_pass", "1/0/NaN", "1 when ba_tput_sustained_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
 	BATputBurstStat:     {"ba_tput_burst_z", "z", "burst test of the service's requests per minute, log scale (lower is worse: a rise does not fire): largest oriented sum of standardized excess over before_after.burst_minutes consecutive window minutes, over √length"},
@@ -315,7 +315,7 @@ var schemaList = [NumFeatures]Feature{
 	BAKPIShiftStat:     {"ba_kpi_shift_z", "z", "level test of the declared KPIs, each in its own direction and scale: the seasonally adjusted level change over its standard error from the baseline's spread, oriented (positive is worse; the magnitude for both); the statistic of the KPI with the smallest p-value of this test"},
 	BAKPIShiftP:        {"ba_kpi_shift_p", "p", "replay p-value of that KPI times the KPIs judged (Bonferroni), capped at 1; NaN with too few pseudo-change points"},
 	BAKPIShiftPass:     {"ba_kpi_shift_pass", "1/0/NaN", "1 when ba_kpi_shift_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
-	BAKPISustainedStat: {"ba_kpi_sustained_z", "z", "sustained test (sign test) of the declared KPIs, each in its own direction and scale: (window minutes above − below the baseline mean) / √minutes, oriented; a burst of a few minutes barely moves it; the statistic of the KPI with the smallest p-value of this test"},
+	BAKPISustainedStat: {"ba_kpi_sustained_z", "z", "sustained test (quartile) of the declared KPIs, each in its own direction and scale: the window's quartile nearest the baseline (the lower when higher is worse, the upper when lower is worse, the larger excess for both) minus the baseline mean, over σ·√(1/minutes + 1/baseline minutes) — how far three quarters of the window's minutes all moved; a burst of a few minutes barely moves it; the statistic of the KPI with the smallest p-value of this test"},
 	BAKPISustainedP:    {"ba_kpi_sustained_p", "p", "replay p-value of that KPI times the KPIs judged (Bonferroni), capped at 1; NaN with too few pseudo-change points"},
 	BAKPISustainedPass: {"ba_kpi_sustained_pass", "1/0/NaN", "1 when ba_kpi_sustained_p ≤ before_after.budget (the check fired), 0 when not, NaN when it abstains"},
 	BAKPIBurstStat:     {"ba_kpi_burst_z", "z", "burst test of the declared KPIs, each in its own direction and scale: largest oriented sum of standardized excess over before_after.burst_minutes consecutive window minutes, over √length; the statistic of the KPI with the smallest p-value of this test"},
