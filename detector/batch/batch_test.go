@@ -465,7 +465,7 @@ func TestStatisticalFallback(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for _, r := range rows {
-		want, at, last := detector.Healthy, 0, -1
+		want, at, last, early := detector.Healthy, 0, -1, false
 		for _, h := range hs {
 			c, ok := byH[h][r.DeploymentID]
 			if !ok {
@@ -474,18 +474,18 @@ func TestStatisticalFallback(t *testing.T) {
 				}
 				continue
 			}
-			if c.ens >= 0.5 {
+			if c.ens >= 0.5 && h >= detector.MinFlagLook {
 				want, at = detector.Faulty, h
 				break
 			}
-			last = h
+			last, early = h, c.ens >= 0.5
 			if vote := r.P[h]; vote != 0 {
 				t.Fatalf("%s h%d: vote %v, ensemble %v", r.DeploymentID, h, vote, c.ens)
 			}
 		}
 		if want != detector.Faulty {
 			switch {
-			case last < 0:
+			case last < 0, early:
 				want = detector.Inconclusive
 			case byH[last][r.DeploymentID].inc == 1:
 				want = detector.Inconclusive

@@ -40,23 +40,25 @@ func regimeStore(t *testing.T, regime string, services, days int, seed int64) hi
 	return st
 }
 
-// ensembleOnly is the fallback as it was before the before/after checks,
-// read independently from the rows: faulty at the first horizon whose
-// unanimous ensemble votes 1; otherwise inconclusive when the latest row is
-// inconclusive or there is none, else healthy.
+// ensembleOnly is the fallback's canary evidence alone, read independently
+// from the rows: faulty at the first horizon of at least
+// detector.MinFlagLook minutes whose unanimous ensemble votes 1; otherwise
+// inconclusive when the latest row is inconclusive, or its ensemble voted 1
+// too early to flag, or there is none, else healthy.
 func ensembleOnly(f *batch.Features, id string, hs []int) (string, int) {
-	last := -1
+	last, early := -1, false
 	for _, h := range hs {
 		row, ok := f.Row(h, id)
 		if !ok {
 			continue
 		}
-		if row[features.EnsembleFaulty] >= 0.5 {
+		fired := row[features.EnsembleFaulty] >= 0.5
+		if fired && h >= detector.MinFlagLook {
 			return detector.Faulty, h
 		}
-		last = h
+		last, early = h, fired
 	}
-	if last < 0 {
+	if last < 0 || early {
 		return detector.Inconclusive, 0
 	}
 	if row, _ := f.Row(last, id); row[features.Inconclusive] == 1 {
