@@ -13,7 +13,7 @@ const FnBeforeAfterShift = "before_after_shift"
 
 // baSeries is one series group of the before/after checks of
 // features_hH.parquet: the columns of its level (shift) test, its sustained
-// (sign) test and its level change.
+// (quartile) test and its level change.
 type baSeries struct {
 	shiftP, sustainedP, level string
 }
@@ -63,7 +63,7 @@ type BeforeAfterShiftLF struct {
 //     another deploy started are skipped (a version replaced at minute 45
 //     is judged at 20 minutes);
 //   - shifted: at each of those horizons, the level (shift) test and the
-//     sustained (sign) test of the group have replay p-values ≤ MaxP / n,
+//     sustained (quartile) test of the group have replay p-values ≤ MaxP / n,
 //     n being the groups of the function that judged at the first horizon
 //     (Bonferroni: the function keeps MaxP per deployment over its groups,
 //     as ba_min_p keeps the features' budget over the checks);
