@@ -30,6 +30,12 @@ type Evidence struct {
 	Candidate Scored  `json:"candidate"`
 	Current   *Scored `json:"current,omitempty"`
 	Baseline  Scored  `json:"baseline"`
+	// CurrentUnscorable says why the current holder has no scores when this
+	// build cannot score it at all: its bundle's feature schema is not this
+	// build's (the features were redefined since it was trained), so no
+	// detector of this build can load it either, and the candidate is
+	// judged on the floors alone. Empty otherwise.
+	CurrentUnscorable string `json:"current_unscorable,omitempty"`
 	// ComputedAt is when the evidence was computed; CodeVersion by which
 	// build.
 	ComputedAt  time.Time `json:"computed_at"`

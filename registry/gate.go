@@ -221,7 +221,10 @@ func Judge(cand, cur *Version, ev *Evidence, evErr error, rules []Rule, floors F
 			failed = append(failed, f.Note)
 		}
 	}
-	if cur != nil && ev.Current != nil {
+	switch {
+	case cur != nil && ev.Current == nil && ev.CurrentUnscorable != "":
+		// Nothing to compare with: the holder cannot serve under this build.
+	case cur != nil && ev.Current != nil:
 		for _, r := range rules {
 			rr := compareRule(r, ev.Candidate.Values, ev.Current.Values, cand.Version, cur.Version)
 			if !rr.Passed {
@@ -230,13 +233,16 @@ func Judge(cand, cur *Version, ev *Evidence, evErr error, rules []Rule, floors F
 			}
 			d.Rules = append(d.Rules, rr)
 		}
-	} else if cur != nil {
+	case cur != nil:
 		d.Passed = false
 		failed = append(failed, fmt.Sprintf("the current version %d was not scored", cur.Version))
 	}
 	set := fmt.Sprintf("evaluation set %s (%s split of %s: %d labeled deploys, %s labels)", ev.Set.Hash, ev.Set.Split, ev.Set.Workdir, ev.Set.Labeled, ev.Set.Reference)
 	vs := "it meets the floors"
-	if cur != nil {
+	switch {
+	case cur != nil && ev.Current == nil && ev.CurrentUnscorable != "":
+		vs = fmt.Sprintf("it meets the floors (version %d was not compared: %s)", cur.Version, ev.CurrentUnscorable)
+	case cur != nil:
 		vs = fmt.Sprintf("it meets the floors and is at least as good as version %d", cur.Version)
 	}
 	if d.Passed {
@@ -510,7 +516,8 @@ func (r *Registry) evidence(ctx context.Context, ev Evaluator, cand, cur *Versio
 	if e == nil {
 		return nil, fmt.Errorf("%w: the evaluator returned nothing", ErrNoEvidence)
 	}
-	if e.Set.Hash == "" || e.Candidate.Version != cand.Version || (cur != nil && (e.Current == nil || e.Current.Version != cur.Version)) {
+	unscorable := e.Current == nil && e.CurrentUnscorable != ""
+	if e.Set.Hash == "" || e.Candidate.Version != cand.Version || (cur != nil && !unscorable && (e.Current == nil || e.Current.Version != cur.Version)) {
 		return nil, fmt.Errorf("%w: the evaluator's evidence does not cover versions %d and %d", ErrNoEvidence, cand.Version, versionOf(cur))
 	}
 	return e, nil

@@ -132,12 +132,22 @@ func (e *Evaluator) Evaluate(ctx context.Context, cand, cur *registry.Version) (
 	if cur != nil {
 		cs = append(cs, contender{v: cur})
 	}
-	for i := range cs {
+	// A current holder whose features this build no longer computes (its
+	// bundle's schema is not this build's) cannot be scored, and no
+	// detector of this build can load it: the candidate is then judged
+	// without it (Evidence.CurrentUnscorable), rather than never promoted.
+	unscorable := ""
+	for i := 0; i < len(cs); i++ {
 		b, err := o.Registry.Bundle(ctx, cs[i].v)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s@%d: %v", registry.ErrNoEvidence, cs[i].v.Name, cs[i].v.Version, err)
 		}
 		if cs[i].d, err = detector.New(b); err != nil {
+			if i > 0 && errors.Is(err, detector.ErrSchemaMismatch) {
+				unscorable = fmt.Sprintf("%s@%d cannot be scored by this build: %v", cs[i].v.Name, cs[i].v.Version, err)
+				cs = cs[:i]
+				break
+			}
 			return nil, fmt.Errorf("%w: %s@%d: %v", registry.ErrNoEvidence, cs[i].v.Name, cs[i].v.Version, err)
 		}
 	}
@@ -166,7 +176,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, cand, cur *registry.Version) (
 		return nil, fmt.Errorf("%w: none of the %d deploys of the evaluation set (%s split of %s) is in the history store %s",
 			registry.ErrNoEvidence, set.Deploys, set.Split, set.Workdir, describe(o.History))
 	}
-	ev := &registry.Evidence{Set: set, ComputedAt: o.Now().UTC(), CodeVersion: o.CodeVersion}
+	ev := &registry.Evidence{Set: set, ComputedAt: o.Now().UTC(), CodeVersion: o.CodeVersion, CurrentUnscorable: unscorable}
 	if set.Extracted < set.Deploys {
 		ev.Notes = append(ev.Notes, fmt.Sprintf("%d of the %d deploys of the split are not in the history store; they count as not flagged", set.Deploys-set.Extracted, set.Deploys))
 	}

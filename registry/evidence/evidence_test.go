@@ -56,13 +56,29 @@ func modelText(col int, never bool) []byte {
 // feature settings.
 func register(t *testing.T, r *registry.Registry, run string, never bool) *registry.Version {
 	t.Helper()
+	return registerWith(t, r, run, never, nil)
+}
+
+// registerSchema is register (a model that flags like the ensemble) with
+// its feature schema changed by edit: a version trained by another build.
+func registerSchema(t *testing.T, r *registry.Registry, run string, edit func(*bundle.Schema)) *registry.Version {
+	t.Helper()
+	return registerWith(t, r, run, false, edit)
+}
+
+func registerWith(t *testing.T, r *registry.Registry, run string, never bool, edit func(*bundle.Schema)) *registry.Version {
+	t.Helper()
 	cfg := features.DefaultConfig()
 	info, err := features.DescribeSchema(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	schema := bundle.Schema(info)
+	if edit != nil {
+		edit(&schema)
+	}
 	nv := registry.NewVersion{
-		Name: "faultline", FeatureSchema: bundle.Schema(info), Horizons: []int{10, 20, 60},
+		Name: "faultline", FeatureSchema: schema, Horizons: []int{10, 20, 60},
 		Thresholds: map[int]float64{10: 0.5, 20: 0.5, 60: 0.5}, Models: map[int][]byte{},
 		Lineage: registry.Lineage{RunID: run, Source: "weak"},
 		// What a version says about itself plays no part.
@@ -366,5 +382,50 @@ func TestEvaluatorNeedsAnEvaluationSet(t *testing.T) {
 				t.Errorf("err = %v, want ErrNoEvidence mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A production model of an older feature schema — trained before the
+// features were redefined — cannot be scored by this build, and no
+// detector of this build can load it: the gate judges the candidate on the
+// floors alone and says why, instead of refusing every candidate for want
+// of the holder's scores. A candidate of another schema is still refused.
+func TestEvaluatorHolderOfAnotherSchema(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	b, err := registry.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := registry.New(b, registry.DefaultConfig())
+	old := registerSchema(t, r, "run-0", func(s *bundle.Schema) { s.Version, s.Hash = "fl-features-v0", "0123456789abcdef" })
+	if _, err := r.Promote(ctx, "faultline", old.Version, "production", registry.PromoteOptions{Force: true, Reason: "trained by an older build"}); err != nil {
+		t.Fatal(err)
+	}
+	good := register(t, r, "run-1", false)
+	ev := evidence.New(evidence.Options{History: f.st, Registry: r, Workdir: f.dir, Workers: 1})
+
+	e, err := ev.Evaluate(ctx, good, old)
+	if err != nil {
+		t.Fatalf("evaluate against a holder of another schema: %v", err)
+	}
+	if e.Current != nil || !strings.Contains(e.CurrentUnscorable, "schema") || !strings.Contains(e.CurrentUnscorable, fmt.Sprintf("faultline@%d", old.Version)) {
+		t.Fatalf("current %+v, unscorable %q", e.Current, e.CurrentUnscorable)
+	}
+	mv, err := r.Promote(ctx, "faultline", good.Version, "production", registry.PromoteOptions{Evaluator: ev, Floors: &registry.Floors{RecallVsBaseline: true}})
+	if err != nil {
+		t.Fatalf("promote over a holder of another schema: %v", err)
+	}
+	d := mv.Decision
+	if !d.Passed || d.Current != old.Version || len(d.Rules) != 0 || len(d.Floors) == 0 || !strings.Contains(d.Message, "was not compared") {
+		t.Errorf("decision %+v", d)
+	}
+
+	// The other way round: a candidate this build cannot score has no evidence.
+	older := registerSchema(t, r, "run-2", func(s *bundle.Schema) { s.Version, s.Hash = "fl-features-v0", "0123456789abcdef" })
+	_, err = r.Promote(ctx, "faultline", older.Version, "production", registry.PromoteOptions{Evaluator: ev})
+	var ge *registry.GateError
+	if !errors.As(err, &ge) || !errors.Is(err, registry.ErrNoEvidence) {
+		t.Fatalf("candidate of another schema: %v, want a refusal without evidence", err)
 	}
 }
