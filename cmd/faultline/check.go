@@ -40,7 +40,9 @@ each horizon and the features that pushed the score most. A verdict is provision
 largest horizon has data or the deployment is flagged.
 
 With no production model in the registry (nothing promoted yet, or every
-candidate refused by the promotion gate) and --model left at production,
+candidate refused by the promotion gate; or one trained on another feature
+schema, which this build cannot score: a warning says so) and --model left
+at production,
 the deployment is judged by the statistical checks instead, computed with
 the "features" settings and looked at over the horizons that have data: the
 unanimous ensemble of the impact, temporal-correlation and persistence

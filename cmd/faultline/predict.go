@@ -27,8 +27,9 @@ var errNoProduction = errors.New("no production model in the registry")
 // loadDetector loads the detector of a model reference: a bundle file
 // (an existing path ending in .tar.gz or .tgz), or a registry reference
 // (NAME@VERSION, NAME@ALIAS, VERSION or ALIAS of registry.model). When ref
-// names the production alias and the registry has none, the error wraps
-// errNoProduction.
+// names the production alias and the registry has none, or one of another
+// feature schema (detector.ErrSchemaMismatch: trained by a build whose
+// features meant something else), the error wraps errNoProduction.
 func (e *env) loadDetector(ctx context.Context, ref string) (*detector.Detector, error) {
 	if strings.HasSuffix(ref, ".tar.gz") || strings.HasSuffix(ref, ".tgz") {
 		if _, err := os.Stat(ref); err == nil {
@@ -61,7 +62,14 @@ func (e *env) loadDetector(ctx context.Context, ref string) (*detector.Detector,
 	if err != nil {
 		return nil, err
 	}
-	return detector.New(b)
+	d, err := detector.New(b)
+	if pr.Alias == productionAlias && errors.Is(err, detector.ErrSchemaMismatch) {
+		// Trained by a build whose features meant something else: nothing of
+		// this build can score it, as if none were in production.
+		return nil, fmt.Errorf("%w: %s@%d cannot be scored by this build (%w); the next pipeline run trains and promotes one",
+			errNoProduction, v.Name, v.Version, err)
+	}
+	return d, err
 }
 
 func init() {
@@ -84,8 +92,9 @@ deployments are read, over the minutes their windows need; the rows stay in
 memory (a large range spills feature vectors to a temporary file under
 --workdir, removed afterwards).
 
-With no production model in the registry and --model left at production,
-the deployments are judged by the statistical checks instead: the unanimous
+With no production model in the registry (or one trained on another feature
+schema, which this build cannot score: a warning says so) and --model left
+at production, the deployments are judged by the statistical checks instead: the unanimous
 ensemble of the impact, temporal-correlation and persistence checks for
 canaries, the before/after checks for changes without one (docs/detector.md),
 over the horizons with data, features computed with the "features" settings.
@@ -200,6 +209,9 @@ func (e *env) detectorAndStore(ctx context.Context, ref string) (d *detector.Det
 	fallback = errors.Is(err, errNoProduction)
 	if err != nil && !fallback {
 		return nil, false, nil, err
+	}
+	if fallback && errors.Is(err, detector.ErrSchemaMismatch) {
+		e.log.Warn("judging with the statistical checks: the production model cannot be scored by this build", "reason", err.Error())
 	}
 	if store, err = e.openStore(ctx); err != nil {
 		return nil, false, nil, err

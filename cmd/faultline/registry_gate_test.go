@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -211,4 +212,78 @@ func readCSV(t *testing.T, path string) [][]string {
 		t.Fatalf("%s: %d records, %v", path, len(recs), err)
 	}
 	return recs
+}
+
+// After an upgrade that redefined features, the production model of the
+// previous build cannot be scored: check and predict judge with the
+// statistical checks instead of failing, and say why on standard error.
+// The version's models are a real training run's; only the schema it
+// records is another build's.
+func TestProductionOfAnotherSchemaFallsBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates and trains; skipped with -short")
+	}
+	home := t.TempDir()
+	h := "--home=" + home
+	mustCLI(t, "simulate", h, "--services", "6", "--days", "5", "--fault-rate", "0.15")
+	mustCLI(t, "extract", h, "--workers", "1")
+	mustCLI(t, "label", h)
+	mustCLI(t, "train", h, "--labels", "weak")
+	mustCLI(t, "registry", "register", h, "--run-id", "run-1")
+	cur := filepath.Join(home, "cur.tar.gz")
+	mustCLI(t, "registry", "export", h, "1", "--out", cur)
+	f, err := os.Open(cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bundle.Read(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := registry.OpenDir(filepath.Join(home, "registry"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := registry.New(be, registry.DefaultConfig())
+	schema := b.Manifest.FeatureSchema
+	schema.Version, schema.Hash = "fl-features-v0", "0123456789abcdef"
+	nv := registry.NewVersion{Name: "faultline", FeatureSchema: schema, Horizons: b.Manifest.Horizons,
+		Thresholds: map[int]float64{}, Models: map[int][]byte{}, Lineage: registry.Lineage{RunID: "run-0", Source: "weak"}}
+	for _, hz := range b.Manifest.Horizons {
+		nv.Thresholds[hz] = b.Manifest.Thresholds[hz]
+		nv.Models[hz] = b.Files[bundle.ModelFileName(hz)]
+	}
+	old, err := r.Register(t.Context(), nv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be.Close()
+	mustCLI(t, "registry", "promote", h, "faultline", strconv.Itoa(old.Version), "--alias", "production", "--force", "--reason", "trained by an older build")
+
+	pred := filepath.Join(home, "p.csv")
+	code, out, errs := cli(t, "predict", h, "--out", pred, "--json")
+	var sum struct {
+		Source string `json:"source"`
+	}
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || code != exitOK || sum.Source != "statistical-checks" || !strings.Contains(errs, "cannot be scored by this build") {
+		t.Fatalf("predict with a production model of another schema: exit %d, %s%s (%v)", code, out, errs, err)
+	}
+	dep := readCSV(t, pred)[1][0]
+	code, out, errs = cli(t, "check", h, "--deployment", dep, "--json")
+	var chk struct {
+		Source  string `json:"source"`
+		Verdict string `json:"verdict"`
+	}
+	if err := json.Unmarshal([]byte(out), &chk); err != nil || chk.Source != "statistical-checks" ||
+		code != map[string]int{"faulty": exitFailure, "healthy": exitOK, "inconclusive": exitInconclusive}[chk.Verdict] {
+		t.Fatalf("check with a production model of another schema: exit %d, %s%s (%v)", code, out, errs, err)
+	}
+	if !strings.Contains(errs, "cannot be scored by this build") || !strings.Contains(errs, "schema") {
+		t.Errorf("check does not say why the statistical checks judged: %s", errs)
+	}
+	// Named explicitly, the same version is an error, not a fallback.
+	if code, _, errs := cli(t, "check", h, "--deployment", dep, "--model", strconv.Itoa(old.Version)); code != exitCheckError {
+		t.Errorf("check --model %d: exit %d, want %d (%s)", old.Version, code, exitCheckError, errs)
+	}
 }
