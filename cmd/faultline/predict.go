@@ -94,9 +94,9 @@ memory (a large range spills feature vectors to a temporary file under
 
 With no production model in the registry (or one trained on another feature
 schema, which this build cannot score: a warning says so) and --model left
-at production, the deployments are judged by the statistical checks instead: the unanimous
-ensemble of the impact, temporal-correlation and persistence checks for
-canaries, the before/after checks for changes without one (docs/detector.md),
+at production, the deployments are judged by the statistical checks
+instead: the unanimous ensemble of the impact, temporal-correlation and
+persistence checks for canaries, the before/after checks for changes without one (docs/detector.md),
 over the horizons with data, features computed with the "features" settings.
 p_H is then their vote (1 or 0), model_version is
 statistical-checks, and the summary says so ("source": "statistical-checks"

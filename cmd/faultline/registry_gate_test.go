@@ -17,20 +17,27 @@ import (
 
 var leafValueRE = regexp.MustCompile(`(?m)^leaf_value=(.*)$`)
 
+// readBundle reads the bundle file path.
+func readBundle(t *testing.T, path string) *bundle.Bundle {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := bundle.Read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // forge rewrites a bundle as an attacker would: every leaf value of every
 // model −10 (the model never flags), metrics.json claiming precision and
 // recall 1 from a pipeline run, and the manifest's checksums recomputed.
 func forge(t *testing.T, src, dst string) {
 	t.Helper()
-	f, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bundle.Read(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readBundle(t, src)
 	for _, h := range b.Manifest.Horizons {
 		name := bundle.ModelFileName(h)
 		n := 0
@@ -55,6 +62,17 @@ func forge(t *testing.T, src, dst string) {
 	}
 }
 
+// simulatedHome is a fresh home with a small simulated fleet, its features
+// extracted; h is its --home flag.
+func simulatedHome(t *testing.T) (home, h string) {
+	t.Helper()
+	home = t.TempDir()
+	h = "--home=" + home
+	mustCLI(t, "simulate", h, "--services", "6", "--days", "5", "--fault-rate", "0.15")
+	mustCLI(t, "extract", h, "--workers", "1")
+	return home, h
+}
+
 // The forged-bundle probe of issue 14: a production bundle whose every
 // leaf is −10 (it never flags), claiming precision and recall 1 with its
 // checksums recomputed, imports — as "imported from FILE", its metrics
@@ -66,10 +84,7 @@ func TestForgedBundleCannotReachProduction(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates and trains; skipped with -short")
 	}
-	home := t.TempDir()
-	h := "--home=" + home
-	mustCLI(t, "simulate", h, "--services", "6", "--days", "5", "--fault-rate", "0.15")
-	mustCLI(t, "extract", h, "--workers", "1")
+	home, h := simulatedHome(t)
 
 	// Nothing in production: the statistical checks judge, and say so.
 	pred := filepath.Join(home, "stat.csv")
@@ -223,24 +238,13 @@ func TestProductionOfAnotherSchemaFallsBack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates and trains; skipped with -short")
 	}
-	home := t.TempDir()
-	h := "--home=" + home
-	mustCLI(t, "simulate", h, "--services", "6", "--days", "5", "--fault-rate", "0.15")
-	mustCLI(t, "extract", h, "--workers", "1")
+	home, h := simulatedHome(t)
 	mustCLI(t, "label", h)
 	mustCLI(t, "train", h, "--labels", "weak")
 	mustCLI(t, "registry", "register", h, "--run-id", "run-1")
 	cur := filepath.Join(home, "cur.tar.gz")
 	mustCLI(t, "registry", "export", h, "1", "--out", cur)
-	f, err := os.Open(cur)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bundle.Read(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readBundle(t, cur)
 	be, err := registry.OpenDir(filepath.Join(home, "registry"))
 	if err != nil {
 		t.Fatal(err)

@@ -51,6 +51,16 @@ func modelText(col int, never bool) []byte {
 	return []byte(b.String())
 }
 
+// newRegistry is an empty registry in a temporary folder.
+func newRegistry(t *testing.T) *registry.Registry {
+	t.Helper()
+	b, err := registry.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return registry.New(b, registry.DefaultConfig())
+}
+
 // register stores a version whose models at 10, 20 and 60 minutes are
 // modelText(ensemble_faulty, never), with threshold 0.5 and the default
 // feature settings.
@@ -246,11 +256,7 @@ func (f *fixture) expected(t *testing.T) (model, base metrics.Confusion) {
 func TestEvaluatorScoresFromTheStore(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	b, err := registry.OpenDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := registry.New(b, registry.DefaultConfig())
+	r := newRegistry(t)
 	good := register(t, r, "run-1", false)
 	never := register(t, r, "run-2", true)
 	ev := evidence.New(evidence.Options{History: f.st, Registry: r, Workdir: f.dir, Workers: 1,
@@ -360,11 +366,7 @@ func TestEvaluatorScoresFromTheStore(t *testing.T) {
 func TestEvaluatorNeedsAnEvaluationSet(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	b, err := registry.OpenDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := registry.New(b, registry.DefaultConfig())
+	r := newRegistry(t)
 	v := register(t, r, "run-1", false)
 	for _, tc := range []struct {
 		name string
@@ -393,11 +395,7 @@ func TestEvaluatorNeedsAnEvaluationSet(t *testing.T) {
 func TestEvaluatorHolderOfAnotherSchema(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	b, err := registry.OpenDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := registry.New(b, registry.DefaultConfig())
+	r := newRegistry(t)
 	old := registerSchema(t, r, "run-0", func(s *bundle.Schema) { s.Version, s.Hash = "fl-features-v0", "0123456789abcdef" })
 	if _, err := r.Promote(ctx, "faultline", old.Version, "production", registry.PromoteOptions{Force: true, Reason: "trained by an older build"}); err != nil {
 		t.Fatal(err)
