@@ -158,10 +158,11 @@ func statisticalLooks(rows map[int][]float64, hs []int, cfg *features.Config) []
 		lk.ba = noCanary && row[features.OverlapDeploy] == 0 && !fleetEvent && row[features.BAChecks] > 0
 		canJudge := h >= MinFlagLook && len(seen) > 0
 		seen = append(seen, h)
+		ensFired := lk.canary && ens >= 0.5
 		switch {
-		case lk.canary && ens >= 0.5 && h >= MinFlagLook:
+		case ensFired && h >= MinFlagLook:
 			lk.state = lookFlagged
-		case lk.canary && ens >= 0.5:
+		case ensFired:
 			// Too early to tell a restart blip from a fault: inconclusive.
 		case lk.ba && canJudge:
 			if g := baFlag(rows, seen, cfg); g != nil {

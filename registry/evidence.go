@@ -45,6 +45,10 @@ type Evidence struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
+// holderUnscorable reports whether the current holder went unscored
+// because this build cannot score it (CurrentUnscorable).
+func (e *Evidence) holderUnscorable() bool { return e.Current == nil && e.CurrentUnscorable != "" }
+
 // EvalSet describes the gate's evaluation set: the deploys of one split of
 // a work folder (split.parquet), with reference labels from gold
 // annotations where present, else the folder's weak labels

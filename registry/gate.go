@@ -222,7 +222,7 @@ func Judge(cand, cur *Version, ev *Evidence, evErr error, rules []Rule, floors F
 		}
 	}
 	switch {
-	case cur != nil && ev.Current == nil && ev.CurrentUnscorable != "":
+	case cur != nil && ev.holderUnscorable():
 		// Nothing to compare with: the holder cannot serve under this build.
 	case cur != nil && ev.Current != nil:
 		for _, r := range rules {
@@ -240,7 +240,7 @@ func Judge(cand, cur *Version, ev *Evidence, evErr error, rules []Rule, floors F
 	set := fmt.Sprintf("evaluation set %s (%s split of %s: %d labeled deploys, %s labels)", ev.Set.Hash, ev.Set.Split, ev.Set.Workdir, ev.Set.Labeled, ev.Set.Reference)
 	vs := "it meets the floors"
 	switch {
-	case cur != nil && ev.Current == nil && ev.CurrentUnscorable != "":
+	case cur != nil && ev.holderUnscorable():
 		vs = fmt.Sprintf("it meets the floors (version %d was not compared: %s)", cur.Version, ev.CurrentUnscorable)
 	case cur != nil:
 		vs = fmt.Sprintf("it meets the floors and is at least as good as version %d", cur.Version)
@@ -516,8 +516,7 @@ func (r *Registry) evidence(ctx context.Context, ev Evaluator, cand, cur *Versio
 	if e == nil {
 		return nil, fmt.Errorf("%w: the evaluator returned nothing", ErrNoEvidence)
 	}
-	unscorable := e.Current == nil && e.CurrentUnscorable != ""
-	if e.Set.Hash == "" || e.Candidate.Version != cand.Version || (cur != nil && !unscorable && (e.Current == nil || e.Current.Version != cur.Version)) {
+	if e.Set.Hash == "" || e.Candidate.Version != cand.Version || (cur != nil && !e.holderUnscorable() && (e.Current == nil || e.Current.Version != cur.Version)) {
 		return nil, fmt.Errorf("%w: the evaluator's evidence does not cover versions %d and %d", ErrNoEvidence, cand.Version, versionOf(cur))
 	}
 	return e, nil

@@ -12,10 +12,7 @@ import (
 func exclusiveMatrix(seed uint64, n int, prior float64) (*Matrix, []bool) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	names := []string{"rollback", "short_lived", "long_quiet", "ensemble", "incident", "latency"}
-	m := &Matrix{Names: names, Cols: make([][]int8, len(names))}
-	for j := range m.Cols {
-		m.Cols[j] = make([]int8, n)
-	}
+	m := newMatrix(names, n)
 	truth := make([]bool, n)
 	draw := func(p ...float64) int { // index of the outcome, p sums to ≤ 1, last = rest
 		u := rng.Float64()
@@ -81,14 +78,7 @@ func TestExclusiveFunctionsNeedAGroup(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.DetectDependencies = tc.detect
 		cfg.Groups = tc.groups
-		mod, err := Fit(m, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, lab, err := mod.Predict(m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		mod, p, lab := fitPredict(t, m, cfg)
 		t.Logf("%s: groups %v", tc.name, mod.Info().Groups)
 		t.Logf("%s: class balance %.4f (true %.4f), AUC %.4f, accuracy %.4f; majority vote AUC %.4f accuracy %.4f",
 			tc.name, mod.ClassBalance(), balance, AUC(p, truth), Count(lab, truth).Accuracy(), AUC(mv, truth), Count(mvLab, truth).Accuracy())

@@ -271,14 +271,7 @@ func TestDeterministic(t *testing.T) {
 	cfg.DetectDependencies = true
 	for run := range 3 {
 		m, _ := synth(103, sc.n, sc.prior, sc.lfs)
-		mod, err := Fit(m, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, _, err := mod.Predict(m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		mod, p, _ := fitPredict(t, m, cfg)
 		if run == 0 {
 			first, firstInfo = p, mod.Info()
 			continue
@@ -304,14 +297,7 @@ func TestAllAbstainRowsGetTheirShareAndNoLabel(t *testing.T) {
 			c[i] = Abstain
 		}
 	}
-	mod, err := Fit(m, DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, lab, err := mod.Predict(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mod, p, lab := fitPredict(t, m, DefaultConfig())
 	q := mod.QuietPositive()
 	if info := mod.Info(); info.AllAbstain < 100 || info.AllAbstainPositive != q {
 		t.Errorf("fit info: %d all-abstain rows with P(positive) %v, want ≥ 100 with %v", info.AllAbstain, info.AllAbstainPositive, q)
@@ -486,4 +472,28 @@ func TestSilentFunctionsChangeNothing(t *testing.T) {
 	if AUC(pb, truth) < 0.9 {
 		t.Errorf("AUC %.3f", AUC(pb, truth))
 	}
+}
+
+// fitPredict fits the label model to m with cfg and predicts m.
+func fitPredict(t *testing.T, m *Matrix, cfg Config) (*Model, []float64, []int8) {
+	t.Helper()
+	mod, err := Fit(m, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, lab, err := mod.Predict(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mod, p, lab
+}
+
+// newMatrix is an n-row vote matrix of the named functions, every vote
+// zero.
+func newMatrix(names []string, n int) *Matrix {
+	m := &Matrix{Names: names, Cols: make([][]int8, len(names))}
+	for j := range m.Cols {
+		m.Cols[j] = make([]int8, n)
+	}
+	return m
 }

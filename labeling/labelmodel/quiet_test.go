@@ -83,14 +83,7 @@ func TestQuietRowsDoNotMakeAClass(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {
 		for _, evident := range []float64{0.3, 0.5, 0.8} {
 			m, truth := evidentMatrix(seed, 50_000, 0.05, evident)
-			mod, err := Fit(m, DefaultConfig())
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, lab, err := mod.Predict(m)
-			if err != nil {
-				t.Fatal(err)
-			}
+			mod, p, lab := fitPredict(t, m, DefaultConfig())
 			mvScore, mvLab := MajorityVote(m)
 			bal, quiet := quietTruth(m, truth)
 			lmAcc, mvAcc := Count(lab, truth).Accuracy(), Count(mvLab, truth).Accuracy()

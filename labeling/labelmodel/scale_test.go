@@ -17,14 +17,7 @@ func TestRowModeDeterministicAcrossWorkers(t *testing.T) {
 	var firstInfo FitInfo
 	for _, procs := range []int{1, 2, 3} {
 		runtime.GOMAXPROCS(procs)
-		mod, err := Fit(m, DefaultConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, _, err := mod.Predict(m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		mod, p, _ := fitPredict(t, m, DefaultConfig())
 		info := mod.Info()
 		if info.Patterns != 0 {
 			t.Fatalf("%d distinct patterns: the test does not exercise EM over the rows", info.Patterns)

@@ -311,14 +311,7 @@ func TestSubtypeDependencies(t *testing.T) {
 			if r.cfg != nil {
 				r.cfg(&cfg)
 			}
-			mod, err := Fit(m, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, lab, err := mod.Predict(m)
-			if err != nil {
-				t.Fatal(err)
-			}
+			mod, p, lab := fitPredict(t, m, cfg)
 			acc, auc = append(acc, Count(lab, truth).Accuracy()), append(auc, AUC(p, truth))
 			t.Logf("seed %d, %-26s accuracy %.4f AUC %.4f class balance %.3f groups %v", seed, r.name+":", acc[len(acc)-1], auc[len(auc)-1], mod.ClassBalance(), mod.Info().Groups)
 		}

@@ -15,10 +15,7 @@ import (
 func symptomMatrix(seed uint64, n int, prior float64) (*Matrix, []bool) {
 	rng := rand.New(rand.NewPCG(seed, 11))
 	names := []string{"errors", "new_errors", "latency", "rollback", "incident", "healthy"}
-	m := &Matrix{Names: names, Cols: make([][]int8, len(names))}
-	for j := range m.Cols {
-		m.Cols[j] = make([]int8, n)
-	}
+	m := newMatrix(names, n)
 	truth := make([]bool, n)
 	vote := func(p float64, v int8) int8 {
 		if rng.Float64() < p {
@@ -91,14 +88,7 @@ func TestSymptomGroupNotWorse(t *testing.T) {
 	} {
 		cfg := DefaultConfig()
 		cfg.Groups = tc.groups
-		mod, err := Fit(m, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, lab, err := mod.Predict(m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		mod, p, lab := fitPredict(t, m, cfg)
 		var n, faults int
 		var sum float64
 		for i := range p {

@@ -137,7 +137,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, cand, cur *registry.Version) (
 	// detector of this build can load it: the candidate is then judged
 	// without it (Evidence.CurrentUnscorable), rather than never promoted.
 	unscorable := ""
-	for i := 0; i < len(cs); i++ {
+	for i := range cs {
 		b, err := o.Registry.Bundle(ctx, cs[i].v)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s@%d: %v", registry.ErrNoEvidence, cs[i].v.Name, cs[i].v.Version, err)
