@@ -66,6 +66,12 @@ const StatisticalChecks = "statistical-checks"
 //     the same look (ba_tput_shift_z and ba_tput_sustained_z both at most
 //     −z, z the standard normal quantile of 1 − budget/n): load moves the
 //     KPIs that follow it (saturation, latency).
+//     8. for the error rate only, the rise at this look
+//     (ba_err_level_change) is material: at least the impact check's
+//     features.impact.min_excess (0.002 errors per request), as
+//     before_after_shift's min_error_excess. A harmless new error lifts a
+//     small error rate for good — a real shift, significant on heavy
+//     traffic — without being a fault.
 //
 // Missing evidence is never evidence of health. A look is clear (healthy so
 // far) only when the canary ensemble judged it (ensemble_faulty not NaN) or
@@ -105,13 +111,16 @@ const minLateToEarly = 0.5
 type baGroup struct {
 	level, shiftP, shiftPass, sustainedP, sustainedPass int
 	kpi                                                 bool
+	// errorRate: the level is an excess error rate, which must be material
+	// (condition 8).
+	errorRate bool
 }
 
 var baSeriesGroups = [...]baGroup{
-	{features.BAErrLevelChange, features.BAErrShiftP, features.BAErrShiftPass, features.BAErrSustainedP, features.BAErrSustainedPass, false},
-	{features.BALatLevelChange, features.BALatShiftP, features.BALatShiftPass, features.BALatSustainedP, features.BALatSustainedPass, false},
-	{features.BATputLevelChange, features.BATputShiftP, features.BATputShiftPass, features.BATputSustainedP, features.BATputSustainedPass, false},
-	{features.BAKPILevelChange, features.BAKPIShiftP, features.BAKPIShiftPass, features.BAKPISustainedP, features.BAKPISustainedPass, true},
+	{features.BAErrLevelChange, features.BAErrShiftP, features.BAErrShiftPass, features.BAErrSustainedP, features.BAErrSustainedPass, false, true},
+	{features.BALatLevelChange, features.BALatShiftP, features.BALatShiftPass, features.BALatSustainedP, features.BALatSustainedPass, false, false},
+	{features.BATputLevelChange, features.BATputShiftP, features.BATputShiftPass, features.BATputSustainedP, features.BATputSustainedPass, false, false},
+	{features.BAKPILevelChange, features.BAKPIShiftP, features.BAKPIShiftPass, features.BAKPISustainedP, features.BAKPISustainedPass, true, false},
 }
 
 // lookState is the fallback's reading of one look.
@@ -197,8 +206,8 @@ func withoutCanary(row []float64) bool {
 }
 
 // baFlag returns the before/after group that flags the look at the last of
-// looks (ascending horizons that have rows), or nil: conditions 1–3 and 7
-// of the fallback's rule (the caller checked the others).
+// looks (ascending horizons that have rows), or nil: conditions 1–3, 7 and
+// 8 of the fallback's rule (the caller checked the others).
 func baFlag(rows map[int][]float64, looks []int, cfg *features.Config) *baGroup {
 	h := looks[len(looks)-1]
 	row := rows[h]
@@ -217,6 +226,9 @@ func baFlag(rows map[int][]float64, looks []int, cfg *features.Config) *baGroup 
 		g := &baSeriesGroups[i]
 		if !(row[g.shiftP] <= alpha && row[g.sustainedP] <= alpha) {
 			continue
+		}
+		if g.errorRate && !(row[g.level] >= cfg.Impact.MinExcess) {
+			continue // not material
 		}
 		if !notDecaying(rows, looks, g.level) {
 			continue

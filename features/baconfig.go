@@ -34,12 +34,19 @@ type BeforeAfterConfig struct {
 	// scans (default [5, 15]; lengths above H are left out, and H is used
 	// when all are).
 	BurstMinutes []int `yaml:"burst_minutes"`
+	// SustainedBlockErrors: the error rate's sustained test takes its
+	// quartile over blocks of minutes in which the baseline expects this
+	// many errors (at most a quarter of the window each), not over single
+	// minutes, so that a service logging an error every few minutes is
+	// judged (default 5; 0: single minutes).
+	SustainedBlockErrors float64 `yaml:"sustained_block_errors"`
 }
 
 // defaultBeforeAfter returns the defaults documented on BeforeAfterConfig.
 func defaultBeforeAfter() BeforeAfterConfig {
 	return BeforeAfterConfig{Budget: 0.01, PseudoPoints: 48, MinPseudoPoints: 20, ReplayDays: 3,
-		ReplaySpanMinutes: 180, ReplayStepMinutes: 30, ReferenceDays: 3, BurstMinutes: []int{5, 15}}
+		ReplaySpanMinutes: 180, ReplayStepMinutes: 30, ReferenceDays: 3, BurstMinutes: []int{5, 15},
+		SustainedBlockErrors: 5}
 }
 
 // validate reports the invalid settings through bad (Config.Validate's).
@@ -64,6 +71,9 @@ func (b *BeforeAfterConfig) validate(bad func(path, format string, a ...any)) {
 	}
 	if b.ReferenceDays < 0 || b.ReferenceDays > 14 {
 		bad("before_after.reference_days", "must be in 0..14, not %d", b.ReferenceDays)
+	}
+	if !(b.SustainedBlockErrors >= 0 && b.SustainedBlockErrors <= 1000) {
+		bad("before_after.sustained_block_errors", "%v is not in [0, 1000]", b.SustainedBlockErrors)
 	}
 	if len(b.BurstMinutes) == 0 {
 		bad("before_after.burst_minutes", "at least one length is needed")

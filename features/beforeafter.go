@@ -265,7 +265,11 @@ func (c *calc) baEvaluate(sc *baScratch, x, lg [][]float64, pr *baPrep, kind KPI
 		}
 	}
 
-	st, level, ok := c.baStats(sc, pr, baPoint{0, t0}, dir, withCounts, floor)
+	block := 1
+	if withCounts {
+		block = c.sustainedBlock(pr, t0)
+	}
+	st, level, ok := c.baStats(sc, pr, baPoint{0, t0}, dir, withCounts, floor, block)
 	if !ok {
 		return out
 	}
@@ -277,7 +281,7 @@ func (c *calc) baEvaluate(sc *baScratch, x, lg [][]float64, pr *baPrep, kind KPI
 		if out.points == bc.PseudoPoints {
 			break
 		}
-		st, _, ok := c.baStats(sc, pr, pt, dir, withCounts, floor)
+		st, _, ok := c.baStats(sc, pr, pt, dir, withCounts, floor, block)
 		if !ok {
 			continue
 		}
@@ -394,7 +398,7 @@ const tameMax = 1e300
 //     burst_minutes consecutive minutes, over √(its values);
 //   - variance: ln of the window's standard deviation (around its own
 //     mean) over σ, larger when noisier in every direction.
-func (c *calc) baStats(sc *baScratch, pr *baPrep, pt baPoint, dir Direction, withCounts bool, floor float64) (st [numBATests]float64, level float64, ok bool) {
+func (c *calc) baStats(sc *baScratch, pr *baPrep, pt baPoint, dir Direction, withCounts bool, floor float64, block int) (st [numBATests]float64, level float64, ok bool) {
 	B, H := c.B, c.baWindow()
 	if H < 1 {
 		return st, 0, false
@@ -418,7 +422,11 @@ func (c *calc) baStats(sc *baScratch, pr *baPrep, pt baPoint, dir Direction, wit
 	level = ma - mb
 	st[baShift] = dir.orient(level / (sdb * math.Sqrt(1/na+1/nb)))
 
-	st[baSustained] = sustainedStat(sc.qbuf, pr.y[pt.j][t:t+H], mb, sdb*math.Sqrt(1/na+1/nb), dir)
+	w := pr.y[pt.j][t : t+H]
+	if block > 1 {
+		w = blockMeans(sc.qbuf, C, S1, t, H, block)
+	}
+	st[baSustained] = sustainedStat(sc.qbuf, w, mb, sdb*math.Sqrt(1/na+1/nb), dir)
 
 	hi, lo, seen := 0.0, 0.0, false
 	if na == float64(H) && sc.tame[pt.j] {
@@ -446,6 +454,53 @@ func (c *calc) baStats(sc *baScratch, pr *baPrep, pt baPoint, dir Direction, wit
 		st[baVariance] = math.Log(sda / sdb)
 	}
 	return st, level, true
+}
+
+// sustainedBlock returns the length in minutes of the blocks the error
+// rate's sustained test reads (blockMeans), from the change's own baseline
+// (the B minutes before the start t0 of segment 0, so point-in-time
+// correct): long enough that the baseline expects
+// before_after.sustained_block_errors errors in one, at most a quarter of
+// the window so that the quartile still has four blocks, at least 1.
+// Where most minutes log no error, a quartile of minutes sits at zero
+// whatever the rate; one of blocks does not. Every pseudo-change point is
+// replayed with the same length.
+func (c *calc) sustainedBlock(pr *baPrep, t0 int) int {
+	k := c.cfg.BeforeAfter.SustainedBlockErrors
+	most := c.baWindow() / 4
+	if k <= 0 || most <= 1 {
+		return 1
+	}
+	B := c.B
+	mins := pr.c[0][t0] - pr.c[0][t0-B]
+	errs := pr.er[0][t0] - pr.er[0][t0-B]
+	if mins <= 0 {
+		return 1
+	}
+	perMin := math.Max(errs, 0.5) / mins // no error yet: half of one
+	b := math.Ceil(k / perMin)
+	if b >= float64(most) {
+		return most
+	}
+	return max(1, int(b))
+}
+
+// blockMeans writes into buf the means of the values in the consecutive
+// blocks of b minutes of the window from t to t+H (C and S1: the series'
+// prefix counts and sums; the last block is shorter when b does not
+// divide H) and returns them, NaN for a block without a value.
+func blockMeans(buf, C, S1 []float64, t, H, b int) []float64 {
+	out := buf[:0]
+	for s := t; s < t+H; s += b {
+		e := min(s+b, t+H)
+		n := C[e] - C[s]
+		if n <= 0 {
+			out = append(out, math.NaN())
+			continue
+		}
+		out = append(out, (S1[e]-S1[s])/n)
+	}
+	return out
 }
 
 // sustainedStat is the sustained test's statistic on the window's values

@@ -8,7 +8,7 @@ import (
 
 // SchemaVersion names the feature list below. Change it whenever a feature
 // is added, removed, reordered or redefined.
-const SchemaVersion = "fl-features-v4"
+const SchemaVersion = "fl-features-v5"
 
 // Feature describes one column of the feature vector.
 type Feature struct {
