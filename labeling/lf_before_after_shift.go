@@ -16,10 +16,13 @@ const FnBeforeAfterShift = "before_after_shift"
 // (quartile) test and its level change.
 type baSeries struct {
 	shiftP, sustainedP, level string
+	// minLevel, when > 0, is the least level change (in the series' bad
+	// direction, up) the group must show at every look: materiality.
+	minLevel float64
 }
 
 func baSeriesOf(shiftP, sustainedP, level int) baSeries {
-	return baSeries{features.Schema[shiftP].Name, features.Schema[sustainedP].Name, features.Schema[level].Name}
+	return baSeries{shiftP: features.Schema[shiftP].Name, sustainedP: features.Schema[sustainedP].Name, level: features.Schema[level].Name}
 }
 
 // The series groups the before/after functions read, and the other columns.
@@ -46,6 +49,15 @@ var (
 type BeforeAfterShiftLF struct {
 	Enabled bool `yaml:"enabled" json:"enabled"` // default true
 	baShift `yaml:",inline"`
+	// MinErrorExcess is the least rise of the service's error rate, in
+	// errors per request (ba_err_level_change: the window's mean minus the
+	// baseline's, seasonally adjusted), at every look for the error-rate
+	// series to count: the impact check's materiality
+	// (features.impact.min_excess, 0.002), so that a harmless new error
+	// that lifts a small error rate for good — a real shift, significant on
+	// heavy traffic — is not a fault. 0 turns it off. The latency and
+	// throughput series have no such floor.
+	MinErrorExcess float64 `yaml:"min_error_excess" json:"min_error_excess"`
 }
 
 // baShift is the rule of the before/after evidence functions
@@ -109,7 +121,7 @@ func defaultBAShift() baShift {
 }
 
 func (BeforeAfterShiftLF) defaults() Function {
-	return BeforeAfterShiftLF{Enabled: true, baShift: defaultBAShift()}
+	return BeforeAfterShiftLF{Enabled: true, baShift: defaultBAShift(), MinErrorExcess: 0.002}
 }
 
 // Name implements Function.
@@ -126,14 +138,20 @@ func (BeforeAfterShiftLF) Description() string {
 func (BeforeAfterShiftLF) Assumption() string {
 	return "when the service's error rate, p95 latency or throughput moves in its bad direction at the change — " +
 		"beyond what its own history makes likely at that hour (the level and sustained tests, at p ≤ max_p shared by " +
-		"the three series), at every horizon the version served alone, without fading like a restart blip, while " +
+		"the three series; the error rate also by at least min_error_excess, a material amount), at every horizon the " +
+		"version served alone, without fading like a restart blip, while " +
 		"the rest of the environment was not elevated — the version caused it; no such shift says nothing " +
 		"(the fault may be small, short, delayed or elsewhere): abstain. Changes with a canary are left to the " +
 		"version-level functions"
 }
 
 // Validate implements Function.
-func (f BeforeAfterShiftLF) Validate() error { return f.baShift.validate() }
+func (f BeforeAfterShiftLF) Validate() error {
+	if e := f.MinErrorExcess; !(e >= 0 && e <= 1) {
+		return config.Errorf("min_error_excess", "%v must be in [0, 1] (errors per request)", e)
+	}
+	return f.baShift.validate()
+}
 
 func (f baShift) validate() error {
 	if len(f.Horizons) == 0 {
@@ -161,15 +179,20 @@ func (f baShift) validate() error {
 
 func (f BeforeAfterShiftLF) enabled() bool { return f.Enabled }
 
-// baBuiltinSeries are the series before_after_shift reads.
-var baBuiltinSeries = []baSeries{baErrSeries, baLatSeries, baTputSeries}
-
 func (f BeforeAfterShiftLF) needs() needs {
-	return needs{features: f.baShift.columns(baBuiltinSeries, nil)}
+	return needs{features: f.baShift.columns(f.series(), nil)}
+}
+
+// series returns the groups f reads, the error rate's with its
+// materiality floor.
+func (f BeforeAfterShiftLF) series() []baSeries {
+	err := baErrSeries
+	err.minLevel = f.MinErrorExcess
+	return []baSeries{err, baLatSeries, baTputSeries}
 }
 
 func (f BeforeAfterShiftLF) vote(d *deploy) int8 {
-	if f.baShift.fires(d, baBuiltinSeries, nil) {
+	if f.baShift.fires(d, f.series(), nil) {
 		return faulty
 	}
 	return abstain
@@ -262,6 +285,9 @@ func (f baShift) shifted(col func(int, string) float64, s baSeries, looks, point
 	for _, h := range looks {
 		if !(col(h, s.shiftP) <= p && col(h, s.sustainedP) <= p) {
 			return false
+		}
+		if s.minLevel > 0 && !(col(h, s.level) >= s.minLevel) {
+			return false // not material
 		}
 	}
 	sign := 1.0

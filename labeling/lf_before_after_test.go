@@ -114,6 +114,13 @@ func TestBeforeAfterShift(t *testing.T) {
 		{"no version data", 5, errShift(set(20, "overlap_minutes", nan)), faulty},
 		{"unknown", 5, errShift(set(60, "ba_err_sustained_p", nan)), abstain},
 		{"no early level", 5, errShift(set(10, "ba_err_level_change", nan)), abstain},
+		// A harmless new error: the error rate rose for good, clearly, by
+		// 0.0015 errors per request, below the impact check's materiality.
+		{"immaterial", 5, errShift(all(set(10, "ba_err_level_change", 0.0015), set(20, "ba_err_level_change", 0.0015),
+			set(60, "ba_err_level_change", 0.0015))), abstain},
+		{"material at 20 only", 0.75, errShift(all(set(10, "ba_err_level_change", 0.0025), set(20, "ba_err_level_change", 0.0025),
+			set(60, "overlap_deploy", 1))), faulty},
+		{"no level", 5, errShift(set(60, "ba_err_level_change", nan)), abstain},
 	}
 	v, want := baVotes(t, cases, only(FnBeforeAfterShift))
 	checkVotes(t, FnBeforeAfterShift, v[FnBeforeAfterShift], want)
@@ -122,6 +129,12 @@ func TestBeforeAfterShift(t *testing.T) {
 	cfg := with(t, only(FnBeforeAfterShift), func(f *BeforeAfterShiftLF) { f.EarlyMinutes = 0 })
 	v, _ = baVotes(t, cases, cfg)
 	want["blip"], want["no early level"] = faulty, faulty
+	checkVotes(t, FnBeforeAfterShift, v[FnBeforeAfterShift], want)
+
+	// Without the materiality floor the harmless new error counts.
+	cfg = with(t, only(FnBeforeAfterShift), func(f *BeforeAfterShiftLF) { f.MinErrorExcess = 0 })
+	v, want = baVotes(t, cases, cfg)
+	want["immaterial"] = faulty
 	checkVotes(t, FnBeforeAfterShift, v[FnBeforeAfterShift], want)
 }
 
@@ -264,6 +277,7 @@ func TestBeforeAfterSettings(t *testing.T) {
 		{with(t, def, func(f *BeforeAfterHealthyLF) { f.Horizons = nil }).Function(FnBeforeAfterHealthy), "labeling.before_after_healthy.horizons"},
 		{with(t, def, func(f *BeforeAfterHealthyLF) { f.MaxOverlapMinutes = -1 }).Function(FnBeforeAfterHealthy), "labeling.before_after_healthy.max_overlap_minutes"},
 		{with(t, def, func(f *KPIBreachLF) { f.MaxOverlapMinutes = nan }).Function(FnKPIBreach), "labeling.kpi_breach.max_overlap_minutes"},
+		{with(t, def, func(f *BeforeAfterShiftLF) { f.MinErrorExcess = -0.001 }).Function(FnBeforeAfterShift), "labeling.before_after_shift.min_error_excess"},
 	} {
 		c := def.With(tc.f)
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
