@@ -79,6 +79,9 @@ type BeforeAfterShiftLF struct {
 //     n being the groups of the function that judged at the first horizon
 //     (Bonferroni: the function keeps MaxP per deployment over its groups,
 //     as ba_min_p keeps the features' budget over the checks);
+//   - material: a group with a least level (minLevel: the error rate's,
+//     before_after_shift's MinErrorExcess) rose by at least that at each
+//     of those horizons;
 //   - not decaying: between consecutive looks a < b (EarlyMinutes, then
 //     the horizons judged), the mean level of the minutes after a, derived
 //     from the two window means as (b·level_b − a·level_a)/(b − a), is at
