@@ -477,12 +477,8 @@ func (c *calc) sustainedBlock(pr *baPrep, t0 int) int {
 	if mins <= 0 {
 		return 1
 	}
-	perMin := math.Max(errs, 0.5) / mins // no error yet: half of one
-	b := math.Ceil(k / perMin)
-	if b >= float64(most) {
-		return most
-	}
-	return max(1, int(b))
+	perMin := math.Max(errs, 0.5) / mins                // no error yet: half of one
+	return int(min(math.Ceil(k/perMin), float64(most))) // ≥ 1: the ceiling of a positive number
 }
 
 // blockMeans writes into buf the means of the values in the consecutive
@@ -504,8 +500,10 @@ func blockMeans(buf, C, S1 []float64, t, H, b int) []float64 {
 }
 
 // sustainedStat is the sustained test's statistic on the window's values
-// w (NaN skipped; buf holds len(w) values): how far the quarter of its
-// minutes nearest the baseline still lie on the worse side of the
+// w (NaN skipped; buf holds len(w) values and may be w's own array, as
+// blockMeans' output is: each value is read before its slot is written):
+// how far the quarter of its minutes nearest the baseline still lie on
+// the worse side of the
 // baseline mean mb — the lower quartile's excess when higher is worse,
 // the upper quartile's shortfall when lower is worse, the larger of the
 // two for both — over scale. Three quarters of the window must move for
