@@ -35,7 +35,9 @@ func TestConfigYAMLDecoding(t *testing.T) {
 	}{
 		{"absent", "train: {}\n", func() Config { return def }, nil},
 		{"one key", "labeling:\n  rollback:\n    within_hours: 3\n", func() Config {
-			return def.With(RollbackLF{Enabled: true, WithinHours: 3})
+			r := def.Function(FnRollback).(RollbackLF)
+			r.WithinHours = 3
+			return def.With(r)
 		}, nil},
 		{"nulls keep defaults", "labeling:\n  model: ~\n  rollback: ~\n  sql_timeout_seconds: ~\n", func() Config { return def }, nil},
 		{"several sections", "labeling:\n  sql_timeout_seconds: 5\n  incident:\n    linked: false\n  healthy_evidence:\n    enabled: false\n", func() Config {
@@ -157,10 +159,10 @@ func TestConfigEncodingRoundTrips(t *testing.T) {
 func TestConfigWithDoesNotAlias(t *testing.T) {
 	a := DefaultConfig()
 	b := a.With(RollbackLF{Enabled: false, WithinHours: 1})
-	if a.Function(FnRollback) != (RollbackLF{Enabled: true, WithinHours: 48}) {
+	if !reflect.DeepEqual(a.Function(FnRollback), RollbackLF{}.defaults()) {
 		t.Errorf("With changed the original: %+v", a.Function(FnRollback))
 	}
-	if b.Function(FnRollback) != (RollbackLF{Enabled: false, WithinHours: 1}) {
+	if !reflect.DeepEqual(b.Function(FnRollback), RollbackLF{Enabled: false, WithinHours: 1}) {
 		t.Errorf("With did not set the function: %+v", b.Function(FnRollback))
 	}
 	if a.Function("nope") != nil {

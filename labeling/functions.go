@@ -281,6 +281,13 @@ func (f *fleet) incidentDuring(d history.Deployment, from, until time.Time) bool
 	return f.linked[d.ID]
 }
 
+// featuresSwitch is implemented by functions whose reads of the features
+// files are an optional part of them: featuresSwitch names the setting,
+// under the function's section, that turns those reads off.
+type featuresSwitch interface {
+	featuresSwitch() string
+}
+
 // readFeatures reads the feature columns that fns declared, one read per
 // file. Errors name the first function that reads the file.
 func (f *fleet) readFeatures(dir string, fns []Function) error {
@@ -307,7 +314,13 @@ func (f *fleet) readFeatures(dir string, fns []Function) error {
 		}
 		fc, err := workdir.ReadFeatures(path, names...)
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s: %s not found: run `faultline extract` first, or disable the function (labeling.%s.enabled: false)", name, path, name)
+			off := name + ".enabled"
+			for _, fn := range fns {
+				if o, ok := fn.(featuresSwitch); ok && fn.Name() == name {
+					off = name + "." + o.featuresSwitch()
+				}
+			}
+			return fmt.Errorf("%s: %s not found: run `faultline extract` first, or turn off what reads it (labeling.%s: false)", name, path, off)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -416,9 +429,15 @@ func builtinVotes(ctx context.Context, in Input, fns []Function, all, targets []
 		}
 		for _, t := range idx {
 			d := &deploy{Deployment: targets[t], stream: f.streams[k], i: f.pos[targets[t].ID].i, fleet: f, traffic: sd}
+			reacted := 0
 			for j, fn := range fns {
-				cols[j][t] = fn.vote(d)
+				v := fn.vote(d)
+				if v == unexplained || v == faulty && isReaction(fn) {
+					reacted++
+				}
+				cols[j][t] = v
 			}
+			explainReactions(cols, t, reacted)
 		}
 		progMu.Lock()
 		prog("labeling functions", done.Add(1), int64(len(streams)))

@@ -933,3 +933,114 @@ func TestReplacedHealthyValidate(t *testing.T) {
 		}
 	}
 }
+
+// The symptom gate of rollback and incident: a version whose measured
+// metrics showed nothing gets an abstention, unless both reacted to it;
+// one with any symptom, or with nothing measured, keeps the faulty vote.
+func TestSymptomGate(t *testing.T) {
+	quiet := func(mod func(map[string]float64)) map[string]float64 {
+		c := map[string]float64{"impact_neglog10_p": 0.4, "p95_ratio": 1.05, "new_sig_rate": 0, "ba_min_p": 0.6}
+		if mod != nil {
+			mod(c)
+		}
+		return c
+	}
+	const (
+		rolledBack = 1 << iota
+		incident
+	)
+	cases := []struct {
+		name      string
+		reactions int
+		at        int // the horizon the row is written at (0: no row at all)
+		cols      map[string]float64
+		want      int8 // of each reaction
+	}{
+		{"quiet", rolledBack, 10, quiet(nil), abstain},
+		{"quiet everywhere", rolledBack, 60, quiet(nil), abstain},
+		{"error rate", rolledBack, 20, quiet(func(c map[string]float64) { c["impact_neglog10_p"] = 2.5 }), faulty},
+		{"error rate not significant", rolledBack, 20, quiet(func(c map[string]float64) { c["impact_neglog10_p"] = 1.9 }), abstain},
+		{"latency", rolledBack, 10, quiet(func(c map[string]float64) { c["p95_ratio"] = 1.25 }), faulty},
+		{"new fingerprint", rolledBack, 60, quiet(func(c map[string]float64) { c["new_sig_rate"] = 0.3 }), faulty},
+		{"before/after", rolledBack, 20, quiet(func(c map[string]float64) { c["ba_min_p"] = 0.004 }), faulty},
+		{"one measured, quiet", rolledBack, 10, map[string]float64{"impact_neglog10_p": 0.1}, abstain},
+		{"nothing measured", rolledBack, 10, map[string]float64{}, faulty},
+		{"no feature row", rolledBack, 0, nil, faulty},
+		{"incident, quiet", incident, 10, quiet(nil), abstain},
+		{"incident, latency", incident, 20, quiet(func(c map[string]float64) { c["p95_ratio"] = 1.5 }), faulty},
+		{"both, quiet", rolledBack | incident, 10, quiet(nil), faulty},
+	}
+	h := &memHistory{}
+	rows := map[int][]featureRow{10: nil, 20: nil, 60: nil}
+	start := 0.0
+	for i, tc := range cases {
+		id := fmt.Sprintf("d%d", i)
+		h.deps = append(h.deps, dep(id, fmt.Sprintf("v%d", i+1), start, history.KindDeploy))
+		if tc.reactions&rolledBack != 0 {
+			h.deps = append(h.deps, dep(id+"-rb", "v0", start+1, history.KindRollback))
+		} else {
+			h.deps = append(h.deps, dep(id+"-next", fmt.Sprintf("v%d-next", i+1), start+3, history.KindDeploy))
+		}
+		if tc.reactions&incident != 0 {
+			h.incidents = append(h.incidents, history.Incident{ID: "inc-" + id, Service: "svc", Environment: "prod", OpenedAt: at(start + 0.5)})
+		}
+		if tc.at != 0 {
+			rows[tc.at] = append(rows[tc.at], featureRow{id, tc.cols})
+		}
+		start += 4
+	}
+	dir := t.TempDir()
+	for hz, r := range rows {
+		writeFeatures(t, dir, hz, r)
+	}
+	gates := func(c Config, rollback, incident bool) Config {
+		c = with(t, c, func(f *RollbackLF) { f.Symptom.Enabled = rollback })
+		return with(t, c, func(f *IncidentLF) { f.Symptom.Enabled = incident })
+	}
+	check := func(label string, v map[string]map[string]int8, want func(i int) (rb, inc int8)) {
+		t.Helper()
+		for i, tc := range cases {
+			id := fmt.Sprintf("d%d", i)
+			wr, wi := want(i)
+			if g := v[FnRollback][id]; g != wr {
+				t.Errorf("%s, %s: rollback voted %d, want %d", label, tc.name, g, wr)
+			}
+			if g := v[FnIncident][id]; g != wi {
+				t.Errorf("%s, %s: incident voted %d, want %d", label, tc.name, g, wi)
+			}
+			if g, ok := v[FnRollback][id+"-rb"]; ok && g != abstain {
+				t.Errorf("%s, %s: the rollback itself voted %d", label, tc.name, g)
+			}
+		}
+	}
+	reactionVote := func(i, r int, want int8) int8 {
+		if cases[i].reactions&r == 0 {
+			return abstain
+		}
+		return want
+	}
+	cfg := gates(only(FnRollback, FnIncident), true, true)
+	check("gated", votesOf(t, h, cfg, dir), func(i int) (int8, int8) {
+		return reactionVote(i, rolledBack, cases[i].want), reactionVote(i, incident, cases[i].want)
+	})
+	// Without the gates every reaction votes faulty, and no features file
+	// is read.
+	check("no gates", votesOf(t, h, only(FnRollback, FnIncident), ""), func(i int) (int8, int8) {
+		return reactionVote(i, rolledBack, faulty), reactionVote(i, incident, faulty)
+	})
+	// An ungated incident still explains a gated rollback.
+	check("rollback gated", votesOf(t, h, gates(only(FnRollback, FnIncident), true, false), dir), func(i int) (int8, int8) {
+		rb := cases[i].want
+		if cases[i].reactions&incident != 0 {
+			rb = faulty
+		}
+		return reactionVote(i, rolledBack, rb), reactionVote(i, incident, faulty)
+	})
+
+	// With a gate and no features files, the error names the setting that
+	// turns the reads off.
+	_, err := Compute(context.Background(), cfg, Input{History: h, Workdir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), ".symptom.enabled: false") {
+		t.Errorf("no features files: error %v", err)
+	}
+}

@@ -78,7 +78,10 @@ func TestExampleFunctionTakesOneFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, f := range cfg.Functions {
-		if f.Name() != "large_change" && f.Name() != FnRollback {
+		if r, ok := f.(RollbackLF); ok {
+			r.Symptom.Enabled = false // it would read features files this test has not written
+			cfg.Functions[i] = r
+		} else if f.Name() != "large_change" {
 			cfg.Functions[i] = setEnabled(f, false)
 		}
 	}

@@ -159,18 +159,70 @@ func TestQualityOnSimulatedFleet(t *testing.T) {
 	if d := math.Abs(res.Model.ClassBalance() - float64(q.Faulty)/float64(q.Rows)); d > 0.03 {
 		t.Errorf("estimated class balance %.4f, true %.4f", res.Model.ClassBalance(), float64(q.Faulty)/float64(q.Rows))
 	}
+	// The symptom gates of rollback and incident silence reactions to
+	// versions whose measured metrics showed nothing: most of them healthy.
+	silenced, onFaults := symptomGated(t, cfg, st, work, res)
+	t.Logf("symptom gates: %d reaction votes silenced, %d of them on faults", len(silenced), onFaults)
+	if len(silenced) == 0 || 2*onFaults >= len(silenced) {
+		t.Errorf("symptom gates silenced %d reaction votes, %d on faults: want some, mostly on healthy deployments", len(silenced), onFaults)
+	}
 	// The deployments on which every function abstained get the estimated
 	// share of faulty deployments among them (docs/labeling.md, "Rows
-	// without a vote"), not a class of their own.
-	if share, n := allAbstainShare(t, st, res); n == 0 || math.Abs(res.Model.QuietPositive()-share) > 0.02 {
+	// without a vote"), not a class of their own. Those the gates silenced
+	// are left out of the true share: a fault whose only evidence was a
+	// reaction the gate refused leaves no vote that could tell the label
+	// model it exists (the gates tie the reactions' votes to the symptom
+	// functions', against the model's independence).
+	if share, n := allAbstainShare(t, st, res, silenced); n == 0 || math.Abs(res.Model.QuietPositive()-share) > 0.02 {
 		t.Errorf("%d all-abstain deployments get p_faulty %.4f, true faulty share among them %.4f", n, res.Model.QuietPositive(), share)
 	}
 }
 
+// symptomGated returns the deployments on which the symptom gates of
+// rollback and incident turned what would have been a faulty vote into an
+// abstention (labelling again with the gates off), and how many of them
+// are faulty by the simulator's truth.
+func symptomGated(t *testing.T, cfg Config, st history.Store, work string, res *Result) (map[string]bool, int) {
+	t.Helper()
+	r := cfg.Function(FnRollback).(RollbackLF)
+	r.Symptom.Enabled = false
+	in := cfg.Function(FnIncident).(IncidentLF)
+	in.Symptom.Enabled = false
+	off, err := Compute(context.Background(), cfg.With(r).With(in), Input{History: st, Workdir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.Truth(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		tm[r.DeploymentID] = r.Faulty
+	}
+	gated := map[string]bool{}
+	faults := 0
+	for j, name := range res.Votes.Names {
+		if name != FnRollback && name != FnIncident {
+			continue
+		}
+		for i, id := range res.IDs {
+			if res.Votes.Cols[j][i] == abstain && off.Votes.Cols[j][i] == faulty && !gated[id] {
+				gated[id] = true
+				if tm[id] {
+					faults++
+				}
+			}
+		}
+	}
+	return gated, faults
+}
+
 // allAbstainShare returns the share of faulty deployments, by the
 // simulator's truth, among the n deployments on which every function
-// abstained, and checks that they were given QuietPositive and label -1.
-func allAbstainShare(t testing.TB, st history.Store, res *Result) (share float64, n int) {
+// abstained (except those in skip), and checks that they were given
+// QuietPositive and label -1.
+func allAbstainShare(t testing.TB, st history.Store, res *Result, skip map[string]bool) (share float64, n int) {
 	t.Helper()
 	rows, err := st.Truth(context.Background())
 	if err != nil {
@@ -186,7 +238,7 @@ func allAbstainShare(t testing.TB, st history.Store, res *Result) (share float64
 		for _, c := range res.Votes.Cols {
 			quiet = quiet && c[i] == abstain
 		}
-		if !quiet {
+		if !quiet || skip[id] {
 			continue
 		}
 		n++
@@ -368,7 +420,7 @@ func TestQualityAcrossRegimes(t *testing.T) {
 				t.Logf("%s seed %d: %s", name, seed, l)
 			}
 			checkHealthyVotes(t, fmt.Sprintf("%s seed %d: ", name, seed), fq)
-			share, quiet := allAbstainShare(t, st, res)
+			share, quiet := allAbstainShare(t, st, res, nil)
 			t.Logf("%s seed %d: class balance %.4f (true %.4f); %d all-abstain deployments, p_faulty %.4f (true %.4f); label model %v; majority vote %v",
 				name, seed, res.Model.ClassBalance(), float64(fq.Faulty)/float64(fq.Rows), quiet, res.Model.QuietPositive(), share, fq.LabelModel, fq.Major)
 		}

@@ -94,6 +94,7 @@ func TestConfigValueErrors(t *testing.T) {
 		{"features changed under the other sections", "features:\n  horizons: [10, 20]\n",
 			[]string{
 				"f.yaml:2: features.ensemble_horizon: 60 is not one of features.horizons [10 20]: labeling, training and evaluation read the ensemble verdict of that horizon's features",
+				"f.yaml:2: labeling.rollback: reads features_h60.parquet, but 60 is not one of features.horizons [10 20]: add it there, or change or disable the function",
 				"f.yaml:2: labeling.new_error_signatures: reads features_h60.parquet, but 60 is not one of features.horizons [10 20]: add it there, or change or disable the function",
 				"f.yaml:2: labeling.latency_degradation: reads features_h60.parquet, but 60 is not one of features.horizons [10 20]: add it there, or change or disable the function",
 				"f.yaml:2: labeling.before_after_shift: reads features_h60.parquet, but 60 is not one of features.horizons [10 20]: add it there, or change or disable the function",
