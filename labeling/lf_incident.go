@@ -50,8 +50,9 @@ type IncidentLF struct {
 
 func (IncidentLF) defaults() Function {
 	// The gate is off by default: measured at 40 services × 14 days it
-	// cleaned the incident votes but cost more faults than it saved
-	// (docs/labeling.md, "The symptom gate of rollback and incident").
+	// cleaned the incident votes where unrelated incidents are common, but
+	// cost the aggregate fleets more faults than it saved (docs/labeling.md,
+	// "The symptom gate of rollback and incident").
 	g := defaultSymptomGate()
 	g.Enabled = false
 	return IncidentLF{Enabled: true, WindowMinutes: 120, Linked: true, OutageServices: 3, OutageMinutes: 10, Symptom: g}
