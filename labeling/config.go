@@ -165,6 +165,23 @@ func (c Config) With(f Function) Config {
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 // positive returns a *config.FieldError at key unless v > 0.
+// validHorizons checks a function's list of horizons, in minutes, under
+// key: not empty, each > 0, none twice.
+func validHorizons(key string, hs []int) error {
+	if len(hs) == 0 {
+		return config.Errorf(key, "empty; list at least one horizon in minutes")
+	}
+	for i, h := range hs {
+		if h <= 0 {
+			return config.Errorf(key, "%d must be > 0", h)
+		}
+		if slices.Contains(hs[:i], h) {
+			return config.Errorf(key, "%d is listed twice", h)
+		}
+	}
+	return nil
+}
+
 func positive(key string, v float64) error {
 	if !(v > 0) {
 		return config.Errorf(key, "%v must be > 0", v)

@@ -106,16 +106,8 @@ func (BeforeAfterHealthyLF) Assumption() string {
 
 // Validate implements Function.
 func (f BeforeAfterHealthyLF) Validate() error {
-	if len(f.Horizons) == 0 {
-		return config.Errorf("horizons", "empty; list at least one horizon in minutes")
-	}
-	for i, h := range f.Horizons {
-		if h <= 0 {
-			return config.Errorf("horizons", "%d must be > 0", h)
-		}
-		if slices.Contains(f.Horizons[:i], h) {
-			return config.Errorf("horizons", "%d is listed twice", h)
-		}
+	if err := validHorizons("horizons", f.Horizons); err != nil {
+		return err
 	}
 	if c := f.Confidence; !(c > 0.5 && c < 1) {
 		return config.Errorf("confidence", "%v must be in (0.5, 1)", c)

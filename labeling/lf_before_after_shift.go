@@ -157,16 +157,8 @@ func (f BeforeAfterShiftLF) Validate() error {
 }
 
 func (f baShift) validate() error {
-	if len(f.Horizons) == 0 {
-		return config.Errorf("horizons", "empty; list at least one horizon in minutes")
-	}
-	for i, h := range f.Horizons {
-		if h <= 0 {
-			return config.Errorf("horizons", "%d must be > 0", h)
-		}
-		if slices.Contains(f.Horizons[:i], h) {
-			return config.Errorf("horizons", "%d is listed twice", h)
-		}
+	if err := validHorizons("horizons", f.Horizons); err != nil {
+		return err
 	}
 	if e := f.EarlyMinutes; e < 0 || (e > 0 && e >= slices.Min(f.Horizons)) {
 		return config.Errorf("early_minutes", "%d must be 0 (off) or between 0 and the first horizon (%d)", e, slices.Min(f.Horizons))

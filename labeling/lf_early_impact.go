@@ -93,16 +93,8 @@ func (EarlyImpactLF) Assumption() string {
 
 // Validate implements Function.
 func (f EarlyImpactLF) Validate() error {
-	if len(f.Horizons) == 0 {
-		return config.Errorf("horizons", "empty; list at least one horizon in minutes")
-	}
-	for i, h := range f.Horizons {
-		if h <= 0 {
-			return config.Errorf("horizons", "%d must be > 0", h)
-		}
-		if slices.Contains(f.Horizons[:i], h) {
-			return config.Errorf("horizons", "%d is listed twice", h)
-		}
+	if err := validHorizons("horizons", f.Horizons); err != nil {
+		return err
 	}
 	for _, c := range []struct {
 		key string

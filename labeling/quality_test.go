@@ -48,17 +48,25 @@ type FleetQuality struct {
 	Counts map[string][2][3]int
 }
 
-// measureAgainstTruth compares a labeling with the simulator's truth.
-func measureAgainstTruth(t testing.TB, st history.Store, res *Result) FleetQuality {
+// faultyByTruth returns whether each deployment is faulty by the
+// simulator's truth.
+func faultyByTruth(t testing.TB, st history.Store) map[string]bool {
 	t.Helper()
-	truthRows, err := st.Truth(context.Background())
+	rows, err := st.Truth(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm := map[string]bool{}
-	for _, tr := range truthRows {
-		tm[tr.DeploymentID] = tr.Faulty
+	tm := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		tm[r.DeploymentID] = r.Faulty
 	}
+	return tm
+}
+
+// measureAgainstTruth compares a labeling with the simulator's truth.
+func measureAgainstTruth(t testing.TB, st history.Store, res *Result) FleetQuality {
+	t.Helper()
+	tm := faultyByTruth(t, st)
 	truth := make([]bool, len(res.IDs))
 	q := FleetQuality{Rows: len(res.IDs)}
 	for i, id := range res.IDs {
@@ -192,14 +200,7 @@ func symptomGated(t *testing.T, cfg Config, st history.Store, work string, res *
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := st.Truth(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm := make(map[string]bool, len(rows))
-	for _, r := range rows {
-		tm[r.DeploymentID] = r.Faulty
-	}
+	tm := faultyByTruth(t, st)
 	gated := map[string]bool{}
 	faults := 0
 	for j, name := range res.Votes.Names {
@@ -224,14 +225,7 @@ func symptomGated(t *testing.T, cfg Config, st history.Store, work string, res *
 // QuietPositive and label -1.
 func allAbstainShare(t testing.TB, st history.Store, res *Result, skip map[string]bool) (share float64, n int) {
 	t.Helper()
-	rows, err := st.Truth(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm := make(map[string]bool, len(rows))
-	for _, r := range rows {
-		tm[r.DeploymentID] = r.Faulty
-	}
+	tm := faultyByTruth(t, st)
 	var faulty int
 	for i, id := range res.IDs {
 		quiet := true

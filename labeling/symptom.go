@@ -2,7 +2,6 @@ package labeling
 
 import (
 	"math"
-	"slices"
 
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/config"
@@ -30,13 +29,15 @@ var baMinPColumn = features.Schema[features.BAMinP].Name
 // votes as without the gate. A version whose measured metrics showed none
 // of them abstains — unless the other reaction function reacted to it too
 // (rolled back and blamed for an incident): two reactions explain each
-// other, as a symptom would. Operators roll back, and incidents are opened, for
-// reasons no metric of the version shows — a precaution, a functional bug,
-// another system's trouble blamed on the latest deploy — and such a vote
-// teaches the detectors, which see only metrics, that a quiet version is a
-// fault. Abstaining is not a healthy vote.
+// other, as a symptom would. Operators roll back, and incidents are
+// opened, for reasons no metric of the version shows — a precaution, a
+// functional bug, another system's trouble blamed on the latest deploy —
+// and such a vote teaches the detectors, which see only metrics, that a
+// quiet version is a fault. Abstaining is not a healthy vote.
 type SymptomGate struct {
-	Enabled bool `yaml:"enabled" json:"enabled"` // default true
+	// Enabled turns the gate on. Default true for rollback, false for
+	// incident (docs/labeling.md says why).
+	Enabled bool `yaml:"enabled" json:"enabled"`
 	// Horizons are the horizons, in minutes, at which the symptoms are
 	// read; features_hH.parquet must exist for each. Default [10, 20, 60],
 	// the default feature horizons: a version rolled back at minute 8 is
@@ -69,16 +70,8 @@ func (s SymptomGate) validate() error {
 	if !s.Enabled {
 		return nil
 	}
-	if len(s.Horizons) == 0 {
-		return config.Errorf("symptom.horizons", "empty; list at least one horizon in minutes")
-	}
-	for i, h := range s.Horizons {
-		if h <= 0 {
-			return config.Errorf("symptom.horizons", "%d must be > 0", h)
-		}
-		if slices.Contains(s.Horizons[:i], h) {
-			return config.Errorf("symptom.horizons", "%d is listed twice", h)
-		}
+	if err := validHorizons("symptom.horizons", s.Horizons); err != nil {
+		return err
 	}
 	if !(s.MaxP > 0 && s.MaxP < 1) {
 		return config.Errorf("symptom.max_p", "%v must be in (0, 1)", s.MaxP)
