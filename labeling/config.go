@@ -164,7 +164,6 @@ func (c Config) With(f Function) Config {
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
-// positive returns a *config.FieldError at key unless v > 0.
 // validHorizons checks a function's list of horizons, in minutes, under
 // key: not empty, each > 0, none twice.
 func validHorizons(key string, hs []int) error {
@@ -182,6 +181,7 @@ func validHorizons(key string, hs []int) error {
 	return nil
 }
 
+// positive returns a *config.FieldError at key unless v > 0.
 func positive(key string, v float64) error {
 	if !(v > 0) {
 		return config.Errorf(key, "%v must be > 0", v)

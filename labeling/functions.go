@@ -293,18 +293,18 @@ type featuresSwitch interface {
 func (f *fleet) readFeatures(dir string, fns []Function) error {
 	var horizons []int
 	cols := map[int][]featureColumn{}
-	reader := map[int]string{}
+	reader := map[int]Function{}
 	for _, fn := range fns {
 		for _, c := range fn.needs().features {
 			if _, ok := reader[c.horizon]; !ok {
 				horizons = append(horizons, c.horizon)
-				reader[c.horizon] = fn.Name()
+				reader[c.horizon] = fn
 			}
 			cols[c.horizon] = append(cols[c.horizon], c)
 		}
 	}
 	for _, h := range horizons {
-		name := reader[h]
+		name := reader[h].Name()
 		path := filepath.Join(dir, workdir.FeaturesFile(h))
 		var names []string
 		for _, c := range cols[h] {
@@ -315,10 +315,8 @@ func (f *fleet) readFeatures(dir string, fns []Function) error {
 		fc, err := workdir.ReadFeatures(path, names...)
 		if errors.Is(err, fs.ErrNotExist) {
 			off := name + ".enabled"
-			for _, fn := range fns {
-				if o, ok := fn.(featuresSwitch); ok && fn.Name() == name {
-					off = name + "." + o.featuresSwitch()
-				}
+			if o, ok := reader[h].(featuresSwitch); ok {
+				off = name + "." + o.featuresSwitch()
 			}
 			return fmt.Errorf("%s: %s not found: run `faultline extract` first, or turn off what reads it (labeling.%s: false)", name, path, off)
 		}

@@ -42,9 +42,9 @@ largest horizon has data or the deployment is flagged.
 With no production model in the registry (nothing promoted yet, or every
 candidate refused by the promotion gate; or one trained on another feature
 schema, which this build cannot score: a warning says so) and --model left
-at production,
-the deployment is judged by the statistical checks instead, computed with
-the "features" settings and looked at over the horizons that have data: the
+at production, the deployment is judged by the statistical checks instead,
+computed with the "features" settings and looked at over the horizons that
+have data: the
 unanimous ensemble of the impact, temporal-correlation and persistence
 checks for a canary, and for a change without one (a big-bang deploy,
 aggregate metrics) the before/after checks of its error rate, latency,

@@ -96,8 +96,9 @@ With no production model in the registry (or one trained on another feature
 schema, which this build cannot score: a warning says so) and --model left
 at production, the deployments are judged by the statistical checks
 instead: the unanimous ensemble of the impact, temporal-correlation and
-persistence checks for canaries, the before/after checks for changes without one (docs/detector.md),
-over the horizons with data, features computed with the "features" settings.
+persistence checks for canaries, the before/after checks for changes
+without one (docs/detector.md), over the horizons with data, features
+computed with the "features" settings.
 p_H is then their vote (1 or 0), model_version is
 statistical-checks, and the summary says so ("source": "statistical-checks"
 with --json).
