@@ -107,20 +107,22 @@ const maxFleetShare = 0.1
 // before_after_shift.min_late_to_early).
 const minLateToEarly = 0.5
 
-// baGroup is one series group of the before/after columns.
+// baGroup is one series group of the before/after columns, with what the
+// fallback's rule asks of it besides features' before/after shift rule.
 type baGroup struct {
-	level, shiftP, shiftPass, sustainedP, sustainedPass int
-	kpi                                                 bool
+	features.BAGroup
+	shiftPass, sustainedPass int
+	kpi                      bool
 	// errorRate: the level is an excess error rate, which must be material
 	// (condition 8).
 	errorRate bool
 }
 
 var baSeriesGroups = [...]baGroup{
-	{features.BAErrLevelChange, features.BAErrShiftP, features.BAErrShiftPass, features.BAErrSustainedP, features.BAErrSustainedPass, false, true},
-	{features.BALatLevelChange, features.BALatShiftP, features.BALatShiftPass, features.BALatSustainedP, features.BALatSustainedPass, false, false},
-	{features.BATputLevelChange, features.BATputShiftP, features.BATputShiftPass, features.BATputSustainedP, features.BATputSustainedPass, false, false},
-	{features.BAKPILevelChange, features.BAKPIShiftP, features.BAKPIShiftPass, features.BAKPISustainedP, features.BAKPISustainedPass, true, false},
+	{features.BAErrGroup, features.BAErrShiftPass, features.BAErrSustainedPass, false, true},
+	{features.BALatGroup, features.BALatShiftPass, features.BALatSustainedPass, false, false},
+	{features.BATputGroup, features.BATputShiftPass, features.BATputSustainedPass, false, false},
+	{features.BAKPIGroup, features.BAKPIShiftPass, features.BAKPISustainedPass, true, false},
 }
 
 // lookState is the fallback's reading of one look.
@@ -163,7 +165,7 @@ func statisticalLooks(rows map[int][]float64, hs []int, cfg *features.Config) []
 		ens := row[features.EnsembleFaulty]
 		lk.canary = !math.IsNaN(ens)
 		noCanary := withoutCanary(row)
-		fleetEvent := row[features.FleetElevatedMaxFrac] >= maxFleetShare
+		fleetEvent := features.FleetEvent(row[features.FleetElevatedMaxFrac], maxFleetShare)
 		lk.ba = noCanary && row[features.OverlapDeploy] == 0 && !fleetEvent && row[features.BAChecks] > 0
 		canJudge := h >= MinFlagLook && len(seen) > 0
 		seen = append(seen, h)
@@ -214,7 +216,7 @@ func baFlag(rows map[int][]float64, looks []int, cfg *features.Config) *baGroup 
 	budget := cfg.BeforeAfter.Budget
 	n := 0
 	for i := range baSeriesGroups {
-		if !math.IsNaN(row[baSeriesGroups[i].shiftP]) {
+		if !math.IsNaN(row[baSeriesGroups[i].ShiftP]) {
 			n++
 		}
 	}
@@ -224,16 +226,16 @@ func baFlag(rows map[int][]float64, looks []int, cfg *features.Config) *baGroup 
 	alpha := budget / float64(n)
 	for i := range baSeriesGroups {
 		g := &baSeriesGroups[i]
-		if !(row[g.shiftP] <= alpha && row[g.sustainedP] <= alpha) {
+		if !features.BAShifted(row[g.ShiftP], row[g.SustainedP], alpha) {
 			continue
 		}
-		if g.errorRate && !(row[g.level] >= cfg.Impact.MinExcess) {
-			continue // not material
-		}
-		if !notDecaying(rows, looks, g.level) {
+		if g.errorRate && !features.BAMaterial(row[g.Level], cfg.Impact.MinExcess) {
 			continue
 		}
-		if g.kpi && trafficRose(row, alpha) {
+		if !notDecaying(rows, looks, g.Level) {
+			continue
+		}
+		if g.kpi && features.BATrafficRose(row[features.BATputShiftStat], row[features.BATputSustainedStat], alpha) {
 			continue
 		}
 		return g
@@ -242,7 +244,8 @@ func baFlag(rows map[int][]float64, looks []int, cfg *features.Config) *baGroup 
 }
 
 // notDecaying reports condition 3: the level of column level did not decay
-// between consecutive looks. A NaN level fails it.
+// between consecutive looks (features.BADecayed), oriented by the sign of
+// the level at the last look. A NaN level fails it.
 func notDecaying(rows map[int][]float64, looks []int, level int) bool {
 	sign := 1.0
 	last := rows[looks[len(looks)-1]][level]
@@ -254,25 +257,11 @@ func notDecaying(rows map[int][]float64, looks []int, level int) bool {
 	}
 	for i := 1; i < len(looks); i++ {
 		a, b := looks[i-1], looks[i]
-		la, lb := rows[a][level], rows[b][level]
-		if math.IsNaN(la) || math.IsNaN(lb) {
-			return false
-		}
-		early := sign * la
-		late := sign * (float64(b)*lb - float64(a)*la) / float64(b-a)
-		if early > 0 && late < minLateToEarly*early {
+		if features.BADecayed(a, b, rows[a][level], rows[b][level], sign, minLateToEarly) {
 			return false
 		}
 	}
 	return true
-}
-
-// trafficRose reports condition 7's veto: the throughput's level and
-// sustained statistics (positive when it falls) both at most −z, z the
-// standard normal quantile of 1 − alpha. NaN statistics do not veto.
-func trafficRose(row []float64, alpha float64) bool {
-	z := math.Sqrt2 * math.Erfinv(1-2*alpha)
-	return row[features.BATputShiftStat] <= -z && row[features.BATputSustainedStat] <= -z
 }
 
 // canaryReasons are the features a canary verdict reports: the three checks
@@ -367,9 +356,9 @@ func statisticalReasons(row []float64, lk *statLook) []Reason {
 		g := lk.group
 		add(g.shiftPass, 1)
 		add(g.sustainedPass, 1)
-		add(g.shiftP, 0)
-		add(g.sustainedP, 0)
-		add(g.level, 0)
+		add(g.ShiftP, 0)
+		add(g.SustainedP, 0)
+		add(g.Level, 0)
 	case lk.ba && !lk.canary:
 		for _, c := range baSummaryReasons {
 			add(c, 0)

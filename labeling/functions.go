@@ -535,5 +535,5 @@ var fleetMaxColumn = features.Schema[features.FleetElevatedMaxFrac].Name
 // the file) it reports false. The caller declares the column in its needs.
 func fleetEvent(d *deploy, horizon int, share float64) bool {
 	v, ok := d.feature(horizon, fleetMaxColumn)
-	return ok && v >= share
+	return ok && features.FleetEvent(v, share)
 }

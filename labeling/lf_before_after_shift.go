@@ -21,16 +21,16 @@ type baSeries struct {
 	minLevel float64
 }
 
-func baSeriesOf(shiftP, sustainedP, level int) baSeries {
-	return baSeries{shiftP: features.Schema[shiftP].Name, sustainedP: features.Schema[sustainedP].Name, level: features.Schema[level].Name}
+func baSeriesOf(g features.BAGroup) baSeries {
+	return baSeries{shiftP: features.Schema[g.ShiftP].Name, sustainedP: features.Schema[g.SustainedP].Name, level: features.Schema[g.Level].Name}
 }
 
 // The series groups the before/after functions read, and the other columns.
 var (
-	baErrSeries  = baSeriesOf(features.BAErrShiftP, features.BAErrSustainedP, features.BAErrLevelChange)
-	baLatSeries  = baSeriesOf(features.BALatShiftP, features.BALatSustainedP, features.BALatLevelChange)
-	baTputSeries = baSeriesOf(features.BATputShiftP, features.BATputSustainedP, features.BATputLevelChange)
-	baKPISeries  = baSeriesOf(features.BAKPIShiftP, features.BAKPISustainedP, features.BAKPILevelChange)
+	baErrSeries  = baSeriesOf(features.BAErrGroup)
+	baLatSeries  = baSeriesOf(features.BALatGroup)
+	baTputSeries = baSeriesOf(features.BATputGroup)
+	baKPISeries  = baSeriesOf(features.BAKPIGroup)
 
 	baTputShiftZColumn     = features.Schema[features.BATputShiftStat].Name
 	baTputSustainedZColumn = features.Schema[features.BATputSustainedStat].Name
@@ -274,15 +274,17 @@ func (f baShift) fires(d *deploy, series []baSeries, guard func(d *deploy, looks
 	return false
 }
 
-// shifted reports whether series s passes both tests at every look and does
-// not decay between consecutive points.
+// shifted reports whether series s passes both tests at every look, is
+// material there, and does not decay between consecutive points: features'
+// before/after shift rule (features.BAShifted, BAMaterial, BADecayed),
+// oriented by the sign of the level at the first look.
 func (f baShift) shifted(col func(int, string) float64, s baSeries, looks, points []int, p float64) bool {
 	for _, h := range looks {
-		if !(col(h, s.shiftP) <= p && col(h, s.sustainedP) <= p) {
+		if !features.BAShifted(col(h, s.shiftP), col(h, s.sustainedP), p) {
 			return false
 		}
-		if s.minLevel > 0 && !(col(h, s.level) >= s.minLevel) {
-			return false // not material
+		if !features.BAMaterial(col(h, s.level), s.minLevel) {
+			return false
 		}
 	}
 	sign := 1.0
@@ -291,10 +293,7 @@ func (f baShift) shifted(col func(int, string) float64, s baSeries, looks, point
 	}
 	for i := 1; i < len(points); i++ {
 		a, b := points[i-1], points[i]
-		la, lb := col(a, s.level), col(b, s.level)
-		early := sign * la
-		late := sign * (float64(b)*lb - float64(a)*la) / float64(b-a)
-		if math.IsNaN(late) || (early > 0 && late < f.MinLateToEarly*early) {
+		if features.BADecayed(a, b, col(a, s.level), col(b, s.level), sign, f.MinLateToEarly) {
 			return false
 		}
 	}

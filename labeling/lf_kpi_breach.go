@@ -1,5 +1,7 @@
 package labeling
 
+import "github.com/faultline-dev/faultline/features"
+
 // FnKPIBreach names the KPI breach function.
 const FnKPIBreach = "kpi_breach"
 
@@ -76,15 +78,13 @@ func (f KPIBreachLF) vote(d *deploy) int8 {
 
 // trafficRose reports whether, at one of the looks, the service's
 // throughput rose at least as clearly as a shift at p-value threshold p
-// must show: both oriented statistics (positive when it falls) at most the
-// standard normal quantile of p. Without throughput statistics (NaN) it
-// reports false.
+// must show (features.BATrafficRose). Without throughput statistics (NaN)
+// it reports false.
 func trafficRose(d *deploy, looks []int, p float64) bool {
-	z := zOf(1 - p)
 	for _, h := range looks {
 		level, ok1 := d.feature(h, baTputShiftZColumn)
-		sign, ok2 := d.feature(h, baTputSustainedZColumn)
-		if ok1 && ok2 && level <= -z && sign <= -z {
+		sustained, ok2 := d.feature(h, baTputSustainedZColumn)
+		if ok1 && ok2 && features.BATrafficRose(level, sustained, p) {
 			return true
 		}
 	}
