@@ -269,6 +269,8 @@ func TestLostTables(t *testing.T) {
 			{Regime: "high-cadence", Seed: 1, Production: "faultline@1", Scores: map[string]Score{ScopeAll: c.Score(), ScopeTest: c.Score()}, WeakLabels: &ls, Oracle: &os},
 			{Regime: "silent", Seed: 1, Production: Fallback, Scores: map[string]Score{ScopeAll: c.Score(), ScopeTest: c.Score()}, WeakLabels: &ls},
 		}}
+	ev := EvidenceCounts{Judged: 10, Poor: 4, RichFlagged: 5, PoorFlagged: 1}.Score()
+	r.Fleets[0].Evidence = &ev
 	md := string(r.Markdown())
 	for _, want := range []string{
 		"## Where recall is lost",
@@ -278,6 +280,9 @@ func TestLostTables(t *testing.T) {
 		"`silent` seed 1: no production model: no oracle",
 		"| a | 3 | 0.33 [0.06, 0.79] (1/3) | 3 | 2 |",
 		"**Where recall is lost.**",
+		"### Evidence in the window",
+		"| `high-cadence` | 10 | 0.40 [0.17, 0.69] (4/10) | 0.83 [0.44, 0.97] (5/6) | 0.25 [0.05, 0.70] (1/4) |",
+		"| `silent` | – | – | – | – |",
 		"## False alarms per confounder",
 	} {
 		if !strings.Contains(md, want) {

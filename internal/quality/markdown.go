@@ -272,6 +272,44 @@ func (r *Result) regimeOracle(regime string) (OracleScore, bool) {
 	return c.Score(), ok
 }
 
+// regimeEvidence pools the evidence tallies of regime's fleets.
+func (r *Result) regimeEvidence(regime string) (EvidenceScore, bool) {
+	var c EvidenceCounts
+	ok := false
+	for _, f := range r.Fleets {
+		if f.Evidence != nil && f.Regime == regime {
+			c.Add(f.Evidence.EvidenceCounts)
+			ok = true
+		}
+	}
+	return c.Score(), ok
+}
+
+// evidenceTable writes, per regime, how many faults of severity ≥ the
+// floor's left evidence in their window (EvidenceMinErrors) and the
+// production recall on each kind.
+func (r *Result) evidenceTable(b *bytes.Buffer) {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	w("\n### Evidence in the window\n\n")
+	w("Every deploy, seeds pooled, faults of severity ≥ %s× that raise the error rate (step, ramp, delayed,\n", num(r.Floors.MinSeverity))
+	w("new_signature) on per-version metrics. *Evidence-poor*: fewer than %d excess errors estimated in the window\n", EvidenceMinErrors)
+	w("the version served (requests × expected error rate × (severity − 1), for a delayed fault only after its onset,\n")
+	w("for a ramp half; `internal/quality/evidence.go`). No detector finds those at any precision: recall on\n")
+	w("the faults with evidence is what detection could reach. Latency faults, KPI shifts and bursts, and\n")
+	w("aggregate-only metrics are not judged (–). The expected error rate is the pipeline's estimate, raised where\n")
+	w("a recent deploy's blip lifted the baseline, so the evidence-poor share is a lower bound.\n\n")
+	w("| regime | faults judged | evidence-poor | production recall with evidence | production recall evidence-poor |\n")
+	w("|---|---|---|---|---|\n")
+	for _, name := range r.Regimes {
+		e, ok := r.regimeEvidence(name)
+		if !ok || e.Judged == 0 {
+			w("| `%s` | – | – | – | – |\n", name)
+			continue
+		}
+		w("| `%s` | %d | %s | %s | %s |\n", name, e.Judged, e.PoorShare.Decimal(2), e.RichRecall.Decimal(2), e.PoorRecall.Decimal(2))
+	}
+}
+
 // lostTables writes where recall is lost: per regime, the weak labels
 // against truth, the oracle policy's recall at the precision floor and the
 // production recall; then the labeling functions' votes against truth.
@@ -314,6 +352,7 @@ func (r *Result) lostTables(b *bytes.Buffer) {
 			w("- %s\n", n)
 		}
 	}
+	r.evidenceTable(b)
 	w("\n### Labeling functions against truth\n\n")
 	w("Every deploy, seeds pooled: each function's faulty votes with the share on faults (precision), and its\n")
 	w("healthy votes with how many fell on faults.\n\n")

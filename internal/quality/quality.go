@@ -118,8 +118,12 @@ type Fleet struct {
 	// whose thresholds were chosen on truth for precision ≥ Floors.Precision,
 	// measured against truth over every deploy (TallyOracle). An upper bound
 	// on threshold choice, not a result; absent without a production model.
-	Oracle  *OracleScore `json:"oracle_vs_truth,omitempty"`
-	Seconds float64      `json:"seconds"`
+	Oracle *OracleScore `json:"oracle_vs_truth,omitempty"`
+	// Evidence tallies the faults of severity ≥ Floors.MinSeverity by the
+	// excess errors they left in their window and the production policy's
+	// recall on each kind (TallyEvidence); absent when the run failed.
+	Evidence *EvidenceScore `json:"evidence,omitempty"`
+	Seconds  float64        `json:"seconds"`
 }
 
 // Result is the benchmark's outcome.
@@ -329,7 +333,47 @@ func scoreFleet(ctx context.Context, opts Options, r simulate.Regime, seed int64
 		s := oc.Score()
 		f.Oracle = &s
 	}
+
+	// How many faults left evidence a detector could read.
+	ec, err := tallyRunEvidence(rec.Dir, preds, truth, opts.Floors.MinSeverity)
+	if err != nil {
+		return err
+	}
+	es := ec.Score()
+	f.Evidence = &es
 	return nil
+}
+
+// tallyRunEvidence runs TallyEvidence on the run directory's largest
+// features file and its deploys.parquet.
+func tallyRunEvidence(dir string, preds []Prediction, truth map[string]history.Truth, minSeverity float64) (EvidenceCounts, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return EvidenceCounts{}, fmt.Errorf("evidence: %w", err)
+	}
+	h := 0
+	for _, e := range entries {
+		if x, ok := workdir.FeaturesHorizon(e.Name()); ok {
+			h = max(h, x)
+		}
+	}
+	if h == 0 {
+		return EvidenceCounts{}, fmt.Errorf("evidence: no features file in %s", dir)
+	}
+	ft, err := workdir.ReadFeatures(filepath.Join(dir, workdir.FeaturesFile(h)),
+		features.Schema[features.NewRequests].Name, features.Schema[features.ExpectedErrorRate].Name)
+	if err != nil {
+		return EvidenceCounts{}, fmt.Errorf("evidence: %w", err)
+	}
+	deploys, err := workdir.ReadDeploys(filepath.Join(dir, workdir.DeploysFile))
+	if err != nil {
+		return EvidenceCounts{}, fmt.Errorf("evidence: %w", err)
+	}
+	flagged := make(map[string]bool, len(preds))
+	for _, p := range preds {
+		flagged[p.DeploymentID] = p.Flagged
+	}
+	return TallyEvidence(ft, h, deploys, truth, flagged, minSeverity)
 }
 
 // Fallback is Fleet.Production when no model was in production: the

@@ -37,6 +37,11 @@ func TestSmoke(t *testing.T) {
 	if test, ok := f.Scored(ScopeTest); !ok || test.Deployments == 0 || test.Deployments >= s.Deployments/3 {
 		t.Errorf("test split: %d deploys of %d, want the newest few", test.Deployments, s.Deployments)
 	}
+	// baseline-mixed has per-version metrics: its error-rate faults are
+	// judged for evidence.
+	if f.Evidence == nil || f.Evidence.Judged == 0 || f.Evidence.Judged > s.RecallFloored.N {
+		t.Errorf("evidence: %+v, want some of the %d faults ≥ %g× judged", f.Evidence, s.RecallFloored.N, SmokeFloors.MinSeverity)
+	}
 	p, r := s.Meets(SmokeFloors)
 	if !p {
 		t.Errorf("precision %.3f [%.3f, %.3f] below the smoke floor %g", s.Precision.Value, s.Precision.Lo, s.Precision.Hi, SmokeFloors.Precision)
@@ -67,7 +72,13 @@ func TestAggregateFleetRuns(t *testing.T) {
 	if len(res.Fleets) != 1 {
 		t.Fatalf("%d fleets, want 1", len(res.Fleets))
 	}
-	if f := res.Fleets[0]; f.Error != "" {
+	f := res.Fleets[0]
+	if f.Error != "" {
 		t.Fatalf("pipeline failed: %s", f.Error)
+	}
+	// Aggregate metrics hold no version's requests: no fault is judged
+	// for evidence.
+	if f.Evidence == nil || f.Evidence.Judged != 0 {
+		t.Errorf("evidence on aggregate metrics: %+v, want nothing judged", f.Evidence)
 	}
 }
