@@ -18,25 +18,28 @@ import (
 // below the floor can be read as the detector's loss or as the data's.
 //
 // The rule, for faults whose shape raises the error rate (step, ramp,
-// delayed, new_signature) on per-version metrics: the excess errors the
-// fault added in the version's window is estimated as
+// delayed, new_signature): the excess errors the fault added in the
+// version's window is estimated as
 //
 //	E = N · r · (severity − 1) · share
 //
 // N the requests the new version served in the largest horizon's window
-// (new_requests), r the error rate it was expected to have
+// (new_requests) — on aggregate-only metrics, where no series is a
+// version's (new_requests 0 and no previous version's rate either), the
+// service's requests instead, which a big-bang deploy sends to the new
+// version: its rate before the change times the minutes served
+// (baseline_rpm · W) —, r the error rate it was expected to have
 // (expected_error_rate, the pipeline's estimate of the service's rate, not
-// the simulator's), share the part of the fault's effect inside the window
-// the version served (W: the horizon, or fewer minutes when the next deploy
-// of the stream started within it): 1 for step and new_signature, (W −
-// onset)/W for delayed (0 when it began after the version was replaced),
-// ½ for ramp (its excess grows from nothing to full over 10 to 40 minutes).
-// A fault is evidence-poor when E < EvidenceMinErrors. Latency faults, KPI
-// shifts and bursts, and faults on aggregate-only metrics (new_requests 0
-// or missing: the service's series hold every version) are not judged.
-// Expected_error_rate is inflated where a recent deploy's blip lifted the
-// baseline, so E overstates the evidence there: the share of poor faults is
-// a lower bound.
+// the simulator's), and share the part of the fault's effect inside the
+// window the version served (W: the horizon, or fewer minutes when the
+// next deploy of the stream started within it): 1 for step and
+// new_signature, (W − onset)/W for delayed (0 when it began after the
+// version was replaced), ½ for ramp (its excess grows from nothing to full
+// over 10 to 40 minutes). A fault is evidence-poor when E <
+// EvidenceMinErrors. Latency faults and KPI shifts and bursts are not
+// judged. Expected_error_rate is inflated where a recent deploy's blip
+// lifted the baseline, so E overstates the evidence there: the share of
+// poor faults is a lower bound.
 
 // EvidenceMinErrors is the least number of excess errors in the window
 // for a fault to count as carrying evidence. Five errors are about what a
@@ -85,10 +88,10 @@ func (c EvidenceCounts) Score() EvidenceScore {
 }
 
 // excessErrors returns E of the rule above for a fault t whose version
-// served minutes W of its window, with ok false when the rule does not
-// judge it.
+// served requests in minutes W of its window, with ok false when the rule
+// does not judge it. A version that served no request left no evidence.
 func excessErrors(t history.Truth, requests, expected, minutes float64) (e float64, ok bool) {
-	if !(requests > 0) || math.IsNaN(expected) || !(minutes > 0) {
+	if !(requests >= 0) || math.IsNaN(expected) || !(minutes > 0) {
 		return 0, false
 	}
 	share := 1.0
@@ -104,16 +107,33 @@ func excessErrors(t history.Truth, requests, expected, minutes float64) (e float
 	return requests * expected * (t.Severity - 1) * share, true
 }
 
+// evidenceColumns are the features columns TallyEvidence reads, in the
+// order it uses them.
+var evidenceColumns = []int{features.NewRequests, features.ExpectedErrorRate, features.BaselineRPM, features.PrevErrorRate}
+
+// EvidenceColumnNames returns the names of evidenceColumns, for
+// workdir.ReadFeatures.
+func EvidenceColumnNames() []string {
+	out := make([]string, len(evidenceColumns))
+	for k, f := range evidenceColumns {
+		out[k] = features.Schema[f].Name
+	}
+	return out
+}
+
 // TallyEvidence tallies the truth-faulty deploys of severity ≥ minSeverity
 // by the evidence they left in ft, the features of horizon h (the largest),
 // and by flagged, the deploys the production policy flagged. deploys gives
 // each stream's next start, which ends a version's window.
 func TallyEvidence(ft *workdir.Features, h int, deploys []workdir.DeployRow, truth map[string]history.Truth, flagged map[string]bool, minSeverity float64) (EvidenceCounts, error) {
 	var c EvidenceCounts
-	reqs, exp := ft.Feature(features.NewRequests), ft.Feature(features.ExpectedErrorRate)
-	if reqs == nil || exp == nil {
-		return c, fmt.Errorf("evidence: %s lacks %s or %s", ft.Path, features.Schema[features.NewRequests].Name, features.Schema[features.ExpectedErrorRate].Name)
+	cols := make([][]float64, len(evidenceColumns))
+	for k, f := range evidenceColumns {
+		if cols[k] = ft.Feature(f); cols[k] == nil {
+			return c, fmt.Errorf("evidence: %s lacks %s", ft.Path, features.Schema[f].Name)
+		}
 	}
+	reqs, exp, rpm, prev := cols[0], cols[1], cols[2], cols[3]
 	served := servedMinutes(deploys, h)
 	for i, id := range ft.IDs {
 		t, ok := truth[id]
@@ -127,7 +147,11 @@ func TallyEvidence(ft *workdir.Features, h int, deploys []workdir.DeployRow, tru
 		if !ok {
 			return c, fmt.Errorf("evidence: deployment %s is not in deploys.parquet", id)
 		}
-		e, ok := excessErrors(t, reqs[i], exp[i], w)
+		n := reqs[i]
+		if n == 0 && math.IsNaN(prev[i]) {
+			n = rpm[i] * w // aggregate-only metrics: the service's requests
+		}
+		e, ok := excessErrors(t, n, exp[i], w)
 		if !ok {
 			continue
 		}

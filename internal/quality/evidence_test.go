@@ -30,7 +30,8 @@ func TestExcessErrors(t *testing.T) {
 		{"delayed after the version was replaced", "delayed", 30, 5, 1000, 0.001, 20, 0, true},
 		{"latency is not judged", "latency", 0, 3, 1000, 0.005, 60, 0, false},
 		{"KPI shift is not judged", "shift", 0, 1.2, 1000, 0.005, 60, 0, false},
-		{"aggregate metrics: no version requests", "step", 0, 3, 0, 0.005, 60, 0, false},
+		{"served nothing: no evidence", "step", 0, 3, 0, 0.005, 60, 0, true},
+		{"requests unknown", "step", 0, 3, nan, 0.005, 60, 0, false},
 		{"no expected rate", "step", 0, 3, 1000, nan, 60, 0, false},
 		{"replaced in its start minute", "step", 0, 3, 1000, 0.005, 0, 0, false},
 	} {
@@ -45,7 +46,7 @@ func TestExcessErrors(t *testing.T) {
 // and flagged, d2 poor (40 requests at 1 %, 5×: 1.6 errors) and flagged,
 // d3 rich but missed, d4 delayed with onset 30 and replaced by d5 after 20
 // minutes (no evidence), d5 too mild to count, d6 latency (not judged),
-// h1 healthy.
+// h1 healthy, g1 and g2 below.
 func TestTallyEvidence(t *testing.T) {
 	t0 := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	rows := []struct {
@@ -63,6 +64,12 @@ func TestTallyEvidence(t *testing.T) {
 		{"d5", "d", 20 * time.Minute, 6000, 0.002, history.Truth{Faulty: true, Shape: "step", Severity: 1.3}, false},
 		{"d6", "e", 0, 6000, 0.002, history.Truth{Faulty: true, Shape: "latency", Severity: 3}, true},
 		{"h1", "a", 3 * time.Hour, 6000, 0.002, history.Truth{}, true},
+		// g1: aggregate-only metrics (no version's requests, no previous
+		// version's rate): 100 requests a minute for 60 minutes at 0.2 %,
+		// 4×: 36 errors. g2: a canary version that served nothing while
+		// the previous one served: no evidence.
+		{"g1", "f", 0, 0, 0.002, history.Truth{Faulty: true, Shape: "step", Severity: 4}, true},
+		{"g2", "g", 0, 0, 0.002, history.Truth{Faulty: true, Shape: "step", Severity: 4}, false},
 	}
 	path := filepath.Join(t.TempDir(), workdir.FeaturesFile(60))
 	fw, err := workdir.CreateFeatures(path)
@@ -75,6 +82,10 @@ func TestTallyEvidence(t *testing.T) {
 	for _, r := range rows {
 		v := make([]float64, features.NumFeatures)
 		v[features.NewRequests], v[features.ExpectedErrorRate] = r.requests, r.expected
+		v[features.BaselineRPM], v[features.PrevErrorRate] = 100, 0.001
+		if r.id == "g1" {
+			v[features.PrevErrorRate] = math.NaN()
+		}
 		if err := fw.Add(r.id, v); err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +98,7 @@ func TestTallyEvidence(t *testing.T) {
 	if err := fw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ft, err := workdir.ReadFeatures(path, "new_requests", "expected_error_rate")
+	ft, err := workdir.ReadFeatures(path, EvidenceColumnNames()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +106,11 @@ func TestTallyEvidence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (EvidenceCounts{Judged: 4, Poor: 2, RichFlagged: 1, PoorFlagged: 1}); c != want {
+	if want := (EvidenceCounts{Judged: 6, Poor: 3, RichFlagged: 2, PoorFlagged: 1}); c != want {
 		t.Errorf("counts %+v, want %+v", c, want)
 	}
 	s := c.Score()
-	if s.PoorShare.K != 2 || s.PoorShare.N != 4 || s.RichRecall.K != 1 || s.RichRecall.N != 2 || s.PoorRecall.K != 1 || s.PoorRecall.N != 2 {
+	if s.PoorShare.K != 3 || s.PoorShare.N != 6 || s.RichRecall.K != 2 || s.RichRecall.N != 3 || s.PoorRecall.K != 1 || s.PoorRecall.N != 3 {
 		t.Errorf("score %+v", s)
 	}
 

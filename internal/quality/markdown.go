@@ -246,42 +246,51 @@ func (r *Result) confounderTable(b *bytes.Buffer) {
 	w("\n")
 }
 
-// regimeLabels pools the weak labels against truth of regime's fleets.
-func (r *Result) regimeLabels(regime string) (LabelScore, bool) {
-	var c LabelCounts
+// pooled adds up, over regime's fleets, the counts that counts returns for
+// each (nil: the fleet has none), and reports whether any fleet had them.
+func pooled[C any](r *Result, regime string, counts func(f *Fleet) *C, add func(c *C, o C)) (C, bool) {
+	var c C
 	ok := false
-	for _, f := range r.Fleets {
-		if f.WeakLabels != nil && f.Regime == regime {
-			c.Add(f.WeakLabels.LabelCounts)
+	for i := range r.Fleets {
+		f := &r.Fleets[i]
+		if o := counts(f); o != nil && f.Regime == regime {
+			add(&c, *o)
 			ok = true
 		}
 	}
+	return c, ok
+}
+
+// regimeLabels pools the weak labels against truth of regime's fleets.
+func (r *Result) regimeLabels(regime string) (LabelScore, bool) {
+	c, ok := pooled(r, regime, func(f *Fleet) *LabelCounts {
+		if f.WeakLabels == nil {
+			return nil
+		}
+		return &f.WeakLabels.LabelCounts
+	}, (*LabelCounts).Add)
 	return c.Score(), ok
 }
 
 // regimeOracle pools the oracle policies of regime's fleets.
 func (r *Result) regimeOracle(regime string) (OracleScore, bool) {
-	var c OracleCounts
-	ok := false
-	for _, f := range r.Fleets {
-		if f.Oracle != nil && f.Regime == regime {
-			c.Add(f.Oracle.OracleCounts)
-			ok = true
+	c, ok := pooled(r, regime, func(f *Fleet) *OracleCounts {
+		if f.Oracle == nil {
+			return nil
 		}
-	}
+		return &f.Oracle.OracleCounts
+	}, (*OracleCounts).Add)
 	return c.Score(), ok
 }
 
 // regimeEvidence pools the evidence tallies of regime's fleets.
 func (r *Result) regimeEvidence(regime string) (EvidenceScore, bool) {
-	var c EvidenceCounts
-	ok := false
-	for _, f := range r.Fleets {
-		if f.Evidence != nil && f.Regime == regime {
-			c.Add(f.Evidence.EvidenceCounts)
-			ok = true
+	c, ok := pooled(r, regime, func(f *Fleet) *EvidenceCounts {
+		if f.Evidence == nil {
+			return nil
 		}
-	}
+		return &f.Evidence.EvidenceCounts
+	}, (*EvidenceCounts).Add)
 	return c.Score(), ok
 }
 
@@ -292,12 +301,13 @@ func (r *Result) evidenceTable(b *bytes.Buffer) {
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("\n### Evidence in the window\n\n")
 	w("Every deploy, seeds pooled, faults of severity ≥ %s× that raise the error rate (step, ramp, delayed,\n", num(r.Floors.MinSeverity))
-	w("new_signature) on per-version metrics. *Evidence-poor*: fewer than %d excess errors estimated in the window\n", EvidenceMinErrors)
-	w("the version served (requests × expected error rate × (severity − 1), for a delayed fault only after its onset,\n")
-	w("for a ramp half; `internal/quality/evidence.go`). No detector finds those at any precision: recall on\n")
-	w("the faults with evidence is what detection could reach. Latency faults, KPI shifts and bursts, and\n")
-	w("aggregate-only metrics are not judged (–). The expected error rate is the pipeline's estimate, raised where\n")
-	w("a recent deploy's blip lifted the baseline, so the evidence-poor share is a lower bound.\n\n")
+	w("new_signature). *Evidence-poor*: fewer than %d excess errors estimated in the window the version served\n", EvidenceMinErrors)
+	w("(its requests × expected error rate × (severity − 1), for a delayed fault only after its onset, for a ramp\n")
+	w("half; on aggregate-only metrics the service's requests, its rate before the change times the minutes served;\n")
+	w("`internal/quality/evidence.go`). No detector finds those at any precision: recall on the faults with\n")
+	w("evidence is what detection could reach. Latency faults and KPI shifts and bursts are not judged (–: a\n")
+	w("regime with none). The expected error rate is the pipeline's estimate, raised where a recent deploy's blip\n")
+	w("lifted the baseline, so the evidence-poor share is a lower bound.\n\n")
 	w("| regime | faults judged | evidence-poor | production recall with evidence | production recall evidence-poor |\n")
 	w("|---|---|---|---|---|\n")
 	for _, name := range r.Regimes {

@@ -360,8 +360,7 @@ func tallyRunEvidence(dir string, preds []Prediction, truth map[string]history.T
 	if h == 0 {
 		return EvidenceCounts{}, fmt.Errorf("evidence: no features file in %s", dir)
 	}
-	ft, err := workdir.ReadFeatures(filepath.Join(dir, workdir.FeaturesFile(h)),
-		features.Schema[features.NewRequests].Name, features.Schema[features.ExpectedErrorRate].Name)
+	ft, err := workdir.ReadFeatures(filepath.Join(dir, workdir.FeaturesFile(h)), EvidenceColumnNames()...)
 	if err != nil {
 		return EvidenceCounts{}, fmt.Errorf("evidence: %w", err)
 	}
