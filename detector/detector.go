@@ -73,7 +73,6 @@ type Detector struct {
 	thresholds map[int]float64
 	policy     policy.Policy
 	models     map[int]*model
-	inconcl    int // index of the inconclusive feature
 }
 
 type model struct {
@@ -148,8 +147,7 @@ func New(b *bundle.Bundle) (*Detector, error) {
 	if got.ConfigHash != "" && got.ConfigHash != cfg.ConfigHash() {
 		return nil, fmt.Errorf("detector: %w: the bundle's feature settings hash to %s, the bundle records %s", ErrSchemaMismatch, cfg.ConfigHash(), got.ConfigHash)
 	}
-	d := &Detector{manifest: m, cfg: cfg, horizons: slices.Clone(m.Horizons), thresholds: map[int]float64{}, models: map[int]*model{},
-		inconcl: features.Inconclusive}
+	d := &Detector{manifest: m, cfg: cfg, horizons: slices.Clone(m.Horizons), thresholds: map[int]float64{}, models: map[int]*model{}}
 	sort.Ints(d.horizons)
 	for _, h := range d.horizons {
 		data, ok := b.Model(h)
@@ -430,8 +428,10 @@ type HorizonScore struct {
 	P         float64 `json:"p_faulty"`
 	Threshold float64 `json:"threshold"`
 	Flagged   bool    `json:"flagged"`
-	// Inconclusive reports the window's inconclusive feature (too little
-	// traffic or data to judge).
+	// Inconclusive reports that no check could judge the window (unjudged):
+	// the new version served too little traffic for the canary checks
+	// (the inconclusive feature) and the before/after checks did not judge
+	// a change without a canary either.
 	Inconclusive bool `json:"inconclusive"`
 }
 
@@ -458,12 +458,27 @@ type Result struct {
 // NumReasons is how many reasons Decide returns.
 const NumReasons = 5
 
+// unjudged reports whether no check could judge a window: the canary
+// checks had too little traffic or data (features' inconclusive is 1) and
+// the before/after checks did not judge it either — a change with a canary,
+// or without one but too little history for them (ba_checks 0 or NaN). On
+// aggregate-only metrics no version has series of its own, so the canary
+// checks never judge, and the before/after checks are all the evidence
+// there is: where they judged, the model's score is a verdict. Missing
+// evidence is never evidence of health.
+func unjudged(row []float64) bool {
+	if row[features.Inconclusive] != 1 {
+		return false
+	}
+	return !(withoutCanary(row) && row[features.BAChecks] > 0)
+}
+
 // Decide applies the sequential policy (policy.Policy: the bundle's policy,
 // or its per-horizon thresholds) to the feature rows of one deploy (rows[h]
 // for each horizon with at least h minutes of data; absent otherwise): the
 // deploy is faulty at the first horizon, ascending, whose P(faulty) reaches
-// its threshold; otherwise inconclusive when the latest
-// scored window is inconclusive (or no horizon has data), else healthy.
+// its threshold; otherwise inconclusive when no check could judge the latest
+// scored window (unjudged; or no horizon has data), else healthy.
 // The verdict is final once the largest horizon is scored or the deploy is
 // flagged.
 func (d *Detector) Decide(rows map[int][]float64) (*Result, error) {
@@ -505,7 +520,7 @@ func (d *Detector) decide(rows map[int][]float64, reasons bool) (*Result, error)
 		row := rows[h]
 		// decided on the model's probability; reported calibrated
 		res.Scores = append(res.Scores, HorizonScore{Horizon: h, P: d.policy.Calibrate(i, probs[i]), Threshold: d.policy.CalibratedThreshold(i),
-			Flagged: flagged && h == at, Inconclusive: d.inconcl >= 0 && row[d.inconcl] == 1})
+			Flagged: flagged && h == at, Inconclusive: unjudged(row)})
 	}
 	switch {
 	case flagged:

@@ -280,6 +280,32 @@ func TestReasonsNameTheDrivingFeature(t *testing.T) {
 		if res.Verdict != detector.Inconclusive || !res.Final {
 			t.Errorf("thin window: %+v", res)
 		}
+		// Aggregate-only metrics: no version has series of its own, so the
+		// canary checks never judge (inconclusive 1); the before/after
+		// checks judged the change, and the model's score is a verdict.
+		agg := slices.Clone(row)
+		agg[features.NewRequests], agg[features.PrevErrorRate], agg[features.OverlapMinutes] = 0, math.NaN(), 0
+		agg[features.BAChecks] = 12
+		for _, c := range []struct {
+			name     string
+			set      map[int]float64
+			want     string
+			unjudged bool
+		}{
+			{"before/after judged a change without a canary", nil, detector.Healthy, false},
+			{"before/after could not judge", map[int]float64{features.BAChecks: 0}, detector.Inconclusive, true},
+			{"before/after NaN", map[int]float64{features.BAChecks: math.NaN()}, detector.Inconclusive, true},
+			{"a canary with too little traffic", map[int]float64{features.OverlapMinutes: 5, features.NewRequests: 20, features.PrevErrorRate: 0.01}, detector.Inconclusive, true},
+		} {
+			r := slices.Clone(agg)
+			for k, v := range c.set {
+				r[k] = v
+			}
+			res, _ = d.Decide(map[int][]float64{10: r, 20: r, 60: r})
+			if res.Verdict != c.want || !res.Final || res.Scores[len(res.Scores)-1].Inconclusive != c.unjudged {
+				t.Errorf("%s: %+v, want %s", c.name, res, c.want)
+			}
+		}
 		res, _ = d.Decide(map[int][]float64{})
 		if res.Verdict != detector.Inconclusive || res.Final {
 			t.Errorf("no data: %+v", res)
