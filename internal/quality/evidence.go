@@ -8,6 +8,7 @@ import (
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/internal/simulate"
 	"github.com/faultline-dev/faultline/internal/workdir"
 )
 
@@ -96,10 +97,10 @@ func excessErrors(t history.Truth, requests, expected, minutes float64) (e float
 	}
 	share := 1.0
 	switch t.Shape {
-	case "step", "new_signature":
-	case "ramp":
+	case simulate.ShapeStep, simulate.ShapeNewSignature:
+	case simulate.ShapeRamp:
 		share = 0.5
-	case "delayed":
+	case simulate.ShapeDelayed:
 		share = math.Max(0, minutes-float64(t.OnsetMinute)) / minutes
 	default:
 		return 0, false
