@@ -112,9 +112,9 @@ func excessErrors(t history.Truth, requests, expected, minutes float64) (e float
 // order it uses them.
 var evidenceColumns = []int{features.NewRequests, features.ExpectedErrorRate, features.BaselineRPM, features.PrevErrorRate}
 
-// EvidenceColumnNames returns the names of evidenceColumns, for
+// evidenceColumnNames returns the names of evidenceColumns, for
 // workdir.ReadFeatures.
-func EvidenceColumnNames() []string {
+func evidenceColumnNames() []string {
 	out := make([]string, len(evidenceColumns))
 	for k, f := range evidenceColumns {
 		out[k] = features.Schema[f].Name

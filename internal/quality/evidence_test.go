@@ -98,7 +98,7 @@ func TestTallyEvidence(t *testing.T) {
 	if err := fw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ft, err := workdir.ReadFeatures(path, EvidenceColumnNames()...)
+	ft, err := workdir.ReadFeatures(path, evidenceColumnNames()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -344,23 +344,21 @@ func scoreFleet(ctx context.Context, opts Options, r simulate.Regime, seed int64
 	return nil
 }
 
-// tallyRunEvidence runs TallyEvidence on the run directory's largest
-// features file and its deploys.parquet.
+// tallyRunEvidence runs TallyEvidence on the largest features file the
+// run's extract stage wrote (extract.json) and its deploys.parquet.
 func tallyRunEvidence(dir string, preds []Prediction, truth map[string]history.Truth, minSeverity float64) (EvidenceCounts, error) {
-	entries, err := os.ReadDir(dir)
+	ex, err := workdir.ReadExtract(filepath.Join(dir, workdir.ExtractFile))
 	if err != nil {
 		return EvidenceCounts{}, fmt.Errorf("evidence: %w", err)
 	}
 	h := 0
-	for _, e := range entries {
-		if x, ok := workdir.FeaturesHorizon(e.Name()); ok {
-			h = max(h, x)
-		}
+	for _, hc := range ex.Horizons {
+		h = max(h, hc.Horizon)
 	}
 	if h == 0 {
-		return EvidenceCounts{}, fmt.Errorf("evidence: no features file in %s", dir)
+		return EvidenceCounts{}, fmt.Errorf("evidence: %s lists no features file", workdir.ExtractFile)
 	}
-	ft, err := workdir.ReadFeatures(filepath.Join(dir, workdir.FeaturesFile(h)), EvidenceColumnNames()...)
+	ft, err := workdir.ReadFeatures(filepath.Join(dir, workdir.FeaturesFile(h)), evidenceColumnNames()...)
 	if err != nil {
 		return EvidenceCounts{}, fmt.Errorf("evidence: %w", err)
 	}
