@@ -15,10 +15,11 @@ import (
 )
 
 // TestMonotoneOnSimulatedFleet trains the weak-label models of a simulated
-// fleet with the default monotone constraints (train.monotone) and
-// without, logs validation AUC, test AUC against the simulator's truth and
+// fleet with the default monotone constraints (train.monotone and
+// train.monotone_decreasing) and without, logs validation AUC, test AUC against the simulator's truth and
 // the policy's test figures of both (run with -v), and checks that the
-// constrained models' P(faulty) never falls as a constrained feature rises:
+// constrained models' P(faulty) never moves against a constrained
+// feature's direction as it rises:
 // for test rows, every constrained feature is swept over every interval
 // the model's thresholds cut its range into, the other features fixed.
 func TestMonotoneOnSimulatedFleet(t *testing.T) {
@@ -31,7 +32,7 @@ func TestMonotoneOnSimulatedFleet(t *testing.T) {
 		cfg := train.DefaultConfig()
 		cfg.GBDT.Threads = 2
 		if !constrained {
-			cfg.Monotone = []string{}
+			cfg.Monotone, cfg.MonotoneDecreasing = []string{}, []string{}
 		}
 		info, err := train.Run(ctx, cfg, train.RunOptions{Workdir: fd.work, Labels: train.LabelsWeak})
 		if err != nil {
@@ -71,6 +72,18 @@ func TestMonotoneOnSimulatedFleet(t *testing.T) {
 	}
 }
 
+// defaultConstraint is the default constraint of feature name: +1 in
+// train.monotone, −1 in train.monotone_decreasing, 0 otherwise.
+func defaultConstraint(name string) int8 {
+	switch {
+	case slices.Contains(train.DefaultMonotone(), name):
+		return 1
+	case slices.Contains(train.DefaultMonotoneDecreasing(), name):
+		return -1
+	}
+	return 0
+}
+
 // checkMonotone sweeps every constrained feature of every horizon's model
 // over test rows.
 func checkMonotone(t *testing.T, work string, info *workdir.Train) {
@@ -108,8 +121,9 @@ func checkMonotone(t *testing.T, work string, info *workdir.Train) {
 			if c == 0 {
 				continue
 			}
-			if c != 1 {
-				t.Fatalf("%d min: %s constrained %d, want +1", h.Horizon, m.FeatureNames[j], c)
+			name := m.FeatureNames[j]
+			if want := defaultConstraint(name); c != want {
+				t.Fatalf("%d min: %s constrained %d, want %d", h.Horizon, name, c, want)
 			}
 			nConstrained++
 			pts := []float64{math.Inf(-1), math.Inf(1)}
@@ -130,8 +144,9 @@ func checkMonotone(t *testing.T, work string, info *workdir.Train) {
 				prev := math.Inf(-1)
 				for _, v := range pts {
 					r[j] = v
-					if s := m.PredictRaw(r); s < prev {
-						t.Fatalf("%d min: test row %d: raw score falls from %v to %v as %s rises to %v", h.Horizon, i, prev, s, m.FeatureNames[j], v)
+					// oriented so that it may only rise: −score for a non-increasing feature
+					if s := float64(c) * m.PredictRaw(r); s < prev {
+						t.Fatalf("%d min: test row %d: raw score moves against constraint %d from %v to %v as %s rises to %v", h.Horizon, i, c, float64(c)*prev, float64(c)*s, name, v)
 					} else {
 						prev = s
 					}
@@ -139,7 +154,7 @@ func checkMonotone(t *testing.T, work string, info *workdir.Train) {
 			}
 		}
 		want := 0
-		for _, n := range train.DefaultMonotone() {
+		for _, n := range append(train.DefaultMonotone(), train.DefaultMonotoneDecreasing()...) {
 			if slices.Contains(m.FeatureNames, n) {
 				want++
 			}

@@ -134,6 +134,11 @@ type Config struct {
 	// whose higher values are more evidence of a fault by definition;
 	// [] trains without constraints). Names must be schema features.
 	Monotone []string `yaml:"monotone" json:"monotone"`
+	// MonotoneDecreasing names the features P(faulty) may only fall with
+	// (a non-increasing constraint; default DefaultMonotoneDecreasing():
+	// the before/after checks' p-values, whose lower values are more
+	// evidence of a fault; [] for none). A feature cannot be in both lists.
+	MonotoneDecreasing []string `yaml:"monotone_decreasing" json:"monotone_decreasing"`
 	// MaxTrainRows bounds the rows each model trains on (default 200000;
 	// 0: no bound). When the training split has more labelled rows, every
 	// row labelled faulty is kept and those labelled healthy are sampled,
@@ -152,23 +157,24 @@ type Config struct {
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Horizons:         []int{10, 20, 60},
-		Labels:           LabelsWeak,
-		EnsembleHorizon:  60,
-		TrainFraction:    0.70,
-		ValidFraction:    0.15,
-		Target:           Target{Precision: 0.95},
-		TargetConfidence: policy.DefaultConfidence,
-		TargetEstimate:   TargetEstimateExpected,
-		PolicyFolds:      0,
-		MinFlagged:       3,
-		ClassWeight:      "none",
-		MaxClassWeight:   50,
-		Abstained:        AbstainedPrior,
-		Monotone:         DefaultMonotone(),
-		MaxTrainRows:     200000,
-		GBDT:             models.DefaultParams(),
-		LogReg:           models.DefaultLogRegParams(),
+		Horizons:           []int{10, 20, 60},
+		Labels:             LabelsWeak,
+		EnsembleHorizon:    60,
+		TrainFraction:      0.70,
+		ValidFraction:      0.15,
+		Target:             Target{Precision: 0.95},
+		TargetConfidence:   policy.DefaultConfidence,
+		TargetEstimate:     TargetEstimateExpected,
+		PolicyFolds:        0,
+		MinFlagged:         3,
+		ClassWeight:        "none",
+		MaxClassWeight:     50,
+		Abstained:          AbstainedPrior,
+		Monotone:           DefaultMonotone(),
+		MonotoneDecreasing: DefaultMonotoneDecreasing(),
+		MaxTrainRows:       200000,
+		GBDT:               models.DefaultParams(),
+		LogReg:             models.DefaultLogRegParams(),
 	}
 }
 
@@ -231,7 +237,7 @@ func (c Config) Validate() error {
 	if c.LogReg.MaxIter < 1 {
 		bad("logreg.max_iter", "must be ≥ 1, got %d", c.LogReg.MaxIter)
 	}
-	errs = append(errs, validateMonotone(c.Monotone)...)
+	errs = append(errs, validateMonotone(c.Monotone, c.MonotoneDecreasing)...)
 	errs = append(errs, config.Nest("train.gbdt", c.GBDT.Validate()))
 	return errors.Join(errs...)
 }

@@ -11,9 +11,10 @@ import (
 // whose higher values are, by their definition, more evidence that the
 // new version is faulty — impact against the expected and the seasonal
 // rate, the temporal checks, persistence, new error signatures, latency,
-// and the checks' verdicts. docs/models.md gives the reason for each;
-// context (traffic, baseline and raw rates, change size, time, fleet
-// shares) is left free.
+// the checks' verdicts, and the before/after statistics, each oriented so
+// that positive is worse in its series' bad direction. docs/models.md
+// gives the reason for each; context (traffic, baseline and raw rates,
+// change size, time, fleet shares) is left free.
 func DefaultMonotone() []string {
 	return []string{
 		// impact: the new version's errors against the expected rate
@@ -30,42 +31,83 @@ func DefaultMonotone() []string {
 		"new_sig_fingerprints", "new_sig_errors", "new_sig_share", "new_sig_rate", "new_sig_persist", "new_sig_pass",
 		// latency
 		"p95_ratio", "p99_ratio", "p95_vs_prev_ratio", "p95_z", "latency_pass",
+		// the before/after checks (changes without a canary): the service
+		// against its own past, every statistic oriented (positive is worse)
+		"ba_checks_fired", "ba_pass",
+		"ba_err_log_ratio", "ba_err_level_change", "ba_lat_level_change",
+		"ba_err_shift_z", "ba_err_sustained_z", "ba_err_burst_z", "ba_err_var_log_ratio",
+		"ba_err_shift_pass", "ba_err_sustained_pass", "ba_err_burst_pass", "ba_err_var_pass",
+		"ba_lat_shift_z", "ba_lat_sustained_z", "ba_lat_burst_z", "ba_lat_var_log_ratio",
+		"ba_lat_shift_pass", "ba_lat_sustained_pass", "ba_lat_burst_pass", "ba_lat_var_pass",
+		"ba_tput_shift_z", "ba_tput_sustained_z", "ba_tput_burst_z", "ba_tput_var_log_ratio",
+		"ba_tput_shift_pass", "ba_tput_sustained_pass", "ba_tput_burst_pass", "ba_tput_var_pass",
+		"ba_kpi_shift_z", "ba_kpi_sustained_z", "ba_kpi_burst_z", "ba_kpi_var_log_ratio",
+		"ba_kpi_shift_pass", "ba_kpi_sustained_pass", "ba_kpi_burst_pass", "ba_kpi_var_pass",
 	}
 }
 
-// validateMonotone checks that every name of Config.Monotone is a feature
-// of the schema, once; it returns a *config.FieldError for each that is not.
-func validateMonotone(names []string) []error {
-	var errs []error
-	seen := make(map[string]bool, len(names))
-	for i, n := range names {
-		path := fmt.Sprintf("train.monotone[%d]", i)
-		switch {
-		case features.Index(n) < 0:
-			errs = append(errs, config.Errorf(path, "unknown feature %q (not in feature schema %s)", n, features.SchemaVersion))
-		case seen[n]:
-			errs = append(errs, config.Errorf(path, "feature %q listed twice", n))
+// DefaultMonotoneDecreasing returns the default of
+// Config.MonotoneDecreasing: the features whose lower values are, by their
+// definition, more evidence that the new version is faulty — the replay
+// p-values of the before/after checks (a smaller p-value is a shift less
+// likely in the service's own history) and their Bonferroni minimum.
+func DefaultMonotoneDecreasing() []string {
+	names := []string{"ba_min_p"}
+	for _, s := range []string{"err", "lat", "tput", "kpi"} {
+		for _, t := range []string{"shift", "sustained", "burst", "var"} {
+			names = append(names, "ba_"+s+"_"+t+"_p")
 		}
-		seen[n] = true
+	}
+	return names
+}
+
+// validateMonotone checks that every name of Config.Monotone and
+// Config.MonotoneDecreasing is a feature of the schema, named once in the
+// two lists; it returns a *config.FieldError for each that is not.
+func validateMonotone(up, down []string) []error {
+	var errs []error
+	seen := make(map[string]string, len(up)+len(down))
+	for _, l := range []struct {
+		key   string
+		names []string
+	}{{"monotone", up}, {"monotone_decreasing", down}} {
+		for i, n := range l.names {
+			path := fmt.Sprintf("train.%s[%d]", l.key, i)
+			switch prev, dup := seen[n]; {
+			case features.Index(n) < 0:
+				errs = append(errs, config.Errorf(path, "unknown feature %q (not in feature schema %s)", n, features.SchemaVersion))
+			case dup && prev == l.key:
+				errs = append(errs, config.Errorf(path, "feature %q listed twice", n))
+			case dup:
+				errs = append(errs, config.Errorf(path, "feature %q is also in train.%s: it cannot be both", n, prev))
+			}
+			if _, dup := seen[n]; !dup {
+				seen[n] = l.key
+			}
+		}
 	}
 	return errs
 }
 
 // monotoneConstraints returns models.Params.Monotone for a model reading
 // the features names, in that order: +1 for every one of them in
-// cfg.Monotone, 0 for the others; nil when none is constrained.
+// cfg.Monotone, −1 for every one in cfg.MonotoneDecreasing, 0 for the
+// others; nil when none is constrained.
 func monotoneConstraints(cfg Config, names []string) []int8 {
-	want := make(map[string]bool, len(cfg.Monotone))
+	want := make(map[string]int8, len(cfg.Monotone)+len(cfg.MonotoneDecreasing))
 	for _, n := range cfg.Monotone {
-		want[n] = true
+		want[n] = 1
+	}
+	for _, n := range cfg.MonotoneDecreasing {
+		want[n] = -1
 	}
 	var mono []int8
 	for f, n := range names {
-		if want[n] {
+		if c := want[n]; c != 0 {
 			if mono == nil {
 				mono = make([]int8, len(names))
 			}
-			mono[f] = 1
+			mono[f] = c
 		}
 	}
 	return mono

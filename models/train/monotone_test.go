@@ -135,6 +135,7 @@ func TestMonotoneConfig(t *testing.T) {
 	}{
 		{[]string{"impact_ratio", "impact_ratoi"}, `unknown feature "impact_ratoi"`},
 		{[]string{"p95_ratio", "p95_ratio"}, `"p95_ratio" listed twice`},
+		{[]string{"ba_err_shift_p"}, `train.monotone_decreasing[1]: feature "ba_err_shift_p" is also in train.monotone`},
 	} {
 		cfg := DefaultConfig()
 		cfg.Monotone = tc.names
@@ -142,9 +143,23 @@ func TestMonotoneConfig(t *testing.T) {
 			t.Errorf("monotone %v: err = %v, want %s", tc.names, err, tc.want)
 		}
 	}
+	for _, tc := range []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"ba_min_pp"}, `train.monotone_decreasing[0]: unknown feature "ba_min_pp"`},
+		{[]string{"ba_min_p", "ba_min_p"}, `train.monotone_decreasing[1]: feature "ba_min_p" listed twice`},
+	} {
+		cfg := DefaultConfig()
+		cfg.MonotoneDecreasing = tc.names
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("monotone_decreasing %v: err = %v, want %s", tc.names, err, tc.want)
+		}
+	}
 	cfg := DefaultConfig()
 	cfg.Monotone = []string{"p95_ratio", "impact_z"}
-	if got := monotoneConstraints(cfg, []string{"hour_of_day", "impact_z", "new_rpm", "p95_ratio"}); !slices.Equal(got, []int8{0, 1, 0, 1}) {
+	cfg.MonotoneDecreasing = []string{"ba_min_p"}
+	if got := monotoneConstraints(cfg, []string{"hour_of_day", "impact_z", "ba_min_p", "new_rpm", "p95_ratio"}); !slices.Equal(got, []int8{0, 1, -1, 0, 1}) {
 		t.Errorf("constraints %v", got)
 	}
 	if got := monotoneConstraints(cfg, []string{"hour_of_day"}); got != nil {
@@ -153,14 +168,21 @@ func TestMonotoneConfig(t *testing.T) {
 }
 
 // docs/models.md lists the default constraints with a reason each: the
-// list there is DefaultMonotone().
+// lists there are DefaultMonotone() and DefaultMonotoneDecreasing().
 func TestMonotoneDocumented(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "models.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	const begin, end = "<!-- monotone defaults -->", "<!-- end monotone defaults -->"
-	doc := string(b)
+	checkDocumented(t, string(b), "monotone defaults", DefaultMonotone())
+	checkDocumented(t, string(b), "monotone decreasing defaults", DefaultMonotoneDecreasing())
+}
+
+// checkDocumented checks that the table of doc between the markers
+// <!-- what --> and <!-- end what --> lists exactly the names of want.
+func checkDocumented(t *testing.T, doc, what string, want []string) {
+	t.Helper()
+	begin, end := "<!-- "+what+" -->", "<!-- end "+what+" -->"
 	i, j := strings.Index(doc, begin), strings.Index(doc, end)
 	if i < 0 || j < i {
 		t.Fatalf("docs/models.md lacks the %s … %s table", begin, end)
@@ -174,10 +196,10 @@ func TestMonotoneDocumented(t *testing.T) {
 			listed = append(listed, strings.Trim(strings.TrimSpace(cell), "`"))
 		}
 	}
-	want := DefaultMonotone()
+	want = slices.Clone(want)
 	slices.Sort(listed)
 	slices.Sort(want)
 	if !slices.Equal(listed, want) {
-		t.Errorf("docs/models.md lists %v,\nDefaultMonotone() is %v", listed, want)
+		t.Errorf("docs/models.md (%s) lists %v,\nthe defaults are %v", what, listed, want)
 	}
 }
