@@ -520,6 +520,19 @@ func poissonUpper(k, z float64) float64 {
 	return k1 * c * c * c
 }
 
+// poissonLower is the lower one-sided confidence bound, at the confidence
+// whose standard normal quantile is z, of the mean of a Poisson count of
+// which k was observed (Byar's approximation of the exact bound, within
+// about 1% of it from k = 5 on and below it, the strict side, for fewer);
+// 0 for k ≤ 0.
+func poissonLower(k, z float64) float64 {
+	if k <= 0 {
+		return 0
+	}
+	c := 1 - 1/(9*k) - z/(3*math.Sqrt(k))
+	return math.Max(0, k*c*c*c)
+}
+
 // zOf returns the standard normal quantile of p.
 func zOf(p float64) float64 { return math.Sqrt2 * math.Erfinv(2*p-1) }
 

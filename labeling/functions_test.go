@@ -233,9 +233,18 @@ func TestNewErrorSignatures(t *testing.T) {
 	v := votesOf(t, h, only(FnNewSignatures), dir)
 	checkVotes(t, FnNewSignatures, v[FnNewSignatures], map[string]int8{"new": faulty, "midminute": faulty})
 
-	cfg := with(t, only(FnNewSignatures), func(f *NewSignaturesLF) { f.MinPerMille, f.MaxFleetShare, f.MaxImpactP = 1, 0, 0 })
+	// The point rate at the floor: 1 error per 1000 requests is material at min_per_mille 1.
+	cfg := with(t, only(FnNewSignatures), func(f *NewSignaturesLF) {
+		f.MinPerMille, f.MaterialConfidence, f.MaxFleetShare, f.MaxImpactP = 1, 0, 0, 0
+	})
 	v = votesOf(t, h, cfg, "") // no features needed
 	checkVotes(t, FnNewSignatures, v[FnNewSignatures], map[string]int8{"new": faulty, "midminute": faulty, "immaterial": faulty,
+		"outage": faulty, "renamed": faulty, "untested": faulty})
+	// At the default material_confidence (0.95) a rate at the floor is not
+	// shown to reach it (120 errors: lower bound 103); twenty per 1000 is.
+	cfg = with(t, only(FnNewSignatures), func(f *NewSignaturesLF) { f.MinPerMille, f.MaxFleetShare, f.MaxImpactP = 1, 0, 0 })
+	v = votesOf(t, h, cfg, "")
+	checkVotes(t, FnNewSignatures, v[FnNewSignatures], map[string]int8{"new": faulty, "midminute": faulty,
 		"outage": faulty, "renamed": faulty, "untested": faulty})
 }
 
@@ -401,6 +410,22 @@ func TestPoissonUpper(t *testing.T) {
 		if got := poissonUpper(tc.k, zOf(0.95)); math.Abs(got-tc.want)/tc.want > 0.015 {
 			t.Errorf("poissonUpper(%v) = %.3f, want %.3f within 1.5%%", tc.k, got, tc.want)
 		}
+	}
+}
+
+func TestPoissonLower(t *testing.T) {
+	// Exact one-sided 95% lower bounds (chi-square quantiles / 2).
+	for _, tc := range []struct{ k, want float64 }{{5, 1.970}, {20, 13.25}, {100, 84.14}} {
+		if got := poissonLower(tc.k, zOf(0.95)); math.Abs(got-tc.want)/tc.want > 0.015 {
+			t.Errorf("poissonLower(%v) = %.4g, want %.4g within 1.5%%", tc.k, got, tc.want)
+		}
+	}
+	// Below 5 the approximation errs low, the strict side: k = 1, exact −ln 0.95.
+	if got := poissonLower(1, zOf(0.95)); !(got > 0 && got <= 0.05129) {
+		t.Errorf("poissonLower(1) = %.4g, want in (0, 0.05129]", got)
+	}
+	if got := poissonLower(0, zOf(0.95)); got != 0 {
+		t.Errorf("poissonLower(0) = %v, want 0", got)
 	}
 }
 
@@ -673,6 +698,9 @@ func TestConfigValidate(t *testing.T) {
 		{"bad persist", func(c *Config) {
 			*c = with(t, *c, func(f *NewSignaturesLF) { f.MinPersist = 2 })
 		}, "labeling.new_error_signatures.min_persist: 2 must be in [0, 1]"},
+		{"bad material confidence", func(c *Config) {
+			*c = with(t, *c, func(f *NewSignaturesLF) { f.MaterialConfidence = 1 })
+		}, "labeling.new_error_signatures.material_confidence: 1 must be in [0, 1) (0: the point rate)"},
 		{"bad timeout", func(c *Config) { c.SQLTimeoutSeconds = -1 }, "labeling.sql_timeout_seconds: -1 must be > 0"},
 		{"twice", func(c *Config) { c.Functions = append(c.Functions, c.Functions[0]) }, "configured twice"},
 		{"bad sql name", func(c *Config) { c.SQLFunctions = []SQLFunction{{Name: "Bad Name", SQL: "SELECT 1"}} }, "lower-case"},

@@ -35,6 +35,14 @@ type NewSignaturesLF struct {
 	// check's default min_excess (0.002 errors per request), the least
 	// error rate that a fault must add to be material.
 	MinPerMille float64 `yaml:"min_per_mille" json:"min_per_mille"`
+	// MaterialConfidence is the confidence with which the new errors must
+	// show that rate: the lower one-sided confidence bound of their count
+	// (Poisson) over the version's requests must reach MinPerMille. A
+	// harmless new error just below the floor logs, by chance, a point
+	// rate above it in a window of a few thousand requests; a defect far
+	// above it passes at any confidence. 0 judges the point rate alone.
+	// Default 0.95.
+	MaterialConfidence float64 `yaml:"material_confidence" json:"material_confidence"`
 	// MaxFleetShare: abstain when at least this share of the environment's
 	// other services was elevated in one minute of the first
 	// FleetHorizonMinutes (fleet_elevated_max_frac of
@@ -56,7 +64,7 @@ type NewSignaturesLF struct {
 
 func (NewSignaturesLF) defaults() Function {
 	return NewSignaturesLF{Enabled: true, WindowMinutes: 120, LookbackHours: 168, MinErrors: 20, MinPersist: 0.3, MinPerMille: 2,
-		MaxFleetShare: 0.1, FleetHorizonMinutes: 60, MaxImpactP: 0.001, ImpactHorizonMinutes: 60}
+		MaterialConfidence: 0.95, MaxFleetShare: 0.1, FleetHorizonMinutes: 60, MaxImpactP: 0.001, ImpactHorizonMinutes: 60}
 }
 
 // Name implements Function.
@@ -70,7 +78,7 @@ func (NewSignaturesLF) Description() string {
 // Assumption implements Function.
 func (NewSignaturesLF) Assumption() string {
 	return "errors whose fingerprints the stream had not shown for lookback_hours, and that persist after the deploy at a " +
-		"material rate (min_per_mille) and raise the version's error rate significantly (max_impact_p), come from a defect " +
+		"material rate (min_per_mille, shown with material_confidence) and raise the version's error rate significantly (max_impact_p), come from a defect " +
 		"the new version introduced; benign new errors are rare, brief or faint, a new fingerprint that leaves the error " +
 		"rate where it was is an old error renamed, and new errors while the environment's other services are elevated " +
 		"come from the shared cause; a missing impact test abstains"
@@ -88,6 +96,9 @@ func (f NewSignaturesLF) Validate() error {
 	}
 	if f.MinPerMille < 0 {
 		return config.Errorf("min_per_mille", "%v must be ≥ 0", f.MinPerMille)
+	}
+	if c := f.MaterialConfidence; !(c >= 0 && c < 1) {
+		return config.Errorf("material_confidence", "%v must be in [0, 1) (0: the point rate)", c)
 	}
 	if p := f.MinPersist; p < 0 || p > 1 {
 		return config.Errorf("min_persist", "%v must be in [0, 1]", p)
@@ -151,7 +162,7 @@ func (f NewSignaturesLF) vote(d *deploy) int8 {
 	if w.lastMinute >= first {
 		last = w.lastMinute
 	}
-	if f.MinPerMille > 0 && w.req > 0 && float64(errs)*1000/w.req < f.MinPerMille {
+	if f.MinPerMille > 0 && w.req > 0 && f.materialCount(errs)*1000/w.req < f.MinPerMille {
 		return abstain
 	}
 	span := last - first + 1
@@ -171,4 +182,14 @@ func (f NewSignaturesLF) vote(d *deploy) int8 {
 		}
 	}
 	return faulty
+}
+
+// materialCount is the count of new errors judged against MinPerMille:
+// the lower one-sided MaterialConfidence bound of the Poisson mean of
+// which errs were observed, or errs itself when MaterialConfidence is 0.
+func (f NewSignaturesLF) materialCount(errs int64) float64 {
+	if f.MaterialConfidence == 0 {
+		return float64(errs)
+	}
+	return poissonLower(float64(errs), zOf(f.MaterialConfidence))
 }
