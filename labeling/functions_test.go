@@ -355,9 +355,13 @@ func TestStatisticalEnsemble(t *testing.T) {
 	cases := []struct {
 		id   string
 		cols map[string]float64
-		want int8 // with vote_healthy (without, only faulty votes remain)
+		want int8 // with vote_healthy and material_confidence 0.95 (without vote_healthy, only faulty votes remain)
 	}{
-		{"unanimous", cleanHour(1, nil), faulty},
+		// 500 errors where 100 were expected: excess 0.004, at least 0.0036 at 95%.
+		{"unanimous", cleanHour(1, func(c map[string]float64) { c["new_errors"] = 500 }), faulty},
+		// 300 errors: a point excess of 0.002, but at 95% only 0.0017 is shown.
+		{"unanimous, unshown", cleanHour(1, func(c map[string]float64) { c["new_errors"] = 300 }), abstain},
+		{"unanimous, no traffic", cleanHour(1, func(c map[string]float64) { c["new_errors"], c["new_requests"] = 0, 0 }), abstain},
 		{"clean", cleanHour(0, nil), healthy},
 		// Not unanimous is not healthy without positive evidence.
 		{"replaced", cleanHour(0, func(c map[string]float64) { c["overlap_deploy"] = 1 }), abstain},
@@ -384,12 +388,19 @@ func TestStatisticalEnsemble(t *testing.T) {
 	h.deps = append(h.deps, dep("absent", "vx", 100, history.KindDeploy))
 	dir := t.TempDir()
 	writeFeatures(t, dir, 60, rows)
-	v := votesOf(t, h, only(FnEnsemble), dir)
+	material := with(t, only(FnEnsemble), func(f *EnsembleLF) { f.MaterialConfidence = 0.95 })
+	v := votesOf(t, h, material, dir)
 	checkVotes(t, FnEnsemble, v[FnEnsemble], want)
 
-	cfg := with(t, only(FnEnsemble), func(f *EnsembleLF) { f.VoteHealthy = false })
+	cfg := with(t, material, func(f *EnsembleLF) { f.VoteHealthy = false })
 	v = votesOf(t, h, cfg, dir)
 	checkVotes(t, FnEnsemble, v[FnEnsemble], wantFaultyOnly)
+
+	// material_confidence 0 (the default): the ensemble's verdict alone, as
+	// the impact check judged materiality.
+	v = votesOf(t, h, only(FnEnsemble), dir)
+	want["unanimous, unshown"], want["unanimous, no traffic"] = faulty, faulty
+	checkVotes(t, FnEnsemble, v[FnEnsemble], want)
 
 	// A missing features file is an error that says what to do.
 	_, err := Compute(context.Background(), only(FnEnsemble), Input{History: h, Workdir: t.TempDir()})
@@ -698,6 +709,9 @@ func TestConfigValidate(t *testing.T) {
 		{"bad persist", func(c *Config) {
 			*c = with(t, *c, func(f *NewSignaturesLF) { f.MinPersist = 2 })
 		}, "labeling.new_error_signatures.min_persist: 2 must be in [0, 1]"},
+		{"bad ensemble material confidence", func(c *Config) {
+			*c = with(t, *c, func(f *EnsembleLF) { f.MaterialConfidence = -0.1 })
+		}, "labeling.statistical_ensemble.material_confidence: -0.1 must be in [0, 1)"},
 		{"bad material confidence", func(c *Config) {
 			*c = with(t, *c, func(f *NewSignaturesLF) { f.MaterialConfidence = 1 })
 		}, "labeling.new_error_signatures.material_confidence: 1 must be in [0, 1) (0: the point rate)"},
