@@ -166,10 +166,10 @@ func (f EnsembleLF) vote(d *deploy) int8 {
 // fails it.
 func (f EnsembleLF) material(d *deploy) bool {
 	h := f.HorizonMinutes
-	errs, _ := d.feature(h, newErrorsColumn)
-	req, _ := d.feature(h, newReqColumn)
-	rate, ok := d.feature(h, expectedColumn)
-	if !ok || !(req > 0) {
+	errs, okE := d.feature(h, newErrorsColumn)
+	req, okR := d.feature(h, newReqColumn)
+	rate, okX := d.feature(h, expectedColumn)
+	if !okE || !okR || !okX || !(errs >= 0 && req > 0) {
 		return false
 	}
 	return poissonLower(errs, zOf(f.MaterialConfidence))/req-rate >= f.MinExcess

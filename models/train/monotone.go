@@ -73,15 +73,15 @@ func validateMonotone(up, down []string) []error {
 	}{{"monotone", up}, {"monotone_decreasing", down}} {
 		for i, n := range l.names {
 			path := fmt.Sprintf("train.%s[%d]", l.key, i)
-			switch prev, dup := seen[n]; {
+			prev, dup := seen[n]
+			switch {
 			case features.Index(n) < 0:
 				errs = append(errs, config.Errorf(path, "unknown feature %q (not in feature schema %s)", n, features.SchemaVersion))
 			case dup && prev == l.key:
 				errs = append(errs, config.Errorf(path, "feature %q listed twice", n))
 			case dup:
 				errs = append(errs, config.Errorf(path, "feature %q is also in train.%s: it cannot be both", n, prev))
-			}
-			if _, dup := seen[n]; !dup {
+			default:
 				seen[n] = l.key
 			}
 		}
