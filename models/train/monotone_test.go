@@ -135,7 +135,7 @@ func TestMonotoneConfig(t *testing.T) {
 	}{
 		{[]string{"impact_ratio", "impact_ratoi"}, `unknown feature "impact_ratoi"`},
 		{[]string{"p95_ratio", "p95_ratio"}, `"p95_ratio" listed twice`},
-		{[]string{"ba_err_shift_p"}, `train.monotone_decreasing[1]: feature "ba_err_shift_p" is also in train.monotone`},
+		{[]string{"ba_err_shift_p"}, `train.monotone_decreasing[0]: feature "ba_err_shift_p" is also in train.monotone`},
 	} {
 		cfg := DefaultConfig()
 		cfg.Monotone = tc.names
