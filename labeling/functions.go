@@ -533,6 +533,16 @@ func poissonLower(k, z float64) float64 {
 	return math.Max(0, k*c*c*c)
 }
 
+// shownCount is the count judged against a materiality floor when k were
+// observed: the lower one-sided bound of the Poisson mean at confidence
+// (poissonLower), or k itself when confidence is 0.
+func shownCount(k, confidence float64) float64 {
+	if confidence == 0 {
+		return k
+	}
+	return poissonLower(k, zOf(confidence))
+}
+
 // zOf returns the standard normal quantile of p.
 func zOf(p float64) float64 { return math.Sqrt2 * math.Erfinv(2*p-1) }
 

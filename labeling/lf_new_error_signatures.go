@@ -162,7 +162,7 @@ func (f NewSignaturesLF) vote(d *deploy) int8 {
 	if w.lastMinute >= first {
 		last = w.lastMinute
 	}
-	if f.MinPerMille > 0 && w.req > 0 && f.materialCount(errs)*1000/w.req < f.MinPerMille {
+	if f.MinPerMille > 0 && w.req > 0 && shownCount(float64(errs), f.MaterialConfidence)*1000/w.req < f.MinPerMille {
 		return abstain
 	}
 	span := last - first + 1
@@ -182,14 +182,4 @@ func (f NewSignaturesLF) vote(d *deploy) int8 {
 		}
 	}
 	return faulty
-}
-
-// materialCount is the count of new errors judged against MinPerMille:
-// the lower one-sided MaterialConfidence bound of the Poisson mean of
-// which errs were observed, or errs itself when MaterialConfidence is 0.
-func (f NewSignaturesLF) materialCount(errs int64) float64 {
-	if f.MaterialConfidence == 0 {
-		return float64(errs)
-	}
-	return poissonLower(float64(errs), zOf(f.MaterialConfidence))
 }

@@ -172,7 +172,7 @@ func (f EnsembleLF) material(d *deploy) bool {
 	if !okE || !okR || !okX || !(errs >= 0 && req > 0) {
 		return false
 	}
-	return poissonLower(errs, zOf(f.MaterialConfidence))/req-rate >= f.MinExcess
+	return shownCount(errs, f.MaterialConfidence)/req-rate >= f.MinExcess
 }
 
 // clean reports positive evidence of health at the horizon (see EnsembleLF).

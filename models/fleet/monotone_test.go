@@ -16,8 +16,9 @@ import (
 
 // TestMonotoneOnSimulatedFleet trains the weak-label models of a simulated
 // fleet with the default monotone constraints (train.monotone and
-// train.monotone_decreasing) and without, logs validation AUC, test AUC against the simulator's truth and
-// the policy's test figures of both (run with -v), and checks that the
+// train.monotone_decreasing) and without, logs validation AUC, test AUC
+// against the simulator's truth and the policy's test figures of both
+// (run with -v), and checks that the
 // constrained models' P(faulty) never moves against a constrained
 // feature's direction as it rises:
 // for test rows, every constrained feature is swept over every interval

@@ -13,10 +13,10 @@ import (
 // rate, the temporal checks, persistence, new error signatures, latency,
 // the checks' verdicts, and the before/after level and sustained
 // statistics, each oriented so that positive is worse in its series' bad
-// direction (the burst and spread tests, which restart transients fire
-// as often as faults, are left free). docs/models.md
-// gives the reason for each; context (traffic, baseline and raw rates,
-// change size, time, fleet shares) is left free.
+// direction (the burst and spread tests, which restart transients fire as
+// often as faults, are left free). docs/models.md gives the reason for
+// each; context (traffic, baseline and raw rates, change size, time, fleet
+// shares) is left free.
 func DefaultMonotone() []string {
 	return []string{
 		// impact: the new version's errors against the expected rate
@@ -51,10 +51,8 @@ func DefaultMonotone() []string {
 // p-value is a shift less likely in the service's own history).
 func DefaultMonotoneDecreasing() []string {
 	var names []string
-	for _, s := range []string{"err", "lat", "tput", "kpi"} {
-		for _, t := range []string{"shift", "sustained"} {
-			names = append(names, "ba_"+s+"_"+t+"_p")
-		}
+	for _, g := range []features.BAGroup{features.BAErrGroup, features.BALatGroup, features.BATputGroup, features.BAKPIGroup} {
+		names = append(names, features.Schema[g.ShiftP].Name, features.Schema[g.SustainedP].Name)
 	}
 	return names
 }
