@@ -169,22 +169,33 @@ func TestLatencyDegradation(t *testing.T) {
 		dep("base", "v1", 0, history.KindDeploy),
 		dep("slow", "v2", 4, history.KindDeploy),
 		dep("fine", "v3", 8, history.KindDeploy),
-		dep("thin", "v4", 12, history.KindDeploy),
+		dep("spiky", "v4", 12, history.KindDeploy),
+		dep("clear", "v6", 16, history.KindDeploy),
 	}}
-	h.deps = append(h.deps, dep("outage", "v5", 16, history.KindDeploy))
+	h.deps = append(h.deps, dep("outage", "v5", 20, history.KindDeploy))
 	h.traffic("v1", 0, 4, 100, 0, 100)
 	h.traffic("v2", 4, 8, 100, 0, 200) // p95 doubles
-	h.traffic("v3", 8, 12, 100, 0, 210)
-	h.traffic("v4", 12, 16, 2, 0, 900)    // too little traffic to judge
-	h.traffic("v5", 16, 20, 100, 0, 3000) // slower, but so was the fleet
+	// Minutes alternate between 100 and 320 ms: a mean of 210.
+	h.trafficP95("v3", 8, 12, 100, 0, func(i int) float64 { return []float64{100, 320}[i%2] })
+	// Two requests a minute (too few for the window's ratio alone): one minute
+	// in six at 2 s lifts the mean p95 to 417 ms, twice v3's, but the other
+	// minutes are as fast as v3's fastest — no clear rise. Then a version
+	// whose every minute is slower than all of v4's but its spikes.
+	h.trafficP95("v4", 12, 16, 2, 0, func(i int) float64 { return []float64{100, 100, 100, 100, 100, 2000}[i%6] })
+	h.traffic("v6", 16, 20, 2, 0, 900)
+	h.traffic("v5", 20, 24, 100, 0, 3000) // slower, but so was the fleet
 	dir := t.TempDir()
 	writeFeatures(t, dir, 60, []featureRow{{"slow", map[string]float64{"fleet_elevated_max_frac": 0.02}},
 		{"outage", map[string]float64{"fleet_elevated_max_frac": 0.4}}})
 	v := votesOf(t, h, only(FnLatency), dir)
-	checkVotes(t, FnLatency, v[FnLatency], map[string]int8{"slow": faulty})
+	checkVotes(t, FnLatency, v[FnLatency], map[string]int8{"slow": faulty, "clear": faulty})
 
 	cfg := with(t, only(FnLatency), func(f *LatencyLF) { f.MaxFleetShare = 0 })
 	v = votesOf(t, h, cfg, "") // no features needed
+	checkVotes(t, FnLatency, v[FnLatency], map[string]int8{"slow": faulty, "clear": faulty, "outage": faulty})
+
+	cfg = with(t, cfg, func(f *LatencyLF) { f.MaxRankP = 0 }) // below min_requests, abstain
+	v = votesOf(t, h, cfg, "")
 	checkVotes(t, FnLatency, v[FnLatency], map[string]int8{"slow": faulty, "outage": faulty})
 }
 

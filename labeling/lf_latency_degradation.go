@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/config"
+	"github.com/faultline-dev/faultline/internal/metrics"
 )
 
 // FnLatency names the performance-degradation function.
@@ -15,8 +16,12 @@ const FnLatency = "latency_degradation"
 // version's request-weighted p95 latency over WindowMinutes after the start
 // is at least P95Ratio times (or its p99 at least P99Ratio times) that of
 // the other versions over BaselineMinutes before the start, and higher by at
-// least MinIncreaseMs, with at least MinRequests requests in at least
-// MinMinutes minutes of latency data. It abstains when other services of the
+// least MinIncreaseMs, with at least MinMinutes minutes of latency data on
+// both sides and either at least MinRequests requests or, on less traffic,
+// a rise the per-minute values show clearly: the version's per-minute p95
+// latencies above the baseline's by a one-sided rank-sum test at p ≤
+// MaxRankP (a few requests a minute make each minute's p95 noisy, so the
+// ratio of two such windows alone is not evidence). It abstains when other services of the
 // environment were elevated together in the version's first hour (a
 // fleet-wide outage slows every service: see fleetEvent). It never votes
 // healthy.
@@ -29,6 +34,14 @@ type LatencyLF struct {
 	MinIncreaseMs   float64 `yaml:"min_increase_ms" json:"min_increase_ms"`   // default 10
 	MinRequests     int64   `yaml:"min_requests" json:"min_requests"`         // default 300
 	MinMinutes      int     `yaml:"min_minutes" json:"min_minutes"`           // default 10
+	// MaxRankP is the largest p-value of the rank-sum test of the version's
+	// per-minute p95 latencies against the baseline's that lets a version
+	// with fewer than MinRequests requests vote; 0 turns the test off (such
+	// a version abstains). Default 1e-4: the test treats minutes as
+	// independent draws, which neighbouring minutes are not quite, so its
+	// nominal level is kept far below the one false alarm in a few
+	// thousand deploys that would be acceptable.
+	MaxRankP float64 `yaml:"max_rank_p" json:"max_rank_p"`
 	// MaxFleetShare: the function abstains when, in some minute of the
 	// first FleetHorizonMinutes, at least this share of the environment's
 	// other services was elevated (fleet_elevated_max_frac of
@@ -40,7 +53,7 @@ type LatencyLF struct {
 
 func (LatencyLF) defaults() Function {
 	return LatencyLF{Enabled: true, WindowMinutes: 60, BaselineMinutes: 120, P95Ratio: 1.5, P99Ratio: 2,
-		MinIncreaseMs: 10, MinRequests: 300, MinMinutes: 10, MaxFleetShare: 0.1, FleetHorizonMinutes: 60}
+		MinIncreaseMs: 10, MinRequests: 300, MinMinutes: 10, MaxRankP: 1e-4, MaxFleetShare: 0.1, FleetHorizonMinutes: 60}
 }
 
 // Name implements Function.
@@ -54,7 +67,8 @@ func (LatencyLF) Description() string {
 // Assumption implements Function.
 func (LatencyLF) Assumption() string {
 	return "a clear rise of the new version's p95 or p99 latency over the other versions' in the hours before the deploy " +
-		"is caused by the version, not by load or a shared dependency (a rise while max_fleet_share of the environment's " +
+		"(on fewer than min_requests requests, a rise of its per-minute p95 latencies significant at max_rank_p by a rank-sum " +
+		"test that takes minutes as independent) is caused by the version, not by load or a shared dependency (a rise while max_fleet_share of the environment's " +
 		"other services are elevated is a shared dependency's: abstain)"
 }
 
@@ -68,6 +82,9 @@ func (f LatencyLF) Validate() error {
 		if err := positive(c.key, c.v); err != nil {
 			return err
 		}
+	}
+	if p := f.MaxRankP; !(p >= 0 && p < 1) {
+		return config.Errorf("max_rank_p", "%v must be in [0, 1) (0: off)", p)
 	}
 	if s := f.MaxFleetShare; s < 0 || s > 1 {
 		return config.Errorf("max_fleet_share", "%v must be in [0, 1]", s)
@@ -93,11 +110,13 @@ func (f LatencyLF) needs() needs {
 func (f LatencyLF) vote(d *deploy) int8 {
 	sd := d.traffic
 	t0 := startMinute(d.StartedAt)
-	nw := sd.version(d.Version, t0, t0+int64(f.WindowMinutes))
-	if nw.req < float64(f.MinRequests) || nw.latMins < int64(f.MinMinutes) {
+	t1, b0 := t0+int64(f.WindowMinutes), t0-int64(f.BaselineMinutes)
+	nw := sd.version(d.Version, t0, t1)
+	few := nw.req < float64(f.MinRequests)
+	if (few && f.MaxRankP == 0) || nw.latMins < int64(f.MinMinutes) {
 		return abstain
 	}
-	base := sd.others(d.Version, t0-int64(f.BaselineMinutes), t0)
+	base := sd.others(d.Version, b0, t0)
 	if base.latMins < int64(f.MinMinutes) {
 		return abstain
 	}
@@ -105,6 +124,9 @@ func (f LatencyLF) vote(d *deploy) int8 {
 		return !math.IsNaN(n) && !math.IsNaN(b) && b > 0 && n >= ratio*b && n-b >= f.MinIncreaseMs
 	}
 	if !worse(nw.p95(), base.p95(), f.P95Ratio) && !worse(nw.p99(), base.p99(), f.P99Ratio) {
+		return abstain
+	}
+	if few && !(metrics.RankSumGreaterP(sd.versionP95(d.Version, t0, t1), sd.othersP95(d.Version, b0, t0)) <= f.MaxRankP) {
 		return abstain
 	}
 	if f.MaxFleetShare > 0 && fleetEvent(d, f.FleetHorizonMinutes, f.MaxFleetShare) {

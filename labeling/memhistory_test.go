@@ -41,9 +41,17 @@ func dep(id, version string, h float64, kind history.Kind) history.Deployment {
 // traffic adds per-minute metrics of version on svc/prod over [from, to)
 // hours: rpm requests a minute, errPerMin errors, p95 latency.
 func (m *memHistory) traffic(version string, from, to float64, rpm, errPerMin int64, p95 float64) {
+	m.trafficP95(version, from, to, rpm, errPerMin, func(int) float64 { return p95 })
+}
+
+// trafficP95 is traffic with the p95 latency of the i-th minute p95(i).
+func (m *memHistory) trafficP95(version string, from, to float64, rpm, errPerMin int64, p95 func(i int) float64) {
+	i := 0
 	for t := at(from); t.Before(at(to)); t = t.Add(time.Minute) {
+		l := p95(i)
 		m.metrics = append(m.metrics, history.Metric{Service: "svc", Environment: "prod", Version: version, Minute: t,
-			Requests: float64(rpm), Errors: float64(errPerMin), LatencyP50: p95 / 2, LatencyP95: p95, LatencyP99: p95 * 1.5})
+			Requests: float64(rpm), Errors: float64(errPerMin), LatencyP50: l / 2, LatencyP95: l, LatencyP99: l * 1.5})
+		i++
 	}
 }
 

@@ -23,13 +23,16 @@ type seriesIndex struct {
 	w95, l95      []float64 // requests of minutes with p95, and p95×requests
 	w99, l99      []float64
 	latMins, mins []int64 // minutes with p95; minutes with requests
+	// p95 is the series' per-minute p95 latency (history.Series.P95: NaN
+	// when absent, possibly shorter than minutes).
+	p95 []float64
 }
 
 func newSeriesIndex(s *history.Series) *seriesIndex {
 	n := s.Len()
 	x := &seriesIndex{minutes: s.Minutes, req: make([]float64, n+1), errs: make([]float64, n+1),
 		w95: make([]float64, n+1), l95: make([]float64, n+1), w99: make([]float64, n+1), l99: make([]float64, n+1),
-		latMins: make([]int64, n+1), mins: make([]int64, n+1)}
+		latMins: make([]int64, n+1), mins: make([]int64, n+1), p95: s.P95}
 	for i := range n {
 		r := s.Requests[i]
 		x.req[i+1] = x.req[i] + r
@@ -105,6 +108,19 @@ func (x *seriesIndex) sum(a, b int64) window {
 	return w
 }
 
+// appendP95 appends the p95 latency of every minute in [a, b) that has one
+// (and requests) to dst.
+func (x *seriesIndex) appendP95(dst []float64, a, b int64) []float64 {
+	lo, _ := slices.BinarySearch(x.minutes, a)
+	hi, _ := slices.BinarySearch(x.minutes, b)
+	for i := lo; i < min(hi, len(x.p95)); i++ {
+		if x.req[i+1] > x.req[i] && !math.IsNaN(x.p95[i]) { // the minutes latMins counts
+			dst = append(dst, x.p95[i])
+		}
+	}
+	return dst
+}
+
 // streamData is the traffic and error signatures of one stream.
 type streamData struct {
 	versions map[string]*seriesIndex
@@ -143,6 +159,26 @@ func (sd *streamData) others(v string, a, b int64) window {
 		}
 	}
 	return w
+}
+
+// versionP95 returns the per-minute p95 latencies of version v over [a, b).
+func (sd *streamData) versionP95(v string, a, b int64) []float64 {
+	if x := sd.versions[v]; x != nil {
+		return x.appendP95(nil, a, b)
+	}
+	return nil
+}
+
+// othersP95 returns the per-minute p95 latencies of every version but v over
+// [a, b): one value per version and minute.
+func (sd *streamData) othersP95(v string, a, b int64) []float64 {
+	var dst []float64
+	for _, name := range sd.names {
+		if name != v {
+			dst = sd.versions[name].appendP95(dst, a, b)
+		}
+	}
+	return dst
 }
 
 func loadStreamData(ctx context.Context, r history.Reader, s history.Stream, rng history.Range, withSigs bool) (*streamData, error) {

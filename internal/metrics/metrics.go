@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 )
@@ -31,24 +32,38 @@ func AUCLabels(scores []float64, truth []bool) float64 {
 }
 
 func auc(scores []float64, positive func(i int) bool) float64 {
+	r := rankSum(scores, positive)
+	if r.pos == 0 || r.neg == 0 {
+		return math.NaN()
+	}
+	return r.u() / (r.pos * r.neg)
+}
+
+// ranks is the rank sum of the positives among scores, ranked in ascending
+// order, tied scores sharing their mean rank; ties is Σ(t³ − t) over the
+// groups of t tied scores (the variance correction of the rank-sum test).
+type ranks struct {
+	sum, pos, neg, ties float64
+}
+
+// u is the Mann–Whitney U of the positives: the number of (positive,
+// negative) pairs in which the positive scores higher, ties counting one half.
+func (r ranks) u() float64 { return r.sum - r.pos*(r.pos+1)/2 }
+
+func rankSum(scores []float64, positive func(i int) bool) ranks {
 	idx := make([]int, len(scores))
 	for i := range idx {
 		idx[i] = i
 	}
 	sort.Slice(idx, func(a, b int) bool { return scores[idx[a]] < scores[idx[b]] })
-	var pos, neg float64
+	var r ranks
 	for i := range scores {
 		if positive(i) {
-			pos++
+			r.pos++
 		} else {
-			neg++
+			r.neg++
 		}
 	}
-	if pos == 0 || neg == 0 {
-		return math.NaN()
-	}
-	// sum of the positives' 1-based ranks, tied scores sharing their mean rank
-	var rankSum float64
 	for i := 0; i < len(idx); {
 		j := i
 		for j < len(idx) && scores[idx[j]] == scores[idx[i]] {
@@ -57,12 +72,42 @@ func auc(scores []float64, positive func(i int) bool) float64 {
 		avg := float64(i+j+1) / 2 // ranks i+1..j
 		for k := i; k < j; k++ {
 			if positive(idx[k]) {
-				rankSum += avg
+				r.sum += avg
 			}
+		}
+		if t := float64(j - i); t > 1 {
+			r.ties += t*t*t - t
 		}
 		i = j
 	}
-	return (rankSum - pos*(pos+1)/2) / (pos * neg)
+	return r
+}
+
+// RankSumGreaterP returns the one-sided p-value of the Wilcoxon–Mann–Whitney
+// rank-sum test that the values of x tend to be larger than those of y
+// (H0: both are draws from one distribution), by the normal approximation
+// with tie correction and continuity correction. It assumes the values are
+// independent draws, and the approximation wants about ten of each; NaN
+// when x or y is empty or NaN is among them, 1 when every value is tied.
+func RankSumGreaterP(x, y []float64) float64 {
+	if len(x) == 0 || len(y) == 0 {
+		return math.NaN()
+	}
+	scores := make([]float64, 0, len(x)+len(y))
+	for _, v := range slices.Concat(x, y) {
+		if math.IsNaN(v) {
+			return math.NaN()
+		}
+		scores = append(scores, v)
+	}
+	r := rankSum(scores, func(i int) bool { return i < len(x) })
+	n := r.pos + r.neg
+	variance := r.pos * r.neg / 12 * ((n + 1) - r.ties/(n*(n-1)))
+	if !(variance > 0) {
+		return 1
+	}
+	z := (r.u() - r.pos*r.neg/2 - 0.5) / math.Sqrt(variance)
+	return 0.5 * math.Erfc(z/math.Sqrt2)
 }
 
 // LogLoss returns the weighted mean log-loss of probabilities p against

@@ -3,6 +3,7 @@ package metrics
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -121,6 +122,58 @@ func TestAUCLabelsAgree(t *testing.T) {
 	a, b := AUC(scores, y), AUCLabels(scores, truth)
 	if a != b || math.IsNaN(a) {
 		t.Errorf("AUC %v, AUCLabels %v", a, b)
+	}
+}
+
+// The rank-sum test's p-values, computed by hand from U counted pair by pair,
+// the tie-corrected variance and the continuity correction.
+func TestRankSumGreaterP(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		x, y []float64
+		want float64
+	}{
+		{"x above y", []float64{4, 5, 6}, []float64{1, 2, 3}, 0.04042779918502615},
+		{"x below y", []float64{1, 2, 3}, []float64{4, 5, 6}, 0.9854518341293739},
+		{"ties", []float64{1, 1, 2, 2, 3}, []float64{1, 2, 2, 3, 3, 3}, 0.8770930010299918},
+		{"ties, order of values irrelevant", []float64{3, 3, 2, 2, 1}, []float64{1, 1, 1, 2, 2, 3}, 0.16673516913094374},
+		{"all tied", []float64{2, 2}, []float64{2, 2, 2}, 1},
+		{"empty x", nil, []float64{1}, math.NaN()},
+		{"NaN", []float64{1, math.NaN()}, []float64{1}, math.NaN()},
+	} {
+		got := RankSumGreaterP(tt.x, tt.y)
+		if math.IsNaN(tt.want) != math.IsNaN(got) || math.Abs(got-tt.want) > 1e-12 {
+			t.Errorf("%s: p %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// Under the null hypothesis the test rejects at about its level or less;
+// under a clear shift it rejects almost always.
+func TestRankSumGreaterPCalibrated(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	draw := func(n int, shift float64) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = math.Exp(rng.NormFloat64()) + shift // skewed, as latencies are
+		}
+		return v
+	}
+	const trials = 2000
+	var null, shifted int
+	for range trials {
+		if RankSumGreaterP(draw(15, 0), draw(60, 0)) <= 0.05 {
+			null++
+		}
+		if RankSumGreaterP(draw(15, 2), draw(60, 0)) <= 0.05 {
+			shifted++
+		}
+	}
+	if rate := float64(null) / trials; rate > 0.06 || rate < 0.03 {
+		t.Errorf("null rejection rate %.3f at level 0.05", rate)
+	}
+	if rate := float64(shifted) / trials; rate < 0.95 {
+		t.Errorf("power %.3f under a shift of 2", rate)
 	}
 }
 
