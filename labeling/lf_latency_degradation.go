@@ -21,10 +21,10 @@ const FnLatency = "latency_degradation"
 // a rise the per-minute values show clearly: the version's per-minute p95
 // latencies above the baseline's by a one-sided rank-sum test at p ≤
 // MaxRankP (a few requests a minute make each minute's p95 noisy, so the
-// ratio of two such windows alone is not evidence). It abstains when other services of the
-// environment were elevated together in the version's first hour (a
-// fleet-wide outage slows every service: see fleetEvent). It never votes
-// healthy.
+// ratio of two such windows alone is not evidence). It abstains when other
+// services of the environment were elevated together in the version's first
+// hour (a fleet-wide outage slows every service: see fleetEvent). It never
+// votes healthy.
 type LatencyLF struct {
 	Enabled         bool    `yaml:"enabled" json:"enabled"`                   // default true
 	WindowMinutes   int     `yaml:"window_minutes" json:"window_minutes"`     // default 60

@@ -93,12 +93,9 @@ func RankSumGreaterP(x, y []float64) float64 {
 	if len(x) == 0 || len(y) == 0 {
 		return math.NaN()
 	}
-	scores := make([]float64, 0, len(x)+len(y))
-	for _, v := range slices.Concat(x, y) {
-		if math.IsNaN(v) {
-			return math.NaN()
-		}
-		scores = append(scores, v)
+	scores := slices.Concat(x, y)
+	if slices.ContainsFunc(scores, math.IsNaN) {
+		return math.NaN()
 	}
 	r := rankSum(scores, func(i int) bool { return i < len(x) })
 	n := r.pos + r.neg
