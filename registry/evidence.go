@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/metrics"
@@ -30,6 +31,12 @@ type Evidence struct {
 	Candidate Scored  `json:"candidate"`
 	Current   *Scored `json:"current,omitempty"`
 	Baseline  Scored  `json:"baseline"`
+	// Paired counts the faulty deploys of the headline reference by which
+	// of the candidate and the statistical baseline flagged them: the
+	// paired comparison the recall_vs_baseline floor judges (nil in
+	// evidence recorded before it was kept: the floor then compares the
+	// point estimates).
+	Paired *Paired `json:"paired_vs_baseline,omitempty"`
 	// CurrentUnscorable says why the current holder has no scores when this
 	// build cannot score it at all: its bundle's feature schema is not this
 	// build's (the features were redefined since it was trained), so no
@@ -43,6 +50,34 @@ type Evidence struct {
 	// Notes are facts worth knowing about the set (deploys missing from the
 	// history store, a reference with few labels, …).
 	Notes []string `json:"notes,omitempty"`
+}
+
+// Paired is how a candidate and the statistical baseline did on the same
+// faulty deploys: flagged by both, by the candidate only, by the baseline
+// only, by neither.
+type Paired struct {
+	Both          int `json:"both"`
+	CandidateOnly int `json:"candidate_only"`
+	BaselineOnly  int `json:"baseline_only"`
+	Neither       int `json:"neither"`
+}
+
+// BaselineBetterP is the one-sided p-value of the exact McNemar test that
+// the baseline finds more of the faulty deploys than the candidate: the
+// chance of at least BaselineOnly of the deploys only one of them flagged
+// going to the baseline, were each a fair coin. 1 when none is discordant.
+func (p Paired) BaselineBetterP() float64 {
+	n, k := p.CandidateOnly+p.BaselineOnly, p.BaselineOnly
+	if n == 0 || k == 0 {
+		return 1
+	}
+	// Σ_{i ≥ k} C(n, i) / 2^n, summed from the far tail in log space.
+	lg := func(x int) float64 { v, _ := math.Lgamma(float64(x) + 1); return v }
+	var sum float64
+	for i := n; i >= k; i-- {
+		sum += math.Exp(lg(n) - lg(i) - lg(n-i) - float64(n)*math.Ln2)
+	}
+	return min(1, sum)
 }
 
 // holderUnscorable reports whether the current holder went unscored

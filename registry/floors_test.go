@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -16,23 +17,36 @@ func scored(tp, fp int) Scored {
 }
 
 // The recall floor against the statistical baseline binds only when the
-// baseline meets the precision floor itself.
+// baseline meets the precision floor itself, and then refuses a shortfall
+// only when the paired counts show it (or alpha 0 asks for the point
+// estimates, or the evidence has no paired counts).
 func TestRecallVsBaselineFloor(t *testing.T) {
+	noise := &Paired{Both: 38, CandidateOnly: 2, BaselineOnly: 5, Neither: 55}  // p = 29/128
+	shown := &Paired{Both: 39, CandidateOnly: 1, BaselineOnly: 10, Neither: 50} // p = 12/2048
+	blind := &Paired{Both: 0, CandidateOnly: 0, BaselineOnly: 3, Neither: 97}   // p = 1/8
+	pointOnly := DefaultFloors()
+	pointOnly.RecallVsBaselineAlpha = 0
 	for _, tc := range []struct {
 		name       string
 		cand, base Scored
+		paired     *Paired
+		floors     Floors
 		wantPass   bool
 		wantNote   string
 	}{
-		{"baseline precise, candidate finds fewer", scored(40, 2), scored(50, 3), false, "below the statistical baseline's"},
-		{"baseline precise, candidate finds as many", scored(50, 2), scored(50, 3), true, "≥ the statistical baseline's"},
-		{"baseline imprecise: not binding", scored(40, 2), scored(50, 20), true, "not binding"},
-		{"baseline flags nothing", scored(40, 2), scored(0, 0), true, "≥ the statistical baseline's"},
+		{"baseline precise, candidate finds fewer, no paired counts", scored(40, 2), scored(50, 3), nil, DefaultFloors(), false, "below the statistical baseline's"},
+		{"baseline precise, candidate finds as many", scored(50, 2), scored(50, 3), nil, DefaultFloors(), true, "≥ the statistical baseline's"},
+		{"baseline imprecise: not binding", scored(40, 2), scored(50, 20), nil, DefaultFloors(), true, "not binding"},
+		{"baseline flags nothing", scored(40, 2), scored(0, 0), nil, DefaultFloors(), true, "≥ the statistical baseline's"},
+		{"shortfall within chance", scored(40, 2), scored(43, 3), noise, DefaultFloors(), true, "not significantly below"},
+		{"shortfall shown", scored(40, 2), scored(49, 3), shown, DefaultFloors(), false, "significantly below"},
+		{"alpha 0: point estimates", scored(40, 2), scored(43, 3), noise, pointOnly, false, "below the statistical baseline's"},
+		{"candidate finds none", scored(0, 0), scored(3, 0), blind, DefaultFloors(), false, "below the statistical baseline's"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ev := &Evidence{Candidate: tc.cand, Baseline: tc.base}
+			ev := &Evidence{Candidate: tc.cand, Baseline: tc.base, Paired: tc.paired}
 			var got *FloorResult
-			for _, r := range checkFloors(ev, DefaultFloors()) {
+			for _, r := range checkFloors(ev, tc.floors) {
 				if r.Floor == "recall_vs_baseline" {
 					got = &r
 				}
@@ -44,5 +58,26 @@ func TestRecallVsBaselineFloor(t *testing.T) {
 				t.Errorf("passed %v, note %q; want %v and %q", got.Passed, got.Note, tc.wantPass, tc.wantNote)
 			}
 		})
+	}
+}
+
+// BaselineBetterP is the exact binomial tail, computed by hand with exact
+// integer sums.
+func TestBaselineBetterP(t *testing.T) {
+	for _, tc := range []struct {
+		p    Paired
+		want float64
+	}{
+		{Paired{CandidateOnly: 2, BaselineOnly: 5}, 0.2265625},
+		{Paired{CandidateOnly: 1, BaselineOnly: 10}, 0.005859375},
+		{Paired{BaselineOnly: 3}, 0.125},
+		{Paired{CandidateOnly: 50, BaselineOnly: 50}, 0.5397946186935894},
+		{Paired{CandidateOnly: 120, BaselineOnly: 160}, 0.00980336364514074},
+		{Paired{CandidateOnly: 4}, 1},
+		{Paired{Both: 7, Neither: 3}, 1},
+	} {
+		if got := tc.p.BaselineBetterP(); math.Abs(got-tc.want) > 1e-9*tc.want {
+			t.Errorf("%+v: p %v, want %v", tc.p, got, tc.want)
+		}
 	}
 }

@@ -50,13 +50,26 @@ type Floors struct {
 	// baseline: judged on weak labels made partly by the same before/after
 	// rule it looked better than it is; docs/registry.md.)
 	RecallVsBaseline bool `yaml:"recall_vs_baseline" json:"recall_vs_baseline"`
+	// RecallVsBaselineAlpha: a candidate whose recall is below the
+	// baseline's fails that floor only when the shortfall is significant:
+	// the exact McNemar test on the faulty deploys only one of the two
+	// flagged (Paired.BaselineBetterP) at p ≤ this (default 0.05). On an
+	// evaluation set of a few dozen faulty deploys a difference of two or
+	// three is what chance gives, and a refusal there hands detection to
+	// the statistical checks on noise. A candidate that flagged none of the
+	// faulty deploys fails whenever the baseline flagged some. 0 judges the
+	// point estimates (any shortfall fails), as evidence recorded without
+	// the paired counts is judged.
+	RecallVsBaselineAlpha float64 `yaml:"recall_vs_baseline_alpha" json:"recall_vs_baseline_alpha"`
 	// Recall is an absolute least policy recall (default 0: none).
 	Recall float64 `yaml:"recall" json:"recall"`
 }
 
-// DefaultFloors: precision ≥ 0.9 and recall not below the statistical
-// baseline's.
-func DefaultFloors() Floors { return Floors{Precision: 0.9, RecallVsBaseline: true} }
+// DefaultFloors: precision ≥ 0.9 and recall not significantly below the
+// statistical baseline's (p ≤ 0.05).
+func DefaultFloors() Floors {
+	return Floors{Precision: 0.9, RecallVsBaseline: true, RecallVsBaselineAlpha: 0.05}
+}
 
 // Gated reports whether moves of alias go through the gate.
 func (c *Config) Gated(alias string) bool {
@@ -122,6 +135,9 @@ func (c *Config) Validate() error {
 		if !(f.v >= 0 && f.v <= 1) {
 			return fmt.Errorf("registry.floors.%s: must be in [0, 1], not %g", f.key, f.v)
 		}
+	}
+	if a := c.Floors.RecallVsBaselineAlpha; !(a >= 0 && a < 1) {
+		return fmt.Errorf("registry.floors.recall_vs_baseline_alpha: must be in [0, 1) (0: any shortfall fails), not %g", a)
 	}
 	for i, r := range c.Gate {
 		if r.Metric == "" {
@@ -292,10 +308,23 @@ func checkFloors(ev *Evidence, f Floors) []FloorResult {
 			r.Passed = true
 			r.Note = fmt.Sprintf("not binding: the statistical baseline's precision %s is below floor %g (its recall %s)",
 				hb.Precision.Decimal(3), f.Precision, b.Decimal(3))
+		case hc.Recall.Value >= b.Value:
+			r.Min, r.Passed = b.Value, true
+			r.Note = fmt.Sprintf("recall %s %s the statistical baseline's %s", hc.Recall.Decimal(3), cmpWord(true), b.Decimal(3))
+		case ev.Paired != nil && f.RecallVsBaselineAlpha > 0 && hc.Recall.K > 0:
+			pr := *ev.Paired
+			p := pr.BaselineBetterP()
+			r.Min, r.Passed = b.Value, p > f.RecallVsBaselineAlpha
+			verdict := "not significantly"
+			if !r.Passed {
+				verdict = "significantly"
+			}
+			r.Note = fmt.Sprintf("recall %s %s below the statistical baseline's %s: of the faulty deploys only one of them flagged, "+
+				"the baseline alone flagged %d and the candidate alone %d (exact McNemar p = %.3g, alpha %g)",
+				hc.Recall.Decimal(3), verdict, b.Decimal(3), pr.BaselineOnly, pr.CandidateOnly, p, f.RecallVsBaselineAlpha)
 		default:
 			r.Min = b.Value
-			r.Passed = hc.Recall.Value >= b.Value
-			r.Note = fmt.Sprintf("recall %s %s the statistical baseline's %s", hc.Recall.Decimal(3), cmpWord(r.Passed), b.Decimal(3))
+			r.Note = fmt.Sprintf("recall %s %s the statistical baseline's %s", hc.Recall.Decimal(3), cmpWord(false), b.Decimal(3))
 		}
 		out = append(out, r)
 	}

@@ -110,6 +110,8 @@ func TestConfigValueErrors(t *testing.T) {
 			[]string{"f.yaml:2: evaluate.calibration_bins: must be at least 2, not 1"}},
 		{"registry gate", "registry:\n  gate:\n    - metric: policy.recall\n      tolerance: -1\n",
 			[]string{"f.yaml:3: registry.gate[0]: tolerance must be >= 0"}},
+		{"registry floors", "registry:\n  floors:\n    recall_vs_baseline_alpha: 1\n",
+			[]string{"f.yaml:3: registry.floors.recall_vs_baseline_alpha: must be in [0, 1) (0: any shortfall fails), not 1"}},
 		{"run source", "run:\n  source: gold\n",
 			[]string{`f.yaml:2: run.source: must be weak or ensemble, not "gold"`}},
 		{"run from", "run:\n  from: yesterday\n",

@@ -218,6 +218,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, cand, cur *registry.Version) (
 		s := score(fmt.Sprintf("%s@%d", c.v.Name, c.v.Version), c.v.Version, ids, refs, ds, th, o.BaselineMinutes)
 		if i == 0 {
 			ev.Candidate = s
+			ev.Paired = paired(ids, refs[0], ds, bd)
 		} else {
 			ev.Current = &s
 		}
@@ -388,6 +389,30 @@ func abs(p string) string {
 type decision struct {
 	at int
 	p  map[int]float64
+}
+
+// paired counts the faulty deploys of ref by which of the candidate (cd)
+// and the baseline (bd) flagged them.
+func paired(ids []string, ref reference, cd, bd map[string]decision) *registry.Paired {
+	var p registry.Paired
+	for _, id := range ids {
+		if y, ok := ref.labels[id]; !ok || !y {
+			continue
+		}
+		flagged := func(ds map[string]decision) bool { d, ok := ds[id]; return ok && d.at >= 0 }
+		c, b := flagged(cd), flagged(bd)
+		switch {
+		case c && b:
+			p.Both++
+		case c:
+			p.CandidateOnly++
+		case b:
+			p.BaselineOnly++
+		default:
+			p.Neither++
+		}
+	}
+	return &p
 }
 
 // score tallies a contender's decisions against every reference. Deploys
