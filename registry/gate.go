@@ -33,8 +33,9 @@ type Config struct {
 // Floors are absolute quality floors on the gate's own evidence: the
 // candidate's sequential policy against the evaluation set's headline
 // reference (gold annotations where present, else weak labels). They are
-// judged on point estimates; the Wilson 95% intervals are stated with the
-// decision.
+// judged on point estimates, except that a recall shortfall against the
+// statistical baseline must also be significant (RecallVsBaselineAlpha);
+// the Wilson 95% intervals are stated with the decision.
 type Floors struct {
 	// Precision is the least policy precision (default 0.9; 0 turns the
 	// floor off). A candidate that flags nothing has no precision and fails.
