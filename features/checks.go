@@ -1,6 +1,10 @@
 package features
 
-import "math"
+import (
+	"math"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
+)
 
 // The statistical checks of the new version (impact, temporal correlation,
 // persistence) and the unanimous ensemble over them: steps of ComputeInto.
@@ -24,7 +28,7 @@ func (c *calc) impact() {
 	v[NewErrorRateShrunk] = ratio * pexp
 	v[ImpactExcess] = ratio*pexp - pexp
 	v[ImpactZ] = (c.newE - mu) / math.Sqrt(mu+1)
-	p := binomUpper(c.newE, c.newE+c.baseE, c.newR/(c.newR+c.baseR/c.errorFactor))
+	p := metrics.BinomialUpper(c.newE, c.newE+c.baseE, c.newR/(c.newR+c.baseR/c.errorFactor))
 	v[ImpactNegLog10P] = negLog10(p)
 	v[ImpactPass] = b2f(p < cfg.Impact.Alpha && ratio >= cfg.Impact.MinRatio && v[ImpactExcess] >= cfg.Impact.MinExcess)
 	if len(c.w.days) > 0 {
@@ -104,7 +108,7 @@ func (c *calc) vsPrev() (ok bool, p float64) {
 	p = 1.0
 	if oNR > 0 && oPR > 0 {
 		v[VsPrevRatio] = shrunkRatio(oNE, oNR*(oPE+0.5)/(oPR+1), c.prior)
-		p = binomUpper(oNE, oNE+oPE, oNR/(oNR+oPR))
+		p = metrics.BinomialUpper(oNE, oNE+oPE, oNR/(oNR+oPR))
 		v[VsPrevNegLog10P] = negLog10(p)
 	}
 	return ok, p
@@ -238,7 +242,7 @@ func (c *calc) elevatedBuckets(span int, elev []bool) int {
 		if b == nb-1 {
 			v[LastBucketRatio] = ratio
 		}
-		elev[b] = ratio >= cfg.Impact.MinRatio && poissonUpper(e, lam) < cfg.Persistence.Alpha
+		elev[b] = ratio >= cfg.Impact.MinRatio && metrics.PoissonUpper(e, lam) < cfg.Persistence.Alpha
 		if elev[b] && firstB < 0 {
 			firstB = b
 		}
@@ -249,7 +253,7 @@ func (c *calc) elevatedBuckets(span int, elev []bool) int {
 // minuteElevated reports whether e errors against lam expected are
 // elevated for the persistence check.
 func minuteElevated(e, lam float64, cfg *Config) bool {
-	return shrunkRatio(e, lam, cfg.PriorErrors) >= cfg.Impact.MinRatio && poissonUpper(e, lam) < cfg.Persistence.Alpha
+	return shrunkRatio(e, lam, cfg.PriorErrors) >= cfg.Impact.MinRatio && metrics.PoissonUpper(e, lam) < cfg.Persistence.Alpha
 }
 
 // ensemble sets inconclusive (too few new-version or baseline requests

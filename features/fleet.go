@@ -1,6 +1,10 @@
 package features
 
-import "math"
+import (
+	"math"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
+)
 
 // The service's own elevation and the fleet control: steps of ComputeInto,
 // and what the extractor shares with them (Elevated, FillFleet).
@@ -114,7 +118,7 @@ func Elevated(req, errs []float64, b int, cfg *Config, out []bool) {
 			if rs > 0 && req[i] > 0 {
 				lam := req[i] * (es + 0.5) / (rs + 1)
 				if shrunkRatio(errs[i], lam, cfg.PriorErrors) >= cfg.Fleet.ElevatedRatio &&
-					poissonUpper(errs[i], lam) < cfg.Fleet.ElevatedAlpha {
+					metrics.PoissonUpper(errs[i], lam) < cfg.Fleet.ElevatedAlpha {
 					out[i] = true
 				}
 			}

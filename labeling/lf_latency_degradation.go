@@ -68,8 +68,8 @@ func (LatencyLF) Description() string {
 func (LatencyLF) Assumption() string {
 	return "a clear rise of the new version's p95 or p99 latency over the other versions' in the hours before the deploy " +
 		"(on fewer than min_requests requests, a rise of its per-minute p95 latencies significant at max_rank_p by a rank-sum " +
-		"test that takes minutes as independent) is caused by the version, not by load or a shared dependency (a rise while max_fleet_share of the environment's " +
-		"other services are elevated is a shared dependency's: abstain)"
+		"test that takes minutes as independent) is caused by the version, not by load or a shared dependency (a rise " +
+		"while max_fleet_share of the environment's other services are elevated is a shared dependency's: abstain)"
 }
 
 // Validate implements Function.

@@ -79,9 +79,9 @@ func (NewSignaturesLF) Description() string {
 func (NewSignaturesLF) Assumption() string {
 	return "errors whose fingerprints the stream had not shown for lookback_hours, and that persist after the deploy at a " +
 		"material rate (min_per_mille, shown with material_confidence) and raise the version's error rate significantly " +
-		"(max_impact_p), come from a defect the new version introduced; benign new errors are rare, brief or faint, a new fingerprint that leaves the error " +
-		"rate where it was is an old error renamed, and new errors while the environment's other services are elevated " +
-		"come from the shared cause; a missing impact test abstains"
+		"(max_impact_p), come from a defect the new version introduced; benign new errors are rare, brief or faint, " +
+		"a new fingerprint that leaves the error rate where it was is an old error renamed, and new errors while the " +
+		"environment's other services are elevated come from the shared cause; a missing impact test abstains"
 }
 
 // Validate implements Function.

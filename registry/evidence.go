@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/metrics"
@@ -67,17 +66,11 @@ type Paired struct {
 // chance of at least BaselineOnly of the deploys only one of them flagged
 // going to the baseline, were each a fair coin. 1 when none is discordant.
 func (p Paired) BaselineBetterP() float64 {
-	n, k := p.CandidateOnly+p.BaselineOnly, p.BaselineOnly
-	if n == 0 || k == 0 {
+	n := p.CandidateOnly + p.BaselineOnly
+	if n == 0 {
 		return 1
 	}
-	// Σ_{i ≥ k} C(n, i) / 2^n, summed from the far tail in log space.
-	lg := func(x int) float64 { v, _ := math.Lgamma(float64(x) + 1); return v }
-	var sum float64
-	for i := n; i >= k; i-- {
-		sum += math.Exp(lg(n) - lg(i) - lg(n-i) - float64(n)*math.Ln2)
-	}
-	return min(1, sum)
+	return metrics.BinomialUpper(float64(p.BaselineOnly), float64(n), 0.5)
 }
 
 // holderUnscorable reports whether the current holder went unscored

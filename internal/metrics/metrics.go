@@ -1,8 +1,10 @@
-// Package metrics holds the small statistics every stage reports: the area
-// under the ROC curve, log-loss, confusion counts with Wilson score
-// intervals, the logistic function, and the JSON rule for undefined values
-// (NaN or infinite floats are written as null). It uses the standard library
-// only, so the serving path (package detector) can import it.
+// Package metrics holds the small statistics every stage reports or tests
+// with: the area under the ROC curve and the rank-sum test that shares its
+// ranks, upper tail probabilities of the binomial, Poisson and normal
+// distributions, log-loss, confusion counts with Wilson score intervals, the
+// logistic function, and the JSON rule for undefined values (NaN or infinite
+// floats are written as null). It uses the standard library only, so the
+// serving path (package detector) can import it.
 package metrics
 
 import (
@@ -103,8 +105,7 @@ func RankSumGreaterP(x, y []float64) float64 {
 	if !(variance > 0) {
 		return 1
 	}
-	z := (r.u() - r.pos*r.neg/2 - 0.5) / math.Sqrt(variance)
-	return 0.5 * math.Erfc(z/math.Sqrt2)
+	return NormalUpper((r.u() - r.pos*r.neg/2 - 0.5) / math.Sqrt(variance))
 }
 
 // LogLoss returns the weighted mean log-loss of probabilities p against

@@ -394,13 +394,13 @@ type decision struct {
 // paired counts the faulty deploys of ref by which of the candidate (cd)
 // and the baseline (bd) flagged them.
 func paired(ids []string, ref reference, cd, bd map[string]decision) *registry.Paired {
+	flagged := func(ds map[string]decision, id string) bool { d, ok := ds[id]; return ok && d.at >= 0 }
 	var p registry.Paired
 	for _, id := range ids {
 		if y, ok := ref.labels[id]; !ok || !y {
 			continue
 		}
-		flagged := func(ds map[string]decision) bool { d, ok := ds[id]; return ok && d.at >= 0 }
-		c, b := flagged(cd), flagged(bd)
+		c, b := flagged(cd, id), flagged(bd, id)
 		switch {
 		case c && b:
 			p.Both++
