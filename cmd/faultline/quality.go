@@ -11,7 +11,6 @@ import (
 
 	"github.com/faultline-dev/faultline/internal/atomicfile"
 	"github.com/faultline-dev/faultline/internal/quality"
-	"github.com/faultline-dev/faultline/internal/simulate"
 )
 
 func init() {
@@ -42,8 +41,9 @@ without it the Markdown goes to standard output. --json prints the full
 result (counts per fleet and scope) instead. A fleet's folder is removed
 once scored, unless --keep.
 
-Regimes: ` + strings.Join(simulate.RegimeNames(), ", ") + `
-(see 'faultline help simulate').
+Regimes: ` + strings.Join(quality.RegimeNames(), ", ") + `
+(see 'faultline help simulate'; the alt-* regimes come from a second,
+independent generator, internal/altsim).
 
 Exit codes: 0 the benchmark ran (floors met or not: see the tables); 1 a
 fleet's pipeline failed (the tables say which) or the output could not be
@@ -100,7 +100,7 @@ func parseRegimes(list string) ([]string, error) {
 	var out []string
 	for _, r := range strings.Split(list, ",") {
 		r = strings.TrimSpace(r)
-		if _, err := simulate.LookupRegime(r); err != nil {
+		if _, err := quality.LookupRegime(r); err != nil {
 			return nil, usageError("--regimes: %v", err)
 		}
 		out = append(out, r)

@@ -6,8 +6,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-
-	"github.com/faultline-dev/faultline/internal/simulate"
 )
 
 // SmokeFloors are the floors of the smoke test (TestSmoke: regime
@@ -103,17 +101,21 @@ func (r *Result) Markdown() []byte {
 	w("(`make quality` runs it with these defaults).\n\n")
 
 	w("## How it is measured\n\n")
-	w("- **Fleets.** Each regime below is a set of `faultline simulate` knobs (`faultline simulate --regime NAME`).\n")
-	w("  For every regime and seed a fleet of %d services × 2 environments × %d days is simulated into a fresh\n", r.Services, r.Days)
-	w("  embedded store, and `faultline run` runs on it with the default settings: extract, label, train,\n")
+	w("- **Fleets.** Each regime below is a set of `faultline simulate` knobs (`faultline simulate --regime NAME`),\n")
+	w("  or, for the `alt-*` regimes, a fleet of a second generator (`internal/altsim`) written apart from the\n")
+	w("  simulator and unlike it: the detector was developed on the simulator, so these regimes show whether\n")
+	w("  what it learned holds on histories made another way (they are a yardstick; nothing is tuned on them).\n")
+	w("  For every regime and seed a fleet of %d services × 2 environments (alt: 1 or 2) × %d days is generated\n", r.Services, r.Days)
+	w("  into a fresh embedded store, and `faultline run` runs on it with the default settings: extract, label, train,\n")
 	w("  evaluate, register, promote, export. The **production policy** is whatever that run promoted; it\n")
 	w("  scores every deployment as `faultline predict --model production` does. A deployment is flagged when\n")
 	w("  the verdict is `faulty`; `inconclusive` counts as not flagged. When the run promoted nothing, the table\n")
 	w("  says so and there is nothing to score.\n")
-	w("- **Truth.** The simulator's ground truth of every deployment (`faulty`, `shape`, `severity`,\n")
-	w("  `confounders`); the pipeline never reads it. Severity is the error-rate multiplier of step, ramp and\n")
-	w("  delayed faults, (base rate + new fingerprint's rate) / base rate for new_signature faults, and the p95\n")
-	w("  factor of latency faults.\n")
+	w("- **Truth.** The generator's ground truth of every deployment (`faulty`, `shape`, `severity`,\n")
+	w("  `confounders`); the pipeline never reads it. Severity is the error-rate multiplier of step, ramp,\n")
+	w("  delayed and leak faults (a leak reaches it after 20 to 90 minutes), (base rate + new fingerprint's rate)\n")
+	w("  / base rate for new_signature faults, (base rate + added rate) / base rate for partial faults, the mean\n")
+	w("  multiplier of intermittent ones, and the p95 factor of latency faults.\n")
 	w("- **Scopes.** *Test split*: the newest deploys by start time, which the run held out from training and\n")
 	w("  threshold choice (15%% with the default train settings). *Every deploy*: all of them; the models were\n")
 	w("  trained on weak labels of the oldest 70%%, never on truth, so this scope is larger, not leaked.\n")
@@ -129,7 +131,8 @@ func (r *Result) Markdown() []byte {
 	w("- **Smoke test.** `go test ./internal/quality` (part of `make test`) runs regime `%s` on %d services ×\n", SmokeRegime, SmokeServices)
 	w("  %d days, seed 1, and fails when the production policy's precision is below %s or its recall on faults\n", SmokeDays, num(SmokeFloors.Precision))
 	w("  of severity ≥ %s× is below %s, over every deploy. These floors are set low enough to pass with\n", num(SmokeFloors.MinSeverity), num(SmokeFloors.Recall))
-	w("  today's detector and catch a regression; they rise as detection improves.\n")
+	w("  today's detector and catch a regression; they rise as detection improves. `TestAltsimRegimes` runs\n")
+	w("  both `alt-*` regimes on 20 services × 10 days, seed 1, with the same precision floor.\n")
 	w("- **Aggregate regimes.** `aggregate-bigbang`, `kpi-shifts` and `bursts-and-drops` have one aggregate series\n")
 	w("  per service and big-bang deploys. The severity of a `shift` or `burst` fault is its KPI factor (a 10–30%%\n")
 	w("  shift is 1.1–1.3×), so the column for faults ≥ 1.5× counts few of them: judge those regimes by plain recall.\n")
@@ -153,14 +156,18 @@ func (r *Result) Markdown() []byte {
 	w("  exceed the oracle's, bought with false alarms. Fleets without a production model have no oracle.\n\n")
 
 	w("## Regimes\n\n")
-	w("| regime | what it stresses | knobs (section `simulate`) |\n|---|---|---|\n")
+	w("| regime | what it stresses | generator | knobs |\n|---|---|---|---|\n")
 	for _, name := range r.Regimes {
-		reg, err := simulate.LookupRegime(name)
+		reg, err := LookupRegime(name)
 		if err != nil {
-			w("| `%s` | unknown | |\n", name)
+			w("| `%s` | unknown | | |\n", name)
 			continue
 		}
-		w("| `%s` | %s | `%s` |\n", name, reg.About, strings.Join(reg.Knobs(), "`, `"))
+		knobs := "defaults"
+		if len(reg.Knobs) > 0 {
+			knobs = "`" + strings.Join(reg.Knobs, "`, `") + "`"
+		}
+		w("| `%s` | %s | `%s` | %s |\n", name, reg.About, reg.Generator, knobs)
 	}
 	w("\n")
 

@@ -1,5 +1,6 @@
 // Package quality is Faultline's detection-quality benchmark. For each
-// simulator regime (internal/simulate.Regimes) and seed it simulates a fleet
+// regime (Regimes: the simulator's, internal/simulate.Regimes, and the
+// independent generator's, internal/altsim) and seed it generates a fleet
 // into an embedded store, runs the whole nightly pipeline on it as
 // `faultline run` does (extract, label, train, evaluate, register, promote,
 // export), scores the production policy — whatever the run promoted — on
@@ -29,7 +30,6 @@ import (
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/history/embedded"
 	"github.com/faultline-dev/faultline/internal/progress"
-	"github.com/faultline-dev/faultline/internal/simulate"
 	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/labeling"
 	"github.com/faultline-dev/faultline/models/train"
@@ -39,7 +39,7 @@ import (
 
 // Options control Run. Zero values take the defaults given.
 type Options struct {
-	// Regimes to run, by name (default: every simulate.Regimes entry, in order).
+	// Regimes to run, by name (default: every entry of Regimes, in order).
 	Regimes []string
 	// Seeds of each regime's fleet (default 1 and 2).
 	Seeds []int64
@@ -155,7 +155,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, errors.New("quality: no work folder")
 	}
 	if len(opts.Regimes) == 0 {
-		opts.Regimes = simulate.RegimeNames()
+		opts.Regimes = RegimeNames()
 	}
 	if len(opts.Seeds) == 0 {
 		opts.Seeds = DefaultSeeds
@@ -173,9 +173,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	opts.Progress = progress.Or(opts.Progress)
-	regimes := make([]simulate.Regime, len(opts.Regimes))
+	regimes := make([]Regime, len(opts.Regimes))
 	for i, name := range opts.Regimes {
-		r, err := simulate.LookupRegime(name)
+		r, err := LookupRegime(name)
 		if err != nil {
 			return nil, fmt.Errorf("quality: %w", err)
 		}
@@ -208,7 +208,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 }
 
 // runFleet simulates, runs and scores one fleet; failures go to Fleet.Error.
-func runFleet(ctx context.Context, opts Options, r simulate.Regime, seed int64) Fleet {
+func runFleet(ctx context.Context, opts Options, r Regime, seed int64) Fleet {
 	began := time.Now()
 	f := Fleet{Regime: r.Name, Seed: seed}
 	home := filepath.Join(opts.Workdir, r.Name+"-s"+strconv.FormatInt(seed, 10))
@@ -228,7 +228,7 @@ func runFleet(ctx context.Context, opts Options, r simulate.Regime, seed int64) 
 	return f
 }
 
-func scoreFleet(ctx context.Context, opts Options, r simulate.Regime, seed int64, home string, f *Fleet) error {
+func scoreFleet(ctx context.Context, opts Options, r Regime, seed int64, home string, f *Fleet) error {
 	log := opts.Log.With("regime", r.Name, "seed", seed)
 	st, err := embedded.Open(ctx, home)
 	if err != nil {
@@ -236,14 +236,11 @@ func scoreFleet(ctx context.Context, opts Options, r simulate.Regime, seed int64
 	}
 	defer st.Close()
 
-	cfg := simulate.DefaultConfig()
-	r.Apply(&cfg)
-	cfg.Services, cfg.Days, cfg.Seed = opts.Services, opts.Days, seed
-	sum, _, err := simulate.Into(ctx, cfg, st, opts.Progress)
+	sum, err := r.generate(ctx, st, opts.Services, opts.Days, seed, opts.Progress)
 	if err != nil {
 		return err
 	}
-	f.Deployments, f.Faulty = sum.Deployments, sum.Faulty
+	f.Deployments, f.Faulty = sum.deployments, sum.faulty
 
 	// The nightly run, as `faultline run` composes it.
 	rcfg := registry.DefaultConfig()

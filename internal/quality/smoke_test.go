@@ -82,3 +82,40 @@ func TestAggregateFleetRuns(t *testing.T) {
 		t.Errorf("evidence on aggregate metrics: %+v, want faults judged on the service's requests", f.Evidence)
 	}
 }
+
+// TestAltsimRegimes runs both regimes of the independent generator
+// (internal/altsim) end to end, small: each must run, be scored against its
+// truth, and keep the production policy above the smoke precision floor
+// over every deploy. The full-size figures are in docs/quality.md.
+func TestAltsimRegimes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the pipeline on generated fleets")
+	}
+	res, err := Run(context.Background(), Options{
+		Regimes: []string{"alt-canary", "alt-aggregate"}, Seeds: []int64{1}, Services: 20, Days: 10,
+		Workdir: t.TempDir(), Floors: SmokeFloors,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Fleets) != 2 {
+		t.Fatalf("%d fleets, want 2", len(res.Fleets))
+	}
+	for _, f := range res.Fleets {
+		if f.Error != "" {
+			t.Fatalf("%s: pipeline failed: %s", f.Regime, f.Error)
+		}
+		s, ok := f.Scored(ScopeAll)
+		if !ok {
+			t.Fatalf("%s: not scored: %s", f.Regime, f.Decision)
+		}
+		t.Logf("%s seed %d, %s: %d deploys, %d faulty, precision %.3f (%d/%d), recall %.3f (%d/%d)", f.Regime, f.Seed,
+			f.Production, s.Deployments, f.Faulty, s.Precision.Value, s.Precision.K, s.Precision.N, s.Recall.Value, s.Recall.K, s.Recall.N)
+		if int64(s.Deployments) != f.Deployments || f.Faulty == 0 || int64(s.Recall.N) != f.Faulty {
+			t.Errorf("%s: scored %d deploys of %d, %d faults of %d", f.Regime, s.Deployments, f.Deployments, s.Recall.N, f.Faulty)
+		}
+		if p, _ := s.Meets(SmokeFloors); !p {
+			t.Errorf("%s: precision %.3f [%.3f, %.3f] below the smoke floor %g", f.Regime, s.Precision.Value, s.Precision.Lo, s.Precision.Hi, SmokeFloors.Precision)
+		}
+	}
+}
