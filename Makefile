@@ -38,7 +38,7 @@ fmt:
 demo: build ## simulate a fleet into an embedded store and run the whole pipeline on it
 	./scripts/demo.sh $(BIN) $(DEMO_DIR)
 
-quality: build ## detection-quality benchmark: every simulator regime × 2 seeds, writes docs/quality.md (not part of test)
+quality: build ## detection-quality benchmark: every simulator regime and the independent generator's (alt-*) × 2 seeds, writes docs/quality.md (not part of test)
 	$(BIN) --log-format text quality --workdir $(DEMO_DIR)/quality --out docs/quality.md $(QUALITY_FLAGS)
 
 clean:
