@@ -9,7 +9,9 @@
 // grows with the fault's severity; outages are local to one stream. With
 // Aggregate the history is what a team without per-version metrics has: one
 // real-valued series per service and environment, Prometheus-style
-// timestamps with seconds, big-bang deploys and no error signatures.
+// timestamps with seconds, big-bang deploys and no error signatures; with
+// KPIs too, four declared KPIs per stream (availability, requests per
+// second, p95 latency, CPU) and faults that shift one of them.
 //
 // The generator is a yardstick, not a target: its parameters were set
 // before Faultline was ever run on its output, and changes to detection
@@ -36,6 +38,19 @@ const (
 	ShapePartial      = "partial"      // a share of requests fails: an absolute error rate added
 	ShapeIntermittent = "intermittent" // the error rate times a factor in a random 20–50 % of minutes
 	ShapeLatency      = "latency"      // p95 and p99 latency times Severity
+	// ShapeShift (Config.KPIs): a sustained shift of one KPI — CPU up by
+	// 10 to 35 points over 5 to 20 minutes, or requests down by 10 to 40 %
+	// (callers failing before they reach the service). Severity is 1 + the
+	// relative shift up, 1 − it down, as history.Truth has it.
+	ShapeShift = "shift"
+)
+
+// KPI names of Config.KPIs (history.Truth.KPI).
+const (
+	KPIAvailability = "availability" // ratio, lower is worse: 1 − errors/requests
+	KPIRPS          = "rps"          // rate, both ways: requests per second
+	KPIP95          = "p95_ms"       // latency, higher is worse
+	KPICPU          = "cpu"          // gauge, higher is worse: percent busy
 )
 
 // Config sizes and seeds a fleet. Zero values take the defaults given.
@@ -47,6 +62,10 @@ type Config struct {
 	// Aggregate writes one unversioned, real-valued series per service and
 	// environment, with big-bang deploys and no error signatures.
 	Aggregate bool
+	// KPIs (with Aggregate) declares four KPIs per stream and writes their
+	// aggregate values; a third of the faults are then KPI shifts
+	// (ShapeShift).
+	KPIs bool
 	// FaultRate is the share of deploys (not rollbacks or hotfixes) that
 	// are faulty (default 0.08).
 	FaultRate float64
@@ -77,6 +96,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("altsim: days must be in 2..366, not %d", c.Days)
 	case !(c.FaultRate > 0 && c.FaultRate < 1):
 		return fmt.Errorf("altsim: fault rate %v is not in (0, 1)", c.FaultRate)
+	case c.KPIs && !c.Aggregate:
+		return fmt.Errorf("altsim: KPIs are written for aggregate fleets only")
 	}
 	return nil
 }
@@ -160,10 +181,13 @@ type fault struct {
 	shape    string
 	severity float64 // history.Truth.Severity
 	mult     float64 // step, leak, intermittent
-	rampMin  float64 // leak
 	add      float64 // partial
 	duty     float64 // intermittent
 	newSig   bool
+	kpi      string  // shift: KPICPU or KPIRPS
+	cpuAdd   float64 // shift of KPICPU: points added once grown
+	rampMin  float64 // leak, and the growth of a CPU shift
+	drop     float64 // shift of KPIRPS: share of requests lost
 }
 
 type event struct {
@@ -212,6 +236,11 @@ func generate(ctx context.Context, cfg Config, tx history.ImportTx) (Summary, []
 			}
 			r := newSrc(cfg.Seed, sv.Name+"/"+env)
 			st := newStream(r, cfg, sv.Name, env)
+			if cfg.KPIs {
+				if err := tx.AddKPIs(ctx, kpiDeclarations(sv.Name, env)); err != nil {
+					return sum, nil, err
+				}
+			}
 			incs := st.plan(r, cfg)
 			incidents = append(incidents, incs...)
 			deps, tr := st.deployments(cfg)
@@ -219,7 +248,7 @@ func generate(ctx context.Context, cfg Config, tx history.ImportTx) (Summary, []
 				return sum, nil, err
 			}
 			truth = append(truth, tr...)
-			ms, sigs := st.minutes(r, cfg)
+			ms, sigs, kvs := st.minutes(r, cfg)
 			for i := 0; i < len(ms); i += 16384 {
 				if err := tx.AddMetrics(ctx, ms[i:min(i+16384, len(ms))]); err != nil {
 					return sum, nil, err
@@ -227,6 +256,11 @@ func generate(ctx context.Context, cfg Config, tx history.ImportTx) (Summary, []
 			}
 			for i := 0; i < len(sigs); i += 16384 {
 				if err := tx.AddSignatures(ctx, sigs[i:min(i+16384, len(sigs))]); err != nil {
+					return sum, nil, err
+				}
+			}
+			for i := 0; i < len(kvs); i += 16384 {
+				if err := tx.AddKPIValues(ctx, kvs[i:min(i+16384, len(kvs))]); err != nil {
 					return sum, nil, err
 				}
 			}
@@ -318,7 +352,7 @@ func (st *stream) plan(r src, cfg Config) []history.Incident {
 			e.transAmp, e.transLen = r.between(0.005, 0.04), r.between(2, 6)
 		}
 		if r.Float64() < cfg.FaultRate {
-			e.fault = st.newFault(r)
+			e.fault = st.newFault(r, cfg.KPIs)
 		} else if r.Float64() < 0.12 {
 			e.harmless = r.logBetween(1e-4, 1.5e-3)
 		}
@@ -373,9 +407,20 @@ func (st *stream) plan(r src, cfg Config) []history.Incident {
 	return incs
 }
 
-func (st *stream) newFault(r src) *fault {
-	w := r.Float64() * 10
+func (st *stream) newFault(r src, kpis bool) *fault {
 	f := &fault{}
+	if kpis && r.Float64() < 1.0/3 {
+		f.shape = ShapeShift
+		if r.Float64() < 0.5 {
+			f.kpi, f.cpuAdd, f.rampMin = KPICPU, r.between(10, 35), r.between(5, 20)
+			f.severity = 1 + f.cpuAdd/cpuBase
+		} else {
+			f.kpi, f.drop = KPIRPS, r.between(0.1, 0.4)
+			f.severity = 1 - f.drop
+		}
+		return f
+	}
+	w := r.Float64() * 10
 	switch {
 	case w < 3:
 		f.shape, f.mult = ShapeStep, r.logBetween(1.5, 20)
@@ -429,6 +474,12 @@ func (st *stream) deployments(cfg Config) ([]history.Deployment, []history.Truth
 		t.Confounders = strings.Join(conf, ",")
 		if f := e.fault; f != nil {
 			t.Faulty, t.Shape, t.Severity, t.OnsetMinute = true, f.shape, f.severity, 0
+			if f.shape == ShapeShift {
+				t.KPI, t.Direction = f.kpi, "up"
+				if f.kpi == KPIRPS {
+					t.Direction = "down"
+				}
+			}
 		}
 		truth = append(truth, t)
 	}
@@ -443,7 +494,7 @@ type versionState struct {
 	harmFP   string
 }
 
-func (st *stream) minutes(r src, cfg Config) ([]history.Metric, []history.Signature) {
+func (st *stream) minutes(r src, cfg Config) ([]history.Metric, []history.Signature, []history.KPIValue) {
 	states := map[string]*versionState{"v0": {}}
 	for _, e := range st.events {
 		if _, ok := states[e.version]; ok {
@@ -461,9 +512,11 @@ func (st *stream) minutes(r src, cfg Config) ([]history.Metric, []history.Signat
 	end := int64(cfg.Days) * 1440
 	var ms []history.Metric
 	var sigs []history.Signature
+	var kvs []history.KPIValue
 	var cur *event
 	ei := 0
 	scale := r.between(0.5, 1.5)
+	peak := st.rpm * scale
 	for m := int64(0); m < end; m++ {
 		for ei < len(st.events) && st.events[ei].t <= m {
 			cur = st.events[ei]
@@ -497,11 +550,28 @@ func (st *stream) minutes(r src, cfg Config) ([]history.Metric, []history.Signat
 			}
 		}
 		agg := history.Metric{Service: st.service, Environment: st.env, Minute: cfg.Start.Add(time.Duration(m) * time.Minute)}
-		for _, p := range parts {
+		var cpu float64
+		if cfg.KPIs { // drawn only then, so that fleets without KPIs keep their draws
+			cpu = cpuBase - 25 + 50*load/peak + 3*r.NormFloat64()
+		}
+		for i := range parts {
+			p := &parts[i]
+			vs := states[p.version]
+			if f := vs.f; f != nil && f.shape == ShapeShift {
+				switch f.kpi {
+				case KPIRPS: // callers fail before they reach the service
+					p.req = math.Round(p.req * (1 - f.drop))
+				case KPICPU:
+					grown := 1.0
+					if p.since >= 0 {
+						grown = math.Min(1, p.since/f.rampMin)
+					}
+					cpu += f.cpuAdd * grown
+				}
+			}
 			if p.req <= 0 {
 				continue
 			}
-			vs := states[p.version]
 			rate := st.base * (1 + 0.3*math.Sin(2*math.Pi*tod))
 			extra, lat := 0.0, st.lat
 			if f := vs.f; f != nil {
@@ -571,11 +641,40 @@ func (st *stream) minutes(r src, cfg Config) ([]history.Metric, []history.Signat
 			j := r.between(0.97, 1.03)
 			agg.Requests *= j
 			agg.Errors *= j
+			at := agg.Minute
 			agg.Minute = agg.Minute.Add(time.Duration(r.IntN(60)) * time.Second)
+			if agg.Requests <= 0 {
+				continue
+			}
 			ms = append(ms, agg)
+			if cfg.KPIs {
+				kv := func(name string, v float64) {
+					kvs = append(kvs, history.KPIValue{Service: st.service, Environment: st.env, Name: name, Minute: at, Value: v})
+				}
+				kv(KPIAvailability, 1-agg.Errors/agg.Requests)
+				kv(KPIRPS, agg.Requests/60)
+				kv(KPIP95, agg.LatencyP95)
+				kv(KPICPU, math.Max(0, math.Min(100, cpu)))
+			}
 		}
 	}
-	return ms, mergeSignatures(sigs)
+	return ms, mergeSignatures(sigs), kvs
+}
+
+// cpuBase is the CPU level (percent) of a stream at its mean load.
+const cpuBase = 45.0
+
+// kpiDeclarations declares the stream's KPIs (Config.KPIs).
+func kpiDeclarations(service, env string) []history.KPI {
+	k := func(name string, d history.Direction, kind history.KPIKind, unit string) history.KPI {
+		return history.KPI{Service: service, Environment: env, Name: name, Direction: d, Kind: kind, Unit: unit}
+	}
+	return []history.KPI{
+		k(KPIAvailability, history.LowerIsWorse, history.KPIRatio, ""),
+		k(KPIRPS, history.BothWorse, history.KPIRate, "req/s"),
+		k(KPIP95, history.HigherIsWorse, history.KPILatency, "ms"),
+		k(KPICPU, history.HigherIsWorse, history.KPIGauge, "%"),
+	}
 }
 
 // mergeSignatures adds up the counts of rows with the same key (a known

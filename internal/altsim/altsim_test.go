@@ -35,11 +35,11 @@ func fleet(t *testing.T, cfg Config) (history.Store, Summary) {
 func TestInto(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name      string
-		aggregate bool
-	}{{"per-version", false}, {"aggregate", true}} {
+		name            string
+		aggregate, kpis bool
+	}{{"per-version", false, false}, {"aggregate", true, false}, {"kpis", true, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, sum := fleet(t, Config{Seed: 3, Services: 12, Days: 6, Aggregate: tc.aggregate})
+			st, sum := fleet(t, Config{Seed: 3, Services: 12, Days: 6, Aggregate: tc.aggregate, KPIs: tc.kpis})
 			deps, err := st.Deployments(ctx, history.Range{})
 			if err != nil {
 				t.Fatal(err)
@@ -66,14 +66,26 @@ func TestInto(t *testing.T) {
 					canaries++
 				}
 			}
+			shifts := 0
 			for _, tr := range truth {
 				if !tr.Faulty {
 					continue
 				}
 				faulty++
-				if tr.Shape == "" || !(tr.Severity > 1) {
-					t.Errorf("%s: faulty with shape %q, severity %v", tr.DeploymentID, tr.Shape, tr.Severity)
+				switch {
+				case tr.Shape == ShapeShift:
+					shifts++
+					up := tr.KPI == KPICPU && tr.Direction == "up" && tr.Severity > 1
+					down := tr.KPI == KPIRPS && tr.Direction == "down" && tr.Severity > 0 && tr.Severity < 1
+					if !up && !down {
+						t.Errorf("%s: shift of %q %s, severity %v", tr.DeploymentID, tr.KPI, tr.Direction, tr.Severity)
+					}
+				case tr.Shape == "" || !(tr.Severity > 1) || tr.KPI != "":
+					t.Errorf("%s: faulty with shape %q, severity %v, KPI %q", tr.DeploymentID, tr.Shape, tr.Severity, tr.KPI)
 				}
+			}
+			if tc.kpis != (shifts > 0) {
+				t.Errorf("%d KPI shifts (KPIs %v)", shifts, tc.kpis)
 			}
 			if int64(faulty) != sum.Faulty || faulty == 0 || float64(faulty) > 0.2*float64(len(deps)) {
 				t.Errorf("%d faulty of %d deployments (summary %d), want about 8%%", faulty, len(deps), sum.Faulty)
@@ -115,6 +127,31 @@ func TestInto(t *testing.T) {
 			}
 			if tc.aggregate != (fractional > 0) || (!tc.aggregate && versions <= len(streams)) {
 				t.Errorf("%d series over %d streams, %d fractional counts (aggregate %v)", versions, len(streams), fractional, tc.aggregate)
+			}
+			decls, err := st.KPIs(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]int{true: 4 * len(streams)}[tc.kpis]; len(decls) != want {
+				t.Errorf("%d KPI declarations, want %d", len(decls), want)
+			}
+			for _, s := range streams {
+				ks, err := st.KPIValues(ctx, s, history.Range{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.kpis != (len(ks) == 4) {
+					t.Errorf("%v: %d KPI series (KPIs %v)", s, len(ks), tc.kpis)
+				}
+				for _, k := range ks {
+					if k.Name == KPIAvailability {
+						for _, v := range k.Values {
+							if !(v >= 0 && v <= 1) {
+								t.Fatalf("%v: availability %v", s, v)
+							}
+						}
+					}
+				}
 			}
 		})
 	}
@@ -158,7 +195,7 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	for _, c := range []Config{{Services: -1}, {Days: 1}, {FaultRate: 1.5}, {Services: 20000}} {
+	for _, c := range []Config{{Services: -1}, {Days: 1}, {FaultRate: 1.5}, {Services: 20000}, {KPIs: true}} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v: no error", c)
 		}

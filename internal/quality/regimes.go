@@ -42,6 +42,9 @@ var altRegimes = []Regime{
 	{Name: "alt-aggregate", Generator: GeneratorAltsim, Knobs: []string{"aggregate: true"}, alt: altsim.Config{Aggregate: true},
 		About: "the same generator as one real-valued aggregate series per service, Prometheus-style timestamps " +
 			"with seconds, big-bang deploys and no error signatures"},
+	{Name: "alt-kpis", Generator: GeneratorAltsim, Knobs: []string{"aggregate: true", "kpis: true"}, alt: altsim.Config{Aggregate: true, KPIs: true},
+		About: "alt-aggregate with four declared KPIs per stream (availability, requests per second, p95 latency, " +
+			"CPU), a third of the faults a sustained shift of CPU (up 10 to 35 points) or of requests (down 10 to 40%)"},
 }
 
 // Regimes returns every regime: simulate's (simulate.Regimes, in order),

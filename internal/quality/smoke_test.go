@@ -83,7 +83,7 @@ func TestAggregateFleetRuns(t *testing.T) {
 	}
 }
 
-// TestAltsimRegimes runs both regimes of the independent generator
+// TestAltsimRegimes runs the regimes of the independent generator
 // (internal/altsim) end to end, small: each must run, be scored against its
 // truth, and keep the production policy above the smoke precision floor
 // over every deploy. The full-size figures are in docs/quality.md.
@@ -92,14 +92,14 @@ func TestAltsimRegimes(t *testing.T) {
 		t.Skip("runs the pipeline on generated fleets")
 	}
 	res, err := Run(context.Background(), Options{
-		Regimes: []string{"alt-canary", "alt-aggregate"}, Seeds: []int64{1}, Services: 20, Days: 10,
+		Regimes: []string{"alt-canary", "alt-aggregate", "alt-kpis"}, Seeds: []int64{1}, Services: 20, Days: 10,
 		Workdir: t.TempDir(), Floors: SmokeFloors,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Fleets) != 2 {
-		t.Fatalf("%d fleets, want 2", len(res.Fleets))
+	if len(res.Fleets) != 3 {
+		t.Fatalf("%d fleets, want 3", len(res.Fleets))
 	}
 	for _, f := range res.Fleets {
 		if f.Error != "" {
