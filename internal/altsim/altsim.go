@@ -110,7 +110,7 @@ type Store interface {
 
 // Summary counts what Into wrote.
 type Summary struct {
-	Deployments, Faulty, Metrics int64
+	Deployments, Faulty int64
 }
 
 // Into generates the fleet of cfg into st in one import, with its truth.
@@ -249,23 +249,16 @@ func generate(ctx context.Context, cfg Config, tx history.ImportTx) (Summary, []
 			}
 			truth = append(truth, tr...)
 			ms, sigs, kvs := st.minutes(r, cfg)
-			for i := 0; i < len(ms); i += 16384 {
-				if err := tx.AddMetrics(ctx, ms[i:min(i+16384, len(ms))]); err != nil {
-					return sum, nil, err
-				}
+			if err := inBatches(ctx, ms, tx.AddMetrics); err != nil {
+				return sum, nil, err
 			}
-			for i := 0; i < len(sigs); i += 16384 {
-				if err := tx.AddSignatures(ctx, sigs[i:min(i+16384, len(sigs))]); err != nil {
-					return sum, nil, err
-				}
+			if err := inBatches(ctx, sigs, tx.AddSignatures); err != nil {
+				return sum, nil, err
 			}
-			for i := 0; i < len(kvs); i += 16384 {
-				if err := tx.AddKPIValues(ctx, kvs[i:min(i+16384, len(kvs))]); err != nil {
-					return sum, nil, err
-				}
+			if err := inBatches(ctx, kvs, tx.AddKPIValues); err != nil {
+				return sum, nil, err
 			}
 			sum.Deployments += int64(len(deps))
-			sum.Metrics += int64(len(ms))
 			for _, t := range tr {
 				if t.Faulty {
 					sum.Faulty++
@@ -277,6 +270,17 @@ func generate(ctx context.Context, cfg Config, tx history.ImportTx) (Summary, []
 		return sum, nil, err
 	}
 	return sum, truth, nil
+}
+
+// inBatches hands rows to add a bounded batch at a time.
+func inBatches[T any](ctx context.Context, rows []T, add func(context.Context, []T) error) error {
+	const batch = 16384
+	for i := 0; i < len(rows); i += batch {
+		if err := add(ctx, rows[i:min(i+batch, len(rows))]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func newStream(r src, cfg Config, service, env string) *stream {
