@@ -72,11 +72,20 @@ const StatisticalChecks = "statistical-checks"
 //     before_after_shift's min_error_excess. A harmless new error lifts a
 //     small error rate for good — a real shift, significant on heavy
 //     traffic — without being a fault.
+//     9. the seasonal reference is whole: ba_reference_days is
+//     features.before_after.reference_days (3), so the change is not in
+//     the history's first days. There the checks are replayed on fewer
+//     days, partly without a reference of their own; the features and the
+//     models use them, but on the simulator's aggregate fleets
+//     (TestStatisticalFallbackOnRegimes, aggregate-bigbang) judging such
+//     changes added 3 false alarms and 1 fault flagged, so the fallback
+//     leaves them inconclusive, as it did when they had no p-values.
 //
 // Missing evidence is never evidence of health. A look is clear (healthy so
 // far) only when the canary ensemble judged it (ensemble_faulty not NaN) or
 // the before/after checks judged it (ba_checks > 0, for a change without a
-// canary, served alone, without a fleet-wide event) with nothing flagging;
+// canary, served alone, without a fleet-wide event, with a whole seasonal
+// reference) with nothing flagging;
 // at a look shorter than MinFlagLook (or without an earlier look) a
 // before/after check that fired leaves the look inconclusive — too early to
 // tell a restart blip from a fault. A look of a change without a canary in
@@ -166,7 +175,8 @@ func statisticalLooks(rows map[int][]float64, hs []int, cfg *features.Config) []
 		lk.canary = !math.IsNaN(ens)
 		noCanary := withoutCanary(row)
 		fleetEvent := features.FleetEvent(row[features.FleetElevatedMaxFrac], maxFleetShare)
-		lk.ba = noCanary && row[features.OverlapDeploy] == 0 && !fleetEvent && row[features.BAChecks] > 0
+		fullRef := row[features.BAReferenceDays] >= float64(cfg.BeforeAfter.ReferenceDays)
+		lk.ba = noCanary && row[features.OverlapDeploy] == 0 && !fleetEvent && fullRef && row[features.BAChecks] > 0
 		canJudge := h >= MinFlagLook && len(seen) > 0
 		seen = append(seen, h)
 		ensFired := lk.canary && ens >= 0.5

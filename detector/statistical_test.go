@@ -43,7 +43,7 @@ func canaryRow(ens float64, extra fallbackRow) []float64 {
 func aggRow(extra fallbackRow) []float64 {
 	m := fallbackRow{features.OverlapMinutes: 0, features.OverlapDeploy: 0, features.NewRequests: 0,
 		features.Inconclusive: 1, features.FleetElevatedMaxFrac: 0.02,
-		features.BAChecks: 16, features.BAChecksFired: 0, features.BAMinP: 1, features.BAPseudoPoints: 44}
+		features.BAChecks: 16, features.BAChecksFired: 0, features.BAMinP: 1, features.BAPseudoPoints: 44, features.BAReferenceDays: 3}
 	for _, g := range []int{features.BAErrLevelChange, features.BALatLevelChange, features.BATputLevelChange, features.BAKPILevelChange} {
 		m[g] = 0
 		for k := 0; k < 4; k++ {
@@ -122,6 +122,12 @@ func TestDecideStatistical(t *testing.T) {
 			rows:    map[int][]float64{10: aggRow(errShift(0.01, 0.2, 0.3)), 20: aggRow(errShift(0.012, 1e-4, 0.002)), 60: aggRow(nil)},
 			verdict: detector.Faulty, at: 20, final: true, deciding: 20,
 			reasons: []string{"ba_err_shift_pass", "ba_err_sustained_pass", "ba_err_shift_p", "ba_err_sustained_p", "ba_err_level_change"}},
+		{name: "the same shift in the history's first days (a partial seasonal reference) is inconclusive",
+			rows: map[int][]float64{
+				10: aggRow(merge(errShift(0.01, 0.2, 0.3), fallbackRow{features.BAReferenceDays: 2})),
+				20: aggRow(merge(errShift(0.012, 1e-4, 0.002), fallbackRow{features.BAReferenceDays: 2})),
+				60: aggRow(fallbackRow{features.BAReferenceDays: 2})},
+			verdict: detector.Inconclusive, final: true, deciding: 60},
 		{name: "a delayed shift (not yet on the bad side at 10) is not decaying",
 			rows:    map[int][]float64{10: aggRow(errShift(-0.001, 0.8, 0.7)), 20: aggRow(errShift(0.006, 1e-4, 0.002))},
 			verdict: detector.Faulty, at: 20, deciding: 20, final: true},

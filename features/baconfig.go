@@ -27,8 +27,9 @@ type BeforeAfterConfig struct {
 	ReplayStepMinutes int `yaml:"replay_step_minutes"`
 	// ReferenceDays: each minute is compared after subtracting the mean of
 	// the same clock minute on the previous ReferenceDays days (those that
-	// have it), so that a daily cycle is not a change (default 3; 0 turns
-	// the seasonal reference off).
+	// have it; a day with no data before that clock time is no reference,
+	// and with none the minute is compared unadjusted), so that a daily
+	// cycle is not a change (default 3; 0 turns the seasonal reference off).
 	ReferenceDays int `yaml:"reference_days"`
 	// BurstMinutes are the lengths of the short windows the burst test
 	// scans (default [5, 15]; lengths above H are left out, and H is used
@@ -60,8 +61,8 @@ func (b *BeforeAfterConfig) validate(bad func(path, format string, a ...any)) {
 	if b.MinPseudoPoints < 2 || b.MinPseudoPoints > b.PseudoPoints {
 		bad("before_after.min_pseudo_points", "must be in 2..pseudo_points (%d), not %d", b.PseudoPoints, b.MinPseudoPoints)
 	}
-	if b.ReplayDays < 0 || b.ReplayDays > 14 {
-		bad("before_after.replay_days", "must be in 0..14, not %d", b.ReplayDays)
+	if b.ReplayDays < 0 || b.ReplayDays > maxDays {
+		bad("before_after.replay_days", "must be in 0..%d, not %d", maxDays, b.ReplayDays)
 	}
 	if b.ReplaySpanMinutes < 0 || b.ReplaySpanMinutes > 720 {
 		bad("before_after.replay_span_minutes", "must be in 0..720, not %d", b.ReplaySpanMinutes)
@@ -69,8 +70,8 @@ func (b *BeforeAfterConfig) validate(bad func(path, format string, a ...any)) {
 	if b.ReplayStepMinutes < 1 {
 		bad("before_after.replay_step_minutes", "must be ≥ 1, not %d", b.ReplayStepMinutes)
 	}
-	if b.ReferenceDays < 0 || b.ReferenceDays > 14 {
-		bad("before_after.reference_days", "must be in 0..14, not %d", b.ReferenceDays)
+	if b.ReferenceDays < 0 || b.ReferenceDays > maxDays {
+		bad("before_after.reference_days", "must be in 0..%d, not %d", maxDays, b.ReferenceDays)
 	}
 	if !(b.SustainedBlockErrors >= 0 && b.SustainedBlockErrors <= 1000) {
 		bad("before_after.sustained_block_errors", "%v is not in [0, 1000]", b.SustainedBlockErrors)
@@ -104,3 +105,10 @@ func (c *Config) HistoryMinutes() int {
 func (c *Config) WarmupMinutes() int {
 	return max(c.HistoryMinutes(), c.SignatureLookbackMinutes)
 }
+
+// maxDays bounds replay_days and reference_days, so that a view has at most
+// maxSegs segments (the day of the change and 2·maxDays previous days).
+const (
+	maxDays = 14
+	maxSegs = 2*maxDays + 1
+)

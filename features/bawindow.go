@@ -54,6 +54,7 @@ func baLo(start int64, span, b, j int) int64 {
 // which its windows share, with the buffers of the per-horizon views.
 type baCut struct {
 	segs, L, span        int
+	t0                   int         // span + B: the index of the start's clock minute
 	req, errs, lat, rate [][]float64 // segs segments of L values
 	lreq, llat           [][]float64 // req and lat on the log scale
 	prepRate, prepLat    baPrep
@@ -80,6 +81,7 @@ func (bv *baCut) cutBeforeAfter(in *Input, start int64, b, h int, cfg *Config) e
 	bv.span = bc.ReplaySpanMinutes
 	bv.segs = bc.ReplayDays + bc.ReferenceDays + 1
 	bv.L = 2*bv.span + b + h
+	bv.t0 = bv.span + b
 	segs, L := bv.segs, bv.L
 	n := segs * L
 	bv.flat.reset()
@@ -232,10 +234,17 @@ func (bv *baCut) logScale(x []float64, b int) []float64 {
 
 // prepare sets p to the seasonally adjusted values of g (the cut's segs
 // segments, on the series' scale) on the replay segments 0..r, each minute
-// less the mean of the same clock minute on the k following segments that
-// exist (seasonalAdjust), and to their prefix sums (prefixSums); with req
-// and errs (the error rate), also the requests and errors summed over the
-// minutes with an adjusted value.
+// less the mean of the same clock minute on those of the k following
+// segments that have a value (seasonalAdjust), and to their prefix sums
+// (prefixSums); with req and errs (the error rate), also the requests and
+// errors summed over the minutes with an adjusted value.
+//
+// A following segment without any value before the start's clock time — a
+// day before the series began, or a day it has no data for — is no reference: with none left, the
+// segment is compared unadjusted, as with reference_days 0, rather than
+// left out. So the first days of a history are judged on the days it has
+// (a deploy on its third day replays on its first two) instead of having
+// no p-values until reference_days + 1 days of it exist.
 func (bv *baCut) prepare(p *baPrep, g [][]float64, r, k int, req, errs [][]float64) {
 	L := bv.L
 	p.y, p.c, p.s1, p.s2 = bv.head()[:r+1], bv.head()[:r+1], bv.head()[:r+1], bv.head()[:r+1]
@@ -243,9 +252,27 @@ func (bv *baCut) prepare(p *baPrep, g [][]float64, r, k int, req, errs [][]float
 	if req != nil {
 		p.rq, p.er = bv.head()[:r+1], bv.head()[:r+1]
 	}
+	// has[j]: segment j has a value before the start's clock time, the
+	// minutes the views of all horizons share.
+	var has [maxSegs]bool
+	for j := 1; j < bv.segs; j++ {
+		for _, v := range g[j][:bv.t0] {
+			if v == v { // not NaN
+				has[j] = true
+				break
+			}
+		}
+	}
+	var refBuf [maxSegs][]float64
 	for j := 0; j <= r; j++ {
 		y := bv.flat.take(L)
-		seasonalAdjust(y, g[j][:L], g[j+1:j+1+min(k, bv.segs-1-j)]) // the reference days that exist
+		refs := refBuf[:0]
+		for d := j + 1; d <= j+k && d < bv.segs; d++ {
+			if has[d] {
+				refs = append(refs, g[d][:L])
+			}
+		}
+		seasonalAdjust(y, g[j][:L], refs)
 		p.y[j] = y
 		p.c[j], p.s1[j], p.s2[j] = bv.flat.take(L+1), bv.flat.take(L+1), bv.flat.take(L+1)
 		prefixSums(p.c[j], p.s1[j], p.s2[j], y)

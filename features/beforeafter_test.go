@@ -1,6 +1,7 @@
 package features
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -153,10 +154,13 @@ func TestBeforeAfterChecks(t *testing.T) {
 			want{BALatShiftPass: 0, BALatSustainedPass: 0, BALatBurstPass: 0}},
 		{"saturation +20%, a KPI only", with(func(s *aggScenario) { s.satMult = step(0, 1.2) }), 60,
 			want{BAKPIShiftPass: 1, BAKPISustainedPass: 1, BAErrShiftPass: 0, BALatShiftPass: 0, BATputShiftPass: 0}},
+		// Two days of history: the day before is adjusted by the one before
+		// it, that one is compared unadjusted (no reference), and together
+		// with the day of the change they give enough pseudo-change points.
 		{"thin history: two days", with(func(s *aggScenario) { s.histDays, s.errMult = 2, step(0, 2) }), 60,
-			want{BAErrShiftPass: nan, BAErrShiftP: nan, BAPass: nan, BAChecks: 0, BAChecksFired: nan, BAReferenceDays: 2, BAPseudoPoints: 11}},
+			want{BAErrShiftPass: 1, BAPass: 1, BAReferenceDays: 2, BAPseudoPoints: 24}},
 		{"thin history: one day", with(func(s *aggScenario) { s.histDays, s.errMult = 1, step(0, 2) }), 60,
-			want{BAErrShiftStat: nan, BAErrShiftPass: nan, BAPass: nan, BAChecks: 0, BAReferenceDays: nan, BAPseudoPoints: 0}},
+			want{BAErrShiftP: nan, BAErrShiftPass: nan, BAPass: nan, BAChecks: 0, BAReferenceDays: 1, BAPseudoPoints: 11}},
 		{"no history", with(func(s *aggScenario) { s.histDays, s.errMult = 0, step(0, 2) }), 60,
 			want{BAErrShiftStat: nan, BAErrLevelChange: nan, BAPass: nan, BAPseudoPoints: 0, BAReferenceDays: nan}},
 	}
@@ -181,7 +185,18 @@ func TestBeforeAfterChecks(t *testing.T) {
 // check fires at about its budget: at most 13 of 400 at 1% (binomial
 // P(X ≥ 14) < 1e-4 for a calibrated check), between 11 and 36 of 400 at
 // 5%, and on average over the checks within a factor of two of the budget.
+//
+// It does so with a week of history and with two days, the least that
+// gives enough pseudo-change points: the first days of a history are
+// replayed on the days it has, partly without a seasonal reference. With
+// two days the per-check bounds at 5% are not asserted (see testBudget).
 func TestBeforeAfterFalseAlarmBudget(t *testing.T) {
+	for _, days := range []int{7, 2} {
+		t.Run(fmt.Sprintf("%d days", days), func(t *testing.T) { testBudget(t, days) })
+	}
+}
+
+func testBudget(t *testing.T, histDays int) {
 	n := 400
 	if testing.Short() {
 		n = 100
@@ -193,7 +208,7 @@ func TestBeforeAfterFalseAlarmBudget(t *testing.T) {
 		for i := 0; i < n; i++ {
 			rng := rand.New(rand.NewPCG(uint64(i), 99))
 			sc := aggScenario{rpm: 50 + 3000*rng.Float64(), rate: 0.002 + 0.02*rng.Float64(), diurnal: 0.8 * rng.Float64(),
-				peakHour: 12 + 6*rng.Float64(), noise: 0.3 * rng.Float64(), histDays: 7, kpis: true,
+				peakHour: 12 + 6*rng.Float64(), noise: 0.3 * rng.Float64(), histDays: histDays, kpis: true,
 				start: testStart.Add(time.Duration(rng.IntN(1440)) * time.Minute), seed: uint64(i)}
 			w, err := NewWindow(sc.input(), h, &cfg)
 			if err != nil {
@@ -202,7 +217,7 @@ func TestBeforeAfterFalseAlarmBudget(t *testing.T) {
 			v := Compute(w, &cfg)
 			for c, col := range checks {
 				if math.IsNaN(v[col]) {
-					t.Fatalf("case %d h=%d: %s abstained with a week of history", i, h, Schema[col].Name)
+					t.Fatalf("case %d h=%d: %s abstained with %d days of history", i, h, Schema[col].Name, histDays)
 				}
 				p := v[col-1]
 				if col == BAPass {
@@ -226,7 +241,11 @@ func TestBeforeAfterFalseAlarmBudget(t *testing.T) {
 				sum1 += fired1[c]
 				sum5 += fired5[c]
 			}
-			if n == 400 && (fired1[c] > 13 || fired5[c] > 36 || col != BAPass && fired5[c] < 11) {
+			// With two days the replay has 24 values, too few to resolve a
+			// 5% tail test by test (one check fired at 10.75%): the default
+			// 1% budget holds per check, 5% only on average (below).
+			loose5 := histDays < 7
+			if n == 400 && (fired1[c] > 13 || !loose5 && (fired5[c] > 36 || col != BAPass && fired5[c] < 11)) {
 				t.Errorf("h=%d: %s fired %d times at 1%% and %d at 5%% over %d changes without fault", h, Schema[col].Name, fired1[c], fired5[c], n)
 			}
 		}
