@@ -2,6 +2,7 @@ package quality
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -271,6 +272,7 @@ func TestLostTables(t *testing.T) {
 		}}
 	ev := EvidenceCounts{Judged: 10, Poor: 4, RichFlagged: 5, PoorFlagged: 1}.Score()
 	r.Fleets[0].Evidence = &ev
+	r.Fleets[0].Thresholds = []float64{0.42, 1} // the 60-minute look switched off
 	md := string(r.Markdown())
 	for _, want := range []string{
 		"## Where recall is lost",
@@ -283,6 +285,9 @@ func TestLostTables(t *testing.T) {
 		"### Evidence in the window",
 		"| `high-cadence` | 10 | 0.40 [0.17, 0.69] (4/10) | 0.83 [0.44, 0.97] (5/6) | 0.25 [0.05, 0.70] (1/4) |",
 		"| `silent` | – | – | – | – |",
+		"### Thresholds of the looks",
+		fmt.Sprintf("| `high-cadence` | 1 | 10 / 60 | 0.42 / off | %.2f / %.2f |", os.Thresholds[0], os.Thresholds[1]),
+		"Of 1 fleets, the production policy switched off the 60-minute look on 1.",
 		"## False alarms per confounder",
 	} {
 		if !strings.Contains(md, want) {
@@ -296,7 +301,7 @@ func TestLostTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"weak_labels_vs_truth":{`, `"oracle_vs_truth":{`, `"faults_all_abstained":3`, `"floor_met":1`} {
+	for _, want := range []string{`"weak_labels_vs_truth":{`, `"oracle_vs_truth":{`, `"faults_all_abstained":3`, `"floor_met":1`, `"thresholds":[0.42,1]`} {
 		if !strings.Contains(string(js), want) {
 			t.Errorf("JSON lacks %s", want)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -154,7 +155,8 @@ func (r *Result) Markdown() []byte {
 	w("  deploy, as in *Every deploy*) is what threshold choice loses, the gap between it and 1 is what the\n")
 	w("  models' ranking loses.\n")
 	w("  That reading holds when *production precision* is at the floor too; below it, production recall can\n")
-	w("  exceed the oracle's, bought with false alarms. Fleets without a production model have no oracle.\n\n")
+	w("  exceed the oracle's, bought with false alarms. Fleets without a production model have no oracle.\n")
+	w("  *Thresholds of the looks* sets each fleet's production thresholds beside the oracle's, look by look.\n\n")
 
 	w("## Regimes\n\n")
 	w("| regime | what it stresses | generator | knobs |\n|---|---|---|---|\n")
@@ -329,6 +331,68 @@ func (r *Result) evidenceTable(b *bytes.Buffer) {
 	}
 }
 
+// thresholdsTable writes, per fleet with a production model, its policy's
+// threshold at each look beside the oracle's, and how many fleets' policies
+// switched a look off (threshold 1: it never flags).
+func (r *Result) thresholdsTable(b *bytes.Buffer) {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	var fleets []*Fleet
+	for i := range r.Fleets {
+		if f := &r.Fleets[i]; f.Oracle != nil && len(f.Thresholds) > 0 && len(f.Thresholds) == len(f.Oracle.Horizons) {
+			fleets = append(fleets, f)
+		}
+	}
+	if len(fleets) == 0 {
+		return
+	}
+	w("\n### Thresholds of the looks\n\n")
+	w("Per fleet, the production policy's threshold at each look (chosen by the training run on its weak labels)\n")
+	w("beside the oracle's (chosen on truth), both on the scale of the production predictions; *off*: the\n")
+	w("threshold is 1 and the look never flags. A look the oracle uses and the production policy switched off, or\n")
+	w("a production threshold far above the oracle's, is where the choice on weak labels loses recall.\n\n")
+	w("| regime | seed | looks (min) | production thresholds | oracle thresholds |\n|---|---|---|---|---|\n")
+	off := map[int]int{} // look → fleets whose production policy switched it off
+	var looks []int
+	cell := func(ts []float64) string {
+		if len(ts) == 0 {
+			return "– (precision floor not reached)"
+		}
+		out := make([]string, len(ts))
+		for i, t := range ts {
+			out[i] = fmt.Sprintf("%.2f", t)
+			if t >= 1 {
+				out[i] = "off"
+			}
+		}
+		return strings.Join(out, " / ")
+	}
+	for _, f := range fleets {
+		hs := make([]string, len(f.Oracle.Horizons))
+		for i, h := range f.Oracle.Horizons {
+			hs[i] = strconv.Itoa(h)
+			if f.Thresholds[i] >= 1 {
+				if off[h] == 0 {
+					looks = append(looks, h)
+				}
+				off[h]++
+			}
+		}
+		w("| `%s` | %d | %s | %s | %s |\n", f.Regime, f.Seed, strings.Join(hs, " / "), cell(f.Thresholds), cell(f.Oracle.Thresholds))
+	}
+	if len(looks) > 0 {
+		slices.Sort(looks)
+		parts := make([]string, len(looks))
+		for i, h := range looks {
+			parts[i] = fmt.Sprintf("the %d-minute look on %d", h, off[h])
+		}
+		list := parts[len(parts)-1]
+		if n := len(parts); n > 1 {
+			list = strings.Join(parts[:n-1], ", ") + " and " + list
+		}
+		w("\nOf %d fleets, the production policy switched off %s.\n", len(fleets), list)
+	}
+}
+
 // lostTables writes where recall is lost: per regime, the weak labels
 // against truth, the oracle policy's recall at the precision floor and the
 // production recall; then the labeling functions' votes against truth.
@@ -372,6 +436,7 @@ func (r *Result) lostTables(b *bytes.Buffer) {
 		}
 	}
 	r.evidenceTable(b)
+	r.thresholdsTable(b)
 	w("\n### Labeling functions against truth\n\n")
 	w("Every deploy, seeds pooled: each function's faulty votes with the share on faults (precision), and its\n")
 	w("healthy votes with how many fell on faults.\n\n")

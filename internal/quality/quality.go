@@ -119,6 +119,12 @@ type Fleet struct {
 	// measured against truth over every deploy (TallyOracle). An upper bound
 	// on threshold choice, not a result; absent without a production model.
 	Oracle *OracleScore `json:"oracle_vs_truth,omitempty"`
+	// Thresholds are the production policy's thresholds, one per look of
+	// the production model (Oracle.Horizons), on the scale of its
+	// predictions (detector.Detector.Threshold), as the oracle's are: a look
+	// at 1 never flags (the training run's choice switched it off). Absent
+	// without a production model.
+	Thresholds []float64 `json:"thresholds,omitempty"`
 	// Evidence tallies the faults of severity ≥ Floors.MinSeverity by the
 	// excess errors they left in their window and the production policy's
 	// recall on each kind (TallyEvidence); absent when the run failed.
@@ -397,6 +403,10 @@ func predictProduction(ctx context.Context, reg *registry.Registry, st history.R
 		return nil, nil, fmt.Errorf("production model %s@%d: %w", v.Name, v.Version, err)
 	}
 	f.Production = fmt.Sprintf("%s@%d", v.Name, v.Version)
+	f.Thresholds = nil
+	for _, h := range det.Horizons() {
+		f.Thresholds = append(f.Thresholds, det.Threshold(h))
+	}
 	rows, err := batch.Predict(ctx, st, det, batch.Options{Scratch: home, Progress: opts.Progress})
 	return rows, det.Horizons(), err
 }
