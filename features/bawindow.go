@@ -240,11 +240,12 @@ func (bv *baCut) logScale(x []float64, b int) []float64 {
 // errors summed over the minutes with an adjusted value.
 //
 // A following segment without any value before the start's clock time — a
-// day before the series began, or a day it has no data for — is no reference: with none left, the
-// segment is compared unadjusted, as with reference_days 0, rather than
-// left out. So the first days of a history are judged on the days it has
-// (a deploy on its third day replays on its first two) instead of having
-// no p-values until reference_days + 1 days of it exist.
+// day before the series began, or a day it has no data for — is no
+// reference: with none left, the segment is compared unadjusted, as with
+// reference_days 0, rather than left out. So the first days of a history
+// are judged on the days it has (a deploy on its third day replays on its
+// first two) instead of having no p-values for want of pseudo-change points
+// on every change of its first replay_days days.
 func (bv *baCut) prepare(p *baPrep, g [][]float64, r, k int, req, errs [][]float64) {
 	L := bv.L
 	p.y, p.c, p.s1, p.s2 = bv.head()[:r+1], bv.head()[:r+1], bv.head()[:r+1], bv.head()[:r+1]
