@@ -387,7 +387,11 @@ func statisticalReasons(row []float64, lk *statLook) []Reason {
 			add(c, contribution)
 		}
 		if !lk.canary {
-			add(features.BAPseudoPoints, 0) // why the before/after checks could not judge either
+			// Why the before/after checks could not judge either: too few
+			// pseudo-change points, or a partial seasonal reference
+			// (condition 9), in a history's first days.
+			add(features.BAPseudoPoints, 0)
+			add(features.BAReferenceDays, 0)
 		}
 	}
 	return out

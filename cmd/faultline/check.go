@@ -6,10 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/faultline-dev/faultline/detector"
 	"github.com/faultline-dev/faultline/detector/batch"
+	"github.com/faultline-dev/faultline/features"
 )
 
 // Sources of a verdict, the "source" field of check's and predict's JSON.
@@ -256,4 +259,37 @@ func printStatisticalCheck(e *env, row *batch.Row) {
 			fmt.Fprintf(e.stdout, "  %-32s value %-12.4g %s\n", r.Feature, r.Value, verdict)
 		}
 	}
+	if why := thinHistory(res, &e.set.Features.BeforeAfter); why != "" && res.Verdict == detector.Inconclusive {
+		fmt.Fprintf(e.stdout, "the before/after checks could not judge this change: %s; the service's history before it is too short for them (features.before_after)\n", why)
+	}
+}
+
+// thinHistory says what the before/after checks lacked when the statistical
+// fallback's reasons name their history (ba_pseudo_points, ba_reference_days,
+// which it gives when neither the canary ensemble nor they could judge):
+// fewer replayed points than min_pseudo_points, or fewer seasonal reference
+// days than reference_days. "" when neither fell short.
+func thinHistory(res *detector.Result, bc *features.BeforeAfterConfig) string {
+	var short []string
+	for _, r := range res.Reasons {
+		switch r.Feature {
+		case features.Schema[features.BAPseudoPoints].Name:
+			if !(r.Value >= float64(bc.MinPseudoPoints)) {
+				short = append(short, fmt.Sprintf("%s pseudo-change points replayed, %d needed (min_pseudo_points)", countOrNone(r.Value), bc.MinPseudoPoints))
+			}
+		case features.Schema[features.BAReferenceDays].Name:
+			if !(r.Value >= float64(bc.ReferenceDays)) {
+				short = append(short, fmt.Sprintf("%s of %d seasonal reference days (reference_days)", countOrNone(r.Value), bc.ReferenceDays))
+			}
+		}
+	}
+	return strings.Join(short, "; ")
+}
+
+// countOrNone formats a count feature, NaN as "no".
+func countOrNone(v float64) string {
+	if math.IsNaN(v) {
+		return "no"
+	}
+	return strconv.Itoa(int(v))
 }
