@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/faultline-dev/faultline/internal/history"
-	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 	"github.com/faultline-dev/faultline/internal/history/importer"
 )
 
@@ -72,11 +72,7 @@ func TestQueueImportsBack(t *testing.T) {
 	if n < 3 {
 		t.Fatalf("queue of %d rows; the fixture should give at least 3", n)
 	}
-	st, err := embedded.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := embeddedtest.Open(t)
 	tx, err := st.BeginImport(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/features/extract"
 	"github.com/faultline-dev/faultline/internal/history"
-	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 	"github.com/faultline-dev/faultline/internal/simulate"
 )
 
@@ -22,11 +22,7 @@ import (
 func simulatedFleet(t testing.TB, cfg simulate.Config) (history.Store, string) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := embedded.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := embeddedtest.Open(t)
 	if _, _, err := simulate.Into(ctx, cfg, st, nil); err != nil {
 		t.Fatal(err)
 	}

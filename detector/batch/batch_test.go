@@ -21,7 +21,7 @@ import (
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/features/extract"
 	"github.com/faultline-dev/faultline/internal/history"
-	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 	"github.com/faultline-dev/faultline/internal/simulate"
 	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/models/policy"
@@ -33,11 +33,7 @@ import (
 func fleet(t *testing.T) history.Store {
 	t.Helper()
 	ctx := context.Background()
-	st, err := embedded.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := embeddedtest.Open(t)
 	cfg := simulate.DefaultConfig()
 	cfg.Services, cfg.Environments, cfg.Days, cfg.Seed, cfg.Workers = 5, []string{"prod-us1"}, 3, 7, 1
 	cfg.FaultRate = 0.3

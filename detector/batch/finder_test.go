@@ -11,6 +11,7 @@ import (
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 	"github.com/faultline-dev/faultline/internal/history/pgstore"
 	"github.com/faultline-dev/faultline/internal/simulate"
 )
@@ -49,11 +50,7 @@ func (r *rangeRecorder) DeploymentByID(ctx context.Context, id string) (history.
 // sides (the extractor's neighbours of the deploy).
 func TestCheckLooksUpByID(t *testing.T) {
 	ctx := context.Background()
-	st, err := embedded.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := embeddedtest.Open(t)
 	cfg := simulate.DefaultConfig()
 	cfg.Services, cfg.Environments, cfg.Days, cfg.Seed, cfg.Workers = 3, []string{"prod-us1"}, 3, 3, 1
 	if _, _, err := simulate.Into(ctx, cfg, st, nil); err != nil {

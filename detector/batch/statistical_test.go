@@ -11,7 +11,7 @@ import (
 	"github.com/faultline-dev/faultline/detector/batch"
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/history"
-	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 	"github.com/faultline-dev/faultline/internal/simulate"
 )
 
@@ -20,11 +20,7 @@ import (
 func regimeStore(t *testing.T, regime string, services, days int, seed int64) history.Store {
 	t.Helper()
 	ctx := context.Background()
-	st, err := embedded.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := embeddedtest.Open(t)
 	cfg := simulate.DefaultConfig()
 	if regime != "" {
 		r, err := simulate.LookupRegime(regime)

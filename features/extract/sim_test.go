@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/faultline-dev/faultline/internal/history"
-	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 	"github.com/faultline-dev/faultline/internal/simulate"
 )
 
@@ -19,11 +19,7 @@ var evalDays = flag.Int("eval-days", 7, "days of the simulated fleet in TestEnse
 func simulated(t testing.TB, cfg simulate.Config) history.Store {
 	t.Helper()
 	ctx := context.Background()
-	st, err := embedded.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := embeddedtest.Open(t)
 	if _, _, err := simulate.Into(ctx, cfg, st, nil); err != nil {
 		t.Fatal(err)
 	}

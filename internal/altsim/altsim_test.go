@@ -7,18 +7,14 @@ import (
 	"testing"
 
 	"github.com/faultline-dev/faultline/internal/history"
-	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 )
 
 // fleet generates cfg into a fresh embedded store and returns it.
 func fleet(t *testing.T, cfg Config) (history.Store, Summary) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := embedded.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := embeddedtest.Open(t)
 	sum, err := Into(ctx, cfg, st)
 	if err != nil {
 		t.Fatal(err)

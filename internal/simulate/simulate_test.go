@@ -13,7 +13,7 @@ import (
 
 	"github.com/faultline-dev/faultline/internal/config"
 	"github.com/faultline-dev/faultline/internal/history"
-	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 )
 
 func smallConfig() Config {
@@ -73,11 +73,7 @@ func TestDeterministic(t *testing.T) {
 
 func TestRunIntoEmbedded(t *testing.T) {
 	ctx := context.Background()
-	st, err := embedded.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := embeddedtest.Open(t)
 	tx, err := st.BeginImport(ctx)
 	if err != nil {
 		t.Fatal(err)

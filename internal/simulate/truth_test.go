@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/history"
-	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 )
 
 // simulated is a small simulated fleet read back through the embedded store.
@@ -25,11 +25,7 @@ type simulated struct {
 func simulateInto(t *testing.T, cfg Config) *simulated {
 	t.Helper()
 	ctx := context.Background()
-	st, err := embedded.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := embeddedtest.Open(t)
 	tx, err := st.BeginImport(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/features/extract"
 	"github.com/faultline-dev/faultline/internal/history"
-	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 	"github.com/faultline-dev/faultline/internal/metrics"
 	"github.com/faultline-dev/faultline/internal/simulate"
 	"github.com/faultline-dev/faultline/internal/workdir"
@@ -119,11 +119,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	st, err := embedded.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := embeddedtest.Open(t)
 	cfg := simulate.DefaultConfig()
 	cfg.Services, cfg.Environments, cfg.Days, cfg.Seed, cfg.Workers = 6, []string{"prod-us1"}, 4, 11, 1
 	cfg.FaultRate = 0.3

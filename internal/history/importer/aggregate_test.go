@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -10,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/faultline-dev/faultline/internal/history"
-	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 	"github.com/faultline-dev/faultline/internal/history/historytest"
 )
 
@@ -25,13 +24,8 @@ import (
 // everything is accepted unchanged, both stores return the same history,
 // and the values are the ones written.
 func TestImportAggregateFixture(t *testing.T) {
-	ctx := context.Background()
 	dir := filepath.Join("testdata", "aggregate")
-	emb, err := embedded.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emb.Close() })
+	emb := embeddedtest.Open(t)
 	var dumps []historytest.Dump
 	for _, s := range []history.Store{newStore(t), emb} {
 		sum, err := importDir(t, s, dir, Options{})

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/faultline-dev/faultline/internal/history"
-	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 )
 
 // Every table the importer reads has its names in ExpectedFiles: a table
@@ -97,11 +97,7 @@ func TestCheckFolder(t *testing.T) {
 // and with IgnoreUnknownFiles imports the rest.
 func TestImportRefusesUnknownFiles(t *testing.T) {
 	ctx := context.Background()
-	st, err := embedded.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := embeddedtest.Open(t)
 	dir := t.TempDir()
 	files := baseFiles()
 	files["annotation.csv"] = files["annotations.csv"]
