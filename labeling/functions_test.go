@@ -355,7 +355,7 @@ func writeFeatures(t *testing.T, dir string, h int, rows []featureRow) {
 // ratio of 1.18), no latency rise and no new fingerprints; mod changes it.
 func cleanHour(ensemble float64, mod func(map[string]float64)) map[string]float64 {
 	c := map[string]float64{"ensemble_faulty": ensemble, "overlap_deploy": 0, "new_errors": 100, "new_requests": 100000,
-		"expected_error_rate": 0.001, "p95_ratio": 1.02, "new_sig_rate": 0}
+		"expected_error_rate": 0.001, "p95_ratio": 1.02, "new_sig_rate": 0, "fleet_elevated_max_frac": 0}
 	if mod != nil {
 		mod(c)
 	}
@@ -384,6 +384,12 @@ func TestStatisticalEnsemble(t *testing.T) {
 		// A history without latency: the latency condition is not checked.
 		{"no latency", cleanHour(0, func(c map[string]float64) { c["p95_ratio"] = nan }), healthy},
 		{"inconclusive", cleanHour(nan, nil), abstain},
+		// A fleet event (max_fleet_share 0.1): an outage passes the checks on
+		// the versions it hits. A clean version stays clean.
+		{"unanimous, outage", cleanHour(1, func(c map[string]float64) { c["new_errors"], c["fleet_elevated_max_frac"] = 500, 0.3 }), abstain},
+		{"unanimous, quiet fleet", cleanHour(1, func(c map[string]float64) { c["new_errors"], c["fleet_elevated_max_frac"] = 500, 0.05 }), faulty},
+		{"unanimous, no fleet data", cleanHour(1, func(c map[string]float64) { c["new_errors"], c["fleet_elevated_max_frac"] = 500, nan }), faulty},
+		{"clean, outage", cleanHour(0, func(c map[string]float64) { c["fleet_elevated_max_frac"] = 0.3 }), healthy},
 	}
 	h := &memHistory{}
 	var rows []featureRow
@@ -411,6 +417,11 @@ func TestStatisticalEnsemble(t *testing.T) {
 	// the impact check judged materiality.
 	v = votesOf(t, h, only(FnEnsemble), dir)
 	want["unanimous, unshown"], want["unanimous, no traffic"] = faulty, faulty
+	checkVotes(t, FnEnsemble, v[FnEnsemble], want)
+
+	// max_fleet_share 0 turns the fleet guard off.
+	v = votesOf(t, h, with(t, only(FnEnsemble), func(f *EnsembleLF) { f.MaxFleetShare = 0 }), dir)
+	want["unanimous, outage"] = faulty
 	checkVotes(t, FnEnsemble, v[FnEnsemble], want)
 
 	// A missing features file is an error that says what to do.
@@ -723,6 +734,9 @@ func TestConfigValidate(t *testing.T) {
 		{"bad ensemble material confidence", func(c *Config) {
 			*c = with(t, *c, func(f *EnsembleLF) { f.MaterialConfidence = -0.1 })
 		}, "labeling.statistical_ensemble.material_confidence: -0.1 must be in [0, 1)"},
+		{"bad ensemble fleet share", func(c *Config) {
+			*c = with(t, *c, func(f *EnsembleLF) { f.MaxFleetShare = 1.5 })
+		}, "labeling.statistical_ensemble.max_fleet_share: 1.5 must be in [0, 1]"},
 		{"bad material confidence", func(c *Config) {
 			*c = with(t, *c, func(f *NewSignaturesLF) { f.MaterialConfidence = 1 })
 		}, "labeling.new_error_signatures.material_confidence: 1 must be in [0, 1) (0: the point rate)"},

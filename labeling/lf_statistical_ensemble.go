@@ -31,7 +31,8 @@ var (
 // least MinExcess. The impact check judges materiality on its point
 // estimate; a harmless new error just below the floor crosses it by chance
 // in a few thousand requests. docs/labeling.md gives the measured cost of
-// asking for more: fewer false votes, and fewer faults found.
+// asking for more: fewer false votes, and fewer faults found. A faulty vote
+// abstains during a fleet event (MaxFleetShare).
 //
 // It votes healthy (when VoteHealthy) only on positive evidence of health,
 // never because the checks were not unanimous: the ensemble ran
@@ -75,12 +76,19 @@ type EnsembleLF struct {
 	// Default 0 (off): measured at 0.95, the production policy lost 2.4
 	// faults found for each false alarm it shed (docs/labeling.md).
 	MaterialConfidence float64 `yaml:"material_confidence" json:"material_confidence"`
+	// MaxFleetShare: a faulty vote abstains when at least this share of the
+	// environment's other services was elevated in one minute of the
+	// horizon (fleetEvent, as the other symptom functions): an outage of a
+	// shared dependency passes the three checks on the versions it hits.
+	// 0 turns the guard off. Default 0.1. Healthy votes are not guarded: a
+	// version measured clean during an outage was clean.
+	MaxFleetShare float64 `yaml:"max_fleet_share" json:"max_fleet_share"`
 }
 
 func (EnsembleLF) defaults() Function {
 	return EnsembleLF{Enabled: true, HorizonMinutes: 60, VoteHealthy: true,
 		HealthyMaxErrorRatio: 1.5, HealthyConfidence: 0.95, HealthyMaxP95Ratio: 1.3, HealthyMaxNewSigPerMille: 1,
-		MinExcess: 0.002}
+		MinExcess: 0.002, MaxFleetShare: 0.1}
 }
 
 // Name implements Function.
@@ -89,7 +97,8 @@ func (EnsembleLF) Name() string { return FnEnsemble }
 // Description implements Function.
 func (EnsembleLF) Description() string {
 	return "faulty: the unanimous impact/temporal/persistence ensemble at features.ensemble_horizon " +
-		"(with material_confidence set, a material excess error rate shown with that confidence); " +
+		"(with material_confidence set, a material excess error rate shown with that confidence), " +
+		"no fleet event (max_fleet_share); " +
 		"healthy: the version served the whole horizon with enough traffic to rule out a material error-rate impact, " +
 		"no latency rise and no noticeable new error fingerprints"
 }
@@ -97,9 +106,11 @@ func (EnsembleLF) Description() string {
 // Assumption implements Function.
 func (EnsembleLF) Assumption() string {
 	return "when the impact, temporal-correlation and persistence checks all pass at the ensemble horizon (and, with " +
-		"material_confidence set, its error rate exceeds the expected one by min_excess with that confidence), the " +
-		"version is faulty; a version that served the whole horizon with an error rate shown (with confidence) to be within " +
-		"healthy_max_error_ratio of the expected one, no p95 rise and no new error fingerprints was healthy. " +
+		"material_confidence set, its error rate exceeds the expected one by min_excess with that confidence) while " +
+		"fewer than max_fleet_share of the environment's other services were elevated, the version is faulty (an " +
+		"outage of a shared dependency passes the checks on every version it hits: abstain); a version that served " +
+		"the whole horizon with an error rate shown (with confidence) to be within healthy_max_error_ratio of the " +
+		"expected one, no p95 rise and no new error fingerprints was healthy. " +
 		"Checks that are not unanimous, and versions replaced or too thin to judge, say nothing: abstain"
 }
 
@@ -126,6 +137,9 @@ func (f EnsembleLF) Validate() error {
 	if c := f.MaterialConfidence; !(c >= 0 && c < 1) {
 		return config.Errorf("material_confidence", "%v must be in [0, 1) (0: the impact check's point estimate)", c)
 	}
+	if s := f.MaxFleetShare; !(s >= 0 && s <= 1) {
+		return config.Errorf("max_fleet_share", "%v must be in [0, 1]", s)
+	}
 	return nil
 }
 
@@ -134,6 +148,9 @@ func (f EnsembleLF) enabled() bool { return f.Enabled }
 func (f EnsembleLF) needs() needs {
 	h := f.HorizonMinutes
 	cols := []featureColumn{{horizon: h, column: ensembleColumn, allowed: []float64{0, 1}}}
+	if f.MaxFleetShare > 0 {
+		cols = append(cols, featureColumn{horizon: h, column: fleetMaxColumn})
+	}
 	if f.VoteHealthy || f.MaterialConfidence > 0 {
 		cols = append(cols, featureColumn{horizon: h, column: newErrorsColumn}, featureColumn{horizon: h, column: newReqColumn},
 			featureColumn{horizon: h, column: expectedColumn})
@@ -152,6 +169,9 @@ func (f EnsembleLF) vote(d *deploy) int8 {
 		return abstain
 	case v == 1:
 		if f.MaterialConfidence > 0 && !f.material(d) {
+			return abstain
+		}
+		if f.MaxFleetShare > 0 && fleetEvent(d, f.HorizonMinutes, f.MaxFleetShare) {
 			return abstain
 		}
 		return faulty
