@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/internal/config"
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/parallel"
 	"github.com/faultline-dev/faultline/internal/progress"
@@ -559,4 +560,13 @@ var fleetMaxColumn = features.Schema[features.FleetElevatedMaxFrac].Name
 func fleetEvent(d *deploy, horizon int, share float64) bool {
 	v, ok := d.feature(horizon, fleetMaxColumn)
 	return ok && features.FleetEvent(v, share)
+}
+
+// validFleetShare checks the max_fleet_share setting of the functions that
+// guard against fleet events: a share in [0, 1], 0 turning the guard off.
+func validFleetShare(s float64) error {
+	if !(s >= 0 && s <= 1) {
+		return config.Errorf("max_fleet_share", "%v must be in [0, 1]", s)
+	}
+	return nil
 }

@@ -737,6 +737,12 @@ func TestConfigValidate(t *testing.T) {
 		{"bad ensemble fleet share", func(c *Config) {
 			*c = with(t, *c, func(f *EnsembleLF) { f.MaxFleetShare = 1.5 })
 		}, "labeling.statistical_ensemble.max_fleet_share: 1.5 must be in [0, 1]"},
+		{"NaN fleet share", func(c *Config) {
+			*c = with(t, *c, func(f *NewSignaturesLF) { f.MaxFleetShare = math.NaN() })
+		}, "labeling.new_error_signatures.max_fleet_share: NaN must be in [0, 1]"},
+		{"negative fleet share", func(c *Config) {
+			*c = with(t, *c, func(f *EarlyImpactLF) { f.MaxFleetShare = -0.1 })
+		}, "labeling.early_impact.max_fleet_share: -0.1 must be in [0, 1]"},
 		{"bad material confidence", func(c *Config) {
 			*c = with(t, *c, func(f *NewSignaturesLF) { f.MaterialConfidence = 1 })
 		}, "labeling.new_error_signatures.material_confidence: 1 must be in [0, 1) (0: the point rate)"},

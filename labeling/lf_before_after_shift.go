@@ -304,8 +304,8 @@ func (f baShift) shifted(col func(int, string) float64, s baSeries, looks, point
 // max_fleet_share (the fleet-event guard) in [0, 1] and
 // max_overlap_minutes (the canary guard) ≥ 0.
 func validateBAGuards(maxFleetShare, maxOverlapMinutes float64) error {
-	if s := maxFleetShare; !(s >= 0 && s <= 1) {
-		return config.Errorf("max_fleet_share", "%v must be in [0, 1]", s)
+	if err := validFleetShare(maxFleetShare); err != nil {
+		return err
 	}
 	if !(maxOverlapMinutes >= 0) {
 		return config.Errorf("max_overlap_minutes", "%v must be ≥ 0", maxOverlapMinutes)

@@ -111,8 +111,8 @@ func (f EarlyImpactLF) Validate() error {
 		return config.Errorf("min_excess", "%v, min_last_to_first %v and min_served_minutes %d must be ≥ 0",
 			f.MinExcess, f.MinLastToFirst, f.MinServedMinutes)
 	}
-	if s := f.MaxFleetShare; s < 0 || s > 1 {
-		return config.Errorf("max_fleet_share", "%v must be in [0, 1]", s)
+	if err := validFleetShare(f.MaxFleetShare); err != nil {
+		return err
 	}
 	return nil
 }

@@ -86,8 +86,8 @@ func (f LatencyLF) Validate() error {
 	if p := f.MaxRankP; !(p >= 0 && p < 1) {
 		return config.Errorf("max_rank_p", "%v must be in [0, 1) (0: off)", p)
 	}
-	if s := f.MaxFleetShare; s < 0 || s > 1 {
-		return config.Errorf("max_fleet_share", "%v must be in [0, 1]", s)
+	if err := validFleetShare(f.MaxFleetShare); err != nil {
+		return err
 	}
 	if f.MaxFleetShare > 0 {
 		return positive("fleet_horizon_minutes", float64(f.FleetHorizonMinutes))

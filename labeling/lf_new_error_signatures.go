@@ -103,8 +103,8 @@ func (f NewSignaturesLF) Validate() error {
 	if p := f.MinPersist; p < 0 || p > 1 {
 		return config.Errorf("min_persist", "%v must be in [0, 1]", p)
 	}
-	if s := f.MaxFleetShare; s < 0 || s > 1 {
-		return config.Errorf("max_fleet_share", "%v must be in [0, 1]", s)
+	if err := validFleetShare(f.MaxFleetShare); err != nil {
+		return err
 	}
 	if p := f.MaxImpactP; !(p >= 0 && p < 1) {
 		return config.Errorf("max_impact_p", "%v must be in [0, 1) (0: off)", p)

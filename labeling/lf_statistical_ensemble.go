@@ -137,8 +137,8 @@ func (f EnsembleLF) Validate() error {
 	if c := f.MaterialConfidence; !(c >= 0 && c < 1) {
 		return config.Errorf("material_confidence", "%v must be in [0, 1) (0: the impact check's point estimate)", c)
 	}
-	if s := f.MaxFleetShare; !(s >= 0 && s <= 1) {
-		return config.Errorf("max_fleet_share", "%v must be in [0, 1]", s)
+	if err := validFleetShare(f.MaxFleetShare); err != nil {
+		return err
 	}
 	return nil
 }
