@@ -22,7 +22,10 @@ const StatisticalChecks = "statistical-checks"
 //     served enough requests of its own (else ensemble_faulty is NaN:
 //     inconclusive), as it always has, and flags from MinFlagLook on: at
 //     an earlier look a restart blip passes all three checks as a fault
-//     does, and a passing ensemble leaves the look inconclusive.
+//     does, and a passing ensemble leaves the look inconclusive. So does
+//     one during a fleet-wide event (condition 6 below, as labeling's
+//     statistical_ensemble.max_fleet_share): a failing shared dependency
+//     passes them on every version it hits.
 //   - Before/after evidence (changes without a canary: no minute in which
 //     the new and the previous version both served, overlap_minutes 0 or
 //     NaN — big-bang deploys, aggregate-only metrics — unless per-version
@@ -181,10 +184,12 @@ func statisticalLooks(rows map[int][]float64, hs []int, cfg *features.Config) []
 		seen = append(seen, h)
 		ensFired := lk.canary && ens >= 0.5
 		switch {
-		case ensFired && h >= MinFlagLook:
+		case ensFired && h >= MinFlagLook && !fleetEvent:
 			lk.state = lookFlagged
 		case ensFired:
-			// Too early to tell a restart blip from a fault: inconclusive.
+			// Too early to tell a restart blip from a fault, or a fleet-wide
+			// event that passes the checks on every version it hits:
+			// inconclusive.
 		case lk.ba && canJudge:
 			if g := baFlag(rows, seen, cfg); g != nil {
 				lk.state, lk.group = lookFlagged, g

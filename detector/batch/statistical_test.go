@@ -38,9 +38,11 @@ func regimeStore(t *testing.T, regime string, services, days int, seed int64) hi
 
 // ensembleOnly is the fallback's canary evidence alone, read independently
 // from the rows: faulty at the first horizon of at least
-// detector.MinFlagLook minutes whose unanimous ensemble votes 1; otherwise
+// detector.MinFlagLook minutes whose unanimous ensemble votes 1 outside a
+// fleet-wide event (fleet_elevated_max_frac below a tenth); otherwise
 // inconclusive when the latest row is inconclusive, or its ensemble voted 1
-// too early to flag, or there is none, else healthy.
+// too early to flag or during a fleet-wide event, or there is none, else
+// healthy.
 func ensembleOnly(f *batch.Features, id string, hs []int) (string, int) {
 	last, early := -1, false
 	for _, h := range hs {
@@ -49,7 +51,8 @@ func ensembleOnly(f *batch.Features, id string, hs []int) (string, int) {
 			continue
 		}
 		fired := row[features.EnsembleFaulty] >= 0.5
-		if fired && h >= detector.MinFlagLook {
+		quiet := !(row[features.FleetElevatedMaxFrac] >= 0.1) // no fleet-wide event (NaN: no fleet data)
+		if fired && quiet && h >= detector.MinFlagLook {
 			return detector.Faulty, h
 		}
 		last, early = h, fired
