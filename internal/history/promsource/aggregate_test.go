@@ -10,6 +10,7 @@ import (
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/features/extract"
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 	"github.com/faultline-dev/faultline/internal/promtest"
 	"github.com/faultline-dev/faultline/internal/simulate"
 )
@@ -36,11 +37,11 @@ func TestAggregateAgainstPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := promtest.Start(t, om)
-	ref := newStore(t)
+	ref := embeddedtest.Open(t)
 	fileImport(t, ref, files)
 	wantContent := dump(t, ref)
 
-	got := newStore(t)
+	got := embeddedtest.Open(t)
 	c := newClient(t, loadMapping(t), srv.URL)
 	res, err := promImport(got, c, ImportOptions{From: histStart, To: histEnd, DeploymentsFile: filepath.Join(files, "deployments.csv")})
 	if err != nil {

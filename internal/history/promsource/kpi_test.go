@@ -15,6 +15,7 @@ import (
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/features/extract"
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 	"github.com/faultline-dev/faultline/internal/history/importer"
 	"github.com/faultline-dev/faultline/internal/promtest"
 	"github.com/faultline-dev/faultline/internal/simulate"
@@ -139,7 +140,7 @@ func TestKPIsAgainstPrometheus(t *testing.T) {
 	if _, err := simulate.WriteOpenMetrics(ctx, cfg, om, nil); err != nil {
 		t.Fatal(err)
 	}
-	ref := newStore(t)
+	ref := embeddedtest.Open(t)
 	fileImport(t, ref, files)
 	samples := appendKPIGauges(t, om, ref)
 	if samples == 0 {
@@ -156,7 +157,7 @@ func TestKPIsAgainstPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got := newStore(t)
+	got := embeddedtest.Open(t)
 	c := newClient(t, kpiMapping(t, nil), srv.URL)
 	res, err := promImport(got, c, ImportOptions{From: histStart, To: histEnd, DeploymentsFile: deployments})
 	if err != nil {
@@ -223,7 +224,7 @@ func TestKPIsAgainstPrometheus(t *testing.T) {
 	})
 
 	t.Run("a value its kind does not allow", func(t *testing.T) {
-		s := newStore(t)
+		s := embeddedtest.Open(t)
 		// Saturation (0–100 %) declared as a ratio.
 		c := newClient(t, kpiMapping(t, map[string]history.KPIKind{simulate.KPISaturation: history.KPIRatio}), srv.URL)
 		_, err := promImport(s, c, ImportOptions{From: histStart, To: histEnd, DeploymentsFile: deployments})
@@ -238,7 +239,7 @@ func TestKPIsAgainstPrometheus(t *testing.T) {
 	})
 
 	t.Run("a series without the service label", func(t *testing.T) {
-		s := newStore(t)
+		s := embeddedtest.Open(t)
 		m := kpiMapping(t, nil)
 		m.KPIs[0].Query = fmt.Sprintf("avg(%s{kpi=%q,$filter})", kpiGauge, simulate.KPILatencyP95)
 		c := newClient(t, m, srv.URL)

@@ -15,6 +15,7 @@ import (
 	"github.com/faultline-dev/faultline/detector/batch"
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 	"github.com/faultline-dev/faultline/internal/promtest"
 	"github.com/faultline-dev/faultline/registry/bundle"
 	"github.com/faultline-dev/faultline/registry/registrytest"
@@ -118,7 +119,7 @@ func TestLiveCheckAgreesWithStore(t *testing.T) {
 	dir := fixture(t)
 	srv := promtest.Start(t, openMetricsOf(dir))
 	d := randomDetector(t)
-	full := newStore(t)
+	full := embeddedtest.Open(t)
 	fileImport(t, full, dir)
 	deps, err := full.Deployments(ctx, history.Range{})
 	if err != nil {
@@ -129,13 +130,13 @@ func TestLiveCheckAgreesWithStore(t *testing.T) {
 	live := history.Deployment{ID: dep.ID, Service: dep.Service, Environment: dep.Environment, Version: dep.Version,
 		StartedAt: dep.StartedAt, FilesChanged: -1, LinesAdded: -1, LinesDeleted: -1, Kind: history.KindDeploy}
 	// The store before the deploy: what a nightly import left.
-	before := newStore(t)
+	before := embeddedtest.Open(t)
 	fileImport(t, before, truncate(t, dir, dep.StartedAt))
 	c := newClient(t, loadMapping(t), srv.URL)
 	s := history.UnixMinute(dep.StartedAt)
 	for _, h := range []int{10, 20, 60} {
 		at := history.MinuteTime(s + int64(h))
-		ref := newStore(t)
+		ref := embeddedtest.Open(t)
 		fileImport(t, ref, truncate(t, dir, at))
 		// The reference store holds the deploy as the flags describe it.
 		tx, err := ref.BeginImport(ctx)

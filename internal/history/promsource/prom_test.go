@@ -27,7 +27,7 @@ import (
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/features/extract"
 	"github.com/faultline-dev/faultline/internal/history"
-	"github.com/faultline-dev/faultline/internal/history/embedded"
+	"github.com/faultline-dev/faultline/internal/history/embedded/embeddedtest"
 	"github.com/faultline-dev/faultline/internal/history/importer"
 	"github.com/faultline-dev/faultline/internal/promtest"
 	"github.com/faultline-dev/faultline/internal/simulate"
@@ -102,16 +102,6 @@ func newClient(t *testing.T, m *Mapping, url string) *Client {
 		t.Fatal(err)
 	}
 	return c
-}
-
-func newStore(t *testing.T) history.Store {
-	t.Helper()
-	s, err := embedded.Open(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 func fileImport(t *testing.T, s history.Store, dir string) importer.Summary {
@@ -243,7 +233,7 @@ func TestAgainstPrometheus(t *testing.T) {
 	dir := fixture(t)
 	srv := promtest.Start(t, openMetricsOf(dir))
 	deployments := filepath.Join(dir, "deployments.csv")
-	ref := newStore(t)
+	ref := embeddedtest.Open(t)
 	fileImport(t, ref, dir)
 	wantContent := dump(t, ref)
 	if wantContent.metricRows() == 0 || wantContent.signatureRows() == 0 {
@@ -251,7 +241,7 @@ func TestAgainstPrometheus(t *testing.T) {
 	}
 
 	t.Run("round trip", func(t *testing.T) {
-		got := newStore(t)
+		got := embeddedtest.Open(t)
 		c := newClient(t, loadMapping(t), srv.URL)
 		res, err := promImport(got, c, ImportOptions{From: histStart, To: histEnd, DeploymentsFile: deployments})
 		if err != nil {
@@ -265,7 +255,7 @@ func TestAgainstPrometheus(t *testing.T) {
 	})
 
 	t.Run("since last and overlap", func(t *testing.T) {
-		got := newStore(t)
+		got := embeddedtest.Open(t)
 		c := newClient(t, loadMapping(t), srv.URL)
 		mid := histStart.Add(3*24*time.Hour + 17*time.Minute)
 		if _, err := promImport(got, c, ImportOptions{From: histStart, To: mid, DeploymentsFile: deployments}); err != nil {
@@ -306,7 +296,7 @@ func TestAgainstPrometheus(t *testing.T) {
 		}
 		checkDetected(t, got, wantContent.deployments)
 		// Imported as the deployments table when no file is given.
-		s := newStore(t)
+		s := embeddedtest.Open(t)
 		res, err := promImport(s, c, ImportOptions{From: histStart, To: histEnd})
 		if err != nil {
 			t.Fatal(err)
@@ -459,7 +449,7 @@ func newFaultProxy(t *testing.T, target string, tlsServer bool) *faultProxy {
 func testFailures(t *testing.T, url, deployments string) {
 	base := func(t *testing.T, m *Mapping) history.Store {
 		t.Helper()
-		s := newStore(t)
+		s := embeddedtest.Open(t)
 		c := newClient(t, m, url)
 		if _, err := promImport(s, c, ImportOptions{From: histStart, To: histStart.Add(24 * time.Hour), DeploymentsFile: deployments}); err != nil {
 			t.Fatal(err)
@@ -494,7 +484,7 @@ func testFailures(t *testing.T, url, deployments string) {
 		p.fail503.Store(2)
 		m := loadMapping(t)
 		m.Query.Concurrency = 1
-		got := newStore(t)
+		got := embeddedtest.Open(t)
 		c := newClient(t, m, p.URL)
 		var told atomic.Int32
 		c.OnRetry = func(q string, attempt int, wait time.Duration, err error) {
@@ -509,7 +499,7 @@ func testFailures(t *testing.T, url, deployments string) {
 		if res.Stats.Retries != 2 || told.Load() != 2 {
 			t.Fatalf("%d retries, %d reported, want the 2 injected 503s retried and reported", res.Stats.Retries, told.Load())
 		}
-		want := newStore(t)
+		want := embeddedtest.Open(t)
 		fileImport(t, want, filepath.Dir(deployments))
 		sameSeries(t, dump(t, got), dump(t, want))
 	})
@@ -562,7 +552,7 @@ func testFailures(t *testing.T, url, deployments string) {
 		m := loadMapping(t)
 		m.Query.Chunk = model.Duration(200 * time.Hour)
 		m.Query.MaxPoints = 11002
-		s := newStore(t)
+		s := embeddedtest.Open(t)
 		_, err := promImport(s, newClient(t, m, url), ImportOptions{From: histStart, To: histEnd, DeploymentsFile: deployments})
 		if err == nil || !strings.Contains(err.Error(), "11,000 points") || !strings.Contains(err.Error(), "query:") {
 			t.Fatalf("got %v, want the server's points-limit error with the query", err)
@@ -623,7 +613,7 @@ func testAuth(t *testing.T, target string) {
 	t.Run("refused without credentials", func(t *testing.T) {
 		m := loadMapping(t)
 		m.Server.CAFile = ca
-		s := newStore(t)
+		s := embeddedtest.Open(t)
 		_, err := promImport(s, newClient(t, m, p.URL), span)
 		var qe *QueryError
 		if !errors.As(err, &qe) || qe.Attempts != 1 || !strings.Contains(err.Error(), "401") {
@@ -636,7 +626,7 @@ func testAuth(t *testing.T, target string) {
 	t.Run("untrusted certificate", func(t *testing.T) {
 		m := loadMapping(t)
 		m.Server.BearerTokenFile = tok
-		_, err := promImport(newStore(t), newClient(t, m, p.URL), span)
+		_, err := promImport(embeddedtest.Open(t), newClient(t, m, p.URL), span)
 		var qe *QueryError
 		var cve *tls.CertificateVerificationError
 		if !errors.As(err, &qe) || qe.Attempts != 1 || !errors.As(err, &cve) && !strings.Contains(err.Error(), "certificate") {
@@ -648,7 +638,7 @@ func testAuth(t *testing.T, target string) {
 		m.Server.CAFile = ca
 		m.Server.BearerTokenFile = tok
 		m.Server.Headers = map[string]string{"X-Scope-OrgID": "tenant-1"}
-		res, err := promImport(newStore(t), newClient(t, m, p.URL), span)
+		res, err := promImport(embeddedtest.Open(t), newClient(t, m, p.URL), span)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -662,7 +652,7 @@ func testAuth(t *testing.T, target string) {
 		m.Server.CAFile = ca
 		m.Server.BearerTokenEnv = "FAULTLINE_TEST_PROM_TOKEN"
 		m.Server.Headers = map[string]string{"X-Scope-OrgID": "tenant-1"}
-		if _, err := promImport(newStore(t), newClient(t, m, p.URL), span); err != nil {
+		if _, err := promImport(embeddedtest.Open(t), newClient(t, m, p.URL), span); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -674,7 +664,7 @@ func testAuth(t *testing.T, target string) {
 		m := loadMapping(t)
 		m.Server.CAFile = ca
 		m.Server.BasicAuth = &BasicAuth{Username: "faultline", PasswordFile: tok}
-		if _, err := promImport(newStore(t), newClient(t, m, p.URL), span); err != nil {
+		if _, err := promImport(embeddedtest.Open(t), newClient(t, m, p.URL), span); err != nil {
 			t.Fatal(err)
 		}
 	})
