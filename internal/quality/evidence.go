@@ -59,6 +59,13 @@ type EvidenceCounts struct {
 	// policy flagged, with evidence and without.
 	RichFlagged int `json:"rich_flagged"`
 	PoorFlagged int `json:"poor_flagged"`
+	// CeilingFound is the expected number of the CeilingFaults faults of
+	// severity ≥ Floors.MinSeverity (of every shape) that the error-count
+	// oracle finds at the precision floor (ceiling.go); CeilingAlpha its
+	// per-deploy false-alarm rate, per fleet (not added up across seeds).
+	CeilingFaults int     `json:"ceiling_faults"`
+	CeilingFound  float64 `json:"ceiling_found"`
+	CeilingAlpha  float64 `json:"ceiling_alpha,omitempty"`
 }
 
 // Add adds o's tallies to c.
@@ -67,6 +74,9 @@ func (c *EvidenceCounts) Add(o EvidenceCounts) {
 	c.Poor += o.Poor
 	c.RichFlagged += o.RichFlagged
 	c.PoorFlagged += o.PoorFlagged
+	c.CeilingFaults += o.CeilingFaults
+	c.CeilingFound += o.CeilingFound
+	c.CeilingAlpha = 0 // one per fleet
 }
 
 // EvidenceScore is the evidence tallies and their figures.
@@ -77,6 +87,15 @@ type EvidenceScore struct {
 	PoorShare  metrics.Estimate `json:"poor_share"`
 	RichRecall metrics.Estimate `json:"rich_recall"`
 	PoorRecall metrics.Estimate `json:"poor_recall"`
+}
+
+// Ceiling returns CeilingFound over CeilingFaults, the recall the error
+// counts allow at the precision floor; ok is false without faults.
+func (c EvidenceCounts) Ceiling() (recall float64, ok bool) {
+	if c.CeilingFaults == 0 {
+		return 0, false
+	}
+	return c.CeilingFound / float64(c.CeilingFaults), true
 }
 
 // Score derives the figures of c.
@@ -122,11 +141,13 @@ func evidenceColumnNames() []string {
 	return out
 }
 
-// TallyEvidence tallies the truth-faulty deploys of severity ≥ minSeverity
-// by the evidence they left in ft, the features of horizon h (the largest),
-// and by flagged, the deploys the production policy flagged. deploys gives
-// each stream's next start, which ends a version's window.
-func TallyEvidence(ft *workdir.Features, h int, deploys []workdir.DeployRow, truth map[string]history.Truth, flagged map[string]bool, minSeverity float64) (EvidenceCounts, error) {
+// TallyEvidence tallies the truth-faulty deploys of severity ≥
+// floors.MinSeverity by the evidence they left in ft, the features of
+// horizon h (the largest), and by flagged, the deploys the production
+// policy flagged, and sets the error-count ceiling at floors.Precision
+// (ceiling.go). deploys gives each stream's next start, which ends a
+// version's window.
+func TallyEvidence(ft *workdir.Features, h int, deploys []workdir.DeployRow, truth map[string]history.Truth, flagged map[string]bool, floors Floors) (EvidenceCounts, error) {
 	var c EvidenceCounts
 	cols := make([][]float64, len(evidenceColumns))
 	for k, f := range evidenceColumns {
@@ -136,24 +157,34 @@ func TallyEvidence(ft *workdir.Features, h int, deploys []workdir.DeployRow, tru
 	}
 	reqs, exp, rpm, prev := cols[0], cols[1], cols[2], cols[3]
 	served := servedMinutes(deploys, h)
+	ceil := newCeiling()
 	for i, id := range ft.IDs {
 		t, ok := truth[id]
 		if !ok {
 			return c, fmt.Errorf("evidence: deployment %s has no ground truth", id)
 		}
-		if !t.Faulty || t.Severity < minSeverity {
-			continue
-		}
+		counted := t.Faulty && t.Severity >= floors.MinSeverity
 		w, ok := served[id]
 		if !ok {
-			return c, fmt.Errorf("evidence: deployment %s is not in deploys.parquet", id)
+			if counted {
+				return c, fmt.Errorf("evidence: deployment %s is not in deploys.parquet", id)
+			}
+			if t.Faulty {
+				ceil.fault(false, 0, 0, false) // found, in the oracle's favour
+			}
+			continue
 		}
 		n := reqs[i]
 		if n == 0 && math.IsNaN(prev[i]) {
 			n = rpm[i] * w // aggregate-only metrics: the service's requests
 		}
+		if !t.Faulty {
+			ceil.healthy(n * exp[i])
+			continue
+		}
 		e, ok := excessErrors(t, n, exp[i], w)
-		if !ok {
+		ceil.fault(ok, n*exp[i], e, counted)
+		if !ok || !counted {
 			continue
 		}
 		c.Judged++
@@ -168,6 +199,8 @@ func TallyEvidence(ft *workdir.Features, h int, deploys []workdir.DeployRow, tru
 			c.RichFlagged++
 		}
 	}
+	c.CeilingFaults = ceil.faults
+	c.CeilingFound, c.CeilingAlpha = ceil.best(floors.Precision)
 	return c, nil
 }
 

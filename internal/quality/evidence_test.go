@@ -102,12 +102,34 @@ func TestTallyEvidence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := TallyEvidence(ft, 60, deploys, truth, flagged, 1.5)
+	c, err := TallyEvidence(ft, 60, deploys, truth, flagged, DefaultFloors())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (EvidenceCounts{Judged: 6, Poor: 3, RichFlagged: 2, PoorFlagged: 1}); c != want {
+	// The ceiling reads every deploy's window: λ0 = requests × rate and E
+	// as above; d5 counts toward precision only, d6 is found unjudged, h1
+	// is the one healthy deploy.
+	ceil := newCeiling()
+	for _, w := range []struct {
+		judged, counted bool
+		l0, e           float64
+	}{
+		{true, true, 12, 36}, {true, true, 0.4, 1.6}, {true, true, 12, 12}, {true, true, 12, 0},
+		{true, false, 12, 3.6}, {false, true, 0, 0}, {true, true, 12, 36}, {true, true, 0, 0},
+	} {
+		ceil.fault(w.judged, w.l0, w.e, w.counted)
+	}
+	ceil.healthy(12)
+	found, alpha := ceil.best(DefaultFloors().Precision)
+	if math.Abs(c.CeilingFound-found) > 1e-9 || c.CeilingAlpha != alpha {
+		t.Errorf("ceiling %v at α %v, want %v at α %v", c.CeilingFound, c.CeilingAlpha, found, alpha)
+	}
+	c.CeilingFound = found
+	if want := (EvidenceCounts{Judged: 6, Poor: 3, RichFlagged: 2, PoorFlagged: 1, CeilingFaults: 7, CeilingFound: found, CeilingAlpha: alpha}); c != want {
 		t.Errorf("counts %+v, want %+v", c, want)
+	}
+	if r, ok := c.Ceiling(); !ok || r <= 0 || r > 1 {
+		t.Errorf("ceiling %v, %v", r, ok)
 	}
 	s := c.Score()
 	if s.PoorShare.K != 3 || s.PoorShare.N != 6 || s.RichRecall.K != 2 || s.RichRecall.N != 3 || s.PoorRecall.K != 1 || s.PoorRecall.N != 3 {
@@ -117,11 +139,11 @@ func TestTallyEvidence(t *testing.T) {
 	// A features row without truth, or a fault without a deploys row, is an
 	// error.
 	delete(truth, "h1")
-	if _, err := TallyEvidence(ft, 60, deploys, truth, flagged, 1.5); err == nil || !strings.Contains(err.Error(), "h1 has no ground truth") {
+	if _, err := TallyEvidence(ft, 60, deploys, truth, flagged, DefaultFloors()); err == nil || !strings.Contains(err.Error(), "h1 has no ground truth") {
 		t.Errorf("missing truth: %v", err)
 	}
 	truth["h1"] = history.Truth{DeploymentID: "h1"}
-	if _, err := TallyEvidence(ft, 60, deploys[1:], truth, flagged, 1.5); err == nil || !strings.Contains(err.Error(), "d1 is not in deploys.parquet") {
+	if _, err := TallyEvidence(ft, 60, deploys[1:], truth, flagged, DefaultFloors()); err == nil || !strings.Contains(err.Error(), "d1 is not in deploys.parquet") {
 		t.Errorf("missing deploy: %v", err)
 	}
 }

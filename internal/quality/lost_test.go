@@ -270,7 +270,7 @@ func TestLostTables(t *testing.T) {
 			{Regime: "high-cadence", Seed: 1, Production: "faultline@1", Scores: map[string]Score{ScopeAll: c.Score(), ScopeTest: c.Score()}, WeakLabels: &ls, Oracle: &os},
 			{Regime: "silent", Seed: 1, Production: Fallback, Scores: map[string]Score{ScopeAll: c.Score(), ScopeTest: c.Score()}, WeakLabels: &ls},
 		}}
-	ev := EvidenceCounts{Judged: 10, Poor: 4, RichFlagged: 5, PoorFlagged: 1}.Score()
+	ev := EvidenceCounts{Judged: 10, Poor: 4, RichFlagged: 5, PoorFlagged: 1, CeilingFaults: 8, CeilingFound: 6}.Score()
 	r.Fleets[0].Evidence = &ev
 	r.Fleets[0].Thresholds = []float64{0.42, 1} // the 60-minute look switched off
 	md := string(r.Markdown())
@@ -283,8 +283,9 @@ func TestLostTables(t *testing.T) {
 		"| a | 3 | 0.33 [0.06, 0.79] (1/3) | 3 | 2 |",
 		"**Where recall is lost.**",
 		"### Evidence in the window",
-		"| `high-cadence` | 10 | 0.40 [0.17, 0.69] (4/10) | 0.83 [0.44, 0.97] (5/6) | 0.25 [0.05, 0.70] (1/4) |",
-		"| `silent` | – | – | – | – |",
+		"| `high-cadence` | 10 | 0.40 [0.17, 0.69] (4/10) | 0.83 [0.44, 0.97] (5/6) | 0.25 [0.05, 0.70] (1/4) | 0.75 | " + c.Score().RecallFloored.Decimal(2) + " |",
+		"| `silent` | – | – | – | – | – | – |",
+		"The error-count ceiling is 0.75 pooled over every fleet (6 of 8 faults), 0.75 as the mean of 1 regimes.",
 		"### Thresholds of the looks",
 		fmt.Sprintf("| `high-cadence` | 1 | 10 / 60 | 0.42 / off | %.2f / %.2f |", os.Thresholds[0], os.Thresholds[1]),
 		"Of 1 fleets, the production policy switched off the 60-minute look on 1.",

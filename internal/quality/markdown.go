@@ -128,7 +128,8 @@ func (r *Result) Markdown() []byte {
 		num(fl.Precision), num(fl.Recall), num(fl.MinSeverity))
 	w("  are reported without a floor. *Mean of regimes* is the unweighted mean over regimes (seeds pooled\n")
 	w("  within a regime); *pooled* adds up every fleet's counts. The detection-trust goal is every regime at\n")
-	w("  the floors and, across regimes, precision ≥ 0.95, recall ≥ 0.85 and TTD ratio ≤ 0.5.\n")
+	w("  the floors and, across regimes, precision ≥ 0.95, recall ≥ 0.85 and TTD ratio ≤ 0.5. How much of that\n")
+	w("  recall the fleets' error counts allow at all is the *error-count ceiling* of *Evidence in the window*.\n")
 	w("- **Smoke test.** `go test ./internal/quality` (part of `make test`) runs regime `%s` on %d services ×\n", SmokeRegime, SmokeServices)
 	w("  %d days, seed 1, and fails when the production policy's precision is below %s or its recall on faults\n", SmokeDays, num(SmokeFloors.Precision))
 	w("  of severity ≥ %s× is below %s, over every deploy. These floors are set low enough to pass with\n", num(SmokeFloors.MinSeverity), num(SmokeFloors.Recall))
@@ -306,11 +307,13 @@ func (r *Result) regimeEvidence(regime string) (EvidenceScore, bool) {
 
 // evidenceTable writes, per regime, how many faults of severity ≥ the
 // floor's left evidence in their window (EvidenceMinErrors) and the
-// production recall on each kind.
+// production recall on each kind, and the error-count ceiling beside the
+// production recall on those faults.
 func (r *Result) evidenceTable(b *bytes.Buffer) {
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	fl := r.Floors
 	w("\n### Evidence in the window\n\n")
-	w("Every deploy, seeds pooled, faults of severity ≥ %s× that raise the error rate (step, ramp, delayed,\n", num(r.Floors.MinSeverity))
+	w("Every deploy, seeds pooled, faults of severity ≥ %s× that raise the error rate (step, ramp, delayed,\n", num(fl.MinSeverity))
 	w("new_signature). *Evidence-poor*: fewer than %d excess errors estimated in the window the version served\n", EvidenceMinErrors)
 	w("(its requests × expected error rate × (severity − 1), for a delayed fault only after its onset, for a ramp\n")
 	w("half; on aggregate-only metrics the service's requests, its rate before the change times the minutes served;\n")
@@ -319,16 +322,64 @@ func (r *Result) evidenceTable(b *bytes.Buffer) {
 	w("reach. Latency faults and KPI shifts and bursts are not judged (–: a regime with none). The expected\n")
 	w("error rate is the pipeline's estimate, raised where a recent deploy's blip lifted the baseline, so the\n")
 	w("evidence-poor share is a lower bound.\n\n")
-	w("| regime | faults judged | evidence-poor | production recall with evidence | production recall evidence-poor |\n")
-	w("|---|---|---|---|---|\n")
+	w("*Error-count ceiling* (`internal/quality/ceiling.go`): the recall on faults of severity ≥ %s× (every shape)\n", num(fl.MinSeverity))
+	w("of an oracle that knows how many errors each deploy's window would hold without a fault and flags the\n")
+	w("windows whose error count is improbable under it (a Poisson test at one false-alarm rate per deploy,\n")
+	w("the largest at which the expected precision over every deploy of the fleet is still ≥ %s), beside the\n", num(fl.Precision))
+	w("production recall on the same faults. It leans the oracle's way: faults it cannot judge (latency, KPI\n")
+	w("shifts and bursts, windows without a rate) count as found. A detector can beat it only on other signs\n")
+	w("(latency, new fingerprints, reactions seen within the window); where it is below %s, the recall floor is\n", num(fl.Recall))
+	w("out of reach of the error rate.\n\n")
+	w("| regime | faults judged | evidence-poor | production recall with evidence | production recall evidence-poor | error-count ceiling at precision ≥ %s | production recall ≥ %s× |\n", num(fl.Precision), num(fl.MinSeverity))
+	w("|---|---|---|---|---|---|---|\n")
 	for _, name := range r.Regimes {
 		e, ok := r.regimeEvidence(name)
-		if !ok || e.Judged == 0 {
-			w("| `%s` | – | – | – | – |\n", name)
+		if !ok {
+			w("| `%s` | – | – | – | – | – | – |\n", name)
 			continue
 		}
-		w("| `%s` | %d | %s | %s | %s |\n", name, e.Judged, e.PoorShare.Decimal(2), e.RichRecall.Decimal(2), e.PoorRecall.Decimal(2))
+		ceil, prod := "–", "–"
+		if v, ok := e.Ceiling(); ok {
+			ceil = pt(v)
+		}
+		if s, ok := r.regimeScore(name, ScopeAll); ok {
+			prod = s.RecallFloored.Decimal(2)
+		}
+		if e.Judged == 0 {
+			w("| `%s` | – | – | – | – | %s | %s |\n", name, ceil, prod)
+			continue
+		}
+		w("| `%s` | %d | %s | %s | %s | %s | %s |\n", name, e.Judged, e.PoorShare.Decimal(2), e.RichRecall.Decimal(2), e.PoorRecall.Decimal(2), ceil, prod)
 	}
+	var sum float64
+	n := 0
+	for _, name := range r.Regimes {
+		if e, ok := r.regimeEvidence(name); ok {
+			if v, ok := e.Ceiling(); ok {
+				sum += v
+				n++
+			}
+		}
+	}
+	if c, ok := r.pooledEvidence(); ok && n > 0 {
+		if v, ok := c.Ceiling(); ok {
+			w("\nThe error-count ceiling is %s pooled over every fleet (%.0f of %d faults), %s as the mean of %d regimes.\n",
+				pt(v), c.CeilingFound, c.CeilingFaults, pt(sum/float64(n)), n)
+		}
+	}
+}
+
+// pooledEvidence adds up the evidence tallies of every fleet.
+func (r *Result) pooledEvidence() (EvidenceCounts, bool) {
+	var c EvidenceCounts
+	ok := false
+	for i := range r.Fleets {
+		if e := r.Fleets[i].Evidence; e != nil {
+			c.Add(e.EvidenceCounts)
+			ok = true
+		}
+	}
+	return c, ok
 }
 
 // thresholdsTable writes, per fleet with a production model, its policy's

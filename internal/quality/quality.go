@@ -338,7 +338,7 @@ func scoreFleet(ctx context.Context, opts Options, r Regime, seed int64, home st
 	}
 
 	// How many faults left evidence a detector could read.
-	ec, err := tallyRunEvidence(rec.Dir, preds, truth, opts.Floors.MinSeverity)
+	ec, err := tallyRunEvidence(rec.Dir, preds, truth, opts.Floors)
 	if err != nil {
 		return err
 	}
@@ -349,7 +349,7 @@ func scoreFleet(ctx context.Context, opts Options, r Regime, seed int64, home st
 
 // tallyRunEvidence runs TallyEvidence on the largest features file the
 // run's extract stage wrote (extract.json) and its deploys.parquet.
-func tallyRunEvidence(dir string, preds []Prediction, truth map[string]history.Truth, minSeverity float64) (EvidenceCounts, error) {
+func tallyRunEvidence(dir string, preds []Prediction, truth map[string]history.Truth, floors Floors) (EvidenceCounts, error) {
 	ex, err := workdir.ReadExtract(filepath.Join(dir, workdir.ExtractFile))
 	if err != nil {
 		return EvidenceCounts{}, fmt.Errorf("evidence: %w", err)
@@ -373,7 +373,7 @@ func tallyRunEvidence(dir string, preds []Prediction, truth map[string]history.T
 	for _, p := range preds {
 		flagged[p.DeploymentID] = p.Flagged
 	}
-	return TallyEvidence(ft, h, deploys, truth, flagged, minSeverity)
+	return TallyEvidence(ft, h, deploys, truth, flagged, floors)
 }
 
 // Fallback is Fleet.Production when no model was in production: the

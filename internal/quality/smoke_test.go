@@ -42,6 +42,14 @@ func TestSmoke(t *testing.T) {
 	if f.Evidence == nil || f.Evidence.Judged == 0 || f.Evidence.Judged > s.RecallFloored.N {
 		t.Errorf("evidence: %+v, want some of the %d faults ≥ %g× judged", f.Evidence, s.RecallFloored.N, SmokeFloors.MinSeverity)
 	}
+	// The error-count ceiling reads the same faults as the recall floor.
+	if f.Evidence != nil {
+		c, ok := f.Evidence.Ceiling()
+		if !ok || f.Evidence.CeilingFaults != s.RecallFloored.N || !(c > 0 && c <= 1) {
+			t.Errorf("error-count ceiling %v over %d faults, want one in (0, 1] over the %d faults ≥ %g×", c, f.Evidence.CeilingFaults, s.RecallFloored.N, SmokeFloors.MinSeverity)
+		}
+		t.Logf("error-count ceiling %.3f at α %.3g", c, f.Evidence.CeilingAlpha)
+	}
 	p, r := s.Meets(SmokeFloors)
 	if !p {
 		t.Errorf("precision %.3f [%.3f, %.3f] below the smoke floor %g", s.Precision.Value, s.Precision.Lo, s.Precision.Hi, SmokeFloors.Precision)
