@@ -29,7 +29,9 @@ import (
 // as never flagged. It reads only error counts: a detector can do better
 // on other signs — latency, new fingerprints, a rollback seen within the
 // window — which is why those faults are not judged, and worse where its
-// baseline is an estimate. A regime whose ceiling is below the recall
+// baseline is an estimate, or where errors are overdispersed around λ0
+// (the alt generator's fleets): the Poisson tail then understates its
+// false alarms. A regime whose ceiling is below the recall
 // floor cannot meet both floors by the error rate alone.
 
 // ceilingAlphas is the grid of per-deploy false-alarm rates the ceiling
