@@ -8,31 +8,34 @@ import (
 
 // The error-count ceiling. EvidenceMinErrors splits faults into those with
 // evidence and without; the ceiling asks the question the recall floor
-// needs answered: how many faults could any test of the error counts find
-// at the precision floor? It is the expected recall of an oracle that
-// knows, for every deploy, how many errors its window would hold without a
-// fault (λ0 = N·r, N and r as for E in evidence.go) and flags a window
-// whose error count reaches c(α), the least k with P(Poisson(λ0) ≥ k) ≤ α:
-// the most powerful test of one window's count against λ0 (a Poisson
-// count's likelihood ratio rises with it). A judged fault is found with
-// probability P(Poisson(λ0 + E) ≥ c(α)); a healthy deploy is a false alarm
-// with probability P(Poisson(λ0) ≥ c(α)) ≤ α. One α serves the whole
-// fleet, the largest of a grid (ceilingAlphas) at which the expected
-// precision — faults found of every severity over all flags — is still at
-// the floor; the ceiling is the expected number of faults of severity ≥
-// the floor's found there, over their number.
+// needs answered: how many faults could a test of each window's error
+// count find at the precision floor? It is the expected recall of an
+// oracle that knows, for every deploy, how many errors its window would
+// hold without a fault (λ0 = N·r, N and r as for E in evidence.go; a
+// restart blip or a harmless new error is part of what it knows) and flags
+// a window whose error count reaches c(α), the least k with
+// P(Poisson(λ0) ≥ k) ≤ α: the most powerful test of one window's count
+// against λ0 (a Poisson count's likelihood ratio rises with it). A judged
+// fault is found with probability P(Poisson(λ0 + E) ≥ c(α)); a healthy
+// deploy is a false alarm with probability P(Poisson(λ0) ≥ c(α)) ≤ α. One
+// α serves the whole fleet, the largest of a grid (ceilingAlphas) at which
+// the expected precision — faults found of every severity over all flags —
+// is still at the floor; the ceiling is the expected number of faults of
+// severity ≥ the floor's found there, over their number.
 //
 // It leans the oracle's way wherever it must guess, so that it bounds what
 // the error counts allow rather than estimates it: faults the rule does
 // not judge (latency faults, KPI shifts and bursts, windows without a rate
 // or requests) count as found at every α, and healthy deploys without a λ0
-// as never flagged. It reads only error counts: a detector can do better
-// on other signs — latency, new fingerprints, a rollback seen within the
-// window — which is why those faults are not judged, and worse where its
-// baseline is an estimate, or where errors are overdispersed around λ0
-// (the alt generator's fleets): the Poisson tail then understates its
-// false alarms. A regime whose ceiling is below the recall
-// floor cannot meet both floors by the error rate alone.
+// as never flagged. It is a yardstick, not a proof: a detector can do
+// better on signs other than the error count (latency, new fingerprints, a
+// rollback seen within the window), and an oracle choosing α deploy by
+// deploy somewhat better; a real detector does worse where its baseline is
+// an estimate, where blips and harmless errors are not known, and where
+// errors are overdispersed around λ0 (the alt generator's fleets: the
+// Poisson tail then understates its false alarms). A regime whose ceiling
+// is below the recall floor cannot meet both floors by the error rate
+// alone.
 
 // ceilingAlphas is the grid of per-deploy false-alarm rates the ceiling
 // searches: 10^−8 to 10^−0.3 in steps of 10^0.125.
