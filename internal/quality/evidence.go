@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/faultline-dev/faultline/features"
+	"github.com/faultline-dev/faultline/internal/altsim"
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/metrics"
 	"github.com/faultline-dev/faultline/internal/simulate"
@@ -19,8 +20,9 @@ import (
 // below the floor can be read as the detector's loss or as the data's.
 //
 // The rule, for faults whose shape raises the error rate (step, ramp,
-// delayed, new_signature): the excess errors the fault added in the
-// version's window is estimated as
+// delayed, new_signature; the alt generator's step, leak, partial and
+// intermittent): the excess errors the fault added in the version's
+// window is estimated as
 //
 //	E = N · r · (severity − 1) · share
 //
@@ -36,7 +38,11 @@ import (
 // next deploy of the stream started within it): 1 for step and
 // new_signature, (W − onset)/W for delayed (0 when it began after the
 // version was replaced), ½ for ramp (its excess grows from nothing to full
-// over 10 to 40 minutes). A fault is evidence-poor when E <
+// over 10 to 40 minutes); for the alt generator's faults, 1 for partial
+// and intermittent (their severity is the added rate's, and the mean
+// multiplier's, over the whole window), and for a leak, which grows to its
+// severity over 20 to 90 minutes, the share of the fastest: W/40 up to 20
+// minutes, 1 − 10/W after. A fault is evidence-poor when E <
 // EvidenceMinErrors. Latency faults and KPI shifts and bursts are not
 // judged. Expected_error_rate is inflated where a recent deploy's blip
 // lifted the baseline, so E overstates the evidence there: the share of
@@ -121,6 +127,13 @@ func excessErrors(t history.Truth, requests, expected, minutes float64) (e float
 		share = 0.5
 	case simulate.ShapeDelayed:
 		share = math.Max(0, minutes-float64(t.OnsetMinute)) / minutes
+	case altsim.ShapePartial, altsim.ShapeIntermittent:
+	case altsim.ShapeLeak:
+		// The fastest leak (20 minutes to full): the most it can have added.
+		share = minutes / 40
+		if minutes > 20 {
+			share = 1 - 10/minutes
+		}
 	default:
 		return 0, false
 	}
