@@ -340,15 +340,23 @@ func (r *Result) evidenceTable(b *bytes.Buffer) {
 	w("is below %s, the recall floor is out of reach of the error rate.\n\n", num(fl.Recall))
 	w("| regime | faults judged | evidence-poor | production recall with evidence | production recall evidence-poor | error-count ceiling at precision ≥ %s | production recall ≥ %s× |\n", num(fl.Precision), num(fl.MinSeverity))
 	w("|---|---|---|---|---|---|---|\n")
+	// The pooled ceiling adds up the regimes' tallies (every fleet is one
+	// regime's); the mean is over the regimes that have one.
+	var all EvidenceCounts
+	var sum float64
+	n := 0
 	for _, name := range r.Regimes {
 		e, ok := r.regimeEvidence(name)
 		if !ok {
 			w("| `%s` | – | – | – | – | – | – |\n", name)
 			continue
 		}
+		all.Add(e.EvidenceCounts)
 		ceil, prod := "–", "–"
 		if v, ok := e.Ceiling(); ok {
 			ceil = pt(v)
+			sum += v
+			n++
 		}
 		if s, ok := r.regimeScore(name, ScopeAll); ok {
 			prod = s.RecallFloored.Decimal(2)
@@ -359,35 +367,10 @@ func (r *Result) evidenceTable(b *bytes.Buffer) {
 		}
 		w("| `%s` | %d | %s | %s | %s | %s | %s |\n", name, e.Judged, e.PoorShare.Decimal(2), e.RichRecall.Decimal(2), e.PoorRecall.Decimal(2), ceil, prod)
 	}
-	var sum float64
-	n := 0
-	for _, name := range r.Regimes {
-		if e, ok := r.regimeEvidence(name); ok {
-			if v, ok := e.Ceiling(); ok {
-				sum += v
-				n++
-			}
-		}
+	if v, ok := all.Ceiling(); ok && n > 0 {
+		w("\nThe error-count ceiling is %s pooled over every fleet (%.0f of %d faults), %s as the mean of %d regimes.\n",
+			pt(v), all.CeilingFound, all.CeilingFaults, pt(sum/float64(n)), n)
 	}
-	if c, ok := r.pooledEvidence(); ok && n > 0 {
-		if v, ok := c.Ceiling(); ok {
-			w("\nThe error-count ceiling is %s pooled over every fleet (%.0f of %d faults), %s as the mean of %d regimes.\n",
-				pt(v), c.CeilingFound, c.CeilingFaults, pt(sum/float64(n)), n)
-		}
-	}
-}
-
-// pooledEvidence adds up the evidence tallies of every fleet.
-func (r *Result) pooledEvidence() (EvidenceCounts, bool) {
-	var c EvidenceCounts
-	ok := false
-	for i := range r.Fleets {
-		if e := r.Fleets[i].Evidence; e != nil {
-			c.Add(e.EvidenceCounts)
-			ok = true
-		}
-	}
-	return c, ok
 }
 
 // thresholdsTable writes, per fleet with a production model, its policy's
