@@ -314,6 +314,13 @@ func (rep *Report) addReferences(ctx context.Context, o Options) error {
 		return fmt.Errorf("%s: no reference labels for the %s deploys: no annotations, no labels.parquet and no simulator truth", o.Workdir, o.Config.Split)
 	}
 	rep.Headline = rep.refs[0].Name
+	if rep.refs[0].Deploys == 0 {
+		// Every labeling function abstained on each held-out deploy and
+		// none is annotated: the report still shows what each contender
+		// flagged, but nothing can be scored, and the promotion gate, which
+		// judges only what it measured, refuses.
+		rep.Notes = append(rep.Notes, fmt.Sprintf("none of the %d %s deploys has a reference label (every labeling function abstained on each, and none is annotated): precision and recall cannot be measured, and the promotion gate refuses; annotate the queue (faultline evaluate --queue FILE.csv, imported back as annotations.csv) or add labeling functions that vote on such deploys", len(rep.ids), o.Config.Split))
+	}
 	for _, r := range rep.refs {
 		rep.References = append(rep.References, *r)
 		if r.Name == RefTruth {

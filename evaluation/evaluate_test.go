@@ -469,3 +469,46 @@ func TestProductionHook(t *testing.T) {
 		t.Error("a model without a threshold was accepted")
 	}
 }
+
+// TestNoLabelledTestDeploys: when every labeling function abstained on each
+// held-out deploy and none is annotated (a history whose only evidence
+// function rarely votes), the report is still written, says why nothing is
+// scored, and scores nothing; without labels.parquet at all it fails
+// naming what is missing.
+func TestNoLabelledTestDeploys(t *testing.T) {
+	dir := writeFixture(t)
+	var labels []fxLabelRow
+	for i := 0; i < fixtureN; i++ {
+		l := fxLabelRow{fxID(i), -1, 0, fxPFaulty(i), int8(fxLabel(i))}
+		if i >= fixtureTrain+fixtureValid {
+			l.LFStats, l.Label = -1, -1
+		}
+		labels = append(labels, l)
+	}
+	writeParquet(t, filepath.Join(dir, "labels.parquet"), labels)
+	rep, err := Run(context.Background(), Options{Workdir: dir, Config: DefaultConfig()})
+	if err != nil {
+		t.Fatalf("report on held-out deploys without a label: %v", err)
+	}
+	w, ok := rep.Reference(RefWeak)
+	if !ok || rep.Headline != RefWeak || w.Deploys != 0 {
+		t.Fatalf("headline %q, weak reference %v with %d deploys; want the weak reference with none", rep.Headline, ok, w.Deploys)
+	}
+	if r, ok := rep.Result(ContenderWeak, RefWeak, "policy"); !ok || r.Confusion != (metrics.Confusion{}) {
+		t.Errorf("weak vs weak: %+v (found %v), want an empty confusion", r.Confusion, ok)
+	}
+	found := false
+	for _, n := range rep.Notes {
+		found = found || strings.Contains(n, "none of the 15 test deploys has a reference label")
+	}
+	if !found {
+		t.Errorf("notes %q: want one saying no test deploy has a reference label", rep.Notes)
+	}
+
+	if err := os.Remove(filepath.Join(dir, "labels.parquet")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), Options{Workdir: dir, Config: DefaultConfig()}); err == nil || !strings.Contains(err.Error(), "no reference labels") {
+		t.Errorf("without labels.parquet, annotations or truth: error %v, want one saying there are no reference labels", err)
+	}
+}
