@@ -70,11 +70,14 @@ const StatisticalChecks = "statistical-checks"
 //     −z, z the standard normal quantile of 1 − budget/n): load moves the
 //     KPIs that follow it (saturation, latency).
 //     8. for the error rate only, the rise at this look
-//     (ba_err_level_change) is material: at least the impact check's
-//     features.impact.min_excess (0.002 errors per request), as
-//     before_after_shift's min_error_excess. A harmless new error lifts a
-//     small error rate for good — a real shift, significant on heavy
-//     traffic — without being a fault.
+//     (ba_err_level_change) is material (features.BAErrorMaterial): at
+//     least the impact check's features.impact.min_excess (0.002 errors
+//     per request), as before_after_shift's min_error_excess — a harmless
+//     new error lifts a small error rate for good, a real shift,
+//     significant on heavy traffic, without being a fault — or, when the
+//     window logged no error with a new fingerprint, at least
+//     features.before_after.min_error_rise (0.1) of baseline_error_rate,
+//     as before_after_shift's min_error_rise.
 //     9. the seasonal reference is whole: ba_reference_days is
 //     features.before_after.reference_days (3), so the change is not in
 //     the history's first days. There the checks are replayed on fewer
@@ -244,7 +247,8 @@ func baFlag(rows map[int][]float64, looks []int, cfg *features.Config) *baGroup 
 		if !features.BAShifted(row[g.ShiftP], row[g.SustainedP], alpha) {
 			continue
 		}
-		if g.errorRate && !features.BAMaterial(row[g.Level], cfg.Impact.MinExcess) {
+		if g.errorRate && !features.BAErrorMaterial(row[g.Level], row[features.BaselineErrorRate], row[features.NewSigErrors],
+			cfg.Impact.MinExcess, cfg.BeforeAfter.MinErrorRise) {
 			continue
 		}
 		if !notDecaying(rows, looks, g.Level) {

@@ -156,6 +156,16 @@ func TestDecideStatistical(t *testing.T) {
 		{name: "a lasting rise of the error rate below the impact check's materiality does not flag",
 			rows:    map[int][]float64{10: aggRow(errShift(0.0015, 0.2, 0.3)), 20: aggRow(errShift(0.0015, 1e-5, 1e-4))},
 			verdict: detector.Healthy, deciding: 20},
+		{name: "the same rise on a small error rate (a third of 0.004), with no new fingerprint, flags",
+			rows: map[int][]float64{
+				10: aggRow(merge(errShift(0.0015, 0.2, 0.3), fallbackRow{features.BaselineErrorRate: 0.004, features.NewSigErrors: 0})),
+				20: aggRow(merge(errShift(0.0015, 1e-5, 1e-4), fallbackRow{features.BaselineErrorRate: 0.004, features.NewSigErrors: 0}))},
+			verdict: detector.Faulty, at: 20, final: true, deciding: 20},
+		{name: "the same rise on a small error rate with errors of a new fingerprint (a harmless new error) does not flag",
+			rows: map[int][]float64{
+				10: aggRow(merge(errShift(0.0015, 0.2, 0.3), fallbackRow{features.BaselineErrorRate: 0.004, features.NewSigErrors: 9})),
+				20: aggRow(merge(errShift(0.0015, 1e-5, 1e-4), fallbackRow{features.BaselineErrorRate: 0.004, features.NewSigErrors: 30}))},
+			verdict: detector.Healthy, deciding: 20},
 		{name: "the level test alone does not flag",
 			rows:    map[int][]float64{10: aggRow(nil), 20: aggRow(errShift(0.01, 1e-5, 0.2))},
 			verdict: detector.Healthy, deciding: 20},

@@ -41,13 +41,25 @@ type BeforeAfterConfig struct {
 	// minutes, so that a service logging an error every few minutes is
 	// judged (default 5; 0: single minutes).
 	SustainedBlockErrors float64 `yaml:"sustained_block_errors"`
+	// MinErrorRise is the relative materiality of a before/after rise of
+	// the error rate: a rise of at least this share of the baseline's
+	// error rate (baseline_error_rate) is material even below the impact
+	// check's absolute floor (impact.min_excess), provided the window
+	// logged no error with a new fingerprint (BAErrorMaterial). For error
+	// series at any scale — a KPI mapped to errors, a service whose error
+	// rate is 0.1 % — where a moderate shift of 10–30 % is the fault (default
+	// 0.1; 0: the absolute floor alone).
+	// It decides no feature value — the fallback and the labeling
+	// functions apply it to them — so Config.ConfigHash leaves it out, and
+	// bundles trained before it existed still load.
+	MinErrorRise float64 `yaml:"min_error_rise,omitempty"`
 }
 
 // defaultBeforeAfter returns the defaults documented on BeforeAfterConfig.
 func defaultBeforeAfter() BeforeAfterConfig {
 	return BeforeAfterConfig{Budget: 0.01, PseudoPoints: 48, MinPseudoPoints: 20, ReplayDays: 3,
 		ReplaySpanMinutes: 180, ReplayStepMinutes: 30, ReferenceDays: 3, BurstMinutes: []int{5, 15},
-		SustainedBlockErrors: 5}
+		SustainedBlockErrors: 5, MinErrorRise: 0.1}
 }
 
 // validate reports the invalid settings through bad (Config.Validate's).
@@ -75,6 +87,9 @@ func (b *BeforeAfterConfig) validate(bad func(path, format string, a ...any)) {
 	}
 	if !(b.SustainedBlockErrors >= 0 && b.SustainedBlockErrors <= 1000) {
 		bad("before_after.sustained_block_errors", "%v is not in [0, 1000]", b.SustainedBlockErrors)
+	}
+	if !(b.MinErrorRise >= 0 && b.MinErrorRise <= 100) {
+		bad("before_after.min_error_rise", "%v is not in [0, 100]", b.MinErrorRise)
 	}
 	if len(b.BurstMinutes) == 0 {
 		bad("before_after.burst_minutes", "at least one length is needed")

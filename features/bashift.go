@@ -43,6 +43,29 @@ func BAMaterial(level, minLevel float64) bool {
 	return minLevel <= 0 || level >= minLevel
 }
 
+// BAErrorMaterial reports whether a before/after rise of the service's
+// error rate (level, ba_err_level_change, errors per request) is material.
+// It is when it reaches minExcess, the impact check's absolute floor
+// (impact.min_excess; ≤ 0: no floor at all): a harmless new error lifts a
+// small error rate for good — a real shift, significant on heavy traffic —
+// and logs a few errors per thousand requests at most. It is too when it
+// reaches minRise times the baseline's error rate (baseline, > 0) and the
+// window logged no error with a fingerprint the stream had not shown
+// (newSigErrors is 0; NaN is not known to be 0): the rise then comes from
+// errors the service already had, so the harmless-new-error reason for the
+// absolute floor does not hold, and a moderate relative shift of a small
+// rate — a KPI mapped to error counts at any scale, a 0.1 % error rate up
+// by a third — is what a fault looks like. A history that records no
+// fingerprints at all has no new ones either: there the rise is judged
+// relative as it is. minRise ≤ 0 leaves the absolute floor alone. A NaN
+// level fails.
+func BAErrorMaterial(level, baseline, newSigErrors, minExcess, minRise float64) bool {
+	if BAMaterial(level, minExcess) {
+		return true
+	}
+	return minRise > 0 && baseline > 0 && newSigErrors == 0 && level >= minRise*baseline
+}
+
 // BADecayed reports whether a shift decayed between looks a < b minutes:
 // with levelA and levelB the window means of the level change up to each
 // look, oriented by sign (+1 when the shift's bad direction is up, −1 when

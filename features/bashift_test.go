@@ -42,6 +42,32 @@ func TestBAShiftRule(t *testing.T) {
 			}
 		}
 	})
+	t.Run("error material", func(t *testing.T) {
+		for _, c := range []struct {
+			name                                  string
+			level, baseline, newSig, excess, rise float64
+			want                                  bool
+		}{
+			{"absolute", 0.003, 0.05, 0, 0.002, 0.1, true},
+			{"absolute, new fingerprint", 0.003, 0.05, 40, 0.002, 0.1, true},
+			{"small relative to a large rate", 0.0015, 0.05, 0, 0.002, 0.1, false},
+			{"a third of a small rate", 0.0015, 0.004, 0, 0.002, 0.1, true},
+			{"at the relative floor", 0.0004, 0.004, 0, 0.002, 0.1, true},
+			{"below it", 0.00039, 0.004, 0, 0.002, 0.1, false},
+			{"new fingerprint", 0.0015, 0.004, 3, 0.002, 0.1, false},
+			{"fingerprints unknown", 0.0015, 0.004, nan, 0.002, 0.1, false},
+			{"no baseline errors", 0.0015, 0, 0, 0.002, 0.1, false},
+			{"baseline unknown", 0.0015, nan, 0, 0.002, 0.1, false},
+			{"relative floor off", 0.0015, 0.004, 0, 0.002, 0, false},
+			{"no floor at all", -1, 0.004, 3, 0, 0.1, true},
+			{"level unknown", nan, 0.004, 0, 0.002, 0.1, false},
+			{"a fall", -0.0015, 0.004, 0, 0.002, 0.1, false},
+		} {
+			if got := BAErrorMaterial(c.level, c.baseline, c.newSig, c.excess, c.rise); got != c.want {
+				t.Errorf("%s: BAErrorMaterial(%v, %v, %v, %v, %v) = %v, want %v", c.name, c.level, c.baseline, c.newSig, c.excess, c.rise, got, c.want)
+			}
+		}
+	})
 	t.Run("decayed", func(t *testing.T) {
 		for _, c := range []struct {
 			name                 string

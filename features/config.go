@@ -304,11 +304,11 @@ func (c *Config) SortedHorizons() []int {
 }
 
 // ConfigHash identifies the settings that change feature values (all of
-// them but BlockDays), so that a model can refuse features computed with
+// them but BlockDays, EnsembleHorizon and BeforeAfter.MinErrorRise), so that a model can refuse features computed with
 // other thresholds.
 func (c *Config) ConfigHash() string {
 	cc := *c
-	cc.BlockDays, cc.EnsembleHorizon = 0, 0
+	cc.BlockDays, cc.EnsembleHorizon, cc.BeforeAfter.MinErrorRise = 0, 0, 0
 	cc.Horizons = cc.SortedHorizons()
 	b, err := yaml.Marshal(cc)
 	if err != nil { // cannot happen for this plain struct

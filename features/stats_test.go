@@ -58,6 +58,16 @@ func TestSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := c.ConfigHash()
+	// Settings that decide no feature value leave the hash alone, so that
+	// bundles recorded before them still load; the default settings' hash
+	// is the one recorded before before_after.min_error_rise existed.
+	if h != "780b18262eb4cd23" {
+		t.Errorf("default ConfigHash %s, want 780b18262eb4cd23 (a setting that changes no feature value must not move it)", h)
+	}
+	c.BlockDays, c.EnsembleHorizon, c.BeforeAfter.MinErrorRise = 7, 20, 0.5
+	if c.ConfigHash() != h {
+		t.Error("ConfigHash depends on block_days, ensemble_horizon or before_after.min_error_rise")
+	}
 	c.Impact.Alpha = 0.01
 	if c.ConfigHash() == h {
 		t.Error("ConfigHash ignores impact.alpha")

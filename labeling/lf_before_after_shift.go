@@ -19,6 +19,11 @@ type baSeries struct {
 	// minLevel, when > 0, is the least level change (in the series' bad
 	// direction, up) the group must show at every look: materiality.
 	minLevel float64
+	// errorRate: the level is the error rate's, judged by
+	// features.BAErrorMaterial with minLevel as the absolute floor and
+	// minRise as the relative one.
+	errorRate bool
+	minRise   float64
 }
 
 func baSeriesOf(g features.BAGroup) baSeries {
@@ -32,9 +37,11 @@ var (
 	baTputSeries = baSeriesOf(features.BATputGroup)
 	baKPISeries  = baSeriesOf(features.BAKPIGroup)
 
-	baTputShiftZColumn     = features.Schema[features.BATputShiftStat].Name
-	baTputSustainedZColumn = features.Schema[features.BATputSustainedStat].Name
-	overlapMinutesColumn   = features.Schema[features.OverlapMinutes].Name
+	baTputShiftZColumn      = features.Schema[features.BATputShiftStat].Name
+	baTputSustainedZColumn  = features.Schema[features.BATputSustainedStat].Name
+	overlapMinutesColumn    = features.Schema[features.OverlapMinutes].Name
+	baselineErrorRateColumn = features.Schema[features.BaselineErrorRate].Name
+	newSigErrorsColumn      = features.Schema[features.NewSigErrors].Name
 )
 
 // BeforeAfterShiftLF is the before/after shift function and its settings
@@ -58,6 +65,16 @@ type BeforeAfterShiftLF struct {
 	// heavy traffic — is not a fault. 0 turns it off. The latency and
 	// throughput series have no such floor.
 	MinErrorExcess float64 `yaml:"min_error_excess" json:"min_error_excess"`
+	// MinErrorRise is the relative materiality of the error rate's rise:
+	// a rise of at least this share of baseline_error_rate counts too,
+	// below MinErrorExcess, when the window logged no error with a new
+	// fingerprint (new_sig_errors 0) — the rise then comes from errors the
+	// service already had, not from a harmless new one
+	// (features.BAErrorMaterial; the features' before_after.min_error_rise,
+	// 0.1, which the detector's fallback applies). For error rates of any
+	// scale: a 0.1 % rate up by a third, a KPI mapped to error counts. 0
+	// leaves MinErrorExcess alone.
+	MinErrorRise float64 `yaml:"min_error_rise" json:"min_error_rise"`
 }
 
 // baShift is the rule of the before/after evidence functions
@@ -81,7 +98,9 @@ type BeforeAfterShiftLF struct {
 //     as ba_min_p keeps the features' budget over the checks);
 //   - material: a group with a least level (minLevel: the error rate's,
 //     before_after_shift's MinErrorExcess) rose by at least that at each
-//     of those horizons;
+//     of those horizons — the error rate also when it rose by MinErrorRise
+//     of its baseline rate without a new fingerprint
+//     (features.BAErrorMaterial);
 //   - not decaying: between consecutive looks a < b (EarlyMinutes, then
 //     the horizons judged), the mean level of the minutes after a, derived
 //     from the two window means as (b·level_b − a·level_a)/(b − a), is at
@@ -124,7 +143,7 @@ func defaultBAShift() baShift {
 }
 
 func (BeforeAfterShiftLF) defaults() Function {
-	return BeforeAfterShiftLF{Enabled: true, baShift: defaultBAShift(), MinErrorExcess: 0.002}
+	return BeforeAfterShiftLF{Enabled: true, baShift: defaultBAShift(), MinErrorExcess: 0.002, MinErrorRise: 0.1}
 }
 
 // Name implements Function.
@@ -141,7 +160,8 @@ func (BeforeAfterShiftLF) Description() string {
 func (BeforeAfterShiftLF) Assumption() string {
 	return "when the service's error rate, p95 latency or throughput moves in its bad direction at the change — " +
 		"beyond what its own history makes likely at that hour (the level and sustained tests, at p ≤ max_p shared by " +
-		"the three series; the error rate also by at least min_error_excess, a material amount), at every horizon the " +
+		"the three series; the error rate also by a material amount: at least min_error_excess, or min_error_rise of its " +
+		"baseline rate when the window logged no new error fingerprint), at every horizon the " +
 		"version served alone, without fading like a restart blip, while " +
 		"the rest of the environment was not elevated — the version caused it; no such shift says nothing " +
 		"(the fault may be small, short, delayed or elsewhere): abstain. Changes with a canary are left to the " +
@@ -152,6 +172,9 @@ func (BeforeAfterShiftLF) Assumption() string {
 func (f BeforeAfterShiftLF) Validate() error {
 	if e := f.MinErrorExcess; !(e >= 0 && e <= 1) {
 		return config.Errorf("min_error_excess", "%v must be in [0, 1] (errors per request)", e)
+	}
+	if r := f.MinErrorRise; !(r >= 0 && r <= 100) {
+		return config.Errorf("min_error_rise", "%v must be in [0, 100] (a share of the baseline's error rate)", r)
 	}
 	return f.baShift.validate()
 }
@@ -182,7 +205,7 @@ func (f BeforeAfterShiftLF) needs() needs {
 // materiality floor.
 func (f BeforeAfterShiftLF) series() []baSeries {
 	err := baErrSeries
-	err.minLevel = f.MinErrorExcess
+	err.minLevel, err.errorRate, err.minRise = f.MinErrorExcess, true, f.MinErrorRise
 	return []baSeries{err, baLatSeries, baTputSeries}
 }
 
@@ -208,6 +231,10 @@ func (f baShift) columns(series []baSeries, extra []string) []featureColumn {
 		for _, s := range series {
 			cols = append(cols, featureColumn{horizon: h, column: s.shiftP}, featureColumn{horizon: h, column: s.sustainedP},
 				featureColumn{horizon: h, column: s.level})
+			if s.errorRate {
+				cols = append(cols, featureColumn{horizon: h, column: baselineErrorRateColumn},
+					featureColumn{horizon: h, column: newSigErrorsColumn})
+			}
 		}
 		for _, c := range extra {
 			cols = append(cols, featureColumn{horizon: h, column: c})
@@ -283,7 +310,11 @@ func (f baShift) shifted(col func(int, string) float64, s baSeries, looks, point
 		if !features.BAShifted(col(h, s.shiftP), col(h, s.sustainedP), p) {
 			return false
 		}
-		if !features.BAMaterial(col(h, s.level), s.minLevel) {
+		if s.errorRate {
+			if !features.BAErrorMaterial(col(h, s.level), col(h, baselineErrorRateColumn), col(h, newSigErrorsColumn), s.minLevel, s.minRise) {
+				return false
+			}
+		} else if !features.BAMaterial(col(h, s.level), s.minLevel) {
 			return false
 		}
 	}

@@ -23,7 +23,8 @@ func errShift(mod func(baRows)) baRows {
 		r[h] = map[string]float64{"overlap_deploy": 0, "overlap_minutes": 0, "fleet_elevated_max_frac": 0,
 			"ba_err_shift_p": 1e-5, "ba_err_sustained_p": 1e-5, "ba_err_level_change": 0.01,
 			"ba_lat_shift_p": 0.5, "ba_lat_sustained_p": 0.5, "ba_lat_level_change": 0.01,
-			"ba_tput_shift_p": 0.5, "ba_tput_sustained_p": 0.5, "ba_tput_level_change": 0.01}
+			"ba_tput_shift_p": 0.5, "ba_tput_sustained_p": 0.5, "ba_tput_level_change": 0.01,
+			"baseline_error_rate": 0.05, "new_sig_errors": 0}
 	}
 	if mod != nil {
 		mod(r)
@@ -121,6 +122,17 @@ func TestBeforeAfterShift(t *testing.T) {
 		{"material at 20 only", 0.75, errShift(all(set(10, "ba_err_level_change", 0.0025), set(20, "ba_err_level_change", 0.0025),
 			set(60, "overlap_deploy", 1))), faulty},
 		{"no level", 5, errShift(set(60, "ba_err_level_change", nan)), abstain},
+		// The same rise on a small error rate (0.004): a third of it, with
+		// no new fingerprint, is material (min_error_rise 0.1) ...
+		{"small rate", 5, errShift(all(set(10, "ba_err_level_change", 0.0015), set(20, "ba_err_level_change", 0.0015),
+			set(60, "ba_err_level_change", 0.0015), set(20, "baseline_error_rate", 0.004), set(60, "baseline_error_rate", 0.004))), faulty},
+		// ... but not when the window logged errors with a new fingerprint
+		// (a harmless new error), nor without a baseline rate.
+		{"small rate, new fingerprint", 5, errShift(all(set(10, "ba_err_level_change", 0.0015), set(20, "ba_err_level_change", 0.0015),
+			set(60, "ba_err_level_change", 0.0015), set(20, "baseline_error_rate", 0.004), set(60, "baseline_error_rate", 0.004),
+			set(60, "new_sig_errors", 12))), abstain},
+		{"small rate, no baseline rate", 5, errShift(all(set(10, "ba_err_level_change", 0.0015), set(20, "ba_err_level_change", 0.0015),
+			set(60, "ba_err_level_change", 0.0015), set(20, "baseline_error_rate", nan), set(60, "baseline_error_rate", 0.004))), abstain},
 	}
 	v, want := baVotes(t, cases, only(FnBeforeAfterShift))
 	checkVotes(t, FnBeforeAfterShift, v[FnBeforeAfterShift], want)
@@ -135,6 +147,13 @@ func TestBeforeAfterShift(t *testing.T) {
 	cfg = with(t, only(FnBeforeAfterShift), func(f *BeforeAfterShiftLF) { f.MinErrorExcess = 0 })
 	v, want = baVotes(t, cases, cfg)
 	want["immaterial"] = faulty
+	want["small rate, new fingerprint"], want["small rate, no baseline rate"] = faulty, faulty
+	checkVotes(t, FnBeforeAfterShift, v[FnBeforeAfterShift], want)
+
+	// Without the relative floor the small rate's rise is immaterial.
+	cfg = with(t, only(FnBeforeAfterShift), func(f *BeforeAfterShiftLF) { f.MinErrorRise = 0 })
+	v, want = baVotes(t, cases, cfg)
+	want["small rate"] = abstain
 	checkVotes(t, FnBeforeAfterShift, v[FnBeforeAfterShift], want)
 }
 
@@ -278,6 +297,7 @@ func TestBeforeAfterSettings(t *testing.T) {
 		{with(t, def, func(f *BeforeAfterHealthyLF) { f.MaxOverlapMinutes = -1 }).Function(FnBeforeAfterHealthy), "labeling.before_after_healthy.max_overlap_minutes"},
 		{with(t, def, func(f *KPIBreachLF) { f.MaxOverlapMinutes = nan }).Function(FnKPIBreach), "labeling.kpi_breach.max_overlap_minutes"},
 		{with(t, def, func(f *BeforeAfterShiftLF) { f.MinErrorExcess = -0.001 }).Function(FnBeforeAfterShift), "labeling.before_after_shift.min_error_excess"},
+		{with(t, def, func(f *BeforeAfterShiftLF) { f.MinErrorRise = -0.1 }).Function(FnBeforeAfterShift), "labeling.before_after_shift.min_error_rise"},
 	} {
 		c := def.With(tc.f)
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {

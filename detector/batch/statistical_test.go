@@ -96,7 +96,15 @@ func hadCanary(f *batch.Features, id string, hs []int) bool {
 // Measured with these settings (see the report of the change): precision
 // 0.75 / 0.76 and recall 0.09 / 0.13 on the two aggregate fleets, 0.91 and
 // 0.19 on the KPI fleet; on the canary fleet 3 flags, all faulty (recall
-// 0.27), where flagging at 10 minutes too gave 4 of 7.
+// 0.27), where flagging at 10 minutes too gave 4 of 7. Later, before the
+// relative materiality of the error rate (before_after.min_error_rise):
+// 0.75 (24/32) and 0.82 (27/33), recall 0.13 and 0.13, KPI fleet 0.86
+// (19/22); with it 0.73 (24/33) and 0.69 (27/39), the rest unchanged. The
+// simulator's aggregate histories record no fingerprints, and its
+// harmless new errors lift error rates of 0.03–0.09 % by 1.7–4.6 times,
+// below the absolute floor: the relative floor takes them for the shifts
+// it is there for (docs/labeling.md, "Relative materiality"). The
+// aggregate fleets' precision floor is 0.65 since.
 func TestStatisticalFallbackOnRegimes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates fleets of two weeks; skipped with -short")
@@ -111,9 +119,9 @@ func TestStatisticalFallbackOnRegimes(t *testing.T) {
 		minJudgedRecall    float64 // of the faulty deploys the fallback judged (not inconclusive)
 		wantReasonPrefixes []string
 	}{
-		{regime: "aggregate-bigbang", services: 60, days: 14, seed: 1, minPrecision: 0.7, minRecall: 0.06, minJudgedRecall: 0.1,
+		{regime: "aggregate-bigbang", services: 60, days: 14, seed: 1, minPrecision: 0.65, minRecall: 0.06, minJudgedRecall: 0.1,
 			wantReasonPrefixes: []string{"ba_err_", "ba_lat_"}},
-		{regime: "aggregate-bigbang", services: 60, days: 14, seed: 2, minPrecision: 0.7, minRecall: 0.06, minJudgedRecall: 0.1,
+		{regime: "aggregate-bigbang", services: 60, days: 14, seed: 2, minPrecision: 0.65, minRecall: 0.06, minJudgedRecall: 0.1,
 			wantReasonPrefixes: []string{"ba_err_", "ba_lat_"}},
 		{regime: "kpi-shifts", services: 30, days: 10, seed: 2, minPrecision: 0.7, minRecall: 0.06, minJudgedRecall: 0.1,
 			wantReasonPrefixes: []string{"ba_kpi_"}},
