@@ -123,6 +123,11 @@ type Scored struct {
 	// and "REFERENCE:SCOPE.METRIC" against every reference. Undefined
 	// values (nothing flagged, no faulty deploy) are absent.
 	Values map[string]float64 `json:"values"`
+	// Flagged counts the deploys of the set the contender flagged, whether
+	// the headline reference labels them or not: the precision floor needs
+	// a share of them judged (Floors.MinJudgedShare). 0 in evidence
+	// recorded before it was kept.
+	Flagged int `json:"flagged,omitempty"`
 }
 
 // RefScore is a contender's sequential policy against one reference.

@@ -81,3 +81,57 @@ func TestBaselineBetterP(t *testing.T) {
 		}
 	}
 }
+
+// The precision floor is judged only when the headline reference labels
+// enough of the deploys the candidate flagged (MinJudgedShare): a precision
+// of 1/1 on a candidate that flagged 35 deploys says nothing of the 34
+// others.
+func TestPrecisionFloorNeedsJudgedFlags(t *testing.T) {
+	withFlags := func(s Scored, flagged int) Scored { s.Flagged = flagged; return s }
+	anyShare := DefaultFloors()
+	anyShare.MinJudgedShare = 0
+	for _, tc := range []struct {
+		name     string
+		cand     Scored
+		floors   Floors
+		wantPass bool
+		wantNote string
+	}{
+		{"one flag of 35 judged", withFlags(scored(1, 0), 35), DefaultFloors(), false, "precision not measured: the reference labels 1 of the 35 deploys"},
+		{"half of the flags judged", withFlags(scored(38, 2), 80), DefaultFloors(), true, "precision 0.950"},
+		{"just below half", withFlags(scored(38, 2), 81), DefaultFloors(), false, "below min_judged_share 0.5"},
+		{"judged but imprecise", withFlags(scored(30, 10), 40), DefaultFloors(), false, "below floor 0.9"},
+		{"evidence without the count", scored(1, 0), DefaultFloors(), true, "precision 1.000"},
+		{"min_judged_share 0", withFlags(scored(1, 0), 35), anyShare, true, "precision 1.000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := &Evidence{Candidate: tc.cand, Baseline: scored(0, 0)}
+			var got *FloorResult
+			for _, r := range checkFloors(ev, tc.floors) {
+				if r.Floor == "precision" {
+					got = &r
+				}
+			}
+			if got == nil {
+				t.Fatal("no precision floor")
+			}
+			if got.Passed != tc.wantPass || !strings.Contains(got.Note, tc.wantNote) {
+				t.Errorf("passed %v, note %q; want %v and %q", got.Passed, got.Note, tc.wantPass, tc.wantNote)
+			}
+		})
+	}
+}
+
+func TestMinJudgedShareValidated(t *testing.T) {
+	c := DefaultConfig()
+	for _, v := range []float64{-0.1, 1.5} {
+		c.Floors.MinJudgedShare = v
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "registry.floors.min_judged_share") {
+			t.Errorf("min_judged_share %v: error %v, want one naming registry.floors.min_judged_share", v, err)
+		}
+	}
+	c.Floors.MinJudgedShare = 0
+	if err := c.Validate(); err != nil {
+		t.Errorf("min_judged_share 0: %v", err)
+	}
+}

@@ -64,12 +64,23 @@ type Floors struct {
 	RecallVsBaselineAlpha float64 `yaml:"recall_vs_baseline_alpha" json:"recall_vs_baseline_alpha"`
 	// Recall is an absolute least policy recall (default 0: none).
 	Recall float64 `yaml:"recall" json:"recall"`
+	// MinJudgedShare: the precision floor is met only when the headline
+	// reference labels at least this share of the deploys the candidate
+	// flagged on the evaluation set (default 0.5; 0: any share). Precision
+	// is measured on the flags the reference judges; where every labeling
+	// function abstained and nobody annotated, a flag is judged by nothing,
+	// and a candidate that flags 35 deploys of which the reference labels
+	// one (faulty) shows precision 1/1 — the point estimate is then not the
+	// policy's. Seen on a history whose only evidence function voted on 20
+	// of 240 changes: the first version flagged 234 of them, half healthy,
+	// and was promoted on that 1/1.
+	MinJudgedShare float64 `yaml:"min_judged_share" json:"min_judged_share"`
 }
 
 // DefaultFloors: precision ≥ 0.9 and recall not significantly below the
 // statistical baseline's (p ≤ 0.05).
 func DefaultFloors() Floors {
-	return Floors{Precision: 0.9, RecallVsBaseline: true, RecallVsBaselineAlpha: 0.05}
+	return Floors{Precision: 0.9, RecallVsBaseline: true, RecallVsBaselineAlpha: 0.05, MinJudgedShare: 0.5}
 }
 
 // Gated reports whether moves of alias go through the gate.
@@ -132,7 +143,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		key string
 		v   float64
-	}{{"precision", c.Floors.Precision}, {"recall", c.Floors.Recall}} {
+	}{{"precision", c.Floors.Precision}, {"recall", c.Floors.Recall}, {"min_judged_share", c.Floors.MinJudgedShare}} {
 		if !(f.v >= 0 && f.v <= 1) {
 			return fmt.Errorf("registry.floors.%s: must be in [0, 1], not %g", f.key, f.v)
 		}
@@ -276,9 +287,14 @@ func checkFloors(ev *Evidence, f Floors) []FloorResult {
 	var out []FloorResult
 	if f.Precision > 0 {
 		r := FloorResult{Floor: "precision", Metric: "policy.precision", Min: f.Precision, Candidate: hc.Precision}
+		flagged := ev.Candidate.Flagged
 		switch {
 		case hc.Precision.N == 0:
 			r.Note = fmt.Sprintf("precision undefined: the candidate flagged none of the %d deploys (floor %g)", hc.Confusion.N(), f.Precision)
+		case flagged > 0 && float64(hc.Precision.N) < f.MinJudgedShare*float64(flagged):
+			r.Note = fmt.Sprintf("precision not measured: the reference labels %d of the %d deploys the candidate flagged (%.2f, below min_judged_share %g), "+
+				"so %s on them is not the policy's precision (floor %g); annotate the evaluation set or add labeling functions that vote on such deploys",
+				hc.Precision.N, flagged, float64(hc.Precision.N)/float64(flagged), f.MinJudgedShare, hc.Precision.Decimal(3), f.Precision)
 		default:
 			r.Passed = hc.Precision.Value >= f.Precision
 			r.Note = fmt.Sprintf("precision %s %s floor %g", hc.Precision.Decimal(3), cmpWord(r.Passed), f.Precision)

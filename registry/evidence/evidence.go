@@ -464,6 +464,11 @@ func score(name string, version int, ids []string, refs []reference, ds map[stri
 			}
 		}
 	}
+	for _, id := range ids {
+		if d, ok := ds[id]; ok && d.at >= 0 {
+			s.Flagged++
+		}
+	}
 	// Per horizon, against the headline reference.
 	hs := make([]int, 0, len(thresholds))
 	for h := range thresholds {

@@ -299,6 +299,11 @@ func TestEvaluatorScoresFromTheStore(t *testing.T) {
 	if e.Current.Version != good.Version || e.Candidate.Version != never.Version {
 		t.Errorf("versions %d, %d", e.Candidate.Version, e.Current.Version)
 	}
+	// Every test deploy is labelled here, so the flags counted over the
+	// set are the headline's flagged ones.
+	if e.Current.Flagged != wantModel.TP+wantModel.FP || e.Candidate.Flagged != 0 {
+		t.Errorf("flagged %d and %d, want %d and 0", e.Current.Flagged, e.Candidate.Flagged, wantModel.TP+wantModel.FP)
+	}
 	nh, _ := e.Candidate.Headline()
 	if nh.Confusion.TP+nh.Confusion.FP != 0 || nh.Precision.N != 0 || nh.Recall.K != 0 || nh.Recall.N != wantModel.TP+wantModel.FN {
 		t.Errorf("never-flagging model scored %+v", nh)
