@@ -378,6 +378,12 @@ func statisticalReasons(row []float64, lk *statLook) []Reason {
 		add(g.ShiftP, 0)
 		add(g.SustainedP, 0)
 		add(g.Level, 0)
+		if g.errorRate {
+			// What the rise is material against (features.BAErrorMaterial):
+			// the baseline's rate, and whether new fingerprints came with it.
+			add(features.BaselineErrorRate, 0)
+			add(features.NewSigErrors, 0)
+		}
 	case lk.ba && !lk.canary:
 		for _, c := range baSummaryReasons {
 			add(c, 0)

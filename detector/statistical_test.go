@@ -131,7 +131,8 @@ func TestDecideStatistical(t *testing.T) {
 		{name: "big-bang error-rate shift flags at 20",
 			rows:    map[int][]float64{10: aggRow(errShift(0.01, 0.2, 0.3)), 20: aggRow(errShift(0.012, 1e-4, 0.002)), 60: aggRow(nil)},
 			verdict: detector.Faulty, at: 20, final: true, deciding: 20,
-			reasons: []string{"ba_err_shift_pass", "ba_err_sustained_pass", "ba_err_shift_p", "ba_err_sustained_p", "ba_err_level_change"}},
+			reasons: []string{"ba_err_shift_pass", "ba_err_sustained_pass", "ba_err_shift_p", "ba_err_sustained_p", "ba_err_level_change",
+				"baseline_error_rate", "new_sig_errors"}},
 		{name: "the same shift in the history's first days (a partial seasonal reference) is inconclusive",
 			rows: map[int][]float64{
 				10: aggRow(merge(errShift(0.01, 0.2, 0.3), fallbackRow{features.BAReferenceDays: 2})),
