@@ -47,11 +47,11 @@ type BeforeAfterConfig struct {
 	// check's absolute floor (impact.min_excess), provided the window
 	// logged no error with a new fingerprint (BAErrorMaterial). For error
 	// series at any scale — a KPI mapped to errors, a service whose error
-	// rate is 0.1 % — where a moderate shift of 10–30 % is the fault (default
-	// 0.1; 0: the absolute floor alone).
-	// It decides no feature value — the fallback and the labeling
-	// functions apply it to them — so Config.ConfigHash leaves it out, and
-	// bundles trained before it existed still load.
+	// rate is 0.1 % — where a moderate shift of 10–30 % is the fault
+	// (default 0.1; 0: the absolute floor alone). It decides no feature
+	// value — the fallback and the labeling functions apply it to them — so
+	// Config.ConfigHash leaves it out, and bundles trained before it
+	// existed still load.
 	MinErrorRise float64 `yaml:"min_error_rise,omitempty"`
 }
 

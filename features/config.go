@@ -304,8 +304,8 @@ func (c *Config) SortedHorizons() []int {
 }
 
 // ConfigHash identifies the settings that change feature values (all of
-// them but BlockDays, EnsembleHorizon and BeforeAfter.MinErrorRise), so that a model can refuse features computed with
-// other thresholds.
+// them but BlockDays, EnsembleHorizon and BeforeAfter.MinErrorRise), so
+// that a model can refuse features computed with other thresholds.
 func (c *Config) ConfigHash() string {
 	cc := *c
 	cc.BlockDays, cc.EnsembleHorizon, cc.BeforeAfter.MinErrorRise = 0, 0, 0

@@ -16,6 +16,21 @@ func scored(tp, fp int) Scored {
 		Precision: metrics.Proportion(tp, tp+fp), Recall: metrics.Proportion(tp, 100)}}}
 }
 
+// checkFloor judges ev by floors and checks the named floor's verdict and
+// note.
+func checkFloor(t *testing.T, ev *Evidence, floors Floors, name string, wantPass bool, wantNote string) {
+	t.Helper()
+	for _, r := range checkFloors(ev, floors) {
+		if r.Floor == name {
+			if r.Passed != wantPass || !strings.Contains(r.Note, wantNote) {
+				t.Errorf("%s: passed %v, note %q; want %v and %q", name, r.Passed, r.Note, wantPass, wantNote)
+			}
+			return
+		}
+	}
+	t.Fatalf("no %s floor", name)
+}
+
 // The recall floor against the statistical baseline binds only when the
 // baseline meets the precision floor itself, and then refuses a shortfall
 // only when the paired counts show it (or alpha 0 asks for the point
@@ -45,18 +60,7 @@ func TestRecallVsBaselineFloor(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := &Evidence{Candidate: tc.cand, Baseline: tc.base, Paired: tc.paired}
-			var got *FloorResult
-			for _, r := range checkFloors(ev, tc.floors) {
-				if r.Floor == "recall_vs_baseline" {
-					got = &r
-				}
-			}
-			if got == nil {
-				t.Fatal("no recall_vs_baseline floor")
-			}
-			if got.Passed != tc.wantPass || !strings.Contains(got.Note, tc.wantNote) {
-				t.Errorf("passed %v, note %q; want %v and %q", got.Passed, got.Note, tc.wantPass, tc.wantNote)
-			}
+			checkFloor(t, ev, tc.floors, "recall_vs_baseline", tc.wantPass, tc.wantNote)
 		})
 	}
 }
@@ -105,19 +109,7 @@ func TestPrecisionFloorNeedsJudgedFlags(t *testing.T) {
 		{"min_judged_share 0", withFlags(scored(1, 0), 35), anyShare, true, "precision 1.000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ev := &Evidence{Candidate: tc.cand, Baseline: scored(0, 0)}
-			var got *FloorResult
-			for _, r := range checkFloors(ev, tc.floors) {
-				if r.Floor == "precision" {
-					got = &r
-				}
-			}
-			if got == nil {
-				t.Fatal("no precision floor")
-			}
-			if got.Passed != tc.wantPass || !strings.Contains(got.Note, tc.wantNote) {
-				t.Errorf("passed %v, note %q; want %v and %q", got.Passed, got.Note, tc.wantPass, tc.wantNote)
-			}
+			checkFloor(t, &Evidence{Candidate: tc.cand, Baseline: scored(0, 0)}, tc.floors, "precision", tc.wantPass, tc.wantNote)
 		})
 	}
 }

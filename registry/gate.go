@@ -68,16 +68,17 @@ type Floors struct {
 	// reference labels at least this share of the deploys the candidate
 	// flagged on the evaluation set (default 0.5; 0: any share). Precision
 	// is measured on the flags the reference judges; where every labeling
-	// function abstained and nobody annotated, a flag is judged by nothing,
-	// and a candidate that flags 35 deploys of which the reference labels
-	// one (faulty) shows precision 1/1 — the point estimate is then not the
-	// policy's. Seen on a history whose only evidence function voted on 20
-	// of 240 changes: the first version flagged 234 of them, half healthy,
-	// and was promoted on that 1/1.
+	// function abstained and nobody annotated, a flag is judged by nothing.
+	// Seen on a history whose only evidence function voted on 20 of 240
+	// changes: the first version flagged 234 of them, 112 healthy; the
+	// reference labelled 1 of its 33 flags on the evaluation set (faulty),
+	// and it was promoted on that precision of 1/1, which is not the
+	// policy's.
 	MinJudgedShare float64 `yaml:"min_judged_share" json:"min_judged_share"`
 }
 
-// DefaultFloors: precision ≥ 0.9 and recall not significantly below the
+// DefaultFloors: precision ≥ 0.9, judged when the reference labels at least
+// half of the candidate's flags, and recall not significantly below the
 // statistical baseline's (p ≤ 0.05).
 func DefaultFloors() Floors {
 	return Floors{Precision: 0.9, RecallVsBaseline: true, RecallVsBaselineAlpha: 0.05, MinJudgedShare: 0.5}
