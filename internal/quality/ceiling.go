@@ -69,20 +69,23 @@ func (c *ceiling) fault(judged bool, l0, e float64, counted bool) {
 	if counted {
 		c.faults++
 	}
-	k := 0
+	k, pk := 0, 1.0 // c(α) and P(Poisson(l0 + e) ≥ c(α)); 1 when not judged
 	if judged {
 		c.tails(l0)
 		k = len(c.tail) - 1
+		pk = metrics.PoissonUpper(float64(k), l0+e)
 	}
 	for i, a := range ceilingAlphas {
-		p := 1.0
+		// c(α) falls by steps as α grows; the tail is computed only where
+		// it moved, not once per α of the grid.
 		if judged {
-			k = c.critical(k, a)
-			p = metrics.PoissonUpper(float64(k), l0+e)
+			if kk := c.critical(k, a); kk != k {
+				k, pk = kk, metrics.PoissonUpper(float64(kk), l0+e)
+			}
 		}
-		c.foundAll[i] += p
+		c.foundAll[i] += pk
 		if counted {
-			c.found[i] += p
+			c.found[i] += pk
 		}
 	}
 }
