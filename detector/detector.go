@@ -258,6 +258,11 @@ func (d *Detector) Threshold(h int) float64 {
 	return math.NaN()
 }
 
+// FleetEventShare returns the policy's fleet_event_share: a look whose
+// window saw at least that share of the environment's other services
+// elevated does not flag (policy.Policy.FleetEventShare); 0: every look may.
+func (d *Detector) FleetEventShare() float64 { return d.policy.FleetEventShare }
+
 // FeatureConfig returns the feature settings the models were trained with;
 // features must be computed with them.
 func (d *Detector) FeatureConfig() features.Config { return d.cfg }
@@ -428,11 +433,17 @@ type HorizonScore struct {
 	P         float64 `json:"p_faulty"`
 	Threshold float64 `json:"threshold"`
 	Flagged   bool    `json:"flagged"`
-	// Inconclusive reports that no check could judge the window (unjudged):
-	// the new version served too little traffic for the canary checks
-	// (the inconclusive feature) and the before/after checks did not judge
-	// a change without a canary either.
+	// Inconclusive reports that the look cannot judge the window: no check
+	// could (unjudged: the new version served too little traffic for the
+	// canary checks — the inconclusive feature — and the before/after
+	// checks did not judge a change without a canary either), or it fell
+	// in a fleet event (FleetEvent).
 	Inconclusive bool `json:"inconclusive"`
+	// FleetEvent reports that at least the policy's fleet_event_share of
+	// the environment's other services was elevated in one minute of the
+	// window (fleet_elevated_max_frac): the look does not flag, whatever
+	// P, as the deployment's errors cannot be told from the environment's.
+	FleetEvent bool `json:"fleet_event,omitempty"`
 }
 
 // Result is a deploy's verdict.
@@ -477,8 +488,10 @@ func unjudged(row []float64) bool {
 // or its per-horizon thresholds) to the feature rows of one deploy (rows[h]
 // for each horizon with at least h minutes of data; absent otherwise): the
 // deploy is faulty at the first horizon, ascending, whose P(faulty) reaches
-// its threshold; otherwise inconclusive when no check could judge the latest
-// scored window (unjudged; or no horizon has data), else healthy.
+// its threshold, a look in a fleet event (the policy's FleetEventShare)
+// excepted; otherwise inconclusive when the latest scored window could not
+// be judged (unjudged, or a fleet event; or no horizon has data), else
+// healthy.
 // The verdict is final once the largest horizon is scored or the deploy is
 // flagged.
 func (d *Detector) Decide(rows map[int][]float64) (*Result, error) {
@@ -497,9 +510,11 @@ func (d *Detector) DecideWithoutReasons(rows map[int][]float64) (*Result, error)
 func (d *Detector) decide(rows map[int][]float64, reasons bool) (*Result, error) {
 	res := &Result{Model: d.manifest.Model, Version: d.manifest.Version, Reasons: []Reason{}, Scores: []HorizonScore{}}
 	probs := make([]float64, len(d.policy.Horizons))
+	looked := make([]float64, len(d.policy.Horizons)) // probs, NaN where the policy skips the look
+	fleet := make([]bool, len(d.policy.Horizons))
 	last := 0
 	for i, h := range d.policy.Horizons {
-		probs[i] = math.NaN()
+		probs[i], looked[i] = math.NaN(), math.NaN()
 		row, ok := rows[h]
 		if !ok {
 			continue
@@ -508,10 +523,13 @@ func (d *Detector) decide(rows map[int][]float64, reasons bool) (*Result, error)
 		if err != nil {
 			return nil, err
 		}
-		probs[i] = p
+		probs[i], looked[i] = p, p
+		if fleet[i] = features.FleetEvent(row[features.FleetElevatedMaxFrac], d.policy.FleetEventShare); fleet[i] {
+			looked[i] = math.NaN()
+		}
 		last = h
 	}
-	flagged, at := d.policy.Decide(probs)
+	flagged, at := d.policy.Decide(looked)
 	deciding := last
 	for i, h := range d.policy.Horizons {
 		if math.IsNaN(probs[i]) || (flagged && h > at) {
@@ -520,7 +538,7 @@ func (d *Detector) decide(rows map[int][]float64, reasons bool) (*Result, error)
 		row := rows[h]
 		// decided on the model's probability; reported calibrated
 		res.Scores = append(res.Scores, HorizonScore{Horizon: h, P: d.policy.Calibrate(i, probs[i]), Threshold: d.policy.CalibratedThreshold(i),
-			Flagged: flagged && h == at, Inconclusive: unjudged(row)})
+			Flagged: flagged && h == at, Inconclusive: fleet[i] || unjudged(row), FleetEvent: fleet[i]})
 	}
 	switch {
 	case flagged:

@@ -546,3 +546,101 @@ func TestReasonsMonotoneFeatures(t *testing.T) {
 	}
 	t.Logf("path attribution pushed a fault signal above its reference towards healthy %d times; %d faulty-looking rows flagged", pathNegative, flagged)
 }
+
+// A look during a fleet event — at least the policy's fleet_event_share of
+// the environment's other services elevated in its window — does not flag,
+// and a verdict whose latest look was one is inconclusive; without the
+// setting (bundles written before it), every look may flag.
+func TestFleetEventLookDoesNotFlag(t *testing.T) {
+	names := features.Names()
+	target := features.Index("inconclusive") - 1
+	// One tree: the fault signal (target 1) gives p = σ(3) ≈ 0.95, above
+	// every threshold; 0 gives σ(−2).
+	tree := "tree\nversion=v3\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\n" +
+		"max_feature_idx=" + itoa(len(names)-1) + "\nobjective=binary sigmoid:1\ntree_sizes=100\n\n" +
+		"Tree=0\nnum_leaves=2\nnum_cat=0\nsplit_feature=" + itoa(target) + "\nsplit_gain=1\nthreshold=0.5\ndecision_type=2\n" +
+		"left_child=-1\nright_child=-2\nleaf_value=-2 3\nleaf_weight=1 1\nleaf_count=1 1\nshrinkage=1\n\n\nend of trees\n"
+	load := func(share float64) *detector.Detector {
+		t.Helper()
+		var buf bytes.Buffer
+		if err := bundle.Write(&buf, fleetBundle(t, []byte(tree), share)); err != nil {
+			t.Fatal(err)
+		}
+		d, err := detector.LoadReader(bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	row := func(fleetMax float64) []float64 {
+		r := make([]float64, len(names))
+		r[target], r[features.FleetElevatedMaxFrac] = 1, fleetMax
+		return r
+	}
+	for _, c := range []struct {
+		name           string
+		share          float64
+		fleet          map[int]float64 // fleet_elevated_max_frac per look
+		verdict        string
+		at             int
+		fleetEventLook []int
+	}{
+		{"no event", 0.1, map[int]float64{10: 0.05, 20: 0.05, 60: 0.05}, detector.Faulty, 10, nil},
+		{"no other service (NaN)", 0.1, map[int]float64{10: math.NaN(), 20: math.NaN(), 60: math.NaN()}, detector.Faulty, 10, nil},
+		{"event at the first look: the next flags", 0.1, map[int]float64{10: 0.2, 20: 0.05, 60: 0.05}, detector.Faulty, 20, []int{10}},
+		{"event at the share exactly", 0.1, map[int]float64{10: 0.1, 20: 0.1, 60: 0.05}, detector.Faulty, 60, []int{10, 20}},
+		{"event throughout: inconclusive", 0.1, map[int]float64{10: 0.3, 20: 0.3, 60: 0.3}, detector.Inconclusive, 0, []int{10, 20, 60}},
+		{"setting off", 0, map[int]float64{10: 0.3, 20: 0.3, 60: 0.3}, detector.Faulty, 10, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := load(c.share)
+			if got := d.FleetEventShare(); got != c.share {
+				t.Fatalf("FleetEventShare %v, want %v", got, c.share)
+			}
+			rows := map[int][]float64{}
+			for h, f := range c.fleet {
+				rows[h] = row(f)
+			}
+			res, err := d.Decide(rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict != c.verdict || res.DetectedAt != c.at || !res.Final {
+				t.Fatalf("verdict %s at %d (final %v), want %s at %d", res.Verdict, res.DetectedAt, res.Final, c.verdict, c.at)
+			}
+			var events []int
+			for _, s := range res.Scores {
+				if s.FleetEvent {
+					events = append(events, s.Horizon)
+					if s.Flagged || !s.Inconclusive || !(s.P > s.Threshold) {
+						t.Errorf("look %d in a fleet event: %+v, want not flagged, inconclusive, P above its threshold", s.Horizon, s)
+					}
+				}
+			}
+			if !slices.Equal(events, c.fleetEventLook) {
+				t.Errorf("fleet-event looks %v, want %v", events, c.fleetEventLook)
+			}
+		})
+	}
+}
+
+// fleetBundle is makeBundle's bundle with the model text for every horizon
+// and a policy recording fleet_event_share (omitted when 0).
+func fleetBundle(t *testing.T, model []byte, share float64) *bundle.Bundle {
+	t.Helper()
+	th := map[int]float64{10: 0.9, 20: 0.8, 60: 0.6}
+	pol := map[string]any{"horizons": horizons, "thresholds": []float64{th[10], th[20], th[60]}}
+	if share > 0 {
+		pol["fleet_event_share"] = share
+	}
+	b := &bundle.Bundle{
+		Manifest: bundle.Manifest{Model: "faultline", Version: 3, CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+			FeatureSchema: detector.Schema(), Horizons: horizons, Thresholds: th, Policy: mustJSON(pol)},
+		Files: map[string][]byte{bundle.MetricsName: []byte(`{"metrics":{}}`)},
+	}
+	for _, h := range horizons {
+		b.Files[bundle.ModelFileName(h)] = model
+		b.Manifest.Files = append(b.Manifest.Files, bundle.FileEntry{Path: bundle.ModelFileName(h), Horizon: h})
+	}
+	return b
+}

@@ -383,7 +383,12 @@ func baselineContender(in *Inputs, ids []string, h int) (*Contender, error) {
 	return c, nil
 }
 
-// modelContender scores the test deploys with a model set.
+// fleetMaxColumn is the column of features.FleetEvent.
+var fleetMaxColumn = features.Schema[features.FleetElevatedMaxFrac].Name
+
+// modelContender scores the test deploys with a model set. A look the
+// policy skips during a fleet event (its FleetEventShare) neither flags
+// nor decides; its probability is still reported.
 func modelContender(ctx context.Context, in *Inputs, ids []string, ms *ModelSet) (*Contender, error) {
 	c := &Contender{
 		Name:       ms.Name,
@@ -415,6 +420,7 @@ func modelContender(ctx context.Context, in *Inputs, ids []string, ms *ModelSet)
 			return ctx.Err()
 		}
 		d := Decision{P: map[int]float64{}, Flag: map[int]bool{}}
+		looked := map[int]float64{} // what the policy decides on: no look during a fleet event
 		for _, h := range c.Horizons {
 			p := ms.Predictors[h]
 			var ok bool
@@ -423,11 +429,14 @@ func modelContender(ctx context.Context, in *Inputs, ids []string, ms *ModelSet)
 			if ok {
 				v = p.Predict(rows[w])
 			}
-			d.P[h] = v
-			d.Flag[h] = !math.IsNaN(v) && v >= ms.Thresholds[h]
+			d.P[h], looked[h] = v, v
+			if fm, _ := in.Feature(h, ids[i], fleetMaxColumn); features.FleetEvent(fm, ms.Policy.FleetEventShare) {
+				looked[h] = math.NaN()
+			}
+			d.Flag[h] = looked[h] >= ms.Thresholds[h] // false when NaN
 		}
 		d.DetectedAt = -1
-		if flagged, at := ms.Policy.DecideByHorizon(d.P); flagged {
+		if flagged, at := ms.Policy.DecideByHorizon(looked); flagged {
 			d.DetectedAt = at
 		}
 		ds[i] = d

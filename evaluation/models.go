@@ -150,6 +150,9 @@ func LoadModelSet(in *Inputs, source string) (*ModelSet, error) {
 		}
 	}
 	ms.Policy = policy.FromThresholds(ms.Thresholds)
+	if ms.Info != nil {
+		ms.Policy.FleetEventShare = ms.Info.Policy.FleetEventShare
+	}
 	ms.Files = sub.Files
 	ms.Version = "sha256:" + versionHash(sub.Files)
 	return ms, nil

@@ -97,7 +97,9 @@ func BATrafficRose(shiftStat, sustainedStat, alpha float64) bool {
 // least that share of the environment's other services were elevated in
 // one minute of the window, a fleet-wide event (a shared dependency
 // failing moves every service). NaN — no other service, no control — is
-// not an event.
+// not an event; a share of 0 or less turns the guard off. The labeling
+// functions' max_fleet_share, the statistical fallback and the trained
+// policy's fleet_event_share all judge by it.
 func FleetEvent(maxFrac, share float64) bool {
-	return maxFrac >= share
+	return share > 0 && maxFrac >= share
 }

@@ -47,6 +47,7 @@ func ProductionLoader(reg *registry.Registry, source string) evaluation.Producti
 			ms.Thresholds[h] = d.Threshold(h)
 		}
 		ms.Policy = policy.FromThresholds(ms.Thresholds)
+		ms.Policy.FleetEventShare = d.FleetEventShare()
 		return ms, nil
 	}
 }

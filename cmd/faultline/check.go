@@ -182,7 +182,7 @@ func printCheck(e *env, d *detector.Detector, row *batch.Row) {
 	res := row.Result
 	verdictLine(e, row, fmt.Sprintf("model %s@%d", res.Model, res.Version))
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HORIZON\tP(FAULTY)\tTHRESHOLD\tFLAGGED\tTHIN DATA")
+	fmt.Fprintln(tw, "HORIZON\tP(FAULTY)\tTHRESHOLD\tFLAGGED\tCANNOT JUDGE")
 	for _, h := range d.Horizons() {
 		p := row.P[h]
 		if math.IsNaN(p) {
@@ -195,14 +195,25 @@ func printCheck(e *env, d *detector.Detector, row *batch.Row) {
 				if s.Flagged {
 					flag = "yes"
 				}
-				if s.Inconclusive {
-					thin = "yes"
+				switch {
+				case s.FleetEvent:
+					thin = "fleet event"
+				case s.Inconclusive:
+					thin = "thin data"
 				}
 			}
 		}
 		fmt.Fprintf(tw, "%d min\t%.3f\t%.3f\t%s\t%s\n", h, p, d.Threshold(h), flag, thin)
 	}
 	tw.Flush()
+	for _, s := range res.Scores {
+		if s.FleetEvent {
+			fmt.Fprintf(e.stdout, "fleet event: at least %.0f%% of the environment's other services were elevated in one minute of a window marked so; "+
+				"there the deploy's errors cannot be told from the environment's, and that look does not flag (train.fleet_event_share)\n",
+				100*d.FleetEventShare())
+			break
+		}
+	}
 	if len(res.Reasons) > 0 {
 		fmt.Fprintf(e.stdout, "reasons (at %d min; contribution to the log-odds):\n", res.DecidingHorizon)
 		for _, r := range res.Reasons {

@@ -104,6 +104,8 @@ func TestConfigValueErrors(t *testing.T) {
 			}},
 		{"train fraction", "train:\n  train_fraction: 0\n",
 			[]string{"f.yaml:2: train.train_fraction: 0 is not in (0, 1)"}},
+		{"fleet event share", "train:\n  fleet_event_share: 1.5\n",
+			[]string{"f.yaml:2: train.fleet_event_share: 1.5 is not in [0, 1] (0: off)"}},
 		{"gbdt", "train:\n  gbdt:\n    num_trees: 0\n",
 			[]string{"f.yaml:2: train.gbdt: num_trees must be ≥ 1, got 0"}},
 		{"evaluate", "evaluate:\n  calibration_bins: 1\n",

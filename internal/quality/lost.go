@@ -237,10 +237,26 @@ func (c OracleCounts) Score() OracleScore {
 	return OracleScore{OracleCounts: c, Precision: c.Confusion.PrecisionEstimate(), Recall: c.Confusion.RecallEstimate()}
 }
 
+// fleetEvent reports whether the production policy skipped r's look at
+// horizon h for a fleet event (detector.HorizonScore.FleetEvent): the
+// oracle skips it too.
+func fleetEvent(r batch.Row, h int) bool {
+	if r.Result == nil {
+		return false
+	}
+	for _, s := range r.Result.Scores {
+		if s.Horizon == h {
+			return s.FleetEvent
+		}
+	}
+	return false
+}
+
 // TallyOracle chooses the thresholds of a policy over horizons on truth
 // itself (policy.ChooseAt with y = truth, a precision target of floor,
 // at least one fault flagged, judged on the point estimate) from the
-// per-horizon probabilities of rows, and counts its flags against truth over
+// per-horizon probabilities of rows (without the looks the production
+// policy skipped for a fleet event), and counts its flags against truth over
 // every row. When no policy reaches the floor, the oracle flags nothing.
 // A row without truth is an error.
 func TallyOracle(horizons []int, rows []batch.Row, truth map[string]history.Truth, floor float64) (OracleCounts, error) {
@@ -258,8 +274,8 @@ func TallyOracle(horizons []int, rows []batch.Row, truth map[string]history.Trut
 		probs[i] = make([]float64, len(horizons))
 		for j, h := range horizons {
 			p, ok := r.P[h]
-			if !ok {
-				p = math.NaN()
+			if !ok || fleetEvent(r, h) {
+				p = math.NaN() // no score, or a look the production policy skips
 			}
 			probs[i][j] = p
 		}

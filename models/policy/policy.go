@@ -35,6 +35,17 @@ type Policy struct {
 	// Calibration has one calibrator per horizon, or none (probabilities
 	// are reported as the models give them).
 	Calibration []Platt `json:"calibration,omitempty"`
+	// FleetEventShare, when > 0, is the share of the environment's other
+	// services elevated in one minute of a look's window
+	// (fleet_elevated_max_frac, features.FleetEvent) from which the look
+	// does not flag: during a fleet-wide event the deployment's errors
+	// cannot be told from the environment's, and the labeling functions,
+	// which abstain there, taught the models nothing about it. Such a
+	// look is skipped as one without a score (its probability NaN to
+	// Decide), wherever the policy is applied: threshold choice,
+	// evaluation, the detector. 0 (policies written before it): no look is
+	// skipped. Training sets it from train.fleet_event_share.
+	FleetEventShare float64 `json:"fleet_event_share,omitempty"`
 }
 
 // Validate checks that horizons increase, thresholds are probabilities and
@@ -50,6 +61,9 @@ func (p Policy) Validate() error {
 		if err := c.Validate(); err != nil {
 			return fmt.Errorf("policy: calibrator at %d min: %w", p.Horizons[i], err)
 		}
+	}
+	if s := p.FleetEventShare; !(s >= 0 && s <= 1) {
+		return fmt.Errorf("policy: fleet_event_share %v is not in [0, 1]", s)
 	}
 	for i, h := range p.Horizons {
 		if h <= 0 || i > 0 && h <= p.Horizons[i-1] {

@@ -35,6 +35,11 @@ func TestPolicyDecide(t *testing.T) {
 	if err := (Policy{Horizons: []int{20, 10}, Thresholds: []float64{0.5, 0.5}}).Validate(); err == nil {
 		t.Error("decreasing horizons accepted")
 	}
+	for _, s := range []float64{-0.1, 1.5, nan} {
+		if err := (Policy{Horizons: []int{10}, Thresholds: []float64{0.5}, FleetEventShare: s}).Validate(); err == nil {
+			t.Errorf("fleet_event_share %v accepted", s)
+		}
+	}
 	if err := p.Validate(); err != nil {
 		t.Error(err)
 	}

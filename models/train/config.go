@@ -108,6 +108,18 @@ type Config struct {
 	// data (see PolicyFolds) a policy must flag to be chosen (default 3): a
 	// policy flagging one lucky deployment is not evidence.
 	MinFlagged int `yaml:"min_flagged" json:"min_flagged"`
+	// FleetEventShare: a look of the policy does not flag a deployment
+	// while at least this share of its environment's other services was
+	// elevated in one minute of the look's window (a fleet-wide event;
+	// features.FleetEvent on fleet_elevated_max_frac). The look is
+	// skipped — in the threshold choice, the evaluation and the detector
+	// alike (recorded as the policy's fleet_event_share) — and a verdict
+	// whose latest look was skipped is inconclusive. Default 0.1, the
+	// labeling functions' max_fleet_share: they abstain there, so the
+	// models learn nothing about such windows, yet score them high, and a
+	// few flagged outage deployments counted as false alarms braked the
+	// choice (docs/models.md, "Fleet events"). 0 turns it off.
+	FleetEventShare float64 `yaml:"fleet_event_share" json:"fleet_event_share"`
 	// ClassWeight is "none" (every row weighs 1: the models estimate
 	// P(faulty) of the data, and rank best where the policy operates, among
 	// the few highest scores) or "balanced" (positives and negatives weigh
@@ -167,6 +179,7 @@ func DefaultConfig() Config {
 		TargetEstimate:     TargetEstimateExpected,
 		PolicyFolds:        0,
 		MinFlagged:         3,
+		FleetEventShare:    0.1,
 		ClassWeight:        "none",
 		MaxClassWeight:     50,
 		Abstained:          AbstainedPrior,
@@ -218,6 +231,9 @@ func (c Config) Validate() error {
 	}
 	if c.MinFlagged < 0 {
 		bad("min_flagged", "must be ≥ 0, got %d", c.MinFlagged)
+	}
+	if !(c.FleetEventShare >= 0 && c.FleetEventShare <= 1) {
+		bad("fleet_event_share", "%v is not in [0, 1] (0: off)", c.FleetEventShare)
 	}
 	if c.TargetEstimate != TargetEstimateExpected && c.TargetEstimate != TargetEstimateBound {
 		bad("target_estimate", "must be %s or %s, got %q", TargetEstimateExpected, TargetEstimateBound, c.TargetEstimate)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/progress"
 	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/models/policy"
@@ -107,7 +108,7 @@ func newTrain(cfg Config, in *inputs, split *timeSplit, now time.Time) (*workdir
 	return &workdir.Train{
 		LabelSource: cfg.Labels, SchemaVersion: schema, SchemaHash: schemaHash, TrainedAt: now.UTC().Format(time.RFC3339),
 		Params: params, Config: config, Split: split.info, Inputs: in.hashes,
-		Policy: policy.Policy{Horizons: slices.Clone(cfg.Horizons)},
+		Policy: policy.Policy{Horizons: slices.Clone(cfg.Horizons), FleetEventShare: cfg.FleetEventShare},
 	}, nil
 }
 
@@ -129,6 +130,14 @@ func trainHorizons(ctx context.Context, cfg Config, in *inputs, split *timeSplit
 		hinfo, vp, oof, err := trainHorizon(ctx, cfg, h, ft, split.of, labels, folds, outDir)
 		if err != nil {
 			return fmt.Errorf("train %d-minute model: %w", h, err)
+		}
+		// The policy skips this look during a fleet event: so does its choice.
+		fleet := ft.Feature(features.FleetElevatedMaxFrac)
+		for i, id := range ft.IDs {
+			if fleet != nil && features.FleetEvent(fleet[i], info.Policy.FleetEventShare) {
+				delete(vp, id)
+				delete(oof, id)
+			}
 		}
 		valid.set(hi, vp)
 		if pool != valid {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/models"
 )
@@ -101,7 +102,7 @@ func ScoreSplit(ctx context.Context, dir, source, split string) (*SplitScores, e
 			return nil, err
 		}
 		s.Horizons = append(s.Horizons, h.Horizon)
-		if err := scoreHorizon(dir, h, t.Models[k], row, func(r int, p float64) { s.Probs[r][k] = p }); err != nil {
+		if err := scoreHorizon(dir, h, t.Models[k], t.Info.Policy.FleetEventShare, row, func(r int, p float64) { s.Probs[r][k] = p }); err != nil {
 			return nil, err
 		}
 	}
@@ -109,8 +110,10 @@ func ScoreSplit(ctx context.Context, dir, source, split string) (*SplitScores, e
 }
 
 // scoreHorizon scores with m the deployments of row in the features of
-// horizon h.Horizon, passing each probability to set with the row.
-func scoreHorizon(dir string, h workdir.HorizonInfo, m *models.Model, row map[string]int, set func(r int, p float64)) error {
+// horizon h.Horizon, passing each probability to set with the row; a
+// window of a fleet event (features.FleetEvent at fleetShare, the
+// policy's FleetEventShare) is not scored, as the policy skips it.
+func scoreHorizon(dir string, h workdir.HorizonInfo, m *models.Model, fleetShare float64, row map[string]int, set func(r int, p float64)) error {
 	name := workdir.FeaturesFile(h.Horizon)
 	ft, err := workdir.ReadFeatures(filepath.Join(dir, name))
 	if err != nil {
@@ -123,9 +126,10 @@ func scoreHorizon(dir string, h workdir.HorizonInfo, m *models.Model, row map[st
 		}
 	}
 	x := make([]float64, len(cols))
+	fleet := ft.Feature(features.FleetElevatedMaxFrac)
 	for i, id := range ft.IDs {
 		r, ok := row[id]
-		if !ok {
+		if !ok || fleet != nil && features.FleetEvent(fleet[i], fleetShare) {
 			continue
 		}
 		for f := range cols {
