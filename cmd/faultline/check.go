@@ -40,7 +40,11 @@ and its environment's other streams (for the fleet features) are read over
 the minutes those windows need, and the features equal the offline
 extraction's for the same deployment. Prints the verdict, the probability at
 each horizon and the features that pushed the score most. A verdict is provisional ("so far") until the
-largest horizon has data or the deployment is flagged.
+largest horizon has data or the deployment is flagged. A look whose window
+fell in a fleet event (at least the model's fleet_event_share of the
+environment's other services elevated: train.fleet_event_share) does not
+flag, whatever its probability; its CANNOT JUDGE column says so, and a
+verdict whose latest look was one is inconclusive.
 
 With no production model in the registry (nothing promoted yet, or every
 candidate refused by the promotion gate; or one trained on another feature
@@ -70,7 +74,7 @@ replay).
 Exit status, so that a deploy pipeline can halt a rollout:
   0  healthy (so far)
   1  faulty
-  3  inconclusive: too little traffic or data to judge
+  3  inconclusive: too little traffic or data to judge, or a fleet event
   5  error: nothing was judged (unknown model, tampered bundle, unreadable
      store, Prometheus unreachable or refusing a query; the message is on
      standard error)

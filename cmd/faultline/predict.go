@@ -107,6 +107,9 @@ Output columns (../shared/spec/outputs.md): deployment_id, service,
 environment, started_at, p_H per horizon (empty when fewer than H minutes of
 data follow the deploy), verdict (faulty, healthy, inconclusive),
 detected_at_min (first horizon the sequential policy flagged), model_version.
+A look whose window fell in a fleet event (train.fleet_event_share) does not
+flag: there p_H may exceed the look's threshold, and a deployment whose
+latest look was one is inconclusive (docs/detector.md).
 The extension of --out picks CSV or Parquet.
 
 --truth (simulated histories only: 'faultline simulate' stores the ground
