@@ -198,7 +198,7 @@ table.dis{font-size:12px}table.dis td,table.dis th{padding:4px 6px}
 {{end}}
 <p class="muted">Met: the whole 95% interval of the constrained figure is on the target's side; missed: it is all on the wrong side; undecided: the interval contains the target (too few deploys to tell) or nothing was flagged.</p>
 {{end}}
-<p class="muted">Sequential policy: a deploy is flagged at the first horizon whose model reaches its threshold. TTD ratio = mean time to detection of detected faulty deploys ÷ {{.R.BaselineMinutes}} min (the baseline's). PR-AUC is the step-wise average precision of the {{.R.BaselineMinutes}}-minute scores.</p>
+<p class="muted">Sequential policy: a deploy is flagged at the first horizon whose model reaches its threshold; a look whose window fell in a fleet event (at least the policy's fleet_event_share of the environment's other services elevated, train.fleet_event_share) does not flag, as the detector does not. TTD ratio = mean time to detection of detected faulty deploys ÷ {{.R.BaselineMinutes}} min (the baseline's). PR-AUC is the step-wise average precision of the {{.R.BaselineMinutes}}-minute scores.</p>
 
 <h2>Disagreements</h2>
 {{range .R.Disagreements}}
