@@ -457,6 +457,11 @@ type Result struct {
 	Final bool `json:"final"`
 	// Scores has one entry per horizon with data, ascending.
 	Scores []HorizonScore `json:"scores"`
+	// FleetEventLooks are the horizons with data, ascending, whose window
+	// fell in a fleet event (HorizonScore.FleetEvent): all of them, also
+	// those after the flagging look, which Scores leaves out — what a
+	// measure of each look alone needs to skip as the policy does.
+	FleetEventLooks []int `json:"fleet_event_looks,omitempty"`
 	// DecidingHorizon is the horizon the verdict and reasons come from.
 	DecidingHorizon int `json:"deciding_horizon,omitempty"`
 	// Reasons are the features that pushed the deciding score most
@@ -526,6 +531,7 @@ func (d *Detector) decide(rows map[int][]float64, reasons bool) (*Result, error)
 		probs[i], looked[i] = p, p
 		if fleet[i] = features.FleetEvent(row[features.FleetElevatedMaxFrac], d.policy.FleetEventShare); fleet[i] {
 			looked[i] = math.NaN()
+			res.FleetEventLooks = append(res.FleetEventLooks, h)
 		}
 		last = h
 	}

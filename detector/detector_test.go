@@ -584,13 +584,15 @@ func TestFleetEventLookDoesNotFlag(t *testing.T) {
 		verdict        string
 		at             int
 		fleetEventLook []int
+		allEventLooks  []int // Result.FleetEventLooks: also after the flagging look
 	}{
-		{"no event", 0.1, map[int]float64{10: 0.05, 20: 0.05, 60: 0.05}, detector.Faulty, 10, nil},
-		{"no other service (NaN)", 0.1, map[int]float64{10: math.NaN(), 20: math.NaN(), 60: math.NaN()}, detector.Faulty, 10, nil},
-		{"event at the first look: the next flags", 0.1, map[int]float64{10: 0.2, 20: 0.05, 60: 0.05}, detector.Faulty, 20, []int{10}},
-		{"event at the share exactly", 0.1, map[int]float64{10: 0.1, 20: 0.1, 60: 0.05}, detector.Faulty, 60, []int{10, 20}},
-		{"event throughout: inconclusive", 0.1, map[int]float64{10: 0.3, 20: 0.3, 60: 0.3}, detector.Inconclusive, 0, []int{10, 20, 60}},
-		{"setting off", 0, map[int]float64{10: 0.3, 20: 0.3, 60: 0.3}, detector.Faulty, 10, nil},
+		{"no event", 0.1, map[int]float64{10: 0.05, 20: 0.05, 60: 0.05}, detector.Faulty, 10, nil, nil},
+		{"no other service (NaN)", 0.1, map[int]float64{10: math.NaN(), 20: math.NaN(), 60: math.NaN()}, detector.Faulty, 10, nil, nil},
+		{"event at the first look: the next flags", 0.1, map[int]float64{10: 0.2, 20: 0.05, 60: 0.05}, detector.Faulty, 20, []int{10}, []int{10}},
+		{"event at the share exactly", 0.1, map[int]float64{10: 0.1, 20: 0.1, 60: 0.05}, detector.Faulty, 60, []int{10, 20}, []int{10, 20}},
+		{"event after the flagging look", 0.1, map[int]float64{10: 0.05, 20: 0.05, 60: 0.3}, detector.Faulty, 10, nil, []int{60}},
+		{"event throughout: inconclusive", 0.1, map[int]float64{10: 0.3, 20: 0.3, 60: 0.3}, detector.Inconclusive, 0, []int{10, 20, 60}, []int{10, 20, 60}},
+		{"setting off", 0, map[int]float64{10: 0.3, 20: 0.3, 60: 0.3}, detector.Faulty, 10, nil, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := load(c.share)
@@ -619,6 +621,9 @@ func TestFleetEventLookDoesNotFlag(t *testing.T) {
 			}
 			if !slices.Equal(events, c.fleetEventLook) {
 				t.Errorf("fleet-event looks %v, want %v", events, c.fleetEventLook)
+			}
+			if !slices.Equal(res.FleetEventLooks, c.allEventLooks) {
+				t.Errorf("FleetEventLooks %v, want %v", res.FleetEventLooks, c.allEventLooks)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package quality
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/faultline-dev/faultline/detector/batch"
 	"github.com/faultline-dev/faultline/internal/history"
@@ -237,19 +238,11 @@ func (c OracleCounts) Score() OracleScore {
 	return OracleScore{OracleCounts: c, Precision: c.Confusion.PrecisionEstimate(), Recall: c.Confusion.RecallEstimate()}
 }
 
-// fleetEvent reports whether the production policy skipped r's look at
-// horizon h for a fleet event (detector.HorizonScore.FleetEvent): the
-// oracle skips it too.
+// fleetEvent reports whether the production policy skips r's look at
+// horizon h for a fleet event (detector.Result.FleetEventLooks): the oracle
+// skips it too.
 func fleetEvent(r batch.Row, h int) bool {
-	if r.Result == nil {
-		return false
-	}
-	for _, s := range r.Result.Scores {
-		if s.Horizon == h {
-			return s.FleetEvent
-		}
-	}
-	return false
+	return r.Result != nil && slices.Contains(r.Result.FleetEventLooks, h)
 }
 
 // TallyOracle chooses the thresholds of a policy over horizons on truth

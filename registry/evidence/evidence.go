@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -205,7 +206,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, cand, cur *registry.Version) (
 		}
 		ds := make(map[string]decision, len(rows))
 		for _, r := range rows {
-			d := decision{at: -1, p: r.P}
+			d := decision{at: -1, p: looksAlone(r)}
 			if r.Verdict == detector.Faulty {
 				d.at = r.DetectedAt
 			}
@@ -417,6 +418,20 @@ func paired(ids []string, ref reference, cd, bd map[string]decision) *registry.P
 
 // score tallies a contender's decisions against every reference. Deploys
 // without a decision count as not flagged. thresholds (nil for the
+// looksAlone returns the probabilities by horizon that each look of r,
+// judged alone (the hH.* measures), flags on: r.P, NaN at the looks the
+// policy skips for a fleet event (detector.Result.FleetEventLooks).
+func looksAlone(r batch.Row) map[int]float64 {
+	if r.Result == nil || len(r.Result.FleetEventLooks) == 0 {
+		return r.P
+	}
+	p := maps.Clone(r.P)
+	for _, h := range r.Result.FleetEventLooks {
+		p[h] = math.NaN()
+	}
+	return p
+}
+
 // baseline) give the per-horizon metrics of the headline reference.
 func score(name string, version int, ids []string, refs []reference, ds map[string]decision, thresholds map[int]float64, baselineMinutes int) registry.Scored {
 	s := registry.Scored{Name: name, Version: version, Values: map[string]float64{}}
