@@ -10,7 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/progress"
 	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/models/policy"
@@ -132,9 +131,9 @@ func trainHorizons(ctx context.Context, cfg Config, in *inputs, split *timeSplit
 			return fmt.Errorf("train %d-minute model: %w", h, err)
 		}
 		// The policy skips this look during a fleet event: so does its choice.
-		fleet := ft.Feature(features.FleetElevatedMaxFrac)
+		skips := skipsLook(ft, info.Policy.FleetEventShare)
 		for i, id := range ft.IDs {
-			if fleet != nil && features.FleetEvent(fleet[i], info.Policy.FleetEventShare) {
+			if skips(i) {
 				delete(vp, id)
 				delete(oof, id)
 			}

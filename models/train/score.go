@@ -126,10 +126,10 @@ func scoreHorizon(dir string, h workdir.HorizonInfo, m *models.Model, fleetShare
 		}
 	}
 	x := make([]float64, len(cols))
-	fleet := ft.Feature(features.FleetElevatedMaxFrac)
+	skips := skipsLook(ft, fleetShare)
 	for i, id := range ft.IDs {
 		r, ok := row[id]
-		if !ok || fleet != nil && features.FleetEvent(fleet[i], fleetShare) {
+		if !ok || skips(i) {
 			continue
 		}
 		for f := range cols {
@@ -138,4 +138,13 @@ func scoreHorizon(dir string, h workdir.HorizonInfo, m *models.Model, fleetShare
 		set(r, m.Predict(x))
 	}
 	return nil
+}
+
+// skipsLook reports, for row i of ft (one horizon's features), whether a
+// policy with that fleet_event_share skips the look: its window fell in a
+// fleet event (features.FleetEvent on fleet_elevated_max_frac; never
+// without the column).
+func skipsLook(ft *workdir.Features, share float64) func(i int) bool {
+	fleet := ft.Feature(features.FleetElevatedMaxFrac)
+	return func(i int) bool { return fleet != nil && features.FleetEvent(fleet[i], share) }
 }
