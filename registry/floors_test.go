@@ -2,6 +2,7 @@ package registry
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -125,5 +126,47 @@ func TestMinJudgedShareValidated(t *testing.T) {
 	c.Floors.MinJudgedShare = 0
 	if err := c.Validate(); err != nil {
 		t.Errorf("min_judged_share 0: %v", err)
+	}
+}
+
+// The default precision rule judges the candidate by its interval: a few
+// flags of a holder do not refuse a candidate that is not shown to be less
+// precise; a drop the evaluation set shows still does. Without Interval the
+// point estimates decide.
+func TestPrecisionRuleInterval(t *testing.T) {
+	withValues := func(tp, fp int) Scored {
+		s := scored(tp, fp)
+		s.Values = map[string]float64{"policy.precision": float64(tp) / float64(tp+fp), "gold_or_weak:policy.precision": float64(tp) / float64(tp+fp)}
+		return s
+	}
+	interval := Rule{Metric: "policy.precision", Better: "higher", Tolerance: 0.02, Interval: true}
+	point := Rule{Metric: "policy.precision", Better: "higher", Tolerance: 0.02}
+	for _, tc := range []struct {
+		name      string
+		cand, cur Scored
+		rule      Rule
+		wantPass  bool
+	}{
+		{"38/39 vs 11/11, interval", withValues(38, 1), withValues(11, 0), interval, true},
+		{"38/39 vs 11/11, point", withValues(38, 1), withValues(11, 0), point, false},
+		{"80/100 vs 97/100: shown", withValues(80, 20), withValues(97, 3), interval, false},
+		{"as precise", withValues(50, 1), withValues(50, 1), interval, true},
+		{"by reference", withValues(38, 1), withValues(11, 0), Rule{Metric: "gold_or_weak:policy.precision", Better: "higher", Tolerance: 0.02, Interval: true}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cur := tc.cur
+			ev := &Evidence{Candidate: tc.cand, Current: &cur, Baseline: scored(0, 0)}
+			d := Judge(&Version{Version: 2}, &Version{Version: 1}, ev, nil, []Rule{tc.rule}, Floors{})
+			if len(d.Rules) != 1 || d.Rules[0].Passed != tc.wantPass {
+				t.Fatalf("rules %+v, want passed %v", d.Rules, tc.wantPass)
+			}
+		})
+	}
+	if !slices.ContainsFunc(DefaultRules(), func(r Rule) bool { return r.Metric == "policy.precision" && r.Interval }) {
+		t.Error("the default precision rule does not judge on the interval")
+	}
+	c := Config{Model: "m", Gate: []Rule{{Metric: "policy.mttd_min", Better: "lower", Interval: true}}}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "interval") {
+		t.Errorf("interval on a time: %v, want an error", err)
 	}
 }

@@ -109,18 +109,36 @@ type Rule struct {
 	// Optional is kept for configurations written for earlier versions:
 	// a metric undefined for both versions passes anyway (see Judge).
 	Optional bool `yaml:"optional" json:"optional,omitempty"`
+	// Interval judges a proportion — policy.precision or policy.recall, of
+	// any reference — by the candidate's Wilson 95% interval instead of
+	// its point estimate: it fails only when the interval's upper bound is
+	// below the holder's value minus Tolerance, a drop the evaluation set
+	// shows rather than one a few flags give by chance (a holder that
+	// flagged 11 deploys, all faulty, has precision 1; a candidate right on
+	// 38 of 39, 0.974, is not shown to be less precise). Default false
+	// (DefaultRules sets it for precision).
+	Interval bool `yaml:"interval" json:"interval,omitempty"`
 }
+
+// MetricSharedMTTD is the mean detection minute, on the gate's evaluation
+// set, of the faulty deploys both the candidate and the current holder
+// flagged (evidence only: it needs both versions' decisions).
+const MetricSharedMTTD = "policy.shared_mttd_min"
 
 // DefaultRules, on the sequential policy against the evaluation's headline
 // reference (metric names as MetricsFromReport writes them): recall — at the
 // target precision the thresholds were chosen for — may not drop by more
-// than 0.01, precision may not drop by more than 0.02, and the mean time to
-// detection may not increase.
+// than 0.01, precision may not drop by more than 0.02 (judged on the
+// candidate's interval: the two versions' flags differ in number, often
+// few), and on the faults
+// both versions find the mean time to detection may not increase
+// (MetricSharedMTTD; each version's own mean, policy.mttd_min, is over
+// different faults when their recalls differ).
 func DefaultRules() []Rule {
 	return []Rule{
 		{Metric: "policy.recall", Better: "higher", Tolerance: 0.01},
-		{Metric: "policy.precision", Better: "higher", Tolerance: 0.02},
-		{Metric: "policy.mttd_min", Better: "lower", Tolerance: 0},
+		{Metric: "policy.precision", Better: "higher", Tolerance: 0.02, Interval: true},
+		{Metric: MetricSharedMTTD, Better: "lower", Tolerance: 0},
 	}
 }
 
@@ -157,13 +175,16 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("registry.gate[%d]: no metric", i)
 		}
 		if !gateMetricRE.MatchString(r.Metric) {
-			return fmt.Errorf("registry.gate[%d]: metric %q is not one the gate computes: [REFERENCE:]policy.{precision,recall,false_alarm_rate,mttd_min,ttd_ratio} or [REFERENCE:]hH.{precision,recall,false_alarm_rate}, REFERENCE gold_or_weak, gold or weak", i, r.Metric)
+			return fmt.Errorf("registry.gate[%d]: metric %q is not one the gate computes: [REFERENCE:]policy.{precision,recall,false_alarm_rate,mttd_min,shared_mttd_min,ttd_ratio} or [REFERENCE:]hH.{precision,recall,false_alarm_rate}, REFERENCE gold_or_weak, gold or weak", i, r.Metric)
 		}
 		if r.Better != "" && r.Better != "higher" && r.Better != "lower" {
 			return fmt.Errorf("registry.gate[%d]: better must be higher or lower, not %q", i, r.Better)
 		}
 		if r.Tolerance < 0 || math.IsNaN(r.Tolerance) {
 			return fmt.Errorf("registry.gate[%d]: tolerance must be >= 0", i)
+		}
+		if r.Interval && (proportionOf(r.Metric) == "" || r.Better == "lower") {
+			return fmt.Errorf("registry.gate[%d]: interval judges a proportion that is better higher ([REFERENCE:]policy.precision or policy.recall), not %s (better %s)", i, r.Metric, r.Better)
 		}
 	}
 	return nil
@@ -255,7 +276,11 @@ func Judge(cand, cur *Version, ev *Evidence, evErr error, rules []Rule, floors F
 		// Nothing to compare with: the holder cannot serve under this build.
 	case cur != nil && ev.Current != nil:
 		for _, r := range rules {
-			rr := compareRule(r, ev.Candidate.Values, ev.Current.Values, cand.Version, cur.Version)
+			hi := math.NaN()
+			if r.Interval {
+				hi = ev.Candidate.upperBound(r.Metric)
+			}
+			rr := compareRule(r, ev.Candidate.Values, ev.Current.Values, cand.Version, cur.Version, hi)
 			if !rr.Passed {
 				d.Passed = false
 				failed = append(failed, r.Metric+": "+rr.Note)
@@ -358,7 +383,10 @@ func cmpWord(passed bool) string {
 
 // compareRule runs one rule on the candidate's and the current holder's
 // computed values.
-func compareRule(r Rule, cand, cur map[string]float64, cv, hv int) RuleResult {
+//
+// hi is the upper bound of the candidate's interval for a rule judged on
+// it (Rule.Interval); NaN judges the point estimate.
+func compareRule(r Rule, cand, cur map[string]float64, cv, hv int, hi float64) RuleResult {
 	rr := RuleResult{Rule: r}
 	if rr.Better == "" {
 		rr.Better = "higher"
@@ -380,6 +408,9 @@ func compareRule(r Rule, cand, cur map[string]float64, cv, hv int) RuleResult {
 	case !okh:
 		rr.Passed = true
 		rr.Note = fmt.Sprintf("%.4g; undefined for the current version %d", c, hv)
+	case rr.Better == "higher" && r.Interval && !math.IsNaN(hi):
+		rr.Passed = hi >= h-r.Tolerance
+		rr.Note = fmt.Sprintf("%.4g (95%% interval up to %.4g) vs %.4g (may drop by at most %g unless the interval rules it out)", c, hi, h, r.Tolerance)
 	case rr.Better == "higher":
 		rr.Passed = c >= h-r.Tolerance
 		rr.Note = fmt.Sprintf("%.4g vs %.4g (may drop by at most %g)", c, h, r.Tolerance)
@@ -398,7 +429,7 @@ func missingOn(okc, okh bool, c, h int) string {
 }
 
 // gateMetricRE matches the metric names the gate computes (Scored.Values).
-var gateMetricRE = regexp.MustCompile(`^((gold_or_weak|gold|weak):)?(policy\.(precision|recall|false_alarm_rate|mttd_min|ttd_ratio)|h[0-9]+\.(precision|recall|false_alarm_rate))$`)
+var gateMetricRE = regexp.MustCompile(`^((gold_or_weak|gold|weak):)?(policy\.(precision|recall|false_alarm_rate|mttd_min|shared_mttd_min|ttd_ratio)|h[0-9]+\.(precision|recall|false_alarm_rate))$`)
 
 // PromoteOptions control Promote.
 type PromoteOptions struct {
@@ -595,4 +626,47 @@ func (r *Registry) AddEvaluation(ctx context.Context, name string, version int, 
 		return fmt.Errorf("add evaluation to %s@%d: %w", name, version, err)
 	}
 	return nil
+}
+
+// proportionOf returns "precision" or "recall" for a metric
+// [REFERENCE:]policy.precision or policy.recall, else "".
+func proportionOf(metric string) string {
+	_, m, _ := strings.Cut(metric, ":")
+	if m == "" {
+		m = metric
+	}
+	switch m {
+	case "policy.precision":
+		return "precision"
+	case "policy.recall":
+		return "recall"
+	}
+	return ""
+}
+
+// upperBound returns the upper bound of the Wilson 95% interval of the
+// proportion metric names (proportionOf) against its reference (the
+// headline without a REFERENCE: prefix), NaN when the scores do not have
+// it.
+func (s *Scored) upperBound(metric string) float64 {
+	ref, _, hasRef := strings.Cut(metric, ":")
+	for i, rs := range s.Policy {
+		if hasRef && rs.Reference != ref || !hasRef && i > 0 {
+			continue
+		}
+		var e metrics.Estimate
+		switch proportionOf(metric) {
+		case "precision":
+			e = rs.Precision
+		case "recall":
+			e = rs.Recall
+		default:
+			return math.NaN()
+		}
+		if e.N == 0 {
+			return math.NaN()
+		}
+		return e.Hi
+	}
+	return math.NaN()
 }

@@ -195,6 +195,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, cand, cur *registry.Version) (
 	}
 	ev.Baseline = score(fmt.Sprintf("statistical checks: unanimous ensemble at %d min", o.BaselineMinutes), 0, ids, refs, bd, nil, o.BaselineMinutes)
 
+	dss := make([]map[string]decision, len(cs)) // each contender's decisions
 	for i, c := range cs {
 		f, err := featuresFor(c.d.FeatureConfig())
 		if err != nil {
@@ -217,6 +218,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, cand, cur *registry.Version) (
 			th[h] = c.d.Threshold(h)
 		}
 		s := score(fmt.Sprintf("%s@%d", c.v.Name, c.v.Version), c.v.Version, ids, refs, ds, th, o.BaselineMinutes)
+		dss[i] = ds
 		if i == 0 {
 			ev.Candidate = s
 			ev.Paired = paired(ids, refs[0], ds, bd)
@@ -224,7 +226,49 @@ func (e *Evaluator) Evaluate(ctx context.Context, cand, cur *registry.Version) (
 			ev.Current = &s
 		}
 	}
+	if ev.Current != nil {
+		sharedTTD(ids, refs, dss[0], dss[1], &ev.Candidate, ev.Current)
+	}
 	return ev, nil
+}
+
+// sharedTTD puts on the candidate's and the current holder's scores the
+// mean detection minute of the faulty deploys both flagged, against each
+// reference: "policy.shared_mttd_min" (headline) and
+// "REFERENCE:policy.shared_mttd_min". It is the time-to-detection
+// comparison on the same faults. Each version's own mean
+// (policy.mttd_min) is over the faults it found: a version that finds
+// many more, later ones among them, has a higher mean without being
+// slower on any fault the other finds. Absent when no faulty deploy was
+// flagged by both.
+func sharedTTD(ids []string, refs []reference, cd, hd map[string]decision, cand, cur *registry.Scored) {
+	for i, ref := range refs {
+		var n, sc, sh float64
+		for _, id := range ids {
+			if y, ok := ref.labels[id]; !ok || !y {
+				continue
+			}
+			c, okc := cd[id]
+			h, okh := hd[id]
+			if okc && okh && c.at >= 0 && h.at >= 0 {
+				n++
+				sc += float64(c.at)
+				sh += float64(h.at)
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		for _, x := range []struct {
+			s *registry.Scored
+			v float64
+		}{{cand, sc / n}, {cur, sh / n}} {
+			x.s.Values[ref.name+":"+registry.MetricSharedMTTD] = x.v
+			if i == 0 {
+				x.s.Values[registry.MetricSharedMTTD] = x.v
+			}
+		}
+	}
 }
 
 func describe(r history.Reader) string {

@@ -107,6 +107,13 @@ func (e *Evaluator) Evaluate(ctx context.Context, cand, cur *registry.Version) (
 			return nil, err
 		}
 		ev.Current = &s
+		// The faults both flag: here found at each version's own mean.
+		for _, x := range []*registry.Scored{&ev.Candidate, ev.Current} {
+			if m, ok := x.Values["policy.mttd_min"]; ok && ev.Candidate.Policy[0].Confusion.TP > 0 && s.Policy[0].Confusion.TP > 0 {
+				x.Values[registry.MetricSharedMTTD] = m
+				x.Values["weak:"+registry.MetricSharedMTTD] = m
+			}
+		}
 	}
 	ev.Set.Deploys = ev.Candidate.Policy[0].Confusion.N()
 	ev.Set.Labeled = ev.Set.Deploys

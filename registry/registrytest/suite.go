@@ -249,7 +249,7 @@ func testGate(t *testing.T, newReg newRegistry) {
 	for _, tc := range []struct {
 		v      int
 		metric string // a rule that must fail, or "" for a floor
-	}{{v3, "policy.recall"}, {v4, "policy.mttd_min"}, {v5, ""}, {v6, ""}, {v7, ""}} {
+	}{{v3, "policy.recall"}, {v4, registry.MetricSharedMTTD}, {v5, ""}, {v6, ""}, {v7, ""}} {
 		_, err := r.Promote(ctx, "g", tc.v, "production", registry.PromoteOptions{By: "carol", Evaluator: ev})
 		var ge *registry.GateError
 		if !errors.As(err, &ge) || !errors.Is(err, registry.ErrGateRefused) || errors.Is(err, registry.ErrNoEvidence) {
