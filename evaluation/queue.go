@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/atomicfile"
+	"github.com/faultline-dev/faultline/internal/history"
 )
 
 // QueueImportColumns are the annotations.csv columns (docs/evaluation.md):
 // the reviewer fills label (faulty or healthy) and annotator.
-var QueueImportColumns = []string{"deployment_id", "label", "annotator", "annotated_at", "note"}
+var QueueImportColumns = history.AnnotationCSVColumns
 
 // QueueEvidenceColumns follow the import columns; `faultline import
 // --ignore-unknown-columns` skips them.

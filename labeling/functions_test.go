@@ -584,6 +584,21 @@ func TestVotesNeverReadAnnotations(t *testing.T) {
 	if rb1 == nil || rb2 == nil || rb1.FaultyCorrect != 1 || rb2.FaultyCorrect != 0 {
 		t.Errorf("rollback empirical accuracy %+v and %+v, want 1 then 0 correct faulty votes", rb1, rb2)
 	}
+	// And labels.parquet carries them, for training, in the gold column.
+	for _, c := range []struct {
+		r    *Result
+		want map[string]int8
+	}{{r1, map[string]int8{"b": 1, "d": 0}}, {r2, map[string]int8{"b": 0, "d": 1, "e": 1}}} {
+		for i, id := range c.r.IDs {
+			want, ok := c.want[id]
+			if !ok {
+				want = workdir.GoldNone
+			}
+			if c.r.Gold[i] != want {
+				t.Errorf("gold of %s = %d, want %d", id, c.r.Gold[i], want)
+			}
+		}
+	}
 }
 
 func TestRunWritesOutputs(t *testing.T) {
@@ -618,7 +633,7 @@ func TestRunWritesOutputs(t *testing.T) {
 		cols = append(cols, c.Name()+":"+c.Type().String())
 	}
 	want := []string{"deployment_id:BYTE_ARRAY", "lf_rollback:INT32", "lf_short_lived:INT32", "lf_incident:INT32",
-		"lf_healthy_evidence:INT32", "p_faulty:DOUBLE", "label:INT32"}
+		"lf_healthy_evidence:INT32", "p_faulty:DOUBLE", "label:INT32", "gold:INT32"}
 	for i := range want {
 		want[i] = strings.Split(want[i], ":")[0]
 	}
@@ -629,7 +644,7 @@ func TestRunWritesOutputs(t *testing.T) {
 		t.Fatalf("labels.parquet columns %v, want %v", cols, want)
 	}
 	for _, c := range pf.Schema().Fields() {
-		if strings.HasPrefix(c.Name(), "lf_") || c.Name() == "label" {
+		if strings.HasPrefix(c.Name(), "lf_") || c.Name() == "label" || c.Name() == "gold" {
 			if lt := c.Type().LogicalType(); lt == nil || lt.String() != "INT(8,true)" {
 				t.Errorf("column %s: logical type %v, want INT(8, signed)", c.Name(), lt)
 			}

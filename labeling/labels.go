@@ -18,8 +18,10 @@ import (
 // Input is what labeling reads.
 type Input struct {
 	// History is the deploy history. Labeling functions read deployments,
-	// incidents, metrics and error signatures from it; only the report reads
-	// annotations.
+	// incidents, metrics and error signatures from it; they and the label
+	// model never read annotations. The report compares them with the
+	// annotations, and labels.parquet carries them in its gold column, for
+	// training.
 	History history.Reader
 	// Workdir holds deploys.parquet (the deployments to label; all
 	// deployments of the history when absent) and features_hH.parquet (for
@@ -45,7 +47,11 @@ type Result struct {
 	// MajorityScore and MajorityLabel are the majority-vote reference.
 	MajorityScore []float64
 	MajorityLabel []int8
-	Report        *Report
+	// Gold is each row's human annotation (history.GoldLabels): 1 faulty,
+	// 0 healthy, workdir.GoldNone without one. No vote and no posterior
+	// reads it.
+	Gold   []int8
+	Report *Report
 }
 
 // Compute reads the history, computes every enabled labeling function's
@@ -111,8 +117,24 @@ func Compute(ctx context.Context, cfg Config, in Input) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read annotations: %w", err)
 	}
+	res.Gold = goldColumn(ids, history.GoldLabels(anns))
 	res.Report = buildReport(&cfg, res, anns, sqlRes)
 	return res, nil
+}
+
+// goldColumn returns the gold column of labels.parquet for the rows ids.
+func goldColumn(ids []string, gold map[string]bool) []int8 {
+	out := make([]int8, len(ids))
+	for i, id := range ids {
+		out[i] = workdir.GoldNone
+		if y, ok := gold[id]; ok {
+			out[i] = 0
+			if y {
+				out[i] = 1
+			}
+		}
+	}
+	return out
 }
 
 // targetDeployments returns the deployments listed in dir's
@@ -146,7 +168,7 @@ func (r *Result) Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write labels: %w", err)
 	}
-	if err := writeLabels(filepath.Join(dir, workdir.LabelsFile), r.IDs, r.Votes, r.PFaulty, r.Label); err != nil {
+	if err := writeLabels(filepath.Join(dir, workdir.LabelsFile), r.IDs, r.Votes, r.PFaulty, r.Label, r.Gold); err != nil {
 		return err
 	}
 	return workdir.WriteLFReport(filepath.Join(dir, workdir.LFReportFile), r.Report)

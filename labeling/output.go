@@ -20,6 +20,6 @@ func readDeployIDs(path string) ([]string, error) {
 }
 
 // writeLabels writes labels.parquet (through workdir.WriteLabels).
-func writeLabels(path string, ids []string, m *labelmodel.Matrix, p []float64, label []int8) error {
-	return workdir.WriteLabels(path, &workdir.Labels{IDs: ids, Functions: m.Names, Votes: m.Cols, PFaulty: p, Label: label})
+func writeLabels(path string, ids []string, m *labelmodel.Matrix, p []float64, label, gold []int8) error {
+	return workdir.WriteLabels(path, &workdir.Labels{IDs: ids, Functions: m.Names, Votes: m.Cols, PFaulty: p, Label: label, Gold: gold})
 }

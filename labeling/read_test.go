@@ -18,14 +18,15 @@ import (
 func TestOutputsReadBack(t *testing.T) {
 	dir := t.TempDir()
 	m := &labelmodel.Matrix{Names: []string{"rollback", "incident"}, Cols: [][]int8{{1, -1, 0}, {-1, -1, 1}}}
-	if err := writeLabels(filepath.Join(dir, workdir.LabelsFile), []string{"a", "b", "c"}, m, []float64{0.9, 0.4, 0.7}, []int8{1, -1, 1}); err != nil {
+	if err := writeLabels(filepath.Join(dir, workdir.LabelsFile), []string{"a", "b", "c"}, m, []float64{0.9, 0.4, 0.7}, []int8{1, -1, 1}, []int8{-1, 0, 1}); err != nil {
 		t.Fatal(err)
 	}
 	l, err := workdir.ReadLabels(filepath.Join(dir, workdir.LabelsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := workdir.Labels{IDs: []string{"a", "b", "c"}, Functions: m.Names, Votes: m.Cols, PFaulty: []float64{0.9, 0.4, 0.7}, Label: []int8{1, -1, 1}}
+	want := workdir.Labels{IDs: []string{"a", "b", "c"}, Functions: m.Names, Votes: m.Cols, PFaulty: []float64{0.9, 0.4, 0.7}, Label: []int8{1, -1, 1},
+		Gold: []int8{-1, 0, 1}}
 	if !reflect.DeepEqual(*l, want) {
 		t.Errorf("labels.parquet read back as %+v, want %+v", *l, want)
 	}

@@ -175,6 +175,14 @@ func (d *Deps) train(source string) func(ctx context.Context, rc *RunContext) (*
 			putFinite(res.Metrics, fmt.Sprintf("%s_h%d_threshold", source, h.Horizon), h.Threshold.Threshold)
 			putFinite(res.Metrics, fmt.Sprintf("%s_h%d_train_seconds", source, h.Horizon), h.TrainSeconds)
 		}
+		if source == train.LabelsWeak {
+			p := filepath.Join(dir, workdir.AnnotateFile)
+			res.Outputs = append(res.Outputs, p)
+			res.Rows["to_annotate"] = int64(info.ToAnnotate)
+			if info.ToAnnotate > 0 {
+				res.Notes = map[string]string{"file_" + workdir.AnnotateFile: p}
+			}
+		}
 		res.Outputs = relativeTo(rc.Dir, res.Outputs)
 		return res, nil
 	}

@@ -202,6 +202,13 @@ func printRunSummary(e *env, rec *pipeline.Record) {
 			fmt.Fprintf(w, "\nreport: %s\n", p)
 		}
 	}
+	if tr := rec.Stage(pipeline.StageTrainWeak); tr != nil {
+		if p := tr.Notes["file_"+workdir.AnnotateFile]; p != "" {
+			fmt.Fprintf(w, "to annotate: %s (%d validation deploys no labeling function voted on, the models' most likely faulty first;\n"+
+				"  the threshold choice counts them as almost surely healthy: label some, import them as annotations.csv, and the next run trains and chooses on them)\n",
+				p, tr.Rows["to_annotate"])
+		}
+	}
 }
 
 func printHeadline(e *env, ev *pipeline.StageRecord) {

@@ -91,6 +91,13 @@ config section "train" (docs/models.md).`,
 				trainFmtMetric(pv.PerDeployFalseAlarmRate), trainFmtMetric(pv.PerLookFalseAlarmRate))
 			fmt.Fprintf(tw, "thresholds chosen on: %s\n", info.ChoiceData.Describe())
 			fmt.Fprintf(tw, "wrote %s\n", filepath.Join(e.workdir(wdir), workdir.ModelDir(info.LabelSource)))
+			if len(info.Annotated) > 0 {
+				fmt.Fprintf(tw, "annotations taken as targets: %d train, %d valid deployments\n", info.Annotated[workdir.SplitTrain], info.Annotated[workdir.SplitValid])
+			}
+			if info.ToAnnotate > 0 {
+				fmt.Fprintf(tw, "to annotate: %s (%d validation deploys no labeling function voted on, the models' most likely faulty first)\n",
+					filepath.Join(e.workdir(wdir), workdir.ModelDir(info.LabelSource), workdir.AnnotateFile), info.ToAnnotate)
+			}
 			return tw.Flush()
 		},
 	})

@@ -1,5 +1,12 @@
 package history
 
+// AnnotationCSVColumns are the columns of annotations.csv, the import
+// format of annotations (docs/history-import.md), in order: the files
+// Faultline writes for people to annotate (evaluate's queue, train's
+// annotate.csv) start with them, label, annotator, annotated_at and note
+// left for the reviewer.
+var AnnotationCSVColumns = []string{"deployment_id", "label", "annotator", "annotated_at", "note"}
+
 // GoldLabels reduces annotations to one verdict per deployment: the majority
 // of annotators; a tie goes to the latest annotation (then the greatest
 // annotator name, for determinism). Annotations with another label than

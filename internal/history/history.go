@@ -136,7 +136,8 @@ type Incident struct {
 }
 
 // Annotation is a human verdict on a deployment. Annotations are gold labels
-// for evaluation; no feature or labeling function may read them.
+// for evaluation, and targets for training (train.annotations); no feature,
+// labeling function or label model may read them.
 type Annotation struct {
 	DeploymentID string
 	Label        string // LabelFaulty or LabelHealthy

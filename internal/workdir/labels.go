@@ -16,8 +16,8 @@ import (
 const LFPrefix = "lf_"
 
 // Labels is labels.parquet: one entry per row, in file order. Its columns
-// are deployment_id, one int8 vote column lf_NAME per function, p_faulty
-// and label.
+// are deployment_id, one int8 vote column lf_NAME per function, p_faulty,
+// label and gold.
 type Labels struct {
 	IDs []string
 	// Functions names the labeling functions, without LFPrefix, in column
@@ -26,10 +26,19 @@ type Labels struct {
 	Votes     [][]int8
 	PFaulty   []float64 // label-model posterior (NaN when null)
 	Label     []int8    // 1 faulty, 0 healthy, -1 every function abstained
+	// Gold is the deployment's human annotation (history.GoldLabels): 1
+	// faulty, 0 healthy, -1 none. Labeling functions and the label model
+	// never read it; training does (train.annotations). Nil writes -1 on
+	// every row; a file without the column (written before it existed)
+	// reads as -1 on every row.
+	Gold []int8
 }
 
+// GoldNone is Labels.Gold of a deployment nobody annotated.
+const GoldNone int8 = -1
+
 // labelsRowType builds the row struct of labels.parquet: deployment_id, one
-// int8 column per function, p_faulty, label — in that order.
+// int8 column per function, p_faulty, label, gold — in that order.
 func labelsRowType(functions []string) reflect.Type {
 	fields := []reflect.StructField{{Name: "DeploymentID", Type: reflect.TypeFor[string](), Tag: `parquet:"deployment_id"`}}
 	for i, name := range functions {
@@ -39,15 +48,17 @@ func labelsRowType(functions []string) reflect.Type {
 	}
 	fields = append(fields,
 		reflect.StructField{Name: "PFaulty", Type: reflect.TypeFor[float64](), Tag: `parquet:"p_faulty"`},
-		reflect.StructField{Name: "Label", Type: reflect.TypeFor[int8](), Tag: `parquet:"label"`})
+		reflect.StructField{Name: "Label", Type: reflect.TypeFor[int8](), Tag: `parquet:"label"`},
+		reflect.StructField{Name: "Gold", Type: reflect.TypeFor[int8](), Tag: `parquet:"gold"`})
 	return reflect.StructOf(fields)
 }
 
 // WriteLabels writes labels.parquet at path, atomically.
 func WriteLabels(path string, l *Labels) error {
 	n, k := len(l.IDs), len(l.Functions)
-	if len(l.Votes) != k || len(l.PFaulty) != n || len(l.Label) != n {
-		return fmt.Errorf("write %s: %d functions with %d vote columns, %d ids, %d p_faulty, %d labels", path, k, len(l.Votes), n, len(l.PFaulty), len(l.Label))
+	if len(l.Votes) != k || len(l.PFaulty) != n || len(l.Label) != n || l.Gold != nil && len(l.Gold) != n {
+		return fmt.Errorf("write %s: %d functions with %d vote columns, %d ids, %d p_faulty, %d labels, %d gold", path, k, len(l.Votes), n,
+			len(l.PFaulty), len(l.Label), len(l.Gold))
 	}
 	for f, v := range l.Votes {
 		if len(v) != n {
@@ -66,6 +77,11 @@ func WriteLabels(path string, l *Labels) error {
 			}
 			row.Field(1 + k).SetFloat(l.PFaulty[i])
 			row.Field(2 + k).SetInt(int64(l.Label[i]))
+			gold := GoldNone
+			if l.Gold != nil {
+				gold = l.Gold[i]
+			}
+			row.Field(3 + k).SetInt(int64(gold))
 			if err := pw.Write(row.Addr().Interface()); err != nil {
 				return err
 			}
@@ -77,9 +93,11 @@ func WriteLabels(path string, l *Labels) error {
 // ReadLabels reads labels.parquet at path. Numeric lf_ columns are votes
 // (any value other than 0 or 1 reads as an abstention); other lf_ columns
 // are ignored. A null deployment_id or label, a repeated deployment, a label
-// outside {-1, 0, 1} or, on a labelled row, a p_faulty outside [0, 1] is an
-// error naming the file and row; an absent column is an error naming the
-// file. A missing file gives an error wrapping fs.ErrNotExist.
+// or gold outside {-1, 0, 1} or, on a labelled row, a p_faulty outside
+// [0, 1] is an error naming the file and row; an absent column is an error
+// naming the file, except gold (every row GoldNone: a file written before
+// the column existed). A null gold is GoldNone. A missing file gives an
+// error wrapping fs.ErrNotExist.
 func ReadLabels(path string) (*Labels, error) {
 	c, err := ReadColumns(path)
 	if err != nil {
@@ -92,7 +110,7 @@ func ReadLabels(path string) (*Labels, error) {
 		return nil, fmt.Errorf("%s: no column %q", path, name)
 	}
 	n := c.Rows
-	l := &Labels{IDs: make([]string, n), PFaulty: make([]float64, n), Label: make([]int8, n)}
+	l := &Labels{IDs: make([]string, n), PFaulty: make([]float64, n), Label: make([]int8, n), Gold: make([]int8, n)}
 	for i, name := range c.Names {
 		fn, ok := strings.CutPrefix(name, LFPrefix)
 		if !ok || !IsNumeric(c.Kinds[i]) {
@@ -120,6 +138,10 @@ func ReadLabels(path string) (*Labels, error) {
 	labels, err := col("label")
 	if err != nil {
 		return nil, err
+	}
+	var golds []parquet.Value
+	if i := c.Index("gold"); i >= 0 {
+		golds = c.Vals[i]
 	}
 	seen := make(map[string]bool, n)
 	for i := range n {
@@ -150,7 +172,14 @@ func ReadLabels(path string) (*Labels, error) {
 		if lab < -1 || lab > 1 {
 			return nil, fmt.Errorf("%s: row %d: label %d not in {-1, 0, 1}", path, i+1, lab)
 		}
-		l.IDs[i], l.PFaulty[i], l.Label[i] = id, p, int8(lab)
+		l.IDs[i], l.PFaulty[i], l.Label[i], l.Gold[i] = id, p, int8(lab), GoldNone
+		if golds != nil && !golds[i].IsNull() {
+			g, ok := Number(golds[i])
+			if !ok || !(g == -1 || g == 0 || g == 1) {
+				return nil, fmt.Errorf("%s: row %d: gold %v not in {-1, 0, 1}", path, i+1, golds[i])
+			}
+			l.Gold[i] = int8(g)
+		}
 	}
 	return l, nil
 }

@@ -18,8 +18,8 @@ func TestLabelsRoundTrip(t *testing.T) {
 		l    Labels
 	}{
 		{"two functions", Labels{IDs: []string{"a", "b", "c"}, Functions: []string{"rollback", "incident"},
-			Votes: [][]int8{{1, -1, 0}, {-1, -1, 1}}, PFaulty: []float64{0.9, 0.4, 0.7}, Label: []int8{1, -1, 1}}},
-		{"no function", Labels{IDs: []string{"a"}, PFaulty: []float64{0.2}, Label: []int8{0}}},
+			Votes: [][]int8{{1, -1, 0}, {-1, -1, 1}}, PFaulty: []float64{0.9, 0.4, 0.7}, Label: []int8{1, -1, 1}, Gold: []int8{-1, 1, 0}}},
+		{"no function", Labels{IDs: []string{"a"}, PFaulty: []float64{0.2}, Label: []int8{0}, Gold: []int8{-1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,10 +42,25 @@ func TestLabelsRoundTrip(t *testing.T) {
 			for _, f := range tt.l.Functions {
 				want = append(want, LFPrefix+f)
 			}
-			if want = append(want, "p_faulty", "label"); !slices.Equal(cols.Names, want) {
+			if want = append(want, "p_faulty", "label", "gold"); !slices.Equal(cols.Names, want) {
 				t.Errorf("columns %v, want %v", cols.Names, want)
 			}
 		})
+	}
+}
+
+// Labels without Gold are written with no annotation on any row.
+func TestWriteLabelsWithoutGold(t *testing.T) {
+	path := filepath.Join(t.TempDir(), LabelsFile)
+	if err := WriteLabels(path, &Labels{IDs: []string{"a", "b"}, PFaulty: []float64{0.2, 0.9}, Label: []int8{0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadLabels(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Gold, []int8{GoldNone, GoldNone}) {
+		t.Errorf("gold %v, want none on both rows", got.Gold)
 	}
 }
 
@@ -56,6 +71,7 @@ func TestWriteLabelsLengths(t *testing.T) {
 		{IDs: []string{"a", "b"}, PFaulty: []float64{0.1}, Label: []int8{0, 0}},
 		{IDs: []string{"a"}, Functions: []string{"x"}, PFaulty: []float64{0.1}, Label: []int8{0}},
 		{IDs: []string{"a"}, Functions: []string{"x"}, Votes: [][]int8{{1, 0}}, PFaulty: []float64{0.1}, Label: []int8{0}},
+		{IDs: []string{"a"}, PFaulty: []float64{0.1}, Label: []int8{0}, Gold: []int8{1, 0}},
 	}
 	for i := range bad {
 		wantErr(t, WriteLabels(path, &bad[i]), path)
@@ -107,6 +123,29 @@ func TestReadLabelsErrors(t *testing.T) {
 	if !slices.Equal(l.Functions, []string{"x"}) || l.Votes[0][0] != -1 || l.Label[0] != -1 {
 		t.Errorf("abstained row read as %+v", l)
 	}
+	// a file without the gold column (written before it existed): no annotation
+	if !slices.Equal(l.Gold, []int8{GoldNone}) {
+		t.Errorf("no gold column: gold %v, want [%d]", l.Gold, GoldNone)
+	}
+	// gold outside {-1, 0, 1}; null gold is no annotation
+	type goldRow struct {
+		ID    string   `parquet:"deployment_id"`
+		P     float64  `parquet:"p_faulty"`
+		Label int8     `parquet:"label"`
+		Gold  *float64 `parquet:"gold,optional"`
+	}
+	one, two := 1.0, 2.0
+	if err := parquet.WriteFile(path, []goldRow{{"a", 0.1, 0, &one}, {"b", 0.1, 0, nil}}); err != nil {
+		t.Fatal(err)
+	}
+	if l, err = ReadLabels(path); err != nil || !slices.Equal(l.Gold, []int8{1, GoldNone}) {
+		t.Errorf("gold 1 and null: %v, %v; want [1 %d]", l, err, GoldNone)
+	}
+	if err := parquet.WriteFile(path, []goldRow{{"a", 0.1, 0, &one}, {"b", 0.1, 0, &two}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ReadLabels(path)
+	wantErr(t, err, "row 2", "gold", path)
 	// missing column, text label, malformed file, missing file
 	type noLabel struct {
 		ID string  `parquet:"deployment_id"`

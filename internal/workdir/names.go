@@ -24,6 +24,10 @@ const (
 	ModelsDir = "models"
 	// TrainFile is written by train into ModelDir(source).
 	TrainFile = "train.json"
+	// AnnotateFile is written by train into ModelDir("weak"): the
+	// validation deploys the threshold choice could not judge, to annotate
+	// (annotations.csv import format).
+	AnnotateFile = "annotate.csv"
 	// EvaluationDir receives the evaluate stage's outputs.
 	EvaluationDir = "evaluation"
 	// MetricsFile, SummaryFile and ReportFile are the evaluate stage's

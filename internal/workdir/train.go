@@ -39,7 +39,13 @@ type Train struct {
 	// (Choice's figures are on them). Absent from train.json files written
 	// before the training split could take part: the validation split
 	// alone.
-	ChoiceData  *ChoiceData       `json:"policy_choice_data,omitempty"`
+	ChoiceData *ChoiceData `json:"policy_choice_data,omitempty"`
+	// Annotated counts, per split ("train", "valid"), the deployments whose
+	// target was their human annotation instead of the weak label
+	// (train.annotations: use); absent when there were none.
+	Annotated map[string]int `json:"annotations_used,omitempty"`
+	// ToAnnotate counts the rows of annotate.csv (weak labels only).
+	ToAnnotate  int               `json:"to_annotate,omitempty"`
 	PolicyValid policy.Report     `json:"policy_valid"`
 	Inputs      map[string]string `json:"inputs_sha256"` // work-directory file → SHA-256
 }

@@ -40,6 +40,15 @@ const (
 	AbstainedDrop = "drop"
 )
 
+// Values of Config.Annotations.
+const (
+	// AnnotationsUse takes a deployment's human annotation (the gold column
+	// of labels.parquet) as its target wherever there is one.
+	AnnotationsUse = "use"
+	// AnnotationsIgnore trains and chooses on the weak labels alone.
+	AnnotationsIgnore = "ignore"
+)
+
 // ensembleColumns are the features the ensemble verdict is computed from;
 // they are not features of the model trained on that verdict at its own
 // horizon.
@@ -138,6 +147,16 @@ type Config struct {
 	// it scores: the detectors then flag many of those deployments (quiet,
 	// low-traffic ones), and thresholds never see them.
 	Abstained string `yaml:"abstained" json:"abstained"`
+	// Annotations says whether weak-label training takes human annotations
+	// (labels.parquet's gold column, the majority verdict of the
+	// annotations as evaluation reads them) as targets: "use" puts a
+	// deployment's annotation (1 faulty, 0 healthy) in place of its
+	// p_faulty — in training, in the calibration and in the threshold
+	// choice, also where every labeling function abstained — and "ignore"
+	// trains on the weak labels alone (default use). Only the training and
+	// validation splits are read: the held-out split's annotations stay the
+	// evaluation's. Ensemble labels ignore it.
+	Annotations string `yaml:"annotations" json:"annotations"`
 	// ExcludeFeatures are feature columns never used (default none).
 	ExcludeFeatures []string `yaml:"exclude_features" json:"exclude_features"`
 	// Monotone names the features P(faulty) may only rise with: the GBDT
@@ -183,6 +202,7 @@ func DefaultConfig() Config {
 		ClassWeight:        "none",
 		MaxClassWeight:     50,
 		Abstained:          AbstainedPrior,
+		Annotations:        AnnotationsUse,
 		Monotone:           DefaultMonotone(),
 		MonotoneDecreasing: DefaultMonotoneDecreasing(),
 		MaxTrainRows:       200000,
@@ -240,6 +260,9 @@ func (c Config) Validate() error {
 	}
 	if c.Abstained != AbstainedPrior && c.Abstained != AbstainedDrop {
 		bad("abstained", "must be %s or %s, got %q", AbstainedPrior, AbstainedDrop, c.Abstained)
+	}
+	if c.Annotations != AnnotationsUse && c.Annotations != AnnotationsIgnore {
+		bad("annotations", "must be %s or %s, got %q", AnnotationsUse, AnnotationsIgnore, c.Annotations)
 	}
 	if c.ClassWeight != "balanced" && c.ClassWeight != "none" {
 		bad("class_weight", "must be balanced or none, got %q", c.ClassWeight)

@@ -39,32 +39,55 @@ func (in *inputs) hash(name string) error {
 // for weak labels.
 type labelSet map[string]float64
 
+// labelSources says where weak targets came from.
+type labelSources struct {
+	// gold lists the deployments whose target is their human annotation.
+	gold []string
+	// abstained holds the deployments on which every labeling function
+	// abstained and that take no annotation: their target is the label
+	// model's estimate for all of them together, not evidence about each.
+	abstained map[string]bool
+}
+
 // readLabels reads the targets of a label source: p_faulty of
 // labels.parquet for weak labels (deployments on which every function
 // abstained only when keepAbstained), the ensemble's verdict at
-// ensembleHorizon for ensemble labels (inconclusive rows left out).
-func readLabels(dir, source string, ensembleHorizon int, keepAbstained bool) (labelSet, error) {
-	labels := labelSet{}
+// ensembleHorizon for ensemble labels (inconclusive rows left out). With
+// weak labels and a non-nil annotated, a deployment for which annotated
+// holds and that a human annotated (the gold column) takes the
+// annotation, 1 or 0, as its target instead — also when every function
+// abstained.
+func readLabels(dir, source string, ensembleHorizon int, keepAbstained bool, annotated func(id string) bool) (labels labelSet, src labelSources, err error) {
+	labels = labelSet{}
+	src.abstained = map[string]bool{}
 	switch source {
 	case LabelsWeak:
 		l, err := workdir.ReadLabels(filepath.Join(dir, workdir.LabelsFile))
 		if err != nil {
-			return nil, err
+			return nil, src, err
 		}
 		for i, id := range l.IDs {
+			if g := l.Gold[i]; g != workdir.GoldNone && annotated != nil && annotated(id) {
+				labels[id] = float64(g)
+				src.gold = append(src.gold, id)
+				continue
+			}
 			if (l.Label[i] != -1 || keepAbstained) && !math.IsNaN(l.PFaulty[i]) {
 				labels[id] = l.PFaulty[i]
+				if l.Label[i] == -1 {
+					src.abstained[id] = true
+				}
 			}
 		}
 	case LabelsEnsemble:
 		name := workdir.FeaturesFile(ensembleHorizon)
 		ft, err := workdir.ReadFeatures(filepath.Join(dir, name))
 		if err != nil {
-			return nil, err
+			return nil, src, err
 		}
 		ens := ft.Feature(features.EnsembleFaulty)
 		if ens == nil {
-			return nil, fmt.Errorf("%s: no column %s", name, features.Schema[features.EnsembleFaulty].Name)
+			return nil, src, fmt.Errorf("%s: no column %s", name, features.Schema[features.EnsembleFaulty].Name)
 		}
 		inc := ft.Feature(features.Inconclusive)
 		for i, id := range ft.IDs {
@@ -74,9 +97,9 @@ func readLabels(dir, source string, ensembleHorizon int, keepAbstained bool) (la
 			labels[id] = ens[i]
 		}
 	default:
-		return nil, fmt.Errorf("train: unknown label source %q", source)
+		return nil, src, fmt.Errorf("train: unknown label source %q", source)
 	}
-	return labels, nil
+	return labels, src, nil
 }
 
 // schema returns the feature schema version and hash of extract.json

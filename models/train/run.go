@@ -48,7 +48,12 @@ func Run(ctx context.Context, cfg Config, opt RunOptions) (*workdir.Train, error
 	if err != nil {
 		return nil, err
 	}
-	labels, err := readLabels(in.dir, cfg.Labels, cfg.EnsembleHorizon, cfg.Abstained == AbstainedPrior)
+	var annotated func(id string) bool
+	if cfg.Annotations == AnnotationsUse {
+		// The held-out split's annotations are the evaluation's.
+		annotated = func(id string) bool { s := split.of[id]; return s == workdir.SplitTrain || s == workdir.SplitValid }
+	}
+	labels, sources, err := readLabels(in.dir, cfg.Labels, cfg.EnsembleHorizon, cfg.Abstained == AbstainedPrior, annotated)
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +65,12 @@ func Run(ctx context.Context, cfg Config, opt RunOptions) (*workdir.Train, error
 	info, err := newTrain(cfg, in, split, now())
 	if err != nil {
 		return nil, err
+	}
+	for _, id := range sources.gold {
+		if info.Annotated == nil {
+			info.Annotated = map[string]int{}
+		}
+		info.Annotated[split.of[id]]++
 	}
 	outDir := filepath.Join(in.dir, workdir.ModelDir(cfg.Labels))
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
@@ -83,6 +94,13 @@ func Run(ctx context.Context, cfg Config, opt RunOptions) (*workdir.Train, error
 		return nil, err
 	}
 	info.PolicyValid = policy.Evaluate(info.Policy, valid.probs, valid.targets(labels))
+	if cfg.Labels == LabelsWeak {
+		n, err := writeAnnotate(filepath.Join(outDir, workdir.AnnotateFile), in, valid, sources.abstained, cfg.Horizons)
+		if err != nil {
+			return nil, err
+		}
+		info.ToAnnotate = n
+	}
 	if err := workdir.WriteTrain(filepath.Join(outDir, workdir.TrainFile), info); err != nil {
 		return nil, err
 	}

@@ -58,7 +58,8 @@ type SplitScores struct {
 // ScoreSplit scores every deployment of split ("train", "valid" or "test",
 // per split.parquet) of the work directory dir with the trained models of
 // source, and attaches the source's labels (deployments on which every
-// labeling function abstained are unlabelled).
+// labeling function abstained are unlabelled; annotations are not read:
+// the labels are the source's, whatever train.annotations).
 // policy.Evaluate(t.Info.Policy, s.Probs, s.Labels) then gives the policy's
 // precision, recall, time to detection and false alarms.
 func ScoreSplit(ctx context.Context, dir, source, split string) (*SplitScores, error) {
@@ -70,7 +71,7 @@ func ScoreSplit(ctx context.Context, dir, source, split string) (*SplitScores, e
 	if err != nil {
 		return nil, err
 	}
-	labels, err := readLabels(dir, source, t.Config.EnsembleHorizon, false)
+	labels, _, err := readLabels(dir, source, t.Config.EnsembleHorizon, false, nil)
 	if err != nil {
 		return nil, err
 	}

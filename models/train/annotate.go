@@ -1,0 +1,100 @@
+package train
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/faultline-dev/faultline/internal/atomicfile"
+	"github.com/faultline-dev/faultline/internal/history"
+	"github.com/faultline-dev/faultline/internal/workdir"
+)
+
+// AnnotateRows is the most rows annotate.csv holds.
+const AnnotateRows = 50
+
+// writeAnnotate writes annotate.csv at path: the validation deployments of
+// valid that no labeling function voted on and nobody annotated
+// (abstained), the AnnotateRows the models rank most likely faulty first
+// (by their highest probability over the looks), in the annotations.csv
+// import format followed by evidence columns: service, environment,
+// version, started_at and p_H per horizon. It returns the number of rows.
+//
+// Why these. The threshold choice counts such a deployment at the label
+// model's estimate for all of them together (a few percent faulty), so a
+// flag on it is almost a whole false alarm however high it ranks; where
+// the labeling functions rarely vote (aggregate metrics, few reactions) a
+// few of them at the top of the ranking hold the whole policy back.
+// Annotated, each counts as what it is in the next run's training and
+// choice (Config.Annotations).
+func writeAnnotate(path string, in *inputs, valid *validation, abstained map[string]bool, horizons []int) (int, error) {
+	type row struct {
+		id   string
+		top  float64
+		prob []float64
+	}
+	var rows []row
+	for i, id := range valid.ids {
+		if !abstained[id] {
+			continue
+		}
+		top := math.Inf(-1)
+		for _, p := range valid.probs[i] {
+			if p > top {
+				top = p
+			}
+		}
+		if math.IsInf(top, -1) {
+			continue // no look scored
+		}
+		rows = append(rows, row{id, top, valid.probs[i]})
+	}
+	sort.SliceStable(rows, func(a, b int) bool { return rows[a].top > rows[b].top })
+	if len(rows) > AnnotateRows {
+		rows = rows[:AnnotateRows]
+	}
+	deploys, err := workdir.ReadDeploys(in.path(workdir.DeploysFile))
+	if err != nil {
+		return 0, err
+	}
+	byID := make(map[string]workdir.DeployRow, len(deploys))
+	for _, d := range deploys {
+		byID[d.DeploymentID] = d
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	header := append([]string{}, history.AnnotationCSVColumns...)
+	header = append(header, "service", "environment", "version", "started_at")
+	for _, h := range horizons {
+		header = append(header, fmt.Sprintf("p_%d", h))
+	}
+	if err := w.Write(header); err != nil {
+		return 0, err
+	}
+	for _, r := range rows {
+		d := byID[r.id]
+		rec := []string{r.id, "", "", "", "", d.Service, d.Environment, d.Version, d.StartedAt.UTC().Format(time.RFC3339)}
+		for _, p := range r.prob {
+			s := ""
+			if !math.IsNaN(p) {
+				s = strconv.FormatFloat(p, 'f', 4, 64)
+			}
+			rec = append(rec, s)
+		}
+		if err := w.Write(rec); err != nil {
+			return 0, err
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return 0, err
+	}
+	if err := atomicfile.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return 0, fmt.Errorf("train: write %s: %w", path, err)
+	}
+	return len(rows), nil
+}
