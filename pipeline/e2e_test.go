@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/faultline-dev/faultline/internal/history/pgstore"
 	"github.com/faultline-dev/faultline/internal/pgtest"
 	"github.com/faultline-dev/faultline/internal/simulate"
+	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/labeling"
 	"github.com/faultline-dev/faultline/models/train"
 	"github.com/faultline-dev/faultline/pipeline"
@@ -236,5 +238,11 @@ func TestRunEndToEndResumeAndLock(t *testing.T) {
 				t.Errorf("stage %s: %s (%.12s) vs %s (%.12s)", name, ga[i].Path, ga[i].SHA256, gb[i].Path, gb[i].SHA256)
 			}
 		}
+	}
+	// The weak-label training lists the deploys to annotate among its
+	// outputs (checked identical above).
+	annotate := filepath.Join(workdir.ModelDir(train.LabelsWeak), workdir.AnnotateFile)
+	if !slices.ContainsFunc(recA.Stage(pipeline.StageTrainWeak).Outputs, func(o pipeline.File) bool { return o.Path == annotate }) {
+		t.Errorf("train-weak outputs %+v lack %s", recA.Stage(pipeline.StageTrainWeak).Outputs, annotate)
 	}
 }

@@ -31,7 +31,8 @@ HOME/runs/RUN_ID:
 
   extract         features of every deploy at each horizon (features_hH.parquet)
   label           weak labels and the labeling-function report (labels.parquet)
-  train-weak      per-horizon models trained on the weak labels (models/weak)
+  train-weak      per-horizon models trained on the weak labels and the
+                  annotations (models/weak; annotate.csv: deploys to annotate)
   train-ensemble  the same on the statistical ensemble (models/ensemble)
   evaluate        baseline vs both model sets (and production) on the newest deploys
   register        registers the weak-label models as a new version, alias "candidate"

@@ -32,21 +32,29 @@ both label sources), trains one gradient-boosted model per horizon with early
 stopping on validation (monotone in the fault signals of train.monotone),
 calibrates each horizon's probability (Platt, on validation), and chooses the
 thresholds of all horizons together so that the sequential policy as a whole
-meets train.target (default: precision >= 0.95 by its Wilson lower bound at
-train.target_confidence), with the most recall; when validation cannot show
-the target, train.json says so and the most precise policy is kept.
+meets train.target (default: precision >= 0.95, judged on the weak labels'
+expected counts, train.target_estimate: expected; with bound, by the Wilson
+lower bound at train.target_confidence), with the most recall; when
+validation cannot show the target, train.json says so and the most precise
+policy is kept.
 
 Label sources: weak (default) trains on labels.parquet (p_faulty as a soft
 target; deployments every labeling function abstained on are kept with the
-label model's estimate for such rows, train.abstained: prior); ensemble
+label model's estimate for such rows, train.abstained: prior; a deployment of
+the training or validation split that a person annotated takes its
+annotation, the gold column, as target, train.annotations: use); ensemble
 trains on the statistical ensemble at features.ensemble_horizon
 (ensemble_faulty; inconclusive deployments dropped) — the baseline approach.
 
 Writes models/SOURCE/model_hH.txt (LightGBM text v3, loadable by
 github.com/dmitryikh/leaves) and models/SOURCE/train.json (parameters,
 thresholds, sequential policy with its validation precision, recall, time to
-detection and false-alarm rates, feature schema, input hashes). Settings:
-config section "train" (docs/models.md).`,
+detection and false-alarm rates, feature schema, input hashes). With weak
+labels also models/weak/annotate.csv: up to 50 validation deployments no
+labeling function voted on, the models' most likely faulty first, in the
+annotations.csv import format — the deployments whose annotation most helps
+the next training choose its thresholds. Settings: config section "train"
+(docs/models.md, "Annotations").`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&wdir, "workdir", "", "work `DIR` holding the extract and label outputs (default HOME/work)")
 			fs.StringVar(&labels, "labels", "", "label `SOURCE`: weak or ensemble (default: config train.labels, else weak)")
