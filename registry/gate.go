@@ -130,10 +130,9 @@ const MetricSharedMTTD = "policy.shared_mttd_min"
 // target precision the thresholds were chosen for — may not drop by more
 // than 0.01, precision may not drop by more than 0.02 (judged on the
 // candidate's interval: the two versions' flags differ in number, often
-// few), and on the faults
-// both versions find the mean time to detection may not increase
-// (MetricSharedMTTD; each version's own mean, policy.mttd_min, is over
-// different faults when their recalls differ).
+// few), and on the faults both versions find the mean time to detection
+// may not increase (MetricSharedMTTD; each version's own mean,
+// policy.mttd_min, is over different faults when their recalls differ).
 func DefaultRules() []Rule {
 	return []Rule{
 		{Metric: "policy.recall", Better: "higher", Tolerance: 0.01},

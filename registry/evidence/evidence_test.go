@@ -315,6 +315,19 @@ func TestEvaluatorScoresFromTheStore(t *testing.T) {
 		t.Errorf("good model's values %v, scores %+v", e.Current.Values, e.Current.Policy)
 	}
 
+	// Time to detection on the faults both flag: none here (the candidate
+	// flags nothing); against itself, every fault it finds, so its own mean.
+	if _, ok := e.Candidate.Values[registry.MetricSharedMTTD]; ok {
+		t.Errorf("shared time to detection with a candidate that flags nothing: %v", e.Candidate.Values)
+	}
+	self, err := ev.Evaluate(ctx, good, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, h, own := self.Candidate.Values[registry.MetricSharedMTTD], self.Current.Values[registry.MetricSharedMTTD], e.Current.Values["policy.mttd_min"]; !(own > 0) || c != own || h != own {
+		t.Errorf("shared time to detection against itself: %v and %v, want its own mean %v", c, h, own)
+	}
+
 	// The gate on that evidence: the good model meets the floors (its
 	// recall is at least the baseline's: it flags every deploy the
 	// baseline does, and earlier); the never-flagging one, imported with
