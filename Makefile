@@ -4,7 +4,7 @@ BIN      ?= bin/faultline
 DEMO_DIR ?= demo-data
 PKGS     := ./...
 
-.PHONY: all build test test-short bench bench-scale lint fmt demo quality fuzz clean
+.PHONY: all build test test-short bench bench-scale lint fmt demo quality quality-loop fuzz clean
 
 all: build
 
@@ -40,6 +40,9 @@ demo: build ## simulate a fleet into an embedded store and run the whole pipelin
 
 quality: build ## detection-quality benchmark: every simulator regime and the independent generator's (alt-*) × 2 seeds, writes docs/quality.md (not part of test)
 	$(BIN) --log-format text quality --workdir $(DEMO_DIR)/quality --out docs/quality.md $(QUALITY_FLAGS)
+
+quality-loop: build ## the same with the annotation loop (30 rows of annotate.csv per fleet labelled from truth, then a second run), writes docs/quality-loop.md (not part of test)
+	$(BIN) --log-format text quality --annotate 30 --workdir $(DEMO_DIR)/quality --out docs/quality-loop.md $(QUALITY_FLAGS)
 
 clean:
 	rm -rf bin $(DEMO_DIR)

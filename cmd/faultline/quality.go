@@ -16,13 +16,13 @@ import (
 func init() {
 	var (
 		regimes, seeds, out, workdir string
-		services, days               int
+		services, days, annotate     int
 		keep, asJSON                 bool
 	)
 	register(&command{
 		name:    "quality",
 		summary: "the detection-quality benchmark: the production policy against truth on simulated regimes",
-		usage:   "[--regimes A,B] [--seeds 1,2] [--services N] [--days D] [--out FILE.md] [--workdir DIR] [--keep] [--json]",
+		usage:   "[--regimes A,B] [--seeds 1,2] [--services N] [--days D] [--annotate K] [--out FILE.md] [--workdir DIR] [--keep] [--json]",
 		help: `For each regime and seed, simulates a fleet ('faultline simulate --regime')
 into a fresh embedded store under --workdir, runs the whole pipeline on it
 as 'faultline run' does (with the stage and registry sections of --config),
@@ -35,6 +35,12 @@ false alarms per confounder; whether the floors are met:
 ` + qualityFloors() + `.
 Figures are given on the run's held-out test split (the newest deploys)
 and over every deploy.
+
+--annotate K runs the annotation loop on every fleet once it is scored:
+the first K rows of its run's models/weak/annotate.csv labelled from the
+truth, each verdict wrong with probability 0.05, imported as annotations,
+and the pipeline run again; a table gives the production policy before
+and after (docs/models.md, "Annotations"). It doubles the time.
 
 --out writes the tables as Markdown (make quality writes docs/quality.md);
 without it the Markdown goes to standard output. --json prints the full
@@ -53,6 +59,7 @@ written; 2 usage.`,
 			fs.StringVar(&seeds, "seeds", "1,2", "comma-separated seeds `S1,S2` of every regime")
 			fs.IntVar(&services, "services", quality.DefaultServices, "services `N` per fleet")
 			fs.IntVar(&days, "days", quality.DefaultDays, "days `D` of history per fleet")
+			fs.IntVar(&annotate, "annotate", 0, "run the annotation loop with `K` rows of annotate.csv per fleet (0: off)")
 			fs.StringVar(&out, "out", "", "write the Markdown tables to `FILE` (e.g. docs/quality.md)")
 			fs.StringVar(&workdir, "workdir", "", "`DIR` receiving one folder per fleet (default HOME/work/quality)")
 			fs.BoolVar(&keep, "keep", false, "keep each fleet's store, runs and registry")
@@ -65,7 +72,10 @@ written; 2 usage.`,
 			if services < 1 || days < 1 {
 				return usageError("--services and --days must be at least 1")
 			}
-			opts := quality.Options{Services: services, Days: days, Keep: keep, Log: e.log, Progress: e.progress(), Workdir: workdir}
+			if annotate < 0 {
+				return usageError("--annotate must be at least 0")
+			}
+			opts := quality.Options{Services: services, Days: days, Keep: keep, Log: e.log, Progress: e.progress(), Workdir: workdir, Annotate: annotate}
 			var err error
 			if opts.Regimes, err = parseRegimes(regimes); err != nil {
 				return err

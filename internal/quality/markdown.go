@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
 )
 
 // SmokeFloors are the floors of the smoke test (TestSmoke: regime
@@ -100,9 +102,17 @@ func (r *Result) Markdown() []byte {
 	w("This page scores the detector Faultline puts in production against the simulator's ground truth, on\n")
 	w("fleets of many kinds. It is the project's own benchmark: a change to features, labeling functions, the\n")
 	w("label model, training or the promotion gate shows here as figures that move.\n\n")
-	w("Command: `faultline quality --regimes %s --seeds %s --services %d --days %d`\n",
-		strings.Join(r.Regimes, ","), joinSeeds(r.Seeds), r.Services, r.Days)
-	w("(`make quality` runs it with these defaults).\n\n")
+	annotate := ""
+	if r.Annotate > 0 {
+		annotate = fmt.Sprintf(" --annotate %d", r.Annotate)
+	}
+	w("Command: `faultline quality --regimes %s --seeds %s --services %d --days %d%s`\n",
+		strings.Join(r.Regimes, ","), joinSeeds(r.Seeds), r.Services, r.Days, annotate)
+	if r.Annotate > 0 {
+		w("(`make quality-loop` runs it with these defaults).\n\n")
+	} else {
+		w("(`make quality` runs it with these defaults).\n\n")
+	}
 
 	w("## How it is measured\n\n")
 	w("- **Fleets.** Each regime below is a set of `faultline simulate` knobs (`faultline simulate --regime NAME`),\n")
@@ -191,10 +201,72 @@ func (r *Result) Markdown() []byte {
 		w("\n")
 	}
 
+	r.annotatedTable(&b)
 	r.bandTables(&b)
 	r.confounderTable(&b)
 	r.lostTables(&b)
 	return b.Bytes()
+}
+
+// annotatedTable writes the annotation loop's figures (Fleet.Annotated),
+// when the benchmark ran it.
+func (r *Result) annotatedTable(b *bytes.Buffer) {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	k := 0
+	for _, f := range r.Fleets {
+		if f.Annotated != nil {
+			k = r.Annotate
+			break
+		}
+	}
+	if k == 0 {
+		return
+	}
+	w("## After the annotation loop\n\n")
+	w("Per fleet, once scored: the first %d rows of its run's `models/weak/annotate.csv` (the validation deploys no\n", k)
+	w("labeling function voted on, the models' most likely faulty first) labelled from the truth, each verdict wrong\n")
+	w("with probability %s, imported as annotations, and `faultline run` again; its candidate goes through the\n", num(AnnotationNoise))
+	w("gate against the first run's production. The production policy before → after, against truth\n")
+	w("(docs/models.md, \"Annotations\"). Both runs' split is the same.\n\n")
+	w("| regime | seed | annotated (faulty) | after | precision | recall | test split precision | test split recall |\n")
+	w("|---|---|---|---|---|---|---|---|\n")
+	var before, after [2]Counts
+	for i := range before {
+		before[i], after[i] = newCounts(), newCounts()
+	}
+	for _, f := range r.Fleets {
+		a := f.Annotated
+		if a == nil {
+			continue
+		}
+		s0, ok0 := f.Scored(ScopeAll)
+		t0, _ := f.Scored(ScopeTest)
+		s1, ok1 := a.Scores[ScopeAll]
+		t1 := a.Scores[ScopeTest]
+		if !ok0 || !ok1 {
+			w("| `%s` | %d | %d (%d) | %s | | | | |\n", f.Regime, f.Seed, a.Rows, a.Faulty, a.Production)
+			continue
+		}
+		for i, c := range [][2]Score{{s0, s1}, {t0, t1}} {
+			before[i].Add(c[0].Counts)
+			after[i].Add(c[1].Counts)
+		}
+		w("| `%s` | %d | %d (%d) | %s | %s → %s | %s → %s | %s → %s | %s → %s |\n", f.Regime, f.Seed, a.Rows, a.Faulty, a.Production,
+			s0.Precision.Decimal(3), s1.Precision.Decimal(3), pt3(s0.Recall), pt3(s1.Recall),
+			t0.Precision.Decimal(3), t1.Precision.Decimal(3), pt3(t0.Recall), pt3(t1.Recall))
+	}
+	p0, p1, q0, q1 := before[0].Score(), after[0].Score(), before[1].Score(), after[1].Score()
+	w("| **pooled** | | | | %s → %s | %s → %s | %s → %s | %s → %s |\n\n",
+		p0.Precision.Decimal(3), p1.Precision.Decimal(3), pt3(p0.Recall), pt3(p1.Recall),
+		q0.Precision.Decimal(3), q1.Precision.Decimal(3), pt3(q0.Recall), pt3(q1.Recall))
+}
+
+// pt3 is an estimate's point value with three decimals, and its count.
+func pt3(e metrics.Estimate) string {
+	if e.N == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.3f (%d/%d)", e.Value, e.K, e.N)
 }
 
 // bandTables writes the recall per severity band of every fleet, per scope.

@@ -65,6 +65,12 @@ type Options struct {
 	Log *slog.Logger
 	// Progress reports each stage of each fleet, and "quality" once per fleet.
 	Progress progress.Func
+	// Annotate, when above 0, runs the annotation loop on every fleet once
+	// it is scored: the first Annotate rows of its run's annotate.csv
+	// labelled from the truth (each verdict wrong with probability
+	// AnnotationNoise), imported, and the pipeline run again; Fleet.Annotated
+	// scores the production policy then. Default 0: off.
+	Annotate int
 }
 
 // DefaultPipeline returns the stage settings `faultline run` uses without
@@ -129,7 +135,10 @@ type Fleet struct {
 	// excess errors they left in their window and the production policy's
 	// recall on each kind (TallyEvidence); absent when the run failed.
 	Evidence *EvidenceScore `json:"evidence,omitempty"`
-	Seconds  float64        `json:"seconds"`
+	// Annotated is the fleet after the annotation loop (Options.Annotate);
+	// absent without it.
+	Annotated *Annotated `json:"annotated,omitempty"`
+	Seconds   float64    `json:"seconds"`
 }
 
 // Result is the benchmark's outcome.
@@ -139,7 +148,10 @@ type Result struct {
 	Services int      `json:"services"`
 	Days     int      `json:"days"`
 	Floors   Floors   `json:"floors"`
-	Fleets   []Fleet  `json:"fleets"`
+	// Annotate is Options.Annotate: the rows of annotate.csv the loop
+	// labelled on every fleet (0: no loop).
+	Annotate int     `json:"annotate,omitempty"`
+	Fleets   []Fleet `json:"fleets"`
 }
 
 // Failed returns the fleets whose pipeline or scoring failed.
@@ -195,7 +207,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("quality: %w", err)
 	}
 	opts.Workdir = root
-	res := &Result{Regimes: opts.Regimes, Seeds: opts.Seeds, Services: opts.Services, Days: opts.Days, Floors: opts.Floors}
+	res := &Result{Regimes: opts.Regimes, Seeds: opts.Seeds, Services: opts.Services, Days: opts.Days, Floors: opts.Floors, Annotate: opts.Annotate}
 	total := int64(len(regimes) * len(opts.Seeds))
 	for _, r := range regimes {
 		for _, seed := range opts.Seeds {
@@ -304,16 +316,8 @@ func scoreFleet(ctx context.Context, opts Options, r Regime, seed int64, home st
 	if err != nil {
 		return err
 	}
-	f.Scores = map[string]Score{}
-	for scope, include := range map[string]func(string) bool{
-		ScopeAll:  nil,
-		ScopeTest: func(id string) bool { return split[id] == workdir.SplitTest },
-	} {
-		c, err := Tally(preds, truth, include, opts.Floors.MinSeverity)
-		if err != nil {
-			return err
-		}
-		f.Scores[scope] = c.Score()
+	if f.Scores, err = scopeScores(preds, truth, split, opts.Floors.MinSeverity); err != nil {
+		return err
 	}
 
 	// Where recall is lost: the weak labels against truth, and the
@@ -344,7 +348,41 @@ func scoreFleet(ctx context.Context, opts Options, r Regime, seed int64, home st
 	}
 	es := ec.Score()
 	f.Evidence = &es
+
+	if opts.Annotate > 0 {
+		fl := &fleetRun{st: st, reg: reg, deps: &d, runner: runner, home: home, seed: seed}
+		if f.Annotated, err = annotationLoop(ctx, opts, fl, rec, truth, split); err != nil {
+			return fmt.Errorf("annotation loop: %w", err)
+		}
+	}
 	return nil
+}
+
+// fleetRun is what the annotation loop needs of a fleet's first run.
+type fleetRun struct {
+	st     history.Store
+	reg    *registry.Registry
+	deps   *pipeline.Deps
+	runner *pipeline.Runner
+	home   string
+	seed   int64
+}
+
+// scopeScores tallies preds against truth per scope: every deploy, and the
+// test split of split.
+func scopeScores(preds []Prediction, truth map[string]history.Truth, split map[string]string, minSeverity float64) (map[string]Score, error) {
+	out := map[string]Score{}
+	for scope, include := range map[string]func(string) bool{
+		ScopeAll:  nil,
+		ScopeTest: func(id string) bool { return split[id] == workdir.SplitTest },
+	} {
+		c, err := Tally(preds, truth, include, minSeverity)
+		if err != nil {
+			return nil, err
+		}
+		out[scope] = c.Score()
+	}
+	return out, nil
 }
 
 // tallyRunEvidence runs TallyEvidence on the largest features file the
