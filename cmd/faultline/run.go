@@ -205,8 +205,9 @@ func printRunSummary(e *env, rec *pipeline.Record) {
 	}
 	if tr := rec.Stage(pipeline.StageTrainWeak); tr != nil {
 		if p := tr.Notes["file_"+workdir.AnnotateFile]; p != "" {
-			fmt.Fprintf(w, "to annotate: %s (%d validation deploys no labeling function voted on, the models' most likely faulty first;\n"+
-				"  the threshold choice counts them as almost surely healthy: label some, import them as annotations.csv, and the next run trains and chooses on them)\n",
+			fmt.Fprintf(w, "to annotate: %s (%d validation deploys on which no labeling function, or one alone, voted,\n"+
+				"  the models' most likely faulty first: the threshold choice is least sure of them; label some, import them as annotations.csv,\n"+
+				"  and the next run trains and chooses on them)\n",
 				p, tr.Rows["to_annotate"])
 		}
 	}

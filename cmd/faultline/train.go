@@ -50,8 +50,9 @@ Writes models/SOURCE/model_hH.txt (LightGBM text v3, loadable by
 github.com/dmitryikh/leaves) and models/SOURCE/train.json (parameters,
 thresholds, sequential policy with its validation precision, recall, time to
 detection and false-alarm rates, feature schema, input hashes). With weak
-labels also models/weak/annotate.csv: up to 50 validation deployments no
-labeling function voted on, the models' most likely faulty first, in the
+labels also models/weak/annotate.csv: up to 50 validation deployments on
+which no labeling function voted, alternating with those labelled faulty on
+one function's vote alone, the models' most likely faulty first, in the
 annotations.csv import format — the deployments whose annotation most helps
 the next training choose its thresholds. Settings: config section "train"
 (docs/models.md, "Annotations").`,
@@ -103,7 +104,7 @@ the next training choose its thresholds. Settings: config section "train"
 				fmt.Fprintf(tw, "annotations taken as targets: %d train, %d valid deployments\n", info.Annotated[workdir.SplitTrain], info.Annotated[workdir.SplitValid])
 			}
 			if info.ToAnnotate > 0 {
-				fmt.Fprintf(tw, "to annotate: %s (%d validation deploys no labeling function voted on, the models' most likely faulty first)\n",
+				fmt.Fprintf(tw, "to annotate: %s (%d validation deploys on which no labeling function, or one alone, voted; the models' most likely faulty first)\n",
 					filepath.Join(e.workdir(wdir), workdir.ModelDir(info.LabelSource), workdir.AnnotateFile), info.ToAnnotate)
 			}
 			return tw.Flush()

@@ -223,8 +223,8 @@ func (r *Result) annotatedTable(b *bytes.Buffer) {
 		return
 	}
 	w("## After the annotation loop\n\n")
-	w("Per fleet, once scored: the first %d rows of its run's `models/weak/annotate.csv` (the validation deploys no\n", k)
-	w("labeling function voted on, the models' most likely faulty first) labelled from the truth, each verdict wrong\n")
+	w("Per fleet, once scored: the first %d rows of its run's `models/weak/annotate.csv` (validation deploys on which\n", k)
+	w("no labeling function, or one alone, voted, the models' most likely faulty first) labelled from the truth, each verdict wrong\n")
 	w("with probability %s, imported as annotations, and `faultline run` again; its candidate goes through the\n", num(AnnotationNoise))
 	w("gate against the first run's production. The production policy before → after, against truth\n")
 	w("(docs/models.md, \"Annotations\"). Both runs' split is the same.\n\n")

@@ -104,10 +104,11 @@ func TestRunTakesAnnotations(t *testing.T) {
 	}
 }
 
-// TestRunWritesAnnotate: annotate.csv lists the validation deployments no
-// labeling function voted on and nobody annotated, the models' most
-// likely faulty first, in the annotations.csv import format; an annotated
-// one leaves the list.
+// TestRunWritesAnnotate: annotate.csv lists, in the annotations.csv
+// import format, the validation deployments nobody annotated that no
+// labeling function voted on, alternating with those labelled faulty on one
+// function's vote alone, each kind the models' most likely faulty first; an
+// annotated one leaves the list.
 func TestRunWritesAnnotate(t *testing.T) {
 	dir := t.TempDir()
 	writeFixture(t, dir, 1500)
@@ -124,35 +125,62 @@ func TestRunWritesAnnotate(t *testing.T) {
 		return recs
 	}
 	info, splitOf, l := runAndRead(t, dir)
-	quiet := map[string]bool{} // validation deployments on which every function abstained
+	// writeFixture has one function, a: a validation deployment it did not
+	// vote on is quiet, one it alone labelled faulty is lone.
+	kind := map[string]string{}
 	for i, id := range l.IDs {
-		if l.Label[i] == -1 && splitOf[id] == workdir.SplitValid {
-			quiet[id] = true
+		switch {
+		case splitOf[id] != workdir.SplitValid:
+		case l.Label[i] == -1:
+			kind[id] = "no vote"
+		case l.Label[i] == 1:
+			kind[id] = "one vote: a"
 		}
 	}
 	recs := read()
-	if want := []string{"deployment_id", "label", "annotator", "annotated_at", "note", "service", "environment", "version", "started_at", "p_10", "p_20", "p_60"}; !slices.Equal(recs[0], want) {
+	if want := []string{"deployment_id", "label", "annotator", "annotated_at", "note", "service", "environment", "version", "started_at", "weak_label", "p_10", "p_20", "p_60"}; !slices.Equal(recs[0], want) {
 		t.Fatalf("header %v, want %v", recs[0], want)
 	}
 	rows := recs[1:]
-	if len(quiet) < 3 || len(rows) != min(len(quiet), AnnotateRows) || info.ToAnnotate != len(rows) {
-		t.Fatalf("%d rows (to_annotate %d) for %d quiet validation deployments", len(rows), info.ToAnnotate, len(quiet))
+	if len(rows) != AnnotateRows || info.ToAnnotate != len(rows) {
+		t.Fatalf("%d rows (to_annotate %d), want %d", len(rows), info.ToAnnotate, AnnotateRows)
 	}
 	top := func(r []string) float64 {
 		m := math.Inf(-1)
-		for _, s := range r[9:] {
+		for _, s := range r[10:] {
 			if p, err := strconv.ParseFloat(s, 64); err == nil {
 				m = math.Max(m, p)
 			}
 		}
 		return m
 	}
+	last := map[string]float64{}
+	quiet := 0
 	for i, r := range rows {
-		if !quiet[r[0]] || r[1] != "" || r[5] == "" {
-			t.Errorf("row %d: %v: want a quiet validation deployment with its service and no label", i+1, r)
+		if k := kind[r[0]]; k == "" || r[9] != k || r[1] != "" || r[5] == "" {
+			t.Errorf("row %d: %v: want a quiet or lone validation deployment (%q), its service and no label", i+1, r, k)
 		}
-		if i > 0 && top(r) > top(rows[i-1]) {
-			t.Errorf("row %d ranks above row %d: %v > %v", i+1, i, top(r), top(rows[i-1]))
+		if p, seen := last[r[9]]; seen && top(r) > p {
+			t.Errorf("row %d ranks above the previous %q row: %v > %v", i+1, r[9], top(r), p)
+		}
+		last[r[9]] = top(r)
+		if r[9] == "no vote" {
+			quiet++
+		}
+	}
+	// The kinds alternate until the fewer runs out.
+	nQuiet := 0
+	for _, k := range kind {
+		if k == "no vote" {
+			nQuiet++
+		}
+	}
+	if want := min(nQuiet, AnnotateRows/2); nQuiet == 0 || quiet != want {
+		t.Errorf("%d quiet rows of %d, want %d (of %d quiet validation deployments)", quiet, len(rows), want, nQuiet)
+	}
+	for i := 0; i < 2*quiet; i++ {
+		if want := []string{"no vote", "one vote: a"}[i%2]; rows[i][9] != want {
+			t.Errorf("row %d is %q, want %q: the kinds alternate", i+1, rows[i][9], want)
 		}
 	}
 	// Annotate the first: it leaves the list.

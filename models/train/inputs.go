@@ -47,6 +47,11 @@ type labelSources struct {
 	// abstained and that take no annotation: their target is the label
 	// model's estimate for all of them together, not evidence about each.
 	abstained map[string]bool
+	// lone maps the deployments labelled faulty on one function's vote
+	// alone (no other faulty and no healthy vote), unannotated, to that
+	// function: the label model weighs such a vote by the function's
+	// agreement with the others, which says least where it votes alone.
+	lone map[string]string
 }
 
 // readLabels reads the targets of a label source: p_faulty of
@@ -59,7 +64,7 @@ type labelSources struct {
 // abstained.
 func readLabels(dir, source string, ensembleHorizon int, keepAbstained bool, annotated func(id string) bool) (labels labelSet, src labelSources, err error) {
 	labels = labelSet{}
-	src.abstained = map[string]bool{}
+	src.abstained, src.lone = map[string]bool{}, map[string]string{}
 	switch source {
 	case LabelsWeak:
 		l, err := workdir.ReadLabels(filepath.Join(dir, workdir.LabelsFile))
@@ -76,6 +81,9 @@ func readLabels(dir, source string, ensembleHorizon int, keepAbstained bool, ann
 				labels[id] = l.PFaulty[i]
 				if l.Label[i] == -1 {
 					src.abstained[id] = true
+				}
+				if fn, ok := loneFaultyVote(l, i); ok && l.Label[i] == 1 {
+					src.lone[id] = fn
 				}
 			}
 		}
@@ -132,4 +140,22 @@ func fileSHA256(path string) (string, error) {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// loneFaultyVote returns the function that voted faulty on row i of l when
+// it is the only vote cast there.
+func loneFaultyVote(l *workdir.Labels, i int) (string, bool) {
+	fn := ""
+	for f, votes := range l.Votes {
+		switch votes[i] {
+		case 1:
+			if fn != "" {
+				return "", false
+			}
+			fn = l.Functions[f]
+		case 0:
+			return "", false
+		}
+	}
+	return fn, fn != ""
 }
