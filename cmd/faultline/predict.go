@@ -244,10 +244,9 @@ func scoreAgainstTruth(ctx context.Context, store history.Store, rows []batch.Ro
 	for _, t := range tr {
 		truth[t.DeploymentID] = t
 	}
-	preds := make([]quality.Prediction, 0, len(rows))
+	preds := quality.Predictions(rows)
 	scored := make(map[string]bool, len(rows))
 	for _, r := range rows {
-		preds = append(preds, quality.Prediction{DeploymentID: r.DeploymentID, Flagged: r.Verdict == detector.Faulty, DetectedAt: r.DetectedAt})
 		scored[r.DeploymentID] = true
 	}
 	c, err := quality.Tally(preds, truth, func(id string) bool { return scored[id] }, quality.DefaultFloors().MinSeverity)

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/faultline-dev/faultline/detector"
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/models/train"
@@ -124,10 +123,6 @@ func annotationLoop(ctx context.Context, opts Options, fl *fleetRun, rec *pipeli
 		return nil, err
 	}
 	a.Production = f2.Production
-	preds := make([]Prediction, len(rows))
-	for i, row := range rows {
-		preds[i] = Prediction{DeploymentID: row.DeploymentID, Flagged: row.Verdict == detector.Faulty, DetectedAt: row.DetectedAt}
-	}
-	a.Scores, err = scopeScores(preds, truth, split, opts.Floors.MinSeverity)
+	a.Scores, err = scopeScores(Predictions(rows), truth, split, opts.Floors.MinSeverity)
 	return a, err
 }

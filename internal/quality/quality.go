@@ -300,10 +300,7 @@ func scoreFleet(ctx context.Context, opts Options, r Regime, seed int64, home st
 	if f.Production == Fallback {
 		log.Info("no production model: fallback to statistical checks", "decision", f.Decision)
 	}
-	preds := make([]Prediction, len(rows))
-	for i, row := range rows {
-		preds[i] = Prediction{DeploymentID: row.DeploymentID, Flagged: row.Verdict == detector.Faulty, DetectedAt: row.DetectedAt}
-	}
+	preds := Predictions(rows)
 	tr, err := st.Truth(ctx)
 	if err != nil {
 		return fmt.Errorf("read truth: %w", err)
@@ -447,4 +444,14 @@ func predictProduction(ctx context.Context, reg *registry.Registry, st history.R
 	}
 	rows, err := batch.Predict(ctx, st, det, batch.Options{Scratch: home, Progress: opts.Progress})
 	return rows, det.Horizons(), err
+}
+
+// Predictions are the verdicts of rows as the benchmark scores them: a
+// deployment is flagged when its verdict is faulty.
+func Predictions(rows []batch.Row) []Prediction {
+	preds := make([]Prediction, len(rows))
+	for i, r := range rows {
+		preds[i] = Prediction{DeploymentID: r.DeploymentID, Flagged: r.Verdict == detector.Faulty, DetectedAt: r.DetectedAt}
+	}
+	return preds
 }
