@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/metrics"
@@ -36,6 +37,13 @@ type Evidence struct {
 	// evidence recorded before it was kept: the floor then compares the
 	// point estimates).
 	Paired *Paired `json:"paired_vs_baseline,omitempty"`
+	// SharedTTD compares, against each reference (the headline first), the
+	// detection minute of the candidate and the current holder on the
+	// faulty deploys both flagged: the paired counts a shared-time rule
+	// with Rule.Interval judges (nil without a current holder, and in
+	// evidence recorded before it was kept: such a rule then compares the
+	// means).
+	SharedTTD []SharedTTD `json:"shared_ttd,omitempty"`
 	// CurrentUnscorable says why the current holder has no scores when this
 	// build cannot score it at all: its bundle's feature schema is not this
 	// build's (the features were redefined since it was trained), so no
@@ -71,6 +79,41 @@ func (p Paired) BaselineBetterP() float64 {
 		return 1
 	}
 	return metrics.BinomialUpper(float64(p.BaselineOnly), float64(n), 0.5)
+}
+
+// SharedTTD is how a candidate and the current holder compare, against
+// one reference, on the faulty deploys both flagged: how many there are,
+// and on how many the candidate's detection minute was later, or earlier,
+// than the holder's (the rest: the same minute).
+type SharedTTD struct {
+	Reference string `json:"reference"`
+	Shared    int    `json:"shared"`
+	Later     int    `json:"later"`
+	Earlier   int    `json:"earlier"`
+}
+
+// LaterP is the one-sided p-value of the exact sign test that the
+// candidate detects the shared faults later than the holder: the chance of
+// at least Later of the faults on which their minutes differ going to the
+// holder, were each a fair coin. 1 when none differs.
+func (s SharedTTD) LaterP() float64 {
+	n := s.Later + s.Earlier
+	if n == 0 {
+		return 1
+	}
+	return metrics.BinomialUpper(float64(s.Later), float64(n), 0.5)
+}
+
+// sharedTTD returns the paired counts against the reference metric names
+// (the headline without a REFERENCE: prefix), false when ev has none.
+func (e *Evidence) sharedTTD(metric string) (SharedTTD, bool) {
+	ref, _, hasRef := strings.Cut(metric, ":")
+	for i, s := range e.SharedTTD {
+		if hasRef && s.Reference == ref || !hasRef && i == 0 {
+			return s, true
+		}
+	}
+	return SharedTTD{}, false
 }
 
 // holderUnscorable reports whether the current holder went unscored

@@ -165,6 +165,60 @@ func TestPrecisionRuleInterval(t *testing.T) {
 	if !slices.ContainsFunc(DefaultRules(), func(r Rule) bool { return r.Metric == "policy.precision" && r.Interval }) {
 		t.Error("the default precision rule does not judge on the interval")
 	}
+	for _, r := range []Rule{{Metric: "policy.mttd_min", Better: "lower", Interval: true}, {Metric: MetricSharedMTTD, Better: "higher", Interval: true}} {
+		c := Config{Model: "m", Gate: []Rule{r}}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "interval") {
+			t.Errorf("interval on %s (better %s): %v, want an error", r.Metric, r.Better, err)
+		}
+	}
+	c := Config{Model: "m", Gate: []Rule{{Metric: "gold:" + MetricSharedMTTD, Better: "lower", Interval: true}}}
+	if err := c.Validate(); err != nil {
+		t.Errorf("interval on the shared time to detection: %v", err)
+	}
+}
+
+// TestSharedTTDRuleInterval: with Interval, a candidate whose mean shared
+// time to detection is higher is refused only when the sign test shows it
+// later on the shared faults; without the paired counts (evidence recorded
+// before they were kept), or without Interval, the means decide.
+func TestSharedTTDRuleInterval(t *testing.T) {
+	interval := Rule{Metric: MetricSharedMTTD, Better: "lower", Interval: true}
+	byRef := Rule{Metric: "gold:" + MetricSharedMTTD, Better: "lower", Interval: true}
+	point := Rule{Metric: MetricSharedMTTD, Better: "lower"}
+	values := func(c, h float64) (map[string]float64, map[string]float64) {
+		return map[string]float64{MetricSharedMTTD: c, "gold:" + MetricSharedMTTD: c}, map[string]float64{MetricSharedMTTD: h, "gold:" + MetricSharedMTTD: h}
+	}
+	pairs := func(later, earlier int) []SharedTTD {
+		return []SharedTTD{{Reference: "gold_or_weak", Shared: 35, Later: later, Earlier: earlier}, {Reference: "gold", Shared: 12, Later: 9}}
+	}
+	for _, tc := range []struct {
+		name     string
+		rule     Rule
+		c, h     float64
+		pairs    []SharedTTD
+		wantPass bool
+	}{
+		{"later on 3, earlier on 1: not shown", interval, 30, 28.06, pairs(3, 1), true},
+		{"later on 3, earlier on 1, point estimate", point, 30, 28.06, pairs(3, 1), false},
+		{"later on 9, earlier on 0: shown (p = 1/512)", interval, 40, 20, pairs(9, 0), false},
+		{"later on 6, earlier on 0: p = 1/64, shown", interval, 30, 20, pairs(6, 0), false},
+		{"later on 5, earlier on 0: p = 1/32, not shown", interval, 30, 20, pairs(5, 0), true},
+		{"no paired counts: the means", interval, 30, 28.06, nil, false},
+		{"not slower", interval, 20, 28, pairs(0, 4), true},
+		{"by reference: gold later on 9 of 12", byRef, 40, 20, pairs(0, 0), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cv, hv := values(tc.c, tc.h)
+			ev := &Evidence{Candidate: Scored{Values: cv}, Current: &Scored{Values: hv}, Baseline: scored(0, 0), SharedTTD: tc.pairs}
+			d := Judge(&Version{Version: 2}, &Version{Version: 1}, ev, nil, []Rule{tc.rule}, Floors{})
+			if len(d.Rules) != 1 || d.Rules[0].Passed != tc.wantPass {
+				t.Fatalf("rules %+v, want passed %v", d.Rules, tc.wantPass)
+			}
+		})
+	}
+	if !slices.ContainsFunc(DefaultRules(), func(r Rule) bool { return r.Metric == MetricSharedMTTD && r.Interval }) {
+		t.Error("the default shared time rule does not judge on the sign test")
+	}
 	c := Config{Model: "m", Gate: []Rule{{Metric: "policy.mttd_min", Better: "lower", Interval: true}}}
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "interval") {
 		t.Errorf("interval on a time: %v, want an error", err)

@@ -109,16 +109,27 @@ type Rule struct {
 	// Optional is kept for configurations written for earlier versions:
 	// a metric undefined for both versions passes anyway (see Judge).
 	Optional bool `yaml:"optional" json:"optional,omitempty"`
-	// Interval judges a proportion — policy.precision or policy.recall, of
-	// any reference — by the candidate's Wilson 95% interval instead of
-	// its point estimate: it fails only when the interval's upper bound is
-	// below the holder's value minus Tolerance, a drop the evaluation set
-	// shows rather than one a few flags give by chance (a holder that
+	// Interval judges a metric by what the evaluation set shows rather
+	// than by the point estimate, where a few deploys can move it by
+	// chance. On a proportion — policy.precision or policy.recall, of any
+	// reference — the candidate fails only when its Wilson 95% interval's
+	// upper bound is below the holder's value minus Tolerance (a holder that
 	// flagged 11 deploys, all faulty, has precision 1; a candidate right on
-	// 38 of 39, 0.974, is not shown to be less precise). Default false
-	// (DefaultRules sets it for precision).
+	// 38 of 39, 0.974, is not shown to be less precise). On
+	// policy.shared_mttd_min it fails only when its mean is above the
+	// holder's plus Tolerance and, of the shared faults on which their
+	// detection minutes differ, it was later on significantly more: the
+	// exact sign test (Evidence.SharedTTD) at one-sided p ≤
+	// IntervalSignAlpha, the level of the 95% interval's side (a candidate
+	// later on 3 of 35 shared faults and earlier on 1, 30 against 28.1
+	// minutes, is not shown to be slower). Default false (DefaultRules sets
+	// it for precision and the shared time).
 	Interval bool `yaml:"interval" json:"interval,omitempty"`
 }
+
+// IntervalSignAlpha is the one-sided level of the sign test of a shared
+// time-to-detection rule with Interval: 0.025, one side of a 95% interval.
+const IntervalSignAlpha = 0.025
 
 // MetricSharedMTTD is the mean detection minute, on the gate's evaluation
 // set, of the faulty deploys both the candidate and the current holder
@@ -131,13 +142,14 @@ const MetricSharedMTTD = "policy.shared_mttd_min"
 // than 0.01, precision may not drop by more than 0.02 (judged on the
 // candidate's interval: the two versions' flags differ in number, often
 // few), and on the faults both versions find the mean time to detection
-// may not increase (MetricSharedMTTD; each version's own mean,
+// may not increase unless the sign test does not show the candidate later
+// (MetricSharedMTTD with Interval; each version's own mean,
 // policy.mttd_min, is over different faults when their recalls differ).
 func DefaultRules() []Rule {
 	return []Rule{
 		{Metric: "policy.recall", Better: "higher", Tolerance: 0.01},
 		{Metric: "policy.precision", Better: "higher", Tolerance: 0.02, Interval: true},
-		{Metric: MetricSharedMTTD, Better: "lower", Tolerance: 0},
+		{Metric: MetricSharedMTTD, Better: "lower", Tolerance: 0, Interval: true},
 	}
 }
 
@@ -182,8 +194,8 @@ func (c *Config) Validate() error {
 		if r.Tolerance < 0 || math.IsNaN(r.Tolerance) {
 			return fmt.Errorf("registry.gate[%d]: tolerance must be >= 0", i)
 		}
-		if r.Interval && (proportionOf(r.Metric) == "" || r.Better == "lower") {
-			return fmt.Errorf("registry.gate[%d]: interval judges a proportion that is better higher ([REFERENCE:]policy.precision or policy.recall), not %s (better %s)", i, r.Metric, r.Better)
+		if r.Interval && !intervalJudges(r) {
+			return fmt.Errorf("registry.gate[%d]: interval judges a proportion that is better higher ([REFERENCE:]policy.precision or policy.recall) or the shared time to detection, better lower ([REFERENCE:]policy.shared_mttd_min), not %s (better %s)", i, r.Metric, r.Better)
 		}
 	}
 	return nil
@@ -275,11 +287,14 @@ func Judge(cand, cur *Version, ev *Evidence, evErr error, rules []Rule, floors F
 		// Nothing to compare with: the holder cannot serve under this build.
 	case cur != nil && ev.Current != nil:
 		for _, r := range rules {
-			hi := math.NaN()
+			iv := intervalEvidence{hi: math.NaN()}
 			if r.Interval {
-				hi = ev.Candidate.upperBound(r.Metric)
+				iv.hi = ev.Candidate.upperBound(r.Metric)
+				if isSharedTTD(r.Metric) {
+					iv.sign, iv.hasSign = ev.sharedTTD(r.Metric)
+				}
 			}
-			rr := compareRule(r, ev.Candidate.Values, ev.Current.Values, cand.Version, cur.Version, hi)
+			rr := compareRule(r, ev.Candidate.Values, ev.Current.Values, cand.Version, cur.Version, iv)
 			if !rr.Passed {
 				d.Passed = false
 				failed = append(failed, r.Metric+": "+rr.Note)
@@ -380,12 +395,39 @@ func cmpWord(passed bool) string {
 	return "below"
 }
 
+// intervalEvidence is what a rule with Interval is judged on besides the
+// point estimates: hi, the upper bound of the candidate's Wilson 95%
+// interval of a proportion (NaN: none); sign, the paired counts of a
+// shared time-to-detection rule (hasSign false: none). Without either the
+// rule compares the point estimates.
+type intervalEvidence struct {
+	hi      float64
+	sign    SharedTTD
+	hasSign bool
+}
+
+// intervalJudges reports whether Interval applies to r's metric and
+// direction.
+func intervalJudges(r Rule) bool {
+	if isSharedTTD(r.Metric) {
+		return r.Better == "lower"
+	}
+	return proportionOf(r.Metric) != "" && r.Better != "lower"
+}
+
+// isSharedTTD reports whether metric is [REFERENCE:]policy.shared_mttd_min.
+func isSharedTTD(metric string) bool {
+	_, m, ok := strings.Cut(metric, ":")
+	if !ok {
+		m = metric
+	}
+	return m == MetricSharedMTTD
+}
+
 // compareRule runs one rule on the candidate's and the current holder's
-// computed values.
-//
-// hi is the upper bound of the candidate's interval for a rule judged on
-// it (Rule.Interval); NaN judges the point estimate.
-func compareRule(r Rule, cand, cur map[string]float64, cv, hv int, hi float64) RuleResult {
+// computed values, with iv for a rule judged on Rule.Interval.
+func compareRule(r Rule, cand, cur map[string]float64, cv, hv int, iv intervalEvidence) RuleResult {
+	hi := iv.hi
 	rr := RuleResult{Rule: r}
 	if rr.Better == "" {
 		rr.Better = "higher"
@@ -413,6 +455,11 @@ func compareRule(r Rule, cand, cur map[string]float64, cv, hv int, hi float64) R
 	case rr.Better == "higher":
 		rr.Passed = c >= h-r.Tolerance
 		rr.Note = fmt.Sprintf("%.4g vs %.4g (may drop by at most %g)", c, h, r.Tolerance)
+	case r.Interval && iv.hasSign:
+		p := iv.sign.LaterP()
+		rr.Passed = c <= h+r.Tolerance || p > IntervalSignAlpha
+		rr.Note = fmt.Sprintf("%.4g vs %.4g (may rise by at most %g unless the candidate is shown later: of %d faults both flagged it was later on %d, earlier on %d, sign test p = %.3g, alpha %g)",
+			c, h, r.Tolerance, iv.sign.Shared, iv.sign.Later, iv.sign.Earlier, p, IntervalSignAlpha)
 	default:
 		rr.Passed = c <= h+r.Tolerance
 		rr.Note = fmt.Sprintf("%.4g vs %.4g (may rise by at most %g)", c, h, r.Tolerance)

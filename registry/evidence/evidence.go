@@ -227,7 +227,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, cand, cur *registry.Version) (
 		}
 	}
 	if ev.Current != nil {
-		sharedTTD(ids, refs, dss[0], dss[1], &ev.Candidate, ev.Current)
+		ev.SharedTTD = sharedTTD(ids, refs, dss[0], dss[1], &ev.Candidate, ev.Current)
 	}
 	return ev, nil
 }
@@ -240,10 +240,13 @@ func (e *Evaluator) Evaluate(ctx context.Context, cand, cur *registry.Version) (
 // (policy.mttd_min) is over the faults it found: a version that finds
 // many more, later ones among them, has a higher mean without being
 // slower on any fault the other finds. Absent when no faulty deploy was
-// flagged by both.
-func sharedTTD(ids []string, refs []reference, cd, hd map[string]decision, cand, cur *registry.Scored) {
+// flagged by both. It returns the paired counts against every reference,
+// in the order of refs (registry.Evidence.SharedTTD).
+func sharedTTD(ids []string, refs []reference, cd, hd map[string]decision, cand, cur *registry.Scored) []registry.SharedTTD {
+	out := make([]registry.SharedTTD, 0, len(refs))
 	for i, ref := range refs {
-		var n, sc, sh float64
+		var sc, sh float64
+		pair := registry.SharedTTD{Reference: ref.name}
 		for _, id := range ids {
 			if y, ok := ref.labels[id]; !ok || !y {
 				continue
@@ -251,11 +254,19 @@ func sharedTTD(ids []string, refs []reference, cd, hd map[string]decision, cand,
 			c, okc := cd[id]
 			h, okh := hd[id]
 			if okc && okh && c.at >= 0 && h.at >= 0 {
-				n++
+				pair.Shared++
 				sc += float64(c.at)
 				sh += float64(h.at)
+				switch {
+				case c.at > h.at:
+					pair.Later++
+				case c.at < h.at:
+					pair.Earlier++
+				}
 			}
 		}
+		out = append(out, pair)
+		n := float64(pair.Shared)
 		if n == 0 {
 			continue
 		}
@@ -269,6 +280,7 @@ func sharedTTD(ids []string, refs []reference, cd, hd map[string]decision, cand,
 			}
 		}
 	}
+	return out
 }
 
 func describe(r history.Reader) string {
