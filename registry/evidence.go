@@ -73,12 +73,17 @@ type Paired struct {
 // the baseline finds more of the faulty deploys than the candidate: the
 // chance of at least BaselineOnly of the deploys only one of them flagged
 // going to the baseline, were each a fair coin. 1 when none is discordant.
-func (p Paired) BaselineBetterP() float64 {
-	n := p.CandidateOnly + p.BaselineOnly
+func (p Paired) BaselineBetterP() float64 { return signTestP(p.BaselineOnly, p.CandidateOnly) }
+
+// signTestP is the one-sided p-value of the exact sign test that k of k +
+// other discordant pairs going one way is more than chance: P(X ≥ k), X
+// binomial(k + other, 1/2); 1 when there is no discordant pair.
+func signTestP(k, other int) float64 {
+	n := k + other
 	if n == 0 {
 		return 1
 	}
-	return metrics.BinomialUpper(float64(p.BaselineOnly), float64(n), 0.5)
+	return metrics.BinomialUpper(float64(k), float64(n), 0.5)
 }
 
 // SharedTTD is how a candidate and the current holder compare, against
@@ -96,13 +101,7 @@ type SharedTTD struct {
 // candidate detects the shared faults later than the holder: the chance of
 // at least Later of the faults on which their minutes differ going to the
 // holder, were each a fair coin. 1 when none differs.
-func (s SharedTTD) LaterP() float64 {
-	n := s.Later + s.Earlier
-	if n == 0 {
-		return 1
-	}
-	return metrics.BinomialUpper(float64(s.Later), float64(n), 0.5)
-}
+func (s SharedTTD) LaterP() float64 { return signTestP(s.Later, s.Earlier) }
 
 // sharedTTD returns the paired counts against the reference metric names
 // (the headline without a REFERENCE: prefix), false when ev has none.

@@ -186,28 +186,26 @@ func printCheck(e *env, d *detector.Detector, row *batch.Row) {
 	res := row.Result
 	verdictLine(e, row, fmt.Sprintf("model %s@%d", res.Model, res.Version))
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HORIZON\tP(FAULTY)\tTHRESHOLD\tFLAGGED\tCANNOT JUDGE")
+	fmt.Fprintln(tw, "HORIZON\tP(FAULTY)\tTHRESHOLD\tFLAGGED\tNOTE")
 	for _, h := range d.Horizons() {
 		p := row.P[h]
 		if math.IsNaN(p) {
 			fmt.Fprintf(tw, "%d min\t-\t%.3f\t\t(no data yet)\n", h, d.Threshold(h))
 			continue
 		}
-		flag, thin := "", ""
+		flag, note := "", ""
+		if res.Verdict == detector.Faulty && h > res.DetectedAt {
+			note = "(not looked at: flagged earlier)"
+		}
 		for _, s := range res.Scores {
 			if s.Horizon == h {
 				if s.Flagged {
 					flag = "yes"
 				}
-				switch {
-				case s.FleetEvent:
-					thin = "fleet event"
-				case s.Inconclusive:
-					thin = "thin data"
-				}
+				note = lookNote(s)
 			}
 		}
-		fmt.Fprintf(tw, "%d min\t%.3f\t%.3f\t%s\t%s\n", h, p, d.Threshold(h), flag, thin)
+		fmt.Fprintf(tw, "%d min\t%.3f\t%.3f\t%s\t%s\n", h, p, d.Threshold(h), flag, note)
 	}
 	tw.Flush()
 	for _, s := range res.Scores {
@@ -224,6 +222,23 @@ func printCheck(e *env, d *detector.Detector, row *batch.Row) {
 			fmt.Fprintf(e.stdout, "  %-32s value %-12.4g %+.3f\n", r.Feature, r.Value, r.Contribution)
 		}
 	}
+}
+
+// lookNote says why a model's look could not judge, or on what a flagged
+// one judged: a fleet event keeps a look from flagging; thin data (the
+// canary checks had too little traffic and the before/after checks did
+// not judge) leaves an unflagged look unable to clear the deploy, while a
+// look that flagged all the same did so on the model's other evidence.
+func lookNote(s detector.HorizonScore) string {
+	switch {
+	case s.FleetEvent:
+		return "fleet event: cannot judge"
+	case s.Inconclusive && s.Flagged:
+		return "checks had thin data; flagged on other evidence"
+	case s.Inconclusive:
+		return "thin data: cannot judge"
+	}
+	return ""
 }
 
 // printStatisticalCheck prints the statistical checks' verdict: the

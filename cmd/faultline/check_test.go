@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/faultline-dev/faultline/detector"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,5 +59,24 @@ func TestCheckSaysTheHistoryIsTooShort(t *testing.T) {
 	}
 	if _, out, _ := cli(t, "check", h, "--deployment", late); strings.Contains(out, "could not judge this change") {
 		t.Errorf("check %s, five days in, says the history is too short:\n%s", late, out)
+	}
+}
+
+// TestLookNote: check's note on a model's look never says that a look
+// which flagged could not judge.
+func TestLookNote(t *testing.T) {
+	for _, tc := range []struct {
+		s    detector.HorizonScore
+		want string
+	}{
+		{detector.HorizonScore{}, ""},
+		{detector.HorizonScore{Flagged: true}, ""},
+		{detector.HorizonScore{Inconclusive: true}, "thin data: cannot judge"},
+		{detector.HorizonScore{Inconclusive: true, Flagged: true}, "checks had thin data; flagged on other evidence"},
+		{detector.HorizonScore{Inconclusive: true, FleetEvent: true}, "fleet event: cannot judge"},
+	} {
+		if got := lookNote(tc.s); got != tc.want {
+			t.Errorf("lookNote(%+v) = %q, want %q", tc.s, got, tc.want)
+		}
 	}
 }
