@@ -674,9 +674,11 @@ func TestRunWritesOutputs(t *testing.T) {
 	if rep.Schema != ReportSchema || rep.Rows != len(res.IDs) || len(rep.Functions) != 4 {
 		t.Fatalf("report %+v", rep)
 	}
-	// b's annotators disagree: no annotated deployment counts.
-	if rep.Annotations != nil {
-		t.Errorf("annotations summary %+v, want null (the only annotated deployment is split)", rep.Annotations)
+	// b's annotators disagree at the same time: it counts with the verdict
+	// of the greatest annotator's name (history.GoldLabels: y, healthy), as
+	// evaluation and the gold column count it, and as a conflict.
+	if a := rep.Annotations; a == nil || a.Deployments != 1 || a.Healthy != 1 || a.Faulty != 0 || a.Conflicting != 1 {
+		t.Errorf("annotations summary %+v, want b healthy and conflicting", rep.Annotations)
 	}
 	for _, fr := range rep.Functions {
 		if fr.Name == FnRollback && (fr.Polarity != "faulty" || fr.Votes.Faulty != 1 || fr.Coverage != metrics.Float(1.0/7)) {

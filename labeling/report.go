@@ -90,8 +90,10 @@ type Empirical struct {
 }
 
 // AnnotationsSummary measures the labels against annotations. A deployment
-// counts when it is among the rows and its annotators' majority verdict is
-// clear (an even split is skipped and counted in Conflicting).
+// counts when it is among the rows, with the verdict evaluation, training
+// and the gate give it (history.GoldLabels: the annotators' majority, the
+// latest annotation on an even split); Conflicting counts the even splits
+// among them.
 type AnnotationsSummary struct {
 	Deployments  int          `json:"deployments"`
 	Faulty       int          `json:"faulty"`
@@ -192,22 +194,23 @@ func buildReport(cfg *Config, res *Result, anns []history.Annotation, sqlRes map
 	return rep
 }
 
-// annotatedRows returns per row the annotators' majority verdict (1 faulty,
-// 0 healthy, -1 none or an even split), the rows with a verdict, and the
-// summary's counts.
+// annotatedRows returns per row the annotations' verdict
+// (history.GoldVerdicts: 1 faulty, 0 healthy, -1 none), the rows with a
+// verdict, and the summary's counts.
 func annotatedRows(ids []string, anns []history.Annotation) ([]int8, []int, *AnnotationsSummary) {
-	verdict := annotationVerdicts(anns)
+	verdict := history.GoldVerdicts(anns)
 	truthRow := make([]int8, len(ids))
 	var annRows []int
 	summary := &AnnotationsSummary{}
 	for i, id := range ids {
 		truthRow[i] = -1
 		v, ok := verdict[id]
+		if ok && v.Tie {
+			summary.Conflicting++
+		}
 		switch {
 		case !ok:
-		case v == 0:
-			summary.Conflicting++
-		case v > 0:
+		case v.Faulty:
 			truthRow[i] = 1
 			summary.Faulty++
 			annRows = append(annRows, i)
@@ -294,19 +297,4 @@ func functionReport(col []int8, pos, neg []int16, truthRow []int8, e labelmodel.
 		fr.Empirical = &emp
 	}
 	return fr
-}
-
-// annotationVerdicts returns per deployment the number of faulty minus
-// healthy annotations.
-func annotationVerdicts(anns []history.Annotation) map[string]int {
-	out := map[string]int{}
-	for _, a := range anns {
-		switch a.Label {
-		case history.LabelFaulty:
-			out[a.DeploymentID]++
-		case history.LabelHealthy:
-			out[a.DeploymentID]--
-		}
-	}
-	return out
 }

@@ -10,9 +10,26 @@ var AnnotationCSVColumns = []string{"deployment_id", "label", "annotator", "anno
 // GoldLabels reduces annotations to one verdict per deployment: the majority
 // of annotators; a tie goes to the latest annotation (then the greatest
 // annotator name, for determinism). Annotations with another label than
-// LabelFaulty or LabelHealthy are ignored. Evaluation and the registry's
-// promotion evidence both judge against these labels.
+// LabelFaulty or LabelHealthy are ignored. Evaluation, training, the
+// labeling report and the registry's promotion evidence all judge against
+// these labels.
 func GoldLabels(anns []Annotation) map[string]bool {
+	out := map[string]bool{}
+	for id, v := range GoldVerdicts(anns) {
+		out[id] = v.Faulty
+	}
+	return out
+}
+
+// Gold is one deployment's verdict by GoldLabels' rule; Tie reports that
+// its annotators split evenly and the latest annotation decided.
+type Gold struct {
+	Faulty bool
+	Tie    bool
+}
+
+// GoldVerdicts is GoldLabels with the ties marked.
+func GoldVerdicts(anns []Annotation) map[string]Gold {
 	type tally struct {
 		faulty, healthy int
 		latest          Annotation
@@ -36,15 +53,15 @@ func GoldLabels(anns []Annotation) map[string]bool {
 			t.latest = a
 		}
 	}
-	out := make(map[string]bool, len(by))
+	out := make(map[string]Gold, len(by))
 	for id, t := range by {
 		switch {
 		case t.faulty > t.healthy:
-			out[id] = true
+			out[id] = Gold{Faulty: true}
 		case t.healthy > t.faulty:
-			out[id] = false
+			out[id] = Gold{}
 		default:
-			out[id] = t.latest.Label == LabelFaulty
+			out[id] = Gold{Faulty: t.latest.Label == LabelFaulty, Tie: true}
 		}
 	}
 	return out

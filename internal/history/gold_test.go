@@ -2,6 +2,7 @@ package history
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -36,6 +37,16 @@ func TestGoldLabels(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := GoldLabels(tt.anns); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("GoldLabels = %v, want %v", got, tt.want)
+			}
+			// GoldVerdicts: the same verdicts, ties marked.
+			v := GoldVerdicts(tt.anns)
+			for id, want := range tt.want {
+				if v[id].Faulty != want || v[id].Tie != strings.HasPrefix(tt.name, "tie") {
+					t.Errorf("GoldVerdicts[%s] = %+v, want faulty %v, tie %v", id, v[id], want, strings.HasPrefix(tt.name, "tie"))
+				}
+			}
+			if len(v) != len(tt.want) {
+				t.Errorf("GoldVerdicts has %d deployments, want %d", len(v), len(tt.want))
 			}
 		})
 	}
