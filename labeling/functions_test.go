@@ -259,6 +259,40 @@ func TestNewErrorSignatures(t *testing.T) {
 		"outage": faulty, "renamed": faulty, "untested": faulty})
 }
 
+// TestNewErrorSignaturesUnseenLookback: where the history begins within
+// the lookback, the stream's first deployment in it cannot tell a new
+// fingerprint from one every restart logs, and abstains; the next one,
+// whose lookback holds that restart, is judged; so is a first deployment
+// with most of its lookback recorded.
+func TestNewErrorSignaturesUnseenLookback(t *testing.T) {
+	impact := map[string]float64{"fleet_elevated_max_frac": 0, "impact_neglog10_p": 8}
+	tests := []struct {
+		name      string
+		metricsAt float64 // hour the stream's metrics begin
+		want      map[string]int8
+	}{
+		{"history begins an hour before the first deploy", 0, map[string]int8{"second": faulty}},
+		{"history begins 100 hours before the first deploy", -100, map[string]int8{"first": faulty, "second": faulty}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &memHistory{deps: []history.Deployment{
+				dep("first", "v1", 1, history.KindDeploy),
+				dep("second", "v2", 30, history.KindDeploy),
+			}}
+			h.traffic("v0", tc.metricsAt, 1, 100, 1, 50)
+			h.traffic("v1", 1, 30, 100, 3, 50)
+			h.traffic("v2", 30, 40, 100, 3, 50)
+			h.signature("v1", "startup", 1, 3, 2) // what every restart logs
+			h.signature("v2", "fresh", 30, 32, 2) // new since the first deploy's restart
+			dir := t.TempDir()
+			writeFeatures(t, dir, 60, []featureRow{{"first", impact}, {"second", impact}})
+			v := votesOf(t, h, only(FnNewSignatures), dir)
+			checkVotes(t, FnNewSignatures, v[FnNewSignatures], tc.want)
+		})
+	}
+}
+
 func TestHealthyEvidence(t *testing.T) {
 	h := &memHistory{
 		deps: []history.Deployment{

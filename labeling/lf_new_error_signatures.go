@@ -22,7 +22,11 @@ const FnNewSignatures = "new_error_signatures"
 // what the stream logged before that minute is known. It abstains when other
 // services of the environment were elevated together in the version's
 // first hour (a fleet-wide outage brings its own new errors: see
-// fleetEvent). It never votes healthy.
+// fleetEvent). It abstains too when the lookback was not observed: the
+// stream's metrics begin in its second half and no earlier
+// deployment of the stream started in it — the stream's first deployment
+// in a fresh history, whose restart and startup errors no earlier restart
+// logged (see lookbackUnseen). It never votes healthy.
 type NewSignaturesLF struct {
 	Enabled       bool    `yaml:"enabled" json:"enabled"`               // default true
 	WindowMinutes int     `yaml:"window_minutes" json:"window_minutes"` // default 120
@@ -81,7 +85,9 @@ func (NewSignaturesLF) Assumption() string {
 		"material rate (min_per_mille, shown with material_confidence) and raise the version's error rate significantly " +
 		"(max_impact_p), come from a defect the new version introduced; benign new errors are rare, brief or faint, " +
 		"a new fingerprint that leaves the error rate where it was is an old error renamed, and new errors while the " +
-		"environment's other services are elevated come from the shared cause; a missing impact test abstains"
+		"environment's other services are elevated come from the shared cause; a missing impact test abstains, and so " +
+		"does the stream's first deployment in a history that begins within the lookback (not having logged a " +
+		"fingerprint before is missing evidence there: the errors every restart logs look new at the first restart it holds)"
 }
 
 // Validate implements Function.
@@ -143,6 +149,9 @@ func (f NewSignaturesLF) vote(d *deploy) int8 {
 	t0 := history.UnixMinute(d.StartedAt)
 	end := t0 + int64(f.WindowMinutes)
 	look := t0 - int64(math.Round(f.LookbackHours*60))
+	if lookbackUnseen(d, look, t0) {
+		return abstain
+	}
 	var errs int64
 	first := int64(-1)
 	minutes := map[int64]bool{}
@@ -182,4 +191,31 @@ func (f NewSignaturesLF) vote(d *deploy) int8 {
 		}
 	}
 	return faulty
+}
+
+// lookbackUnseen reports whether d's stream was not observed over the
+// lookback [look, t0) well enough to call a fingerprint new: its metrics
+// begin in the second half of it (a history imported or recorded from a
+// later day; a gap of a few minutes at its start does not count) and no
+// earlier deployment of the stream started in [look, t0). A
+// fingerprint is new when the stream had not logged it; where the history
+// does not reach back, not having logged it is missing evidence, and the
+// errors every restart logs look new at the first restart the history
+// holds. One earlier deployment in the observed part is enough: its
+// restart logged them.
+func lookbackUnseen(d *deploy, look, t0 int64) bool {
+	sd := d.traffic
+	if sd.firstMinute >= 0 && sd.firstMinute <= look+(t0-look)/2 {
+		return false
+	}
+	for j := d.i - 1; j >= 0; j-- {
+		m := history.UnixMinute(d.stream.ds[j].StartedAt)
+		if m < look {
+			break
+		}
+		if m < t0 {
+			return false
+		}
+	}
+	return true
 }

@@ -135,6 +135,9 @@ type streamData struct {
 	kpis       []kpiIndex
 	kpisKnown  bool
 	lastMinute int64 // last minute with any row; -1 when none
+	// firstMinute is the first minute with any metrics row (the loaded
+	// range's, so at most the history's first); -1 when none.
+	firstMinute int64
 	// Error signatures (loaded when a function needs them): minutes at which
 	// each fingerprint occurred (any version), and each version's rows
 	// ordered by minute.
@@ -186,13 +189,19 @@ func loadStreamData(ctx context.Context, r history.Reader, s history.Stream, rng
 	if err != nil {
 		return nil, fmt.Errorf("read metrics of %s/%s: %w", s.Service, s.Environment, err)
 	}
-	sd := &streamData{versions: make(map[string]*seriesIndex, len(series)), lastMinute: -1}
+	sd := &streamData{versions: make(map[string]*seriesIndex, len(series)), lastMinute: -1, firstMinute: -1}
+	first := func(m int64) {
+		if sd.firstMinute < 0 || m < sd.firstMinute {
+			sd.firstMinute = m
+		}
+	}
 	// The functions compare versions: an aggregate series (all versions,
 	// as some teams record them) is not one of them, and is not the sum of
 	// the per-version series either; it only shows how far the data reach.
 	agg, perVersion := history.SplitAggregate(series)
 	if agg != nil && agg.Len() > 0 {
 		sd.lastMinute = agg.Minutes[agg.Len()-1]
+		first(agg.Minutes[0])
 		sd.agg = newSeriesIndex(agg)
 	}
 	for i := range perVersion {
@@ -201,6 +210,7 @@ func loadStreamData(ctx context.Context, r history.Reader, s history.Stream, rng
 		sd.names = append(sd.names, s.Version)
 		if n := s.Len(); n > 0 {
 			sd.lastMinute = max(sd.lastMinute, s.Minutes[n-1])
+			first(s.Minutes[0])
 		}
 	}
 	slices.Sort(sd.names)
