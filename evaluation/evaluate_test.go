@@ -119,6 +119,20 @@ func TestRunAgainstTruth(t *testing.T) {
 	if lf == nil || lf.TruthAccuracy.K != k || lf.TruthAccuracy.N != fixtureN || lf.EstimatedAccuracy != 0.8 || lf.EmpiricalAccuracy != 0.75 {
 		t.Errorf("statistical_ensemble LF row %+v, want truth accuracy %d/%d, estimated 0.8, empirical 0.75", lf, k, fixtureN)
 	}
+	// Its faulty votes are all cast alone (rollback abstains throughout):
+	// by truth, the faulty share of the deploys where the ensemble is 1.
+	lk, ln := 0, 0
+	for i := 0; i < fixtureN; i++ {
+		if fxEnsemble(i, 60) == 1 {
+			ln++
+			if fxFaulty(i) {
+				lk++
+			}
+		}
+	}
+	if lf != nil && (ln == 0 || lf.LoneTruth.K != lk || lf.LoneTruth.N != ln) {
+		t.Errorf("statistical_ensemble lone votes by truth %d/%d, want %d/%d (> 0)", lf.LoneTruth.K, lf.LoneTruth.N, lk, ln)
+	}
 	// The weak model catches strong faults early: its ratio must be below the baseline's 1.
 	if r, _ := rep.Result(ContenderWeak, RefTruth, "policy"); !(float64(r.TTDRatio) < 1) {
 		t.Errorf("weak TTD ratio %v, want < 1 on this fixture", r.TTDRatio)

@@ -230,10 +230,11 @@ table.dis{font-size:12px}table.dis td,table.dis th{padding:4px 6px}
 {{if .R.LF}}
 <div class="charts">
 <table>
-<thead><tr><th>function</th><th>coverage</th><th>overlap</th><th>conflict</th><th>estimated accuracy</th><th>empirical accuracy (annotations)</th>{{if .R.Simulated}}<th>accuracy vs truth</th>{{end}}</tr></thead>
-<tbody>{{range .R.LF.Functions}}<tr><td>{{.Name}}</td><td class="n">{{num .Coverage 3}}</td><td class="n">{{num .Overlap 3}}</td><td class="n">{{num .Conflict 3}}</td><td class="n">{{num .EstimatedAccuracy 3}}</td><td class="n">{{num .EmpiricalAccuracy 3}}</td>{{if $.R.Simulated}}<td class="n">{{est .TruthAccuracy}}</td>{{end}}</tr>
+<thead><tr><th>function</th><th>coverage</th><th>overlap</th><th>conflict</th><th>estimated accuracy</th><th>empirical accuracy (annotations)</th>{{if .R.Simulated}}<th>accuracy vs truth</th>{{end}}<th>faulty votes alone</th><th>their p_faulty (label model)</th><th>annotated faulty of them</th>{{if .R.Simulated}}<th>faulty by truth of them</th>{{end}}</tr></thead>
+<tbody>{{range .R.LF.Functions}}<tr><td>{{.Name}}</td><td class="n">{{num .Coverage 3}}</td><td class="n">{{num .Overlap 3}}</td><td class="n">{{num .Conflict 3}}</td><td class="n">{{num .EstimatedAccuracy 3}}</td><td class="n">{{num .EmpiricalAccuracy 3}}</td>{{if $.R.Simulated}}<td class="n">{{est .TruthAccuracy}}</td>{{end}}<td class="n">{{.Lone}}</td><td class="n">{{num .LonePFaulty 3}}</td><td class="n">{{est .LoneAnnotated}}</td>{{if $.R.Simulated}}<td class="n">{{est .LoneTruth}}</td>{{end}}</tr>
 {{end}}</tbody>
 </table>
+<p class="muted">A faulty vote alone: no other function voted faulty and none voted healthy. Its label rests on how far the label model trusts the function by its agreement with the others elsewhere, which says least there; compare its p_faulty with what annotators said of those deploys (models/weak/annotate.csv lists some to annotate).</p>
 {{.LFChart}}
 </div>
 {{else}}<p class="muted">No lf_report.json in the workdir.</p>{{end}}

@@ -241,6 +241,14 @@ type LFRow struct {
 	EstimatedAccuracy Float            `json:"estimated_accuracy"`
 	EmpiricalAccuracy Float            `json:"empirical_accuracy"`
 	TruthAccuracy     metrics.Estimate `json:"truth_accuracy"`
+	// Its faulty votes cast alone (no other faulty, no healthy vote):
+	// how many, the label model's mean p_faulty over them, the share of
+	// the annotated ones annotated faulty (lf_report.json), and the share
+	// faulty by the simulator's truth (computed here).
+	Lone          int              `json:"lone"`
+	LonePFaulty   Float            `json:"lone_p_faulty"`
+	LoneAnnotated metrics.Estimate `json:"lone_annotated_faulty"`
+	LoneTruth     metrics.Estimate `json:"lone_truth_faulty"`
 }
 
 // lfReport is what the report shows of lf_report.json: raw is the file as
@@ -255,7 +263,7 @@ func lfReport(raw json.RawMessage, lf *workdir.LFReport) *LFReport {
 		if f.Empirical != nil {
 			empirical = Float(f.Empirical.Accuracy)
 		}
-		rep.Functions = append(rep.Functions, LFRow{
+		row := LFRow{
 			Name:              f.Name,
 			Coverage:          Float(f.Coverage),
 			Overlap:           Float(f.Overlap),
@@ -263,14 +271,23 @@ func lfReport(raw json.RawMessage, lf *workdir.LFReport) *LFReport {
 			EstimatedAccuracy: Float(f.Estimated.Accuracy),
 			EmpiricalAccuracy: empirical,
 			TruthAccuracy:     metrics.Proportion(0, 0),
-		})
+			LonePFaulty:       Float(math.NaN()),
+			LoneAnnotated:     metrics.Proportion(0, 0),
+			LoneTruth:         metrics.Proportion(0, 0),
+		}
+		if l := f.Lone; l != nil {
+			row.Lone, row.LonePFaulty = l.Deployments, Float(l.PFaulty)
+			row.LoneAnnotated = metrics.Proportion(l.AnnotatedFaulty, l.Annotated)
+		}
+		rep.Functions = append(rep.Functions, row)
 	}
 	return rep
 }
 
 // lfTruthAccuracy fills TruthAccuracy of each function from its votes in
 // labels.parquet: the share of its non-abstaining votes that match the
-// simulator's truth. Functions absent from the report are added.
+// simulator's truth; and LoneTruth: the share faulty of the deployments on
+// which it alone voted faulty. Functions absent from the report are added.
 func (rep *Report) lfTruthAccuracy() {
 	if rep.truth == nil || rep.in.Labels == nil || len(rep.in.LFNames) == 0 {
 		return
@@ -284,7 +301,7 @@ func (rep *Report) lfTruthAccuracy() {
 	}
 	for j, name := range rep.in.LFNames {
 		short := strings.TrimPrefix(name, "lf_")
-		k, n := 0, 0
+		k, n, lk, ln := 0, 0, 0, 0
 		for id, l := range rep.in.Labels {
 			t, ok := rep.truth[id]
 			if !ok || j >= len(l.Votes) || l.Votes[j] < 0 {
@@ -294,13 +311,21 @@ func (rep *Report) lfTruthAccuracy() {
 			if (l.Votes[j] == 1) == t.Faulty {
 				k++
 			}
+			if f, lone := workdir.LoneFaulty(len(l.Votes), func(f int) int8 { return l.Votes[f] }); lone && f == j {
+				ln++
+				if t.Faulty {
+					lk++
+				}
+			}
 		}
 		i, ok := idx[short]
 		if !ok {
-			rep.LF.Functions = append(rep.LF.Functions, LFRow{Name: short, Coverage: Float(math.NaN()), Overlap: Float(math.NaN()), Conflict: Float(math.NaN()), EstimatedAccuracy: Float(math.NaN()), EmpiricalAccuracy: Float(math.NaN())})
+			rep.LF.Functions = append(rep.LF.Functions, LFRow{Name: short, Coverage: Float(math.NaN()), Overlap: Float(math.NaN()), Conflict: Float(math.NaN()),
+				EstimatedAccuracy: Float(math.NaN()), EmpiricalAccuracy: Float(math.NaN()), LonePFaulty: Float(math.NaN()), LoneAnnotated: metrics.Proportion(0, 0)})
 			i = len(rep.LF.Functions) - 1
 		}
 		rep.LF.Functions[i].TruthAccuracy = metrics.Proportion(k, n)
+		rep.LF.Functions[i].LoneTruth = metrics.Proportion(lk, ln)
 	}
 }
 

@@ -48,6 +48,9 @@ type FunctionReport struct {
 	Group     []string   `json:"group"`
 	Estimated Estimated  `json:"estimated"`
 	Empirical *Empirical `json:"empirical"` // null without annotated deployments it voted on
+	// Lone describes the deployments on which this function cast the only
+	// faulty vote and no function voted healthy (null when there is none).
+	Lone *LoneVotes `json:"lone"`
 	// UnknownDeployments counts ids returned by an SQL function that are not
 	// among the labelled deployments.
 	UnknownDeployments int `json:"unknown_deployments,omitempty"`
@@ -119,6 +122,20 @@ type LabelQuality struct {
 	AUC        metrics.Float `json:"auc"`
 }
 
+// LoneVotes is a function's faulty votes cast alone: no other function
+// voted faulty and none voted healthy, so the label — PFaulty, the label
+// model's mean p_faulty over them (one vote pattern: one value) — rests on
+// how far the model trusts this function by its agreement with the others
+// elsewhere, which says least where it votes alone. Annotated of them were
+// annotated, AnnotatedFaulty of those as faulty: set beside PFaulty, the
+// check of that trust (docs/labeling.md, "The label model", Limits).
+type LoneVotes struct {
+	Deployments     int           `json:"deployments"`
+	PFaulty         metrics.Float `json:"p_faulty"`
+	Annotated       int           `json:"annotated"`
+	AnnotatedFaulty int           `json:"annotated_faulty"`
+}
+
 // Quality measures hard labels and scores against truth.
 func Quality(label []int8, score []float64, truth []bool) LabelQuality {
 	c := labelmodel.Count(label, truth)
@@ -145,26 +162,14 @@ func buildReport(cfg *Config, res *Result, anns []history.Annotation, sqlRes map
 		}
 	}
 	truthRow, annRows, summary := annotatedRows(res.IDs, anns)
-	// Per-row count of positive and negative votes, for overlap and conflict.
-	pos := make([]int16, n)
-	neg := make([]int16, n)
-	for _, c := range m.Cols {
-		for i, v := range c {
-			switch v {
-			case faulty:
-				pos[i]++
-			case healthy:
-				neg[i]++
-			}
-		}
-	}
+	pos, neg := voteCounts(m.Cols, n)
 	est := res.Model.Functions()
 	sqlDesc := map[string]string{}
 	for _, f := range cfg.SQLFunctions {
 		sqlDesc[f.Name] = f.Description
 	}
 	for j, name := range m.Names {
-		fr := functionReport(m.Cols[j], pos, neg, truthRow, est[j])
+		fr := functionReport(m.Cols[j], pos, neg, truthRow, res.PFaulty, est[j])
 		fr.Name, fr.Kind = name, "builtin"
 		if f := cfg.Function(name); f != nil {
 			fr.Description = f.Description()
@@ -192,6 +197,23 @@ func buildReport(cfg *Config, res *Result, anns []history.Annotation, sqlRes map
 		rep.Annotations = summary
 	}
 	return rep
+}
+
+// voteCounts returns each of the n rows' count of faulty and of healthy
+// votes over the functions' columns: for overlap, conflict and lone votes.
+func voteCounts(cols [][]int8, n int) (pos, neg []int16) {
+	pos, neg = make([]int16, n), make([]int16, n)
+	for _, c := range cols {
+		for i, v := range c {
+			switch v {
+			case faulty:
+				pos[i]++
+			case healthy:
+				neg[i]++
+			}
+		}
+	}
+	return pos, neg
 }
 
 // annotatedRows returns per row the annotations' verdict
@@ -225,17 +247,30 @@ func annotatedRows(ids []string, anns []history.Annotation) ([]int8, []int, *Ann
 
 // functionReport describes the votes col of one function (all but its
 // name, kind and description): pos and neg count each row's faulty and
-// healthy votes over every function, truthRow is annotatedRows', e the label
-// model's estimates.
-func functionReport(col []int8, pos, neg []int16, truthRow []int8, e labelmodel.FunctionEstimate) FunctionReport {
+// healthy votes over every function (a faulty vote with pos 1 and neg 0 is
+// lone: workdir.LoneFaulty's rule on the counts), truthRow is
+// annotatedRows', pFaulty the label model's posterior of each row, e its
+// estimates.
+func functionReport(col []int8, pos, neg []int16, truthRow []int8, pFaulty []float64, e labelmodel.FunctionEstimate) FunctionReport {
 	n := len(col)
 	var fr FunctionReport
 	var overlap, conflict int
 	emp := Empirical{}
+	lone, loneP := LoneVotes{}, 0.0
 	for i, v := range col {
 		switch v {
 		case faulty:
 			fr.Votes.Faulty++
+			if pos[i] == 1 && neg[i] == 0 {
+				lone.Deployments++
+				loneP += pFaulty[i]
+				if t := truthRow[i]; t >= 0 {
+					lone.Annotated++
+					if t == 1 {
+						lone.AnnotatedFaulty++
+					}
+				}
+			}
 			if pos[i]+neg[i] > 1 {
 				overlap++
 			}
@@ -295,6 +330,10 @@ func functionReport(col []int8, pos, neg []int16, truthRow []int8, e labelmodel.
 		emp.FaultyPrecision = metrics.Float(metrics.Ratio(emp.FaultyCorrect, emp.FaultyVotes))
 		emp.HealthyPrecision = metrics.Float(metrics.Ratio(emp.HealthyCorrect, emp.HealthyVotes))
 		fr.Empirical = &emp
+	}
+	if lone.Deployments > 0 {
+		lone.PFaulty = metrics.Float(loneP / float64(lone.Deployments))
+		fr.Lone = &lone
 	}
 	return fr
 }

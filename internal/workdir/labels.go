@@ -37,6 +37,37 @@ type Labels struct {
 // GoldNone is Labels.Gold of a deployment nobody annotated.
 const GoldNone int8 = -1
 
+// LoneFaulty reports whether the n votes of one deployment (vote(f): 1
+// faulty, 0 healthy, -1 abstain) hold exactly one faulty vote and no
+// healthy one — a label resting on one function alone — and whose it is.
+// The labeling report, training's annotate.csv and evaluation's report
+// all single these out by this rule.
+func LoneFaulty(n int, vote func(f int) int8) (int, bool) {
+	lone := -1
+	for f := range n {
+		switch vote(f) {
+		case 1:
+			if lone >= 0 {
+				return -1, false
+			}
+			lone = f
+		case 0:
+			return -1, false
+		}
+	}
+	return lone, lone >= 0
+}
+
+// LoneFaulty is the package function on row i: the function whose faulty
+// vote was the row's only one, with no healthy vote.
+func (l *Labels) LoneFaulty(i int) (string, bool) {
+	f, ok := LoneFaulty(len(l.Votes), func(f int) int8 { return l.Votes[f][i] })
+	if !ok {
+		return "", false
+	}
+	return l.Functions[f], true
+}
+
 // labelsRowType builds the row struct of labels.parquet: deployment_id, one
 // int8 column per function, p_faulty, label, gold — in that order.
 func labelsRowType(functions []string) reflect.Type {

@@ -173,3 +173,30 @@ func TestReadLabelsErrors(t *testing.T) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}
 }
+
+// TestLoneFaulty: one faulty vote and no healthy one, and whose.
+func TestLoneFaulty(t *testing.T) {
+	for _, tc := range []struct {
+		votes []int8
+		want  int
+		ok    bool
+	}{
+		{[]int8{-1, 1, -1}, 1, true},
+		{[]int8{1, 1, -1}, -1, false},   // seconded
+		{[]int8{1, -1, 0}, -1, false},   // contradicted
+		{[]int8{-1, -1, -1}, -1, false}, // no vote
+		{[]int8{0, 0}, -1, false},
+	} {
+		got, ok := LoneFaulty(len(tc.votes), func(f int) int8 { return tc.votes[f] })
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("LoneFaulty(%v) = %d, %v, want %d, %v", tc.votes, got, ok, tc.want, tc.ok)
+		}
+	}
+	l := &Labels{Functions: []string{"a", "b"}, Votes: [][]int8{{-1, 1}, {1, 1}}}
+	if fn, ok := l.LoneFaulty(0); !ok || fn != "b" {
+		t.Errorf("row 0: %q, %v, want b", fn, ok)
+	}
+	if _, ok := l.LoneFaulty(1); ok {
+		t.Error("row 1 has two faulty votes")
+	}
+}

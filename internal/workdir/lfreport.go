@@ -41,6 +41,17 @@ type LFFunction struct {
 	Empirical *struct {
 		Accuracy metrics.Float `json:"accuracy"`
 	} `json:"empirical"`
+	// Lone is the function's faulty votes cast alone (labeling.LoneVotes;
+	// nil when none, or in a report written before it was kept).
+	Lone *LFLone `json:"lone"`
+}
+
+// LFLone is labeling.LoneVotes as other stages read it.
+type LFLone struct {
+	Deployments     int           `json:"deployments"`
+	PFaulty         metrics.Float `json:"p_faulty"`
+	Annotated       int           `json:"annotated"`
+	AnnotatedFaulty int           `json:"annotated_faulty"`
 }
 
 // UnmarshalJSON implements json.Unmarshaler: absent numbers read as NaN.

@@ -82,7 +82,7 @@ func readLabels(dir, source string, ensembleHorizon int, keepAbstained bool, ann
 				if l.Label[i] == -1 {
 					src.abstained[id] = true
 				}
-				if fn, ok := loneFaultyVote(l, i); ok && l.Label[i] == 1 {
+				if fn, ok := l.LoneFaulty(i); ok && l.Label[i] == 1 {
 					src.lone[id] = fn
 				}
 			}
@@ -140,22 +140,4 @@ func fileSHA256(path string) (string, error) {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-// loneFaultyVote returns the function that voted faulty on row i of l when
-// it is the only vote cast there.
-func loneFaultyVote(l *workdir.Labels, i int) (string, bool) {
-	fn := ""
-	for f, votes := range l.Votes {
-		switch votes[i] {
-		case 1:
-			if fn != "" {
-				return "", false
-			}
-			fn = l.Functions[f]
-		case 0:
-			return "", false
-		}
-	}
-	return fn, fn != ""
 }
