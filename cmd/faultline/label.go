@@ -121,14 +121,17 @@ func printLabelReport(e *env, dir string, rep *labeling.Report) error {
 	fmt.Fprintf(w, "labelled %d deployments into %s: %d faulty, %d healthy, %d without any vote; estimated faulty share %s\n\n",
 		rep.Rows, dir, rep.Faulty, rep.Labelled-rep.Faulty, rep.Rows-rep.Labelled, pct(rep.ClassBalance))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FUNCTION\tVOTES\tCOVERAGE\tOVERLAP\tCONFLICT\tEST. FAULTY PREC.\tEST. HEALTHY PREC.\tANNOTATED ACCURACY")
+	fmt.Fprintln(tw, "FUNCTION\tVOTES\tCOVERAGE\tOVERLAP\tCONFLICT\tEST. FAULTY PREC.\tEST. HEALTHY PREC.\tANNOTATED ACCURACY\tALONE: P_FAULTY (ANNOTATED FAULTY)")
 	for _, f := range rep.Functions {
-		emp := "-"
+		emp, lone := "-", "-"
 		if f.Empirical != nil {
 			emp = fmt.Sprintf("%s (%d/%d)", pct(f.Empirical.Accuracy), f.Empirical.Correct, f.Empirical.Annotated)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, votesSummary(f), pct(f.Coverage), pct(f.Overlap), pct(f.Conflict),
-			pct(f.Estimated.FaultyPrecision), pct(f.Estimated.HealthyPrecision), emp)
+		if l := f.Lone; l != nil {
+			lone = fmt.Sprintf("%d: %s (%d/%d)", l.Deployments, pct(l.PFaulty), l.AnnotatedFaulty, l.Annotated)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, votesSummary(f), pct(f.Coverage), pct(f.Overlap), pct(f.Conflict),
+			pct(f.Estimated.FaultyPrecision), pct(f.Estimated.HealthyPrecision), emp, lone)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
