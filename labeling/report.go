@@ -1,6 +1,8 @@
 package labeling
 
 import (
+	"fmt"
+
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/metrics"
 	"github.com/faultline-dev/faultline/labeling/labelmodel"
@@ -24,6 +26,10 @@ type Report struct {
 	Model        labelmodel.FitInfo  `json:"model"`
 	Functions    []FunctionReport    `json:"functions"`
 	Annotations  *AnnotationsSummary `json:"annotations"` // null when no annotated deployment was labelled
+	// Warnings are the report's own findings (the label model's are in
+	// Model.Warnings): a function whose lone votes the annotations
+	// contradict (loneWarning).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // FunctionReport describes one labeling function.
@@ -179,6 +185,9 @@ func buildReport(cfg *Config, res *Result, anns []history.Annotation, sqlRes map
 			fr.UnknownDeployments = sqlRes[name].unknown
 		}
 		rep.Functions = append(rep.Functions, fr)
+		if w := loneWarning(fr); w != "" {
+			rep.Warnings = append(rep.Warnings, w)
+		}
 	}
 	if len(annRows) > 0 {
 		summary.Deployments = len(annRows)
@@ -197,6 +206,34 @@ func buildReport(cfg *Config, res *Result, anns []history.Annotation, sqlRes map
 		rep.Annotations = summary
 	}
 	return rep
+}
+
+// MinLoneAnnotated is the least number of annotated lone votes of a
+// function on which loneWarning judges the label model's trust in them.
+const MinLoneAnnotated = 5
+
+// loneWarning says when the annotations of a function's lone faulty votes
+// (at least MinLoneAnnotated) contradict the label model's p_faulty over
+// them: it lies outside their share's Wilson 95% interval. Empty otherwise.
+func loneWarning(fr FunctionReport) string {
+	l := fr.Lone
+	if l == nil || l.Annotated < MinLoneAnnotated {
+		return ""
+	}
+	e := metrics.Proportion(l.AnnotatedFaulty, l.Annotated)
+	p := float64(l.PFaulty)
+	var how string
+	switch {
+	case p > e.Hi:
+		how = "more"
+	case p < e.Lo:
+		how = "less"
+	default:
+		return ""
+	}
+	return fmt.Sprintf("function %s: its %d faulty votes cast alone get p_faulty %.2f, but %d of the %d annotated were faulty (95%% interval %.2f–%.2f): "+
+		"the label model trusts it alone %s than the annotations do, and so do the threshold choice and training for the unannotated ones",
+		fr.Name, l.Deployments, p, l.AnnotatedFaulty, l.Annotated, e.Lo, e.Hi, how)
 }
 
 // voteCounts returns each of the n rows' count of faulty and of healthy

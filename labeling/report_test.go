@@ -2,6 +2,7 @@ package labeling
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/faultline-dev/faultline/labeling/labelmodel"
@@ -30,5 +31,32 @@ func TestLoneVotes(t *testing.T) {
 		if fr := functionReport(cols[j], pos, neg, truthRow, pf, labelmodel.FunctionEstimate{}); fr.Lone != nil {
 			t.Errorf("function %d: lone votes %+v, want none", j, fr.Lone)
 		}
+	}
+}
+
+// TestLoneWarning: a warning when the annotations of a function's lone
+// votes put the label model's p_faulty outside their interval, either way;
+// none with too few annotated or when they agree.
+func TestLoneWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lone  *LoneVotes
+		wants string // "" for no warning
+	}{
+		{"none alone", nil, ""},
+		{"too few annotated", &LoneVotes{Deployments: 95, PFaulty: 0.94, Annotated: 4, AnnotatedFaulty: 0}, ""},
+		{"trusted beyond the annotations", &LoneVotes{Deployments: 95, PFaulty: 0.94, Annotated: 10, AnnotatedFaulty: 4}, "more"},
+		{"trusted less than the annotations", &LoneVotes{Deployments: 73, PFaulty: 0.5, Annotated: 12, AnnotatedFaulty: 12}, "less"},
+		{"in line with them", &LoneVotes{Deployments: 73, PFaulty: 0.93, Annotated: 12, AnnotatedFaulty: 11}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := loneWarning(FunctionReport{Name: "rollback", Lone: tc.lone})
+			switch {
+			case tc.wants == "" && w != "":
+				t.Errorf("warning %q, want none", w)
+			case tc.wants != "" && !strings.Contains(w, "trusts it alone "+tc.wants):
+				t.Errorf("warning %q, want one saying it trusts it alone %s", w, tc.wants)
+			}
+		})
 	}
 }

@@ -143,6 +143,14 @@ func (d *Deps) label(ctx context.Context, rc *RunContext) (*Result, error) {
 	if lr.Model != nil {
 		res.Metrics["class_balance"] = lr.Model.ClassBalance()
 	}
+	if lr.Report != nil {
+		for i, w := range lr.Report.Warnings {
+			if res.Notes == nil {
+				res.Notes = map[string]string{}
+			}
+			res.Notes[fmt.Sprintf("warning_%d", i+1)] = w
+		}
+	}
 	return res, nil
 }
 

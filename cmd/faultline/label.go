@@ -149,7 +149,7 @@ func printLabelReport(e *env, dir string, rep *labeling.Report) error {
 		conv = "did NOT converge"
 	}
 	fmt.Fprintf(w, "label model: %d vote patterns, EM %s in %d iterations\n", rep.Model.Patterns, conv, rep.Model.Iterations)
-	for _, warn := range rep.Model.Warnings {
+	for _, warn := range append(append([]string{}, rep.Model.Warnings...), rep.Warnings...) {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
 	if a := rep.Annotations; a != nil {
