@@ -5,6 +5,7 @@ import (
 
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/metrics"
+	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/labeling/labelmodel"
 )
 
@@ -208,31 +209,27 @@ func buildReport(cfg *Config, res *Result, anns []history.Annotation, sqlRes map
 	return rep
 }
 
-// MinLoneAnnotated is the least number of annotated lone votes of a
-// function on which loneWarning judges the label model's trust in them.
-const MinLoneAnnotated = 5
-
 // loneWarning says when the annotations of a function's lone faulty votes
-// (at least MinLoneAnnotated) contradict the label model's p_faulty over
-// them: it lies outside their share's Wilson 95% interval. Empty otherwise.
+// contradict the label model's p_faulty over them (workdir.LoneRevision:
+// at least workdir.MinLoneAnnotated annotated, p_faulty outside their
+// share's Wilson 95% interval). Empty otherwise.
 func loneWarning(fr FunctionReport) string {
 	l := fr.Lone
-	if l == nil || l.Annotated < MinLoneAnnotated {
+	if l == nil {
+		return ""
+	}
+	p := float64(l.PFaulty)
+	if _, contradicted := workdir.LoneRevision(p, l.AnnotatedFaulty, l.Annotated); !contradicted {
 		return ""
 	}
 	e := metrics.Proportion(l.AnnotatedFaulty, l.Annotated)
-	p := float64(l.PFaulty)
-	var how string
-	switch {
-	case p > e.Hi:
-		how = "more"
-	case p < e.Lo:
+	how := "more"
+	if p < e.Lo {
 		how = "less"
-	default:
-		return ""
 	}
 	return fmt.Sprintf("function %s: its %d faulty votes cast alone get p_faulty %.2f, but %d of the %d annotated were faulty (95%% interval %.2f–%.2f): "+
-		"the label model trusts it alone %s than the annotations do, and so do the threshold choice and training for the unannotated ones",
+		"the label model trusts it alone %s than the annotations do (training revises the targets of the unannotated ones "+
+		"when the annotations of its training and validation splits say so: train.annotations: use)",
 		fr.Name, l.Deployments, p, l.AnnotatedFaulty, l.Annotated, e.Lo, e.Hi, how)
 }
 

@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"path/filepath"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -42,7 +44,10 @@ Label sources: weak (default) trains on labels.parquet (p_faulty as a soft
 target; deployments every labeling function abstained on are kept with the
 label model's estimate for such rows, train.abstained: prior; a deployment of
 the training or validation split that a person annotated takes its
-annotation, the gold column, as target, train.annotations: use); ensemble
+annotation, the gold column, as target, train.annotations: use, and where
+the annotations of one function's lone faulty votes contradict the label
+model, its unannotated lone votes take the revised target: train.json
+lone_revised); ensemble
 trains on the statistical ensemble at features.ensemble_horizon
 (ensemble_faulty; inconclusive deployments dropped) — the baseline approach.
 
@@ -102,6 +107,11 @@ the next training choose its thresholds. Settings: config section "train"
 			fmt.Fprintf(tw, "wrote %s\n", filepath.Join(e.workdir(wdir), workdir.ModelDir(info.LabelSource)))
 			if len(info.Annotated) > 0 {
 				fmt.Fprintf(tw, "annotations taken as targets: %d train, %d valid deployments\n", info.Annotated[workdir.SplitTrain], info.Annotated[workdir.SplitValid])
+			}
+			for _, fn := range slices.Sorted(maps.Keys(info.LoneRevised)) {
+				r := info.LoneRevised[fn]
+				fmt.Fprintf(tw, "%s's lone faulty votes: %d of %d annotated were faulty against p_faulty %.2f; the unannotated ones train at %.2f\n",
+					fn, r.AnnotatedFaulty, r.Annotated, r.PFaulty, r.Target)
 			}
 			if info.ToAnnotate > 0 {
 				fmt.Fprintf(tw, "to annotate: %s (%d validation deploys on which no labeling function, or one alone, voted; the models' most likely faulty first)\n",

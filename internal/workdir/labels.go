@@ -3,12 +3,14 @@ package workdir
 import (
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/faultline-dev/faultline/internal/atomicfile"
+	"github.com/faultline-dev/faultline/internal/metrics"
 )
 
 // LFPrefix starts the name of the vote column of each labeling function in
@@ -56,6 +58,44 @@ func LoneFaulty(n int, vote func(f int) int8) (int, bool) {
 		}
 	}
 	return lone, lone >= 0
+}
+
+// MinLoneAnnotated is the least number of a function's annotated lone
+// faulty votes on which LoneRevision judges the label model's trust in it.
+const MinLoneAnnotated = 5
+
+// LoneRevision judges a function's lone faulty votes (LoneFaulty) against
+// their annotations: p is the label model's p_faulty over them, k of the n
+// annotated were annotated faulty. With at least MinLoneAnnotated of them,
+// when p lies outside the Wilson 95% interval of k/n the annotations
+// contradict the label model, and it returns the interval's end nearest p
+// — the least revision they demand — with true; otherwise p and false. The
+// labeling report warns by this rule, and training revises by it.
+func LoneRevision(p float64, k, n int) (float64, bool) {
+	if n < MinLoneAnnotated || math.IsNaN(p) {
+		return p, false
+	}
+	iv := metrics.Wilson(k, n)
+	switch {
+	case p > iv.Hi:
+		return iv.Hi, true
+	case p < iv.Lo:
+		return iv.Lo, true
+	}
+	return p, false
+}
+
+// LoneRevised is one function's revision by LoneRevision: its lone faulty
+// votes (Deployments, labelled faulty), the label model's mean PFaulty
+// over them, AnnotatedFaulty of the Annotated ones annotated faulty, and
+// the Target its unannotated ones trained and counted in the threshold
+// choice with.
+type LoneRevised struct {
+	Deployments     int     `json:"deployments"`
+	PFaulty         float64 `json:"p_faulty"`
+	Annotated       int     `json:"annotated"`
+	AnnotatedFaulty int     `json:"annotated_faulty"`
+	Target          float64 `json:"target"`
 }
 
 // LoneFaulty is the package function on row i: the function whose faulty

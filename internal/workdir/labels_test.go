@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
 )
 
 func TestLabelsRoundTrip(t *testing.T) {
@@ -198,5 +200,35 @@ func TestLoneFaulty(t *testing.T) {
 	}
 	if _, ok := l.LoneFaulty(1); ok {
 		t.Error("row 1 has two faulty votes")
+	}
+}
+
+// TestLoneRevision: the annotations revise p only with enough of them and
+// when p lies outside their interval, to the interval's nearer end.
+func TestLoneRevision(t *testing.T) {
+	for _, tc := range []struct {
+		p      float64
+		k, n   int
+		want   float64 // NaN: the upper end; -1: the lower end; else p unchanged
+		revise bool
+	}{
+		{0.94, 3, 10, math.NaN(), true},
+		{0.50, 12, 12, -1, true},
+		{0.93, 11, 12, 0.93, false},
+		{0.94, 0, 4, 0.94, false}, // too few annotated
+		{math.NaN(), 0, 10, math.NaN(), false},
+	} {
+		got, ok := LoneRevision(tc.p, tc.k, tc.n)
+		iv := metrics.Wilson(tc.k, tc.n)
+		want := tc.want
+		switch {
+		case tc.revise && math.IsNaN(tc.want):
+			want = iv.Hi
+		case tc.want == -1:
+			want = iv.Lo
+		}
+		if ok != tc.revise || !(got == want || math.IsNaN(got) && math.IsNaN(want)) {
+			t.Errorf("LoneRevision(%v, %d, %d) = %v, %v, want %v, %v", tc.p, tc.k, tc.n, got, ok, want, tc.revise)
+		}
 	}
 }

@@ -44,6 +44,11 @@ type Train struct {
 	// target was their human annotation instead of the weak label
 	// (train.annotations: use); absent when there were none.
 	Annotated map[string]int `json:"annotations_used,omitempty"`
+	// LoneRevised lists, by function, the lone faulty votes whose targets
+	// training revised because the annotations of the training and
+	// validation splits contradict the label model (LoneRevision); absent
+	// when none.
+	LoneRevised map[string]LoneRevised `json:"lone_revised,omitempty"`
 	// ToAnnotate counts the rows of annotate.csv (weak labels only).
 	ToAnnotate  int               `json:"to_annotate,omitempty"`
 	PolicyValid policy.Report     `json:"policy_valid"`

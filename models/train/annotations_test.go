@@ -198,3 +198,76 @@ func TestRunWritesAnnotate(t *testing.T) {
 		}
 	}
 }
+
+// TestLoneRevision: where the training and validation splits' annotations
+// of one function's lone faulty votes contradict the label model's trust
+// in them, its unannotated lone votes take the nearer end of the
+// annotated share's interval; another function's lone votes, the
+// annotated ones and the held-out split's annotations are left as they
+// were; with annotations ignored nothing is revised.
+func TestLoneRevision(t *testing.T) {
+	dir := t.TempDir()
+	// Rows 0–19: rollback alone, p_faulty 0.94, rows 0–9 annotated (3
+	// faulty); rows 20–24 annotated in the test split, all faulty (not
+	// counted); rows 25–29: incident alone, p_faulty 0.88, unannotated.
+	l := &workdir.Labels{Functions: []string{"rollback", "incident"}}
+	var test = map[string]bool{}
+	for i := range 30 {
+		id := "d" + strconv.Itoa(i)
+		l.IDs = append(l.IDs, id)
+		rb, inc, p, gold := int8(1), int8(-1), 0.94, workdir.GoldNone
+		if i >= 25 {
+			rb, inc, p = -1, 1, 0.88
+		}
+		switch {
+		case i < 10:
+			gold = 0
+			if i < 3 {
+				gold = 1
+			}
+		case i >= 20 && i < 25:
+			gold, test[id] = 1, true
+		}
+		if len(l.Votes) == 0 {
+			l.Votes = [][]int8{nil, nil}
+		}
+		l.Votes[0], l.Votes[1] = append(l.Votes[0], rb), append(l.Votes[1], inc)
+		l.PFaulty, l.Label, l.Gold = append(l.PFaulty, p), append(l.Label, 1), append(l.Gold, gold)
+	}
+	if err := workdir.WriteLabels(filepath.Join(dir, workdir.LabelsFile), l); err != nil {
+		t.Fatal(err)
+	}
+	annotated := func(id string) bool { return !test[id] }
+	labels, src, err := readLabels(dir, LabelsWeak, 60, true, annotated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := workdir.LoneRevision(0.94, 3, 10) // the Wilson interval's upper end of 3/10, 0.61
+	if r, ok := src.revised["rollback"]; !ok || r.Annotated != 10 || r.AnnotatedFaulty != 3 || r.Deployments != 25 || math.Abs(r.Target-want) > 1e-12 || !(want < 0.7) {
+		t.Fatalf("revision of rollback %+v (present %v), want 10 annotated, 3 faulty, 25 lone votes, target %v", r, ok, want)
+	}
+	if _, ok := src.revised["incident"]; ok {
+		t.Error("incident's lone votes were revised without annotations")
+	}
+	for i, id := range l.IDs {
+		var w float64
+		switch {
+		case i < 10:
+			w = float64(l.Gold[i])
+		case i < 25:
+			w = want // test-split rows too: their targets are never trained on
+		default:
+			w = 0.88
+		}
+		if math.Abs(labels[id]-w) > 1e-12 {
+			t.Errorf("target of %s = %v, want %v", id, labels[id], w)
+		}
+	}
+	labels, src, err = readLabels(dir, LabelsWeak, 60, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(src.revised) != 0 || labels["d15"] != 0.94 {
+		t.Errorf("with annotations ignored: revised %v, d15's target %v, want none and 0.94", src.revised, labels["d15"])
+	}
+}

@@ -153,9 +153,12 @@ type Config struct {
 	// deployment's annotation (1 faulty, 0 healthy) in place of its
 	// p_faulty — in training, in the calibration and in the threshold
 	// choice, also where every labeling function abstained — and "ignore"
-	// trains on the weak labels alone (default use). Only the training and
-	// validation splits are read: the held-out split's annotations stay the
-	// evaluation's. Ensemble labels ignore it.
+	// trains on the weak labels alone (default use). With "use", where the
+	// annotations of one function's lone faulty votes contradict the label
+	// model's p_faulty over them (workdir.LoneRevision), its unannotated
+	// lone votes take the revised target (train.json lone_revised). Only
+	// the training and validation splits are read: the held-out split's
+	// annotations stay the evaluation's. Ensemble labels ignore it.
 	Annotations string `yaml:"annotations" json:"annotations"`
 	// ExcludeFeatures are feature columns never used (default none).
 	ExcludeFeatures []string `yaml:"exclude_features" json:"exclude_features"`

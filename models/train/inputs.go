@@ -52,6 +52,10 @@ type labelSources struct {
 	// function: the label model weighs such a vote by the function's
 	// agreement with the others, which says least where it votes alone.
 	lone map[string]string
+	// revised holds, per function, the revision of its lone votes' targets
+	// where the annotations of the training and validation splits
+	// contradict the label model (workdir.LoneRevision).
+	revised map[string]workdir.LoneRevised
 }
 
 // readLabels reads the targets of a label source: p_faulty of
@@ -61,17 +65,41 @@ type labelSources struct {
 // weak labels and a non-nil annotated, a deployment for which annotated
 // holds and that a human annotated (the gold column) takes the
 // annotation, 1 or 0, as its target instead — also when every function
-// abstained.
+// abstained. And where those annotations contradict the label model's
+// trust in one function's lone faulty votes (workdir.LoneRevision), its
+// unannotated lone votes take the revised target.
 func readLabels(dir, source string, ensembleHorizon int, keepAbstained bool, annotated func(id string) bool) (labels labelSet, src labelSources, err error) {
 	labels = labelSet{}
-	src.abstained, src.lone = map[string]bool{}, map[string]string{}
+	src.abstained, src.lone, src.revised = map[string]bool{}, map[string]string{}, map[string]workdir.LoneRevised{}
 	switch source {
 	case LabelsWeak:
 		l, err := workdir.ReadLabels(filepath.Join(dir, workdir.LabelsFile))
 		if err != nil {
 			return nil, src, err
 		}
+		type tally struct {
+			rows, annotated, faulty int
+			p                       float64
+		}
+		lone := map[string]*tally{}
 		for i, id := range l.IDs {
+			fn, isLone := l.LoneFaulty(i)
+			isLone = isLone && l.Label[i] == 1 && !math.IsNaN(l.PFaulty[i])
+			if isLone {
+				t := lone[fn]
+				if t == nil {
+					t = &tally{}
+					lone[fn] = t
+				}
+				t.rows++
+				t.p += l.PFaulty[i]
+				if g := l.Gold[i]; g != workdir.GoldNone && annotated != nil && annotated(id) {
+					t.annotated++
+					if g == 1 {
+						t.faulty++
+					}
+				}
+			}
 			if g := l.Gold[i]; g != workdir.GoldNone && annotated != nil && annotated(id) {
 				labels[id] = float64(g)
 				src.gold = append(src.gold, id)
@@ -82,8 +110,21 @@ func readLabels(dir, source string, ensembleHorizon int, keepAbstained bool, ann
 				if l.Label[i] == -1 {
 					src.abstained[id] = true
 				}
-				if fn, ok := l.LoneFaulty(i); ok && l.Label[i] == 1 {
+				if isLone {
 					src.lone[id] = fn
+				}
+			}
+		}
+		if annotated != nil {
+			for fn, t := range lone {
+				p := t.p / float64(t.rows)
+				if r, ok := workdir.LoneRevision(p, t.faulty, t.annotated); ok {
+					src.revised[fn] = workdir.LoneRevised{Deployments: t.rows, PFaulty: p, Annotated: t.annotated, AnnotatedFaulty: t.faulty, Target: r}
+				}
+			}
+			for id, fn := range src.lone {
+				if r, ok := src.revised[fn]; ok {
+					labels[id] = r.Target
 				}
 			}
 		}

@@ -72,6 +72,9 @@ func Run(ctx context.Context, cfg Config, opt RunOptions) (*workdir.Train, error
 		}
 		info.Annotated[split.of[id]]++
 	}
+	if len(sources.revised) > 0 {
+		info.LoneRevised = sources.revised
+	}
 	outDir := filepath.Join(in.dir, workdir.ModelDir(cfg.Labels))
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
