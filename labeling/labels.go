@@ -117,24 +117,10 @@ func Compute(ctx context.Context, cfg Config, in Input) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read annotations: %w", err)
 	}
-	res.Gold = goldColumn(ids, history.GoldLabels(anns))
-	res.Report = buildReport(&cfg, res, anns, sqlRes)
+	gold, annRows, summary := annotatedRows(ids, history.GoldVerdicts(anns))
+	res.Gold = gold
+	res.Report = buildReport(&cfg, res, annRows, summary, sqlRes)
 	return res, nil
-}
-
-// goldColumn returns the gold column of labels.parquet for the rows ids.
-func goldColumn(ids []string, gold map[string]bool) []int8 {
-	out := make([]int8, len(ids))
-	for i, id := range ids {
-		out[i] = workdir.GoldNone
-		if y, ok := gold[id]; ok {
-			out[i] = 0
-			if y {
-				out[i] = 1
-			}
-		}
-	}
-	return out
 }
 
 // targetDeployments returns the deployments listed in dir's

@@ -156,7 +156,9 @@ func Quality(label []int8, score []float64, truth []bool) LabelQuality {
 	return q
 }
 
-func buildReport(cfg *Config, res *Result, anns []history.Annotation, sqlRes map[string]sqlResult) *Report {
+// buildReport builds lf_report.json from res, whose Gold column is the
+// annotations' verdicts, annRows and summary annotatedRows'.
+func buildReport(cfg *Config, res *Result, annRows []int, summary *AnnotationsSummary, sqlRes map[string]sqlResult) *Report {
 	m := res.Votes
 	n := m.Rows()
 	rep := &Report{Schema: ReportSchema, Rows: n, ClassBalance: metrics.Float(res.Model.ClassBalance()), Model: res.Model.Info()}
@@ -168,7 +170,7 @@ func buildReport(cfg *Config, res *Result, anns []history.Annotation, sqlRes map
 			rep.Faulty++
 		}
 	}
-	truthRow, annRows, summary := annotatedRows(res.IDs, anns)
+	truthRow := res.Gold
 	pos, neg := voteCounts(m.Cols, n)
 	est := res.Model.Functions()
 	sqlDesc := map[string]string{}
@@ -250,16 +252,15 @@ func voteCounts(cols [][]int8, n int) (pos, neg []int16) {
 	return pos, neg
 }
 
-// annotatedRows returns per row the annotations' verdict
-// (history.GoldVerdicts: 1 faulty, 0 healthy, -1 none), the rows with a
-// verdict, and the summary's counts.
-func annotatedRows(ids []string, anns []history.Annotation) ([]int8, []int, *AnnotationsSummary) {
-	verdict := history.GoldVerdicts(anns)
+// annotatedRows returns per row the annotations' verdict (history.GoldVerdicts:
+// 1 faulty, 0 healthy, workdir.GoldNone without one; labels.parquet's gold
+// column), the rows with a verdict, and the summary's counts.
+func annotatedRows(ids []string, verdict map[string]history.Gold) ([]int8, []int, *AnnotationsSummary) {
 	truthRow := make([]int8, len(ids))
 	var annRows []int
 	summary := &AnnotationsSummary{}
 	for i, id := range ids {
-		truthRow[i] = -1
+		truthRow[i] = workdir.GoldNone
 		v, ok := verdict[id]
 		if ok && v.Tie {
 			summary.Conflicting++

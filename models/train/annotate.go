@@ -36,7 +36,7 @@ const AnnotateRows = 50
 // (lone reactions: p_faulty 0.8–0.99, right 0.4–0.7 of the time on the
 // simulated fleets). Annotated, each counts as what it is in the next
 // run's training and choice (Config.Annotations).
-func writeAnnotate(path string, in *inputs, valid *validation, src labelSources, horizons []int) (int, error) {
+func writeAnnotate(path string, deploys map[string]workdir.DeployRow, valid *validation, src labelSources, horizons []int) (int, error) {
 	type row struct {
 		id     string
 		top    float64
@@ -76,14 +76,6 @@ func writeAnnotate(path string, in *inputs, valid *validation, src labelSources,
 			}
 		}
 	}
-	deploys, err := workdir.ReadDeploys(in.path(workdir.DeploysFile))
-	if err != nil {
-		return 0, err
-	}
-	byID := make(map[string]workdir.DeployRow, len(deploys))
-	for _, d := range deploys {
-		byID[d.DeploymentID] = d
-	}
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	header := append([]string{}, history.AnnotationCSVColumns...)
@@ -95,7 +87,7 @@ func writeAnnotate(path string, in *inputs, valid *validation, src labelSources,
 		return 0, err
 	}
 	for _, r := range rows {
-		d := byID[r.id]
+		d := deploys[r.id]
 		rec := []string{r.id, "", "", "", "", d.Service, d.Environment, d.Version, d.StartedAt.UTC().Format(time.RFC3339), r.reason}
 		for _, p := range r.prob {
 			s := ""

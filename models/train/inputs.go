@@ -83,6 +83,8 @@ func readLabels(dir, source string, ensembleHorizon int, keepAbstained bool, ann
 		}
 		lone := map[string]*tally{}
 		for i, id := range l.IDs {
+			g := l.Gold[i]
+			gold := g != workdir.GoldNone && annotated != nil && annotated(id)
 			fn, isLone := l.LoneFaulty(i)
 			isLone = isLone && l.Label[i] == 1 && !math.IsNaN(l.PFaulty[i])
 			if isLone {
@@ -93,14 +95,14 @@ func readLabels(dir, source string, ensembleHorizon int, keepAbstained bool, ann
 				}
 				t.rows++
 				t.p += l.PFaulty[i]
-				if g := l.Gold[i]; g != workdir.GoldNone && annotated != nil && annotated(id) {
+				if gold {
 					t.annotated++
 					if g == 1 {
 						t.faulty++
 					}
 				}
 			}
-			if g := l.Gold[i]; g != workdir.GoldNone && annotated != nil && annotated(id) {
+			if gold {
 				labels[id] = float64(g)
 				src.gold = append(src.gold, id)
 				continue

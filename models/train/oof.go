@@ -19,10 +19,10 @@ func assignFolds(split *timeSplit, k int, warmup time.Duration) map[string]int {
 	if k < 2 || len(split.rows) == 0 {
 		return nil
 	}
-	from := split.start[split.rows[0].DeploymentID] + warmup.Milliseconds()
+	from := split.startMs(split.rows[0].DeploymentID) + warmup.Milliseconds()
 	var ids []string
 	for _, r := range split.rows {
-		if r.Split == workdir.SplitTrain && split.start[r.DeploymentID] >= from {
+		if r.Split == workdir.SplitTrain && split.startMs(r.DeploymentID) >= from {
 			ids = append(ids, r.DeploymentID)
 		}
 	}

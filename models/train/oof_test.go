@@ -17,7 +17,7 @@ func TestAssignFolds(t *testing.T) {
 		train, k, warm int // warm: training deploys within the warm-up
 	}{{10, 4, 0}, {7, 3, 0}, {100, 4, 0}, {3, 2, 0}, {5, 0, 0}, {20, 4, 8}, {9, 2, 7}, {5, 3, 5}} {
 		// one deploy an hour; the warm-up ends at deploy tc.warm
-		split := &timeSplit{start: map[string]int64{}}
+		split := &timeSplit{deploys: map[string]workdir.DeployRow{}}
 		for i := range tc.train + 3 {
 			s := workdir.SplitTrain
 			if i >= tc.train {
@@ -25,7 +25,7 @@ func TestAssignFolds(t *testing.T) {
 			}
 			id := "d" + strconv.Itoa(i)
 			split.rows = append(split.rows, workdir.SplitRow{DeploymentID: id, Split: s})
-			split.start[id] = int64(i) * time.Hour.Milliseconds()
+			split.deploys[id] = workdir.DeployRow{DeploymentID: id, StartedAt: time.UnixMilli(int64(i) * time.Hour.Milliseconds())}
 		}
 		folds := assignFolds(split, tc.k, time.Duration(tc.warm)*time.Hour)
 		if tc.k < 2 || tc.warm >= tc.train {

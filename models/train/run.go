@@ -98,7 +98,7 @@ func Run(ctx context.Context, cfg Config, opt RunOptions) (*workdir.Train, error
 	}
 	info.PolicyValid = policy.Evaluate(info.Policy, valid.probs, valid.targets(labels))
 	if cfg.Labels == LabelsWeak {
-		n, err := writeAnnotate(filepath.Join(outDir, workdir.AnnotateFile), in, valid, sources, cfg.Horizons)
+		n, err := writeAnnotate(filepath.Join(outDir, workdir.AnnotateFile), split.deploys, valid, sources, cfg.Horizons)
 		if err != nil {
 			return nil, err
 		}

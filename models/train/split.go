@@ -49,10 +49,11 @@ func MakeSplit(ids []string, startedAtMs []int64, trainFrac, validFrac float64) 
 
 // timeSplit is the split of the deployments of deploys.parquet.
 type timeSplit struct {
-	rows  []workdir.SplitRow // by start time
-	of    map[string]string  // deployment → split
-	start map[string]int64   // deployment → start, Unix ms
-	info  workdir.SplitInfo
+	rows []workdir.SplitRow // by start time
+	of   map[string]string  // deployment → split
+	// deploys are the rows of deploys.parquet by deployment.
+	deploys map[string]workdir.DeployRow
+	info    workdir.SplitInfo
 }
 
 // splitDeploys reads deploys.parquet, splits its deployments by start time
@@ -67,18 +68,18 @@ func (in *inputs) splitDeploys(cfg Config) (*timeSplit, error) {
 	}
 	ids := make([]string, len(deploys))
 	ts := make([]int64, len(deploys))
-	startOf := make(map[string]int64, len(deploys))
+	byID := make(map[string]workdir.DeployRow, len(deploys))
 	for i, d := range deploys {
 		ids[i], ts[i] = d.DeploymentID, d.StartedAt.UnixMilli()
-		startOf[d.DeploymentID] = ts[i]
+		byID[d.DeploymentID] = d
 	}
-	s := &timeSplit{rows: MakeSplit(ids, ts, cfg.TrainFraction, cfg.ValidFraction), start: startOf}
+	s := &timeSplit{rows: MakeSplit(ids, ts, cfg.TrainFraction, cfg.ValidFraction), deploys: byID}
 	s.of = make(map[string]string, len(s.rows))
 	s.info = workdir.SplitInfo{Counts: map[string]int{}, TrainFraction: cfg.TrainFraction, ValidFraction: cfg.ValidFraction}
 	for _, r := range s.rows {
 		s.of[r.DeploymentID] = r.Split
 		s.info.Counts[r.Split]++
-		t := time.UnixMilli(startOf[r.DeploymentID]).UTC().Format(time.RFC3339)
+		t := byID[r.DeploymentID].StartedAt.UTC().Format(time.RFC3339)
 		if r.Split == workdir.SplitValid && s.info.ValidFrom == "" {
 			s.info.ValidFrom = t
 		}
@@ -94,3 +95,6 @@ func (in *inputs) splitDeploys(cfg Config) (*timeSplit, error) {
 	}
 	return s, nil
 }
+
+// startMs is deployment id's start, Unix milliseconds.
+func (s *timeSplit) startMs(id string) int64 { return s.deploys[id].StartedAt.UnixMilli() }
