@@ -31,6 +31,19 @@ type BeforeAfterConfig struct {
 	// and with none the minute is compared unadjusted), so that a daily
 	// cycle is not a change (default 3; 0 turns the seasonal reference off).
 	ReferenceDays int `yaml:"reference_days"`
+	// ReferenceWeeks, when above 0, takes the seasonal reference from the
+	// same clock minute on the same weekday of the previous ReferenceWeeks
+	// weeks (those the history has) instead of the previous ReferenceDays
+	// days, for the change and every pseudo-change point alike — for
+	// services whose weekdays and weekends differ in shape, not only in
+	// level (office hours: traffic that falls at six on weekdays only).
+	// Only when the history holds a week before every replay day: the
+	// change and its null are adjusted the same way, else the daily
+	// reference is used. It reads replay_days + 7·ReferenceWeeks days
+	// of history (HistoryMinutes). Default 0: the daily reference, which
+	// averages more days and removes a level difference between days (a
+	// quieter weekend) through the baseline mean anyway.
+	ReferenceWeeks int `yaml:"reference_weeks,omitempty"`
 	// BurstMinutes are the lengths of the short windows the burst test
 	// scans (default [5, 15]; lengths above H are left out, and H is used
 	// when all are).
@@ -85,6 +98,9 @@ func (b *BeforeAfterConfig) validate(bad func(path, format string, a ...any)) {
 	if b.ReferenceDays < 0 || b.ReferenceDays > maxDays {
 		bad("before_after.reference_days", "must be in 0..%d, not %d", maxDays, b.ReferenceDays)
 	}
+	if b.ReferenceWeeks < 0 || b.ReferenceWeeks > maxWeeks {
+		bad("before_after.reference_weeks", "must be in 0..%d, not %d", maxWeeks, b.ReferenceWeeks)
+	}
 	if !(b.SustainedBlockErrors >= 0 && b.SustainedBlockErrors <= 1000) {
 		bad("before_after.sustained_block_errors", "%v is not in [0, 1000]", b.SustainedBlockErrors)
 	}
@@ -108,7 +124,11 @@ func (b *BeforeAfterConfig) validate(bad func(path, format string, a ...any)) {
 // the checks that need them abstain.
 func (c *Config) HistoryMinutes() int {
 	ba := &c.BeforeAfter
-	need := (ba.ReplayDays+ba.ReferenceDays)*1440 + ba.ReplaySpanMinutes + c.BaselineMinutes
+	days := ba.ReplayDays + ba.ReferenceDays
+	if ba.ReferenceWeeks > 0 {
+		days = max(days, ba.ReplayDays+7*ba.ReferenceWeeks)
+	}
+	need := days*1440 + ba.ReplaySpanMinutes + c.BaselineMinutes
 	return max(need, c.SeasonalDays*1440+c.BaselineMinutes)
 }
 
@@ -121,9 +141,12 @@ func (c *Config) WarmupMinutes() int {
 	return max(c.HistoryMinutes(), c.SignatureLookbackMinutes)
 }
 
-// maxDays bounds replay_days and reference_days, so that a view has at most
-// maxSegs segments (the day of the change and 2·maxDays previous days).
+// maxDays bounds replay_days and reference_days, and maxWeeks
+// reference_weeks, so that a view has at most maxSegs segments (the day of
+// the change, 2·maxDays previous days, and the week-earlier days of each
+// replay day).
 const (
-	maxDays = 14
-	maxSegs = 2*maxDays + 1
+	maxDays  = 14
+	maxWeeks = 4
+	maxSegs  = 2*maxDays + 1 + (maxDays+1)*maxWeeks
 )

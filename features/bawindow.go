@@ -2,16 +2,20 @@ package features
 
 import (
 	"math"
+	"slices"
 	"sort"
 )
 
 // baView is what the before/after checks see of the service: its
 // per-minute series on segments of minutes around the start's time of day,
-// on the day of the change (segment 0) and on each of the previous days
-// (segment j lies j days earlier). Segment j covers the L minutes from
-// lo(j) = start − 1440·j − span − B, with L = 2·span + B + H, so that the
-// start minute is index span+B of segment 0 and the same clock minute of
-// every other segment. Each series holds segs segments of L values, NaN
+// on the day of the change (segment 0) and on each of the previous
+// replay_days + reference_days days (segment j lies j days earlier), then,
+// with reference_weeks, on the days a week or more before each replay day
+// that are not among them (baCut.layoutDays: segment j lies days[j] days
+// earlier). Segment j covers the L minutes from lo(j) = start −
+// 1440·days[j] − span − B, with L = 2·span + B + H, so that the start
+// minute is index span+B of segment 0 and the same clock minute of every
+// other segment. Each series holds segs segments of L values, NaN
 // where unknown and at or after the cut.
 //
 // Only segment 0 reaches the cut (span < 1440), so the windows of one
@@ -44,17 +48,23 @@ type baKPI struct {
 	prep *baPrep     // adjusted values and prefix sums, on the KPI's scale
 }
 
-// baLo returns the first minute of segment j of the view of a deploy
-// starting at minute start with baseline b and replay span span.
-func baLo(start int64, span, b, j int) int64 {
-	return start - int64(1440*j+span+b)
+// baLo returns the first minute of the segment d days before the day of
+// the view of a deploy starting at minute start with baseline b and
+// replay span span.
+func baLo(start int64, span, b, d int) int64 {
+	return start - int64(1440*d+span+b)
 }
 
 // baCut is the before/after view of one deploy at its largest horizon,
 // which its windows share, with the buffers of the per-horizon views.
 type baCut struct {
-	segs, L, span        int
-	t0                   int         // span + B: the index of the start's clock minute
+	segs, L, span int
+	t0            int // span + B: the index of the start's clock minute
+	// days[j] is how many days before the day of the change segment j
+	// lies; weeks[j·W+w−1] is the segment a week·w before replay segment
+	// j (W = reference_weeks; layoutDays).
+	days, weeks          []int
+	ndaily, nweeks       int         // segments 0..ndaily−1 are the days in a row
 	req, errs, lat, rate [][]float64 // segs segments of L values
 	lreq, llat           [][]float64 // req and lat on the log scale
 	prepRate, prepLat    baPrep
@@ -79,7 +89,7 @@ type baCut struct {
 func (bv *baCut) cutBeforeAfter(in *Input, start int64, b, h int, cfg *Config) error {
 	bc := &cfg.BeforeAfter
 	bv.span = bc.ReplaySpanMinutes
-	bv.segs = bc.ReplayDays + bc.ReferenceDays + 1
+	bv.layoutDays(bc)
 	bv.L = 2*bv.span + b + h
 	bv.t0 = bv.span + b
 	segs, L := bv.segs, bv.L
@@ -113,7 +123,7 @@ func (bv *baCut) cutBeforeAfter(in *Input, start int64, b, h int, cfg *Config) e
 				first = min(first, sr.Minutes[0])
 			}
 			for j := 0; j < segs; j++ {
-				lo := baLo(start, bv.span, b, j)
+				lo := baLo(start, bv.span, b, bv.days[j])
 				hi := min(lo+int64(L), cut)
 				i := sort.Search(len(sr.Minutes), func(i int) bool { return sr.Minutes[i] >= lo })
 				for ; i < len(sr.Minutes) && sr.Minutes[i] < hi; i++ {
@@ -136,7 +146,7 @@ func (bv *baCut) cutBeforeAfter(in *Input, start int64, b, h int, cfg *Config) e
 		}
 	}
 	for j := 0; j < segs; j++ {
-		lo := baLo(start, bv.span, b, j)
+		lo := baLo(start, bv.span, b, bv.days[j])
 		for i := 0; i < L; i++ {
 			x, m := j*L+i, lo+int64(i)
 			switch {
@@ -178,7 +188,7 @@ func (bv *baCut) cutBeforeAfter(in *Input, start int64, b, h int, cfg *Config) e
 			x[i] = math.NaN()
 		}
 		for j := 0; j < segs; j++ {
-			lo := baLo(start, bv.span, b, j)
+			lo := baLo(start, bv.span, b, bv.days[j])
 			hi := min(lo+int64(L), cut)
 			i := sort.Search(len(kp.Minutes), func(i int) bool { return kp.Minutes[i] >= lo })
 			for ; i < len(kp.Minutes) && kp.Minutes[i] < hi; i++ {
@@ -199,17 +209,43 @@ func (bv *baCut) cutBeforeAfter(in *Input, start int64, b, h int, cfg *Config) e
 	return nil
 }
 
+// layoutDays sets the view's segments (baView): the day of the change and
+// the replay_days + reference_days days before it, then for each replay
+// day j and w = 1..reference_weeks the day j + 7·w, when not already
+// among them.
+func (bv *baCut) layoutDays(bc *BeforeAfterConfig) {
+	R, K, W := bc.ReplayDays, bc.ReferenceDays, bc.ReferenceWeeks
+	bv.days, bv.weeks, bv.nweeks = bv.days[:0], bv.weeks[:0], W
+	for d := 0; d <= R+K; d++ {
+		bv.days = append(bv.days, d)
+	}
+	for j := 0; j <= R; j++ {
+		for w := 1; w <= W; w++ {
+			d := j + 7*w
+			i := slices.Index(bv.days, d)
+			if i < 0 {
+				i = len(bv.days)
+				bv.days = append(bv.days, d)
+			}
+			bv.weeks = append(bv.weeks, i)
+		}
+	}
+	bv.segs, bv.ndaily = len(bv.days), R+K+1
+}
+
 // logScale returns ln(x + ε) of the segs·L values of x (NaN where x is
 // NaN or negative), ε being 1% of the mean of |x| over the span+b minutes
-// before the start's clock time in every segment — on the day of the
-// change and on each previous day of the view —, or 1 when that mean is
-// zero or none of those minutes has a value. Those minutes are the same
+// before the start's clock time in every segment of the days in a row —
+// the day of the change and the replay and reference days before it, not
+// the week-earlier ones, so that a view whose history is too short for the
+// weekly reference has the values of one without it —, or 1 when that
+// mean is zero or none of those minutes has a value. Those minutes are the same
 // in the view of every horizon (segment 0's lie before the start), so the
 // windows of all horizons of a deploy share ε and the transformed series.
 func (bv *baCut) logScale(x []float64, b int) []float64 {
 	t0, L := bv.span+b, bv.L
 	var sum, cnt float64
-	for j := 0; j < bv.segs; j++ {
+	for j := 0; j < bv.ndaily; j++ {
 		for _, xv := range x[j*L : j*L+t0] {
 			if xv == xv { // not NaN
 				sum += math.Abs(xv)
@@ -235,7 +271,9 @@ func (bv *baCut) logScale(x []float64, b int) []float64 {
 // prepare sets p to the seasonally adjusted values of g (the cut's segs
 // segments, on the series' scale) on the replay segments 0..r, each minute
 // less the mean of the same clock minute on those of the k following
-// segments that have a value (seasonalAdjust), and to their prefix sums
+// segments that have a value (seasonalAdjust) — with reference_weeks, on
+// those of the segments a week or more earlier instead, when every replay
+// segment has one with a value —, and to their prefix sums
 // (prefixSums); with req and errs (the error rate), also the requests and
 // errors summed over the minutes with an adjusted value.
 //
@@ -264,11 +302,25 @@ func (bv *baCut) prepare(p *baPrep, g [][]float64, r, k int, req, errs [][]float
 			}
 		}
 	}
+	// The weekly reference when every replay segment has a week-earlier
+	// day with values: the change and its null are adjusted alike.
+	W := bv.nweeks
+	weekly := W > 0
+	for j := 0; j <= r && weekly; j++ {
+		weekly = slices.ContainsFunc(bv.weeks[j*W:(j+1)*W], func(i int) bool { return has[i] })
+	}
 	var refBuf [maxSegs][]float64
 	for j := 0; j <= r; j++ {
 		y := bv.flat.take(L)
 		refs := refBuf[:0]
-		for d := j + 1; d <= j+k && d < bv.segs; d++ {
+		if weekly {
+			for _, i := range bv.weeks[j*W : (j+1)*W] {
+				if has[i] {
+					refs = append(refs, g[i][:L])
+				}
+			}
+		}
+		for d := j + 1; !weekly && d <= j+k && d < bv.segs; d++ {
 			if has[d] {
 				refs = append(refs, g[d][:L])
 			}

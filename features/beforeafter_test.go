@@ -28,7 +28,10 @@ type aggScenario struct {
 	kpis                      bool      // declare success_ratio, throughput, latency_p95 and saturation
 	tputDir                   Direction // throughput's direction (default both)
 	satMult                   func(k int) float64
-	seed                      uint64
+	// office lifts the traffic by this share from 08:00 to 18:00 UTC on
+	// weekdays only: a weekly shape, not only a level (0: none).
+	office float64
+	seed   uint64
 }
 
 const aggAfter = 120 // minutes of data after the start
@@ -62,6 +65,9 @@ func (sc aggScenario) input() *Input {
 		k := int(m - s)
 		h := float64((m%1440+1440)%1440) / 60
 		lam := sc.rpm * (1 + sc.diurnal*math.Cos(2*math.Pi*(h-sc.peakHour)/24)) * mult(sc.reqMult, k)
+		if wd := time.Unix(m*60, 0).UTC().Weekday(); sc.office > 0 && wd != time.Saturday && wd != time.Sunday && h >= 8 && h < 18 {
+			lam *= 1 + sc.office
+		}
 		req := poisson(rng, lam)
 		if req == 0 {
 			continue
@@ -191,17 +197,18 @@ func TestBeforeAfterChecks(t *testing.T) {
 // replayed on the days it has, partly without a seasonal reference. With
 // two days the per-check bounds at 5% are not asserted (see testBudget).
 func TestBeforeAfterFalseAlarmBudget(t *testing.T) {
-	for _, days := range []int{7, 2} {
-		t.Run(fmt.Sprintf("%d days", days), func(t *testing.T) { testBudget(t, days) })
+	for _, tc := range []struct{ days, weeks int }{{7, 0}, {2, 0}, {14, 1}} {
+		t.Run(fmt.Sprintf("%d days reference_weeks %d", tc.days, tc.weeks), func(t *testing.T) { testBudget(t, tc.days, tc.weeks) })
 	}
 }
 
-func testBudget(t *testing.T, histDays int) {
+func testBudget(t *testing.T, histDays, weeks int) {
 	n := 400
 	if testing.Short() {
 		n = 100
 	}
 	cfg := DefaultConfig()
+	cfg.BeforeAfter.ReferenceWeeks = weeks
 	checks := append(baChecks(), BAPass)
 	for _, h := range []int{10, 60} {
 		fired1, fired5 := make([]int, len(checks)), make([]int, len(checks))
@@ -266,10 +273,18 @@ func testBudget(t *testing.T, histDays int) {
 // TestBeforeAfterReplayBeforeChange: the pseudo-change replay reads only
 // data before the change. Changing every minute from the start to the cut
 // changes the statistics at the change but not one replayed value;
-// changing the day before changes them (the control).
+// changing the day before changes them (the control), and with
+// reference_weeks the day a week before too (the reference of the change).
 func TestBeforeAfterReplayBeforeChange(t *testing.T) {
+	for _, tc := range []struct{ weeks, histDays int }{{0, 7}, {1, 15}} {
+		t.Run(fmt.Sprintf("reference_weeks %d", tc.weeks), func(t *testing.T) { testReplayBeforeChange(t, tc.weeks, tc.histDays) })
+	}
+}
+
+func testReplayBeforeChange(t *testing.T, weeks, histDays int) {
 	cfg := DefaultConfig()
-	in := aggScenario{rpm: 1500, rate: 0.01, diurnal: 0.4, peakHour: 14, noise: 0.1, histDays: 7, kpis: true, seed: 5}.input()
+	cfg.BeforeAfter.ReferenceWeeks = weeks
+	in := aggScenario{rpm: 1500, rate: 0.01, diurnal: 0.4, peakHour: 14, noise: 0.1, histDays: histDays, kpis: true, seed: 5}.input()
 	const h = 60
 	replay := func(in *Input) (null [][numBATests][]float64, stats [][numBATests]float64) {
 		w, err := NewWindow(in, h, &cfg)
@@ -341,6 +356,14 @@ func TestBeforeAfterReplayBeforeChange(t *testing.T) {
 	for i := range null0 {
 		if sameVector(null0[i][baShift], null2[i][baShift]) < 0 {
 			t.Errorf("series %d: changing the day before changed no replayed value", i)
+		}
+	}
+	if weeks > 0 {
+		_, stats3 := replay(perturb(s-7*1440-120, s-7*1440+120))
+		for i := range stats0 {
+			if stats0[i] == stats3[i] {
+				t.Errorf("series %d: changing the day a week before changed no statistic at the change", i)
+			}
 		}
 	}
 }
@@ -466,6 +489,7 @@ func TestBeforeAfterConfigValidate(t *testing.T) {
 		{"step", func(b *BeforeAfterConfig) { b.ReplayStepMinutes = 0 }, "features.before_after.replay_step_minutes"},
 		{"burst", func(b *BeforeAfterConfig) { b.BurstMinutes = []int{5, 1} }, "features.before_after.burst_minutes[1]"},
 		{"reference days", func(b *BeforeAfterConfig) { b.ReferenceDays = -1 }, "features.before_after.reference_days"},
+		{"reference weeks", func(b *BeforeAfterConfig) { b.ReferenceWeeks = maxWeeks + 1 }, "features.before_after.reference_weeks"},
 	}
 	def := DefaultConfig()
 	if err := def.Validate(); err != nil {
@@ -668,6 +692,67 @@ func TestBlockMeans(t *testing.T) {
 			if !(got[i] == tc.want[i] || math.IsNaN(got[i]) && math.IsNaN(tc.want[i])) {
 				t.Errorf("t=%d H=%d b=%d: %v, want %v", tc.t, tc.H, tc.b, got, tc.want)
 				break
+			}
+		}
+	}
+}
+
+// TestBeforeAfterWeeklyReference: on a service whose weekdays and weekends
+// differ in shape (office hours: traffic falls at 18:00 on weekdays only),
+// a change at the weekday drop, without fault, is judged against the
+// previous days — a weekend among them — by default, and the throughput
+// checks read the drop as the change's; with reference_weeks the same
+// weekday a week earlier is the reference, and they fire at about their
+// budget. The history must reach a week before every replay day: with
+// less, the daily reference stays (the same values as reference_weeks 0).
+func TestBeforeAfterWeeklyReference(t *testing.T) {
+	n := 60
+	if testing.Short() {
+		n = 20
+	}
+	monday := time.Date(2026, 6, 15, 18, 0, 0, 0, time.UTC)
+	run := func(weeks, histDays int, fault func(int) float64) (fired int, rows [][]float64) {
+		cfg := DefaultConfig()
+		cfg.BeforeAfter.ReferenceWeeks = weeks
+		for i := 0; i < n; i++ {
+			rng := rand.New(rand.NewPCG(uint64(i), 7))
+			// Mondays and Tuesdays of three weeks, at 17:55–18:00.
+			start := monday.AddDate(0, 0, 7*(i%3)+(i/3)%2).Add(-time.Duration(rng.IntN(6)) * time.Minute)
+			sc := aggScenario{rpm: 200 + 2000*rng.Float64(), rate: 0.005, diurnal: 0.2 * rng.Float64(), peakHour: 14,
+				noise: 0.1, histDays: histDays, start: start, office: 1, reqMult: fault, seed: uint64(i)}
+			w, err := NewWindow(sc.input(), 60, &cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := Compute(w, &cfg)
+			if v[BATputShiftPass] == 1 && v[BATputSustainedPass] == 1 {
+				fired++
+			}
+			rows = append(rows, v)
+		}
+		return fired, rows
+	}
+	daily, _ := run(0, 15, nil)
+	weekly, _ := run(1, 15, nil)
+	found, _ := run(1, 15, step(0, 0.7))
+	t.Logf("throughput level and sustained tests both fired on %d (daily reference) and %d (weekly) of %d changes without fault, on %d of %d that lost 30%% of their traffic (weekly)", daily, weekly, n, found, n)
+	if daily < n/2 {
+		t.Errorf("daily reference: the weekday drop fired on %d of %d changes; the test no longer shows what the weekly reference is for", daily, n)
+	}
+	if weekly > max(2, n/20) {
+		t.Errorf("weekly reference: %d of %d changes without fault fired", weekly, n)
+	}
+	if found < n*9/10 {
+		t.Errorf("weekly reference: a 30%% traffic drop fired on %d of %d changes", found, n)
+	}
+	// Eight days of history: no week before the third replay day, so the
+	// daily reference is kept, value for value.
+	_, short0 := run(0, 8, nil)
+	_, short1 := run(1, 8, nil)
+	for i := range short0 {
+		for c := range short0[i] {
+			if a, b := short0[i][c], short1[i][c]; a != b && !(math.IsNaN(a) && math.IsNaN(b)) {
+				t.Fatalf("change %d: %s is %v with reference_weeks 1 and %v without, on 8 days of history", i, Schema[c].Name, b, a)
 			}
 		}
 	}
