@@ -137,7 +137,8 @@ func New(b *bundle.Bundle) (*Detector, error) {
 	}
 	cfg := features.DefaultConfig()
 	if len(got.Config) > 0 {
-		if err := json.Unmarshal(got.Config, &cfg); err != nil {
+		var err error
+		if cfg, err = features.DecodeConfig(got.Config); err != nil {
 			return nil, fmt.Errorf("detector: feature settings in the bundle: %w", err)
 		}
 	}

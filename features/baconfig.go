@@ -31,18 +31,19 @@ type BeforeAfterConfig struct {
 	// and with none the minute is compared unadjusted), so that a daily
 	// cycle is not a change (default 3; 0 turns the seasonal reference off).
 	ReferenceDays int `yaml:"reference_days"`
-	// ReferenceWeeks, when above 0, takes the seasonal reference from the
-	// same clock minute on the same weekday of the previous ReferenceWeeks
-	// weeks (those the history has) instead of the previous ReferenceDays
-	// days, for the change and every pseudo-change point alike — for
+	// ReferenceWeeks, when above 0, also tries as the seasonal reference
+	// the same clock minute on the same weekday of the previous
+	// ReferenceWeeks weeks (those the history has), and takes it instead
+	// of the previous ReferenceDays days when it fits the service's
+	// history before the change better: the adjusted values of the replay
+	// days, up to the start, vary less about their own level. It serves
 	// services whose weekdays and weekends differ in shape, not only in
-	// level (office hours: traffic that falls at six on weekdays only).
-	// Only when the history holds a week before every replay day: the
-	// change and its null are adjusted the same way, else the daily
-	// reference is used. It reads replay_days + 7·ReferenceWeeks days
-	// of history (HistoryMinutes). Default 0: the daily reference, which
-	// averages more days and removes a level difference between days (a
-	// quieter weekend) through the baseline mean anyway.
+	// level (office hours: traffic that falls at six on weekdays only);
+	// the daily reference averages more days and wins otherwise. The
+	// choice is made per series, for the change and every pseudo-change
+	// point alike, and only when the history holds a week before every
+	// replay day. It reads replay_days + 7·ReferenceWeeks days of history
+	// (HistoryMinutes). Default 1; 0: the daily reference only.
 	ReferenceWeeks int `yaml:"reference_weeks,omitempty"`
 	// BurstMinutes are the lengths of the short windows the burst test
 	// scans (default [5, 15]; lengths above H are left out, and H is used
@@ -72,7 +73,7 @@ type BeforeAfterConfig struct {
 func defaultBeforeAfter() BeforeAfterConfig {
 	return BeforeAfterConfig{Budget: 0.01, PseudoPoints: 48, MinPseudoPoints: 20, ReplayDays: 3,
 		ReplaySpanMinutes: 180, ReplayStepMinutes: 30, ReferenceDays: 3, BurstMinutes: []int{5, 15},
-		SustainedBlockErrors: 5, MinErrorRise: 0.1}
+		SustainedBlockErrors: 5, MinErrorRise: 0.1, ReferenceWeeks: 1}
 }
 
 // validate reports the invalid settings through bad (Config.Validate's).
@@ -128,17 +129,26 @@ func (c *Config) HistoryMinutes() int {
 	if ba.ReferenceWeeks > 0 {
 		days = max(days, ba.ReplayDays+7*ba.ReferenceWeeks)
 	}
+	return c.historyMinutes(days)
+}
+
+// historyMinutes returns the minutes before a deploy's start minute that
+// its features read when the before/after view reaches days back.
+func (c *Config) historyMinutes(days int) int {
+	ba := &c.BeforeAfter
 	need := days*1440 + ba.ReplaySpanMinutes + c.BaselineMinutes
 	return max(need, c.SeasonalDays*1440+c.BaselineMinutes)
 }
 
 // WarmupMinutes returns how long after a history begins a deploy's
-// features can be complete: HistoryMinutes, and the signature lookback
+// features can be complete: HistoryMinutes without the weekly reference
+// (tried where the history has it), and the signature lookback
 // (a fingerprint older than the history cannot be known). Deploys in the
 // first WarmupMinutes of a history have checks that abstain for want of
 // data and baselines drawn from fewer days.
 func (c *Config) WarmupMinutes() int {
-	return max(c.HistoryMinutes(), c.SignatureLookbackMinutes)
+	ba := &c.BeforeAfter
+	return max(c.historyMinutes(ba.ReplayDays+ba.ReferenceDays), c.SignatureLookbackMinutes)
 }
 
 // maxDays bounds replay_days and reference_days, and maxWeeks

@@ -302,15 +302,17 @@ func (bv *baCut) prepare(p *baPrep, g [][]float64, r, k int, req, errs [][]float
 			}
 		}
 	}
-	// The weekly reference when every replay segment has a week-earlier
-	// day with values: the change and its null are adjusted alike.
+	// With reference_weeks, the weekly reference when every replay segment
+	// has a week-earlier day with values (the change and its null are
+	// adjusted alike) and it fits the history before the change better
+	// than the daily one (pairedSpread); else the daily reference.
 	W := bv.nweeks
 	weekly := W > 0
 	for j := 0; j <= r && weekly; j++ {
 		weekly = slices.ContainsFunc(bv.weeks[j*W:(j+1)*W], func(i int) bool { return has[i] })
 	}
 	var refBuf [maxSegs][]float64
-	for j := 0; j <= r; j++ {
+	adjust := func(j int, weekly bool) []float64 {
 		y := bv.flat.take(L)
 		refs := refBuf[:0]
 		if weekly {
@@ -319,13 +321,37 @@ func (bv *baCut) prepare(p *baPrep, g [][]float64, r, k int, req, errs [][]float
 					refs = append(refs, g[i][:L])
 				}
 			}
-		}
-		for d := j + 1; !weekly && d <= j+k && d < bv.segs; d++ {
-			if has[d] {
-				refs = append(refs, g[d][:L])
+		} else {
+			for d := j + 1; d <= j+k && d < bv.segs; d++ {
+				if has[d] {
+					refs = append(refs, g[d][:L])
+				}
 			}
 		}
 		seasonalAdjust(y, g[j][:L], refs)
+		return y
+	}
+	var daily, weeklyY [maxDays + 1][]float64
+	var spreadD, spreadW float64
+	for j := 0; j <= r; j++ {
+		daily[j] = adjust(j, false)
+		if weekly {
+			weeklyY[j] = adjust(j, true)
+			n := L // minutes before the start: all of an earlier day's
+			if j == 0 {
+				n = bv.t0
+			}
+			d, w := pairedSpread(daily[j][:n], weeklyY[j][:n])
+			spreadD += d
+			spreadW += w
+		}
+	}
+	ys := &daily
+	if weekly && spreadW < spreadD {
+		ys = &weeklyY
+	}
+	for j := 0; j <= r; j++ {
+		y := ys[j]
 		p.y[j] = y
 		p.c[j], p.s1[j], p.s2[j] = bv.flat.take(L+1), bv.flat.take(L+1), bv.flat.take(L+1)
 		prefixSums(p.c[j], p.s1[j], p.s2[j], y)
@@ -343,6 +369,32 @@ func (bv *baCut) prepare(p *baPrep, g [][]float64, r, k int, req, errs [][]float
 			p.rq[j], p.er[j] = RQ, ER
 		}
 	}
+}
+
+// pairedSpread returns the variances of a and b about their means over the
+// minutes where both have a value: how far each seasonal reference leaves
+// the series from a level of its own (a level difference between days is
+// the baseline mean's to remove, not the reference's).
+func pairedSpread(a, b []float64) (va, vb float64) {
+	var n, sa, sb float64
+	for i, x := range a {
+		if y := b[i]; x == x && y == y {
+			n++
+			sa += x
+			sb += y
+		}
+	}
+	if n < 2 {
+		return 0, 0
+	}
+	ma, mb := sa/n, sb/n
+	for i, x := range a {
+		if y := b[i]; x == x && y == y {
+			va += (x - ma) * (x - ma)
+			vb += (y - mb) * (y - mb)
+		}
+	}
+	return va / n, vb / n
 }
 
 // segments splits the segs·L values of x into segments.

@@ -251,8 +251,14 @@ func testBudget(t *testing.T, histDays, weeks int) {
 			// With two days the replay has 24 values, too few to resolve a
 			// 5% tail test by test (one check fired at 10.75%): the default
 			// 1% budget holds per check, 5% only on average (below).
+			// The lower bound catches a check that (almost) never fires; at
+			// 8 of 400 (expected 20) a sound check falls below it with
+			// probability 0.0003, about 1% over the 32 checks and looks of a
+			// case (at 11 it was 0.006 each: ba_kpi_var_pass fired 9 times
+			// at 5% with 14 days and reference_weeks, 13–18 with other
+			// seeds, 16–18 with 7 days and the daily reference).
 			loose5 := histDays < 7
-			if n == 400 && (fired1[c] > 13 || !loose5 && (fired5[c] > 36 || col != BAPass && fired5[c] < 11)) {
+			if n == 400 && (fired1[c] > 13 || !loose5 && (fired5[c] > 36 || col != BAPass && fired5[c] < 8)) {
 				t.Errorf("h=%d: %s fired %d times at 1%% and %d at 5%% over %d changes without fault", h, Schema[col].Name, fired1[c], fired5[c], n)
 			}
 		}
@@ -274,7 +280,8 @@ func testBudget(t *testing.T, histDays, weeks int) {
 // data before the change. Changing every minute from the start to the cut
 // changes the statistics at the change but not one replayed value;
 // changing the day before changes them (the control), and with
-// reference_weeks the day a week before too (the reference of the change).
+// reference_weeks, on a series with a weekly shape, the day a week before
+// too (its reference at the change).
 func TestBeforeAfterReplayBeforeChange(t *testing.T) {
 	for _, tc := range []struct{ weeks, histDays int }{{0, 7}, {1, 15}} {
 		t.Run(fmt.Sprintf("reference_weeks %d", tc.weeks), func(t *testing.T) { testReplayBeforeChange(t, tc.weeks, tc.histDays) })
@@ -284,7 +291,11 @@ func TestBeforeAfterReplayBeforeChange(t *testing.T) {
 func testReplayBeforeChange(t *testing.T, weeks, histDays int) {
 	cfg := DefaultConfig()
 	cfg.BeforeAfter.ReferenceWeeks = weeks
-	in := aggScenario{rpm: 1500, rate: 0.01, diurnal: 0.4, peakHour: 14, noise: 0.1, histDays: histDays, kpis: true, seed: 5}.input()
+	sc := aggScenario{rpm: 1500, rate: 0.01, diurnal: 0.4, peakHour: 14, noise: 0.1, histDays: histDays, kpis: true, seed: 5}
+	if weeks > 0 { // a weekly shape, at its weekday fall: the weekly reference fits better
+		sc.office, sc.start = 1, time.Date(2026, 6, 15, 18, 0, 0, 0, time.UTC)
+	}
+	in := sc.input()
 	const h = 60
 	replay := func(in *Input) (null [][numBATests][]float64, stats [][numBATests]float64) {
 		w, err := NewWindow(in, h, &cfg)
@@ -359,11 +370,11 @@ func testReplayBeforeChange(t *testing.T, weeks, histDays int) {
 		}
 	}
 	if weeks > 0 {
+		// The requests have the weekly shape and take the weekly
+		// reference; the other series, without one, keep the daily.
 		_, stats3 := replay(perturb(s-7*1440-120, s-7*1440+120))
-		for i := range stats0 {
-			if stats0[i] == stats3[i] {
-				t.Errorf("series %d: changing the day a week before changed no statistic at the change", i)
-			}
+		if stats0[0] == stats3[0] {
+			t.Errorf("requests: changing the day a week before changed no statistic at the change")
 		}
 	}
 }
@@ -502,11 +513,15 @@ func TestBeforeAfterConfigValidate(t *testing.T) {
 			t.Errorf("%s: err = %v, want one naming %s", c.name, err, c.want)
 		}
 	}
-	if got, want := def.HistoryMinutes(), 7*1440+60; got != want {
-		t.Errorf("HistoryMinutes() = %d, want %d (the seasonal days cover the replay)", got, want)
+	if got, want := def.HistoryMinutes(), 10*1440+180+60; got != want {
+		t.Errorf("HistoryMinutes() = %d, want %d (the week before the third replay day)", got, want)
 	}
 	if got, want := def.WarmupMinutes(), 7*1440+60; got != want {
-		t.Errorf("WarmupMinutes() = %d, want %d (HistoryMinutes covers the 7-day signature lookback)", got, want)
+		t.Errorf("WarmupMinutes() = %d, want %d (the seasonal days and the 7-day signature lookback; the weekly reference is tried where it can be)", got, want)
+	}
+	def.BeforeAfter.ReferenceWeeks = 0
+	if got, want := def.HistoryMinutes(), 7*1440+60; got != want {
+		t.Errorf("HistoryMinutes() = %d, want %d (the seasonal days cover the replay)", got, want)
 	}
 	def.SeasonalDays = 1
 	if got, want := def.HistoryMinutes(), 6*1440+180+60; got != want {

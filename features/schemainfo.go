@@ -3,6 +3,7 @@ package features
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // SchemaInfo identifies the features a model was trained on: this build's
@@ -35,4 +36,37 @@ func DescribeSchema(cfg Config) (SchemaInfo, error) {
 	}
 	s.Config, s.ConfigHash = b, cfg.ConfigHash()
 	return s, nil
+}
+
+// DecodeConfig decodes feature settings recorded as JSON (SchemaInfo.Config)
+// onto the defaults. A setting added after such a record could have been
+// written takes, when the record lacks it, the value that computes the
+// features the record's model was trained on, not today's default:
+// before_after.reference_weeks is 0 (the daily seasonal reference), so that
+// bundles recorded before it existed load and judge as they were trained
+// (their config_hash still matches).
+func DecodeConfig(raw []byte) (Config, error) {
+	cfg := DefaultConfig()
+	var probe struct{ BeforeAfter map[string]json.RawMessage }
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return cfg, err
+	}
+	if !hasKey(probe.BeforeAfter, "ReferenceWeeks") {
+		cfg.BeforeAfter.ReferenceWeeks = 0
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// hasKey reports whether m has key k, matched as encoding/json matches
+// field names (case-insensitively).
+func hasKey(m map[string]json.RawMessage, k string) bool {
+	for key := range m {
+		if strings.EqualFold(key, k) {
+			return true
+		}
+	}
+	return false
 }

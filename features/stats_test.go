@@ -1,6 +1,7 @@
 package features
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -57,12 +58,18 @@ func TestSchema(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	// The settings of the days before before_after.reference_weeks (0 there)
+	// hash as they did, so that bundles recorded then still load (with
+	// DecodeConfig); settings that decide no feature value leave the hash
+	// alone (before_after.min_error_rise came after 780b18262eb4cd23).
+	c.BeforeAfter.ReferenceWeeks = 0
+	if h := c.ConfigHash(); h != "780b18262eb4cd23" {
+		t.Errorf("ConfigHash with reference_weeks 0 %s, want 780b18262eb4cd23 (a setting that changes no feature value must not move it)", h)
+	}
+	c.BeforeAfter.ReferenceWeeks = 1
 	h := c.ConfigHash()
-	// Settings that decide no feature value leave the hash alone, so that
-	// bundles recorded before them still load; the default settings' hash
-	// is the one recorded before before_after.min_error_rise existed.
-	if h != "780b18262eb4cd23" {
-		t.Errorf("default ConfigHash %s, want 780b18262eb4cd23 (a setting that changes no feature value must not move it)", h)
+	if h != "8eb90342d89006b9" {
+		t.Errorf("default ConfigHash %s, want 8eb90342d89006b9", h)
 	}
 	c.BlockDays, c.EnsembleHorizon, c.BeforeAfter.MinErrorRise = 7, 20, 0.5
 	if c.ConfigHash() != h {
@@ -71,5 +78,49 @@ func TestSchema(t *testing.T) {
 	c.Impact.Alpha = 0.01
 	if c.ConfigHash() == h {
 		t.Error("ConfigHash ignores impact.alpha")
+	}
+}
+
+// TestDecodeConfig: recorded settings without before_after.reference_weeks
+// (written before it existed) decode to 0, the daily reference their
+// features were computed with, and keep their hash; recorded settings with
+// it keep it.
+func TestDecodeConfig(t *testing.T) {
+	old := DefaultConfig()
+	old.BeforeAfter.ReferenceWeeks = 0
+	raw, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	ba, ok := m["BeforeAfter"].(map[string]any)
+	if !ok {
+		t.Fatalf("no BeforeAfter object in %s", raw)
+	}
+	delete(ba, "ReferenceWeeks")
+	if raw, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeConfig(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.BeforeAfter.ReferenceWeeks != 0 || got.ConfigHash() != "780b18262eb4cd23" {
+		t.Errorf("a record without reference_weeks decoded to %d, hash %s", got.BeforeAfter.ReferenceWeeks, got.ConfigHash())
+	}
+	for _, w := range []int{0, 1, 2} {
+		c := DefaultConfig()
+		c.BeforeAfter.ReferenceWeeks = w
+		raw, _ := json.Marshal(c)
+		got, err := DecodeConfig(raw)
+		if err != nil || got.BeforeAfter.ReferenceWeeks != w || got.ConfigHash() != c.ConfigHash() {
+			t.Errorf("reference_weeks %d decoded to %d (err %v)", w, got.BeforeAfter.ReferenceWeeks, err)
+		}
+	}
+	if _, err := DecodeConfig([]byte("{")); err == nil {
+		t.Error("broken JSON decoded")
 	}
 }
