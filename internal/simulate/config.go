@@ -119,6 +119,14 @@ type Config struct {
 	// requests a minute); the other patterns share the rest in the
 	// proportions 40:30:15 of steady, seasonal and bursty (default 0.15).
 	LowTrafficShare float64 `yaml:"low_traffic_share"`
+	// OfficeHoursShare is the share of services whose traffic follows
+	// office hours: on weekdays only, from a start hour in 07:00–09:00 to
+	// an end hour in 17:00–19:00 UTC, it is 2 to 4 times what it is
+	// otherwise — a weekly shape, not only a level, which a seasonal
+	// reference made of the previous days misreads on the weekdays after
+	// a weekend (default 0). Drawn apart from the other traits, so the
+	// fleet is otherwise the same.
+	OfficeHoursShare float64 `yaml:"office_hours_share"`
 	// NoiseIncidentsPerDay is the mean number of incidents unrelated to any
 	// deploy per stream per day (default 0.05; the silent culture has a
 	// third of it).
@@ -301,7 +309,7 @@ func (c Config) Validate() error {
 		name string
 		v    float64
 	}{{"fault_rate", c.FaultRate}, {"annotation_rate", c.AnnotationRate}, {"annotation_noise", c.AnnotationNoise}, {"kind_omitted_rate", c.KindOmittedRate},
-		{"low_traffic_share", c.LowTrafficShare}, {"noise_incident_link_rate", c.NoiseIncidentLinkRate},
+		{"low_traffic_share", c.LowTrafficShare}, {"office_hours_share", c.OfficeHoursShare}, {"noise_incident_link_rate", c.NoiseIncidentLinkRate},
 		{"benign_signature_rate", c.BenignSignatureRate}, {"no_canary_rate", c.NoCanaryRate},
 		{"shift_rate", c.ShiftRate}, {"burst_rate", c.BurstRate}, {"throughput_up_share", c.ThroughputUpShare}} {
 		if p.v < 0 || p.v > 1 {

@@ -119,6 +119,10 @@ type service struct {
 	bgW     []float64 // cumulative weights of bg
 	restart fingerprint
 	upstrm  fingerprint
+
+	// office is the weekday traffic lift from officeFrom to officeTo hours
+	// (UTC), 0 for a service without office hours.
+	office, officeFrom, officeTo float64
 }
 
 var endpoints = []string{"/", "/api/v1/items", "/api/v1/orders", "/api/v2/search", "/login", "/health", "/api/v1/users", "/graphql"}
@@ -161,6 +165,12 @@ func newService(cfg *Config, idx int) *service {
 	default:
 		s.pattern, s.baseRPM, s.diurnal, s.weekend = patternBursty, r.logUniform(40, 600), r.uniform(0.1, 0.5), r.uniform(0.6, 1)
 	}
+	if cfg.OfficeHoursShare > 0 {
+		o := newRNG(cfg.Seed, fmt.Sprintf("office/%d", idx))
+		if o.Float64() < cfg.OfficeHoursShare {
+			s.office, s.officeFrom, s.officeTo = o.uniform(1, 3), o.uniform(7, 9), o.uniform(17, 19)
+		}
+	}
 	s.p0 = r.logUniform(0.0002, 0.006)
 	s.shape = r.uniform(1.5, 12)
 	s.p50 = r.logUniform(4, 150)
@@ -190,6 +200,8 @@ func (s *service) rate(m int64) float64 {
 	f := 1 + s.diurnal*math.Cos(2*math.Pi*(h-s.peakH)/24)
 	if wd := t.Weekday(); wd == time.Saturday || wd == time.Sunday {
 		f *= s.weekend
+	} else if s.office > 0 && h >= s.officeFrom && h < s.officeTo {
+		f *= 1 + s.office
 	}
 	return s.baseRPM * f
 }

@@ -98,6 +98,11 @@ var Regimes = []Regime{
 			c.FaultKPIs = []string{KPISuccessRatio, KPIThroughput}
 			c.ThroughputUpShare = 0
 		}},
+	{Name: "office-hours", About: "aggregate big-bang fleets in which half of the services follow office hours: on weekdays only, their traffic is 2 to 4 times higher from about 08:00 to 18:00 — a weekly shape, which the previous days, a weekend among them, misread as a change",
+		apply: func(c *Config) {
+			aggregateBigBang(c)
+			c.OfficeHoursShare = 0.5
+		}},
 }
 
 // aggregateBigBang sets the knobs of teams without canaries or

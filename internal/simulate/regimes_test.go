@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/faultline-dev/faultline/internal/history"
 )
@@ -322,5 +323,44 @@ func TestCadencePerStream(t *testing.T) {
 	}
 	if hi < 3*max(lo, 1) {
 		t.Errorf("deploys per stream from %d to %d: want a spread of at least 3×", lo, hi)
+	}
+}
+
+// TestOfficeHours: with office_hours_share, that share of services has
+// weekday traffic lifted 2 to 4 times within office hours and nothing else
+// moved: a weekday noon over a weekday night is the weekend's ratio times
+// the lift; without the knob every service's traffic is as before.
+func TestOfficeHours(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Services = 200
+	plain := make([]*service, cfg.Services)
+	for i := range plain {
+		plain[i] = newService(&cfg, i)
+	}
+	cfg.OfficeHoursShare = 0.5
+	monday := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	at := func(day, hour int) int64 { return monday.Add(time.Duration(24*day+hour)*time.Hour).Unix() / 60 }
+	office := 0
+	for i := range plain {
+		s := newService(&cfg, i)
+		ratio := func(day int) float64 { return s.rate(at(day, 12)) / s.rate(at(day, 22)) }
+		plainRatio := plain[i].rate(at(0, 12)) / plain[i].rate(at(0, 22))
+		switch lift := ratio(0)/ratio(5) - 1; { // Monday against Saturday
+		case s.office == 0:
+			if math.Abs(lift) > 1e-9 || s.rate(at(0, 12)) != plain[i].rate(at(0, 12)) {
+				t.Errorf("service %d without office hours: traffic changed (lift %v)", i, lift)
+			}
+		default:
+			office++
+			if math.Abs(lift-s.office) > 1e-9 || lift < 1 || lift > 3 {
+				t.Errorf("service %d: weekday lift %v, want its office lift %v in [1, 3]", i, lift, s.office)
+			}
+			if math.Abs(ratio(5)-plainRatio) > 1e-9 {
+				t.Errorf("service %d: its shape outside office hours changed", i)
+			}
+		}
+	}
+	if office < 70 || office > 130 {
+		t.Errorf("%d of %d services with office hours, want about half", office, cfg.Services)
 	}
 }
