@@ -269,3 +269,60 @@ func TestLowTrafficRatiosStayBounded(t *testing.T) {
 		t.Errorf("inconclusive = %v, ensemble_faulty = %v; want 1, NaN", v[Inconclusive], v[EnsembleFaulty])
 	}
 }
+
+// TestNewSignaturesUnseenLookback: a fingerprint the look-back did not hold
+// is new only where the history reaches back over the look-back, or an
+// earlier deployment of the stream started in it (its restart logged the
+// errors every restart logs); elsewhere the new_sig_* columns are NaN. A
+// window without such a fingerprint keeps its zeros.
+func TestNewSignaturesUnseenLookback(t *testing.T) {
+	cfg := DefaultConfig()
+	base := scenario{rpm: 800, rate: 0.01, newSig: func(k int) int64 { return 3 }, seed: 3}
+	cols := []int{NewSigFingerprints, NewSigErrors, NewSigShare, NewSigRate, NewSigPersist, NewSigPass}
+	for _, tc := range []struct {
+		name    string
+		prev    time.Time
+		newSig  bool
+		reach   bool // a metrics row 8 days before the start
+		wantNaN bool
+	}{
+		{"an earlier deploy in the look-back", testStart.Add(-5 * time.Hour), true, false, false},
+		{"no earlier deploy, three days of history", time.Time{}, true, false, true},
+		{"the earlier deploy before the look-back", testStart.Add(-8 * 24 * time.Hour), true, false, true},
+		{"a history reaching over the look-back", time.Time{}, true, true, false},
+		{"no new fingerprint", time.Time{}, false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := base
+			if !tc.newSig {
+				sc.newSig = nil
+			}
+			in := sc.input()
+			in.PrevDeployAt = tc.prev
+			if tc.reach {
+				v1 := &in.Series[0]
+				v1.Minutes = append([]int64{minuteOf(testStart) - 8*1440}, v1.Minutes...)
+				v1.Requests = append([]float64{10}, v1.Requests...)
+				v1.Errors = append([]float64{0}, v1.Errors...)
+				v1.P95 = append([]float64{200}, v1.P95...)
+				v1.P99 = append([]float64{400}, v1.P99...)
+			}
+			w, err := NewWindow(in, 60, &cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := Compute(w, &cfg)
+			for _, c := range cols {
+				if got := math.IsNaN(v[c]); got != tc.wantNaN {
+					t.Errorf("%s = %v, want NaN: %v", Schema[c].Name, v[c], tc.wantNaN)
+				}
+			}
+			if !tc.wantNaN && tc.newSig && !(v[NewSigErrors] > 0) {
+				t.Errorf("new_sig_errors = %v, want the new fingerprint's errors", v[NewSigErrors])
+			}
+			if math.IsNaN(v[KnownFingerprints]) {
+				t.Error("known_fingerprints is NaN")
+			}
+		})
+	}
+}

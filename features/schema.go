@@ -227,7 +227,7 @@ var schemaList = [NumFeatures]Feature{
 	EnsembleFaulty: {"ensemble_faulty", "1/0/NaN", "unanimous vote: 1 when impact, temporal and persistence all pass, 0 otherwise, NaN when inconclusive"},
 	ChecksPassed:   {"checks_passed", "count 0-3", "how many of impact, temporal, persistence pass"},
 
-	NewSigFingerprints: {"new_sig_fingerprints", "count", "distinct fingerprints of the new version in the window not seen on the stream in the look-back"},
+	NewSigFingerprints: {"new_sig_fingerprints", "count", "distinct fingerprints of the new version in the window not seen on the stream in the look-back; this and the other new_sig_* columns are NaN when there is one but the history does not cover the look-back (features.LookbackUnseen: metrics from its second half only, no earlier deploy in it)"},
 	NewSigErrors:       {"new_sig_errors", "errors", "errors of the new version in the window with new fingerprints"},
 	NewSigShare:        {"new_sig_share", "share 0-1", "new_sig_errors over the new version's errors (or signature counts when larger); NaN without errors"},
 	NewSigRate:         {"new_sig_rate", "per 1000 requests", "new_sig_errors per 1000 new-version requests; NaN without requests"},

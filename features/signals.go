@@ -10,7 +10,9 @@ import "math"
 // distinct and total new-fingerprint errors of the new version, their share
 // of its errors and rate per 1000 requests, how persistently they recur
 // from their first minute on, and the pass (new_sig_errors ≥
-// signatures.min_errors). It reads the new version's volumes.
+// signatures.min_errors). It reads the new version's volumes. Where the
+// stream was not observed over the look-back (LookbackUnseen) and the
+// window logged a fingerprint it did not hold, they are NaN.
 func (c *calc) signatures() {
 	v, w, H := c.v, c.w, c.H
 	var nsErr float64
@@ -41,6 +43,13 @@ func (c *calc) signatures() {
 	}
 	v[KnownFingerprints] = float64(w.knownFP)
 	v[NewSigPass] = b2f(nsErr >= c.cfg.Signatures.MinErrors)
+	if w.unseen && w.newFP > 0 {
+		// Fingerprints the look-back did not hold, in a history that does
+		// not reach back over it: not known to be new (LookbackUnseen).
+		for _, col := range [...]int{NewSigFingerprints, NewSigErrors, NewSigShare, NewSigRate, NewSigPersist, NewSigPass} {
+			v[col] = math.NaN()
+		}
+	}
 }
 
 // latency compares the new version's request-weighted p95 and p99 over the

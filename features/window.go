@@ -116,6 +116,10 @@ type Window struct {
 
 	sigNew     []float64 // per window minute, new-version errors with new fingerprints
 	sigTotal   float64   // new-version signature counts in the window
+	// unseen: the stream was not observed over the signature look-back
+	// (LookbackUnseen), so a fingerprint it had not logged is not known to
+	// be new.
+	unseen bool
 	newFP      int       // distinct new fingerprints
 	knownFP    int       // distinct known fingerprints
 	fleet      []float64 // other services elevated per minute, length B+H; nil without fleet
@@ -216,6 +220,11 @@ func (c *Cutter) Windows(in *Input, hs []int, cfg *Config) ([]*Window, error) {
 		c.ptrs = make([]*Window, len(hs))
 	}
 	c.wins, c.ptrs = c.wins[:len(hs)], c.ptrs[:len(hs)]
+	prev := int64(math.MinInt64)
+	if p := in.PrevDeployAt; !p.IsZero() {
+		prev = minuteOf(p)
+	}
+	unseen := LookbackUnseen(firstSeriesMinute(in.Series), prev, start, cfg.SignatureLookbackMinutes)
 	for i, h := range hs {
 		w := &c.wins[i]
 		days, kpis := w.days[:0], w.ba.kpis[:0]
@@ -224,6 +233,7 @@ func (c *Cutter) Windows(in *Input, hs []int, cfg *Config) ([]*Window, error) {
 		w.cutFacts(in, cfg)
 		w.seriesOf(&c.full)
 		w.cutSignatures(in, known, c)
+		w.unseen = unseen
 		c.ba.view(&w.ba, B, h)
 		if in.Fleet != nil {
 			w.fleet, w.fleetTotal = cutFleet(in.Fleet, w.start-int64(B), B+h, &c.buf)
@@ -437,6 +447,40 @@ func (c *Cutter) knownPrints(in *Input, s int64, cfg *Config) map[string]bool {
 		}
 	}
 	return known
+}
+
+// LookbackUnseen reports whether a stream was not observed over the
+// signature look-back of lookback minutes before the start minute start
+// well enough to call a fingerprint new: its metrics begin (first, the
+// first minute with any row; negative when none) in the second half of the
+// look-back — a history imported or recorded from a later day; a gap of a
+// few minutes at its start does not count — and the latest deployment of
+// the stream that started before the start minute (prev, its minute;
+// math.MinInt64 when none) did not start in it. A fingerprint is new when
+// the stream had not logged it; where the history does not reach back, not
+// having logged it is missing evidence, and the errors every restart logs
+// look new at the first restart the history holds. One earlier deployment
+// in the observed part is enough: its restart logged them. The features'
+// new_sig_* columns are NaN there when the window logged a fingerprint the
+// look-back did not hold, and labeling's new_error_signatures abstains.
+func LookbackUnseen(first, prev, start int64, lookback int) bool {
+	look := start - int64(lookback)
+	if first >= 0 && first <= look+(start-look)/2 {
+		return false
+	}
+	return !(prev >= look && prev < start)
+}
+
+// firstSeriesMinute returns the first minute of any of series, -1 when
+// they have none.
+func firstSeriesMinute(series []Series) int64 {
+	first := int64(-1)
+	for i := range series {
+		if m := series[i].Minutes; len(m) > 0 && (first < 0 || m[0] < first) {
+			first = m[0]
+		}
+	}
+	return first
 }
 
 // cutSignatures classifies the new version's error fingerprints in the

@@ -4,6 +4,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/config"
 	"github.com/faultline-dev/faultline/internal/history"
 )
@@ -194,28 +195,17 @@ func (f NewSignaturesLF) vote(d *deploy) int8 {
 }
 
 // lookbackUnseen reports whether d's stream was not observed over the
-// lookback [look, t0) well enough to call a fingerprint new: its metrics
-// begin in the second half of it (a history imported or recorded from a
-// later day; a gap of a few minutes at its start does not count) and no
-// earlier deployment of the stream started in [look, t0). A
-// fingerprint is new when the stream had not logged it; where the history
-// does not reach back, not having logged it is missing evidence, and the
-// errors every restart logs look new at the first restart the history
-// holds. One earlier deployment in the observed part is enough: its
-// restart logged them.
+// lookback [look, t0) well enough to call a fingerprint new
+// (features.LookbackUnseen, the rule the features' new_sig_* columns
+// follow): its metrics begin in the second half of it and no earlier
+// deployment of the stream started in it.
 func lookbackUnseen(d *deploy, look, t0 int64) bool {
-	sd := d.traffic
-	if sd.firstMinute >= 0 && sd.firstMinute <= look+(t0-look)/2 {
-		return false
-	}
+	prev := int64(math.MinInt64)
 	for j := d.i - 1; j >= 0; j-- {
-		m := history.UnixMinute(d.stream.ds[j].StartedAt)
-		if m < look {
+		if m := history.UnixMinute(d.stream.ds[j].StartedAt); m < t0 {
+			prev = m
 			break
 		}
-		if m < t0 {
-			return false
-		}
 	}
-	return true
+	return features.LookbackUnseen(d.traffic.firstMinute, prev, t0, int(t0-look))
 }
