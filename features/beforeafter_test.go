@@ -513,16 +513,20 @@ func TestBeforeAfterConfigValidate(t *testing.T) {
 			t.Errorf("%s: err = %v, want one naming %s", c.name, err, c.want)
 		}
 	}
+	if got, want := def.HistoryMinutes(), 7*1440+60; got != want {
+		t.Errorf("HistoryMinutes() = %d, want %d (the seasonal days cover the replay)", got, want)
+	}
+	if got, want := def.WarmupMinutes(), 7*1440+60; got != want {
+		t.Errorf("WarmupMinutes() = %d, want %d (HistoryMinutes covers the 7-day signature lookback)", got, want)
+	}
+	def.BeforeAfter.ReferenceWeeks = 1
 	if got, want := def.HistoryMinutes(), 10*1440+180+60; got != want {
 		t.Errorf("HistoryMinutes() = %d, want %d (the week before the third replay day)", got, want)
 	}
 	if got, want := def.WarmupMinutes(), 7*1440+60; got != want {
-		t.Errorf("WarmupMinutes() = %d, want %d (the seasonal days and the 7-day signature lookback; the weekly reference is tried where it can be)", got, want)
+		t.Errorf("WarmupMinutes() = %d, want %d (the weekly reference is tried where it can be)", got, want)
 	}
 	def.BeforeAfter.ReferenceWeeks = 0
-	if got, want := def.HistoryMinutes(), 7*1440+60; got != want {
-		t.Errorf("HistoryMinutes() = %d, want %d (the seasonal days cover the replay)", got, want)
-	}
 	def.SeasonalDays = 1
 	if got, want := def.HistoryMinutes(), 6*1440+180+60; got != want {
 		t.Errorf("HistoryMinutes() = %d, want %d (replay and reference days)", got, want)

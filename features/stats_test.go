@@ -58,19 +58,18 @@ func TestSchema(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	// The settings of the days before before_after.reference_weeks (0 there)
-	// hash as they did, so that bundles recorded then still load (with
-	// DecodeConfig); settings that decide no feature value leave the hash
-	// alone (before_after.min_error_rise came after 780b18262eb4cd23).
-	c.BeforeAfter.ReferenceWeeks = 0
-	if h := c.ConfigHash(); h != "780b18262eb4cd23" {
-		t.Errorf("ConfigHash with reference_weeks 0 %s, want 780b18262eb4cd23 (a setting that changes no feature value must not move it)", h)
+	h := c.ConfigHash()
+	// Settings that decide no feature value leave the hash alone, so that
+	// bundles recorded before them still load; the default settings' hash
+	// is the one recorded before before_after.min_error_rise existed.
+	if h != "780b18262eb4cd23" {
+		t.Errorf("default ConfigHash %s, want 780b18262eb4cd23 (a setting that changes no feature value must not move it)", h)
 	}
 	c.BeforeAfter.ReferenceWeeks = 1
-	h := c.ConfigHash()
-	if h != "8eb90342d89006b9" {
-		t.Errorf("default ConfigHash %s, want 8eb90342d89006b9", h)
+	if got := c.ConfigHash(); got != "8eb90342d89006b9" {
+		t.Errorf("ConfigHash with reference_weeks 1 %s, want 8eb90342d89006b9", got)
 	}
+	c.BeforeAfter.ReferenceWeeks = 0
 	c.BlockDays, c.EnsembleHorizon, c.BeforeAfter.MinErrorRise = 7, 20, 0.5
 	if c.ConfigHash() != h {
 		t.Error("ConfigHash depends on block_days, ensemble_horizon or before_after.min_error_rise")
@@ -123,4 +122,31 @@ func TestDecodeConfig(t *testing.T) {
 	if _, err := DecodeConfig([]byte("{")); err == nil {
 		t.Error("broken JSON decoded")
 	}
+}
+
+// FuzzDecodeConfig: feature settings recorded in a bundle are untrusted.
+// DecodeConfig never panics, and settings it accepts that validate decode
+// again, from their own encoding, to the same hash.
+func FuzzDecodeConfig(f *testing.F) {
+	def := DefaultConfig()
+	raw, _ := json.Marshal(def)
+	f.Add(raw)
+	f.Add([]byte(`{"BeforeAfter":{"Budget":0.05}}`))
+	f.Add([]byte(`{"BeforeAfter":{"referenceweeks":2,"ReplayDays":14}}`))
+	f.Add([]byte(`{"BeforeAfter":null}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := DecodeConfig(data)
+		if err != nil || cfg.Validate() != nil {
+			return
+		}
+		again, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := DecodeConfig(again)
+		if err != nil || back.ConfigHash() != cfg.ConfigHash() {
+			t.Fatalf("%s decoded to hash %s, its encoding to %s (err %v)", data, cfg.ConfigHash(), back.ConfigHash(), err)
+		}
+	})
 }
