@@ -123,7 +123,8 @@ func (b *BeforeAfterConfig) validate(bad func(path, format string, a ...any)) {
 
 // HistoryMinutes returns how many minutes before a deploy's start minute
 // its features read: the seasonal days, and the pseudo-change points of
-// the before/after checks with their own reference days. Callers that
+// the before/after checks with their own reference days (with
+// reference_weeks, the days a week or more before the replay days). Callers that
 // build an Input (the extractor, a detector) should cover them; with less,
 // the checks that need them abstain.
 func (c *Config) HistoryMinutes() int {
