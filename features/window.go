@@ -116,14 +116,15 @@ type Window struct {
 
 	sigNew     []float64 // per window minute, new-version errors with new fingerprints
 	sigTotal   float64   // new-version signature counts in the window
-	// unseen: the stream was not observed over the signature look-back
-	// (LookbackUnseen), so a fingerprint it had not logged is not known to
-	// be new.
-	unseen bool
 	newFP      int       // distinct new fingerprints
 	knownFP    int       // distinct known fingerprints
 	fleet      []float64 // other services elevated per minute, length B+H; nil without fleet
 	fleetTotal int
+
+	// unseen: the stream was not observed over the signature look-back
+	// (LookbackUnseen), so a fingerprint it had not logged is not known to
+	// be new.
+	unseen bool
 
 	ba baView // the service around the start and on previous days (cutBeforeAfter)
 }
