@@ -4,14 +4,14 @@ BIN      ?= bin/faultline
 DEMO_DIR ?= demo-data
 PKGS     := ./...
 
-.PHONY: all build test test-short bench bench-scale lint fmt demo quality quality-loop fuzz clean
+.PHONY: all build test test-short bench bench-scale lint gofmt-check fmt demo quality quality-loop fuzz clean
 
 all: build
 
 build: ## build bin/faultline
 	$(GO) build -o $(BIN) ./cmd/faultline
 
-test: ## all tests (installs missing PostgreSQL/Prometheus when root; starts throwaway servers)
+test: gofmt-check ## all tests (installs missing PostgreSQL/Prometheus when root; starts throwaway servers); fails on unformatted Go files
 	./scripts/install-deps.sh
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
@@ -28,9 +28,11 @@ bench-scale: build ## nightly job at 100k and 1M deploys: time, CPU, peak memory
 fuzz: ## a short fuzzing session on every parser (FUZZTIME each, default 20s)
 	./scripts/fuzz.sh $(or $(FUZZTIME),20s)
 
-lint: ## gofmt, go vet
-	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
+lint: gofmt-check ## gofmt, go vet
 	$(GO) vet $(PKGS)
+
+gofmt-check: ## fail listing the Go files gofmt would change (make fmt formats them)
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting (make fmt)" && exit 1)
 
 fmt:
 	gofmt -w .
