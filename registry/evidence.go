@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/metrics"
@@ -106,9 +105,9 @@ func (s SharedTTD) LaterP() float64 { return signTestP(s.Later, s.Earlier) }
 // sharedTTD returns the paired counts against the reference metric names
 // (the headline without a REFERENCE: prefix), false when ev has none.
 func (e *Evidence) sharedTTD(metric string) (SharedTTD, bool) {
-	ref, _, hasRef := strings.Cut(metric, ":")
+	ref, _, hasRef := splitMetric(metric)
 	for i, s := range e.SharedTTD {
-		if hasRef && s.Reference == ref || !hasRef && i == 0 {
+		if judgedAgainst(i, s.Reference, ref, hasRef) {
 			return s, true
 		}
 	}

@@ -417,11 +417,24 @@ func intervalJudges(r Rule) bool {
 
 // isSharedTTD reports whether metric is [REFERENCE:]policy.shared_mttd_min.
 func isSharedTTD(metric string) bool {
-	_, m, ok := strings.Cut(metric, ":")
-	if !ok {
-		m = metric
+	_, name, _ := splitMetric(metric)
+	return name == MetricSharedMTTD
+}
+
+// splitMetric splits a rule's metric, [REFERENCE:]NAME, into the reference
+// it names (hasRef false: none, the headline) and the metric's name.
+func splitMetric(metric string) (ref, name string, hasRef bool) {
+	if ref, name, hasRef = strings.Cut(metric, ":"); !hasRef {
+		name = metric
 	}
-	return m == MetricSharedMTTD
+	return ref, name, hasRef
+}
+
+// judgedAgainst reports whether the i-th reference of a version's scores,
+// named name, is the one a metric split by splitMetric is judged against:
+// the one it names, or without a name the first (the headline).
+func judgedAgainst(i int, name, ref string, hasRef bool) bool {
+	return hasRef && name == ref || !hasRef && i == 0
 }
 
 // compareRule runs one rule on the candidate's and the current holder's
@@ -677,11 +690,8 @@ func (r *Registry) AddEvaluation(ctx context.Context, name string, version int, 
 // proportionOf returns "precision" or "recall" for a metric
 // [REFERENCE:]policy.precision or policy.recall, else "".
 func proportionOf(metric string) string {
-	_, m, _ := strings.Cut(metric, ":")
-	if m == "" {
-		m = metric
-	}
-	switch m {
+	_, name, _ := splitMetric(metric)
+	switch name {
 	case "policy.precision":
 		return "precision"
 	case "policy.recall":
@@ -695,9 +705,9 @@ func proportionOf(metric string) string {
 // headline without a REFERENCE: prefix), NaN when the scores do not have
 // it.
 func (s *Scored) upperBound(metric string) float64 {
-	ref, _, hasRef := strings.Cut(metric, ":")
+	ref, _, hasRef := splitMetric(metric)
 	for i, rs := range s.Policy {
-		if hasRef && rs.Reference != ref || !hasRef && i > 0 {
+		if !judgedAgainst(i, rs.Reference, ref, hasRef) {
 			continue
 		}
 		var e metrics.Estimate
