@@ -38,7 +38,10 @@ meets train.target (default: precision >= 0.95, judged on the weak labels'
 expected counts, train.target_estimate: expected; with bound, by the Wilson
 lower bound at train.target_confidence), with the most recall; when
 validation cannot show the target, train.json says so and the most precise
-policy is kept.
+policy is kept. In that choice a deployment every labeling function
+abstained on counts half at the label model's estimate for such rows and
+half by where the models score it among the labelled faults
+(train.abstained_spread: 0.5).
 
 Label sources: weak (default) trains on labels.parquet (p_faulty as a soft
 target; deployments every labeling function abstained on are kept with the

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/models/policy"
@@ -18,7 +19,10 @@ const CalibrationBins = 10
 // data (pool: the validation split, and with Config.PolicyFolds the
 // training split out of fold; recorded as policy_choice, and per horizon
 // what that look alone flags there).
-func choosePolicy(cfg Config, info *workdir.Train, valid, pool *validation, labels labelSet) error {
+//
+// The deployments of abstained count in the choice as
+// Config.AbstainedSpread says (choiceTargets).
+func choosePolicy(cfg Config, info *workdir.Train, valid, pool *validation, labels labelSet, abstained map[string]bool) error {
 	info.Policy.Calibration = nil
 	vy := valid.targets(labels)
 	for i := range info.Horizons {
@@ -30,7 +34,8 @@ func choosePolicy(cfg Config, info *workdir.Train, valid, pool *validation, labe
 	// policy meets the target that way, the bound's choice: the highest
 	// expected precision alone would be a handful of flags wherever the
 	// labels are unsure throughout.
-	v, y := pool, pool.targets(labels)
+	v := pool
+	y := choiceTargets(cfg, v, labels, abstained, info.Policy.Calibration)
 	var choice policy.Choice
 	var err error
 	if cfg.TargetEstimate == TargetEstimateExpected {
@@ -57,4 +62,38 @@ func (v *validation) column(i int) []float64 {
 		out[d] = p[i]
 	}
 	return out
+}
+
+// choiceTargets returns the targets of v's deployments in the threshold
+// choice: their labels, those of the deployments in abstained mixed with
+// policy.SpreadAbstained's at Config.AbstainedSpread, a deployment's score
+// being the highest of its looks' calibrated probabilities (cal, one per
+// horizon; NaN where it has none).
+func choiceTargets(cfg Config, v *validation, labels labelSet, abstained map[string]bool, cal []policy.Platt) []float64 {
+	y := v.targets(labels)
+	w := cfg.AbstainedSpread
+	if w == 0 || len(abstained) == 0 {
+		return y
+	}
+	score := make([]float64, len(v.ids))
+	abs := make([]bool, len(v.ids))
+	for d, id := range v.ids {
+		abs[d] = abstained[id]
+		score[d] = math.NaN()
+		for i, p := range v.probs[d] {
+			if math.IsNaN(p) {
+				continue
+			}
+			if c := cal[i].Apply(p); math.IsNaN(score[d]) || c > score[d] {
+				score[d] = c
+			}
+		}
+	}
+	spread := policy.SpreadAbstained(score, y, abs)
+	for d := range y {
+		if abs[d] {
+			y[d] = (1-w)*y[d] + w*spread[d]
+		}
+	}
+	return y
 }

@@ -147,6 +147,15 @@ type Config struct {
 	// it scores: the detectors then flag many of those deployments (quiet,
 	// low-traffic ones), and thresholds never see them.
 	Abstained string `yaml:"abstained" json:"abstained"`
+	// AbstainedSpread is how far the threshold choice (and policy_valid)
+	// trusts the models' scores on the deployments on which every labeling
+	// function abstained, with Abstained "prior". Their weak label is the
+	// label model's share of faults among all of them, each alike; 0 counts
+	// them so. policy.SpreadAbstained places the same number of faults
+	// where the models score the labelled faults; 1 counts them so, and a
+	// weight in between counts each deployment at that mix of the two
+	// (default 0.5: docs/models.md, "Abstained deployments in the choice").
+	AbstainedSpread float64 `yaml:"abstained_spread" json:"abstained_spread"`
 	// Annotations says whether weak-label training takes human annotations
 	// (labels.parquet's gold column, the majority verdict of the
 	// annotations as evaluation reads them) as targets: "use" puts a
@@ -205,6 +214,7 @@ func DefaultConfig() Config {
 		ClassWeight:        "none",
 		MaxClassWeight:     50,
 		Abstained:          AbstainedPrior,
+		AbstainedSpread:    0.5,
 		Annotations:        AnnotationsUse,
 		Monotone:           DefaultMonotone(),
 		MonotoneDecreasing: DefaultMonotoneDecreasing(),
@@ -263,6 +273,9 @@ func (c Config) Validate() error {
 	}
 	if c.Abstained != AbstainedPrior && c.Abstained != AbstainedDrop {
 		bad("abstained", "must be %s or %s, got %q", AbstainedPrior, AbstainedDrop, c.Abstained)
+	}
+	if !(c.AbstainedSpread >= 0 && c.AbstainedSpread <= 1) {
+		bad("abstained_spread", "must be in [0, 1], got %v", c.AbstainedSpread)
 	}
 	if c.Annotations != AnnotationsUse && c.Annotations != AnnotationsIgnore {
 		bad("annotations", "must be %s or %s, got %q", AnnotationsUse, AnnotationsIgnore, c.Annotations)

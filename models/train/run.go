@@ -93,10 +93,10 @@ func Run(ctx context.Context, cfg Config, opt RunOptions) (*workdir.Train, error
 		return nil, err
 	}
 	info.ChoiceData = pool.describe(split, cfg.PolicyFolds, opt.Warmup)
-	if err := choosePolicy(cfg, info, valid, pool, labels); err != nil {
+	if err := choosePolicy(cfg, info, valid, pool, labels, sources.abstained); err != nil {
 		return nil, err
 	}
-	info.PolicyValid = policy.Evaluate(info.Policy, valid.probs, valid.targets(labels))
+	info.PolicyValid = policy.Evaluate(info.Policy, valid.probs, choiceTargets(cfg, valid, labels, sources.abstained, info.Policy.Calibration))
 	if cfg.Labels == LabelsWeak {
 		n, err := writeAnnotate(filepath.Join(outDir, workdir.AnnotateFile), split.deploys, valid, sources, cfg.Horizons)
 		if err != nil {

@@ -374,6 +374,51 @@ func TestRunAbstainedRows(t *testing.T) {
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "abstained") {
 		t.Errorf("abstained %q: err = %v", bad.Abstained, err)
 	}
+	for _, w := range []float64{-0.1, 1.5, math.NaN()} {
+		bad := DefaultConfig()
+		bad.AbstainedSpread = w
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "abstained_spread") {
+			t.Errorf("abstained_spread %v: err = %v", w, err)
+		}
+	}
+}
+
+// The threshold choice counts the all-abstain deployments by
+// Config.AbstainedSpread: at 0 at their label, at 1 by
+// policy.SpreadAbstained on the highest of their looks' calibrated
+// probabilities, in between a mix; labelled deployments keep their label.
+func TestChoiceTargetsSpreadAbstained(t *testing.T) {
+	nan := math.NaN()
+	v := &validation{
+		ids: []string{"f1", "f2", "h1", "a1", "a2", "a3", "a4"},
+		probs: [][]float64{
+			{0.9, nan}, {0.6, 0.2}, {0.1, 0.1},
+			{0.2, 0.8}, // a1: its highest look scores it at the top
+			{0.3, nan}, {0.05, 0.1}, {nan, nan},
+		},
+	}
+	labels := labelSet{"f1": 1, "f2": 1, "h1": 0, "a1": 0.25, "a2": 0.25, "a3": 0.25, "a4": 0.25}
+	abstained := map[string]bool{"a1": true, "a2": true, "a3": true, "a4": true}
+	cal := []policy.Platt{{A: 1}, {A: 1}}
+	score := []float64{0.9, 0.6, 0.1, 0.8, 0.3, 0.1, nan}
+	spread := policy.SpreadAbstained(score, []float64{1, 1, 0, 0.25, 0.25, 0.25, 0.25}, []bool{false, false, false, true, true, true, true})
+	if spread[3] <= 0.25 || spread[3] < spread[4] || spread[6] != 0.25 {
+		t.Fatalf("spread %v: the top abstained row should gain, the unscored one keep its label", spread)
+	}
+	for _, w := range []float64{0, 0.5, 1} {
+		cfg := DefaultConfig()
+		cfg.AbstainedSpread = w
+		got := choiceTargets(cfg, v, labels, abstained, cal)
+		for d, id := range v.ids {
+			want := labels[id]
+			if abstained[id] {
+				want = (1-w)*labels[id] + w*spread[d]
+			}
+			if math.Abs(got[d]-want) > 1e-12 {
+				t.Errorf("spread %v: %s target %v, want %v", w, id, got[d], want)
+			}
+		}
+	}
 }
 
 func boolf(b bool) float64 {
