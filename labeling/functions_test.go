@@ -458,6 +458,32 @@ func TestStatisticalEnsemble(t *testing.T) {
 	want["unanimous, outage"] = faulty
 	checkVotes(t, FnEnsemble, v[FnEnsemble], want)
 
+	// exclude_new_sig_errors: a faulty vote abstains when, without the
+	// errors of new fingerprints, the excess is below min_excess (0.002).
+	sigCases := []struct {
+		id      string
+		sigErrs float64
+		wantOn  int8
+		wantOff int8
+	}{
+		{"new errors explain", 450, abstain, faulty}, // (500 − 450)/100000 − 0.001 < 0.002
+		{"new errors part", 100, faulty, faulty},     // (500 − 100)/100000 − 0.001 = 0.003
+		{"no fingerprints", nan, faulty, faulty},     // nothing recorded: nothing to take out
+	}
+	hs, sigRows := &memHistory{}, []featureRow(nil)
+	wantOn, wantOff := map[string]int8{}, map[string]int8{}
+	for i, tc := range sigCases {
+		hs.deps = append(hs.deps, dep(tc.id, fmt.Sprintf("v%d", i), float64(i), history.KindDeploy))
+		sigRows = append(sigRows, featureRow{tc.id, cleanHour(1, func(c map[string]float64) { c["new_errors"], c["new_sig_errors"] = 500, tc.sigErrs })})
+		wantOn[tc.id], wantOff[tc.id] = tc.wantOn, tc.wantOff
+	}
+	sigDir := t.TempDir()
+	writeFeatures(t, sigDir, 60, sigRows)
+	v = votesOf(t, hs, with(t, only(FnEnsemble), func(f *EnsembleLF) { f.ExcludeNewSigErrors = true }), sigDir)
+	checkVotes(t, FnEnsemble, v[FnEnsemble], wantOn)
+	v = votesOf(t, hs, only(FnEnsemble), sigDir)
+	checkVotes(t, FnEnsemble, v[FnEnsemble], wantOff)
+
 	// A missing features file is an error that says what to do.
 	_, err := Compute(context.Background(), only(FnEnsemble), Input{History: h, Workdir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "faultline extract") || !strings.Contains(err.Error(), workdir.FeaturesFile(60)) {

@@ -76,6 +76,16 @@ type EnsembleLF struct {
 	// Default 0 (off): measured at 0.95, the production policy lost 2.4
 	// faults found for each false alarm it shed (docs/labeling.md).
 	MaterialConfidence float64 `yaml:"material_confidence" json:"material_confidence"`
+	// ExcludeNewSigErrors: a faulty vote abstains when the version's
+	// excess error rate at the horizon falls below MinExcess once the
+	// errors with fingerprints new in the window (new_sig_errors) are taken
+	// out — the rise is then the new errors', which new_error_signatures
+	// judges (a harmless new error lifts the error rate for good and passes
+	// the three checks). Where the history records no fingerprints there
+	// is nothing to take out. Default false: docs/labeling.md, "Errors of
+	// new fingerprints in the ensemble's vote", gives the measurement and
+	// why it is off.
+	ExcludeNewSigErrors bool `yaml:"exclude_new_sig_errors" json:"exclude_new_sig_errors"`
 	// MaxFleetShare: a faulty vote abstains when at least this share of the
 	// environment's other services was elevated in one minute of the
 	// horizon (fleetEvent, as the other symptom functions): an outage of a
@@ -151,7 +161,10 @@ func (f EnsembleLF) needs() needs {
 	if f.MaxFleetShare > 0 {
 		cols = append(cols, featureColumn{horizon: h, column: fleetMaxColumn})
 	}
-	if f.VoteHealthy || f.MaterialConfidence > 0 {
+	if f.ExcludeNewSigErrors {
+		cols = append(cols, featureColumn{horizon: h, column: newSigErrorsColumn})
+	}
+	if f.VoteHealthy || f.MaterialConfidence > 0 || f.ExcludeNewSigErrors {
 		cols = append(cols, featureColumn{horizon: h, column: newErrorsColumn}, featureColumn{horizon: h, column: newReqColumn},
 			featureColumn{horizon: h, column: expectedColumn})
 	}
@@ -169,6 +182,9 @@ func (f EnsembleLF) vote(d *deploy) int8 {
 		return abstain
 	case v == 1:
 		if f.MaterialConfidence > 0 && !f.material(d) {
+			return abstain
+		}
+		if f.ExcludeNewSigErrors && f.newErrorsExplain(d) {
 			return abstain
 		}
 		if f.MaxFleetShare > 0 && fleetEvent(d, f.HorizonMinutes, f.MaxFleetShare) {
@@ -193,6 +209,22 @@ func (f EnsembleLF) material(d *deploy) bool {
 		return false
 	}
 	return shownCount(errs, f.MaterialConfidence)/req-rate >= f.MinExcess
+}
+
+// newErrorsExplain reports whether the version's excess error rate at the
+// horizon, without its errors with new fingerprints, is below MinExcess
+// (see ExcludeNewSigErrors). A missing count explains nothing: the checks
+// passed on what there is.
+func (f EnsembleLF) newErrorsExplain(d *deploy) bool {
+	h := f.HorizonMinutes
+	errs, okE := d.feature(h, newErrorsColumn)
+	req, okR := d.feature(h, newReqColumn)
+	rate, okX := d.feature(h, expectedColumn)
+	ns, okN := d.feature(h, newSigErrorsColumn)
+	if !okE || !okR || !okX || !okN || math.IsNaN(ns) || !(ns > 0) || !(req > 0) || math.IsNaN(errs) || math.IsNaN(rate) {
+		return false
+	}
+	return (errs-ns)/req-rate < f.MinExcess
 }
 
 // clean reports positive evidence of health at the horizon (see EnsembleLF).
