@@ -201,14 +201,23 @@ func (f EnsembleLF) vote(d *deploy) int8 {
 // is at least MinExcess with MaterialConfidence (see EnsembleLF). A NaN
 // fails it.
 func (f EnsembleLF) material(d *deploy) bool {
+	errs, req, rate, ok := f.counts(d)
+	if !ok {
+		return false
+	}
+	return shownCount(errs, f.MaterialConfidence)/req-rate >= f.MinExcess
+}
+
+// counts returns the version's errors and requests at the horizon and the
+// expected error rate; ok is false when a column is absent or the counts
+// are unusable (no requests, NaN). The rate may be NaN: a comparison with
+// it fails.
+func (f EnsembleLF) counts(d *deploy) (errs, req, rate float64, ok bool) {
 	h := f.HorizonMinutes
 	errs, okE := d.feature(h, newErrorsColumn)
 	req, okR := d.feature(h, newReqColumn)
 	rate, okX := d.feature(h, expectedColumn)
-	if !okE || !okR || !okX || !(errs >= 0 && req > 0) {
-		return false
-	}
-	return shownCount(errs, f.MaterialConfidence)/req-rate >= f.MinExcess
+	return errs, req, rate, okE && okR && okX && errs >= 0 && req > 0
 }
 
 // newErrorsExplain reports whether the version's excess error rate at the
@@ -216,12 +225,9 @@ func (f EnsembleLF) material(d *deploy) bool {
 // (see ExcludeNewSigErrors). A missing count explains nothing: the checks
 // passed on what there is.
 func (f EnsembleLF) newErrorsExplain(d *deploy) bool {
-	h := f.HorizonMinutes
-	errs, okE := d.feature(h, newErrorsColumn)
-	req, okR := d.feature(h, newReqColumn)
-	rate, okX := d.feature(h, expectedColumn)
-	ns, okN := d.feature(h, newSigErrorsColumn)
-	if !okE || !okR || !okX || !okN || math.IsNaN(ns) || !(ns > 0) || !(req > 0) || math.IsNaN(errs) || math.IsNaN(rate) {
+	errs, req, rate, ok := f.counts(d)
+	ns, okN := d.feature(f.HorizonMinutes, newSigErrorsColumn)
+	if !ok || !okN || !(ns > 0) {
 		return false
 	}
 	return (errs-ns)/req-rate < f.MinExcess
