@@ -437,6 +437,7 @@ func builtinVotes(ctx context.Context, in Input, fns []Function, all, targets []
 				cols[j][t] = v
 			}
 			explainReactions(cols, t, reacted)
+			yieldToHealth(fns, cols, t, reacted)
 		}
 		progMu.Lock()
 		prog("labeling functions", done.Add(1), int64(len(streams)))

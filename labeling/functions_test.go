@@ -481,8 +481,10 @@ func TestStatisticalEnsemble(t *testing.T) {
 	writeFeatures(t, sigDir, 60, sigRows)
 	v = votesOf(t, hs, with(t, only(FnEnsemble), func(f *EnsembleLF) { f.ExcludeNewSigErrors = true }), sigDir)
 	checkVotes(t, FnEnsemble, v[FnEnsemble], wantOn)
-	v = votesOf(t, hs, only(FnEnsemble), sigDir)
+	v = votesOf(t, hs, with(t, only(FnEnsemble), func(f *EnsembleLF) { f.ExcludeNewSigErrors = false }), sigDir)
 	checkVotes(t, FnEnsemble, v[FnEnsemble], wantOff)
+	v = votesOf(t, hs, only(FnEnsemble), sigDir) // the default
+	checkVotes(t, FnEnsemble, v[FnEnsemble], wantOn)
 
 	// A missing features file is an error that says what to do.
 	_, err := Compute(context.Background(), only(FnEnsemble), Input{History: h, Workdir: t.TempDir()})
@@ -1192,5 +1194,59 @@ func TestSymptomGate(t *testing.T) {
 	_, err := Compute(context.Background(), cfg, Input{History: h, Workdir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), ".symptom.enabled: false") {
 		t.Errorf("no features files: error %v", err)
+	}
+}
+
+// The health gate of incident: its lone faulty vote yields to a healthy
+// vote of a function that measures the version's health, and to no other.
+func TestIncidentHealthGate(t *testing.T) {
+	h := &memHistory{
+		deps: []history.Deployment{
+			dep("base", "v1", 0, history.KindDeploy),
+			dep("good", "v2", 10, history.KindDeploy),
+			dep("incident", "v4", 30, history.KindDeploy),
+			dep("end", "v8", 80, history.KindDeploy),
+		},
+		incidents: []history.Incident{{ID: "i", Service: "svc", Environment: "prod", OpenedAt: at(30.5)}},
+	}
+	h.traffic("v1", 0, 10, 100, 1, 100)
+	h.traffic("v2", 10, 30, 100, 1, 100)
+	h.traffic("v4", 30, 80, 100, 1, 100)
+	h.traffic("v8", 80, 82, 100, 1, 100)
+	v := votesOf(t, h, only(FnHealthy, FnIncident), "")
+	checkVotes(t, FnHealthy, v[FnHealthy], map[string]int8{"good": healthy, "incident": healthy})
+	checkVotes(t, FnIncident, v[FnIncident], map[string]int8{})
+	v = votesOf(t, h, with(t, only(FnHealthy, FnIncident), func(f *IncidentLF) { f.HealthGate = false }), "")
+	checkVotes(t, FnIncident, v[FnIncident], map[string]int8{"incident": faulty})
+	v = votesOf(t, h, only(FnIncident), "") // nothing measured its health
+	checkVotes(t, FnIncident, v[FnIncident], map[string]int8{"incident": faulty})
+
+	// The rule on one row, every function's vote given.
+	on, off := IncidentLF{HealthGate: true}, IncidentLF{}
+	for _, tc := range []struct {
+		name    string
+		fns     []Function
+		votes   []int8
+		reacted int
+		want    []int8
+	}{
+		{"measured healthy", []Function{on, HealthyLF{}}, []int8{faulty, healthy}, 1, []int8{abstain, healthy}},
+		{"before/after healthy", []Function{on, BeforeAfterHealthyLF{}}, []int8{faulty, healthy}, 1, []int8{abstain, healthy}},
+		{"gate off", []Function{off, HealthyLF{}}, []int8{faulty, healthy}, 1, []int8{faulty, healthy}},
+		{"healthy by replacement only", []Function{on, ReplacedHealthyLF{}}, []int8{faulty, healthy}, 1, []int8{faulty, healthy}},
+		{"no healthy vote", []Function{on, HealthyLF{}}, []int8{faulty, abstain}, 1, []int8{faulty, abstain}},
+		{"rolled back too", []Function{on, RollbackLF{}, BeforeAfterHealthyLF{}}, []int8{faulty, faulty, healthy}, 2, []int8{faulty, faulty, healthy}},
+		{"a rollback does not yield", []Function{RollbackLF{}, BeforeAfterHealthyLF{}}, []int8{faulty, healthy}, 1, []int8{faulty, healthy}},
+	} {
+		cols := make([][]int8, len(tc.votes))
+		for j, v := range tc.votes {
+			cols[j] = []int8{v}
+		}
+		yieldToHealth(tc.fns, cols, 0, tc.reacted)
+		for j, w := range tc.want {
+			if cols[j][0] != w {
+				t.Errorf("%s: %s votes %d, want %d", tc.name, tc.fns[j].Name(), cols[j][0], w)
+			}
+		}
 	}
 }

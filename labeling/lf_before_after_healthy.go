@@ -88,6 +88,8 @@ func (BeforeAfterHealthyLF) defaults() Function {
 // Name implements Function.
 func (BeforeAfterHealthyLF) Name() string { return FnBeforeAfterHealthy }
 
+func (BeforeAfterHealthyLF) measuresHealth() {}
+
 // Description implements Function.
 func (BeforeAfterHealthyLF) Description() string {
 	return "healthy: a change without a canary whose version served the last of before_after_healthy.horizons alone after a quiet hour, no " +

@@ -25,7 +25,9 @@ const FnHealthy = "healthy_evidence"
 //
 // An incident linked to the version or opened on its stream in those hours
 // does not stop the vote unless IncidentAbstains: the incident function
-// votes on it, and the label model weighs the two. Incidents are claims,
+// votes on it, and its health gate (IncidentLF.HealthGate, on by default)
+// settles the conflict for this measurement; without the gate the label
+// model weighs the two. Incidents are claims,
 // often unrelated (an outage elsewhere, a noisy alert) or linked to the
 // latest deploy by habit; the version's own traffic over hours is a
 // measurement. Read off the incidents as well, this function would abstain
@@ -54,6 +56,8 @@ func (HealthyLF) defaults() Function {
 
 // Name implements Function.
 func (HealthyLF) Name() string { return FnHealthy }
+
+func (HealthyLF) measuresHealth() {}
 
 // Description implements Function.
 func (HealthyLF) Description() string {

@@ -28,8 +28,9 @@ const FnIncident = "incident"
 // by time. An incident linked to a deployment is, when Linked, attributed by
 // its link only. With Symptom enabled (not the default) the version must
 // also have shown a symptom the detectors can see, or none could be
-// measured, or have been rolled back: see SymptomGate. It never votes
-// healthy.
+// measured, or have been rolled back: see SymptomGate. With HealthGate
+// (the default) a vote that is the deployment's only reaction yields to
+// a measurement of the version's health. It never votes healthy.
 type IncidentLF struct {
 	Enabled       bool `yaml:"enabled" json:"enabled"`               // default true
 	WindowMinutes int  `yaml:"window_minutes" json:"window_minutes"` // default 120
@@ -46,6 +47,18 @@ type IncidentLF struct {
 	// Symptom is the symptom gate (labeling.incident.symptom); off by
 	// default (Symptom.Enabled false, the other settings as rollback's).
 	Symptom SymptomGate `yaml:"symptom" json:"symptom"`
+	// HealthGate: a faulty vote abstains when a function that measures
+	// the version's health over its own traffic (healthy_evidence,
+	// before_after_healthy: a Poisson or replay bound that rules out a
+	// higher error rate and latency over the version's hours or
+	// horizons) votes healthy on the deployment, unless the version was
+	// also rolled back (two reactions stand, as for the symptom gate). An
+	// incident blamed by time or by habit on a version whose own metrics
+	// bound its errors and latency is another system's trouble or a
+	// functional report the detectors cannot learn from. Default true;
+	// the measurement, not the label model, settles that conflict
+	// (docs/labeling.md, "The health gate of incident").
+	HealthGate bool `yaml:"health_gate" json:"health_gate"`
 }
 
 func (IncidentLF) defaults() Function {
@@ -55,7 +68,7 @@ func (IncidentLF) defaults() Function {
 	// "The symptom gate of rollback and incident").
 	g := defaultSymptomGate()
 	g.Enabled = false
-	return IncidentLF{Enabled: true, WindowMinutes: 120, Linked: true, OutageServices: 3, OutageMinutes: 10, Symptom: g}
+	return IncidentLF{Enabled: true, WindowMinutes: 120, Linked: true, OutageServices: 3, OutageMinutes: 10, Symptom: g, HealthGate: true}
 }
 
 // Name implements Function.
@@ -73,8 +86,19 @@ func (f IncidentLF) Assumption() string {
 		"service and environment when it opened within window_minutes of that deployment — or, when that deployment is a " +
 		"rollback, by the version it rolled back; incidents opened on outage_services services of an environment within " +
 		"outage_minutes come from a shared cause, not a deployment" +
-		f.Symptom.assumption("the incident had another cause")
+		f.Symptom.assumption("the incident had another cause") + f.healthGateAssumption()
 }
+
+func (f IncidentLF) healthGateAssumption() string {
+	if !f.HealthGate {
+		return ""
+	}
+	return "; when a function measuring the version's own health (healthy_evidence, before_after_healthy) votes healthy " +
+		"and the version was not also rolled back, the measurement bounds its errors and latency and the incident had " +
+		"another cause: abstain"
+}
+
+func (f IncidentLF) yieldsToHealth() bool { return f.HealthGate }
 
 // Validate implements Function.
 func (f IncidentLF) Validate() error {

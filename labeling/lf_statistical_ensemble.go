@@ -82,9 +82,8 @@ type EnsembleLF struct {
 	// out — the rise is then the new errors', which new_error_signatures
 	// judges (a harmless new error lifts the error rate for good and passes
 	// the three checks). Where the history records no fingerprints there
-	// is nothing to take out. Default false: docs/labeling.md, "Errors of
-	// new fingerprints in the ensemble's vote", gives the measurement and
-	// why it is off.
+	// is nothing to take out. Default true (docs/labeling.md, "Errors of
+	// new fingerprints in the ensemble's vote", gives the measurement).
 	ExcludeNewSigErrors bool `yaml:"exclude_new_sig_errors" json:"exclude_new_sig_errors"`
 	// MaxFleetShare: a faulty vote abstains when at least this share of the
 	// environment's other services was elevated in one minute of the
@@ -98,7 +97,7 @@ type EnsembleLF struct {
 func (EnsembleLF) defaults() Function {
 	return EnsembleLF{Enabled: true, HorizonMinutes: 60, VoteHealthy: true,
 		HealthyMaxErrorRatio: 1.5, HealthyConfidence: 0.95, HealthyMaxP95Ratio: 1.3, HealthyMaxNewSigPerMille: 1,
-		MinExcess: 0.002, MaxFleetShare: 0.1}
+		MinExcess: 0.002, MaxFleetShare: 0.1, ExcludeNewSigErrors: true}
 }
 
 // Name implements Function.

@@ -171,3 +171,42 @@ func explainReactions(cols [][]int8, t, reacted int) {
 		}
 	}
 }
+
+// healthMeasure is implemented by the functions whose healthy vote is a
+// measurement of the version's own traffic that bounds its error rate and
+// latency (healthy_evidence, before_after_healthy).
+type healthMeasure interface {
+	measuresHealth()
+}
+
+// healthYielder is implemented by the reaction functions whose lone
+// faulty vote may yield to a healthMeasure's healthy vote (incident, when
+// its health_gate is on).
+type healthYielder interface {
+	yieldsToHealth() bool
+}
+
+// yieldToHealth resolves row t of cols (after explainReactions) on a
+// deployment to which reacted reaction functions reacted: when only one
+// did and a function measuring health voted healthy, that reaction's
+// faulty vote becomes an abstention if its function yields to health.
+func yieldToHealth(fns []Function, cols [][]int8, t, reacted int) {
+	if reacted != 1 {
+		return
+	}
+	measured := false
+	for j, fn := range fns {
+		if _, ok := fn.(healthMeasure); ok && cols[j][t] == healthy {
+			measured = true
+			break
+		}
+	}
+	if !measured {
+		return
+	}
+	for j, fn := range fns {
+		if y, ok := fn.(healthYielder); ok && y.yieldsToHealth() && cols[j][t] == faulty {
+			cols[j][t] = abstain
+		}
+	}
+}
