@@ -136,7 +136,7 @@ func (c *calc) beforeAfter() {
 	if outTput.ok {
 		c.v[BAReferenceDays] = float64(outTput.refDays)
 	}
-	c.baErrLogRatio()
+	c.baErrCounts()
 	c.baSummary(budget)
 }
 
@@ -805,14 +805,24 @@ func (c *calc) baSummary(budget float64) {
 	v[BAPass] = b2f(v[BAMinP] <= budget)
 }
 
-// baErrLogRatio sets ba_err_log_ratio: the service's errors over the
-// window against those expected at its baseline rate, shrunk by
-// prior_errors pseudo-errors, from the before/after view (which does not
-// add an aggregate series to per-version ones).
-func (c *calc) baErrLogRatio() {
+// baLateMinutes is where ba_err_late_z's window starts, in minutes after
+// the change: a deploy restarts the service, and the errors of the
+// restart's first minutes (connections dropped, caches cold) are in every
+// deploy's window, healthy or not.
+const baLateMinutes = 5
+
+// baErrCounts sets ba_err_log_ratio and ba_err_late_z from the service's
+// error and request counts in the before/after view (which does not add
+// an aggregate series to per-version ones): the errors of the window
+// against those expected at the baseline's rate — shrunk by prior_errors
+// pseudo-errors for the log ratio; for the late count test, from
+// baLateMinutes on, over the Poisson spread of the expected count and of
+// the baseline rate's estimate. Neither is seasonally adjusted nor
+// replayed: they are the models' inputs, not checks.
+func (c *calc) baErrCounts() {
 	v := &c.w.ba
 	t0 := v.span + c.B
-	var eb, rb, ea, ra float64
+	var eb, rb, ea, ra, el, rl float64
 	for i := t0 - c.B; i < t0+c.baWindow(); i++ {
 		r, e := v.req[0][i], v.errs[0][i]
 		if math.IsNaN(r) {
@@ -820,12 +830,19 @@ func (c *calc) baErrLogRatio() {
 		}
 		if i < t0 {
 			eb, rb = eb+e, rb+r
-		} else {
-			ea, ra = ea+e, ra+r
+			continue
+		}
+		ea, ra = ea+e, ra+r
+		if i >= t0+baLateMinutes {
+			el, rl = el+e, rl+r
 		}
 	}
 	if rb > 0 && ra > 0 {
 		c.v[BAErrLogRatio] = math.Log(shrunkRatio(ea, ra*(eb+0.5)/(rb+1), c.prior))
+	}
+	if rb > 0 && rl > 0 {
+		exp := rl * (eb + 0.5) / (rb + 1)
+		c.v[BAErrLateStat] = (el - exp) / math.Sqrt(exp*(1+rl/rb))
 	}
 }
 

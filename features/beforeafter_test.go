@@ -776,3 +776,30 @@ func TestBeforeAfterWeeklyReference(t *testing.T) {
 		}
 	}
 }
+
+// TestBAErrLate: ba_err_late_z counts the service's errors from minute 5
+// on. A restart blip — the error rate 8× for the first two minutes — lifts
+// ba_err_log_ratio but not the late count test; a step that persists
+// lifts both; a window of five minutes or less has no late minutes.
+func TestBAErrLate(t *testing.T) {
+	base := aggScenario{rpm: 2000, rate: 0.01, diurnal: 0.3, peakHour: 15, noise: 0.05, histDays: 2, seed: 5}
+	blip, stepped := base, base
+	blip.errMult = burst(0, 2, 8)
+	stepped.errMult = step(0, 3)
+	cfg := DefaultConfig()
+	for _, h := range []int{10, 20} {
+		vb, vs, vh := computeAtCfg(t, blip.input(), h, &cfg), computeAtCfg(t, stepped.input(), h, &cfg), computeAtCfg(t, base.input(), h, &cfg)
+		if !(vb[BAErrLogRatio] > 0.2) || !(math.Abs(vb[BAErrLateStat]) < 3) {
+			t.Errorf("h=%d, blip: ba_err_log_ratio %v, ba_err_late_z %v; want the blip in the first only", h, vb[BAErrLogRatio], vb[BAErrLateStat])
+		}
+		if !(vs[BAErrLateStat] > 10) {
+			t.Errorf("h=%d, 3x step: ba_err_late_z %v, want > 10", h, vs[BAErrLateStat])
+		}
+		if !(math.Abs(vh[BAErrLateStat]) < 3) {
+			t.Errorf("h=%d, healthy: ba_err_late_z %v, want within 3", h, vh[BAErrLateStat])
+		}
+	}
+	if v := computeAtCfg(t, stepped.input(), 5, &cfg); !math.IsNaN(v[BAErrLateStat]) || math.IsNaN(v[BAErrLogRatio]) {
+		t.Errorf("h=5: ba_err_late_z %v, ba_err_log_ratio %v; want NaN and a value", v[BAErrLateStat], v[BAErrLogRatio])
+	}
+}

@@ -36,7 +36,7 @@ func DefaultMonotone() []string {
 		// the before/after checks (changes without a canary): how far the
 		// service's level moved against its own past, and stayed moved,
 		// every statistic oriented (positive is worse)
-		"ba_err_log_ratio", "ba_err_level_change", "ba_lat_level_change",
+		"ba_err_log_ratio", "ba_err_late_z", "ba_err_level_change", "ba_lat_level_change",
 		"ba_err_shift_z", "ba_err_sustained_z", "ba_err_shift_pass", "ba_err_sustained_pass",
 		"ba_lat_shift_z", "ba_lat_sustained_z", "ba_lat_shift_pass", "ba_lat_sustained_pass",
 		"ba_tput_shift_z", "ba_tput_sustained_z", "ba_tput_shift_pass", "ba_tput_sustained_pass",
