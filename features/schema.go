@@ -3,6 +3,7 @@ package features
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 )
 
@@ -270,7 +271,7 @@ var schemaList = [NumFeatures]Feature{
 	BAPass:          {"ba_pass", "1/0/NaN", "1 when ba_min_p ≤ before_after.budget: a before/after check fired, the family of checks keeping the budget; NaN when none judged"},
 
 	BAErrLogRatio:      {"ba_err_log_ratio", "ln ratio", "ln of the shrunk ratio of the service's errors in the window to those expected at its rate over the baseline (prior_errors pseudo-errors); NaN without requests on either side"},
-	BAErrLateStat:      {"ba_err_late_z", "z", "count test of the service's errors from minute 5 after the change to the end of the window (the restart's transient left out) against those expected at its rate over the baseline: (errors − expected) / √(expected · (1 + requests / baseline requests)), expected = requests · (baseline errors + 0.5) / (baseline requests + 1); NaN with a window of 5 minutes or less, or without requests on either side"},
+	BAErrLateStat:      {"ba_err_late_z", "z", "count test of the service's errors from minute " + strconv.Itoa(baLateMinutes) + " after the change to the end of the window (the restart's transient left out) against those expected at its rate over the baseline: (errors − expected) / √(expected · (1 + requests / baseline requests)), expected = requests · (baseline errors + 0.5) / (baseline requests + 1); NaN with a window of " + strconv.Itoa(baLateMinutes) + " minutes or less, or without requests on either side"},
 	BAErrLevelChange:   {"ba_err_level_change", "errors/request", "the service's per-minute error rate, seasonally adjusted: mean over the window minus mean over the baseline; NaN when the change cannot be judged"},
 	BAErrShiftStat:     {"ba_err_shift_z", "z", "level test of the service's per-minute error rate (higher is worse): the seasonally adjusted level change over its standard error from the baseline's spread, oriented (positive is worse; the magnitude for both)"},
 	BAErrShiftP:        {"ba_err_shift_p", "p", "replay p-value of ba_err_shift_z: share of pseudo-change points at least as extreme, beyond the top quarter an exponential tail fitted to it; NaN with too few points"},
