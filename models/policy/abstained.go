@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -55,7 +56,7 @@ func SpreadAbstained(score, y []float64, abstained []bool) []float64 {
 		return out
 	}
 	byScore := func(a, b int) int {
-		if c := cmpDesc(score[a], score[b]); c != 0 {
+		if c := cmp.Compare(score[b], score[a]); c != 0 { // higher first
 			return c
 		}
 		return a - b
@@ -137,15 +138,4 @@ func nonIncreasing(x []float64) []float64 {
 		}
 	}
 	return out
-}
-
-// cmpDesc orders a before b when a is larger.
-func cmpDesc(a, b float64) int {
-	switch {
-	case a > b:
-		return -1
-	case a < b:
-		return 1
-	}
-	return 0
 }
