@@ -41,7 +41,10 @@ validation cannot show the target, train.json says so and the most precise
 policy is kept. In that choice a deployment every labeling function
 abstained on counts half at the label model's estimate for such rows and
 half by where the models score it among the labelled faults
-(train.abstained_spread: 0.5).
+(train.abstained_spread: 0.5), and the labelled deployments the label model
+gives one probability, in groups of at least 10, count half at it and half
+by their scores' odds, the group's expected faults kept
+(train.tied_spread: 0.5).
 
 Label sources: weak (default) trains on labels.parquet (p_faulty as a soft
 target; deployments every labeling function abstained on are kept with the

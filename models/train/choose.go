@@ -21,7 +21,8 @@ const CalibrationBins = 10
 // what that look alone flags there).
 //
 // The deployments of abstained count in the choice as
-// Config.AbstainedSpread says (choiceTargets).
+// Config.AbstainedSpread says, the labelled ones the label model cannot
+// tell apart as Config.TiedSpread says (choiceTargets).
 func choosePolicy(cfg Config, info *workdir.Train, valid, pool *validation, labels labelSet, abstained map[string]bool) error {
 	info.Policy.Calibration = nil
 	vy := valid.targets(labels)
@@ -66,13 +67,13 @@ func (v *validation) column(i int) []float64 {
 
 // choiceTargets returns the targets of v's deployments in the threshold
 // choice: their labels, those of the deployments in abstained mixed with
-// policy.SpreadAbstained's at Config.AbstainedSpread, a deployment's score
-// being the highest of its looks' calibrated probabilities (cal, one per
-// horizon; NaN where it has none).
+// policy.SpreadAbstained's at Config.AbstainedSpread, and those of the
+// other deployments mixed with policy.SpreadTied's at Config.TiedSpread.
+// A deployment's score is the highest of its looks' calibrated
+// probabilities (cal, one per horizon; NaN where it has none).
 func choiceTargets(cfg Config, v *validation, labels labelSet, abstained map[string]bool, cal []policy.Platt) []float64 {
 	y := v.targets(labels)
-	w := cfg.AbstainedSpread
-	if w == 0 || len(abstained) == 0 {
+	if cfg.AbstainedSpread == 0 && cfg.TiedSpread == 0 {
 		return y
 	}
 	score := make([]float64, len(v.ids))
@@ -89,11 +90,26 @@ func choiceTargets(cfg Config, v *validation, labels labelSet, abstained map[str
 			}
 		}
 	}
-	spread := policy.SpreadAbstained(score, y, abs)
-	for d := range y {
-		if abs[d] {
-			y[d] = (1-w)*y[d] + w*spread[d]
+	mix := func(w float64, spread []float64, which []bool, want bool) {
+		for d := range y {
+			if which[d] == want {
+				y[d] = (1-w)*y[d] + w*spread[d]
+			}
 		}
+	}
+	// Both spreads read the labels, not each other's output.
+	var absSpread, tiedSpread []float64
+	if w := cfg.AbstainedSpread; w > 0 && len(abstained) > 0 {
+		absSpread = policy.SpreadAbstained(score, y, abs)
+	}
+	if cfg.TiedSpread > 0 {
+		tiedSpread = policy.SpreadTied(score, y, abs)
+	}
+	if absSpread != nil {
+		mix(cfg.AbstainedSpread, absSpread, abs, true)
+	}
+	if tiedSpread != nil {
+		mix(cfg.TiedSpread, tiedSpread, abs, false)
 	}
 	return y
 }

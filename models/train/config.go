@@ -156,6 +156,16 @@ type Config struct {
 	// weight in between counts each deployment at that mix of the two
 	// (default 0.5: docs/models.md, "Abstained deployments in the choice").
 	AbstainedSpread float64 `yaml:"abstained_spread" json:"abstained_spread"`
+	// TiedSpread is how far the threshold choice (and policy_valid)
+	// trusts the models' scores among labelled deployments the label
+	// model cannot tell apart: those with the same p_faulty (the same
+	// votes), strictly between 0 and 1, in groups of at least
+	// policy.MinTiedGroup on the choice data. 0 counts each at its label;
+	// 1 at policy.SpreadTied's target, which keeps the group's expected
+	// faults and places them by the scores' odds; a weight in between
+	// counts each at that mix of the two (default 0.5: docs/models.md,
+	// "Tied labels in the choice").
+	TiedSpread float64 `yaml:"tied_spread" json:"tied_spread"`
 	// Annotations says whether weak-label training takes human annotations
 	// (labels.parquet's gold column, the majority verdict of the
 	// annotations as evaluation reads them) as targets: "use" puts a
@@ -215,6 +225,7 @@ func DefaultConfig() Config {
 		MaxClassWeight:     50,
 		Abstained:          AbstainedPrior,
 		AbstainedSpread:    0.5,
+		TiedSpread:         0.5,
 		Annotations:        AnnotationsUse,
 		Monotone:           DefaultMonotone(),
 		MonotoneDecreasing: DefaultMonotoneDecreasing(),
@@ -276,6 +287,9 @@ func (c Config) Validate() error {
 	}
 	if !(c.AbstainedSpread >= 0 && c.AbstainedSpread <= 1) {
 		bad("abstained_spread", "must be in [0, 1], got %v", c.AbstainedSpread)
+	}
+	if !(c.TiedSpread >= 0 && c.TiedSpread <= 1) {
+		bad("tied_spread", "must be in [0, 1], got %v", c.TiedSpread)
 	}
 	if c.Annotations != AnnotationsUse && c.Annotations != AnnotationsIgnore {
 		bad("annotations", "must be %s or %s, got %q", AnnotationsUse, AnnotationsIgnore, c.Annotations)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"math/rand/v2"
@@ -417,6 +418,61 @@ func TestChoiceTargetsSpreadAbstained(t *testing.T) {
 			if math.Abs(got[d]-want) > 1e-12 {
 				t.Errorf("spread %v: %s target %v, want %v", w, id, got[d], want)
 			}
+		}
+	}
+}
+
+// The threshold choice counts labelled deployments that share one label
+// by Config.TiedSpread: at 0 at their label, at 1 by policy.SpreadTied on
+// the highest of their looks' calibrated probabilities, in between a mix;
+// the all-abstain deployments are left to Config.AbstainedSpread.
+func TestChoiceTargetsSpreadTied(t *testing.T) {
+	nan := math.NaN()
+	v := &validation{}
+	labels := labelSet{}
+	abstained := map[string]bool{}
+	var score, y []float64
+	var skip []bool
+	for i := range 12 {
+		id := fmt.Sprintf("t%d", i)
+		p := 0.05 + 0.08*float64(i)
+		v.ids = append(v.ids, id)
+		v.probs = append(v.probs, []float64{p, nan})
+		labels[id] = 0.92
+		score, y, skip = append(score, p), append(y, 0.92), append(skip, false)
+	}
+	for i := range 3 {
+		id := fmt.Sprintf("a%d", i)
+		v.ids = append(v.ids, id)
+		v.probs = append(v.probs, []float64{0.5, 0.9})
+		labels[id], abstained[id] = 0.02, true
+		score, y, skip = append(score, 0.9), append(y, 0.02), append(skip, true)
+	}
+	cal := []policy.Platt{{A: 1}, {A: 1}}
+	spread := policy.SpreadTied(score, y, skip)
+	if spread[11] <= 0.92 || spread[0] >= 0.92 {
+		t.Fatalf("spread %v: the top tied row should gain and the lowest lose", spread)
+	}
+	for _, w := range []float64{0, 0.5, 1} {
+		cfg := DefaultConfig()
+		cfg.AbstainedSpread = 0
+		cfg.TiedSpread = w
+		got := choiceTargets(cfg, v, labels, abstained, cal)
+		for d, id := range v.ids {
+			want := labels[id]
+			if !abstained[id] {
+				want = (1-w)*labels[id] + w*spread[d]
+			}
+			if math.Abs(got[d]-want) > 1e-12 {
+				t.Errorf("tied spread %v: %s target %v, want %v", w, id, got[d], want)
+			}
+		}
+	}
+	for _, w := range []float64{-0.1, 1.5, math.NaN()} {
+		bad := DefaultConfig()
+		bad.TiedSpread = w
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "tied_spread") {
+			t.Errorf("tied_spread %v: err = %v", w, err)
 		}
 	}
 }
