@@ -1107,20 +1107,32 @@ func TestSymptomGate(t *testing.T) {
 		at        int // the horizon the row is written at (0: no row at all)
 		cols      map[string]float64
 		want      int8 // of each reaction
+		// also are rows at other horizons; anyImpact the vote with
+		// impact_at_last off, when it differs from want.
+		also      map[int]map[string]float64
+		anyImpact int8
 	}{
-		{"quiet", rolledBack, 10, quiet(nil), abstain},
-		{"quiet everywhere", rolledBack, 60, quiet(nil), abstain},
-		{"error rate", rolledBack, 20, quiet(func(c map[string]float64) { c["impact_neglog10_p"] = 2.5 }), faulty},
-		{"error rate not significant", rolledBack, 20, quiet(func(c map[string]float64) { c["impact_neglog10_p"] = 1.9 }), abstain},
-		{"latency", rolledBack, 10, quiet(func(c map[string]float64) { c["p95_ratio"] = 1.25 }), faulty},
-		{"new fingerprint", rolledBack, 60, quiet(func(c map[string]float64) { c["new_sig_rate"] = 0.3 }), faulty},
-		{"before/after", rolledBack, 20, quiet(func(c map[string]float64) { c["ba_min_p"] = 0.004 }), faulty},
-		{"one measured, quiet", rolledBack, 10, map[string]float64{"impact_neglog10_p": 0.1}, abstain},
-		{"nothing measured", rolledBack, 10, map[string]float64{}, faulty},
-		{"no feature row", rolledBack, 0, nil, faulty},
-		{"incident, quiet", incident, 10, quiet(nil), abstain},
-		{"incident, latency", incident, 20, quiet(func(c map[string]float64) { c["p95_ratio"] = 1.5 }), faulty},
-		{"both, quiet", rolledBack | incident, 10, quiet(nil), faulty},
+		{"quiet", rolledBack, 10, quiet(nil), abstain, nil, 0},
+		{"quiet everywhere", rolledBack, 60, quiet(nil), abstain, nil, 0},
+		{"error rate", rolledBack, 20, quiet(func(c map[string]float64) { c["impact_neglog10_p"] = 2.5 }), faulty, nil, 0},
+		{"error rate not significant", rolledBack, 20, quiet(func(c map[string]float64) { c["impact_neglog10_p"] = 1.9 }), abstain, nil, 0},
+		{"latency", rolledBack, 10, quiet(func(c map[string]float64) { c["p95_ratio"] = 1.25 }), faulty, nil, 0},
+		{"new fingerprint", rolledBack, 60, quiet(func(c map[string]float64) { c["new_sig_rate"] = 0.3 }), faulty, nil, 0},
+		{"before/after", rolledBack, 20, quiet(func(c map[string]float64) { c["ba_min_p"] = 0.004 }), faulty, nil, 0},
+		{"one measured, quiet", rolledBack, 10, map[string]float64{"impact_neglog10_p": 0.1}, abstain, nil, 0},
+		{"nothing measured", rolledBack, 10, map[string]float64{}, faulty, nil, 0},
+		{"no feature row", rolledBack, 0, nil, faulty, nil, 0},
+		{"incident, quiet", incident, 10, quiet(nil), abstain, nil, 0},
+		{"incident, latency", incident, 20, quiet(func(c map[string]float64) { c["p95_ratio"] = 1.5 }), faulty, nil, 0},
+		{"both, quiet", rolledBack | incident, 10, quiet(nil), faulty, nil, 0},
+		{"error rate faded by 60 minutes", rolledBack, 10, quiet(func(c map[string]float64) { c["impact_neglog10_p"] = 8 }), abstain,
+			map[int]map[string]float64{20: quiet(func(c map[string]float64) { c["impact_neglog10_p"] = 3 }), 60: quiet(nil)}, faulty},
+		{"error rate to 60 minutes", rolledBack, 10, quiet(func(c map[string]float64) { c["impact_neglog10_p"] = 8 }), faulty,
+			map[int]map[string]float64{60: quiet(func(c map[string]float64) { c["impact_neglog10_p"] = 2.1 })}, 0},
+		{"error rate, not judged later", rolledBack, 10, quiet(func(c map[string]float64) { c["impact_neglog10_p"] = 8 }), faulty,
+			map[int]map[string]float64{60: quiet(func(c map[string]float64) { c["impact_neglog10_p"] = math.NaN() })}, 0},
+		{"faded error rate, new fingerprint", rolledBack, 10, quiet(func(c map[string]float64) { c["impact_neglog10_p"] = 8; c["new_sig_rate"] = 0.2 }), faulty,
+			map[int]map[string]float64{60: quiet(nil)}, 0},
 	}
 	h := &memHistory{}
 	rows := map[int][]featureRow{10: nil, 20: nil, 60: nil}
@@ -1138,6 +1150,9 @@ func TestSymptomGate(t *testing.T) {
 		}
 		if tc.at != 0 {
 			rows[tc.at] = append(rows[tc.at], featureRow{id, tc.cols})
+		}
+		for hz, c := range tc.also {
+			rows[hz] = append(rows[hz], featureRow{id, c})
 		}
 		start += 4
 	}
@@ -1174,6 +1189,17 @@ func TestSymptomGate(t *testing.T) {
 	cfg := gates(only(FnRollback, FnIncident), true, true)
 	check("gated", votesOf(t, h, cfg, dir), func(i int) (int8, int8) {
 		return reactionVote(i, rolledBack, cases[i].want), reactionVote(i, incident, cases[i].want)
+	})
+	// With impact_at_last off, an error-rate impact at any horizon is a
+	// symptom.
+	anyCfg := with(t, cfg, func(f *RollbackLF) { f.Symptom.ImpactAtLast = false })
+	anyCfg = with(t, anyCfg, func(f *IncidentLF) { f.Symptom.ImpactAtLast = false })
+	check("impact at any horizon", votesOf(t, h, anyCfg, dir), func(i int) (int8, int8) {
+		w := cases[i].want
+		if cases[i].anyImpact != 0 {
+			w = cases[i].anyImpact
+		}
+		return reactionVote(i, rolledBack, w), reactionVote(i, incident, w)
 	})
 	// Without the gates every reaction votes faulty, and no features file
 	// is read.

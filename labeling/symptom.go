@@ -2,6 +2,7 @@ package labeling
 
 import (
 	"math"
+	"slices"
 
 	"github.com/faultline-dev/faultline/features"
 	"github.com/faultline-dev/faultline/internal/config"
@@ -18,7 +19,8 @@ var baMinPColumn = features.Schema[features.BAMinP].Name
 // a fault —
 //
 //   - its error rate above the expected rate with impact p ≤ MaxP
-//     (impact_neglog10_p ≥ −log10 MaxP),
+//     (impact_neglog10_p ≥ −log10 MaxP) — with ImpactAtLast, at the
+//     longest of Horizons at which the impact test could judge, not at any,
 //   - its p95 latency ≥ MinP95Ratio × the service's before (p95_ratio),
 //   - any error with a fingerprint new to its stream (new_sig_rate > 0), or
 //   - a before/after check at p ≤ MaxP (ba_min_p, already corrected for the
@@ -49,10 +51,16 @@ type SymptomGate struct {
 	// MinP95Ratio is the least p95 latency ratio that counts as a symptom.
 	// Default 1.2.
 	MinP95Ratio float64 `yaml:"min_p95_ratio" json:"min_p95_ratio"`
+	// ImpactAtLast reads the error-rate impact symptom at the longest of
+	// Horizons at which the impact test could judge (impact_neglog10_p not
+	// NaN) instead of at any: an impact that had faded by then — a restart
+	// blip, significant at 10 minutes and gone by 60 — is not a symptom.
+	// The other symptoms still count at any horizon. Default true.
+	ImpactAtLast bool `yaml:"impact_at_last" json:"impact_at_last"`
 }
 
 func defaultSymptomGate() SymptomGate {
-	return SymptomGate{Enabled: true, Horizons: []int{10, 20, 60}, MaxP: 0.01, MinP95Ratio: 1.2}
+	return SymptomGate{Enabled: true, Horizons: []int{10, 20, 60}, MaxP: 0.01, MinP95Ratio: 1.2, ImpactAtLast: true}
 }
 
 // assumption is what the gate adds to its function's assumption; why
@@ -61,7 +69,11 @@ func (s SymptomGate) assumption(why string) string {
 	if !s.Enabled {
 		return ""
 	}
-	return "; when the version's metrics were measured and showed no symptom at all (no significant error-rate rise, " +
+	rise := "no significant error-rate rise"
+	if s.ImpactAtLast {
+		rise = "no significant error-rate rise at the longest horizon judged — one that faded was a restart blip"
+	}
+	return "; when the version's metrics were measured and showed no symptom at all (" + rise + ", " +
 		"p95 latency below symptom.min_p95_ratio, no new error fingerprint, no before/after check fired) and no other " +
 		"reaction (rollback, incident) came with this one, " + why + ": abstain"
 }
@@ -114,16 +126,31 @@ func (s SymptomGate) gate(d *deploy) int8 {
 // is written so that a NaN fails it.
 func (s SymptomGate) symptom(d *deploy) (shown, measured bool) {
 	minNegLog10P := -math.Log10(s.MaxP)
+	impact := func(v float64) bool { return v >= minNegLog10P }
+	if s.ImpactAtLast {
+		for _, h := range slices.Backward(slices.Sorted(slices.Values(s.Horizons))) {
+			if v, ok := d.feature(h, impactPColumn); ok && !math.IsNaN(v) {
+				if impact(v) {
+					return true, true
+				}
+				measured = true
+				break
+			}
+		}
+	}
 	for _, h := range s.Horizons {
 		for _, c := range []struct {
 			column string
 			shows  func(v float64) bool
 		}{
-			{impactPColumn, func(v float64) bool { return v >= minNegLog10P }},
+			{impactPColumn, impact},
 			{p95RatioColumn, func(v float64) bool { return v >= s.MinP95Ratio }},
 			{newSigRate, func(v float64) bool { return v > 0 }},
 			{baMinPColumn, func(v float64) bool { return v <= s.MaxP }},
 		} {
+			if c.column == impactPColumn && s.ImpactAtLast {
+				continue
+			}
 			v, ok := d.feature(h, c.column)
 			if !ok || math.IsNaN(v) {
 				continue
