@@ -127,7 +127,18 @@ func (s SymptomGate) gate(d *deploy) int8 {
 func (s SymptomGate) symptom(d *deploy) (shown, measured bool) {
 	minNegLog10P := -math.Log10(s.MaxP)
 	impact := func(v float64) bool { return v >= minNegLog10P }
-	if s.ImpactAtLast {
+	type symptomOf struct {
+		column string
+		shows  func(v float64) bool
+	}
+	anyHorizon := []symptomOf{
+		{p95RatioColumn, func(v float64) bool { return v >= s.MinP95Ratio }},
+		{newSigRate, func(v float64) bool { return v > 0 }},
+		{baMinPColumn, func(v float64) bool { return v <= s.MaxP }},
+	}
+	if !s.ImpactAtLast {
+		anyHorizon = append(anyHorizon, symptomOf{impactPColumn, impact})
+	} else {
 		for _, h := range slices.Backward(slices.Sorted(slices.Values(s.Horizons))) {
 			if v, ok := d.feature(h, impactPColumn); ok && !math.IsNaN(v) {
 				if impact(v) {
@@ -139,18 +150,7 @@ func (s SymptomGate) symptom(d *deploy) (shown, measured bool) {
 		}
 	}
 	for _, h := range s.Horizons {
-		for _, c := range []struct {
-			column string
-			shows  func(v float64) bool
-		}{
-			{impactPColumn, impact},
-			{p95RatioColumn, func(v float64) bool { return v >= s.MinP95Ratio }},
-			{newSigRate, func(v float64) bool { return v > 0 }},
-			{baMinPColumn, func(v float64) bool { return v <= s.MaxP }},
-		} {
-			if c.column == impactPColumn && s.ImpactAtLast {
-				continue
-			}
+		for _, c := range anyHorizon {
 			v, ok := d.feature(h, c.column)
 			if !ok || math.IsNaN(v) {
 				continue

@@ -90,26 +90,21 @@ func choiceTargets(cfg Config, v *validation, labels labelSet, abstained map[str
 			}
 		}
 	}
-	mix := func(w float64, spread []float64, which []bool, want bool) {
-		for d := range y {
-			if which[d] == want {
-				y[d] = (1-w)*y[d] + w*spread[d]
-			}
-		}
-	}
 	// Both spreads read the labels, not each other's output.
 	var absSpread, tiedSpread []float64
-	if w := cfg.AbstainedSpread; w > 0 && len(abstained) > 0 {
+	if cfg.AbstainedSpread > 0 && len(abstained) > 0 {
 		absSpread = policy.SpreadAbstained(score, y, abs)
 	}
 	if cfg.TiedSpread > 0 {
 		tiedSpread = policy.SpreadTied(score, y, abs)
 	}
-	if absSpread != nil {
-		mix(cfg.AbstainedSpread, absSpread, abs, true)
-	}
-	if tiedSpread != nil {
-		mix(cfg.TiedSpread, tiedSpread, abs, false)
+	for d := range y {
+		switch {
+		case abs[d] && absSpread != nil:
+			y[d] = (1-cfg.AbstainedSpread)*y[d] + cfg.AbstainedSpread*absSpread[d]
+		case !abs[d] && tiedSpread != nil:
+			y[d] = (1-cfg.TiedSpread)*y[d] + cfg.TiedSpread*tiedSpread[d]
+		}
 	}
 	return y
 }
