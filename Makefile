@@ -4,7 +4,7 @@ BIN      ?= bin/faultline
 DEMO_DIR ?= demo-data
 PKGS     := ./...
 
-.PHONY: all build test test-short bench bench-scale lint gofmt-check fmt demo quality quality-loop fuzz clean
+.PHONY: all build test test-short bench bench-scale lint gofmt-check fmt demo quality quality-loop quality-truth fuzz clean
 
 all: build
 
@@ -45,6 +45,9 @@ quality: build ## detection-quality benchmark: every simulator regime and the in
 
 quality-loop: build ## the same with the annotation loop (30 rows of annotate.csv per fleet labelled from truth, then a second run), writes docs/quality-loop.md (not part of test)
 	$(BIN) --log-format text quality --annotate 30 --workdir $(DEMO_DIR)/quality --out docs/quality-loop.md $(QUALITY_FLAGS)
+
+quality-truth: build ## the same with a second run per fleet trained on the truth of every deploy: what perfect labels would give; writes docs/quality-truth.md (not part of test)
+	$(BIN) --log-format text quality --truth-labels --workdir $(DEMO_DIR)/quality --out docs/quality-truth.md $(QUALITY_FLAGS)
 
 clean:
 	rm -rf bin $(DEMO_DIR)

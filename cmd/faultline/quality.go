@@ -17,12 +17,12 @@ func init() {
 	var (
 		regimes, seeds, out, workdir string
 		services, days, annotate     int
-		keep, asJSON                 bool
+		keep, asJSON, truthLabels    bool
 	)
 	register(&command{
 		name:    "quality",
 		summary: "the detection-quality benchmark: the production policy against truth on simulated regimes",
-		usage:   "[--regimes A,B] [--seeds 1,2] [--services N] [--days D] [--annotate K] [--out FILE.md] [--workdir DIR] [--keep] [--json]",
+		usage:   "[--regimes A,B] [--seeds 1,2] [--services N] [--days D] [--annotate K | --truth-labels] [--out FILE.md] [--workdir DIR] [--keep] [--json]",
 		help: `For each regime and seed, simulates a fleet ('faultline simulate --regime')
 into a fresh embedded store under --workdir, runs the whole pipeline on it
 as 'faultline run' does (with the stage and registry sections of --config),
@@ -42,6 +42,13 @@ truth, each verdict wrong with probability 0.05, imported as annotations,
 and the pipeline run again; a table gives the production policy before
 and after (docs/models.md, "Annotations"). It doubles the time.
 
+--truth-labels runs the pipeline on every fleet a second time, with the
+truth of every deployment imported as an annotation (no noise), and scores
+the version that run registered, promoted or not, beside the first run's
+production policy: what the features and models reach with perfect labels,
+so what the weak labels cost and what no labeling can recover (make
+quality-truth writes docs/quality-truth.md). It doubles the time too.
+
 --out writes the tables as Markdown (make quality writes docs/quality.md);
 without it the Markdown goes to standard output. --json prints the full
 result (counts per fleet and scope) instead. A fleet's folder is removed
@@ -60,6 +67,7 @@ written; 2 usage.`,
 			fs.IntVar(&services, "services", quality.DefaultServices, "services `N` per fleet")
 			fs.IntVar(&days, "days", quality.DefaultDays, "days `D` of history per fleet")
 			fs.IntVar(&annotate, "annotate", 0, "run the annotation loop with `K` rows of annotate.csv per fleet (0: off)")
+			fs.BoolVar(&truthLabels, "truth-labels", false, "run every fleet again with the truth as labels and score that run's version")
 			fs.StringVar(&out, "out", "", "write the Markdown tables to `FILE` (e.g. docs/quality.md)")
 			fs.StringVar(&workdir, "workdir", "", "`DIR` receiving one folder per fleet (default HOME/work/quality)")
 			fs.BoolVar(&keep, "keep", false, "keep each fleet's store, runs and registry")
@@ -75,7 +83,10 @@ written; 2 usage.`,
 			if annotate < 0 {
 				return usageError("--annotate must be at least 0")
 			}
-			opts := quality.Options{Services: services, Days: days, Keep: keep, Log: e.log, Progress: e.progress(), Workdir: workdir, Annotate: annotate}
+			if annotate > 0 && truthLabels {
+				return usageError("--annotate and --truth-labels are separate benchmarks: give one")
+			}
+			opts := quality.Options{Services: services, Days: days, Keep: keep, Log: e.log, Progress: e.progress(), Workdir: workdir, Annotate: annotate, TruthLabels: truthLabels}
 			var err error
 			if opts.Regimes, err = parseRegimes(regimes); err != nil {
 				return err

@@ -5,15 +5,19 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/models/train"
 	"github.com/faultline-dev/faultline/pipeline"
+	"github.com/faultline-dev/faultline/registry"
 )
 
 // The annotation loop (Options.Annotate): what a team does between two
@@ -97,20 +101,7 @@ func annotationLoop(ctx context.Context, opts Options, fl *fleetRun, rec *pipeli
 		return nil, err
 	}
 	a := &Annotated{Rows: len(anns), Faulty: faulty}
-	if len(anns) > 0 {
-		tx, err := fl.st.BeginImport(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if err := tx.AddAnnotations(ctx, anns); err != nil {
-			tx.Rollback(ctx)
-			return nil, err
-		}
-		if _, err := tx.Commit(ctx); err != nil {
-			return nil, err
-		}
-	}
-	rec2, err := fl.runner.Run(ctx, pipeline.Options{Config: fl.deps.ConfigYAML})
+	rec2, err := fl.rerun(ctx, anns)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline after the annotations: %w", err)
 	}
@@ -125,4 +116,67 @@ func annotationLoop(ctx context.Context, opts Options, fl *fleetRun, rec *pipeli
 	a.Production = f2.Production
 	a.Scores, err = scopeScores(Predictions(rows), truth, split, opts.Floors.MinSeverity)
 	return a, err
+}
+
+// truthLabelsRun imports the truth of every deployment as an annotation
+// (Options.TruthLabels), runs the pipeline again and scores the version it
+// registered over the first run's split, promoted or not.
+func truthLabelsRun(ctx context.Context, opts Options, fl *fleetRun, truth map[string]history.Truth, split map[string]string) (*Annotated, error) {
+	ids := slices.Sorted(maps.Keys(truth))
+	at := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	anns := make([]history.Annotation, 0, len(ids))
+	a := &Annotated{}
+	for _, id := range ids {
+		label := history.LabelHealthy
+		if truth[id].Faulty {
+			label = history.LabelFaulty
+			a.Faulty++
+		}
+		anns = append(anns, history.Annotation{DeploymentID: id, Label: label, Annotator: TruthAnnotator, AnnotatedAt: at})
+	}
+	a.Rows = len(anns)
+	rec2, err := fl.rerun(ctx, anns)
+	if err != nil {
+		return nil, err
+	}
+	if p := rec2.Stage(pipeline.StagePromote); p != nil {
+		a.Decision = p.Notes[pipeline.NoteDecision]
+	}
+	reg := rec2.Stage(pipeline.StageRegister)
+	if reg == nil || reg.Notes[pipeline.NoteVersion] == "" {
+		return nil, fmt.Errorf("the run registered no version")
+	}
+	v, err := strconv.Atoi(reg.Notes[pipeline.NoteVersion])
+	if err != nil {
+		return nil, fmt.Errorf("registered version %q: %w", reg.Notes[pipeline.NoteVersion], err)
+	}
+	var f2 Fleet
+	rows, _, err := predictRef(ctx, fl.reg, fl.st, fl.deps, fl.home, opts, &f2, registry.Ref{Name: reg.Notes[pipeline.NoteModel], Version: v})
+	if err != nil {
+		return nil, err
+	}
+	a.Production = f2.Production
+	a.Scores, err = scopeScores(Predictions(rows), truth, split, opts.Floors.MinSeverity)
+	return a, err
+}
+
+// TruthAnnotator names the annotations of Options.TruthLabels.
+const TruthAnnotator = "faultline-quality-truth"
+
+// rerun imports anns into the fleet's store and runs the pipeline again.
+func (fl *fleetRun) rerun(ctx context.Context, anns []history.Annotation) (*pipeline.Record, error) {
+	if len(anns) > 0 {
+		tx, err := fl.st.BeginImport(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.AddAnnotations(ctx, anns); err != nil {
+			tx.Rollback(ctx)
+			return nil, err
+		}
+		if _, err := tx.Commit(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return fl.runner.Run(ctx, pipeline.Options{Config: fl.deps.ConfigYAML})
 }

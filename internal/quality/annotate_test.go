@@ -146,3 +146,77 @@ func TestAnnotationLoop(t *testing.T) {
 		t.Error("the Markdown lacks the annotation loop's table or its command")
 	}
 }
+
+func TestTruthLabels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the pipeline twice")
+	}
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), Options{Workdir: dir, Annotate: 5, TruthLabels: true}); err == nil {
+		t.Fatal("the annotation loop and the truth as labels were accepted together")
+	}
+	res, err := Run(context.Background(), Options{
+		Regimes: []string{"baseline-mixed"}, Seeds: []int64{1}, Services: 20, Days: 10,
+		Workdir: dir, Keep: true, Floors: SmokeFloors, TruthLabels: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := res.Fleets[0]
+	if f.Error != "" {
+		t.Fatalf("fleet failed: %s", f.Error)
+	}
+	a := f.TruthLabels
+	if a == nil || int64(a.Rows) != f.Deployments || int64(a.Faulty) != f.Faulty || len(a.Scores) != 2 {
+		t.Fatalf("truth labels %+v, fleet of %d deploys (%d faulty)", a, f.Deployments, f.Faulty)
+	}
+	// The version scored is the one the second run registered, whatever
+	// the gate said.
+	if a.Production != "faultline@2" || a.Decision == "" {
+		t.Errorf("scored %q (decision %q), want faultline@2 and the gate's decision", a.Production, a.Decision)
+	}
+	if s0, s1 := f.Scores[ScopeAll], a.Scores[ScopeAll]; int64(s1.Deployments) != f.Deployments || s1.Recall.N != s0.Recall.N {
+		t.Errorf("scored %d deploys (%d faulty), want %d (%d)", s1.Deployments, s1.Recall.N, f.Deployments, s0.Recall.N)
+	}
+	home := filepath.Join(dir, "baseline-mixed-s1")
+	st, err := embedded.Open(context.Background(), home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anns, err := st.Annotations(context.Background())
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := 0
+	for _, x := range anns {
+		if x.Annotator == TruthAnnotator {
+			truth++
+		}
+	}
+	if truth != a.Rows {
+		t.Errorf("%d truth annotations in the store, want %d", truth, a.Rows)
+	}
+	// The second run trained on them: every training and validation
+	// deploy it kept has one.
+	runs, err := filepath.Glob(filepath.Join(home, "runs", "*", workdir.ModelDir(train.LabelsWeak), workdir.TrainFile))
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("train.json of %d runs (%v), want 2", len(runs), err)
+	}
+	var info workdir.Train
+	data, err := os.ReadFile(runs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Annotated[workdir.SplitTrain] == 0 || info.Annotated[workdir.SplitValid] == 0 {
+		t.Errorf("second run took %v annotations as targets, want some on train and validation", info.Annotated)
+	}
+	md := string(res.Markdown())
+	if !strings.Contains(md, "## With the truth as labels") || !strings.Contains(md, "--truth-labels`\n(`make quality-truth`") ||
+		!strings.Contains(md, "| `baseline-mixed` | 1 | faultline@2 |") {
+		t.Error("the Markdown lacks the truth-labels table, its row or its command")
+	}
+}

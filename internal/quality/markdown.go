@@ -102,17 +102,16 @@ func (r *Result) Markdown() []byte {
 	w("This page scores the detector Faultline puts in production against the simulator's ground truth, on\n")
 	w("fleets of many kinds. It is the project's own benchmark: a change to features, labeling functions, the\n")
 	w("label model, training or the promotion gate shows here as figures that move.\n\n")
-	annotate := ""
-	if r.Annotate > 0 {
-		annotate = fmt.Sprintf(" --annotate %d", r.Annotate)
+	extra, target := "", "quality"
+	switch {
+	case r.Annotate > 0:
+		extra, target = fmt.Sprintf(" --annotate %d", r.Annotate), "quality-loop"
+	case r.TruthLabels:
+		extra, target = " --truth-labels", "quality-truth"
 	}
 	w("Command: `faultline quality --regimes %s --seeds %s --services %d --days %d%s`\n",
-		strings.Join(r.Regimes, ","), joinSeeds(r.Seeds), r.Services, r.Days, annotate)
-	if r.Annotate > 0 {
-		w("(`make quality-loop` runs it with these defaults).\n\n")
-	} else {
-		w("(`make quality` runs it with these defaults).\n\n")
-	}
+		strings.Join(r.Regimes, ","), joinSeeds(r.Seeds), r.Services, r.Days, extra)
+	w("(`make %s` runs it with these defaults).\n\n", target)
 
 	w("## How it is measured\n\n")
 	w("- **Fleets.** Each regime below is a set of `faultline simulate` knobs (`faultline simulate --regime NAME`),\n")
@@ -203,6 +202,7 @@ func (r *Result) Markdown() []byte {
 	}
 
 	r.annotatedTable(&b)
+	r.truthLabelsTable(&b)
 	r.bandTables(&b)
 	r.confounderTable(&b)
 	r.lostTables(&b)
@@ -257,6 +257,62 @@ func (r *Result) annotatedTable(b *bytes.Buffer) {
 			t0.Precision.Decimal(3), t1.Precision.Decimal(3), pt3(t0.Recall), pt3(t1.Recall))
 	}
 	p0, p1, q0, q1 := before[0].Score(), after[0].Score(), before[1].Score(), after[1].Score()
+	w("| **pooled** | | | | %s → %s | %s → %s | %s → %s | %s → %s |\n\n",
+		p0.Precision.Decimal(3), p1.Precision.Decimal(3), pt3(p0.Recall), pt3(p1.Recall),
+		q0.Precision.Decimal(3), q1.Precision.Decimal(3), pt3(q0.Recall), pt3(q1.Recall))
+}
+
+// truthLabelsTable writes the figures of the runs with the truth as labels
+// (Fleet.TruthLabels), when the benchmark ran them.
+func (r *Result) truthLabelsTable(b *bytes.Buffer) {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	if !r.TruthLabels {
+		return
+	}
+	w("## With the truth as labels\n\n")
+	w("Per fleet, once scored: the truth of every deployment imported as an annotation (no noise), and\n")
+	w("`faultline run` again. Training takes annotations as targets, so this run's models learn from the truth\n")
+	w("and its threshold choice is made on the truth of the validation split; everything else (features, trainer,\n")
+	w("policy, gate) is the default. *Truth-trained* scores the version that run registered, promoted or not\n")
+	w("(*gate* says which), against truth; *weak* is the first run's production policy, as above. The gap between\n")
+	w("them is what the weak labels cost; the gap between *truth-trained* and the floors is what the features and\n")
+	w("models cannot reach even with perfect labels. Over every deploy the truth-trained models score the 70%% of\n")
+	w("deploys they were trained on, on their own targets: read the test split, which neither run trained or chose on.\n\n")
+	w("| regime | seed | truth-trained version | gate | precision weak → truth-trained | recall weak → truth-trained | test split precision | test split recall |\n")
+	w("|---|---|---|---|---|---|---|---|\n")
+	var weak, gold [2]Counts
+	for i := range weak {
+		weak[i], gold[i] = newCounts(), newCounts()
+	}
+	for _, f := range r.Fleets {
+		a := f.TruthLabels
+		if a == nil {
+			continue
+		}
+		gate := "refused"
+		if strings.HasPrefix(a.Decision, "promoted") {
+			gate = "promoted"
+		}
+		s0, ok0 := f.Scored(ScopeAll)
+		t0, _ := f.Scored(ScopeTest)
+		s1, ok1 := a.Scores[ScopeAll]
+		t1 := a.Scores[ScopeTest]
+		if !ok1 {
+			w("| `%s` | %d | %s | %s | | | | |\n", f.Regime, f.Seed, a.Production, gate)
+			continue
+		}
+		weakP, weakR, weakTP, weakTR := "–", "–", "–", "–"
+		if ok0 {
+			weak[0].Add(s0.Counts)
+			weak[1].Add(t0.Counts)
+			weakP, weakR, weakTP, weakTR = s0.Precision.Decimal(3), pt3(s0.Recall), t0.Precision.Decimal(3), pt3(t0.Recall)
+		}
+		gold[0].Add(s1.Counts)
+		gold[1].Add(t1.Counts)
+		w("| `%s` | %d | %s | %s | %s → %s | %s → %s | %s → %s | %s → %s |\n", f.Regime, f.Seed, a.Production, gate,
+			weakP, s1.Precision.Decimal(3), weakR, pt3(s1.Recall), weakTP, t1.Precision.Decimal(3), weakTR, pt3(t1.Recall))
+	}
+	p0, p1, q0, q1 := weak[0].Score(), gold[0].Score(), weak[1].Score(), gold[1].Score()
 	w("| **pooled** | | | | %s → %s | %s → %s | %s → %s | %s → %s |\n\n",
 		p0.Precision.Decimal(3), p1.Precision.Decimal(3), pt3(p0.Recall), pt3(p1.Recall),
 		q0.Precision.Decimal(3), q1.Precision.Decimal(3), pt3(q0.Recall), pt3(q1.Recall))

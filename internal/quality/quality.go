@@ -71,6 +71,13 @@ type Options struct {
 	// AnnotationNoise), imported, and the pipeline run again; Fleet.Annotated
 	// scores the production policy then. Default 0: off.
 	Annotate int
+	// TruthLabels, when set, runs the pipeline on every fleet a second
+	// time, once it is scored, with the truth of every deployment imported
+	// as an annotation (no noise): the labels the features and models
+	// would learn from at best. Fleet.TruthLabels scores the version that
+	// second run registered, promoted or not. It cannot be combined with
+	// Annotate. Default off.
+	TruthLabels bool
 }
 
 // DefaultPipeline returns the stage settings `faultline run` uses without
@@ -138,7 +145,12 @@ type Fleet struct {
 	// Annotated is the fleet after the annotation loop (Options.Annotate);
 	// absent without it.
 	Annotated *Annotated `json:"annotated,omitempty"`
-	Seconds   float64    `json:"seconds"`
+	// TruthLabels is the fleet's second run with the truth as labels
+	// (Options.TruthLabels): Production names the version it registered,
+	// which is scored whether the gate promoted it or not (Decision says);
+	// absent without it.
+	TruthLabels *Annotated `json:"truth_labels,omitempty"`
+	Seconds     float64    `json:"seconds"`
 }
 
 // Result is the benchmark's outcome.
@@ -150,8 +162,10 @@ type Result struct {
 	Floors   Floors   `json:"floors"`
 	// Annotate is Options.Annotate: the rows of annotate.csv the loop
 	// labelled on every fleet (0: no loop).
-	Annotate int     `json:"annotate,omitempty"`
-	Fleets   []Fleet `json:"fleets"`
+	Annotate int `json:"annotate,omitempty"`
+	// TruthLabels is Options.TruthLabels.
+	TruthLabels bool    `json:"truth_labels,omitempty"`
+	Fleets      []Fleet `json:"fleets"`
 }
 
 // Failed returns the fleets whose pipeline or scoring failed.
@@ -171,6 +185,9 @@ func (r *Result) Failed() []Fleet {
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Workdir == "" {
 		return nil, errors.New("quality: no work folder")
+	}
+	if opts.Annotate > 0 && opts.TruthLabels {
+		return nil, errors.New("quality: the annotation loop and the truth as labels are separate benchmarks: run one at a time")
 	}
 	if len(opts.Regimes) == 0 {
 		opts.Regimes = RegimeNames()
@@ -207,7 +224,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("quality: %w", err)
 	}
 	opts.Workdir = root
-	res := &Result{Regimes: opts.Regimes, Seeds: opts.Seeds, Services: opts.Services, Days: opts.Days, Floors: opts.Floors, Annotate: opts.Annotate}
+	res := &Result{Regimes: opts.Regimes, Seeds: opts.Seeds, Services: opts.Services, Days: opts.Days, Floors: opts.Floors, Annotate: opts.Annotate, TruthLabels: opts.TruthLabels}
 	total := int64(len(regimes) * len(opts.Seeds))
 	for _, r := range regimes {
 		for _, seed := range opts.Seeds {
@@ -352,10 +369,17 @@ func scoreFleet(ctx context.Context, opts Options, r Regime, seed int64, home st
 			return fmt.Errorf("annotation loop: %w", err)
 		}
 	}
+	if opts.TruthLabels {
+		fl := &fleetRun{st: st, reg: reg, deps: &d, runner: runner, home: home, seed: seed}
+		if f.TruthLabels, err = truthLabelsRun(ctx, opts, fl, truth, split); err != nil {
+			return fmt.Errorf("run with the truth as labels: %w", err)
+		}
+	}
 	return nil
 }
 
-// fleetRun is what the annotation loop needs of a fleet's first run.
+// fleetRun is what a second run of a fleet (the annotation loop, the truth
+// as labels) needs of its first.
 type fleetRun struct {
 	st     history.Store
 	reg    *registry.Registry
@@ -420,14 +444,21 @@ const Fallback = "none: statistical checks"
 // returns the rows and the production detector's horizons (nil for the
 // statistical checks).
 func predictProduction(ctx context.Context, reg *registry.Registry, st history.Reader, d *pipeline.Deps, home string, opts Options, f *Fleet) ([]batch.Row, []int, error) {
-	v, err := reg.Resolve(ctx, registry.Ref{Name: reg.Config().Model, Alias: "production"})
-	if errors.Is(err, registry.ErrNotFound) {
+	return predictRef(ctx, reg, st, d, home, opts, f, registry.Ref{Name: reg.Config().Model, Alias: "production"})
+}
+
+// predictRef scores every deploy with the model ref names, as
+// predictProduction does; only the production alias falls back to the
+// statistical checks when it names nothing.
+func predictRef(ctx context.Context, reg *registry.Registry, st history.Reader, d *pipeline.Deps, home string, opts Options, f *Fleet, ref registry.Ref) ([]batch.Row, []int, error) {
+	v, err := reg.Resolve(ctx, ref)
+	if errors.Is(err, registry.ErrNotFound) && ref.Alias == "production" {
 		f.Production = Fallback
 		rows, err := batch.PredictStatistical(ctx, st, d.Features, batch.Options{Scratch: home, Progress: opts.Progress})
 		return rows, nil, err
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("resolve production model: %w", err)
+		return nil, nil, fmt.Errorf("resolve model %s: %w", ref, err)
 	}
 	b, err := reg.Bundle(ctx, v)
 	if err != nil {
@@ -435,7 +466,7 @@ func predictProduction(ctx context.Context, reg *registry.Registry, st history.R
 	}
 	det, err := detector.New(b)
 	if err != nil {
-		return nil, nil, fmt.Errorf("production model %s@%d: %w", v.Name, v.Version, err)
+		return nil, nil, fmt.Errorf("model %s@%d: %w", v.Name, v.Version, err)
 	}
 	f.Production = fmt.Sprintf("%s@%d", v.Name, v.Version)
 	f.Thresholds = nil
