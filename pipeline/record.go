@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/workdir"
+	"github.com/faultline-dev/faultline/registry"
 )
 
 // Status of a run or stage.
@@ -86,6 +88,20 @@ func (r *Record) Stage(name string) *StageRecord {
 		}
 	}
 	return nil
+}
+
+// Registered returns the model version the run's register stage recorded;
+// an error when it recorded none.
+func (r *Record) Registered() (registry.Ref, error) {
+	reg := r.Stage(StageRegister)
+	if reg == nil || reg.Notes[NoteVersion] == "" {
+		return registry.Ref{}, errors.New("no registered version")
+	}
+	v, err := strconv.Atoi(reg.Notes[NoteVersion])
+	if err != nil {
+		return registry.Ref{}, fmt.Errorf("registered version %q: %w", reg.Notes[NoteVersion], err)
+	}
+	return registry.Ref{Name: reg.Notes[NoteModel], Version: v}, nil
 }
 
 // Duration is the run's wall time so far (or in total, once finished). A

@@ -257,18 +257,14 @@ func (d *Deps) evaluator(rc *RunContext) registry.Evaluator {
 }
 
 func (d *Deps) promote(ctx context.Context, rc *RunContext) (*Result, error) {
-	reg := rc.Record.Stage(StageRegister)
-	if reg == nil || reg.Notes[NoteVersion] == "" {
-		return nil, errors.New("no registered version to promote")
+	ref, err := rc.Record.Registered()
+	if err != nil {
+		return nil, fmt.Errorf("promote: %w", err)
 	}
 	if !d.Run.Promote {
 		return &Result{Skipped: true, Notes: map[string]string{NoteDecision: "promotion disabled (run.promote: false)"}}, nil
 	}
-	name := reg.Notes[NoteModel]
-	version, err := strconv.Atoi(reg.Notes[NoteVersion])
-	if err != nil {
-		return nil, fmt.Errorf("registered version %q: %w", reg.Notes[NoteVersion], err)
-	}
+	name, version := ref.Name, ref.Version
 	mv, err := d.Registry.Promote(ctx, name, version, "production", registry.PromoteOptions{By: d.By, Reason: "nightly run " + rc.ID, Evaluator: d.evaluator(rc)})
 	var gate *registry.GateError
 	if errors.As(err, &gate) {

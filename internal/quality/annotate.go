@@ -10,14 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/history"
 	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/models/train"
 	"github.com/faultline-dev/faultline/pipeline"
-	"github.com/faultline-dev/faultline/registry"
 )
 
 // The annotation loop (Options.Annotate): what a team does between two
@@ -142,16 +140,12 @@ func truthLabelsRun(ctx context.Context, opts Options, fl *fleetRun, truth map[s
 	if p := rec2.Stage(pipeline.StagePromote); p != nil {
 		a.Decision = p.Notes[pipeline.NoteDecision]
 	}
-	reg := rec2.Stage(pipeline.StageRegister)
-	if reg == nil || reg.Notes[pipeline.NoteVersion] == "" {
-		return nil, fmt.Errorf("the run registered no version")
-	}
-	v, err := strconv.Atoi(reg.Notes[pipeline.NoteVersion])
+	ref, err := rec2.Registered()
 	if err != nil {
-		return nil, fmt.Errorf("registered version %q: %w", reg.Notes[pipeline.NoteVersion], err)
+		return nil, err
 	}
 	var f2 Fleet
-	rows, _, err := predictRef(ctx, fl.reg, fl.st, fl.deps, fl.home, opts, &f2, registry.Ref{Name: reg.Notes[pipeline.NoteModel], Version: v})
+	rows, _, err := predictRef(ctx, fl.reg, fl.st, fl.deps, fl.home, opts, &f2, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -106,38 +106,12 @@ func TestAnnotationLoop(t *testing.T) {
 		t.Errorf("scored %d deploys before and %d after", s0.Deployments, s1.Deployments)
 	}
 	home := filepath.Join(dir, "aggregate-bigbang-s1")
-	st, err := embedded.Open(context.Background(), home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	anns, err := st.Annotations(context.Background())
-	st.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	loop := 0
-	for _, x := range anns {
-		if x.Annotator == Annotator {
-			loop++
-		}
-	}
-	if loop != a.Rows {
+	if loop := annotationsBy(t, home, Annotator); loop != a.Rows {
 		t.Errorf("%d of the loop's annotations in the store, want %d", loop, a.Rows)
 	}
 	// The second run (the newest) trained on them: they are validation
 	// deploys.
-	runs, err := filepath.Glob(filepath.Join(home, "runs", "*", workdir.ModelDir(train.LabelsWeak), workdir.TrainFile))
-	if err != nil || len(runs) != 2 {
-		t.Fatalf("train.json of %d runs (%v), want 2", len(runs), err)
-	}
-	var info workdir.Train
-	data, err := os.ReadFile(runs[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &info); err != nil {
-		t.Fatal(err)
-	}
+	info := secondRunTrain(t, home)
 	if info.Annotated[workdir.SplitValid] < a.Rows {
 		t.Errorf("second run took %v annotations as targets, want at least the loop's %d on validation", info.Annotated, a.Rows)
 	}
@@ -179,6 +153,26 @@ func TestTruthLabels(t *testing.T) {
 		t.Errorf("scored %d deploys (%d faulty), want %d (%d)", s1.Deployments, s1.Recall.N, f.Deployments, s0.Recall.N)
 	}
 	home := filepath.Join(dir, "baseline-mixed-s1")
+	if truth := annotationsBy(t, home, TruthAnnotator); truth != a.Rows {
+		t.Errorf("%d truth annotations in the store, want %d", truth, a.Rows)
+	}
+	// The second run trained on them: every training and validation
+	// deploy it kept has one.
+	info := secondRunTrain(t, home)
+	if info.Annotated[workdir.SplitTrain] == 0 || info.Annotated[workdir.SplitValid] == 0 {
+		t.Errorf("second run took %v annotations as targets, want some on train and validation", info.Annotated)
+	}
+	md := string(res.Markdown())
+	if !strings.Contains(md, "## With the truth as labels") || !strings.Contains(md, "--truth-labels`\n(`make quality-truth`") ||
+		!strings.Contains(md, "| `baseline-mixed` | 1 | faultline@2 |") {
+		t.Error("the Markdown lacks the truth-labels table, its row or its command")
+	}
+}
+
+// annotationsBy counts the annotations of the fleet's store at home that
+// annotator wrote.
+func annotationsBy(t *testing.T, home, annotator string) int {
+	t.Helper()
 	st, err := embedded.Open(context.Background(), home)
 	if err != nil {
 		t.Fatal(err)
@@ -188,17 +182,19 @@ func TestTruthLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	truth := 0
+	n := 0
 	for _, x := range anns {
-		if x.Annotator == TruthAnnotator {
-			truth++
+		if x.Annotator == annotator {
+			n++
 		}
 	}
-	if truth != a.Rows {
-		t.Errorf("%d truth annotations in the store, want %d", truth, a.Rows)
-	}
-	// The second run trained on them: every training and validation
-	// deploy it kept has one.
+	return n
+}
+
+// secondRunTrain reads the weak models' train.json of the second (newest)
+// of the fleet's two runs.
+func secondRunTrain(t *testing.T, home string) workdir.Train {
+	t.Helper()
 	runs, err := filepath.Glob(filepath.Join(home, "runs", "*", workdir.ModelDir(train.LabelsWeak), workdir.TrainFile))
 	if err != nil || len(runs) != 2 {
 		t.Fatalf("train.json of %d runs (%v), want 2", len(runs), err)
@@ -211,12 +207,5 @@ func TestTruthLabels(t *testing.T) {
 	if err := json.Unmarshal(data, &info); err != nil {
 		t.Fatal(err)
 	}
-	if info.Annotated[workdir.SplitTrain] == 0 || info.Annotated[workdir.SplitValid] == 0 {
-		t.Errorf("second run took %v annotations as targets, want some on train and validation", info.Annotated)
-	}
-	md := string(res.Markdown())
-	if !strings.Contains(md, "## With the truth as labels") || !strings.Contains(md, "--truth-labels`\n(`make quality-truth`") ||
-		!strings.Contains(md, "| `baseline-mixed` | 1 | faultline@2 |") {
-		t.Error("the Markdown lacks the truth-labels table, its row or its command")
-	}
+	return info
 }

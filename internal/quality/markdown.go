@@ -231,35 +231,20 @@ func (r *Result) annotatedTable(b *bytes.Buffer) {
 	w("(docs/models.md, \"Annotations\"). Both runs' split is the same.\n\n")
 	w("| regime | seed | annotated (faulty) | after | precision | recall | test split precision | test split recall |\n")
 	w("|---|---|---|---|---|---|---|---|\n")
-	var before, after [2]Counts
-	for i := range before {
-		before[i], after[i] = newCounts(), newCounts()
-	}
+	var cmp runComparison
 	for _, f := range r.Fleets {
 		a := f.Annotated
 		if a == nil {
 			continue
 		}
-		s0, ok0 := f.Scored(ScopeAll)
-		t0, _ := f.Scored(ScopeTest)
-		s1, ok1 := a.Scores[ScopeAll]
-		t1 := a.Scores[ScopeTest]
-		if !ok0 || !ok1 {
+		_, ok0 := f.Scored(ScopeAll)
+		if _, ok1 := a.Scores[ScopeAll]; !ok0 || !ok1 {
 			w("| `%s` | %d | %d (%d) | %s | | | | |\n", f.Regime, f.Seed, a.Rows, a.Faulty, a.Production)
 			continue
 		}
-		for i, c := range [][2]Score{{s0, s1}, {t0, t1}} {
-			before[i].Add(c[0].Counts)
-			after[i].Add(c[1].Counts)
-		}
-		w("| `%s` | %d | %d (%d) | %s | %s → %s | %s → %s | %s → %s | %s → %s |\n", f.Regime, f.Seed, a.Rows, a.Faulty, a.Production,
-			s0.Precision.Decimal(3), s1.Precision.Decimal(3), pt3(s0.Recall), pt3(s1.Recall),
-			t0.Precision.Decimal(3), t1.Precision.Decimal(3), pt3(t0.Recall), pt3(t1.Recall))
+		w("| `%s` | %d | %d (%d) | %s | %s |\n", f.Regime, f.Seed, a.Rows, a.Faulty, a.Production, cmp.row(f, a))
 	}
-	p0, p1, q0, q1 := before[0].Score(), after[0].Score(), before[1].Score(), after[1].Score()
-	w("| **pooled** | | | | %s → %s | %s → %s | %s → %s | %s → %s |\n\n",
-		p0.Precision.Decimal(3), p1.Precision.Decimal(3), pt3(p0.Recall), pt3(p1.Recall),
-		q0.Precision.Decimal(3), q1.Precision.Decimal(3), pt3(q0.Recall), pt3(q1.Recall))
+	w("| **pooled** | | | | %s |\n\n", cmp.pooled())
 }
 
 // truthLabelsTable writes the figures of the runs with the truth as labels
@@ -280,10 +265,7 @@ func (r *Result) truthLabelsTable(b *bytes.Buffer) {
 	w("deploys they were trained on, on their own targets: read the test split, which neither run trained or chose on.\n\n")
 	w("| regime | seed | truth-trained version | gate | precision weak → truth-trained | recall weak → truth-trained | test split precision | test split recall |\n")
 	w("|---|---|---|---|---|---|---|---|\n")
-	var weak, gold [2]Counts
-	for i := range weak {
-		weak[i], gold[i] = newCounts(), newCounts()
-	}
+	var cmp runComparison
 	for _, f := range r.Fleets {
 		a := f.TruthLabels
 		if a == nil {
@@ -293,27 +275,45 @@ func (r *Result) truthLabelsTable(b *bytes.Buffer) {
 		if strings.HasPrefix(a.Decision, "promoted") {
 			gate = "promoted"
 		}
-		s0, ok0 := f.Scored(ScopeAll)
-		t0, _ := f.Scored(ScopeTest)
-		s1, ok1 := a.Scores[ScopeAll]
-		t1 := a.Scores[ScopeTest]
-		if !ok1 {
+		if _, ok1 := a.Scores[ScopeAll]; !ok1 {
 			w("| `%s` | %d | %s | %s | | | | |\n", f.Regime, f.Seed, a.Production, gate)
 			continue
 		}
-		weakP, weakR, weakTP, weakTR := "–", "–", "–", "–"
-		if ok0 {
-			weak[0].Add(s0.Counts)
-			weak[1].Add(t0.Counts)
-			weakP, weakR, weakTP, weakTR = s0.Precision.Decimal(3), pt3(s0.Recall), t0.Precision.Decimal(3), pt3(t0.Recall)
-		}
-		gold[0].Add(s1.Counts)
-		gold[1].Add(t1.Counts)
-		w("| `%s` | %d | %s | %s | %s → %s | %s → %s | %s → %s | %s → %s |\n", f.Regime, f.Seed, a.Production, gate,
-			weakP, s1.Precision.Decimal(3), weakR, pt3(s1.Recall), weakTP, t1.Precision.Decimal(3), weakTR, pt3(t1.Recall))
+		w("| `%s` | %d | %s | %s | %s |\n", f.Regime, f.Seed, a.Production, gate, cmp.row(f, a))
 	}
-	p0, p1, q0, q1 := weak[0].Score(), gold[0].Score(), weak[1].Score(), gold[1].Score()
-	w("| **pooled** | | | | %s → %s | %s → %s | %s → %s | %s → %s |\n\n",
+	w("| **pooled** | | | | %s |\n\n", cmp.pooled())
+}
+
+// runComparison sets a fleet's first run beside its second (the annotation
+// loop's, the truth-trained one) in the cells of one table: precision and
+// recall over every deploy and on the test split, each first → second,
+// with the counts pooled over the rows.
+type runComparison struct {
+	first, second [2]Counts // every deploy, test split (the zero Counts adds and scores)
+}
+
+// row adds the fleet's two runs to the pooled counts and returns their
+// four cells; the second run must be scored. A first run without scores
+// (no production model) shows – and is left out of the pooled counts.
+func (c *runComparison) row(f Fleet, second *Annotated) string {
+	s1, t1 := second.Scores[ScopeAll], second.Scores[ScopeTest]
+	p0, r0, tp0, tr0 := "–", "–", "–", "–"
+	if s0, ok := f.Scored(ScopeAll); ok {
+		t0, _ := f.Scored(ScopeTest)
+		c.first[0].Add(s0.Counts)
+		c.first[1].Add(t0.Counts)
+		p0, r0, tp0, tr0 = s0.Precision.Decimal(3), pt3(s0.Recall), t0.Precision.Decimal(3), pt3(t0.Recall)
+	}
+	c.second[0].Add(s1.Counts)
+	c.second[1].Add(t1.Counts)
+	return fmt.Sprintf("%s → %s | %s → %s | %s → %s | %s → %s",
+		p0, s1.Precision.Decimal(3), r0, pt3(s1.Recall), tp0, t1.Precision.Decimal(3), tr0, pt3(t1.Recall))
+}
+
+// pooled returns the pooled row's four cells.
+func (c *runComparison) pooled() string {
+	p0, p1, q0, q1 := c.first[0].Score(), c.second[0].Score(), c.first[1].Score(), c.second[1].Score()
+	return fmt.Sprintf("%s → %s | %s → %s | %s → %s | %s → %s",
 		p0.Precision.Decimal(3), p1.Precision.Decimal(3), pt3(p0.Recall), pt3(p1.Recall),
 		q0.Precision.Decimal(3), q1.Precision.Decimal(3), pt3(q0.Recall), pt3(q1.Recall))
 }

@@ -363,14 +363,13 @@ func scoreFleet(ctx context.Context, opts Options, r Regime, seed int64, home st
 	es := ec.Score()
 	f.Evidence = &es
 
+	fl := &fleetRun{st: st, reg: reg, deps: &d, runner: runner, home: home, seed: seed}
 	if opts.Annotate > 0 {
-		fl := &fleetRun{st: st, reg: reg, deps: &d, runner: runner, home: home, seed: seed}
 		if f.Annotated, err = annotationLoop(ctx, opts, fl, rec, truth, split); err != nil {
 			return fmt.Errorf("annotation loop: %w", err)
 		}
 	}
 	if opts.TruthLabels {
-		fl := &fleetRun{st: st, reg: reg, deps: &d, runner: runner, home: home, seed: seed}
 		if f.TruthLabels, err = truthLabelsRun(ctx, opts, fl, truth, split); err != nil {
 			return fmt.Errorf("run with the truth as labels: %w", err)
 		}
