@@ -174,7 +174,9 @@ func (r *Result) Markdown() []byte {
 	w("  models' ranking loses.\n")
 	w("  That reading holds when *production precision* is at the floor too; below it, production recall can\n")
 	w("  exceed the oracle's, bought with false alarms. Fleets without a production model have no oracle.\n")
-	w("  *Thresholds of the looks* sets each fleet's production thresholds beside the oracle's, look by look.\n\n")
+	w("  *Thresholds of the looks* sets each fleet's production thresholds beside the oracle's, look by look.\n")
+	w("  How much of the models' loss is the weak labels' is measured apart: `make quality-truth`\n")
+	w("  ([quality-truth.md](quality-truth.md)) trains the same fleets again on the truth of every deploy.\n\n")
 
 	w("## Regimes\n\n")
 	w("| regime | what it stresses | generator | knobs |\n|---|---|---|---|\n")
