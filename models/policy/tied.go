@@ -1,6 +1,10 @@
 package policy
 
-import "math"
+import (
+	"math"
+
+	"github.com/faultline-dev/faultline/internal/metrics"
+)
 
 // MinTiedGroup is the least number of rows sharing one target that
 // SpreadTied spreads: below it, where the group's faults sit is a guess
@@ -49,14 +53,13 @@ func SpreadTied(score, y []float64, skip []bool) []float64 {
 		}
 		z := make([]float64, len(g))
 		for i, d := range g {
-			c := math.Min(math.Max(score[d], 1e-6), 1-1e-6)
-			z[i] = math.Log(c) - math.Log1p(-c)
+			z[i] = logit(math.Min(math.Max(score[d], 1e-6), 1-1e-6))
 		}
 		total := v * float64(len(g))
 		sum := func(k float64) float64 {
 			s := 0.0
 			for _, zi := range z {
-				s += sigmoid(zi + k)
+				s += metrics.Sigmoid(zi + k)
 			}
 			return s
 		}
@@ -75,16 +78,8 @@ func SpreadTied(score, y []float64, skip []bool) []float64 {
 		}
 		k := (lo + hi) / 2
 		for i, d := range g {
-			out[d] = sigmoid(z[i] + k)
+			out[d] = metrics.Sigmoid(z[i] + k)
 		}
 	}
 	return out
-}
-
-func sigmoid(z float64) float64 {
-	if z >= 0 {
-		return 1 / (1 + math.Exp(-z))
-	}
-	e := math.Exp(z)
-	return e / (1 + e)
 }
