@@ -25,12 +25,23 @@ type BeforeAfterConfig struct {
 	// of day (defaults 180 and 30).
 	ReplaySpanMinutes int `yaml:"replay_span_minutes"`
 	ReplayStepMinutes int `yaml:"replay_step_minutes"`
-	// ReferenceDays: each minute is compared after subtracting the mean of
-	// the same clock minute on the previous ReferenceDays days (those that
-	// have it; a day with no data before that clock time is no reference,
-	// and with none the minute is compared unadjusted), so that a daily
-	// cycle is not a change (default 3; 0 turns the seasonal reference off).
+	// ReferenceDays: each minute is compared after subtracting the median
+	// (ReferenceStatistic) of the same clock minute on the previous
+	// ReferenceDays days (those that have it; a day with no data before
+	// that clock time is no reference, and with none the minute is compared
+	// unadjusted), so that a daily cycle is not a change (default 3; 0 turns
+	// the seasonal reference off).
 	ReferenceDays int `yaml:"reference_days"`
+	// ReferenceStatistic is how the reference days' values of a clock
+	// minute make its reference: "median" (default) or "mean". The median
+	// of three days ignores one day that was not like the others at that
+	// minute — a traffic burst, an outage, an incident yesterday at the
+	// same time —, which the mean carries into the change's comparison as
+	// a shift of a third of its size (docs/features.md, "Seasonal
+	// reference"). With one or two reference days the two are the same.
+	// Empty is the mean: feature settings recorded before the setting
+	// existed (DecodeConfig) computed it, and their config_hash is kept.
+	ReferenceStatistic string `yaml:"reference_statistic,omitempty"`
 	// ReferenceWeeks, when above 0, also tries as the seasonal reference
 	// the same clock minute on the same weekday of the previous
 	// ReferenceWeeks weeks (those the history has), and takes it instead
@@ -72,10 +83,20 @@ type BeforeAfterConfig struct {
 	MinErrorRise float64 `yaml:"min_error_rise,omitempty"`
 }
 
+// The values of BeforeAfterConfig.ReferenceStatistic.
+const (
+	ReferenceMedian = "median"
+	ReferenceMean   = "mean"
+)
+
+// referenceMedian reports whether the seasonal reference is the median of
+// the reference days' values (else their mean).
+func (b *BeforeAfterConfig) referenceMedian() bool { return b.ReferenceStatistic == ReferenceMedian }
+
 // defaultBeforeAfter returns the defaults documented on BeforeAfterConfig.
 func defaultBeforeAfter() BeforeAfterConfig {
 	return BeforeAfterConfig{Budget: 0.01, PseudoPoints: 48, MinPseudoPoints: 20, ReplayDays: 3,
-		ReplaySpanMinutes: 180, ReplayStepMinutes: 30, ReferenceDays: 3, BurstMinutes: []int{5, 15},
+		ReplaySpanMinutes: 180, ReplayStepMinutes: 30, ReferenceDays: 3, ReferenceStatistic: ReferenceMedian, BurstMinutes: []int{5, 15},
 		SustainedBlockErrors: 5, MinErrorRise: 0.1}
 }
 
@@ -101,6 +122,11 @@ func (b *BeforeAfterConfig) validate(bad func(path, format string, a ...any)) {
 	}
 	if b.ReferenceDays < 0 || b.ReferenceDays > maxDays {
 		bad("before_after.reference_days", "must be in 0..%d, not %d", maxDays, b.ReferenceDays)
+	}
+	switch b.ReferenceStatistic {
+	case ReferenceMedian, ReferenceMean, "":
+	default:
+		bad("before_after.reference_statistic", "must be %q or %q, not %q", ReferenceMedian, ReferenceMean, b.ReferenceStatistic)
 	}
 	if b.ReferenceWeeks < 0 || b.ReferenceWeeks > maxWeeks {
 		bad("before_after.reference_weeks", "must be in 0..%d, not %d", maxWeeks, b.ReferenceWeeks)

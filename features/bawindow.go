@@ -65,6 +65,7 @@ type baCut struct {
 	// j (W = reference_weeks; layoutDays).
 	days, weeks          []int
 	ndaily, nweeks       int         // segments 0..ndaily−1 are the days in a row
+	median               bool        // the seasonal reference is the days' median (reference_statistic)
 	req, errs, lat, rate [][]float64 // segs segments of L values
 	lreq, llat           [][]float64 // req and lat on the log scale
 	prepRate, prepLat    baPrep
@@ -231,6 +232,7 @@ func (bv *baCut) layoutDays(bc *BeforeAfterConfig) {
 		}
 	}
 	bv.segs, bv.ndaily = len(bv.days), R+K+1
+	bv.median = bc.referenceMedian()
 }
 
 // logScale returns ln(x + ε) of the segs·L values of x (NaN where x is
@@ -270,7 +272,7 @@ func (bv *baCut) logScale(x []float64, b int) []float64 {
 
 // prepare sets p to the seasonally adjusted values of g (the cut's segs
 // segments, on the series' scale) on the replay segments 0..r, each minute
-// less the mean of the same clock minute on those of the k following
+// less the median (reference_statistic) of the same clock minute on those of the k following
 // segments that have a value (seasonalAdjust) — with reference_weeks, on
 // those of the segments a week or more earlier instead, when every replay
 // segment has one with a value —, and to their prefix sums
@@ -328,7 +330,7 @@ func (bv *baCut) prepare(p *baPrep, g [][]float64, r, k int, req, errs [][]float
 				}
 			}
 		}
-		seasonalAdjust(y, g[j][:L], refs)
+		seasonalAdjust(y, g[j][:L], refs, bv.median)
 		return y
 	}
 	var daily, weeklyY [maxDays + 1][]float64

@@ -197,10 +197,11 @@ func (c *calc) newBAScratch() *baScratch {
 //     the start's clock time on the day of the change and the previous
 //     days of the view (baCut.logScale; the same for every horizon);
 //     ratios and gauges as they are (lg is not read).
-//   - Seasonal reference: from each minute is subtracted the mean of the
-//     same clock minute on those of the reference_days previous days that
-//     have it; a minute without any is left out (with reference_days 0,
-//     nothing is subtracted).
+//   - Seasonal reference: from each minute is subtracted the median (or,
+//     with reference_statistic mean, the mean) of the same clock minute on
+//     those of the reference_days previous days that have it; a minute
+//     without any is left out (with reference_days 0, nothing is
+//     subtracted).
 //   - Tests: see baStats.
 //   - Calibration: the tests are replayed at the first pseudo_points
 //     candidate points (newBAScratch) whose baseline and window have
@@ -300,59 +301,96 @@ func (c *calc) baEvaluate(sc *baScratch, x, lg [][]float64, pr *baPrep, kind KPI
 	return out
 }
 
-// seasonalAdjust sets y[i] to g[i] minus the mean of the refs[d][i] that
-// are not NaN (d in order), NaN when g[i] is or when all of them are; with
-// no refs (reference_days 0), to g[i].
-func seasonalAdjust(y, g []float64, refs [][]float64) {
+// seasonalAdjust sets y[i] to g[i] minus the reference of minute i: the
+// median (median true) or the mean of the refs[d][i] that are not NaN;
+// NaN when g[i] is or when all of them are. With no refs (reference_days
+// 0), y is g.
+func seasonalAdjust(y, g []float64, refs [][]float64, median bool) {
 	y = y[:len(g)]
 	switch len(refs) {
 	case 0:
 		copy(y, g)
 		return
-	case 3: // the default reference_days
+	case 3: // the default reference_days, on the hot path of extraction
 		r1, r2, r3 := refs[0][:len(g)], refs[1][:len(g)], refs[2][:len(g)]
 		for i, gv := range g {
-			if gv != gv {
+			a, b, c := r1[i], r2[i], r3[i]
+			switch {
+			case gv != gv:
 				y[i] = gv
-				continue
-			}
-			var rs, rn float64
-			if r := r1[i]; r == r {
-				rs += r
-				rn++
-			}
-			if r := r2[i]; r == r {
-				rs += r
-				rn++
-			}
-			if r := r3[i]; r == r {
-				rs += r
-				rn++
-			}
-			y[i] = math.NaN()
-			if rn > 0 {
-				y[i] = gv - rs/rn
+			case a == a && b == b && c == c:
+				if median {
+					y[i] = gv - median3(a, b, c)
+				} else {
+					y[i] = gv - (a+b+c)/3
+				}
+			default:
+				var buf [3]float64
+				vs := buf[:0]
+				for _, v := range [3]float64{a, b, c} {
+					if v == v {
+						vs = append(vs, v)
+					}
+				}
+				y[i] = math.NaN()
+				if len(vs) > 0 {
+					y[i] = gv - reference(vs, median)
+				}
 			}
 		}
 		return
 	}
+	var buf [maxSegs]float64
 	for i, gv := range g {
 		if gv != gv {
 			y[i] = gv
 			continue
 		}
-		var rs, rn float64
+		vs := buf[:0]
 		for _, r := range refs {
 			if rv := r[i]; rv == rv {
-				rs += rv
-				rn++
+				vs = append(vs, rv)
 			}
 		}
 		y[i] = math.NaN()
-		if rn > 0 {
-			y[i] = gv - rs/rn
+		if len(vs) > 0 {
+			y[i] = gv - reference(vs, median)
 		}
 	}
+}
+
+// reference returns the median (median true) or the mean of vs, which
+// holds at least one value and no NaN; it may reorder vs. The median of an
+// even count is the mean of the middle two, so with one or two values the
+// two statistics agree.
+func reference(vs []float64, median bool) float64 {
+	n := len(vs)
+	if !median || n <= 2 {
+		var s float64
+		for _, v := range vs {
+			s += v
+		}
+		return s / float64(n)
+	}
+	if n == 3 {
+		return median3(vs[0], vs[1], vs[2])
+	}
+	slices.Sort(vs)
+	if n%2 == 1 {
+		return vs[n/2]
+	}
+	return (vs[n/2-1] + vs[n/2]) / 2
+}
+
+// median3 returns the median of a, b and c.
+func median3(a, b, c float64) float64 {
+	if a > b {
+		a, b = b, a
+	}
+	if b > c {
+		b = c
+	}
+	return max(a, b)
 }
 
 // prefixSums sets C, S1 and S2 (len(y)+1 values) to the running count,

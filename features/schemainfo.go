@@ -42,8 +42,9 @@ func DescribeSchema(cfg Config) (SchemaInfo, error) {
 // onto the defaults. A setting added after such a record could have been
 // written takes, when the record lacks it, the value that computes the
 // features the record's model was trained on, not today's default:
-// before_after.reference_weeks is 0 (the daily seasonal reference), so that
-// bundles recorded before it existed load and judge as they were trained
+// before_after.reference_weeks is 0 (the daily seasonal reference) and
+// before_after.reference_statistic empty (the mean of the reference days),
+// so that bundles recorded before them load and judge as they were trained
 // (their config_hash still matches).
 func DecodeConfig(raw []byte) (Config, error) {
 	cfg := DefaultConfig()
@@ -53,6 +54,9 @@ func DecodeConfig(raw []byte) (Config, error) {
 	}
 	if !hasKey(probe.BeforeAfter, "ReferenceWeeks") {
 		cfg.BeforeAfter.ReferenceWeeks = 0
+	}
+	if !hasKey(probe.BeforeAfter, "ReferenceStatistic") {
+		cfg.BeforeAfter.ReferenceStatistic = "" // the mean
 	}
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return cfg, err

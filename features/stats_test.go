@@ -59,17 +59,22 @@ func TestSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := c.ConfigHash()
+	if h != "fcdcc4595cc7f85d" {
+		t.Errorf("default ConfigHash %s, want fcdcc4595cc7f85d", h)
+	}
 	// Settings that decide no feature value leave the hash alone, so that
-	// bundles recorded before them still load; the default settings' hash
-	// is the one recorded before before_after.min_error_rise existed.
-	if h != "780b18262eb4cd23" {
-		t.Errorf("default ConfigHash %s, want 780b18262eb4cd23 (a setting that changes no feature value must not move it)", h)
+	// bundles recorded before them still load; with the mean as seasonal
+	// reference, the default settings' hash is the one recorded before
+	// before_after.min_error_rise and reference_statistic existed.
+	c.BeforeAfter.ReferenceStatistic = ""
+	if got := c.ConfigHash(); got != "780b18262eb4cd23" {
+		t.Errorf("ConfigHash with the mean reference %s, want 780b18262eb4cd23 (a setting added since must not move it)", got)
 	}
 	c.BeforeAfter.ReferenceWeeks = 1
 	if got := c.ConfigHash(); got != "8eb90342d89006b9" {
-		t.Errorf("ConfigHash with reference_weeks 1 %s, want 8eb90342d89006b9", got)
+		t.Errorf("ConfigHash with the mean reference and reference_weeks 1 %s, want 8eb90342d89006b9", got)
 	}
-	c.BeforeAfter.ReferenceWeeks = 0
+	c.BeforeAfter.ReferenceWeeks, c.BeforeAfter.ReferenceStatistic = 0, ReferenceMedian
 	c.BlockDays, c.EnsembleHorizon, c.BeforeAfter.MinErrorRise = 7, 20, 0.5
 	if c.ConfigHash() != h {
 		t.Error("ConfigHash depends on block_days, ensemble_horizon or before_after.min_error_rise")
@@ -81,9 +86,10 @@ func TestSchema(t *testing.T) {
 }
 
 // TestDecodeConfig: recorded settings without before_after.reference_weeks
-// (written before it existed) decode to 0, the daily reference their
-// features were computed with, and keep their hash; recorded settings with
-// it keep it.
+// and reference_statistic (written before they existed) decode to 0 and
+// empty — the daily reference and the mean, which their features were
+// computed with — and keep their hash; recorded settings with them keep
+// them.
 func TestDecodeConfig(t *testing.T) {
 	old := DefaultConfig()
 	old.BeforeAfter.ReferenceWeeks = 0
@@ -100,6 +106,7 @@ func TestDecodeConfig(t *testing.T) {
 		t.Fatalf("no BeforeAfter object in %s", raw)
 	}
 	delete(ba, "ReferenceWeeks")
+	delete(ba, "ReferenceStatistic")
 	if raw, err = json.Marshal(m); err != nil {
 		t.Fatal(err)
 	}
@@ -107,16 +114,19 @@ func TestDecodeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.BeforeAfter.ReferenceWeeks != 0 || got.ConfigHash() != "780b18262eb4cd23" {
-		t.Errorf("a record without reference_weeks decoded to %d, hash %s", got.BeforeAfter.ReferenceWeeks, got.ConfigHash())
+	if b := got.BeforeAfter; b.ReferenceWeeks != 0 || b.ReferenceStatistic != "" || got.ConfigHash() != "780b18262eb4cd23" {
+		t.Errorf("a record without reference_weeks and reference_statistic decoded to %d and %q, hash %s",
+			b.ReferenceWeeks, b.ReferenceStatistic, got.ConfigHash())
 	}
 	for _, w := range []int{0, 1, 2} {
-		c := DefaultConfig()
-		c.BeforeAfter.ReferenceWeeks = w
-		raw, _ := json.Marshal(c)
-		got, err := DecodeConfig(raw)
-		if err != nil || got.BeforeAfter.ReferenceWeeks != w || got.ConfigHash() != c.ConfigHash() {
-			t.Errorf("reference_weeks %d decoded to %d (err %v)", w, got.BeforeAfter.ReferenceWeeks, err)
+		for _, st := range []string{ReferenceMedian, ReferenceMean} {
+			c := DefaultConfig()
+			c.BeforeAfter.ReferenceWeeks, c.BeforeAfter.ReferenceStatistic = w, st
+			raw, _ := json.Marshal(c)
+			got, err := DecodeConfig(raw)
+			if b := got.BeforeAfter; err != nil || b.ReferenceWeeks != w || b.ReferenceStatistic != st || got.ConfigHash() != c.ConfigHash() {
+				t.Errorf("reference_weeks %d, reference_statistic %s decoded to %d, %q (err %v)", w, st, b.ReferenceWeeks, b.ReferenceStatistic, err)
+			}
 		}
 	}
 	if _, err := DecodeConfig([]byte("{")); err == nil {
