@@ -272,12 +272,12 @@ func (bv *baCut) logScale(x []float64, b int) []float64 {
 
 // prepare sets p to the seasonally adjusted values of g (the cut's segs
 // segments, on the series' scale) on the replay segments 0..r, each minute
-// less the median (reference_statistic) of the same clock minute on those of the k following
-// segments that have a value (seasonalAdjust) — with reference_weeks, on
-// those of the segments a week or more earlier instead, when every replay
-// segment has one with a value —, and to their prefix sums
-// (prefixSums); with req and errs (the error rate), also the requests and
-// errors summed over the minutes with an adjusted value.
+// less the median (or mean: reference_statistic) of the same clock minute
+// on those of the k following segments that have a value (seasonalAdjust)
+// — with reference_weeks, on those of the segments a week or more earlier
+// instead, when every replay segment has one with a value —, and to their
+// prefix sums (prefixSums); with req and errs (the error rate), also the
+// requests and errors summed over the minutes with an adjusted value.
 //
 // A following segment without any value before the start's clock time — a
 // day before the series began, or a day it has no data for — is no

@@ -25,12 +25,12 @@ type aggScenario struct {
 	start    time.Time
 	// Multipliers at minute k from the start (nil: 1).
 	errMult, reqMult, latMult func(k int) float64
-	// Multipliers at minute k from the start, k < 0 included: the history
-	// before the change (nil: 1).
-	errHist, reqHist func(k int) float64
-	kpis             bool      // declare success_ratio, throughput, latency_p95 and saturation
-	tputDir          Direction // throughput's direction (default both)
-	satMult          func(k int) float64
+	// reqHist multiplies the traffic at minute k from the start, k < 0
+	// included: the history before the change (nil: 1).
+	reqHist func(k int) float64
+	kpis    bool      // declare success_ratio, throughput, latency_p95 and saturation
+	tputDir Direction // throughput's direction (default both)
+	satMult func(k int) float64
 	// office lifts the traffic by this share from 08:00 to 18:00 UTC on
 	// weekdays only: a weekly shape, not only a level (0: none).
 	office float64
@@ -75,7 +75,7 @@ func (sc aggScenario) input() *Input {
 		if req == 0 {
 			continue
 		}
-		p := sc.rate * mult(sc.errMult, k) * always(sc.errHist, k)
+		p := sc.rate * mult(sc.errMult, k)
 		if sc.noise > 0 {
 			p *= math.Exp(sc.noise*rng.NormFloat64() - sc.noise*sc.noise/2)
 		}
@@ -204,21 +204,19 @@ func TestBeforeAfterChecks(t *testing.T) {
 // odd day, and still finds a real drop.
 func TestBeforeAfterReferenceDayAnomaly(t *testing.T) {
 	base := aggScenario{rpm: 2000, rate: 0.02, diurnal: 0.5, peakHour: 15, noise: 0.1, histDays: 7, seed: 5}
-	yesterday := func(from, length int, m float64) func(int) float64 { return burst(from-1440, length, m) }
+	with := func(f func(*aggScenario)) aggScenario { sc := base; f(&sc); return sc }
 	cases := []struct {
 		name      string
 		sc        aggScenario
 		col       int
 		mean, med float64
 	}{
-		{"yesterday's traffic burst ×2.5 from the clock time on, no fault", aggScenario{reqHist: yesterday(0, 400, 2.5)},
-			BATputShiftPass, 1, 0},
-		{"no anomaly, throughput drop 15%", aggScenario{reqMult: step(0, 0.85)}, BATputShiftPass, 1, 1},
-		{"no anomaly, no fault", aggScenario{}, BAPass, 0, 0},
+		{"yesterday's traffic burst ×2.5 from the clock time on, no fault",
+			with(func(s *aggScenario) { s.reqHist = burst(-1440, 400, 2.5) }), BATputShiftPass, 1, 0},
+		{"no anomaly, throughput drop 15%", with(func(s *aggScenario) { s.reqMult = step(0, 0.85) }), BATputShiftPass, 1, 1},
+		{"no anomaly, no fault", base, BAPass, 0, 0},
 	}
 	for _, c := range cases {
-		sc := c.sc
-		sc.rpm, sc.rate, sc.diurnal, sc.peakHour, sc.noise, sc.histDays, sc.seed = base.rpm, base.rate, base.diurnal, base.peakHour, base.noise, base.histDays, base.seed
 		for _, st := range []struct {
 			stat string
 			want float64
@@ -226,7 +224,7 @@ func TestBeforeAfterReferenceDayAnomaly(t *testing.T) {
 			t.Run(c.name+", "+st.stat, func(t *testing.T) {
 				cfg := DefaultConfig()
 				cfg.BeforeAfter.ReferenceStatistic = st.stat
-				v := computeAtCfg(t, sc.input(), 60, &cfg)
+				v := computeAtCfg(t, c.sc.input(), 60, &cfg)
 				if got := v[c.col]; got != st.want {
 					t.Errorf("%s = %v, want %v (err z %.2f p %.2g, tput z %.2f p %.2g, level changes err %.3g tput %.3g)",
 						Schema[c.col].Name, got, st.want, v[BAErrShiftStat], v[BAErrShiftP], v[BATputShiftStat], v[BATputShiftP],
