@@ -16,6 +16,7 @@ import (
 	"github.com/faultline-dev/faultline/internal/workdir"
 	"github.com/faultline-dev/faultline/models/train"
 	"github.com/faultline-dev/faultline/pipeline"
+	"github.com/faultline-dev/faultline/registry"
 )
 
 // The annotation loop (Options.Annotate): what a team does between two
@@ -103,17 +104,7 @@ func annotationLoop(ctx context.Context, opts Options, fl *fleetRun, rec *pipeli
 	if err != nil {
 		return nil, fmt.Errorf("pipeline after the annotations: %w", err)
 	}
-	if p := rec2.Stage(pipeline.StagePromote); p != nil {
-		a.Decision = p.Notes[pipeline.NoteDecision]
-	}
-	var f2 Fleet
-	rows, _, err := predictProduction(ctx, fl.reg, fl.st, fl.deps, fl.home, opts, &f2)
-	if err != nil {
-		return nil, err
-	}
-	a.Production = f2.Production
-	a.Scores, err = scopeScores(Predictions(rows), truth, split, opts.Floors.MinSeverity)
-	return a, err
+	return fl.scoreSecond(ctx, opts, rec2, productionRef(fl.reg), a, truth, split)
 }
 
 // truthLabelsRun imports the truth of every deployment as an annotation
@@ -137,12 +128,19 @@ func truthLabelsRun(ctx context.Context, opts Options, fl *fleetRun, truth map[s
 	if err != nil {
 		return nil, err
 	}
-	if p := rec2.Stage(pipeline.StagePromote); p != nil {
-		a.Decision = p.Notes[pipeline.NoteDecision]
-	}
 	ref, err := rec2.Registered()
 	if err != nil {
 		return nil, err
+	}
+	return fl.scoreSecond(ctx, opts, rec2, ref, a, truth, split)
+}
+
+// scoreSecond completes a of the fleet's second run rec2: the gate's
+// decision, and the model ref names (the version scored) over the first
+// run's split.
+func (fl *fleetRun) scoreSecond(ctx context.Context, opts Options, rec2 *pipeline.Record, ref registry.Ref, a *Annotated, truth map[string]history.Truth, split map[string]string) (*Annotated, error) {
+	if p := rec2.Stage(pipeline.StagePromote); p != nil {
+		a.Decision = p.Notes[pipeline.NoteDecision]
 	}
 	var f2 Fleet
 	rows, _, err := predictRef(ctx, fl.reg, fl.st, fl.deps, fl.home, opts, &f2, ref)

@@ -443,7 +443,12 @@ const Fallback = "none: statistical checks"
 // returns the rows and the production detector's horizons (nil for the
 // statistical checks).
 func predictProduction(ctx context.Context, reg *registry.Registry, st history.Reader, d *pipeline.Deps, home string, opts Options, f *Fleet) ([]batch.Row, []int, error) {
-	return predictRef(ctx, reg, st, d, home, opts, f, registry.Ref{Name: reg.Config().Model, Alias: "production"})
+	return predictRef(ctx, reg, st, d, home, opts, f, productionRef(reg))
+}
+
+// productionRef names the registry's production model.
+func productionRef(reg *registry.Registry) registry.Ref {
+	return registry.Ref{Name: reg.Config().Model, Alias: "production"}
 }
 
 // predictRef scores every deploy with the model ref names, as
